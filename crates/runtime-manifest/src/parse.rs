@@ -1,0 +1,659 @@
+//! Parsing and validation: TOML text -> [`ComponentManifest`] or every problem found.
+//!
+//! The document is parsed into toml's spanned tree and walked by hand rather
+//! than deserialized with serde: serde stops at the first error, while a user
+//! fixing a manifest wants every problem at once, each at its exact place.
+
+use std::io::Read;
+use std::path::Path;
+use std::str::FromStr;
+
+use miette::SourceSpan;
+use toml::Spanned;
+use toml::de::{DeInteger, DeTable, DeValue};
+
+use crate::error::{Error, InvalidManifest};
+use crate::manifest::{ComponentInfo, ComponentManifest, ComponentName, Resources, WasmPath};
+use crate::policy::{Bounds, HostPolicy, LimitKey, PolicyViolation};
+use crate::problem::ManifestProblem;
+use crate::units::{ByteSize, Fuel, QuantityError, Timeout};
+
+/// The largest manifest accepted, in bytes. A real one is a few hundred bytes;
+/// the cap bounds the parser's work on hostile input.
+pub const MAX_MANIFEST_BYTES: usize = 64 * 1024;
+
+const ROOT_KEYS: &[&str] = &["component", "resources"];
+const COMPONENT_KEYS: &[&str] = &["name", "version", "wasm"];
+const RESOURCE_KEYS: &[&str] = &["memory", "fuel", "timeout", "table-elements", "instances"];
+
+/// The example shown when the whole `[resources]` table is missing.
+const RESOURCES_EXAMPLE: &str =
+    "[resources]\nmemory = \"1MiB\"\nfuel = 50_000_000\ntimeout = \"100ms\"";
+const COMPONENT_EXAMPLE: &str = "[component]\nname = \"my-component\"\nversion = \"0.1.0\"";
+
+impl ComponentManifest {
+    /// Parses and validates `text` against `policy`. `name` labels the text in
+    /// diagnostics (usually the file path).
+    pub fn parse(name: &str, text: &str, policy: &HostPolicy) -> Result<Self, Error> {
+        check_size(name, text.len())?;
+        let mut checker = Checker::new(policy, text);
+        let manifest = match DeTable::parse(text) {
+            Ok(root) => checker.document(root.get_ref()),
+            Err(error) => {
+                let span = error
+                    .span()
+                    .map_or(SourceSpan::from(0..0), SourceSpan::from);
+                checker.problems.push(ManifestProblem::Syntax {
+                    message: error.message().to_owned(),
+                    span,
+                });
+                None
+            }
+        };
+        match manifest {
+            Some(manifest) if checker.problems.is_empty() => Ok(manifest),
+            _ => Err(InvalidManifest::new(name, text.to_owned(), checker.problems).into()),
+        }
+    }
+
+    /// Parses and validates raw bytes, which need not be UTF-8.
+    pub fn parse_bytes(name: &str, bytes: &[u8], policy: &HostPolicy) -> Result<Self, Error> {
+        check_size(name, bytes.len())?;
+        match std::str::from_utf8(bytes) {
+            Ok(text) => Self::parse(name, text, policy),
+            Err(error) => {
+                let offset = error.valid_up_to();
+                // The lossy text keeps every byte before `offset` as it was, so the span still fits.
+                let text = String::from_utf8_lossy(bytes).into_owned();
+                let problem = ManifestProblem::NotUtf8 {
+                    span: (offset, 1).into(),
+                };
+                Err(InvalidManifest::new(name, text, vec![problem]).into())
+            }
+        }
+    }
+
+    /// Reads, parses and validates the manifest at `path` against the default
+    /// [`HostPolicy`].
+    pub fn from_path(path: impl AsRef<Path>) -> Result<Self, Error> {
+        Self::from_path_with_policy(path, &HostPolicy::default())
+    }
+
+    /// Reads, parses and validates the manifest at `path` against `policy`.
+    pub fn from_path_with_policy(
+        path: impl AsRef<Path>,
+        policy: &HostPolicy,
+    ) -> Result<Self, Error> {
+        let path = path.as_ref();
+        let read_error = |source| Error::Read {
+            path: path.to_owned(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(read_error)?;
+        // Read one byte past the cap so an oversized (or endless) file is caught
+        // without reading it whole.
+        let mut bytes = Vec::new();
+        file.take(MAX_MANIFEST_BYTES as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(read_error)?;
+        Self::parse_bytes(&path.display().to_string(), &bytes, policy)
+    }
+}
+
+impl FromStr for ComponentManifest {
+    type Err = Error;
+
+    /// Parses and validates against the default [`HostPolicy`].
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::parse("Component.toml", text, &HostPolicy::default())
+    }
+}
+
+fn check_size(name: &str, size: usize) -> Result<(), Error> {
+    if size > MAX_MANIFEST_BYTES {
+        return Err(Error::TooLarge {
+            name: name.to_owned(),
+            size: size as u64,
+            limit: MAX_MANIFEST_BYTES as u64,
+        });
+    }
+    Ok(())
+}
+
+fn span_of<T>(spanned: &Spanned<T>) -> SourceSpan {
+    spanned.span().into()
+}
+
+fn type_name(value: &DeValue<'_>) -> &'static str {
+    match value {
+        DeValue::String(_) => "a string",
+        DeValue::Integer(_) => "an integer",
+        DeValue::Float(_) => "a float",
+        DeValue::Boolean(_) => "a boolean",
+        DeValue::Datetime(_) => "a datetime",
+        DeValue::Array(_) => "an array",
+        DeValue::Table(_) => "a table",
+    }
+}
+
+/// The closest of `known` to `key`, if it is close enough to be a typo.
+fn closest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
+    let normalized = key.to_ascii_lowercase().replace('_', "-");
+    known
+        .iter()
+        .map(|candidate| (strsim::jaro_winkler(&normalized, candidate), *candidate))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, candidate)| candidate)
+}
+
+/// A table of the document with the span of its header (or inline value).
+#[derive(Clone, Copy)]
+struct TableRef<'t> {
+    table: &'t DeTable<'t>,
+    span: SourceSpan,
+}
+
+/// Walks the parsed document, collecting every problem.
+struct Checker<'p> {
+    policy: &'p HostPolicy,
+    problems: Vec<ManifestProblem>,
+    /// A zero-length span after the last non-blank character: where a missing
+    /// table would be added.
+    end: SourceSpan,
+}
+
+impl<'p> Checker<'p> {
+    fn new(policy: &'p HostPolicy, text: &str) -> Self {
+        Self {
+            policy,
+            problems: Vec::new(),
+            end: (text.trim_end().len(), 0).into(),
+        }
+    }
+
+    fn document(&mut self, root: &DeTable<'_>) -> Option<ComponentManifest> {
+        self.unknown_keys(root, ROOT_KEYS, "the top level");
+        let component = self.table(root, "component", COMPONENT_EXAMPLE);
+        let resources = self.table(root, "resources", RESOURCES_EXAMPLE);
+        let component = component.and_then(|t| self.component(t));
+        let resources = resources.and_then(|t| self.resources(t));
+        Some(ComponentManifest {
+            component: component?,
+            resources: resources?,
+        })
+    }
+
+    /// The table `key` of the root, reporting it when it is missing or not a table.
+    fn table<'t>(
+        &mut self,
+        root: &'t DeTable<'t>,
+        key: &'static str,
+        example: &str,
+    ) -> Option<TableRef<'t>> {
+        let Some(value) = root.get(key) else {
+            let help = format!("add this table:\n{example}");
+            let problem = if key == "resources" {
+                ManifestProblem::MissingLimit {
+                    key,
+                    span: self.end,
+                    help,
+                }
+            } else {
+                ManifestProblem::MissingKey {
+                    key,
+                    span: self.end,
+                    help,
+                }
+            };
+            self.problems.push(problem);
+            return None;
+        };
+        match value.get_ref() {
+            DeValue::Table(table) => {
+                self.unknown_keys(
+                    table,
+                    if key == "resources" {
+                        RESOURCE_KEYS
+                    } else {
+                        COMPONENT_KEYS
+                    },
+                    key,
+                );
+                Some(TableRef {
+                    table,
+                    span: span_of(value),
+                })
+            }
+            other => {
+                self.problems.push(ManifestProblem::WrongType {
+                    key: key.to_owned(),
+                    expected: "a table",
+                    found: type_name(other),
+                    span: span_of(value),
+                    help: format!("write it as a table:\n{example}"),
+                });
+                None
+            }
+        }
+    }
+
+    fn unknown_keys(&mut self, table: &DeTable<'_>, known: &[&str], table_name: &str) {
+        for (key, _) in table.iter() {
+            let name = key.get_ref().as_ref();
+            if known.contains(&name) {
+                continue;
+            }
+            let help = if let Some(suggestion) = closest(name, known) {
+                format!("did you mean `{suggestion}`?")
+            } else if let Some(home) = home_table(name).filter(|home| *home != table_name) {
+                format!("`{name}` belongs in the [{home}] table")
+            } else {
+                format!("known keys here: {}", known.join(", "))
+            };
+            let table = if table_name == "the top level" {
+                table_name.to_owned()
+            } else {
+                format!("[{table_name}]")
+            };
+            self.problems.push(ManifestProblem::UnknownKey {
+                key: name.to_owned(),
+                table,
+                span: span_of(key),
+                help,
+            });
+        }
+    }
+
+    fn component(&mut self, table: TableRef<'_>) -> Option<ComponentInfo> {
+        let name = self
+            .required_string(table, "name", "component.name", "name = \"my-component\"")
+            .and_then(|(value, span)| {
+                ComponentName::from_str(value)
+                    .map_err(|reason| ManifestProblem::InvalidName {
+                        value: value.to_owned(),
+                        reason,
+                        span,
+                    })
+                    .map_err(|problem| self.problems.push(problem))
+                    .ok()
+            });
+        let version = self
+            .required_string(table, "version", "component.version", "version = \"0.1.0\"")
+            .and_then(|(value, span)| {
+                semver::Version::parse(value)
+                    .map_err(|error| ManifestProblem::InvalidVersion {
+                        value: value.to_owned(),
+                        reason: error.to_string(),
+                        span,
+                    })
+                    .map_err(|problem| self.problems.push(problem))
+                    .ok()
+            });
+        let wasm = match table.table.get("wasm") {
+            None => Some(None),
+            Some(value) => self
+                .string(value, "component.wasm", "wasm = \"hello.wasm\"")
+                .and_then(|(path, span)| {
+                    WasmPath::from_str(path)
+                        .map(Some)
+                        .map_err(|reason| ManifestProblem::InvalidWasmPath {
+                            value: path.to_owned(),
+                            reason,
+                            span,
+                        })
+                        .map_err(|problem| self.problems.push(problem))
+                        .ok()
+                }),
+        };
+        Some(ComponentInfo {
+            name: name?,
+            version: version?,
+            wasm: wasm?,
+        })
+    }
+
+    fn required_string<'t>(
+        &mut self,
+        table: TableRef<'t>,
+        key: &'static str,
+        path: &'static str,
+        example: &str,
+    ) -> Option<(&'t str, SourceSpan)> {
+        let Some(value) = table.table.get(key) else {
+            self.problems.push(ManifestProblem::MissingKey {
+                key: path,
+                span: table.span,
+                help: format!("add `{example}` to [component]"),
+            });
+            return None;
+        };
+        self.string(value, path, example)
+    }
+
+    fn string<'t>(
+        &mut self,
+        value: &'t Spanned<DeValue<'t>>,
+        key: &str,
+        example: &str,
+    ) -> Option<(&'t str, SourceSpan)> {
+        match value.get_ref() {
+            DeValue::String(text) => Some((text.as_ref(), span_of(value))),
+            other => {
+                self.wrong_type(key, "a string", other, span_of(value), example);
+                None
+            }
+        }
+    }
+
+    fn wrong_type(
+        &mut self,
+        key: &str,
+        expected: &'static str,
+        found: &DeValue<'_>,
+        span: SourceSpan,
+        example: &str,
+    ) {
+        self.problems.push(ManifestProblem::WrongType {
+            key: key.to_owned(),
+            expected,
+            found: type_name(found),
+            span,
+            help: format!("for example: {example}"),
+        });
+    }
+
+    fn resources(&mut self, table: TableRef<'_>) -> Option<Resources> {
+        let memory = self.required_limit(table, LimitKey::Memory, Self::byte_size);
+        let fuel = self.required_limit(table, LimitKey::Fuel, Self::fuel);
+        let timeout = self.required_limit(table, LimitKey::Timeout, Self::timeout);
+        let table_elements = self.optional_count(table, LimitKey::TableElements);
+        let instances = self.optional_count(table, LimitKey::Instances);
+        Some(Resources {
+            memory: memory?,
+            fuel: fuel?,
+            timeout: timeout?,
+            table_elements: table_elements?,
+            instances: instances?,
+        })
+    }
+
+    /// `value` if the policy accepts it for `key`; reported otherwise.
+    fn within<T: PartialOrd + Copy + std::fmt::Display>(
+        &mut self,
+        key: LimitKey,
+        value: T,
+        bounds: Bounds<T>,
+        span: SourceSpan,
+    ) -> Option<T> {
+        match PolicyViolation::check(key, value, bounds) {
+            None => Some(value),
+            Some(violation) => {
+                self.problems.push(out_of_range(violation, span));
+                None
+            }
+        }
+    }
+
+    /// A required limit, read by `read` or reported as missing.
+    fn required_limit<T>(
+        &mut self,
+        table: TableRef<'_>,
+        key: LimitKey,
+        read: impl FnOnce(&mut Self, &Spanned<DeValue<'_>>) -> Option<T>,
+    ) -> Option<T> {
+        let Some(value) = table.table.get(key.as_str()) else {
+            self.problems.push(ManifestProblem::MissingLimit {
+                key: key.as_str(),
+                span: table.span,
+                help: format!(
+                    "add `{}` to [resources]; limits have no defaults, so every manifest states its own",
+                    example(key)
+                ),
+            });
+            return None;
+        };
+        read(self, value)
+    }
+
+    fn byte_size(&mut self, value: &Spanned<DeValue<'_>>) -> Option<ByteSize> {
+        let key = LimitKey::Memory;
+        let span = span_of(value);
+        let size = match value.get_ref() {
+            DeValue::Integer(integer) => ByteSize::bytes(self.unsigned(integer, key, span)?),
+            DeValue::String(text) => ByteSize::from_str(text)
+                .map_err(|error| self.quantity_problem(error, key, text, span))
+                .ok()?,
+            other => {
+                self.wrong_type(
+                    &path(key),
+                    "a size",
+                    other,
+                    span,
+                    "memory = \"1MiB\" (or a number of bytes)",
+                );
+                return None;
+            }
+        };
+        self.nonzero(size.as_bytes(), key, span)?;
+        self.within(key, size, self.policy.memory(), span)
+    }
+
+    fn timeout(&mut self, value: &Spanned<DeValue<'_>>) -> Option<Timeout> {
+        let key = LimitKey::Timeout;
+        let span = span_of(value);
+        let timeout = match value.get_ref() {
+            DeValue::String(text) => Timeout::from_str(text)
+                .map_err(|error| self.quantity_problem(error, key, text, span))
+                .ok()?,
+            // A bare number could be seconds or milliseconds: ask which.
+            DeValue::Integer(integer) => {
+                let number = integer.to_string();
+                self.quantity_problem(
+                    QuantityError::MissingUnit {
+                        number: number.clone(),
+                    },
+                    key,
+                    &number,
+                    span,
+                );
+                return None;
+            }
+            other => {
+                self.wrong_type(&path(key), "a duration", other, span, example(key));
+                return None;
+            }
+        };
+        self.nonzero(timeout.as_millis(), key, span)?;
+        self.within(key, timeout, self.policy.timeout(), span)
+    }
+
+    fn fuel(&mut self, value: &Spanned<DeValue<'_>>) -> Option<Fuel> {
+        let key = LimitKey::Fuel;
+        let units = self.positive_integer(value, key)?;
+        let Some(fuel) = Fuel::new(units) else {
+            self.overflow(key, span_of(value));
+            return None;
+        };
+        self.within(key, fuel, self.policy.fuel(), span_of(value))
+    }
+
+    /// An optional positive count such as `instances`: `Some(None)` when absent,
+    /// `None` when present but invalid.
+    fn optional_count(&mut self, table: TableRef<'_>, key: LimitKey) -> Option<Option<u32>> {
+        let Some(value) = table.table.get(key.as_str()) else {
+            return Some(None);
+        };
+        let count = self.positive_integer(value, key)?;
+        let bounds = match key {
+            LimitKey::TableElements => self.policy.table_elements(),
+            _ => self.policy.instances(),
+        };
+        let bounds = Bounds {
+            min: u64::from(bounds.min),
+            max: u64::from(bounds.max),
+        };
+        let count = self.within(key, count, bounds, span_of(value))?;
+        // Within a u32 policy bound, so the conversion cannot fail.
+        u32::try_from(count).ok().map(Some)
+    }
+
+    fn positive_integer(&mut self, value: &Spanned<DeValue<'_>>, key: LimitKey) -> Option<u64> {
+        let span = span_of(value);
+        let DeValue::Integer(integer) = value.get_ref() else {
+            let example = format!("{} (an integer, no quotes)", example(key));
+            self.wrong_type(&path(key), "an integer", value.get_ref(), span, &example);
+            return None;
+        };
+        let number = self.unsigned(integer, key, span)?;
+        self.nonzero(number, key, span)
+    }
+
+    /// A TOML integer as `u64`, reporting negatives and values past 64 bits.
+    fn unsigned(
+        &mut self,
+        integer: &DeInteger<'_>,
+        key: LimitKey,
+        span: SourceSpan,
+    ) -> Option<u64> {
+        // Digits beyond i128 can only be an overflow, or a negative that also overflows.
+        let value = i128::from_str_radix(integer.as_str(), integer.radix()).unwrap_or(
+            if integer.as_str().starts_with('-') {
+                i128::MIN
+            } else {
+                i128::MAX
+            },
+        );
+        if value < 0 {
+            self.problems.push(ManifestProblem::NegativeValue {
+                key: path(key),
+                span,
+            });
+            return None;
+        }
+        u64::try_from(value)
+            .map_err(|_| self.overflow(key, span))
+            .ok()
+    }
+
+    fn nonzero(&mut self, value: u64, key: LimitKey, span: SourceSpan) -> Option<u64> {
+        if value == 0 {
+            self.problems.push(ManifestProblem::ZeroValue {
+                key: path(key),
+                span,
+            });
+            return None;
+        }
+        Some(value)
+    }
+
+    fn overflow(&mut self, key: LimitKey, span: SourceSpan) {
+        let (_, max) = self.policy.bounds_text(key);
+        self.problems.push(ManifestProblem::Overflow {
+            key: path(key),
+            span,
+            help: format!("the host accepts at most {max} for `{key}`"),
+        });
+    }
+
+    fn quantity_problem(
+        &mut self,
+        error: QuantityError,
+        key: LimitKey,
+        text: &str,
+        span: SourceSpan,
+    ) {
+        let units = if key == LimitKey::Memory {
+            "B, KiB, MiB, GiB"
+        } else {
+            "ms, s"
+        };
+        let problem = match error {
+            QuantityError::MissingUnit { number } => ManifestProblem::MissingUnit {
+                help: if key == LimitKey::Memory {
+                    format!(
+                        "add a unit ({units}), e.g. \"{number}KiB\", or write the bytes as a bare integer"
+                    )
+                } else {
+                    format!("add a unit ({units}): \"{number}ms\" or \"{number}s\"")
+                },
+                key: path(key),
+                value: number,
+                span,
+            },
+            QuantityError::UnknownUnit { unit, suggestion } => ManifestProblem::UnknownUnit {
+                help: match suggestion {
+                    Some(suggestion) => {
+                        format!("did you mean `{suggestion}`? accepted units: {units}")
+                    }
+                    None => format!("accepted units: {units}"),
+                },
+                key: path(key),
+                unit,
+                span,
+            },
+            QuantityError::Negative => ManifestProblem::NegativeValue {
+                key: path(key),
+                span,
+            },
+            QuantityError::Overflow => return self.overflow(key, span),
+            error => ManifestProblem::InvalidValue {
+                key: path(key),
+                value: format!("\"{text}\""),
+                reason: error.to_string(),
+                span,
+                help: format!(
+                    "write a whole number and a unit, e.g. {}; use a smaller unit for fractions",
+                    example(key)
+                ),
+            },
+        };
+        self.problems.push(problem);
+    }
+}
+
+/// The dotted path of a limit, as used in messages.
+fn path(key: LimitKey) -> String {
+    format!("resources.{key}")
+}
+
+/// A line that sets `key` to a typical value.
+fn example(key: LimitKey) -> &'static str {
+    match key {
+        LimitKey::Memory => "memory = \"1MiB\"",
+        LimitKey::Fuel => "fuel = 50_000_000",
+        LimitKey::Timeout => "timeout = \"100ms\"",
+        LimitKey::TableElements => "table-elements = 10_000",
+        LimitKey::Instances => "instances = 10",
+    }
+}
+
+/// The table a known key belongs in, for "belongs in [resources]" hints.
+fn home_table(key: &str) -> Option<&'static str> {
+    if RESOURCE_KEYS.contains(&key) {
+        Some("resources")
+    } else if COMPONENT_KEYS.contains(&key) {
+        Some("component")
+    } else {
+        None
+    }
+}
+
+fn out_of_range(violation: PolicyViolation, span: SourceSpan) -> ManifestProblem {
+    let PolicyViolation {
+        key,
+        value,
+        min,
+        max,
+    } = violation;
+    ManifestProblem::OutOfRange {
+        help: format!(
+            "ask for a value from {min} to {max}; the host's policy sets this range and a manifest cannot exceed it"
+        ),
+        key: key.as_str(),
+        value,
+        min,
+        max,
+        span,
+    }
+}
