@@ -53,6 +53,7 @@ pub use policy::{
     DEFAULT_TABLE_ELEMENTS, HostPolicy, HostPolicyBuilder, LimitKey, PolicyError, PolicyViolation,
 };
 pub use problem::ManifestProblem;
+pub use semver;
 pub use units::{ByteSize, Fuel, QuantityError, Timeout};
 
 /// The result type of this crate.

@@ -193,18 +193,10 @@ impl<'p> Checker<'p> {
     ) -> Option<TableRef<'t>> {
         let Some(value) = root.get(key) else {
             let help = format!("add this table:\n{example}");
-            let problem = if key == "resources" {
-                ManifestProblem::MissingLimit {
-                    key,
-                    span: self.end,
-                    help,
-                }
-            } else {
-                ManifestProblem::MissingKey {
-                    key,
-                    span: self.end,
-                    help,
-                }
+            let problem = ManifestProblem::MissingTable {
+                table: key,
+                span: self.end,
+                help,
             };
             self.problems.push(problem);
             return None;

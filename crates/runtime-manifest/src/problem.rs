@@ -36,6 +36,20 @@ pub enum ManifestProblem {
         span: SourceSpan,
     },
 
+    /// A required table is missing.
+    #[error("missing required table `[{table}]`")]
+    #[diagnostic(code(runtime::manifest::missing_table))]
+    MissingTable {
+        /// The missing table.
+        table: &'static str,
+        /// Where to add it (the end of the file).
+        #[label("add [{table}] here")]
+        span: SourceSpan,
+        /// The table to add.
+        #[help]
+        help: String,
+    },
+
     /// A required limit is missing from `[resources]`.
     #[error("missing required limit `resources.{key}`")]
     #[diagnostic(code(runtime::manifest::missing_limit))]
@@ -274,6 +288,7 @@ impl ManifestProblem {
         match self {
             Self::Syntax { span, .. }
             | Self::NotUtf8 { span }
+            | Self::MissingTable { span, .. }
             | Self::MissingLimit { span, .. }
             | Self::MissingKey { span, .. }
             | Self::UnknownKey { span, .. }

@@ -1,0 +1,158 @@
+//! The public API beyond the golden corpus: files, sizes, encodings, policies.
+
+use std::path::PathBuf;
+
+use runtime_manifest::{
+    ByteSize, ComponentManifest, Error, Fuel, HostPolicy, MAX_MANIFEST_BYTES, ManifestProblem,
+    Timeout,
+};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+const VALID: &str = r#"[component]
+name = "hello"
+version = "0.1.0"
+wasm = "build/hello.wasm"
+
+[resources]
+memory = "1MiB"
+fuel = 50_000_000
+timeout = "100ms"
+table-elements = 10_000
+instances = 10
+"#;
+
+fn scratch(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("runtime-manifest-{name}"))
+}
+
+#[test]
+fn the_design_example_parses_to_typed_values() -> TestResult {
+    let manifest: ComponentManifest = VALID.parse()?;
+    assert_eq!(manifest.component.name.as_str(), "hello");
+    assert_eq!(
+        manifest.component.version,
+        runtime_manifest::semver::Version::new(0, 1, 0)
+    );
+    let wasm = manifest.component.wasm.as_ref().ok_or("wasm is set")?;
+    assert_eq!(
+        wasm.resolve("/srv/app".as_ref()),
+        PathBuf::from("/srv/app/build/hello.wasm")
+    );
+    let resources = &manifest.resources;
+    assert_eq!(resources.memory, ByteSize::mib(1));
+    assert_eq!(Some(resources.fuel), Fuel::new(50_000_000));
+    assert_eq!(
+        resources.timeout.as_duration(),
+        std::time::Duration::from_millis(100)
+    );
+    assert_eq!(resources.table_elements, Some(10_000));
+    assert_eq!(resources.instances, Some(10));
+    Ok(())
+}
+
+#[test]
+fn from_path_reads_a_file_and_names_it_in_diagnostics() -> TestResult {
+    let path = scratch("from-path.toml");
+    std::fs::write(&path, VALID)?;
+    assert_eq!(ComponentManifest::from_path(&path)?, VALID.parse()?);
+
+    std::fs::write(&path, VALID.replace("\"1MiB\"", "\"64MiB\""))?;
+    let error = ComponentManifest::from_path(&path)
+        .err()
+        .ok_or("64MiB is above the policy")?;
+    assert_eq!(error.code_str(), "runtime::manifest::out_of_range");
+    assert!(
+        error.to_string().contains(&path.display().to_string()),
+        "{error}"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_missing_file_is_a_read_error() {
+    let error = ComponentManifest::from_path(scratch("does-not-exist.toml")).err();
+    assert!(matches!(error, Some(Error::Read { .. })), "{error:?}");
+}
+
+#[test]
+fn oversized_input_is_refused_before_parsing() -> TestResult {
+    // Valid TOML, padded with comments just past the cap: the size alone rejects it.
+    let padded = format!("{VALID}{}", "# padding\n".repeat(MAX_MANIFEST_BYTES / 10));
+    assert!(padded.len() > MAX_MANIFEST_BYTES);
+    let path = scratch("oversized.toml");
+    std::fs::write(&path, &padded)?;
+    for error in [
+        padded.parse::<ComponentManifest>().err(),
+        ComponentManifest::from_path(&path).err(),
+    ] {
+        assert!(matches!(error, Some(Error::TooLarge { .. })), "{error:?}");
+    }
+    // Just under the cap is still accepted.
+    let under = format!("{VALID}{}", "#".repeat(MAX_MANIFEST_BYTES - VALID.len()));
+    assert_eq!(under.parse::<ComponentManifest>()?, VALID.parse()?);
+    Ok(())
+}
+
+#[test]
+fn binary_input_is_reported_at_its_first_invalid_byte() -> TestResult {
+    let mut bytes = b"[component]\nname = \"".to_vec();
+    bytes.extend_from_slice(&[0xff, 0xfe, 0x00, 0x61, 0x73, 0x6d]);
+    let error = ComponentManifest::parse_bytes("garbage", &bytes, &HostPolicy::default())
+        .err()
+        .ok_or("binary garbage is rejected")?;
+    assert_eq!(error.code_str(), "runtime::manifest::not_utf8");
+    assert_eq!(error.problems()[0].span().offset(), 20);
+    Ok(())
+}
+
+#[test]
+fn deep_nesting_is_a_syntax_error_not_a_stack_overflow() {
+    let depth = 30_000;
+    let text = format!("{VALID}deep = {}{}\n", "[".repeat(depth), "]".repeat(depth));
+    let error = ComponentManifest::parse("deep", &text, &HostPolicy::default()).err();
+    assert_eq!(
+        error.map(|e| e.code_str()).as_deref(),
+        Some("runtime::manifest::syntax")
+    );
+}
+
+#[test]
+fn every_problem_of_a_file_is_reported_at_once() -> TestResult {
+    let text = "[component]\nname = \"Bad_Name\"\nversion = \"x\"\n\n[resources]\nmemory = \"1MB\"\nfuel = 0\ntimeout = 100\n";
+    let error = text
+        .parse::<ComponentManifest>()
+        .err()
+        .ok_or("five problems")?;
+    let codes: Vec<String> = error
+        .problems()
+        .iter()
+        .map(ManifestProblem::code_str)
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "runtime::manifest::invalid_name",
+            "runtime::manifest::invalid_version",
+            "runtime::manifest::unknown_unit",
+            "runtime::manifest::zero_value",
+            "runtime::manifest::ambiguous_unit",
+        ]
+    );
+    assert!(
+        error.to_string().ends_with("(and 4 more problems)"),
+        "{error}"
+    );
+    Ok(())
+}
+
+#[test]
+fn typed_values_match_their_manifest_spelling() -> TestResult {
+    let manifest: ComponentManifest = VALID
+        .replace("\"100ms\"", "\"2s\"")
+        .replace("\"1MiB\"", "1048576")
+        .parse()?;
+    assert_eq!(manifest.resources.timeout, Timeout::from_secs(2));
+    assert_eq!(manifest.resources.memory, ByteSize::kib(1024));
+    Ok(())
+}
