@@ -1,0 +1,221 @@
+//! The attack suite: every case states the outcome it expects, runs against the
+//! library, and is judged on what it observed. One table on stdout, one JSON
+//! report in `target/adversarial/report.json`, a non-zero exit on any escape,
+//! misclassification or host failure.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+mod manifests;
+
+/// Options of `cargo xtask adversarial`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Options {
+    /// Run the reduced suite used by CI.
+    #[arg(long)]
+    quick: bool,
+    /// Seed for the generated cases; a failing run prints the seed to replay.
+    #[arg(long, default_value_t = 0x5eed)]
+    seed: u64,
+}
+
+/// One attack and the outcome that counts as stopping it.
+pub(crate) struct Case {
+    group: &'static str,
+    name: String,
+    /// The expected outcome: a diagnostic code, or a description for generated cases.
+    expected: String,
+    attack: Box<dyn FnOnce() -> Outcome>,
+}
+
+impl Case {
+    pub(crate) fn new(
+        group: &'static str,
+        name: impl Into<String>,
+        expected: impl Into<String>,
+        attack: impl FnOnce() -> Outcome + 'static,
+    ) -> Self {
+        Self {
+            group,
+            name: name.into(),
+            expected: expected.into(),
+            attack: Box::new(attack),
+        }
+    }
+}
+
+/// What an attack observed, and whether that matches the expectation.
+pub(crate) struct Outcome {
+    /// What happened, in the same vocabulary as the expectation.
+    pub(crate) observed: String,
+    pub(crate) verdict: Verdict,
+}
+
+impl Outcome {
+    /// An attack expected to be rejected with `expected`, judged on `observed`
+    /// (`None` when it was accepted).
+    pub(crate) fn rejected(expected: &str, observed: Option<String>) -> Self {
+        match observed {
+            None => Self {
+                observed: "accepted".into(),
+                verdict: Verdict::Escaped,
+            },
+            Some(code) if code == expected => Self {
+                observed: code,
+                verdict: Verdict::Pass,
+            },
+            Some(code) => Self {
+                observed: code,
+                verdict: Verdict::Misclassified,
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum Verdict {
+    Pass,
+    /// The attack got through: an invalid input was accepted, a limit did not hold.
+    Escaped,
+    /// The attack was stopped but reported as the wrong thing.
+    Misclassified,
+    /// The host itself failed: a panic in the library.
+    HostFailure,
+}
+
+#[derive(Serialize)]
+struct Row {
+    group: &'static str,
+    attack: String,
+    expected: String,
+    observed: String,
+    micros: u128,
+    verdict: Verdict,
+}
+
+#[derive(Serialize)]
+struct Report<'r> {
+    mode: &'static str,
+    seed: u64,
+    passed: usize,
+    failed: usize,
+    cases: &'r [Row],
+}
+
+/// Runs the suite; `Ok(true)` when every case passed.
+pub(crate) fn run(options: &Options) -> Result<bool, String> {
+    let cases = manifests::cases(options.quick, options.seed)?;
+    let mut rows = Vec::with_capacity(cases.len());
+    print_header();
+    for case in cases {
+        let started = Instant::now();
+        let outcome = catch_unwind(AssertUnwindSafe(case.attack)).unwrap_or_else(|panic| Outcome {
+            observed: format!("panic: {}", panic_message(&*panic)),
+            verdict: Verdict::HostFailure,
+        });
+        let row = Row {
+            group: case.group,
+            attack: case.name,
+            expected: case.expected,
+            observed: outcome.observed,
+            micros: started.elapsed().as_micros(),
+            verdict: outcome.verdict,
+        };
+        print_row(&row);
+        rows.push(row);
+    }
+    let failed = rows
+        .iter()
+        .filter(|row| row.verdict != Verdict::Pass)
+        .count();
+    let passed = rows.len() - failed;
+    let report = Report {
+        mode: if options.quick { "quick" } else { "full" },
+        seed: options.seed,
+        passed,
+        failed,
+        cases: &rows,
+    };
+    let path = write_report(&report)?;
+    eprintln!("report: {}", path.display());
+    if failed > 0 {
+        eprintln!(
+            "replay with: cargo xtask adversarial{} --seed {}",
+            if options.quick { " --quick" } else { "" },
+            options.seed
+        );
+    }
+    print_summary(passed, failed);
+    Ok(failed == 0)
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_owned())
+}
+
+fn write_report(report: &Report<'_>) -> Result<std::path::PathBuf, String> {
+    let dir = crate::target_dir().join("adversarial");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let path = dir.join("report.json");
+    let json = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
+    std::fs::write(&path, json).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(path)
+}
+
+#[expect(clippy::print_stdout, reason = "the table is the command's output")]
+fn print_header() {
+    println!(
+        "{:<10} {:<40} {:<36} {:<36} {:>9}  verdict",
+        "group", "attack", "expected", "observed", "time"
+    );
+}
+
+#[expect(clippy::print_stdout, reason = "the table is the command's output")]
+fn print_row(row: &Row) {
+    let verdict = match row.verdict {
+        Verdict::Pass => "pass",
+        Verdict::Escaped => "FAIL (escaped)",
+        Verdict::Misclassified => "FAIL (misclassified)",
+        Verdict::HostFailure => "FAIL (host failure)",
+    };
+    println!(
+        "{:<10} {:<40} {:<36} {:<36} {:>9}  {verdict}",
+        row.group,
+        clip(&row.attack, 40),
+        clip(&row.expected, 36),
+        clip(&row.observed, 36),
+        format_micros(row.micros),
+    );
+}
+
+#[expect(clippy::print_stdout, reason = "the summary is the command's output")]
+fn print_summary(passed: usize, failed: usize) {
+    println!("{passed} passed, {failed} failed");
+}
+
+fn clip(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_owned();
+    }
+    let mut clipped: String = text.chars().take(width - 1).collect();
+    clipped.push('…');
+    clipped
+}
+
+fn format_micros(micros: u128) -> String {
+    let duration = Duration::from_micros(u64::try_from(micros).unwrap_or(u64::MAX));
+    if duration >= Duration::from_secs(1) {
+        format!("{:.2}s", duration.as_secs_f64())
+    } else if micros >= 1000 {
+        format!("{:.1}ms", duration.as_secs_f64() * 1e3)
+    } else {
+        format!("{micros}us")
+    }
+}
