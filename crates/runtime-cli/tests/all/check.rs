@@ -1,0 +1,77 @@
+//! `wasm-runtime check`: exit 0 with a summary, or exit 1 with diagnostics.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+fn wasm_runtime(args: &[&str]) -> Result<Output, std::io::Error> {
+    Command::new(env!("CARGO_BIN_EXE_wasm-runtime")).args(args).env("NO_COLOR", "1").output()
+}
+
+fn write_manifest(name: &str, text: &str) -> Result<PathBuf, std::io::Error> {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{name}.toml"));
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
+#[test]
+fn a_valid_manifest_prints_its_effective_limits() -> TestResult {
+    let path = write_manifest(
+        "valid",
+        "[component]\nname = \"hello\"\nversion = \"0.1.0\"\nwasm = \"hello.wasm\"\n\n[resources]\nmemory = \"1MiB\"\nfuel = 50_000_000\ntimeout = \"100ms\"\n",
+    )?;
+    let output = wasm_runtime(&["check", path.to_str().ok_or("utf-8 path")?])?;
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = String::from_utf8(output.stdout)?;
+    assert_eq!(
+        stdout.trim_end(),
+        "ok: hello 0.1.0: memory 1MiB, fuel 50000000, timeout 100ms, table-elements 10000, instances 10, wasm hello.wasm"
+    );
+    Ok(())
+}
+
+/// The acceptance case: a typo'd key, a missing `fuel` and a memory
+/// above the policy give three different diagnostics, each on its own line.
+#[test]
+fn three_problems_give_three_line_accurate_diagnostics() -> TestResult {
+    let path = write_manifest(
+        "three",
+        "[component]\nname = \"hello\"\nversion = \"0.1.0\"\n\n[resources]\nmemroy = \"1MiB\"\nmemory = \"8MiB\"\ntimeout = \"100ms\"\n",
+    )?;
+    let output = wasm_runtime(&["check", path.to_str().ok_or("utf-8 path")?])?;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8(output.stderr)?;
+    let file = path.display().to_string();
+    for (code, place) in [
+        ("runtime::manifest::missing_limit", format!("{file}:5:1")),
+        ("runtime::manifest::unknown_key", format!("{file}:6:1")),
+        ("runtime::manifest::out_of_range", format!("{file}:7:10")),
+    ] {
+        assert!(stderr.contains(code), "{code} missing from:\n{stderr}");
+        assert!(stderr.contains(&place), "{place} missing from:\n{stderr}");
+    }
+    assert!(stderr.contains("did you mean `memory`?"), "{stderr}");
+    assert!(stderr.contains("add `fuel = 50_000_000` to [resources]"), "{stderr}");
+    assert!(stderr.contains("allowed: 512KiB..=4MiB"), "{stderr}");
+    Ok(())
+}
+
+#[test]
+fn an_unreadable_manifest_exits_1() -> TestResult {
+    let output = wasm_runtime(&["check", "/nonexistent/Component.toml"])?;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8(output.stderr)?.contains("runtime::manifest::io"));
+    Ok(())
+}
+
+#[test]
+fn usage_errors_exit_1_and_help_exits_0() -> TestResult {
+    assert_eq!(wasm_runtime(&["check"])?.status.code(), Some(1));
+    assert_eq!(wasm_runtime(&["frobnicate"])?.status.code(), Some(1));
+    let help = wasm_runtime(&["check", "--help"])?;
+    assert_eq!(help.status.code(), Some(0));
+    assert!(String::from_utf8(help.stdout)?.contains("wasm-runtime check"));
+    Ok(())
+}

@@ -1,0 +1,3 @@
+//! Integration tests of the `wasm-runtime` binary: its CLI contract.
+
+mod check;
