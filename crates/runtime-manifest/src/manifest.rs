@@ -6,9 +6,7 @@ use std::str::FromStr;
 
 use serde::{Serialize, Serializer};
 
-use crate::policy::{
-    DEFAULT_INSTANCES, DEFAULT_TABLE_ELEMENTS, HostPolicy, LimitKey, PolicyViolation,
-};
+use crate::policy::{DEFAULT_INSTANCES, DEFAULT_TABLE_ELEMENTS, HostPolicy, PolicyViolation};
 use crate::units::{ByteSize, Fuel, Timeout};
 
 /// A validated `Component.toml`.
@@ -90,17 +88,6 @@ impl Resources {
             Ok(())
         } else {
             Err(violations)
-        }
-    }
-
-    /// The value of `key` formatted as it is written in a manifest.
-    pub fn display(&self, key: LimitKey) -> Option<String> {
-        match key {
-            LimitKey::Memory => Some(self.memory.to_string()),
-            LimitKey::Fuel => Some(self.fuel.to_string()),
-            LimitKey::Timeout => Some(self.timeout.to_string()),
-            LimitKey::TableElements => self.table_elements.map(|v| v.to_string()),
-            LimitKey::Instances => self.instances.map(|v| v.to_string()),
         }
     }
 }

@@ -261,41 +261,34 @@ impl<'p> Checker<'p> {
         let name = self
             .required_string(table, "name", "component.name", "name = \"my-component\"")
             .and_then(|(value, span)| {
-                ComponentName::from_str(value)
-                    .map_err(|reason| ManifestProblem::InvalidName {
-                        value: value.to_owned(),
-                        reason,
-                        span,
-                    })
-                    .map_err(|problem| self.problems.push(problem))
-                    .ok()
+                let name = ComponentName::from_str(value);
+                self.report(name.map_err(|reason| ManifestProblem::InvalidName {
+                    value: value.to_owned(),
+                    reason,
+                    span,
+                }))
             });
         let version = self
             .required_string(table, "version", "component.version", "version = \"0.1.0\"")
             .and_then(|(value, span)| {
-                semver::Version::parse(value)
-                    .map_err(|error| ManifestProblem::InvalidVersion {
-                        value: value.to_owned(),
-                        reason: error.to_string(),
-                        span,
-                    })
-                    .map_err(|problem| self.problems.push(problem))
-                    .ok()
+                let version = semver::Version::parse(value);
+                self.report(version.map_err(|error| ManifestProblem::InvalidVersion {
+                    value: value.to_owned(),
+                    reason: error.to_string(),
+                    span,
+                }))
             });
         let wasm = match table.table.get("wasm") {
             None => Some(None),
             Some(value) => self
                 .string(value, "component.wasm", "wasm = \"hello.wasm\"")
                 .and_then(|(path, span)| {
-                    WasmPath::from_str(path)
-                        .map(Some)
-                        .map_err(|reason| ManifestProblem::InvalidWasmPath {
-                            value: path.to_owned(),
-                            reason,
-                            span,
-                        })
-                        .map_err(|problem| self.problems.push(problem))
-                        .ok()
+                    let wasm = WasmPath::from_str(path).map(Some);
+                    self.report(wasm.map_err(|reason| ManifestProblem::InvalidWasmPath {
+                        value: path.to_owned(),
+                        reason,
+                        span,
+                    }))
                 }),
         };
         Some(ComponentInfo {
@@ -303,6 +296,11 @@ impl<'p> Checker<'p> {
             version: version?,
             wasm: wasm?,
         })
+    }
+
+    /// The value, or `None` with its problem recorded.
+    fn report<T>(&mut self, result: Result<T, ManifestProblem>) -> Option<T> {
+        result.map_err(|problem| self.problems.push(problem)).ok()
     }
 
     fn required_string<'t>(

@@ -6,7 +6,10 @@ use std::process::{Command, Output};
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 fn wasm_runtime(args: &[&str]) -> Result<Output, std::io::Error> {
-    Command::new(env!("CARGO_BIN_EXE_wasm-runtime")).args(args).env("NO_COLOR", "1").output()
+    Command::new(env!("CARGO_BIN_EXE_wasm-runtime"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
 }
 
 fn write_manifest(name: &str, text: &str) -> Result<PathBuf, std::io::Error> {
@@ -53,7 +56,10 @@ fn three_problems_give_three_line_accurate_diagnostics() -> TestResult {
         assert!(stderr.contains(&place), "{place} missing from:\n{stderr}");
     }
     assert!(stderr.contains("did you mean `memory`?"), "{stderr}");
-    assert!(stderr.contains("add `fuel = 50_000_000` to [resources]"), "{stderr}");
+    assert!(
+        stderr.contains("add `fuel = 50_000_000` to [resources]"),
+        "{stderr}"
+    );
     assert!(stderr.contains("allowed: 512KiB..=4MiB"), "{stderr}");
     Ok(())
 }

@@ -83,43 +83,24 @@ impl Valid {
     }
 }
 
-fn valid_manifest() -> impl Strategy<Value = Valid> {
-    let policy = HostPolicy::default();
-    let memory = policy.memory();
-    (
-        "[a-z0-9-]{1,64}",
-        (0u64..100, 0u64..100, 0u64..1000),
-        proptest::option::of("[a-z]{1,8}(/[a-z0-9_]{1,8}){0,2}\\.wasm"),
-        memory.min.as_bytes()..=memory.max.as_bytes(),
-        any::<u8>(),
-        1..=policy.fuel().max.get(),
-        1u64..=60_000,
-        proptest::option::of(1..=policy.table_elements().max),
-        proptest::option::of(1..=policy.instances().max),
-    )
-        .prop_map(
-            |(
-                name,
-                version,
-                wasm,
-                memory_bytes,
-                memory_form,
-                fuel,
-                timeout_ms,
-                table_elements,
-                instances,
-            )| Valid {
-                name,
-                version,
-                wasm,
-                memory_bytes,
-                memory_form,
-                fuel,
-                timeout_ms,
-                table_elements,
-                instances,
-            },
-        )
+const POLICY_MIN_MEMORY: u64 = runtime_manifest::DEFAULT_MIN_MEMORY.as_bytes();
+const POLICY_MAX_MEMORY: u64 = runtime_manifest::DEFAULT_MAX_MEMORY.as_bytes();
+
+prop_compose! {
+    /// A manifest that the default policy accepts, in one of several spellings.
+    fn valid_manifest()(
+        name in "[a-z0-9-]{1,64}",
+        version in (0u64..100, 0u64..100, 0u64..1000),
+        wasm in proptest::option::of("[a-z]{1,8}(/[a-z0-9_]{1,8}){0,2}\\.wasm"),
+        memory_bytes in POLICY_MIN_MEMORY..=POLICY_MAX_MEMORY,
+        memory_form in any::<u8>(),
+        fuel in 1..=runtime_manifest::DEFAULT_MAX_FUEL.get(),
+        timeout_ms in 1u64..=60_000,
+        table_elements in proptest::option::of(1..=runtime_manifest::DEFAULT_MAX_TABLE_ELEMENTS),
+        instances in proptest::option::of(1..=runtime_manifest::DEFAULT_MAX_INSTANCES),
+    ) -> Valid {
+        Valid { name, version, wasm, memory_bytes, memory_form, fuel, timeout_ms, table_elements, instances }
+    }
 }
 
 proptest! {
