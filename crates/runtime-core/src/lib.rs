@@ -1,6 +1,64 @@
-//! The synchronous core of the runtime: not implemented yet.
+//! The synchronous core of the runtime: load components and call them under
+//! the limits of their manifest, with typed crash reports.
 //!
-//! This crate will own the wasmtime `Engine` configuration, the `ComponentLoader`
-//! (header sniffing, validation, compilation, in-memory and on-disk caches),
-//! `RuntimeError` and `CrashKind` classification, the `CallReport`, and
-//! synchronous calls. It exports nothing until that work lands.
+//! - [`RuntimeEngine`]: the one engine, configured once (component model,
+//!   fuel, epoch interruption, pooling allocator sized from the policy), with
+//!   its epoch ticker.
+//! - [`ComponentLoader`]: sniffs, caps, validates and compiles; caches by
+//!   content hash in memory and on disk.
+//! - [`LoadedComponent`]: linked once, called in a fresh store per call;
+//!   [`ComponentInstance`] for stateful guests.
+//! - [`RuntimeError`], [`CrashKind`], [`CrashReport`] and [`CallReport`].
+//!
+//! ```
+//! use runtime_core::{Allocation, ComponentLoader, CrashKind, LoadedComponent, RuntimeEngine, StoreState};
+//! use runtime_limits::ResourceLimits;
+//! use runtime_manifest::{ComponentManifest, HostPolicy};
+//! use wasmtime::component::{Linker, Val};
+//!
+//! let engine = RuntimeEngine::new(HostPolicy::default(), Allocation::OnDemand)?;
+//! let loader = ComponentLoader::new(engine.clone());
+//! let compiled = loader.load_bytes(br#"(component
+//!   (core module $m (func (export "spin") (loop $l (br $l))))
+//!   (core instance $i (instantiate $m))
+//!   (func (export "spin") (canon lift (core func $i "spin"))))"#)?;
+//! let manifest: ComponentManifest = "[component]\nname = \"spin\"\nversion = \"0.1.0\"\n\
+//!     [resources]\nmemory = \"1MiB\"\nfuel = 100_000\ntimeout = \"10s\"\n".parse()?;
+//! let limits = ResourceLimits::new(&manifest.resources, engine.policy())?;
+//! let component = LoadedComponent::new(&engine, compiled, &Linker::<StoreState>::new(engine.engine()), limits)?;
+//!
+//! let error = component.call("spin", &[]).unwrap_err();
+//! let crash = error.crash().ok_or("a crash")?;
+//! assert_eq!(crash.kind, CrashKind::OutOfFuel);
+//! assert_eq!(crash.report.fuel_consumed, 100_000);
+//! # let _ = Val::Bool(true);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
+#![doc(test(attr(deny(warnings))))]
+
+mod cache;
+mod classify;
+mod component;
+mod crash;
+mod engine;
+mod error;
+mod loader;
+mod report;
+mod sniff;
+mod store;
+
+pub use cache::{CacheSource, ContentHash, DiskCache};
+pub use component::{CallOutcome, ComponentInstance, ExportSignature, LoadedComponent};
+pub use crash::{CrashKind, CrashReport, DeadlinePhase};
+pub use engine::{
+    Allocation, DEFAULT_POOL_INSTANCES, MAX_CORE_INSTANCES_PER_COMPONENT,
+    MAX_MEMORIES_PER_COMPONENT, MAX_TABLES_PER_COMPONENT, RuntimeEngine, engine_config,
+};
+pub use error::{LoadError, RuntimeError};
+pub use loader::{CompiledComponent, ComponentLoader, DEFAULT_MAX_COMPONENT_BYTES};
+pub use report::CallReport;
+pub use store::StoreState;
+
+/// The result type of this crate.
+pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;

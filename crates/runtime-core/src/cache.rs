@@ -1,0 +1,171 @@
+//! The compile caches: in memory by content hash, and on disk.
+//!
+//! A disk entry is `MAGIC`, the SHA-256 of the payload, then the payload that
+//! `Component::serialize` produced. Its file name holds the content hash of the
+//! component and a hash of the engine's compatibility settings, so an engine
+//! never looks at another's entries. Entries are written to a temporary file
+//! and renamed into place, so readers see a whole entry or none.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sha2::{Digest, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+const MAGIC: &[u8; 16] = b"wasm-runtime-c1\n";
+const CHECKSUM_LEN: usize = 32;
+
+/// The SHA-256 of a component binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ContentHash([u8; 32]);
+
+impl ContentHash {
+    /// The hash of `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        Self(Sha256::digest(bytes).into())
+    }
+
+    /// The hash in lowercase hex.
+    pub fn to_hex(self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+/// Where a loaded component came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CacheSource {
+    /// Compiled now.
+    Compiled,
+    /// Found in the in-memory cache.
+    Memory,
+    /// Deserialized from the disk cache.
+    Disk,
+}
+
+/// Compiled components by content hash, for the life of the loader.
+#[derive(Debug, Default)]
+pub(crate) struct MemoryCache {
+    components: Mutex<HashMap<ContentHash, Component>>,
+}
+
+impl MemoryCache {
+    pub(crate) fn get(&self, hash: ContentHash) -> Option<Component> {
+        self.components.lock().ok()?.get(&hash).cloned()
+    }
+
+    pub(crate) fn insert(&self, hash: ContentHash, component: &Component) {
+        if let Ok(mut components) = self.components.lock() {
+            components.insert(hash, component.clone());
+        }
+    }
+}
+
+/// Serialized components in a directory.
+///
+/// The directory must belong to the embedder: the checksum catches corrupt
+/// and truncated entries, but whoever can write the directory can write a
+/// valid entry, and wasmtime runs the machine code of a valid entry as is.
+#[derive(Debug)]
+pub struct DiskCache {
+    dir: PathBuf,
+    engine_key: String,
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl DiskCache {
+    /// A cache in `dir` for components compiled by `engine`.
+    pub fn new(dir: impl Into<PathBuf>, engine: &Engine) -> Self {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        Self {
+            dir: dir.into(),
+            engine_key: format!("{:016x}", hasher.finish()),
+        }
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The file that holds (or would hold) the entry for `hash`.
+    pub fn entry_path(&self, hash: ContentHash) -> PathBuf {
+        self.dir
+            .join(format!("{}-{}.cwasm", hash.to_hex(), self.engine_key))
+    }
+
+    /// The component for `hash`, if a whole, uncorrupted entry exists. A bad
+    /// entry is logged and treated as absent; the caller compiles and
+    /// overwrites it.
+    pub(crate) fn get(&self, engine: &Engine, hash: ContentHash) -> Option<Component> {
+        let path = self.entry_path(hash);
+        let bytes = std::fs::read(&path).ok()?;
+        let Some(payload) = verified_payload(&bytes) else {
+            tracing::warn!(path = %path.display(), "ignoring a corrupt compile-cache entry");
+            return None;
+        };
+        match deserialize(engine, payload) {
+            Ok(component) => Some(component),
+            Err(error) => {
+                tracing::warn!(path = %path.display(), %error, "ignoring an unusable compile-cache entry");
+                None
+            }
+        }
+    }
+
+    /// Stores `component` under `hash`. Failures are logged, not returned: a
+    /// cache that cannot be written only costs a compile next time.
+    pub(crate) fn put(&self, hash: ContentHash, component: &Component) {
+        if let Err(error) = self.try_put(hash, component) {
+            tracing::warn!(dir = %self.dir.display(), %error, "cannot write the compile cache");
+        }
+    }
+
+    fn try_put(&self, hash: ContentHash, component: &Component) -> Result<(), String> {
+        let payload = component.serialize().map_err(|e| format!("{e:#}"))?;
+        std::fs::create_dir_all(&self.dir).map_err(|e| e.to_string())?;
+        let temp = self.dir.join(format!(
+            ".tmp-{}-{}",
+            std::process::id(),
+            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let mut entry = Vec::with_capacity(MAGIC.len() + CHECKSUM_LEN + payload.len());
+        entry.extend_from_slice(MAGIC);
+        entry.extend_from_slice(&Sha256::digest(&payload));
+        entry.extend_from_slice(&payload);
+        let written = std::fs::write(&temp, &entry)
+            .and_then(|()| std::fs::rename(&temp, self.entry_path(hash)));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&temp);
+        }
+        written.map_err(|e| e.to_string())
+    }
+}
+
+/// The payload of an entry whose magic and checksum are right.
+fn verified_payload(entry: &[u8]) -> Option<&[u8]> {
+    let rest = entry.strip_prefix(MAGIC)?;
+    let (checksum, payload) = rest.split_at_checked(CHECKSUM_LEN)?;
+    (Sha256::digest(payload).as_slice() == checksum).then_some(payload)
+}
+
+#[allow(
+    unsafe_code,
+    reason = "Component::deserialize is unsafe; the SAFETY comment says why this use is sound"
+)]
+fn deserialize(engine: &Engine, payload: &[u8]) -> wasmtime::Result<Component> {
+    // SAFETY: `Component::deserialize` requires bytes produced by
+    // `Component::serialize` (or `Engine::precompile_component`) of a
+    // compatible engine. `payload` passed the SHA-256 check above, so it is
+    // byte for byte what `try_put` wrote from `Component::serialize`; the file
+    // name carries the engine's compatibility hash, and wasmtime checks its own
+    // header against this engine again and returns an error on a mismatch.
+    // The remaining trust is in the cache directory's owner (see `DiskCache`).
+    unsafe { Component::deserialize(engine, payload) }
+}

@@ -1,0 +1,122 @@
+//! [`RuntimeEngine`]: the one wasmtime `Engine` of a runtime, and its epoch ticker.
+
+use std::sync::Arc;
+
+use runtime_limits::EpochTicker;
+use runtime_manifest::HostPolicy;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::RuntimeError;
+
+/// Component instances the pooling allocator keeps slots for, across all components.
+pub const DEFAULT_POOL_INSTANCES: u32 = 1_000;
+/// Linear memories one component may define (multi-memory guests).
+pub const MAX_MEMORIES_PER_COMPONENT: u32 = 4;
+/// Tables one component may define.
+pub const MAX_TABLES_PER_COMPONENT: u32 = 8;
+/// Core module instances one component may create.
+pub const MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 32;
+
+/// How instances get their memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Allocation {
+    /// Pre-reserved slots, reused between instances (fast instantiation).
+    Pooling {
+        /// Component instances alive at once, across all components.
+        instances: u32,
+    },
+    /// Memory mapped per instance when it is created.
+    OnDemand,
+}
+
+impl Default for Allocation {
+    fn default() -> Self {
+        Self::Pooling {
+            instances: DEFAULT_POOL_INSTANCES,
+        }
+    }
+}
+
+/// The engine every component of a runtime is compiled for and run in,
+/// configured once: component model, Cranelift, fuel, epoch interruption,
+/// wasm backtraces, and the allocator sized from the [`HostPolicy`]. Cloning
+/// is cheap; the epoch ticker stops when the last clone is dropped.
+#[derive(Clone)]
+pub struct RuntimeEngine {
+    engine: Engine,
+    policy: Arc<HostPolicy>,
+    _ticker: Arc<EpochTicker>,
+}
+
+impl std::fmt::Debug for RuntimeEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuntimeEngine")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RuntimeEngine {
+    /// An engine for `policy` with the given allocation strategy.
+    pub fn new(policy: HostPolicy, allocation: Allocation) -> Result<Self, RuntimeError> {
+        let config = engine_config(&policy, allocation);
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "runtime-core is the one place that builds engines"
+        )]
+        let engine = Engine::new(&config)
+            .map_err(|e| RuntimeError::internal("cannot create the engine", &e))?;
+        let ticker = EpochTicker::start(engine.clone()).map_err(|e| RuntimeError::Internal {
+            message: format!("cannot start the epoch ticker: {e}"),
+        })?;
+        Ok(Self {
+            engine,
+            policy: Arc::new(policy),
+            _ticker: Arc::new(ticker),
+        })
+    }
+
+    /// The wasmtime engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The policy the engine was sized for and that limits are checked against.
+    pub fn policy(&self) -> &HostPolicy {
+        &self.policy
+    }
+}
+
+/// The engine configuration for `policy`. Public so that benchmarks can build
+/// a bare wasmtime engine with exactly the same settings.
+pub fn engine_config(policy: &HostPolicy, allocation: Allocation) -> Config {
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "runtime-core is the one place that configures engines"
+    )]
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .wasm_multi_memory(true)
+        .consume_fuel(true)
+        .epoch_interruption(true)
+        // Wasm backtraces stay at wasmtime's default (on, 20 frames): crash
+        // reports carry them.
+        .concurrency_support(false);
+    if let Allocation::Pooling { instances } = allocation {
+        let mut pool = PoolingAllocationConfig::new();
+        let memory_max = usize::try_from(policy.memory().max.as_bytes()).unwrap_or(usize::MAX);
+        pool.total_component_instances(instances)
+            .total_core_instances(instances.saturating_mul(4))
+            .total_memories(instances.saturating_mul(2))
+            .total_tables(instances.saturating_mul(2))
+            .max_memories_per_component(MAX_MEMORIES_PER_COMPONENT)
+            .max_tables_per_component(MAX_TABLES_PER_COMPONENT)
+            .max_core_instances_per_component(MAX_CORE_INSTANCES_PER_COMPONENT)
+            .max_memory_size(memory_max)
+            .table_elements(policy.table_elements().max as usize);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    config
+}

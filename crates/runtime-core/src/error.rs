@@ -1,0 +1,256 @@
+//! [`RuntimeError`] and [`LoadError`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use miette::Diagnostic;
+
+use crate::{CallReport, CrashReport};
+
+/// Why a component could not be loaded.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The input is a core WebAssembly module.
+    #[error("this is a core WebAssembly module, not a component")]
+    #[diagnostic(
+        code(runtime::load::not_a_component),
+        help(
+            "wrap it with `wasm-tools component new`, or build with a component target such as wasm32-wasip2"
+        )
+    )]
+    NotAComponent,
+
+    /// The input is neither a WebAssembly binary nor valid WAT text.
+    #[error("malformed input: {reason}")]
+    #[diagnostic(
+        code(runtime::load::malformed),
+        help("pass a component binary (.wasm) or its text form (.wat)")
+    )]
+    Malformed {
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// The binary ends in the middle of a section.
+    #[error("truncated component: the binary ends in the middle of a section ({size} bytes)")]
+    #[diagnostic(
+        code(runtime::load::truncated),
+        help("the file was cut short; rebuild or copy it again")
+    )]
+    Truncated {
+        /// Bytes present.
+        size: usize,
+    },
+
+    /// A WebAssembly binary of a version or layer this runtime does not run.
+    #[error("unsupported WebAssembly binary: version {version}, layer {layer}")]
+    #[diagnostic(
+        code(runtime::load::unsupported_version),
+        help(
+            "this runtime runs components of the current component-model binary format (version 0x0d, layer 1)"
+        )
+    )]
+    UnsupportedVersion {
+        /// The header's version field.
+        version: u16,
+        /// The header's layer field.
+        layer: u16,
+    },
+
+    /// The input is larger than the loader accepts.
+    #[error("the component is {size} bytes; the limit is {limit} bytes")]
+    #[diagnostic(
+        code(runtime::load::too_large),
+        help("raise the loader's size limit if this component is trusted")
+    )]
+    TooLarge {
+        /// The input size (or the cap plus one, for a file read up to the cap).
+        size: u64,
+        /// The loader's cap.
+        limit: u64,
+    },
+
+    /// Validation or compilation failed.
+    #[error("the component failed to compile: {message}")]
+    #[diagnostic(
+        code(runtime::load::compile_failed),
+        help("the binary is invalid or uses features this runtime disables")
+    )]
+    CompileFailed {
+        /// wasmtime's message.
+        message: String,
+    },
+
+    /// The component imports something the host does not provide.
+    #[error("the component imports what the host does not provide: {}", missing.join(", "))]
+    #[diagnostic(
+        code(runtime::load::link_failed),
+        help(
+            "this host provides no such import; build the component without it or register a host function for it"
+        )
+    )]
+    LinkFailed {
+        /// The imports the host lacks.
+        missing: Vec<String>,
+        /// wasmtime's message.
+        message: String,
+    },
+
+    /// The file could not be read.
+    #[error("cannot read {}", path.display())]
+    #[diagnostic(code(runtime::load::io))]
+    Io {
+        /// The path given.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl LoadError {
+    /// The stable kind name: not-a-component, malformed, too-large,
+    /// compile-failed, link-failed (or io).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::NotAComponent => "not-a-component",
+            Self::Malformed { .. } | Self::Truncated { .. } | Self::UnsupportedVersion { .. } => {
+                "malformed"
+            }
+            Self::TooLarge { .. } => "too-large",
+            Self::CompileFailed { .. } => "compile-failed",
+            Self::LinkFailed { .. } => "link-failed",
+            Self::Io { .. } => "io",
+        }
+    }
+}
+
+/// Every way a runtime operation can fail.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    /// The manifest is invalid.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Manifest(#[from] runtime_manifest::Error),
+
+    /// The component could not be loaded.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Load(#[from] LoadError),
+
+    /// The limits exceed the host policy.
+    #[error(transparent)]
+    #[diagnostic(code(runtime::limits::policy))]
+    Limits(#[from] runtime_limits::Error),
+
+    /// The guest crashed.
+    #[error("{0}")]
+    #[diagnostic(transparent)]
+    Crash(Box<CrashReport>),
+
+    /// The call was cancelled before it finished.
+    #[error("the call was cancelled")]
+    #[diagnostic(code(runtime::cancelled))]
+    Cancelled {
+        /// Resources used until the cancellation.
+        report: CallReport,
+    },
+
+    /// The runtime is at its concurrency limit and the call waited too long.
+    #[error("the runtime is busy: no instance slot became free within {waited:?}")]
+    #[diagnostic(
+        code(runtime::busy),
+        help("retry later, or raise the host's instance limit")
+    )]
+    Busy {
+        /// How long the call waited for a slot.
+        waited: Duration,
+    },
+
+    /// A reusable instance crashed earlier and refuses further calls.
+    #[error("the instance crashed earlier ({kind}) and refuses further calls")]
+    #[diagnostic(
+        code(runtime::poisoned),
+        help("create a new instance; a trap leaves an instance in an unknown state")
+    )]
+    Poisoned {
+        /// The kind of the crash that poisoned it.
+        kind: crate::CrashKind,
+    },
+
+    /// The component exports no function of that name.
+    #[error("the component has no exported function `{name}`")]
+    #[diagnostic(code(runtime::no_such_export))]
+    NoSuchExport {
+        /// The name asked for.
+        name: String,
+        /// The functions it does export.
+        #[help]
+        available: String,
+    },
+
+    /// The arguments do not fit the function's parameters.
+    #[error("invalid arguments for `{export}`: {reason}")]
+    #[diagnostic(code(runtime::invalid_arguments))]
+    InvalidArguments {
+        /// The export called.
+        export: String,
+        /// What does not fit.
+        reason: String,
+    },
+
+    /// A failure of the runtime itself, not of the guest.
+    #[error("internal error: {message}")]
+    #[diagnostic(code(runtime::internal))]
+    Internal {
+        /// What failed.
+        message: String,
+    },
+}
+
+impl miette::Diagnostic for CrashReport {
+    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        Some(Box::new(format!("runtime::crash::{}", self.kind)))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        Some(Box::new(self.kind.help()))
+    }
+}
+
+impl std::error::Error for CrashReport {}
+
+impl RuntimeError {
+    pub(crate) fn internal(context: &str, error: &wasmtime::Error) -> Self {
+        Self::Internal {
+            message: format!("{context}: {error:#}"),
+        }
+    }
+
+    /// The crash report, if the guest crashed.
+    pub fn crash(&self) -> Option<&CrashReport> {
+        match self {
+            Self::Crash(report) => Some(report),
+            _ => None,
+        }
+    }
+
+    /// The stable name of what went wrong: a crash kind (`out-of-fuel`), a
+    /// load kind (`not-a-component`) or the variant (`busy`, `cancelled`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Manifest(_) => "invalid-manifest",
+            Self::Load(error) => error.kind(),
+            Self::Limits(_) => "limits-exceed-policy",
+            Self::Crash(report) => report.kind.as_str(),
+            Self::Cancelled { .. } => "cancelled",
+            Self::Busy { .. } => "busy",
+            Self::Poisoned { .. } => "poisoned",
+            Self::NoSuchExport { .. } => "no-such-export",
+            Self::InvalidArguments { .. } => "invalid-arguments",
+            Self::Internal { .. } => "internal",
+        }
+    }
+}

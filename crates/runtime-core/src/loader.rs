@@ -1,0 +1,134 @@
+//! [`ComponentLoader`]: bytes, files or WAT text -> a compiled component.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use wasmtime::component::Component;
+
+use crate::cache::{CacheSource, ContentHash, DiskCache, MemoryCache};
+use crate::{LoadError, RuntimeEngine, sniff};
+
+/// The largest input the loader accepts by default.
+pub const DEFAULT_MAX_COMPONENT_BYTES: u64 = 64 << 20;
+
+/// A compiled component and where it came from.
+#[derive(Clone)]
+pub struct CompiledComponent {
+    /// The component, ready to link and instantiate.
+    pub component: Component,
+    /// SHA-256 of its binary.
+    pub hash: ContentHash,
+    /// Compiled now or found in a cache.
+    pub source: CacheSource,
+}
+
+impl std::fmt::Debug for CompiledComponent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompiledComponent")
+            .field("hash", &self.hash.to_hex())
+            .field("source", &self.source)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Loads components: sniffs the input (component, core module, WAT, garbage,
+/// truncated), caps its size, validates and compiles it, and caches the
+/// result in memory and, if configured, on disk.
+#[derive(Debug)]
+pub struct ComponentLoader {
+    engine: RuntimeEngine,
+    max_bytes: u64,
+    memory: MemoryCache,
+    disk: Option<DiskCache>,
+}
+
+impl ComponentLoader {
+    /// A loader for `engine` with an in-memory cache only.
+    pub fn new(engine: RuntimeEngine) -> Self {
+        Self {
+            engine,
+            max_bytes: DEFAULT_MAX_COMPONENT_BYTES,
+            memory: MemoryCache::default(),
+            disk: None,
+        }
+    }
+
+    /// Also caches compiled components in `dir` (see [`DiskCache`]).
+    pub fn with_disk_cache(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.disk = Some(DiskCache::new(dir, self.engine.engine()));
+        self
+    }
+
+    /// Refuses inputs larger than `max_bytes`.
+    pub fn with_max_bytes(mut self, max_bytes: u64) -> Self {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    /// The disk cache, if any.
+    pub fn disk_cache(&self) -> Option<&DiskCache> {
+        self.disk.as_ref()
+    }
+
+    /// The engine components are compiled for.
+    pub fn engine(&self) -> &RuntimeEngine {
+        &self.engine
+    }
+
+    /// Loads a `.wasm` or `.wat` file, reading at most the size cap.
+    pub fn load_file(&self, path: impl AsRef<Path>) -> Result<CompiledComponent, LoadError> {
+        let path = path.as_ref();
+        let io_error = |source| LoadError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(io_error)?;
+        let mut bytes = Vec::new();
+        file.take(self.max_bytes.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(io_error)?;
+        self.load_bytes(&bytes)
+    }
+
+    /// Loads a component binary or its WAT text.
+    pub fn load_bytes(&self, bytes: &[u8]) -> Result<CompiledComponent, LoadError> {
+        let size = bytes.len() as u64;
+        if size > self.max_bytes {
+            return Err(LoadError::TooLarge {
+                size,
+                limit: self.max_bytes,
+            });
+        }
+        let binary = sniff::component_binary(bytes)?;
+        let hash = ContentHash::of(&binary);
+        if let Some(component) = self.memory.get(hash) {
+            return Ok(CompiledComponent {
+                component,
+                hash,
+                source: CacheSource::Memory,
+            });
+        }
+        let engine = self.engine.engine();
+        if let Some(component) = self.disk.as_ref().and_then(|disk| disk.get(engine, hash)) {
+            self.memory.insert(hash, &component);
+            return Ok(CompiledComponent {
+                component,
+                hash,
+                source: CacheSource::Disk,
+            });
+        }
+        let component =
+            Component::from_binary(engine, &binary).map_err(|e| LoadError::CompileFailed {
+                message: format!("{e:#}"),
+            })?;
+        self.memory.insert(hash, &component);
+        if let Some(disk) = &self.disk {
+            disk.put(hash, &component);
+        }
+        Ok(CompiledComponent {
+            component,
+            hash,
+            source: CacheSource::Compiled,
+        })
+    }
+}

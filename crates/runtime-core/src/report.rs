@@ -1,0 +1,27 @@
+//! [`CallReport`]: the resources one call used.
+
+use std::time::Duration;
+
+/// What one call used, on success and on failure alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct CallReport {
+    /// Fuel consumed, instantiation included for a fresh instance.
+    pub fuel_consumed: u64,
+    /// Fuel the call was given.
+    pub fuel_limit: u64,
+    /// Linear memory in use at the end, summed over all memories.
+    pub current_memory_bytes: u64,
+    /// The most linear memory held at once.
+    pub peak_memory_bytes: u64,
+    /// The memory budget.
+    pub memory_limit_bytes: u64,
+    /// Wall time of the whole call, instantiation included.
+    pub wall: Duration,
+    /// Wall time spent instantiating (zero on a reused instance).
+    pub instantiate: Duration,
+    /// Host functions called.
+    pub host_calls: u64,
+    /// Wall time spent inside host functions.
+    pub host_time: Duration,
+}

@@ -1,0 +1,89 @@
+//! [`EpochTicker`]: advances an engine's epoch; [`Deadline`]: one call's instant.
+
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use wasmtime::{Engine, UpdateDeadline};
+
+/// How often the ticker advances the epoch: the resolution of deadlines.
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// A thread that increments an engine's epoch every [`EPOCH_TICK`], so guests
+/// reach their epoch callback and deadlines are checked. One per engine;
+/// dropping it stops and joins the thread.
+#[derive(Debug)]
+pub struct EpochTicker {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    /// Starts ticking `engine`.
+    pub fn start(engine: Engine) -> std::io::Result<Self> {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("epoch-ticker".into())
+            .spawn(move || {
+                // Waiting on the channel doubles as the sleep: dropping the sender
+                // wakes the thread at once.
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(EPOCH_TICK) {
+                    engine.increment_epoch();
+                }
+            })?;
+        Ok(Self {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The wall-clock instant a call must finish by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline {
+    at: Instant,
+}
+
+impl Deadline {
+    /// The deadline `timeout` from now.
+    pub fn after(timeout: Duration) -> Self {
+        Self {
+            at: Instant::now() + timeout,
+        }
+    }
+
+    /// The instant itself.
+    pub fn instant(&self) -> Instant {
+        self.at
+    }
+
+    /// Whether the instant has passed.
+    pub fn has_passed(&self) -> bool {
+        Instant::now() >= self.at
+    }
+
+    /// Arms `store`: the guest is checked at every epoch tick and interrupted
+    /// once the deadline has passed. `yield_to_executor` makes it yield to the
+    /// async executor at each tick instead of continuing (async calls only).
+    pub fn arm<T>(self, store: &mut wasmtime::Store<T>, yield_to_executor: bool) {
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            Ok(if self.has_passed() {
+                UpdateDeadline::Interrupt
+            } else if yield_to_executor {
+                UpdateDeadline::Yield(1)
+            } else {
+                UpdateDeadline::Continue(1)
+            })
+        });
+    }
+}
