@@ -97,6 +97,19 @@ pub enum LoadError {
         message: String,
     },
 
+    /// The manifest names no component file and none was given.
+    #[error("{} has no `component.wasm`", manifest.display())]
+    #[diagnostic(
+        code(runtime::load::no_component_path),
+        help(
+            "add `wasm = \"component.wasm\"` to [component], or pass the component path explicitly"
+        )
+    )]
+    NoComponentPath {
+        /// The manifest.
+        manifest: PathBuf,
+    },
+
     /// The file could not be read.
     #[error("cannot read {}", path.display())]
     #[diagnostic(code(runtime::load::io))]
@@ -121,7 +134,7 @@ impl LoadError {
             Self::TooLarge { .. } => "too-large",
             Self::CompileFailed { .. } => "compile-failed",
             Self::LinkFailed { .. } => "link-failed",
-            Self::Io { .. } => "io",
+            Self::Io { .. } | Self::NoComponentPath { .. } => "io",
         }
     }
 }

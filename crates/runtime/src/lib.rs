@@ -1,23 +1,200 @@
 //! The facade of the component runtime: one dependency for embedders.
 //!
-//! Today it exposes manifest validation ([`ComponentManifest`], [`HostPolicy`]);
-//! the `Runtime` builder that loads and calls components arrives with the
-//! execution crates. Each crate's error is re-exported under its own name
-//! (`ManifestError`, ...), so an embedder can match on where a failure came from.
+//! A [`Runtime`] owns one engine (configured from a [`HostPolicy`]), a loader
+//! with its caches and the linker. [`Runtime::load`] reads a `Component.toml`,
+//! validates it against the policy and loads the component it names;
+//! [`LoadedComponent::call`] runs an export in a fresh instance under the
+//! manifest's memory budget, fuel and deadline, and returns the results with a
+//! [`CallReport`], or a [`RuntimeError`] whose [`CrashReport`] says what the
+//! guest did. Each crate's error is re-exported under its own name
+//! (`ManifestError`, `LoadError`, ...).
 //!
 //! ```
-//! use runtime::{ComponentManifest, HostPolicy};
+//! use runtime::{ComponentManifest, CrashKind, Runtime, Val};
 //!
-//! let text = "[component]\nname = \"hello\"\nversion = \"0.1.0\"\n\n[resources]\nmemory = \"8MiB\"\nfuel = 1_000\ntimeout = \"1s\"\n";
-//! // The default policy caps memory at 4MiB: the manifest is rejected and the
-//! // diagnostic points at line 6.
-//! let error = ComponentManifest::parse("Component.toml", text, &HostPolicy::default()).unwrap_err();
-//! assert_eq!(error.code_str(), "runtime::manifest::out_of_range");
+//! let runtime = Runtime::builder().build()?;
+//! let manifest: ComponentManifest = "[component]\nname = \"adder\"\nversion = \"0.1.0\"\n\
+//!     [resources]\nmemory = \"1MiB\"\nfuel = 1_000_000\ntimeout = \"1s\"\n".parse()?;
+//! let adder = runtime.load_bytes(br#"(component
+//!   (core module $m
+//!     (func (export "add") (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1)))
+//!     (func (export "div") (param i32 i32) (result i32) (i32.div_u (local.get 0) (local.get 1))))
+//!   (core instance $i (instantiate $m))
+//!   (func (export "add") (param "a" u32) (param "b" u32) (result u32) (canon lift (core func $i "add")))
+//!   (func (export "div") (param "a" u32) (param "b" u32) (result u32) (canon lift (core func $i "div"))))"#,
+//!   &manifest)?;
+//!
+//! let sum = adder.call("add", &[Val::U32(2), Val::U32(3)])?;
+//! assert_eq!(sum.results, [Val::U32(5)]);
+//! assert!(sum.report.fuel_consumed > 0);
+//!
+//! let error = adder.call("div", &[Val::U32(1), Val::U32(0)]).unwrap_err();
+//! assert_eq!(error.crash().map(|c| c.kind), Some(CrashKind::IntegerDivisionByZero));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![deny(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
 
+use std::path::{Path, PathBuf};
+
+pub use runtime_core::{
+    Allocation, CacheSource, CallOutcome, CallReport, ComponentInstance, ComponentLoader,
+    CrashKind, CrashReport, DeadlinePhase, ExportSignature, LoadError, LoadedComponent,
+    RuntimeEngine, RuntimeError, StoreState,
+};
+pub use runtime_limits::{Error as LimitsError, ResourceLimits, Usage};
 pub use runtime_manifest::{
     self as manifest, ByteSize, ComponentManifest, Error as ManifestError, Fuel, HostPolicy,
-    ManifestProblem, Resources, Timeout,
+    LimitFlags, ManifestProblem, Resources, Timeout,
 };
+pub use wasmtime;
+pub use wasmtime::component::{Type, Val};
+
+/// Builds a [`Runtime`]: the host policy, the allocation strategy, a disk
+/// cache directory and the largest component accepted.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeBuilder {
+    policy: HostPolicy,
+    allocation: Allocation,
+    cache_dir: Option<PathBuf>,
+    max_component_bytes: Option<u64>,
+}
+
+impl RuntimeBuilder {
+    /// The policy manifests are validated against (default: [`HostPolicy::default`]).
+    pub fn policy(mut self, policy: HostPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Pooling (default) or on-demand allocation.
+    pub fn allocation(mut self, allocation: Allocation) -> Self {
+        self.allocation = allocation;
+        self
+    }
+
+    /// Caches compiled components in `dir` as well as in memory. The
+    /// directory must not be writable by untrusted parties.
+    pub fn disk_cache(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// Refuses component inputs larger than `bytes`.
+    pub fn max_component_bytes(mut self, bytes: u64) -> Self {
+        self.max_component_bytes = Some(bytes);
+        self
+    }
+
+    /// The runtime: creates the engine and starts its epoch ticker.
+    pub fn build(self) -> Result<Runtime, RuntimeError> {
+        let engine = RuntimeEngine::new(self.policy, self.allocation)?;
+        let mut loader = ComponentLoader::new(engine.clone());
+        if let Some(dir) = self.cache_dir {
+            loader = loader.with_disk_cache(dir);
+        }
+        if let Some(bytes) = self.max_component_bytes {
+            loader = loader.with_max_bytes(bytes);
+        }
+        let linker = wasmtime::component::Linker::new(engine.engine());
+        Ok(Runtime {
+            engine,
+            loader,
+            linker,
+        })
+    }
+}
+
+/// Loads components and runs them under the limits of their manifests.
+pub struct Runtime {
+    engine: RuntimeEngine,
+    loader: ComponentLoader,
+    linker: wasmtime::component::Linker<StoreState>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("engine", &self.engine)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// A builder with the default policy and pooling allocation.
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder::default()
+    }
+
+    /// The engine and its policy.
+    pub fn engine(&self) -> &RuntimeEngine {
+        &self.engine
+    }
+
+    /// The loader, for inspecting its caches.
+    pub fn loader(&self) -> &ComponentLoader {
+        &self.loader
+    }
+
+    /// Reads the manifest at `manifest_path`, validates it against the
+    /// policy, and loads the component its `wasm` key names (relative to the
+    /// manifest's directory).
+    pub fn load(&self, manifest_path: impl AsRef<Path>) -> Result<LoadedComponent, RuntimeError> {
+        let manifest_path = manifest_path.as_ref();
+        let manifest =
+            ComponentManifest::from_path_with_policy(manifest_path, self.engine.policy())?;
+        let wasm = manifest
+            .component
+            .wasm
+            .as_ref()
+            .ok_or_else(|| LoadError::NoComponentPath {
+                manifest: manifest_path.to_owned(),
+            })?;
+        let dir = manifest_path.parent().unwrap_or_else(|| Path::new("."));
+        self.load_file(wasm.resolve(dir), &manifest)
+    }
+
+    /// Loads the component file (`.wasm` or `.wat`) at `path` under `manifest`'s limits.
+    pub fn load_file(
+        &self,
+        path: impl AsRef<Path>,
+        manifest: &ComponentManifest,
+    ) -> Result<LoadedComponent, RuntimeError> {
+        let compiled = self.loader.load_file(path)?;
+        self.link(compiled, manifest)
+    }
+
+    /// Loads a component binary or WAT text under `manifest`'s limits.
+    pub fn load_bytes(
+        &self,
+        bytes: &[u8],
+        manifest: &ComponentManifest,
+    ) -> Result<LoadedComponent, RuntimeError> {
+        let compiled = self.loader.load_bytes(bytes)?;
+        self.link(compiled, manifest)
+    }
+
+    /// Calls `export` of `component` in a fresh instance (see [`LoadedComponent::call`]).
+    pub fn call(
+        &self,
+        component: &LoadedComponent,
+        export: &str,
+        args: &[Val],
+    ) -> Result<CallOutcome, RuntimeError> {
+        component.call(export, args)
+    }
+
+    fn link(
+        &self,
+        compiled: runtime_core::CompiledComponent,
+        manifest: &ComponentManifest,
+    ) -> Result<LoadedComponent, RuntimeError> {
+        let limits = ResourceLimits::new(&manifest.resources, self.engine.policy())?;
+        Ok(LoadedComponent::new(
+            &self.engine,
+            compiled,
+            &self.linker,
+            limits,
+        )?)
+    }
+}

@@ -156,3 +156,72 @@ fn typed_values_match_their_manifest_spelling() -> TestResult {
     assert_eq!(manifest.resources.memory, ByteSize::kib(1024));
     Ok(())
 }
+
+#[test]
+fn limit_flags_are_validated_like_a_file() -> TestResult {
+    use runtime_manifest::LimitFlags;
+    let policy = HostPolicy::default();
+    let ok = ComponentManifest::from_limit_flags(
+        LimitFlags {
+            memory: "1MiB",
+            fuel: "1_000_000",
+            timeout: "100ms",
+        },
+        &policy,
+    )?;
+    assert_eq!(ok.resources.memory, ByteSize::mib(1));
+    assert_eq!(ok.resources.fuel.get(), 1_000_000);
+    let bytes = ComponentManifest::from_limit_flags(
+        LimitFlags {
+            memory: "1048576",
+            fuel: "1",
+            timeout: "1s",
+        },
+        &policy,
+    )?;
+    assert_eq!(bytes.resources.memory, ByteSize::mib(1));
+
+    let cases = [
+        (
+            LimitFlags {
+                memory: "8MiB",
+                fuel: "1",
+                timeout: "1s",
+            },
+            "runtime::manifest::out_of_range",
+        ),
+        (
+            LimitFlags {
+                memory: "1MiB",
+                fuel: "lots",
+                timeout: "1s",
+            },
+            "runtime::manifest::wrong_type",
+        ),
+        (
+            LimitFlags {
+                memory: "1MiB",
+                fuel: "1",
+                timeout: "100",
+            },
+            "runtime::manifest::ambiguous_unit",
+        ),
+        // A quote cannot smuggle a key into the generated manifest.
+        (
+            LimitFlags {
+                memory: "1MiB\"\ninstances = 0\nx = \"",
+                fuel: "1",
+                timeout: "1s",
+            },
+            "runtime::manifest::unknown_unit",
+        ),
+    ];
+    for (flags, code) in cases {
+        let error = ComponentManifest::from_limit_flags(flags, &policy)
+            .err()
+            .ok_or("rejected")?;
+        assert_eq!(error.code_str(), code, "{flags:?}");
+        assert_eq!(error.problems().len(), 1, "{flags:?}: {error:?}");
+    }
+    Ok(())
+}
