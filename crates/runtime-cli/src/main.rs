@@ -1,18 +1,22 @@
 //! `wasm-runtime`: check, run and inspect WebAssembly components.
 //!
 //! Exit codes are part of the contract scripts rely on: 0 ok, 1 usage or
-//! manifest error (2 load error and 3 guest crash arrive with `run`).
+//! manifest error, 2 load error, 3 guest crash.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use runtime::{ComponentManifest, HostPolicy};
 
-mod summary;
+mod check;
+mod run;
 
 /// Exit code for a usage error or an invalid manifest.
 const EXIT_INVALID: u8 = 1;
+/// Exit code for a component that cannot be loaded.
+const EXIT_LOAD: u8 = 2;
+/// Exit code for a guest crash.
+const EXIT_CRASH: u8 = 3;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -34,6 +38,12 @@ enum Command {
         /// The manifest to validate.
         manifest: PathBuf,
     },
+    /// Call an export of a component under the limits of a manifest or of flags.
+    #[command(after_help = "Examples:\n  \
+        wasm-runtime run hello.wasm --manifest Component.toml --invoke 'greet(\"x\")'\n  \
+        wasm-runtime run loop.wat --memory 1MiB --fuel 1000000 --timeout 100ms --invoke 'run()' --json\n\n\
+        Exit codes: 0 ok, 1 usage or manifest error, 2 load error, 3 guest crash.")]
+    Run(run::RunArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,27 +57,12 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Check { manifest } => check(&manifest),
+        Command::Check { manifest } => check::check(&manifest),
+        Command::Run(args) => run::run(&args),
     }
 }
 
-fn check(path: &std::path::Path) -> ExitCode {
-    let policy = HostPolicy::default();
-    match ComponentManifest::from_path_with_policy(path, &policy) {
-        Ok(manifest) => {
-            let line = summary::effective_limits(&manifest, &policy);
-            #[expect(
-                clippy::print_stdout,
-                reason = "the summary line is the command's output"
-            )]
-            {
-                println!("{line}");
-            }
-            ExitCode::SUCCESS
-        }
-        Err(error) => {
-            eprintln!("{:?}", miette::Report::new(error));
-            ExitCode::from(EXIT_INVALID)
-        }
-    }
+/// Prints a diagnostic to stderr with miette's graphical renderer.
+fn report_error(error: impl miette::Diagnostic + Send + Sync + 'static) {
+    eprintln!("{:?}", miette::Report::new(error));
 }

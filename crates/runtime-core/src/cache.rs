@@ -103,7 +103,7 @@ impl DiskCache {
     /// The component for `hash`, if a whole, uncorrupted entry exists. A bad
     /// entry is logged and treated as absent; the caller compiles and
     /// overwrites it.
-    pub(crate) fn get(&self, engine: &Engine, hash: ContentHash) -> Option<Component> {
+    pub fn get(&self, engine: &Engine, hash: ContentHash) -> Option<Component> {
         let path = self.entry_path(hash);
         let bytes = std::fs::read(&path).ok()?;
         let Some(payload) = verified_payload(&bytes) else {
@@ -121,7 +121,7 @@ impl DiskCache {
 
     /// Stores `component` under `hash`. Failures are logged, not returned: a
     /// cache that cannot be written only costs a compile next time.
-    pub(crate) fn put(&self, hash: ContentHash, component: &Component) {
+    pub fn put(&self, hash: ContentHash, component: &Component) {
         if let Err(error) = self.try_put(hash, component) {
             tracing::warn!(dir = %self.dir.display(), %error, "cannot write the compile cache");
         }

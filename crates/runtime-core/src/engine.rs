@@ -112,6 +112,8 @@ pub fn engine_config(policy: &HostPolicy, allocation: Allocation) -> Config {
             .total_memories(instances.saturating_mul(2))
             .total_tables(instances.saturating_mul(2))
             .max_memories_per_component(MAX_MEMORIES_PER_COMPONENT)
+            .max_memories_per_module(MAX_MEMORIES_PER_COMPONENT)
+            .max_tables_per_module(MAX_TABLES_PER_COMPONENT)
             .max_tables_per_component(MAX_TABLES_PER_COMPONENT)
             .max_core_instances_per_component(MAX_CORE_INSTANCES_PER_COMPONENT)
             .max_memory_size(memory_max)

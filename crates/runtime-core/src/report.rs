@@ -6,7 +6,10 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct CallReport {
-    /// Fuel consumed, instantiation included for a fresh instance.
+    /// Fuel consumed, instantiation included for a fresh instance. Exact on
+    /// success and on `out-of-fuel`; after any other trap it is a lower bound,
+    /// because wasmtime 48 flushes its fuel counter only at calls
+    /// (wasmtime issue 13802).
     pub fuel_consumed: u64,
     /// Fuel the call was given.
     pub fuel_limit: u64,

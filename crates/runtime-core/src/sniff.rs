@@ -51,21 +51,29 @@ fn read_u16(bytes: &[u8], at: usize) -> Option<u16> {
 }
 
 /// Whether the binary ends inside a section: the parser, told more data may
-/// come, asks for it before reaching the end of the outermost component.
-/// Other structural errors are left for validation to report.
+/// come, asks for it in the middle of a section or a nested module. Nested
+/// modules and components are walked with their own parsers, as wasmparser
+/// documents. Other structural errors are left for validation to report.
 fn is_truncated(bytes: &[u8]) -> bool {
     let mut parser = Parser::new(0);
+    let mut parents = Vec::new();
     let mut offset = 0;
-    let mut depth = 0usize;
     loop {
         match parser.parse(&bytes[offset..], false) {
-            Ok(Chunk::NeedMoreData(_)) => return true,
+            // Asking for more at the very end of the outermost component is
+            // how a complete binary ends; anywhere else a section is cut short.
+            Ok(Chunk::NeedMoreData(_)) => return offset < bytes.len() || !parents.is_empty(),
             Ok(Chunk::Parsed { consumed, payload }) => {
                 offset += consumed;
                 match payload {
-                    Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
-                    Payload::End(_) if depth == 0 => return false,
-                    Payload::End(_) => depth -= 1,
+                    Payload::ModuleSection { parser: nested, .. }
+                    | Payload::ComponentSection { parser: nested, .. } => {
+                        parents.push(std::mem::replace(&mut parser, nested));
+                    }
+                    Payload::End(_) => match parents.pop() {
+                        Some(parent) => parser = parent,
+                        None => return false,
+                    },
                     _ => {}
                 }
             }

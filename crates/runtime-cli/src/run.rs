@@ -1,0 +1,190 @@
+//! `wasm-runtime run`: one call of one export, reported for humans or as JSON.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use runtime::{CallReport, ComponentManifest, LimitFlags, Runtime, RuntimeError, Val};
+use serde_json::json;
+use wasm_wave::untyped::UntypedFuncCall;
+
+/// Arguments of `wasm-runtime run`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct RunArgs {
+    /// The component: a binary (.wasm) or its text form (.wat).
+    component: PathBuf,
+    /// The manifest whose limits the call runs under.
+    #[arg(long, conflicts_with_all = ["memory", "fuel", "timeout"], required_unless_present_all = ["memory", "fuel", "timeout"])]
+    manifest: Option<PathBuf>,
+    /// Memory budget (sum of all linear memories), e.g. 1MiB; instead of --manifest.
+    #[arg(long, requires_all = ["fuel", "timeout"])]
+    memory: Option<String>,
+    /// Fuel for the call, e.g. 1000000; instead of --manifest.
+    #[arg(long, requires_all = ["memory", "timeout"])]
+    fuel: Option<String>,
+    /// Wall-clock deadline, e.g. 100ms; instead of --manifest.
+    #[arg(long, requires_all = ["memory", "fuel"])]
+    timeout: Option<String>,
+    /// The call, in WAVE syntax: `name(arg, ...)`, e.g. 'fib(20)' or 'greet("x")'.
+    #[arg(long)]
+    invoke: String,
+    /// Print one JSON object on stdout instead of the human-readable lines.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn run(args: &RunArgs) -> ExitCode {
+    match execute(args) {
+        Ok(ExitCode::SUCCESS) => ExitCode::SUCCESS,
+        Ok(code) => code,
+        Err(failure) => failure.emit(args.json),
+    }
+}
+
+/// A failure before or during the call, with the exit code it maps to.
+enum Failure {
+    Usage(String),
+    Runtime(RuntimeError),
+}
+
+impl Failure {
+    fn exit_code(&self) -> u8 {
+        match self {
+            Self::Usage(_) => crate::EXIT_INVALID,
+            Self::Runtime(error) => match error {
+                RuntimeError::Load(_) => crate::EXIT_LOAD,
+                RuntimeError::Crash(_) => crate::EXIT_CRASH,
+                _ => crate::EXIT_INVALID,
+            },
+        }
+    }
+
+    fn emit(self, as_json: bool) -> ExitCode {
+        let code = self.exit_code();
+        match (self, as_json) {
+            (Self::Usage(message), true) => print_json(&json!({
+                "ok": false,
+                "error": { "kind": "usage", "message": message, "help": "see `wasm-runtime run --help`" },
+            })),
+            (Self::Usage(message), false) => eprintln!("error: {message}"),
+            (Self::Runtime(error), true) => {
+                let report = error.crash().map(|crash| report_json(&crash.report));
+                let mut body = json!({
+                    "ok": false,
+                    "error": {
+                        "kind": error.kind(),
+                        "message": error.to_string(),
+                        "help": miette::Diagnostic::help(&error).map(|h| h.to_string()),
+                    },
+                });
+                if let Some(crash) = error.crash() {
+                    body["error"]["detail"] = json!(crash.detail);
+                    body["error"]["wasm_backtrace"] = json!(crash.wasm_backtrace);
+                    if let runtime::CrashKind::DeadlineExceeded { during } = crash.kind {
+                        body["error"]["during"] = json!(during.as_str());
+                    }
+                }
+                if let Some(report) = report {
+                    body["report"] = report;
+                }
+                print_json(&body);
+            }
+            (Self::Runtime(error), false) => {
+                let report = error.crash().map(|crash| crash.report);
+                crate::report_error(error);
+                if let Some(report) = report {
+                    eprintln!("{}", report_line(&report));
+                }
+            }
+        }
+        ExitCode::from(code)
+    }
+}
+
+fn execute(args: &RunArgs) -> Result<ExitCode, Failure> {
+    let runtime = Runtime::builder().build().map_err(Failure::Runtime)?;
+    let manifest = manifest(args, &runtime).map_err(Failure::Runtime)?;
+    let component = runtime
+        .load_file(&args.component, &manifest)
+        .map_err(Failure::Runtime)?;
+    let call = UntypedFuncCall::parse(&args.invoke)
+        .map_err(|e| Failure::Usage(format!("--invoke: {e}")))?;
+    let signature = component.signature(call.name()).map_err(Failure::Runtime)?;
+    let params: Vec<Val> = call
+        .to_wasm_params(signature.params.iter().map(|(_, ty)| ty))
+        .map_err(|e| Failure::Usage(format!("--invoke arguments for `{}`: {e}", call.name())))?;
+    let outcome = component
+        .call(call.name(), &params)
+        .map_err(Failure::Runtime)?;
+    let results = outcome
+        .results
+        .iter()
+        .map(|value| wasm_wave::to_string(value).unwrap_or_else(|e| format!("<unprintable: {e}>")))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if args.json {
+        print_json(
+            &json!({ "ok": true, "result": results, "report": report_json(&outcome.report) }),
+        );
+    } else {
+        #[expect(clippy::print_stdout, reason = "the result is the command's output")]
+        {
+            println!("{results}");
+        }
+        eprintln!("{}", report_line(&outcome.report));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn manifest(args: &RunArgs, runtime: &Runtime) -> Result<ComponentManifest, RuntimeError> {
+    let policy = runtime.engine().policy();
+    match (&args.manifest, &args.memory, &args.fuel, &args.timeout) {
+        (Some(path), ..) => Ok(ComponentManifest::from_path_with_policy(path, policy)?),
+        (None, Some(memory), Some(fuel), Some(timeout)) => Ok(ComponentManifest::from_limit_flags(
+            LimitFlags {
+                memory,
+                fuel,
+                timeout,
+            },
+            policy,
+        )?),
+        // clap requires either --manifest or all three flags.
+        _ => Err(RuntimeError::Internal {
+            message: "no limits given".into(),
+        }),
+    }
+}
+
+fn report_json(report: &CallReport) -> serde_json::Value {
+    json!({
+        "fuel_consumed": report.fuel_consumed,
+        "fuel_limit": report.fuel_limit,
+        "peak_memory_bytes": report.peak_memory_bytes,
+        "current_memory_bytes": report.current_memory_bytes,
+        "memory_limit_bytes": report.memory_limit_bytes,
+        "wall_us": report.wall.as_micros(),
+        "instantiate_us": report.instantiate.as_micros(),
+        "host_calls": report.host_calls,
+        "host_us": report.host_time.as_micros(),
+    })
+}
+
+fn report_line(report: &CallReport) -> String {
+    format!(
+        "fuel {}/{}, peak memory {}/{} bytes, {:.3} ms (instantiate {:.3} ms), host calls {}",
+        report.fuel_consumed,
+        report.fuel_limit,
+        report.peak_memory_bytes,
+        report.memory_limit_bytes,
+        report.wall.as_secs_f64() * 1e3,
+        report.instantiate.as_secs_f64() * 1e3,
+        report.host_calls,
+    )
+}
+
+#[expect(
+    clippy::print_stdout,
+    reason = "the JSON object is the command's output"
+)]
+fn print_json(value: &serde_json::Value) {
+    println!("{value}");
+}
