@@ -1,21 +1,9 @@
 //! `wasm-runtime check`: exit 0 with a summary, or exit 1 with diagnostics.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use crate::{TestResult, scratch, wasm_runtime};
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-fn wasm_runtime(args: &[&str]) -> Result<Output, std::io::Error> {
-    Command::new(env!("CARGO_BIN_EXE_wasm-runtime"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-}
-
-fn write_manifest(name: &str, text: &str) -> Result<PathBuf, std::io::Error> {
-    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{name}.toml"));
-    std::fs::write(&path, text)?;
-    Ok(path)
+fn write_manifest(name: &str, text: &str) -> Result<std::path::PathBuf, std::io::Error> {
+    scratch(&format!("{name}.toml"), text)
 }
 
 #[test]

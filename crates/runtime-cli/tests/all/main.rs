@@ -1,3 +1,23 @@
 //! Integration tests of the `wasm-runtime` binary: its CLI contract.
 
 mod check;
+mod run;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+fn wasm_runtime(args: &[&str]) -> Result<Output, std::io::Error> {
+    Command::new(env!("CARGO_BIN_EXE_wasm-runtime"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+}
+
+/// Writes `text` to a scratch file named `name` and returns its path.
+fn scratch(name: &str, text: &str) -> Result<PathBuf, std::io::Error> {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{name}"));
+    std::fs::write(&path, text)?;
+    Ok(path)
+}

@@ -1,0 +1,197 @@
+//! `wasm-runtime run`: results, reports, exit codes and JSON.
+
+use serde_json::Value;
+
+use crate::{TestResult, scratch, wasm_runtime};
+
+const LOOP: &str = r#"(component
+  (core module $m
+    (func (export "run") (loop $l (br $l)))
+    (func (export "add") (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1))))
+  (core instance $i (instantiate $m))
+  (func (export "run") (canon lift (core func $i "run")))
+  (func (export "add") (param "a" u32) (param "b" u32) (result u32) (canon lift (core func $i "add"))))"#;
+
+fn json(stdout: &[u8]) -> Result<Value, Box<dyn std::error::Error>> {
+    Ok(serde_json::from_slice(stdout)?)
+}
+
+fn run(component: &str, extra: &[&str]) -> Result<std::process::Output, std::io::Error> {
+    let mut args = vec!["run", component];
+    args.extend_from_slice(extra);
+    wasm_runtime(&args)
+}
+
+#[test]
+fn a_successful_call_prints_its_result_and_exits_0() -> TestResult {
+    let path = scratch("add.wat", LOOP)?;
+    let limits = ["--memory", "1MiB", "--fuel", "1000000", "--timeout", "1s"];
+    let output = run(
+        path.to_str().ok_or("path")?,
+        &[&limits[..], &["--invoke", "add(2, 40)"]].concat(),
+    )?;
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(String::from_utf8(output.stdout)?.trim(), "42");
+
+    let output = run(
+        path.to_str().ok_or("path")?,
+        &[&limits[..], &["--invoke", "add(2, 40)", "--json"]].concat(),
+    )?;
+    let body = json(&output.stdout)?;
+    assert_eq!(body["ok"], true);
+    assert_eq!(body["result"], "42");
+    for key in [
+        "fuel_consumed",
+        "peak_memory_bytes",
+        "wall_us",
+        "instantiate_us",
+        "host_calls",
+    ] {
+        assert!(body["report"][key].is_u64(), "{key} missing: {body}");
+    }
+    Ok(())
+}
+
+/// The issue's acceptance case: the same loop stopped by the deadline, then by fuel.
+#[test]
+fn a_loop_is_stopped_by_the_deadline_or_by_fuel_and_exits_3() -> TestResult {
+    let path = scratch("loop.wat", LOOP)?;
+    let path = path.to_str().ok_or("path")?;
+    let deadline = run(
+        path,
+        &[
+            "--memory",
+            "1MiB",
+            "--fuel",
+            "1000000000",
+            "--timeout",
+            "100ms",
+            "--invoke",
+            "run()",
+            "--json",
+        ],
+    )?;
+    assert_eq!(deadline.status.code(), Some(3));
+    let body = json(&deadline.stdout)?;
+    assert_eq!(body["ok"], false);
+    assert_eq!(body["error"]["kind"], "deadline-exceeded");
+    assert_eq!(body["error"]["during"], "guest");
+    assert!(
+        body["report"]["wall_us"]
+            .as_u64()
+            .is_some_and(|us| us >= 100_000),
+        "{body}"
+    );
+
+    let fuel = run(
+        path,
+        &[
+            "--memory",
+            "1MiB",
+            "--fuel",
+            "1000000",
+            "--timeout",
+            "100ms",
+            "--invoke",
+            "run()",
+            "--json",
+        ],
+    )?;
+    assert_eq!(fuel.status.code(), Some(3));
+    let body = json(&fuel.stdout)?;
+    assert_eq!(body["error"]["kind"], "out-of-fuel");
+    assert_eq!(body["report"]["fuel_consumed"], 1_000_000);
+    assert!(
+        body["error"]["help"]
+            .as_str()
+            .is_some_and(|help| help.contains("resources.fuel"))
+    );
+    Ok(())
+}
+
+#[test]
+fn limits_come_from_a_manifest_too() -> TestResult {
+    let component = scratch("manifest-loop.wat", LOOP)?;
+    let manifest = scratch(
+        "run-manifest.toml",
+        "[component]\nname = \"loop\"\nversion = \"0.1.0\"\n[resources]\nmemory = \"1MiB\"\nfuel = 5000\ntimeout = \"1s\"\n",
+    )?;
+    let output = run(
+        component.to_str().ok_or("path")?,
+        &[
+            "--manifest",
+            manifest.to_str().ok_or("path")?,
+            "--invoke",
+            "run()",
+            "--json",
+        ],
+    )?;
+    let body = json(&output.stdout)?;
+    assert_eq!(body["error"]["kind"], "out-of-fuel");
+    assert_eq!(body["report"]["fuel_consumed"], 5000);
+    Ok(())
+}
+
+#[test]
+fn exit_codes_separate_usage_manifest_load_and_crash() -> TestResult {
+    let component = scratch("codes.wat", LOOP)?;
+    let component = component.to_str().ok_or("path")?;
+    let core = scratch("core.wat", "(module)")?;
+    let ok_limits = ["--memory", "1MiB", "--fuel", "1000", "--timeout", "1s"];
+
+    // Limits outside the policy are a manifest error (1), explained.
+    let output = run(
+        component,
+        &[
+            "--memory",
+            "8MiB",
+            "--fuel",
+            "1000",
+            "--timeout",
+            "1s",
+            "--invoke",
+            "run()",
+        ],
+    )?;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8(output.stderr)?.contains("runtime::manifest::out_of_range"));
+    // Missing limits are a usage error (1).
+    assert_eq!(
+        run(component, &["--memory", "1MiB", "--invoke", "run()"])?
+            .status
+            .code(),
+        Some(1)
+    );
+    // A core module is a load error (2).
+    let output = run(
+        core.to_str().ok_or("path")?,
+        &[&ok_limits[..], &["--invoke", "run()", "--json"]].concat(),
+    )?;
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(json(&output.stdout)?["error"]["kind"], "not-a-component");
+    // An unknown export or bad arguments are usage errors (1).
+    assert_eq!(
+        run(
+            component,
+            &[&ok_limits[..], &["--invoke", "nope()"]].concat()
+        )?
+        .status
+        .code(),
+        Some(1)
+    );
+    assert_eq!(
+        run(
+            component,
+            &[&ok_limits[..], &["--invoke", "add(\"x\", 1)"]].concat()
+        )?
+        .status
+        .code(),
+        Some(1)
+    );
+    Ok(())
+}
