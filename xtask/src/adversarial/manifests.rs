@@ -123,6 +123,7 @@ fn generated_cases() -> Vec<Case> {
                     Err(error) => Outcome {
                         observed: format!("setup failed: {error}"),
                         verdict: Verdict::HostFailure,
+                        figures: None,
                     },
                 }
             },
@@ -318,6 +319,7 @@ fn mutation_storm(count: usize, seed: u64) -> Outcome {
                     return Outcome {
                         observed: format!("mutation {index}: {problem}"),
                         verdict: Verdict::Misclassified,
+                        figures: None,
                     };
                 }
                 codes.insert(error.code_str());
@@ -331,6 +333,7 @@ fn mutation_storm(count: usize, seed: u64) -> Outcome {
             codes.len()
         ),
         verdict: Verdict::Pass,
+        figures: None,
     }
 }
 

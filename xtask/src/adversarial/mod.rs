@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+mod components;
 mod manifests;
 
 /// Options of `cargo xtask adversarial`.
@@ -51,6 +52,28 @@ pub(crate) struct Outcome {
     /// What happened, in the same vocabulary as the expectation.
     pub(crate) observed: String,
     pub(crate) verdict: Verdict,
+    /// The resources the guest used, for attacks that ran one.
+    pub(crate) figures: Option<Figures>,
+}
+
+/// Resource figures of a guest call, as its `CallReport` gave them.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(crate) struct Figures {
+    fuel_consumed: u64,
+    peak_memory_bytes: u64,
+    wall_us: u128,
+    instantiate_us: u128,
+}
+
+impl From<&runtime::CallReport> for Figures {
+    fn from(report: &runtime::CallReport) -> Self {
+        Self {
+            fuel_consumed: report.fuel_consumed,
+            peak_memory_bytes: report.peak_memory_bytes,
+            wall_us: report.wall.as_micros(),
+            instantiate_us: report.instantiate.as_micros(),
+        }
+    }
 }
 
 impl Outcome {
@@ -61,14 +84,17 @@ impl Outcome {
             None => Self {
                 observed: "accepted".into(),
                 verdict: Verdict::Escaped,
+                figures: None,
             },
             Some(code) if code == expected => Self {
                 observed: code,
                 verdict: Verdict::Pass,
+                figures: None,
             },
             Some(code) => Self {
                 observed: code,
                 verdict: Verdict::Misclassified,
+                figures: None,
             },
         }
     }
@@ -94,6 +120,8 @@ struct Row {
     observed: String,
     micros: u128,
     verdict: Verdict,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    figures: Option<Figures>,
 }
 
 #[derive(Serialize)]
@@ -107,7 +135,8 @@ struct Report<'r> {
 
 /// Runs the suite; `Ok(true)` when every case passed.
 pub(crate) fn run(options: &Options) -> Result<bool, String> {
-    let cases = manifests::cases(options.quick, options.seed)?;
+    let mut cases = manifests::cases(options.quick, options.seed)?;
+    cases.extend(components::cases()?);
     let mut rows = Vec::with_capacity(cases.len());
     print_header();
     for case in cases {
@@ -115,6 +144,7 @@ pub(crate) fn run(options: &Options) -> Result<bool, String> {
         let outcome = catch_unwind(AssertUnwindSafe(case.attack)).unwrap_or_else(|panic| Outcome {
             observed: format!("panic: {}", panic_message(&*panic)),
             verdict: Verdict::HostFailure,
+            figures: None,
         });
         let row = Row {
             group: case.group,
@@ -123,6 +153,7 @@ pub(crate) fn run(options: &Options) -> Result<bool, String> {
             observed: outcome.observed,
             micros: started.elapsed().as_micros(),
             verdict: outcome.verdict,
+            figures: outcome.figures,
         };
         print_row(&row);
         rows.push(row);
