@@ -3,7 +3,7 @@
 use runtime_limits::{InstanceBudget, LimitedResource};
 use wasmtime::{Trap, WasmBacktrace};
 
-use crate::{CrashKind, DeadlinePhase};
+use crate::{CrashKind, DeadlinePhase, HostFunctionError};
 
 /// How a failed call is explained.
 pub(crate) struct Classification {
@@ -25,7 +25,12 @@ pub(crate) fn classify(
     budget: &InstanceBudget,
 ) -> Classification {
     let trap = error.downcast_ref::<Trap>().copied();
-    let base = trap.map_or(CrashKind::Unknown, |trap| CrashKind::from_trap(trap, phase));
+    let base = match (error.downcast_ref::<HostFunctionError>(), trap) {
+        (Some(host), _) if host.panicked => CrashKind::HostPanic,
+        (Some(_), _) => CrashKind::HostError,
+        (None, Some(trap)) => CrashKind::from_trap(trap, phase),
+        (None, None) => CrashKind::Unknown,
+    };
     let backtrace = error
         .downcast_ref::<WasmBacktrace>()
         .map(ToString::to_string);
@@ -37,13 +42,18 @@ pub(crate) fn classify(
         None
     };
     match (base, budget_kind) {
-        (CrashKind::OutOfFuel | CrashKind::DeadlineExceeded { .. }, _) | (_, None) => {
-            Classification {
-                kind: base,
-                detail: None,
-                backtrace,
-            }
-        }
+        (
+            CrashKind::OutOfFuel
+            | CrashKind::DeadlineExceeded { .. }
+            | CrashKind::HostPanic
+            | CrashKind::HostError,
+            _,
+        )
+        | (_, None) => Classification {
+            kind: base,
+            detail: None,
+            backtrace,
+        },
         (raw, Some(kind)) => Classification {
             kind,
             detail: Some(if trap.is_some() {

@@ -12,8 +12,8 @@ use wasmtime::component::{Component, Func, Instance, InstancePre, Linker, Type, 
 
 use crate::classify::classify;
 use crate::{
-    CallReport, CompiledComponent, CrashReport, DeadlinePhase, LoadError, RuntimeEngine,
-    RuntimeError, StoreState,
+    CallProgress, CallReport, CompiledComponent, CrashKind, CrashReport, DeadlinePhase, LoadError,
+    RuntimeEngine, RuntimeError, StoreState,
 };
 
 /// A call's results and what it used.
@@ -97,57 +97,121 @@ impl LoadedComponent {
     /// exported interface) with `args`, in a fresh instance.
     pub fn call(&self, export: &str, args: &[Val]) -> Result<CallOutcome, RuntimeError> {
         let started = Instant::now();
+        let progress = CallProgress::new();
         let deadline = Deadline::after(self.inner.limits.timeout());
-        let mut store = self.new_store(deadline);
-        let instance = match self.inner.pre.instantiate(&mut store) {
+        let mut store = self.new_store(deadline, progress.clone(), false);
+        let instance = self.inner.pre.instantiate(&mut store).map_err(|error| {
+            self.crash(
+                &store,
+                &error,
+                DeadlinePhase::Instantiation,
+                started,
+                started.elapsed(),
+            )
+        })?;
+        let instantiate = started.elapsed();
+        progress.enter(DeadlinePhase::Guest);
+        let (func, mut results) = self.prepare(&mut store, &instance, export, args)?;
+        match func.call(&mut store, args, &mut results) {
+            Ok(()) => Ok(CallOutcome {
+                results,
+                report: self.report(&store, started, instantiate),
+            }),
+            Err(error) => {
+                Err(self.crash(&store, &error, DeadlinePhase::Guest, started, instantiate))
+            }
+        }
+    }
+
+    /// Like [`call`](Self::call), on an async store: the guest yields to the
+    /// executor at every epoch tick, may call async host functions, and is
+    /// interrupted at `deadline`. `progress` tells the caller what the call is
+    /// doing, so a timeout that stops a blocked host call can say so.
+    pub async fn call_async(
+        &self,
+        export: &str,
+        args: &[Val],
+        deadline: Deadline,
+        progress: Arc<CallProgress>,
+    ) -> Result<CallOutcome, RuntimeError> {
+        let started = Instant::now();
+        let mut store = self.new_store(deadline, progress.clone(), true);
+        let instance = match self.inner.pre.instantiate_async(&mut store).await {
             Ok(instance) => instance,
             Err(error) => {
-                let report = self.report(&store, started, started.elapsed());
-                return Err(crash(&error, DeadlinePhase::Instantiation, &store, report));
+                return Err(self.crash(
+                    &store,
+                    &error,
+                    DeadlinePhase::Instantiation,
+                    started,
+                    started.elapsed(),
+                ));
             }
         };
         let instantiate = started.elapsed();
-        let result = self.invoke(&mut store, &instance, export, args);
-        let report = self.report(&store, started, instantiate);
-        finish(result, &store, report)
+        progress.enter(DeadlinePhase::Guest);
+        let (func, mut results) = self.prepare(&mut store, &instance, export, args)?;
+        match func.call_async(&mut store, args, &mut results).await {
+            Ok(()) => Ok(CallOutcome {
+                results,
+                report: self.report(&store, started, instantiate),
+            }),
+            Err(error) => {
+                Err(self.crash(&store, &error, DeadlinePhase::Guest, started, instantiate))
+            }
+        }
     }
 
     /// Instantiates the component for several calls that share state.
     pub fn instantiate(&self) -> Result<ComponentInstance, RuntimeError> {
         let started = Instant::now();
         let deadline = Deadline::after(self.inner.limits.timeout());
-        let mut store = self.new_store(deadline);
+        let mut store = self.new_store(deadline, CallProgress::new(), false);
         match self.inner.pre.instantiate(&mut store) {
-            Ok(instance) => Ok(ComponentInstance {
-                component: self.clone(),
-                store,
-                instance,
-                poisoned: None,
-            }),
-            Err(error) => {
-                let report = self.report(&store, started, started.elapsed());
-                Err(crash(&error, DeadlinePhase::Instantiation, &store, report))
-            }
+            Ok(instance) => Ok(self.live(store, instance)),
+            Err(error) => Err(self.crash(
+                &store,
+                &error,
+                DeadlinePhase::Instantiation,
+                started,
+                started.elapsed(),
+            )),
+        }
+    }
+
+    /// Like [`instantiate`](Self::instantiate), on an async store (see
+    /// [`call_async`](Self::call_async)); call the instance with
+    /// [`ComponentInstance::call_async`].
+    pub async fn instantiate_async(
+        &self,
+        deadline: Deadline,
+        progress: Arc<CallProgress>,
+    ) -> Result<ComponentInstance, RuntimeError> {
+        let started = Instant::now();
+        let mut store = self.new_store(deadline, progress, true);
+        match self.inner.pre.instantiate_async(&mut store).await {
+            Ok(instance) => Ok(self.live(store, instance)),
+            Err(error) => Err(self.crash(
+                &store,
+                &error,
+                DeadlinePhase::Instantiation,
+                started,
+                started.elapsed(),
+            )),
         }
     }
 
     /// The parameter and result types of a function export.
     pub fn signature(&self, export: &str) -> Result<ExportSignature, RuntimeError> {
+        let component = &self.inner.compiled.component;
         let mut item = None;
         let mut index = None;
         for part in split_export(export) {
-            match self
-                .inner
-                .compiled
-                .component
+            let (found, next) = component
                 .get_export(index.as_ref(), part)
-            {
-                Some((found, next)) => {
-                    item = Some(found);
-                    index = Some(next);
-                }
-                None => return Err(self.no_such_export(export)),
-            }
+                .ok_or_else(|| self.no_such_export(export))?;
+            item = Some(found);
+            index = Some(next);
         }
         match item {
             Some(ComponentItem::ComponentFunc(func)) => Ok(ExportSignature {
@@ -187,39 +251,53 @@ impl LoadedComponent {
         names
     }
 
-    fn new_store(&self, deadline: Deadline) -> Store<StoreState> {
+    fn live(&self, store: Store<StoreState>, instance: Instance) -> ComponentInstance {
+        ComponentInstance {
+            component: self.clone(),
+            store,
+            instance,
+            poisoned: None,
+        }
+    }
+
+    fn new_store(
+        &self,
+        deadline: Deadline,
+        progress: Arc<CallProgress>,
+        asynchronous: bool,
+    ) -> Store<StoreState> {
         let limits = &self.inner.limits;
-        let mut store = Store::new(self.inner.engine.engine(), StoreState::new(limits));
+        let mut store = Store::new(
+            self.inner.engine.engine(),
+            StoreState::new(limits, progress),
+        );
         store.limiter(|state| &mut state.budget);
-        arm(&mut store, limits, deadline);
+        arm(&mut store, limits, deadline, asynchronous);
         store
     }
 
-    fn invoke(
+    /// The function for `export` and a results buffer, after checking the
+    /// number of arguments.
+    fn prepare(
         &self,
         store: &mut Store<StoreState>,
         instance: &Instance,
         export: &str,
         args: &[Val],
-    ) -> Result<Vec<Val>, Failure> {
-        let func = self
-            .lookup(store, instance, export)
-            .map_err(Failure::Usage)?;
+    ) -> Result<(Func, Vec<Val>), RuntimeError> {
+        let func = self.lookup(store, instance, export)?;
         let ty = func.ty(&*store);
         if ty.params().len() != args.len() {
-            return Err(Failure::Usage(RuntimeError::InvalidArguments {
+            return Err(RuntimeError::InvalidArguments {
                 export: export.to_owned(),
                 reason: format!(
                     "expected {} argument(s), got {}",
                     ty.params().len(),
                     args.len()
                 ),
-            }));
+            });
         }
-        let mut results = vec![Val::Bool(false); ty.results().len()];
-        func.call(&mut *store, args, &mut results)
-            .map_err(Failure::Guest)?;
-        Ok(results)
+        Ok((func, vec![Val::Bool(false); ty.results().len()]))
     }
 
     fn lookup(
@@ -230,11 +308,8 @@ impl LoadedComponent {
     ) -> Result<Func, RuntimeError> {
         let mut index = None;
         for part in split_export(export) {
-            index = Some(
-                instance
-                    .get_export_index(&mut *store, index.as_ref(), part)
-                    .ok_or_else(|| self.no_such_export(export))?,
-            );
+            let next = instance.get_export_index(&mut *store, index.as_ref(), part);
+            index = Some(next.ok_or_else(|| self.no_such_export(export))?);
         }
         index
             .and_then(|index| instance.get_func(&mut *store, index))
@@ -261,7 +336,7 @@ impl LoadedComponent {
         instantiate: Duration,
     ) -> CallReport {
         let usage = store.data().budget.usage();
-        let state = store.data();
+        let progress = &store.data().progress;
         CallReport {
             fuel_consumed: fuel_consumed(store, self.inner.limits.fuel()),
             fuel_limit: self.inner.limits.fuel(),
@@ -270,9 +345,39 @@ impl LoadedComponent {
             memory_limit_bytes: self.inner.limits.memory_bytes(),
             wall: started.elapsed(),
             instantiate,
-            host_calls: state.host_calls,
-            host_time: state.host_time,
+            host_calls: progress.host_calls(),
+            host_time: progress.host_time(),
         }
+    }
+
+    fn crash(
+        &self,
+        store: &Store<StoreState>,
+        error: &wasmtime::Error,
+        phase: DeadlinePhase,
+        started: Instant,
+        instantiate: Duration,
+    ) -> RuntimeError {
+        if error
+            .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+            .is_some()
+        {
+            return RuntimeError::Busy {
+                waited: Duration::ZERO,
+            };
+        }
+        let classification = classify(error, phase, &store.data().budget);
+        let message = match error.downcast_ref::<wasmtime::Trap>() {
+            Some(trap) => trap.to_string(),
+            None => format!("{error:#}"),
+        };
+        RuntimeError::Crash(Box::new(CrashReport {
+            kind: classification.kind,
+            message,
+            detail: classification.detail,
+            wasm_backtrace: classification.backtrace,
+            report: self.report(store, started, instantiate),
+        }))
     }
 }
 
@@ -283,7 +388,7 @@ pub struct ComponentInstance {
     component: LoadedComponent,
     store: Store<StoreState>,
     instance: Instance,
-    poisoned: Option<crate::CrashKind>,
+    poisoned: Option<CrashKind>,
 }
 
 impl std::fmt::Debug for ComponentInstance {
@@ -297,22 +402,35 @@ impl std::fmt::Debug for ComponentInstance {
 impl ComponentInstance {
     /// Calls `export` with fresh fuel and a fresh deadline.
     pub fn call(&mut self, export: &str, args: &[Val]) -> Result<CallOutcome, RuntimeError> {
-        if let Some(kind) = self.poisoned {
-            return Err(RuntimeError::Poisoned { kind });
-        }
-        let started = Instant::now();
-        let limits = self.component.limits().clone();
-        self.store.data_mut().budget.clear_denials();
-        arm(&mut self.store, &limits, Deadline::after(limits.timeout()));
-        let result = self
-            .component
-            .invoke(&mut self.store, &self.instance, export, args);
-        let report = self.component.report(&self.store, started, Duration::ZERO);
-        let outcome = finish(result, &self.store, report);
-        if let Err(RuntimeError::Crash(crash)) = &outcome {
-            self.poisoned = Some(crash.kind);
-        }
-        outcome
+        let deadline = Deadline::after(self.component.limits().timeout());
+        let started = self.begin_call(deadline, CallProgress::new(), false)?;
+        let (func, mut results) =
+            self.component
+                .prepare(&mut self.store, &self.instance, export, args)?;
+        let outcome = func
+            .call(&mut self.store, args, &mut results)
+            .map(|()| results);
+        self.finish(outcome, started)
+    }
+
+    /// Calls `export` on an instance made by
+    /// [`LoadedComponent::instantiate_async`], with fresh fuel and `deadline`.
+    pub async fn call_async(
+        &mut self,
+        export: &str,
+        args: &[Val],
+        deadline: Deadline,
+        progress: Arc<CallProgress>,
+    ) -> Result<CallOutcome, RuntimeError> {
+        let started = self.begin_call(deadline, progress, true)?;
+        let (func, mut results) =
+            self.component
+                .prepare(&mut self.store, &self.instance, export, args)?;
+        let outcome = func
+            .call_async(&mut self.store, args, &mut results)
+            .await
+            .map(|()| results);
+        self.finish(outcome, started)
     }
 
     /// Memory in use now and at peak.
@@ -324,58 +442,65 @@ impl ComponentInstance {
     pub fn is_poisoned(&self) -> bool {
         self.poisoned.is_some()
     }
+
+    fn begin_call(
+        &mut self,
+        deadline: Deadline,
+        progress: Arc<CallProgress>,
+        asynchronous: bool,
+    ) -> Result<Instant, RuntimeError> {
+        if let Some(kind) = self.poisoned {
+            return Err(RuntimeError::Poisoned { kind });
+        }
+        progress.enter(DeadlinePhase::Guest);
+        let state = self.store.data_mut();
+        state.budget.clear_denials();
+        state.progress = progress;
+        arm(
+            &mut self.store,
+            self.component.limits(),
+            deadline,
+            asynchronous,
+        );
+        Ok(Instant::now())
+    }
+
+    fn finish(
+        &mut self,
+        outcome: wasmtime::Result<Vec<Val>>,
+        started: Instant,
+    ) -> Result<CallOutcome, RuntimeError> {
+        match outcome {
+            Ok(results) => Ok(CallOutcome {
+                results,
+                report: self.component.report(&self.store, started, Duration::ZERO),
+            }),
+            Err(error) => {
+                let crash = self.component.crash(
+                    &self.store,
+                    &error,
+                    DeadlinePhase::Guest,
+                    started,
+                    Duration::ZERO,
+                );
+                if let RuntimeError::Crash(report) = &crash {
+                    self.poisoned = Some(report.kind);
+                }
+                Err(crash)
+            }
+        }
+    }
 }
 
-/// Why an invocation failed: the caller's mistake or the guest's crash.
-enum Failure {
-    Usage(RuntimeError),
-    Guest(wasmtime::Error),
-}
-
-fn arm(store: &mut Store<StoreState>, limits: &ResourceLimits, deadline: Deadline) {
+fn arm(
+    store: &mut Store<StoreState>,
+    limits: &ResourceLimits,
+    deadline: Deadline,
+    asynchronous: bool,
+) {
     // Fuel is always enabled by the engine; `set_fuel` cannot fail then.
     let _ = store.set_fuel(limits.fuel());
-    deadline.arm(store, false);
-}
-
-fn finish(
-    result: Result<Vec<Val>, Failure>,
-    store: &Store<StoreState>,
-    report: CallReport,
-) -> Result<CallOutcome, RuntimeError> {
-    match result {
-        Ok(results) => Ok(CallOutcome { results, report }),
-        Err(Failure::Usage(error)) => Err(error),
-        Err(Failure::Guest(error)) => Err(crash(&error, DeadlinePhase::Guest, store, report)),
-    }
-}
-
-fn crash(
-    error: &wasmtime::Error,
-    phase: DeadlinePhase,
-    store: &Store<StoreState>,
-    report: CallReport,
-) -> RuntimeError {
-    if error
-        .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
-        .is_some()
-    {
-        return RuntimeError::Busy {
-            waited: Duration::ZERO,
-        };
-    }
-    let classification = classify(error, phase, &store.data().budget);
-    let message = match error.downcast_ref::<wasmtime::Trap>() {
-        Some(trap) => trap.to_string(),
-        None => format!("{error:#}"),
-    };
-    RuntimeError::Crash(Box::new(CrashReport {
-        kind: classification.kind,
-        message,
-        detail: classification.detail,
-        wasm_backtrace: classification.backtrace,
-        report,
-    }))
+    deadline.arm(store, asynchronous);
 }
 
 /// `iface#func` -> [`iface`, `func`]; a plain name is one part.

@@ -8,8 +8,6 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use crate::RuntimeError;
 
-/// Component instances the pooling allocator keeps slots for, across all components.
-pub const DEFAULT_POOL_INSTANCES: u32 = 1_000;
 /// Linear memories one component may define (multi-memory guests).
 pub const MAX_MEMORIES_PER_COMPONENT: u32 = 4;
 /// Tables one component may define.
@@ -21,20 +19,17 @@ pub const MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 32;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Allocation {
-    /// Pre-reserved slots, reused between instances (fast instantiation).
-    Pooling {
-        /// Component instances alive at once, across all components.
-        instances: u32,
-    },
+    /// Pre-reserved slots, reused between instances (fast instantiation),
+    /// one per instance the policy lets live at once
+    /// ([`HostPolicy::max_concurrent_instances`]).
+    Pooling,
     /// Memory mapped per instance when it is created.
     OnDemand,
 }
 
 impl Default for Allocation {
     fn default() -> Self {
-        Self::Pooling {
-            instances: DEFAULT_POOL_INSTANCES,
-        }
+        Self::Pooling
     }
 }
 
@@ -104,7 +99,8 @@ pub fn engine_config(policy: &HostPolicy, allocation: Allocation) -> Config {
         // Wasm backtraces stay at wasmtime's default (on, 20 frames): crash
         // reports carry them.
         .concurrency_support(false);
-    if let Allocation::Pooling { instances } = allocation {
+    if allocation == Allocation::Pooling {
+        let instances = policy.max_concurrent_instances();
         let mut pool = PoolingAllocationConfig::new();
         let memory_max = usize::try_from(policy.memory().max.as_bytes()).unwrap_or(usize::MAX);
         pool.total_component_instances(instances)
@@ -117,7 +113,8 @@ pub fn engine_config(policy: &HostPolicy, allocation: Allocation) -> Config {
             .max_tables_per_component(MAX_TABLES_PER_COMPONENT)
             .max_core_instances_per_component(MAX_CORE_INSTANCES_PER_COMPONENT)
             .max_memory_size(memory_max)
-            .table_elements(policy.table_elements().max as usize);
+            .table_elements(policy.table_elements().max as usize)
+            .total_stacks(instances);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     config

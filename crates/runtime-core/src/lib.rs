@@ -43,6 +43,7 @@ mod component;
 mod crash;
 mod engine;
 mod error;
+mod host;
 mod loader;
 mod report;
 mod sniff;
@@ -52,13 +53,14 @@ pub use cache::{CacheSource, ContentHash, DiskCache};
 pub use component::{CallOutcome, ComponentInstance, ExportSignature, LoadedComponent};
 pub use crash::{CrashKind, CrashReport, DeadlinePhase};
 pub use engine::{
-    Allocation, DEFAULT_POOL_INSTANCES, MAX_CORE_INSTANCES_PER_COMPONENT,
-    MAX_MEMORIES_PER_COMPONENT, MAX_TABLES_PER_COMPONENT, RuntimeEngine, engine_config,
+    Allocation, MAX_CORE_INSTANCES_PER_COMPONENT, MAX_MEMORIES_PER_COMPONENT,
+    MAX_TABLES_PER_COMPONENT, RuntimeEngine, engine_config,
 };
 pub use error::{LoadError, RuntimeError};
+pub use host::HostFunctionError;
 pub use loader::{CompiledComponent, ComponentLoader, DEFAULT_MAX_COMPONENT_BYTES};
 pub use report::CallReport;
-pub use store::StoreState;
+pub use store::{CallProgress, StoreState};
 
 /// The result type of this crate.
 pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;

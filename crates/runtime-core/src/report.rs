@@ -28,3 +28,24 @@ pub struct CallReport {
     /// Wall time spent inside host functions.
     pub host_time: Duration,
 }
+
+impl CallReport {
+    /// The report of a call abandoned from outside (a timeout while blocked in
+    /// a host function, or a cancellation): its store is gone, so fuel and
+    /// memory are unknown and reported as zero; time and host calls come from
+    /// the call's progress.
+    pub fn abandoned(
+        limits: &runtime_limits::ResourceLimits,
+        progress: &crate::CallProgress,
+        wall: Duration,
+    ) -> Self {
+        Self {
+            fuel_limit: limits.fuel(),
+            memory_limit_bytes: limits.memory_bytes(),
+            wall,
+            host_calls: progress.host_calls(),
+            host_time: progress.host_time(),
+            ..Self::default()
+        }
+    }
+}

@@ -26,6 +26,9 @@ pub const DEFAULT_MAX_TABLE_ELEMENTS: u32 = 100_000;
 pub const DEFAULT_INSTANCES: u32 = 10;
 /// Most concurrent instances of one component the default policy allows.
 pub const DEFAULT_MAX_INSTANCES: u32 = 100;
+/// Instances alive at once across all components of a runtime: the size of
+/// the pooling allocator and of the async executor's admission.
+pub const DEFAULT_MAX_CONCURRENT_INSTANCES: u32 = 1_000;
 
 /// An inclusive range of accepted values for one limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +62,7 @@ pub struct HostPolicy {
     timeout: Bounds<Timeout>,
     max_table_elements: u32,
     max_instances: u32,
+    max_concurrent_instances: u32,
 }
 
 impl Default for HostPolicy {
@@ -69,6 +73,7 @@ impl Default for HostPolicy {
             timeout: Bounds::new(DEFAULT_MIN_TIMEOUT, DEFAULT_MAX_TIMEOUT),
             max_table_elements: DEFAULT_MAX_TABLE_ELEMENTS,
             max_instances: DEFAULT_MAX_INSTANCES,
+            max_concurrent_instances: DEFAULT_MAX_CONCURRENT_INSTANCES,
         }
     }
 }
@@ -104,6 +109,11 @@ impl HostPolicy {
     /// Accepted concurrent instances of one component.
     pub fn instances(&self) -> Bounds<u32> {
         Bounds::new(1, self.max_instances)
+    }
+
+    /// Instances alive at once across the whole runtime.
+    pub fn max_concurrent_instances(&self) -> u32 {
+        self.max_concurrent_instances
     }
 
     /// The smallest and largest accepted value of `key`, as written in a manifest.
@@ -180,6 +190,12 @@ impl HostPolicyBuilder {
         self
     }
 
+    /// Keep at most `max` instances alive at once across the runtime.
+    pub fn max_concurrent_instances(mut self, max: u32) -> Self {
+        self.policy.max_concurrent_instances = max;
+        self
+    }
+
     /// The policy, or an error if a range is empty or admits an unlimited
     /// (zero) value.
     pub fn build(self) -> Result<HostPolicy, PolicyError> {
@@ -198,6 +214,11 @@ impl HostPolicyBuilder {
             ),
             (LimitKey::TableElements, 1, u64::from(p.max_table_elements)),
             (LimitKey::Instances, 1, u64::from(p.max_instances)),
+            (
+                LimitKey::Instances,
+                1,
+                u64::from(p.max_concurrent_instances),
+            ),
         ];
         for (key, min, max) in ranges {
             if min == 0 || max == 0 {

@@ -1,0 +1,178 @@
+//! [`AsyncExecutor`]: admission, one deadline per call, cancellation.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use runtime_core::{
+    CallOutcome, CallProgress, CallReport, CrashKind, CrashReport, DeadlinePhase, LoadedComponent,
+    RuntimeError,
+};
+use runtime_limits::{Deadline, EPOCH_TICK};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use wasmtime::component::Val;
+
+/// How long a call waits for an instance slot by default.
+pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How many calls may wait for a slot at once by default.
+pub const DEFAULT_MAX_QUEUED: usize = 100_000;
+
+/// Runs calls on Tokio: at most `max_concurrent` instances alive at once,
+/// further calls waiting in a bounded queue for a limited time, each call
+/// bounded by one deadline and cancellable.
+#[derive(Debug, Clone)]
+pub struct AsyncExecutor {
+    slots: Arc<Semaphore>,
+    queued: Arc<AtomicUsize>,
+    max_queued: usize,
+    queue_timeout: Duration,
+}
+
+impl AsyncExecutor {
+    /// An executor admitting `max_concurrent` instances at once.
+    pub fn new(max_concurrent: u32) -> Self {
+        Self {
+            slots: Arc::new(Semaphore::new(max_concurrent as usize)),
+            queued: Arc::new(AtomicUsize::new(0)),
+            max_queued: DEFAULT_MAX_QUEUED,
+            queue_timeout: DEFAULT_QUEUE_TIMEOUT,
+        }
+    }
+
+    /// Lets at most `max_queued` calls wait, each at most `timeout`, before `busy`.
+    pub fn with_queue(mut self, max_queued: usize, timeout: Duration) -> Self {
+        self.max_queued = max_queued;
+        self.queue_timeout = timeout;
+        self
+    }
+
+    /// Instance slots free now.
+    pub fn available_slots(&self) -> usize {
+        self.slots.available_permits()
+    }
+
+    /// Calls `export` of `component` in a fresh instance. One deadline covers
+    /// instantiation, guest code and time blocked in host functions; a
+    /// cancelled `cancel` token, or dropping the returned future, ends the
+    /// call and releases its store, slot and memory.
+    pub async fn call(
+        &self,
+        component: &LoadedComponent,
+        export: &str,
+        args: &[Val],
+        cancel: Option<&CancellationToken>,
+    ) -> Result<CallOutcome, RuntimeError> {
+        let started = Instant::now();
+        let _slot = self.admit().await?;
+        let deadline = Deadline::after(component.limits().timeout());
+        let progress = CallProgress::new();
+        let call = component.call_async(export, args, deadline, progress.clone());
+        let bounded = bounded_by_deadline(call, deadline, &progress);
+        let outcome = match cancel {
+            None => bounded.await,
+            Some(token) => tokio::select! {
+                biased;
+                () = token.cancelled() => Err(Abandoned::Cancelled),
+                outcome = bounded => outcome,
+            },
+        };
+        outcome
+            .map_err(|abandoned| abandoned.into_error(component, &progress, started.elapsed()))?
+    }
+
+    /// Waits for an instance slot, within the queue's bounds.
+    async fn admit(&self) -> Result<OwnedSemaphorePermit, RuntimeError> {
+        if let Ok(permit) = self.slots.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
+        let waiting =
+            QueueTicket::take(&self.queued, self.max_queued).ok_or(RuntimeError::Busy {
+                waited: Duration::ZERO,
+            })?;
+        let started = Instant::now();
+        let acquired =
+            tokio::time::timeout(self.queue_timeout, self.slots.clone().acquire_owned()).await;
+        drop(waiting);
+        match acquired {
+            Ok(Ok(permit)) => Ok(permit),
+            // A closed semaphore or a timeout both mean no slot for this call.
+            Ok(Err(_)) | Err(_) => Err(RuntimeError::Busy {
+                waited: started.elapsed(),
+            }),
+        }
+    }
+}
+
+/// A place in the bounded queue, given back on drop.
+struct QueueTicket<'q>(&'q AtomicUsize);
+
+impl<'q> QueueTicket<'q> {
+    fn take(queued: &'q AtomicUsize, max: usize) -> Option<Self> {
+        queued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()?;
+        Some(Self(queued))
+    }
+}
+
+impl Drop for QueueTicket<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Why a call was given up from outside its store.
+enum Abandoned {
+    /// The deadline passed while the guest waited in a host function.
+    BlockedInHost,
+    Cancelled,
+}
+
+impl Abandoned {
+    fn into_error(
+        self,
+        component: &LoadedComponent,
+        progress: &CallProgress,
+        wall: Duration,
+    ) -> RuntimeError {
+        let report = CallReport::abandoned(component.limits(), progress, wall);
+        match self {
+            Self::Cancelled => RuntimeError::Cancelled { report },
+            Self::BlockedInHost => RuntimeError::Crash(Box::new(CrashReport {
+                kind: CrashKind::DeadlineExceeded {
+                    during: DeadlinePhase::HostCall,
+                },
+                message: "the deadline passed while the guest waited in a host function".into(),
+                detail: None,
+                wasm_backtrace: None,
+                report,
+            })),
+        }
+    }
+}
+
+/// Runs `call` until it finishes or the deadline strikes a guest blocked in
+/// a host function (epoch interruption cannot reach it there). A guest running
+/// its own code is interrupted by the epoch callback; it gets two more ticks
+/// to do so, so that its crash report comes from its store, with fuel and
+/// memory filled in. Exactly one outcome is returned either way.
+async fn bounded_by_deadline(
+    call: impl Future<Output = Result<CallOutcome, RuntimeError>>,
+    deadline: Deadline,
+    progress: &CallProgress,
+) -> Result<Result<CallOutcome, RuntimeError>, Abandoned> {
+    let mut call = std::pin::pin!(call);
+    let mut check_at = tokio::time::Instant::from_std(deadline.instant());
+    loop {
+        match tokio::time::timeout_at(check_at, call.as_mut()).await {
+            Ok(outcome) => return Ok(outcome),
+            Err(_) if progress.phase() == DeadlinePhase::HostCall => {
+                return Err(Abandoned::BlockedInHost);
+            }
+            Err(_) => check_at = tokio::time::Instant::now() + 2 * EPOCH_TICK,
+        }
+    }
+}

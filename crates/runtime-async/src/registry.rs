@@ -1,0 +1,130 @@
+//! [`AsyncHostRegistry`]: async host functions, registered once, linked once.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::FutureExt as _;
+use runtime_core::{DeadlinePhase, HostFunctionError, RuntimeError, StoreState};
+use wasmtime::component::{ComponentNamedList, Lift, Linker, Lower};
+use wasmtime::{AsContextMut as _, StoreContextMut};
+
+/// The future a host function returns: it may borrow the store.
+pub type HostFuture<'a, R> = Box<dyn Future<Output = wasmtime::Result<R>> + Send + 'a>;
+
+type Installer = Box<dyn Fn(&mut Linker<StoreState>) -> wasmtime::Result<()> + Send + Sync>;
+
+/// Async host functions grouped by WIT interface. The runtime builds its
+/// linker from the registry once; every function is wrapped so that it is
+/// counted and timed in the [`CallReport`](runtime_core::CallReport), its
+/// errors become `host-error` crashes and its panics `host-panic` crashes of
+/// that call only.
+#[derive(Default)]
+pub struct AsyncHostRegistry {
+    functions: Vec<(String, Installer)>,
+}
+
+impl std::fmt::Debug for AsyncHostRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncHostRegistry")
+            .field("functions", &self.names())
+            .finish()
+    }
+}
+
+impl AsyncHostRegistry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers `function` as `name` in the WIT `interface` (e.g.
+    /// `wasm-runtime:host/time@0.1.0`). An `Err` it returns ends the guest's
+    /// call as `host-error`; a panic ends it as `host-panic`.
+    pub fn func_async<Params, Results, F>(
+        mut self,
+        interface: &str,
+        name: &str,
+        function: F,
+    ) -> Self
+    where
+        Params: ComponentNamedList + Lift + Send + 'static,
+        Results: ComponentNamedList + Lower + Send + Sync + 'static,
+        F: for<'a> Fn(StoreContextMut<'a, StoreState>, Params) -> HostFuture<'a, Results>
+            + Send
+            + Sync
+            + 'static,
+    {
+        let qualified = format!("{interface}#{name}");
+        let function = Arc::new(function);
+        let interface = interface.to_owned();
+        let name = name.to_owned();
+        let label = qualified.clone();
+        let installer: Installer = Box::new(move |linker| {
+            let function = function.clone();
+            let label = label.clone();
+            linker
+                .instance(&interface)?
+                .func_wrap_async(&name, move |mut store, params: Params| {
+                    let function = function.clone();
+                    let label = label.clone();
+                    Box::new(async move {
+                        let progress = store.data().progress.clone();
+                        progress.enter(DeadlinePhase::HostCall);
+                        let started = Instant::now();
+                        let outcome = AssertUnwindSafe(async {
+                            Box::into_pin(function(store.as_context_mut(), params)).await
+                        })
+                        .catch_unwind()
+                        .await;
+                        progress.record_host_call(started.elapsed());
+                        progress.enter(DeadlinePhase::Guest);
+                        match outcome {
+                            Ok(Ok(results)) => Ok(results),
+                            Ok(Err(error)) => Err(wasmtime::Error::new(HostFunctionError {
+                                function: label,
+                                panicked: false,
+                                message: format!("{error:#}"),
+                            })),
+                            Err(panic) => Err(wasmtime::Error::new(HostFunctionError {
+                                function: label,
+                                panicked: true,
+                                message: panic_message(&*panic),
+                            })),
+                        }
+                    })
+                })
+        });
+        self.functions.push((qualified, installer));
+        self
+    }
+
+    /// The registered functions, as `interface#name`.
+    pub fn names(&self) -> Vec<String> {
+        self.functions
+            .iter()
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// A linker with every registered function.
+    pub fn linker(&self, engine: &wasmtime::Engine) -> Result<Linker<StoreState>, RuntimeError> {
+        let mut linker = Linker::new(engine);
+        for (name, install) in &self.functions {
+            install(&mut linker).map_err(|error| RuntimeError::Internal {
+                message: format!("cannot register host function `{name}`: {error:#}"),
+            })?;
+        }
+        Ok(linker)
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(message) = panic.downcast_ref::<&str>() {
+        (*message).to_owned()
+    } else if let Some(message) = panic.downcast_ref::<String>() {
+        message.clone()
+    } else {
+        "a panic with a non-string payload".to_owned()
+    }
+}
