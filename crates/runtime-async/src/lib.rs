@@ -57,3 +57,15 @@ pub use reference::{
 };
 pub use registry::{AsyncHostRegistry, HostFuture};
 pub use tokio_util::sync::CancellationToken;
+
+/// Runs blocking work (reading and compiling a component) on Tokio's blocking
+/// pool, so that no async worker is held up by it.
+pub async fn run_blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, runtime_core::RuntimeError> + Send + 'static,
+) -> Result<T, runtime_core::RuntimeError> {
+    tokio::task::spawn_blocking(work).await.map_err(|error| {
+        runtime_core::RuntimeError::Internal {
+            message: format!("blocking task failed: {error}"),
+        }
+    })?
+}

@@ -112,8 +112,17 @@ fn execute(args: &RunArgs) -> Result<ExitCode, Failure> {
     let params: Vec<Val> = call
         .to_wasm_params(signature.params.iter().map(|(_, ty)| ty))
         .map_err(|e| Failure::Usage(format!("--invoke arguments for `{}`: {e}", call.name())))?;
-    let outcome = component
-        .call(call.name(), &params)
+    // The call goes through the async executor, as an embedder's would.
+    let executor = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            Failure::Runtime(RuntimeError::Internal {
+                message: format!("cannot start tokio: {e}"),
+            })
+        })?;
+    let outcome = executor
+        .block_on(runtime.call_async(&component, call.name(), &params))
         .map_err(Failure::Runtime)?;
     let results = outcome
         .results

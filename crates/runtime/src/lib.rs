@@ -36,12 +36,21 @@
 #![doc(test(attr(deny(warnings))))]
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
+use runtime_limits::Deadline;
+
+pub use runtime_async::{
+    AsyncExecutor, AsyncHostRegistry, CancellationToken, DEFAULT_MAX_QUEUED, DEFAULT_QUEUE_TIMEOUT,
+    HostFuture, KV_INTERFACE, LOG_INTERFACE, TIME_INTERFACE,
+};
 pub use runtime_core::{
     Allocation, CacheSource, CallOutcome, CallReport, ComponentInstance, ComponentLoader,
     CrashKind, CrashReport, DeadlinePhase, ExportSignature, LoadError, LoadedComponent,
     RuntimeEngine, RuntimeError, StoreState,
 };
+pub use runtime_core::{CallProgress, HostFunctionError};
 pub use runtime_limits::{Error as LimitsError, ResourceLimits, Usage};
 pub use runtime_manifest::{
     self as manifest, ByteSize, ComponentManifest, Error as ManifestError, Fuel, HostPolicy,
@@ -51,13 +60,16 @@ pub use wasmtime;
 pub use wasmtime::component::{Type, Val};
 
 /// Builds a [`Runtime`]: the host policy, the allocation strategy, a disk
-/// cache directory and the largest component accepted.
-#[derive(Debug, Clone, Default)]
+/// cache directory, the largest component accepted, the host functions and
+/// the admission queue.
+#[derive(Debug, Default)]
 pub struct RuntimeBuilder {
     policy: HostPolicy,
     allocation: Allocation,
     cache_dir: Option<PathBuf>,
     max_component_bytes: Option<u64>,
+    host: Option<AsyncHostRegistry>,
+    queue: Option<(usize, Duration)>,
 }
 
 impl RuntimeBuilder {
@@ -86,6 +98,20 @@ impl RuntimeBuilder {
         self
     }
 
+    /// The host functions components may import (default: the reference
+    /// functions of `wit/host.wit`, [`AsyncHostRegistry::with_reference_functions`]).
+    pub fn host_functions(mut self, registry: AsyncHostRegistry) -> Self {
+        self.host = Some(registry);
+        self
+    }
+
+    /// Lets at most `max_waiting` async calls wait for an instance slot, each
+    /// at most `timeout`, before they fail with [`RuntimeError::Busy`].
+    pub fn queue(mut self, max_waiting: usize, timeout: Duration) -> Self {
+        self.queue = Some((max_waiting, timeout));
+        self
+    }
+
     /// The runtime: creates the engine and starts its epoch ticker.
     pub fn build(self) -> Result<Runtime, RuntimeError> {
         let engine = RuntimeEngine::new(self.policy, self.allocation)?;
@@ -96,11 +122,20 @@ impl RuntimeBuilder {
         if let Some(bytes) = self.max_component_bytes {
             loader = loader.with_max_bytes(bytes);
         }
-        let linker = wasmtime::component::Linker::new(engine.engine());
+        let host = self
+            .host
+            .unwrap_or_else(AsyncHostRegistry::with_reference_functions);
+        let linker = host.linker(engine.engine())?;
+        let (max_waiting, timeout) = self
+            .queue
+            .unwrap_or((DEFAULT_MAX_QUEUED, DEFAULT_QUEUE_TIMEOUT));
+        let executor = AsyncExecutor::new(engine.policy().max_concurrent_instances())
+            .with_queue(max_waiting, timeout);
         Ok(Runtime {
             engine,
-            loader,
+            loader: Arc::new(loader),
             linker,
+            executor,
         })
     }
 }
@@ -108,8 +143,9 @@ impl RuntimeBuilder {
 /// Loads components and runs them under the limits of their manifests.
 pub struct Runtime {
     engine: RuntimeEngine,
-    loader: ComponentLoader,
+    loader: Arc<ComponentLoader>,
     linker: wasmtime::component::Linker<StoreState>,
+    executor: AsyncExecutor,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -182,6 +218,104 @@ impl Runtime {
         args: &[Val],
     ) -> Result<CallOutcome, RuntimeError> {
         component.call(export, args)
+    }
+
+    /// Like [`load`](Self::load), reading and compiling on Tokio's blocking pool.
+    pub async fn load_async(
+        &self,
+        manifest_path: impl AsRef<Path>,
+    ) -> Result<LoadedComponent, RuntimeError> {
+        let manifest_path = manifest_path.as_ref().to_owned();
+        let policy = self.engine.policy().clone();
+        let loader = self.loader.clone();
+        let (manifest, compiled) = runtime_async::run_blocking(move || {
+            let manifest = ComponentManifest::from_path_with_policy(&manifest_path, &policy)?;
+            let wasm =
+                manifest
+                    .component
+                    .wasm
+                    .as_ref()
+                    .ok_or_else(|| LoadError::NoComponentPath {
+                        manifest: manifest_path.clone(),
+                    })?;
+            let dir = manifest_path.parent().unwrap_or_else(|| Path::new("."));
+            let compiled = loader.load_file(wasm.resolve(dir))?;
+            Ok((manifest, compiled))
+        })
+        .await?;
+        self.link(compiled, &manifest)
+    }
+
+    /// Like [`load_bytes`](Self::load_bytes), compiling on Tokio's blocking pool.
+    pub async fn load_bytes_async(
+        &self,
+        bytes: Vec<u8>,
+        manifest: &ComponentManifest,
+    ) -> Result<LoadedComponent, RuntimeError> {
+        let loader = self.loader.clone();
+        let compiled = runtime_async::run_blocking(move || Ok(loader.load_bytes(&bytes)?)).await?;
+        self.link(compiled, manifest)
+    }
+
+    /// Calls `export` in a fresh instance on Tokio: at most
+    /// [`HostPolicy::max_concurrent_instances`] calls run at once (others
+    /// wait in the queue, then fail with `busy`), one deadline covers the
+    /// whole call including blocked host functions, and dropping the future
+    /// cancels it.
+    pub async fn call_async(
+        &self,
+        component: &LoadedComponent,
+        export: &str,
+        args: &[Val],
+    ) -> Result<CallOutcome, RuntimeError> {
+        self.executor.call(component, export, args, None).await
+    }
+
+    /// Like [`call_async`](Self::call_async), also ended with
+    /// [`RuntimeError::Cancelled`] when `cancel` is cancelled.
+    pub async fn call_async_cancellable(
+        &self,
+        component: &LoadedComponent,
+        export: &str,
+        args: &[Val],
+        cancel: &CancellationToken,
+    ) -> Result<CallOutcome, RuntimeError> {
+        self.executor
+            .call(component, export, args, Some(cancel))
+            .await
+    }
+
+    /// An instance for several async calls that share state; call it with
+    /// [`Runtime::call_instance_async`]. Instantiation runs under the
+    /// component's deadline.
+    pub async fn instantiate_async(
+        &self,
+        component: &LoadedComponent,
+    ) -> Result<ComponentInstance, RuntimeError> {
+        let deadline = Deadline::after(component.limits().timeout());
+        component
+            .instantiate_async(deadline, CallProgress::new())
+            .await
+    }
+
+    /// Calls `export` on an instance from [`instantiate_async`](Self::instantiate_async)
+    /// with fresh fuel and a fresh deadline.
+    pub async fn call_instance_async(
+        &self,
+        instance: &mut ComponentInstance,
+        component: &LoadedComponent,
+        export: &str,
+        args: &[Val],
+    ) -> Result<CallOutcome, RuntimeError> {
+        let deadline = Deadline::after(component.limits().timeout());
+        instance
+            .call_async(export, args, deadline, CallProgress::new())
+            .await
+    }
+
+    /// The async executor (slots free, queue settings).
+    pub fn executor(&self) -> &AsyncExecutor {
+        &self.executor
     }
 
     fn link(
