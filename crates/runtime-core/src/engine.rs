@@ -16,21 +16,16 @@ pub const MAX_TABLES_PER_COMPONENT: u32 = 8;
 pub const MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 32;
 
 /// How instances get their memory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Allocation {
     /// Pre-reserved slots, reused between instances (fast instantiation),
     /// one per instance the policy lets live at once
     /// ([`HostPolicy::max_concurrent_instances`]).
+    #[default]
     Pooling,
     /// Memory mapped per instance when it is created.
     OnDemand,
-}
-
-impl Default for Allocation {
-    fn default() -> Self {
-        Self::Pooling
-    }
 }
 
 /// The engine every component of a runtime is compiled for and run in,

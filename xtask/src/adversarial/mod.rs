@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 mod components;
+mod host;
 mod manifests;
 
 /// Options of `cargo xtask adversarial`.
@@ -135,8 +136,14 @@ struct Report<'r> {
 
 /// Runs the suite; `Ok(true)` when every case passed.
 pub(crate) fn run(options: &Options) -> Result<bool, String> {
+    // Attacks make host functions panic on purpose; the runtime catches those
+    // panics, so one line each is enough on stderr.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("panic (expected, caught): {info}")
+    }));
     let mut cases = manifests::cases(options.quick, options.seed)?;
     cases.extend(components::cases()?);
+    cases.extend(host::cases(options.quick));
     let mut rows = Vec::with_capacity(cases.len());
     print_header();
     for case in cases {

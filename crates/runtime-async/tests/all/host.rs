@@ -8,7 +8,7 @@ use runtime_core::{CrashKind, DeadlinePhase};
 use runtime_manifest::HostPolicy;
 use wasmtime::component::Val;
 
-use crate::{Host, LIMITS, TestResult, mixed_guest};
+use crate::{Host, LIMITS, PATIENT, TestResult, mixed_guest};
 
 fn tokio() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
@@ -101,7 +101,7 @@ fn a_panicking_host_function_fails_only_its_own_call() -> TestResult {
         .build()?;
     tokio.block_on(async {
         let host = Arc::new(Host::new(HostPolicy::default(), &faulty_registry())?);
-        let component = host.load(&faulty_guest(), LIMITS)?;
+        let component = host.load(&faulty_guest(), PATIENT)?;
         let mut calls = tokio::task::JoinSet::new();
         for n in 0..200 {
             let (host, component) = (host.clone(), component.clone());
@@ -136,7 +136,7 @@ fn a_panicking_host_function_fails_only_its_own_call() -> TestResult {
 fn a_host_error_is_host_error_with_its_message() -> TestResult {
     tokio()?.block_on(async {
         let host = Host::new(HostPolicy::default(), &faulty_registry())?;
-        let component = host.load(&faulty_guest(), LIMITS)?;
+        let component = host.load(&faulty_guest(), PATIENT)?;
         let error = host
             .executor
             .call(&component, "fail", &[], None)

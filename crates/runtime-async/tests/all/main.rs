@@ -78,4 +78,8 @@ fn mixed_guest() -> String {
     )
 }
 
+/// Limits whose 100ms deadline the tests rely on.
 const LIMITS: &str = "memory = \"1MiB\"\nfuel = 10_000_000_000\ntimeout = \"100ms\"";
+/// Limits whose deadline a loaded test machine never reaches, for calls
+/// that must succeed.
+const PATIENT: &str = "memory = \"1MiB\"\nfuel = 1_000_000\ntimeout = \"30s\"";
