@@ -126,3 +126,26 @@ fn log(level: Level, message: &str) {
         Level::Error => tracing::error!(target: "guest", "{message}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_value_store_holds_up_to_its_cap_and_refuses_past_it() {
+        let mut kv = KvStore::default();
+        let half = "v".repeat(KV_CAPACITY_BYTES / 2 - 1);
+        assert_eq!(kv.set("a".into(), half.clone()), Ok(()));
+        assert_eq!(kv.set("b".into(), half.clone()), Ok(()));
+        assert_eq!(kv.bytes, KV_CAPACITY_BYTES);
+        assert!(kv.set("c".into(), "x".into()).is_err());
+        // Replacing a value counts the new size, not both.
+        assert_eq!(kv.set("a".into(), "small".into()), Ok(()));
+        assert_eq!(kv.bytes, 1 + 5 + 1 + half.len());
+        assert!(
+            kv.set("k".repeat(MAX_KV_KEY_BYTES + 1), String::new())
+                .is_err()
+        );
+        assert_eq!(kv.entries.get("b"), Some(&half));
+    }
+}
