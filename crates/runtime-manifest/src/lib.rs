@@ -45,7 +45,9 @@ mod problem;
 mod units;
 
 pub use error::{Error, InvalidManifest};
-pub use manifest::{ComponentInfo, ComponentManifest, ComponentName, Resources, WasmPath};
+pub use manifest::{
+    ComponentInfo, ComponentManifest, ComponentName, Resources, Stdio, WasiConfig, WasmPath,
+};
 pub use parse::{LimitFlags, MAX_MANIFEST_BYTES};
 pub use policy::{
     Bounds, DEFAULT_INSTANCES, DEFAULT_MAX_CONCURRENT_INSTANCES, DEFAULT_MAX_FUEL,

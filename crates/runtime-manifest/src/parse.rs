@@ -13,7 +13,9 @@ use toml::Spanned;
 use toml::de::{DeInteger, DeTable, DeValue};
 
 use crate::error::{Error, InvalidManifest};
-use crate::manifest::{ComponentInfo, ComponentManifest, ComponentName, Resources, WasmPath};
+use crate::manifest::{
+    ComponentInfo, ComponentManifest, ComponentName, Resources, Stdio, WasiConfig, WasmPath,
+};
 use crate::policy::{Bounds, HostPolicy, LimitKey, PolicyViolation};
 use crate::problem::ManifestProblem;
 use crate::units::{ByteSize, Fuel, QuantityError, Timeout};
@@ -22,9 +24,11 @@ use crate::units::{ByteSize, Fuel, QuantityError, Timeout};
 /// the cap bounds the parser's work on hostile input.
 pub const MAX_MANIFEST_BYTES: usize = 64 * 1024;
 
-const ROOT_KEYS: &[&str] = &["component", "resources"];
+const ROOT_KEYS: &[&str] = &["component", "resources", "wasi"];
 const COMPONENT_KEYS: &[&str] = &["name", "version", "wasm"];
 const RESOURCE_KEYS: &[&str] = &["memory", "fuel", "timeout", "table-elements", "instances"];
+const WASI_KEYS: &[&str] = &["stdio"];
+const WASI_EXAMPLE: &str = "[wasi]\nstdio = \"capture\"";
 
 /// The example shown when the whole `[resources]` table is missing.
 const RESOURCES_EXAMPLE: &str =
@@ -209,13 +213,22 @@ impl<'p> Checker<'p> {
 
     fn document(&mut self, root: &DeTable<'_>) -> Option<ComponentManifest> {
         self.unknown_keys(root, ROOT_KEYS, "the top level");
-        let component = self.table(root, "component", COMPONENT_EXAMPLE);
-        let resources = self.table(root, "resources", RESOURCES_EXAMPLE);
+        let component = self.table(root, "component", COMPONENT_KEYS, COMPONENT_EXAMPLE);
+        let resources = self.table(root, "resources", RESOURCE_KEYS, RESOURCES_EXAMPLE);
         let component = component.and_then(|t| self.component(t));
         let resources = resources.and_then(|t| self.resources(t));
+        // `[wasi]` is optional: without it, the component gets no WASI authority
+        // beyond clocks and random, and its output is discarded.
+        let wasi = match root.get("wasi") {
+            None => Some(WasiConfig::default()),
+            Some(_) => self
+                .table(root, "wasi", WASI_KEYS, WASI_EXAMPLE)
+                .and_then(|t| self.wasi(t)),
+        };
         Some(ComponentManifest {
             component: component?,
             resources: resources?,
+            wasi: wasi?,
         })
     }
 
@@ -224,6 +237,7 @@ impl<'p> Checker<'p> {
         &mut self,
         root: &'t DeTable<'t>,
         key: &'static str,
+        known: &[&str],
         example: &str,
     ) -> Option<TableRef<'t>> {
         let Some(value) = root.get(key) else {
@@ -238,15 +252,7 @@ impl<'p> Checker<'p> {
         };
         match value.get_ref() {
             DeValue::Table(table) => {
-                self.unknown_keys(
-                    table,
-                    if key == "resources" {
-                        RESOURCE_KEYS
-                    } else {
-                        COMPONENT_KEYS
-                    },
-                    key,
-                );
+                self.unknown_keys(table, known, key);
                 Some(TableRef {
                     table,
                     span: span_of(value),
@@ -273,6 +279,8 @@ impl<'p> Checker<'p> {
             }
             let help = if let Some(suggestion) = closest(name, known) {
                 format!("did you mean `{suggestion}`?")
+            } else if table_name == "wasi" {
+                "WASI is deny-by-default: no filesystem, network, environment or arguments can be granted; [wasi] only sets `stdio`".to_owned()
             } else if let Some(home) = home_table(name).filter(|home| *home != table_name) {
                 format!("`{name}` belongs in the [{home}] table")
             } else {
@@ -330,6 +338,28 @@ impl<'p> Checker<'p> {
             name: name?,
             version: version?,
             wasm: wasm?,
+        })
+    }
+
+    fn wasi(&mut self, table: TableRef<'_>) -> Option<WasiConfig> {
+        let Some(value) = table.table.get("stdio") else {
+            return Some(WasiConfig::default());
+        };
+        let (text, span) = self.string(value, "wasi.stdio", "stdio = \"capture\"")?;
+        let stdio = Stdio::from_str(text).map_err(|()| {
+            let suggestion = closest(text, Stdio::NAMES).map_or(String::new(), |s| format!("did you mean `{s}`? "));
+            ManifestProblem::InvalidValue {
+                key: "wasi.stdio".into(),
+                value: format!("\"{text}\""),
+                reason: "not a stdio mode".into(),
+                span,
+                help: format!(
+                    "{suggestion}use \"discard\" (the default), \"capture\" (returned with the call) or \"inherit\" (the host's own stdout and stderr)"
+                ),
+            }
+        });
+        Some(WasiConfig {
+            stdio: self.report(stdio)?,
         })
     }
 
@@ -655,7 +685,9 @@ fn example(key: LimitKey) -> &'static str {
 
 /// The table a known key belongs in, for "belongs in [resources]" hints.
 fn home_table(key: &str) -> Option<&'static str> {
-    if RESOURCE_KEYS.contains(&key) {
+    if WASI_KEYS.contains(&key) {
+        Some("wasi")
+    } else if RESOURCE_KEYS.contains(&key) {
         Some("resources")
     } else if COMPONENT_KEYS.contains(&key) {
         Some("component")

@@ -52,6 +52,7 @@ struct Valid {
     timeout_ms: u64,
     table_elements: Option<u32>,
     instances: Option<u32>,
+    stdio: Option<&'static str>,
 }
 
 impl Valid {
@@ -79,6 +80,9 @@ impl Valid {
         if let Some(n) = self.instances {
             text.push_str(&format!("instances = {n}\n"));
         }
+        if let Some(stdio) = self.stdio {
+            text.push_str(&format!("\n[wasi]\nstdio = \"{stdio}\"\n"));
+        }
         text
     }
 }
@@ -98,8 +102,9 @@ prop_compose! {
         timeout_ms in 1u64..=60_000,
         table_elements in proptest::option::of(1..=runtime_manifest::DEFAULT_MAX_TABLE_ELEMENTS),
         instances in proptest::option::of(1..=runtime_manifest::DEFAULT_MAX_INSTANCES),
+        stdio in proptest::option::of(prop::sample::select(runtime_manifest::Stdio::NAMES)),
     ) -> Valid {
-        Valid { name, version, wasm, memory_bytes, memory_form, fuel, timeout_ms, table_elements, instances }
+        Valid { name, version, wasm, memory_bytes, memory_form, fuel, timeout_ms, table_elements, instances, stdio }
     }
 }
 
@@ -140,6 +145,8 @@ proptest! {
         prop_assert_eq!(parsed.resources.fuel.get(), valid.fuel);
         prop_assert_eq!(parsed.resources.timeout.as_millis(), valid.timeout_ms);
         prop_assert_eq!(parsed.resources.instances, valid.instances);
+        let stdio: runtime_manifest::Stdio = valid.stdio.unwrap_or("discard").parse().map_err(|()| TestCaseError::fail("stdio"))?;
+        prop_assert_eq!(parsed.wasi.stdio, stdio);
         let serialized = parsed.to_toml();
         let reparsed: ComponentManifest = serialized.parse().map_err(|e| TestCaseError::fail(format!("{e:?}\n{serialized}")))?;
         prop_assert_eq!(reparsed, parsed);
