@@ -8,30 +8,21 @@ use runtime::{Runtime, RuntimeError, Val};
 
 fn setup() -> Result<(Runtime, tokio::runtime::Runtime), Box<dyn std::error::Error>> {
     let runtime = Runtime::builder().build()?;
-    let tokio = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let tokio = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     Ok((runtime, tokio))
 }
 
 fn async_vs_sync(c: &mut Criterion) {
     let (runtime, tokio) = setup().unwrap_or_else(|error| panic!("setup: {error}"));
-    let guest = benches::load(&runtime, benches::COMPUTE_GUEST)
-        .unwrap_or_else(|error| panic!("load: {error}"));
+    let guest = benches::load(&runtime, benches::COMPUTE_GUEST).unwrap_or_else(|error| panic!("load: {error}"));
     let spin = [Val::U32(10_000_000)];
-    for (name, export, args) in [
-        ("trivial", "noop", &[][..]),
-        ("compute-10M", "spin", &spin[..]),
-    ] {
+    for (name, export, args) in [("trivial", "noop", &[][..]), ("compute-10M", "spin", &spin[..])] {
         let mut group = c.benchmark_group(name);
         if export == "spin" {
             group.sample_size(20);
         }
         group.bench_function("sync", |b| b.iter(|| guest.call(export, args)));
-        group.bench_function("async", |b| {
-            b.to_async(&tokio)
-                .iter(|| runtime.call_async(&guest, export, args))
-        });
+        group.bench_function("async", |b| b.to_async(&tokio).iter(|| runtime.call_async(&guest, export, args)));
         group.finish();
     }
 }
@@ -43,8 +34,7 @@ fn concurrent_sleeps(c: &mut Criterion) {
         .build()
         .unwrap_or_else(|error| panic!("tokio: {error}"));
     let runtime = std::sync::Arc::new(runtime);
-    let guest = benches::load(&runtime, &benches::napping_guest())
-        .unwrap_or_else(|error| panic!("load: {error}"));
+    let guest = benches::load(&runtime, &benches::napping_guest()).unwrap_or_else(|error| panic!("load: {error}"));
     let mut group = c.benchmark_group("concurrency");
     group.sample_size(10);
     group.bench_function("10000-calls-sleeping-10ms", |b| {
@@ -54,9 +44,7 @@ fn concurrent_sleeps(c: &mut Criterion) {
                 let mut calls = tokio::task::JoinSet::new();
                 for _ in 0..10_000 {
                     let (runtime, guest) = (runtime.clone(), guest.clone());
-                    calls.spawn(
-                        async move { runtime.call_async(&guest, "nap", &[Val::U32(10)]).await },
-                    );
+                    calls.spawn(async move { runtime.call_async(&guest, "nap", &[Val::U32(10)]).await });
                 }
                 let mut failures = 0;
                 while let Some(joined) = calls.join_next().await {

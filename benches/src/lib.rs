@@ -3,9 +3,7 @@
 //! Run them with `cargo bench -p benches`; BENCHMARKING.md records the
 //! figures of a real run and what each one means.
 
-use runtime::{
-    ComponentManifest, LimitFlags, LoadedComponent, Runtime, RuntimeError, TIME_INTERFACE,
-};
+use runtime::{ComponentManifest, LimitFlags, LoadedComponent, Runtime, RuntimeError, TIME_INTERFACE};
 
 /// A guest without imports: `noop()` and `spin(n) -> n`, a counting loop
 /// (the compute-heavy export).
@@ -39,11 +37,7 @@ pub fn napping_guest() -> String {
 /// `wat` loaded into `runtime` with generous limits.
 pub fn load(runtime: &Runtime, wat: &str) -> Result<LoadedComponent, RuntimeError> {
     let manifest = ComponentManifest::from_limit_flags(
-        LimitFlags {
-            memory: "1MiB",
-            fuel: "10_000_000_000",
-            timeout: "10s",
-        },
+        LimitFlags { memory: "1MiB", fuel: "10_000_000_000", timeout: "10s" },
         runtime.engine().policy(),
     )?;
     runtime.load_bytes(wat.as_bytes(), &manifest)

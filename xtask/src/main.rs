@@ -11,10 +11,7 @@ mod adversarial;
 mod tidy;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "cargo xtask",
-    about = "Project automation: the attack suite and repository checks"
-)]
+#[command(name = "cargo xtask", about = "Project automation: the attack suite and repository checks")]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

@@ -11,32 +11,11 @@ use serde::Deserialize;
 /// For each workspace crate: the internal crates it may depend on, and external
 /// crates it must not depend on.
 const RULES: &[(&str, &[&str], &[&str])] = &[
-    (
-        "runtime-manifest",
-        &[],
-        &["wasmtime", "wasmtime-wasi", "tokio"],
-    ),
+    ("runtime-manifest", &[], &["wasmtime", "wasmtime-wasi", "tokio"]),
     ("runtime-limits", &["runtime-manifest"], &["tokio"]),
-    (
-        "runtime-core",
-        &["runtime-manifest", "runtime-limits"],
-        &["tokio"],
-    ),
-    (
-        "runtime-async",
-        &["runtime-manifest", "runtime-limits", "runtime-core"],
-        &[],
-    ),
-    (
-        "runtime",
-        &[
-            "runtime-manifest",
-            "runtime-limits",
-            "runtime-core",
-            "runtime-async",
-        ],
-        &[],
-    ),
+    ("runtime-core", &["runtime-manifest", "runtime-limits"], &["tokio"]),
+    ("runtime-async", &["runtime-manifest", "runtime-limits", "runtime-core"], &[]),
+    ("runtime", &["runtime-manifest", "runtime-limits", "runtime-core", "runtime-async"], &[]),
     ("runtime-cli", &["runtime"], &[]),
     ("xtask", &["runtime"], &[]),
     ("benches", &["runtime"], &[]),
@@ -65,67 +44,35 @@ struct Dependency {
 /// Checks every rule; the error lists every broken one.
 pub(crate) fn check() -> Result<(), String> {
     let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args([
-            "metadata",
-            "--format-version",
-            "1",
-            "--no-deps",
-            "--manifest-path",
-        ])
+        .args(["metadata", "--format-version", "1", "--no-deps", "--manifest-path"])
         .arg(crate::workspace_root().join("Cargo.toml"))
         .output()
         .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
     if !output.status.success() {
-        return Err(format!(
-            "cargo metadata failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        ));
+        return Err(format!("cargo metadata failed: {}", String::from_utf8_lossy(&output.stderr)));
     }
     let metadata: Metadata = serde_json::from_slice(&output.stdout).map_err(|e| e.to_string())?;
     let violations = violations(&metadata);
-    if violations.is_empty() {
-        Ok(())
-    } else {
-        Err(violations.join("\n"))
-    }
+    if violations.is_empty() { Ok(()) } else { Err(violations.join("\n")) }
 }
 
 fn violations(metadata: &Metadata) -> Vec<String> {
-    let rules: BTreeMap<&str, (&[&str], &[&str])> = RULES
-        .iter()
-        .map(|(name, allowed, forbidden)| (*name, (*allowed, *forbidden)))
-        .collect();
+    let rules: BTreeMap<&str, (&[&str], &[&str])> =
+        RULES.iter().map(|(name, allowed, forbidden)| (*name, (*allowed, *forbidden))).collect();
     let mut found = Vec::new();
-    for package in metadata
-        .packages
-        .iter()
-        .filter(|p| metadata.workspace_members.contains(&p.id))
-    {
+    for package in metadata.packages.iter().filter(|p| metadata.workspace_members.contains(&p.id)) {
         let Some((allowed, forbidden)) = rules.get(package.name.as_str()) else {
-            found.push(format!(
-                "{}: no dependency rule; add it to xtask's tidy RULES",
-                package.name
-            ));
+            found.push(format!("{}: no dependency rule; add it to xtask's tidy RULES", package.name));
             continue;
         };
-        for dependency in package
-            .dependencies
-            .iter()
-            .filter(|d| d.kind.as_deref() != Some("dev"))
-        {
+        for dependency in package.dependencies.iter().filter(|d| d.kind.as_deref() != Some("dev")) {
             let name = dependency.name.as_str();
             let internal = rules.contains_key(name);
             if internal && !allowed.contains(&name) {
-                found.push(format!(
-                    "{} depends on {name}, against the one-way rule",
-                    package.name
-                ));
+                found.push(format!("{} depends on {name}, against the one-way rule", package.name));
             }
             if forbidden.contains(&name) {
-                found.push(format!(
-                    "{} depends on {name}, which its layer must not name",
-                    package.name
-                ));
+                found.push(format!("{} depends on {name}, which its layer must not name", package.name));
             }
         }
     }

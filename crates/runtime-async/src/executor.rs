@@ -5,8 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use runtime_core::{
-    CallOutcome, CallProgress, CallReport, CrashKind, CrashReport, DeadlinePhase, LoadedComponent,
-    RuntimeError,
+    CallOutcome, CallProgress, CallReport, CrashKind, CrashReport, DeadlinePhase, LoadedComponent, RuntimeError,
 };
 use runtime_limits::{Deadline, EPOCH_TICK};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -77,8 +76,7 @@ impl AsyncExecutor {
                 outcome = bounded => outcome,
             },
         };
-        outcome
-            .map_err(|abandoned| abandoned.into_error(component, &progress, started.elapsed()))?
+        outcome.map_err(|abandoned| abandoned.into_error(component, &progress, started.elapsed()))?
     }
 
     /// Waits for an instance slot, within the queue's bounds.
@@ -87,19 +85,14 @@ impl AsyncExecutor {
             return Ok(permit);
         }
         let waiting =
-            QueueTicket::take(&self.queued, self.max_queued).ok_or(RuntimeError::Busy {
-                waited: Duration::ZERO,
-            })?;
+            QueueTicket::take(&self.queued, self.max_queued).ok_or(RuntimeError::Busy { waited: Duration::ZERO })?;
         let started = Instant::now();
-        let acquired =
-            tokio::time::timeout(self.queue_timeout, self.slots.clone().acquire_owned()).await;
+        let acquired = tokio::time::timeout(self.queue_timeout, self.slots.clone().acquire_owned()).await;
         drop(waiting);
         match acquired {
             Ok(Ok(permit)) => Ok(permit),
             // A closed semaphore or a timeout both mean no slot for this call.
-            Ok(Err(_)) | Err(_) => Err(RuntimeError::Busy {
-                waited: started.elapsed(),
-            }),
+            Ok(Err(_)) | Err(_) => Err(RuntimeError::Busy { waited: started.elapsed() }),
         }
     }
 }
@@ -109,11 +102,7 @@ struct QueueTicket<'q>(&'q AtomicUsize);
 
 impl<'q> QueueTicket<'q> {
     fn take(queued: &'q AtomicUsize, max: usize) -> Option<Self> {
-        queued
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .ok()?;
+        queued.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1)).ok()?;
         Some(Self(queued))
     }
 }
@@ -132,19 +121,12 @@ enum Abandoned {
 }
 
 impl Abandoned {
-    fn into_error(
-        self,
-        component: &LoadedComponent,
-        progress: &CallProgress,
-        wall: Duration,
-    ) -> RuntimeError {
+    fn into_error(self, component: &LoadedComponent, progress: &CallProgress, wall: Duration) -> RuntimeError {
         let report = CallReport::abandoned(component.limits(), progress, wall);
         match self {
             Self::Cancelled => RuntimeError::Cancelled { report },
             Self::BlockedInHost => RuntimeError::Crash(Box::new(CrashReport {
-                kind: CrashKind::DeadlineExceeded {
-                    during: DeadlinePhase::HostCall,
-                },
+                kind: CrashKind::DeadlineExceeded { during: DeadlinePhase::HostCall },
                 message: "the deadline passed while the guest waited in a host function".into(),
                 detail: None,
                 wasm_backtrace: None,

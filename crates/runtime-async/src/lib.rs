@@ -52,8 +52,7 @@ mod registry;
 
 pub use executor::{AsyncExecutor, DEFAULT_MAX_QUEUED, DEFAULT_QUEUE_TIMEOUT};
 pub use reference::{
-    KV_CAPACITY_BYTES, KV_INTERFACE, LOG_INTERFACE, Level, MAX_KV_KEY_BYTES, MAX_LOG_MESSAGE_BYTES,
-    TIME_INTERFACE,
+    KV_CAPACITY_BYTES, KV_INTERFACE, LOG_INTERFACE, Level, MAX_KV_KEY_BYTES, MAX_LOG_MESSAGE_BYTES, TIME_INTERFACE,
 };
 pub use registry::{AsyncHostRegistry, HostFuture};
 pub use tokio_util::sync::CancellationToken;
@@ -63,9 +62,7 @@ pub use tokio_util::sync::CancellationToken;
 pub async fn run_blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, runtime_core::RuntimeError> + Send + 'static,
 ) -> Result<T, runtime_core::RuntimeError> {
-    tokio::task::spawn_blocking(work).await.map_err(|error| {
-        runtime_core::RuntimeError::Internal {
-            message: format!("blocking task failed: {error}"),
-        }
-    })?
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| runtime_core::RuntimeError::Internal { message: format!("blocking task failed: {error}") })?
 }

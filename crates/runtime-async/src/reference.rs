@@ -54,18 +54,13 @@ struct KvStore {
 impl KvStore {
     fn set(&mut self, key: String, value: String) -> Result<(), String> {
         if key.len() > MAX_KV_KEY_BYTES {
-            return Err(format!(
-                "key is {} bytes; the limit is {MAX_KV_KEY_BYTES}",
-                key.len()
-            ));
+            return Err(format!("key is {} bytes; the limit is {MAX_KV_KEY_BYTES}", key.len()));
         }
         let old = self.entries.get(&key).map_or(0, |v| key.len() + v.len());
         let new = key.len() + value.len();
         let total = self.bytes - old + new;
         if total > KV_CAPACITY_BYTES {
-            return Err(format!(
-                "the store would hold {total} bytes; the limit is {KV_CAPACITY_BYTES}"
-            ));
+            return Err(format!("the store would hold {total} bytes; the limit is {KV_CAPACITY_BYTES}"));
         }
         self.bytes = total;
         self.entries.insert(key, value);
@@ -77,16 +72,12 @@ impl AsyncHostRegistry {
     /// A registry with the reference functions of `wit/host.wit`.
     pub fn with_reference_functions() -> Self {
         Self::new()
-            .func_async(
-                LOG_INTERFACE,
-                "log",
-                |_store, (level, message): (Level, String)| {
-                    Box::new(async move {
-                        log(level, &message);
-                        Ok(())
-                    })
-                },
-            )
+            .func_async(LOG_INTERFACE, "log", |_store, (level, message): (Level, String)| {
+                Box::new(async move {
+                    log(level, &message);
+                    Ok(())
+                })
+            })
             .func_async(TIME_INTERFACE, "sleep", |_store, (ms,): (u32,)| {
                 Box::new(async move {
                     tokio::time::sleep(Duration::from_millis(u64::from(ms))).await;
@@ -94,21 +85,13 @@ impl AsyncHostRegistry {
                 })
             })
             .func_async(KV_INTERFACE, "get", |mut store, (key,): (String,)| {
-                let value = store
-                    .data_mut()
-                    .with_extension(|kv: &mut KvStore| kv.entries.get(&key).cloned());
+                let value = store.data_mut().with_extension(|kv: &mut KvStore| kv.entries.get(&key).cloned());
                 Box::new(async move { Ok((Ok::<_, String>(value),)) })
             })
-            .func_async(
-                KV_INTERFACE,
-                "set",
-                |mut store, (key, value): (String, String)| {
-                    let result = store
-                        .data_mut()
-                        .with_extension(|kv: &mut KvStore| kv.set(key, value));
-                    Box::new(async move { Ok((result,)) })
-                },
-            )
+            .func_async(KV_INTERFACE, "set", |mut store, (key, value): (String, String)| {
+                let result = store.data_mut().with_extension(|kv: &mut KvStore| kv.set(key, value));
+                Box::new(async move { Ok((result,)) })
+            })
     }
 }
 
@@ -142,10 +125,7 @@ mod tests {
         // Replacing a value counts the new size, not both.
         assert_eq!(kv.set("a".into(), "small".into()), Ok(()));
         assert_eq!(kv.bytes, 1 + 5 + 1 + half.len());
-        assert!(
-            kv.set("k".repeat(MAX_KV_KEY_BYTES + 1), String::new())
-                .is_err()
-        );
+        assert!(kv.set("k".repeat(MAX_KV_KEY_BYTES + 1), String::new()).is_err());
         assert_eq!(kv.entries.get("b"), Some(&half));
     }
 }

@@ -26,9 +26,7 @@ pub struct AsyncHostRegistry {
 
 impl std::fmt::Debug for AsyncHostRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AsyncHostRegistry")
-            .field("functions", &self.names())
-            .finish()
+        f.debug_struct("AsyncHostRegistry").field("functions", &self.names()).finish()
     }
 }
 
@@ -41,19 +39,11 @@ impl AsyncHostRegistry {
     /// Registers `function` as `name` in the WIT `interface` (e.g.
     /// `wasm-runtime:host/time@0.1.0`). An `Err` it returns ends the guest's
     /// call as `host-error`; a panic ends it as `host-panic`.
-    pub fn func_async<Params, Results, F>(
-        mut self,
-        interface: &str,
-        name: &str,
-        function: F,
-    ) -> Self
+    pub fn func_async<Params, Results, F>(mut self, interface: &str, name: &str, function: F) -> Self
     where
         Params: ComponentNamedList + Lift + Send + 'static,
         Results: ComponentNamedList + Lower + Send + Sync + 'static,
-        F: for<'a> Fn(StoreContextMut<'a, StoreState>, Params) -> HostFuture<'a, Results>
-            + Send
-            + Sync
-            + 'static,
+        F: for<'a> Fn(StoreContextMut<'a, StoreState>, Params) -> HostFuture<'a, Results> + Send + Sync + 'static,
     {
         let qualified = format!("{interface}#{name}");
         let function = Arc::new(function);
@@ -63,37 +53,34 @@ impl AsyncHostRegistry {
         let installer: Installer = Box::new(move |linker| {
             let function = function.clone();
             let label = label.clone();
-            linker
-                .instance(&interface)?
-                .func_wrap_async(&name, move |mut store, params: Params| {
-                    let function = function.clone();
-                    let label = label.clone();
-                    Box::new(async move {
-                        let progress = store.data().progress.clone();
-                        progress.enter(DeadlinePhase::HostCall);
-                        let started = Instant::now();
-                        let outcome = AssertUnwindSafe(async {
-                            Box::into_pin(function(store.as_context_mut(), params)).await
-                        })
-                        .catch_unwind()
-                        .await;
-                        progress.record_host_call(started.elapsed());
-                        progress.enter(DeadlinePhase::Guest);
-                        match outcome {
-                            Ok(Ok(results)) => Ok(results),
-                            Ok(Err(error)) => Err(wasmtime::Error::new(HostFunctionError {
-                                function: label,
-                                panicked: false,
-                                message: format!("{error:#}"),
-                            })),
-                            Err(panic) => Err(wasmtime::Error::new(HostFunctionError {
-                                function: label,
-                                panicked: true,
-                                message: panic_message(&*panic),
-                            })),
-                        }
-                    })
+            linker.instance(&interface)?.func_wrap_async(&name, move |mut store, params: Params| {
+                let function = function.clone();
+                let label = label.clone();
+                Box::new(async move {
+                    let progress = store.data().progress.clone();
+                    progress.enter(DeadlinePhase::HostCall);
+                    let started = Instant::now();
+                    let outcome =
+                        AssertUnwindSafe(async { Box::into_pin(function(store.as_context_mut(), params)).await })
+                            .catch_unwind()
+                            .await;
+                    progress.record_host_call(started.elapsed());
+                    progress.enter(DeadlinePhase::Guest);
+                    match outcome {
+                        Ok(Ok(results)) => Ok(results),
+                        Ok(Err(error)) => Err(wasmtime::Error::new(HostFunctionError {
+                            function: label,
+                            panicked: false,
+                            message: format!("{error:#}"),
+                        })),
+                        Err(panic) => Err(wasmtime::Error::new(HostFunctionError {
+                            function: label,
+                            panicked: true,
+                            message: panic_message(&*panic),
+                        })),
+                    }
                 })
+            })
         });
         self.functions.push((qualified, installer));
         self
@@ -101,10 +88,7 @@ impl AsyncHostRegistry {
 
     /// The registered functions, as `interface#name`.
     pub fn names(&self) -> Vec<String> {
-        self.functions
-            .iter()
-            .map(|(name, _)| name.clone())
-            .collect()
+        self.functions.iter().map(|(name, _)| name.clone()).collect()
     }
 
     /// A linker with every registered function.

@@ -19,11 +19,7 @@ const EXIT_LOAD: u8 = 2;
 const EXIT_CRASH: u8 = 3;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "wasm-runtime",
-    version,
-    about = "Run WebAssembly components under enforced limits"
-)]
+#[command(name = "wasm-runtime", version, about = "Run WebAssembly components under enforced limits")]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -89,7 +89,7 @@ impl Failure {
                 print_json(&body);
             }
             (Self::Runtime(error), false) => {
-                let report = error.crash().map(|crash| crash.report);
+                let report = error.crash().map(|crash| crash.report.clone());
                 crate::report_error(error);
                 if let Some(report) = report {
                     eprintln!("{}", report_line(&report));
@@ -103,11 +103,8 @@ impl Failure {
 fn execute(args: &RunArgs) -> Result<ExitCode, Failure> {
     let runtime = Runtime::builder().build().map_err(Failure::Runtime)?;
     let manifest = manifest(args, &runtime).map_err(Failure::Runtime)?;
-    let component = runtime
-        .load_file(&args.component, &manifest)
-        .map_err(Failure::Runtime)?;
-    let call = UntypedFuncCall::parse(&args.invoke)
-        .map_err(|e| Failure::Usage(format!("--invoke: {e}")))?;
+    let component = runtime.load_file(&args.component, &manifest).map_err(Failure::Runtime)?;
+    let call = UntypedFuncCall::parse(&args.invoke).map_err(|e| Failure::Usage(format!("--invoke: {e}")))?;
     let signature = component.signature(call.name()).map_err(Failure::Runtime)?;
     let params: Vec<Val> = call
         .to_wasm_params(signature.params.iter().map(|(_, ty)| ty))
@@ -116,14 +113,8 @@ fn execute(args: &RunArgs) -> Result<ExitCode, Failure> {
     let executor = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| {
-            Failure::Runtime(RuntimeError::Internal {
-                message: format!("cannot start tokio: {e}"),
-            })
-        })?;
-    let outcome = executor
-        .block_on(runtime.call_async(&component, call.name(), &params))
-        .map_err(Failure::Runtime)?;
+        .map_err(|e| Failure::Runtime(RuntimeError::Internal { message: format!("cannot start tokio: {e}") }))?;
+    let outcome = executor.block_on(runtime.call_async(&component, call.name(), &params)).map_err(Failure::Runtime)?;
     let results = outcome
         .results
         .iter()
@@ -131,9 +122,7 @@ fn execute(args: &RunArgs) -> Result<ExitCode, Failure> {
         .collect::<Vec<_>>()
         .join(", ");
     if args.json {
-        print_json(
-            &json!({ "ok": true, "result": results, "report": report_json(&outcome.report) }),
-        );
+        print_json(&json!({ "ok": true, "result": results, "report": report_json(&outcome.report) }));
     } else {
         #[expect(clippy::print_stdout, reason = "the result is the command's output")]
         {
@@ -148,18 +137,11 @@ fn manifest(args: &RunArgs, runtime: &Runtime) -> Result<ComponentManifest, Runt
     let policy = runtime.engine().policy();
     match (&args.manifest, &args.memory, &args.fuel, &args.timeout) {
         (Some(path), ..) => Ok(ComponentManifest::from_path_with_policy(path, policy)?),
-        (None, Some(memory), Some(fuel), Some(timeout)) => Ok(ComponentManifest::from_limit_flags(
-            LimitFlags {
-                memory,
-                fuel,
-                timeout,
-            },
-            policy,
-        )?),
+        (None, Some(memory), Some(fuel), Some(timeout)) => {
+            Ok(ComponentManifest::from_limit_flags(LimitFlags { memory, fuel, timeout }, policy)?)
+        }
         // clap requires either --manifest or all three flags.
-        _ => Err(RuntimeError::Internal {
-            message: "no limits given".into(),
-        }),
+        _ => Err(RuntimeError::Internal { message: "no limits given".into() }),
     }
 }
 
@@ -190,10 +172,7 @@ fn report_line(report: &CallReport) -> String {
     )
 }
 
-#[expect(
-    clippy::print_stdout,
-    reason = "the JSON object is the command's output"
-)]
+#[expect(clippy::print_stdout, reason = "the JSON object is the command's output")]
 fn print_json(value: &serde_json::Value) {
     println!("{value}");
 }

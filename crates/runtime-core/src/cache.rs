@@ -83,10 +83,7 @@ impl DiskCache {
     pub fn new(dir: impl Into<PathBuf>, engine: &Engine) -> Self {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        Self {
-            dir: dir.into(),
-            engine_key: format!("{:016x}", hasher.finish()),
-        }
+        Self { dir: dir.into(), engine_key: format!("{:016x}", hasher.finish()) }
     }
 
     /// The directory.
@@ -96,8 +93,7 @@ impl DiskCache {
 
     /// The file that holds (or would hold) the entry for `hash`.
     pub fn entry_path(&self, hash: ContentHash) -> PathBuf {
-        self.dir
-            .join(format!("{}-{}.cwasm", hash.to_hex(), self.engine_key))
+        self.dir.join(format!("{}-{}.cwasm", hash.to_hex(), self.engine_key))
     }
 
     /// The component for `hash`, if a whole, uncorrupted entry exists. A bad
@@ -130,17 +126,13 @@ impl DiskCache {
     fn try_put(&self, hash: ContentHash, component: &Component) -> Result<(), String> {
         let payload = component.serialize().map_err(|e| format!("{e:#}"))?;
         std::fs::create_dir_all(&self.dir).map_err(|e| e.to_string())?;
-        let temp = self.dir.join(format!(
-            ".tmp-{}-{}",
-            std::process::id(),
-            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
+        let temp =
+            self.dir.join(format!(".tmp-{}-{}", std::process::id(), TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)));
         let mut entry = Vec::with_capacity(MAGIC.len() + CHECKSUM_LEN + payload.len());
         entry.extend_from_slice(MAGIC);
         entry.extend_from_slice(&Sha256::digest(&payload));
         entry.extend_from_slice(&payload);
-        let written = std::fs::write(&temp, &entry)
-            .and_then(|()| std::fs::rename(&temp, self.entry_path(hash)));
+        let written = std::fs::write(&temp, &entry).and_then(|()| std::fs::rename(&temp, self.entry_path(hash)));
         if written.is_err() {
             let _ = std::fs::remove_file(&temp);
         }
@@ -155,10 +147,7 @@ fn verified_payload(entry: &[u8]) -> Option<&[u8]> {
     (Sha256::digest(payload).as_slice() == checksum).then_some(payload)
 }
 
-#[allow(
-    unsafe_code,
-    reason = "Component::deserialize is unsafe; the SAFETY comment says why this use is sound"
-)]
+#[allow(unsafe_code, reason = "Component::deserialize is unsafe; the SAFETY comment says why this use is sound")]
 fn deserialize(engine: &Engine, payload: &[u8]) -> wasmtime::Result<Component> {
     // SAFETY: `Component::deserialize` requires bytes produced by
     // `Component::serialize` (or `Engine::precompile_component`) of a

@@ -19,11 +19,7 @@ pub(crate) struct Classification {
 /// budget refused a growth is attributed to that budget: a Rust guest aborts
 /// with `unreachable` when an allocation fails, and an instantiation fails
 /// when the initial memory does not fit; either way the cause is the budget.
-pub(crate) fn classify(
-    error: &wasmtime::Error,
-    phase: DeadlinePhase,
-    budget: &InstanceBudget,
-) -> Classification {
+pub(crate) fn classify(error: &wasmtime::Error, phase: DeadlinePhase, budget: &InstanceBudget) -> Classification {
     let trap = error.downcast_ref::<Trap>().copied();
     let base = match (error.downcast_ref::<HostFunctionError>(), trap) {
         (Some(host), _) if host.panicked => CrashKind::HostPanic,
@@ -31,9 +27,7 @@ pub(crate) fn classify(
         (None, Some(trap)) => CrashKind::from_trap(trap, phase),
         (None, None) => CrashKind::Unknown,
     };
-    let backtrace = error
-        .downcast_ref::<WasmBacktrace>()
-        .map(ToString::to_string);
+    let backtrace = error.downcast_ref::<WasmBacktrace>().map(ToString::to_string);
     let budget_kind = if budget.was_denied(LimitedResource::Memory) {
         Some(CrashKind::MemoryLimitExceeded)
     } else if budget.was_denied(LimitedResource::TableElements) {
@@ -43,24 +37,15 @@ pub(crate) fn classify(
     };
     match (base, budget_kind) {
         (
-            CrashKind::OutOfFuel
-            | CrashKind::DeadlineExceeded { .. }
-            | CrashKind::HostPanic
-            | CrashKind::HostError,
+            CrashKind::OutOfFuel | CrashKind::DeadlineExceeded { .. } | CrashKind::HostPanic | CrashKind::HostError,
             _,
         )
-        | (_, None) => Classification {
-            kind: base,
-            detail: None,
-            backtrace,
-        },
+        | (_, None) => Classification { kind: base, detail: None, backtrace },
         (raw, Some(kind)) => Classification {
             kind,
-            detail: Some(if trap.is_some() {
-                raw.to_string()
-            } else {
-                format!("{error:#}")
-            }),
+            // The raw trap kind; a failure that was no trap (an instantiation
+            // refused by the budget) is already the report's message.
+            detail: trap.map(|_| raw.to_string()),
             backtrace,
         },
     }

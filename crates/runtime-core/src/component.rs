@@ -6,14 +6,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use runtime_limits::{Deadline, ResourceLimits, fuel_consumed};
+use runtime_manifest::{Stdio, WasiConfig};
 use wasmtime::Store;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, Func, Instance, InstancePre, Linker, Type, Val};
 
 use crate::classify::classify;
 use crate::{
-    CallProgress, CallReport, CompiledComponent, CrashKind, CrashReport, DeadlinePhase, LoadError,
-    RuntimeEngine, RuntimeError, StoreState,
+    CallProgress, CallReport, CompiledComponent, CrashKind, CrashReport, DeadlinePhase, LoadError, RuntimeEngine,
+    RuntimeError, StoreState,
 };
 
 /// A call's results and what it used.
@@ -42,11 +43,13 @@ pub struct LoadedComponent {
     inner: Arc<Inner>,
 }
 
+#[derive(Clone)]
 struct Inner {
     engine: RuntimeEngine,
     compiled: CompiledComponent,
     pre: InstancePre<StoreState>,
     limits: ResourceLimits,
+    stdio: Stdio,
 }
 
 impl std::fmt::Debug for LoadedComponent {
@@ -67,20 +70,21 @@ impl LoadedComponent {
         linker: &Linker<StoreState>,
         limits: ResourceLimits,
     ) -> Result<Self, LoadError> {
-        let pre = linker
-            .instantiate_pre(&compiled.component)
-            .map_err(|error| LoadError::LinkFailed {
-                missing: import_names(engine, &compiled.component),
-                message: format!("{error:#}"),
-            })?;
-        Ok(Self {
-            inner: Arc::new(Inner {
-                engine: engine.clone(),
-                compiled,
-                pre,
-                limits,
-            }),
-        })
+        let pre = linker.instantiate_pre(&compiled.component).map_err(|error| LoadError::LinkFailed {
+            message: format!("{error:#}"),
+            imports: format!(
+                "the component imports: {}; this host provides the reference host functions, WASI p2 (deny by default) and what the embedder registered",
+                import_names(engine, &compiled.component).join(", ")
+            ),
+        })?;
+        let stdio = Stdio::default();
+        Ok(Self { inner: Arc::new(Inner { engine: engine.clone(), compiled, pre, limits, stdio }) })
+    }
+
+    /// The same component with the manifest's `[wasi]` grants (stdio).
+    pub fn with_wasi(self, wasi: WasiConfig) -> Self {
+        let inner = Arc::unwrap_or_clone(self.inner);
+        Self { inner: Arc::new(Inner { stdio: wasi.stdio, ..inner }) }
     }
 
     /// The compiled component.
@@ -100,26 +104,16 @@ impl LoadedComponent {
         let progress = CallProgress::new();
         let deadline = Deadline::after(self.inner.limits.timeout());
         let mut store = self.new_store(deadline, progress.clone(), false);
-        let instance = self.inner.pre.instantiate(&mut store).map_err(|error| {
-            self.crash(
-                &store,
-                &error,
-                DeadlinePhase::Instantiation,
-                started,
-                started.elapsed(),
-            )
-        })?;
+        let instance =
+            self.inner.pre.instantiate(&mut store).map_err(|error| {
+                self.crash(&store, &error, DeadlinePhase::Instantiation, started, started.elapsed())
+            })?;
         let instantiate = started.elapsed();
         progress.enter(DeadlinePhase::Guest);
         let (func, mut results) = self.prepare(&mut store, &instance, export, args)?;
         match func.call(&mut store, args, &mut results) {
-            Ok(()) => Ok(CallOutcome {
-                results,
-                report: self.report(&store, started, instantiate),
-            }),
-            Err(error) => {
-                Err(self.crash(&store, &error, DeadlinePhase::Guest, started, instantiate))
-            }
+            Ok(()) => Ok(CallOutcome { results, report: self.report(&store, started, instantiate) }),
+            Err(error) => Err(self.crash(&store, &error, DeadlinePhase::Guest, started, instantiate)),
         }
     }
 
@@ -139,26 +133,15 @@ impl LoadedComponent {
         let instance = match self.inner.pre.instantiate_async(&mut store).await {
             Ok(instance) => instance,
             Err(error) => {
-                return Err(self.crash(
-                    &store,
-                    &error,
-                    DeadlinePhase::Instantiation,
-                    started,
-                    started.elapsed(),
-                ));
+                return Err(self.crash(&store, &error, DeadlinePhase::Instantiation, started, started.elapsed()));
             }
         };
         let instantiate = started.elapsed();
         progress.enter(DeadlinePhase::Guest);
         let (func, mut results) = self.prepare(&mut store, &instance, export, args)?;
         match func.call_async(&mut store, args, &mut results).await {
-            Ok(()) => Ok(CallOutcome {
-                results,
-                report: self.report(&store, started, instantiate),
-            }),
-            Err(error) => {
-                Err(self.crash(&store, &error, DeadlinePhase::Guest, started, instantiate))
-            }
+            Ok(()) => Ok(CallOutcome { results, report: self.report(&store, started, instantiate) }),
+            Err(error) => Err(self.crash(&store, &error, DeadlinePhase::Guest, started, instantiate)),
         }
     }
 
@@ -169,13 +152,7 @@ impl LoadedComponent {
         let mut store = self.new_store(deadline, CallProgress::new(), false);
         match self.inner.pre.instantiate(&mut store) {
             Ok(instance) => Ok(self.live(store, instance)),
-            Err(error) => Err(self.crash(
-                &store,
-                &error,
-                DeadlinePhase::Instantiation,
-                started,
-                started.elapsed(),
-            )),
+            Err(error) => Err(self.crash(&store, &error, DeadlinePhase::Instantiation, started, started.elapsed())),
         }
     }
 
@@ -191,13 +168,7 @@ impl LoadedComponent {
         let mut store = self.new_store(deadline, progress, true);
         match self.inner.pre.instantiate_async(&mut store).await {
             Ok(instance) => Ok(self.live(store, instance)),
-            Err(error) => Err(self.crash(
-                &store,
-                &error,
-                DeadlinePhase::Instantiation,
-                started,
-                started.elapsed(),
-            )),
+            Err(error) => Err(self.crash(&store, &error, DeadlinePhase::Instantiation, started, started.elapsed())),
         }
     }
 
@@ -207,18 +178,14 @@ impl LoadedComponent {
         let mut item = None;
         let mut index = None;
         for part in split_export(export) {
-            let (found, next) = component
-                .get_export(index.as_ref(), part)
-                .ok_or_else(|| self.no_such_export(export))?;
+            let (found, next) =
+                component.get_export(index.as_ref(), part).ok_or_else(|| self.no_such_export(export))?;
             item = Some(found);
             index = Some(next);
         }
         match item {
             Some(ComponentItem::ComponentFunc(func)) => Ok(ExportSignature {
-                params: func
-                    .params()
-                    .map(|(name, ty)| (name.to_owned(), ty))
-                    .collect(),
+                params: func.params().map(|(name, ty)| (name.to_owned(), ty)).collect(),
                 results: func.results().collect(),
             }),
             _ => Err(self.no_such_export(export)),
@@ -229,13 +196,7 @@ impl LoadedComponent {
     pub fn export_names(&self) -> Vec<String> {
         let engine = self.inner.engine.engine();
         let mut names = Vec::new();
-        for (name, item) in self
-            .inner
-            .compiled
-            .component
-            .component_type()
-            .exports(engine)
-        {
+        for (name, item) in self.inner.compiled.component.component_type().exports(engine) {
             match item.ty {
                 ComponentItem::ComponentFunc(_) => names.push(name.to_owned()),
                 ComponentItem::ComponentInstance(instance) => {
@@ -252,25 +213,13 @@ impl LoadedComponent {
     }
 
     fn live(&self, store: Store<StoreState>, instance: Instance) -> ComponentInstance {
-        ComponentInstance {
-            component: self.clone(),
-            store,
-            instance,
-            poisoned: None,
-        }
+        ComponentInstance { component: self.clone(), store, instance, poisoned: None }
     }
 
-    fn new_store(
-        &self,
-        deadline: Deadline,
-        progress: Arc<CallProgress>,
-        asynchronous: bool,
-    ) -> Store<StoreState> {
+    fn new_store(&self, deadline: Deadline, progress: Arc<CallProgress>, asynchronous: bool) -> Store<StoreState> {
         let limits = &self.inner.limits;
-        let mut store = Store::new(
-            self.inner.engine.engine(),
-            StoreState::new(limits, progress),
-        );
+        let state = StoreState::new(limits, progress, self.inner.stdio);
+        let mut store = Store::new(self.inner.engine.engine(), state);
         store.limiter(|state| &mut state.budget);
         arm(&mut store, limits, deadline, asynchronous);
         store
@@ -290,30 +239,19 @@ impl LoadedComponent {
         if ty.params().len() != args.len() {
             return Err(RuntimeError::InvalidArguments {
                 export: export.to_owned(),
-                reason: format!(
-                    "expected {} argument(s), got {}",
-                    ty.params().len(),
-                    args.len()
-                ),
+                reason: format!("expected {} argument(s), got {}", ty.params().len(), args.len()),
             });
         }
         Ok((func, vec![Val::Bool(false); ty.results().len()]))
     }
 
-    fn lookup(
-        &self,
-        store: &mut Store<StoreState>,
-        instance: &Instance,
-        export: &str,
-    ) -> Result<Func, RuntimeError> {
+    fn lookup(&self, store: &mut Store<StoreState>, instance: &Instance, export: &str) -> Result<Func, RuntimeError> {
         let mut index = None;
         for part in split_export(export) {
             let next = instance.get_export_index(&mut *store, index.as_ref(), part);
             index = Some(next.ok_or_else(|| self.no_such_export(export))?);
         }
-        index
-            .and_then(|index| instance.get_func(&mut *store, index))
-            .ok_or_else(|| self.no_such_export(export))
+        index.and_then(|index| instance.get_func(&mut *store, index)).ok_or_else(|| self.no_such_export(export))
     }
 
     fn no_such_export(&self, export: &str) -> RuntimeError {
@@ -323,18 +261,10 @@ impl LoadedComponent {
         } else {
             format!("exported functions: {}", names.join(", "))
         };
-        RuntimeError::NoSuchExport {
-            name: export.to_owned(),
-            available,
-        }
+        RuntimeError::NoSuchExport { name: export.to_owned(), available }
     }
 
-    fn report(
-        &self,
-        store: &Store<StoreState>,
-        started: Instant,
-        instantiate: Duration,
-    ) -> CallReport {
+    fn report(&self, store: &Store<StoreState>, started: Instant, instantiate: Duration) -> CallReport {
         let usage = store.data().budget.usage();
         let progress = &store.data().progress;
         CallReport {
@@ -347,7 +277,10 @@ impl LoadedComponent {
             instantiate,
             host_calls: progress.host_calls(),
             host_time: progress.host_time(),
+            stdout: None,
+            stderr: None,
         }
+        .with_output(store.data().captured_output())
     }
 
     fn crash(
@@ -358,13 +291,8 @@ impl LoadedComponent {
         started: Instant,
         instantiate: Duration,
     ) -> RuntimeError {
-        if error
-            .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
-            .is_some()
-        {
-            return RuntimeError::Busy {
-                waited: Duration::ZERO,
-            };
+        if error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
+            return RuntimeError::Busy { waited: Duration::ZERO };
         }
         let classification = classify(error, phase, &store.data().budget);
         let message = match error.downcast_ref::<wasmtime::Trap>() {
@@ -393,9 +321,7 @@ pub struct ComponentInstance {
 
 impl std::fmt::Debug for ComponentInstance {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ComponentInstance")
-            .field("poisoned", &self.poisoned)
-            .finish_non_exhaustive()
+        f.debug_struct("ComponentInstance").field("poisoned", &self.poisoned).finish_non_exhaustive()
     }
 }
 
@@ -404,12 +330,8 @@ impl ComponentInstance {
     pub fn call(&mut self, export: &str, args: &[Val]) -> Result<CallOutcome, RuntimeError> {
         let deadline = Deadline::after(self.component.limits().timeout());
         let started = self.begin_call(deadline, CallProgress::new(), false)?;
-        let (func, mut results) =
-            self.component
-                .prepare(&mut self.store, &self.instance, export, args)?;
-        let outcome = func
-            .call(&mut self.store, args, &mut results)
-            .map(|()| results);
+        let (func, mut results) = self.component.prepare(&mut self.store, &self.instance, export, args)?;
+        let outcome = func.call(&mut self.store, args, &mut results).map(|()| results);
         self.finish(outcome, started)
     }
 
@@ -423,13 +345,8 @@ impl ComponentInstance {
         progress: Arc<CallProgress>,
     ) -> Result<CallOutcome, RuntimeError> {
         let started = self.begin_call(deadline, progress, true)?;
-        let (func, mut results) =
-            self.component
-                .prepare(&mut self.store, &self.instance, export, args)?;
-        let outcome = func
-            .call_async(&mut self.store, args, &mut results)
-            .await
-            .map(|()| results);
+        let (func, mut results) = self.component.prepare(&mut self.store, &self.instance, export, args)?;
+        let outcome = func.call_async(&mut self.store, args, &mut results).await.map(|()| results);
         self.finish(outcome, started)
     }
 
@@ -456,33 +373,17 @@ impl ComponentInstance {
         let state = self.store.data_mut();
         state.budget.clear_denials();
         state.progress = progress;
-        arm(
-            &mut self.store,
-            self.component.limits(),
-            deadline,
-            asynchronous,
-        );
+        arm(&mut self.store, self.component.limits(), deadline, asynchronous);
         Ok(Instant::now())
     }
 
-    fn finish(
-        &mut self,
-        outcome: wasmtime::Result<Vec<Val>>,
-        started: Instant,
-    ) -> Result<CallOutcome, RuntimeError> {
+    fn finish(&mut self, outcome: wasmtime::Result<Vec<Val>>, started: Instant) -> Result<CallOutcome, RuntimeError> {
         match outcome {
-            Ok(results) => Ok(CallOutcome {
-                results,
-                report: self.component.report(&self.store, started, Duration::ZERO),
-            }),
+            Ok(results) => {
+                Ok(CallOutcome { results, report: self.component.report(&self.store, started, Duration::ZERO) })
+            }
             Err(error) => {
-                let crash = self.component.crash(
-                    &self.store,
-                    &error,
-                    DeadlinePhase::Guest,
-                    started,
-                    Duration::ZERO,
-                );
+                let crash = self.component.crash(&self.store, &error, DeadlinePhase::Guest, started, Duration::ZERO);
                 if let RuntimeError::Crash(report) = &crash {
                     self.poisoned = Some(report.kind);
                 }
@@ -492,12 +393,7 @@ impl ComponentInstance {
     }
 }
 
-fn arm(
-    store: &mut Store<StoreState>,
-    limits: &ResourceLimits,
-    deadline: Deadline,
-    asynchronous: bool,
-) {
+fn arm(store: &mut Store<StoreState>, limits: &ResourceLimits, deadline: Deadline, asynchronous: bool) {
     // Fuel is always enabled by the engine; `set_fuel` cannot fail then.
     let _ = store.set_fuel(limits.fuel());
     deadline.arm(store, asynchronous);
@@ -509,9 +405,5 @@ fn split_export(export: &str) -> impl Iterator<Item = &str> {
 }
 
 fn import_names(engine: &RuntimeEngine, component: &Component) -> Vec<String> {
-    component
-        .component_type()
-        .imports(engine.engine())
-        .map(|(name, _)| name.to_owned())
-        .collect()
+    component.component_type().imports(engine.engine()).map(|(name, _)| name.to_owned()).collect()
 }

@@ -141,14 +141,10 @@ impl CrashKind {
             Self::OutOfFuel => {
                 "the call ran out of fuel: raise `resources.fuel` in Component.toml if the work is legitimate, or look for a loop in the guest"
             }
-            Self::DeadlineExceeded {
-                during: DeadlinePhase::Instantiation,
-            } => {
+            Self::DeadlineExceeded { during: DeadlinePhase::Instantiation } => {
                 "instantiation (start functions) did not finish before the deadline: raise `resources.timeout`, or look for a loop in the start function"
             }
-            Self::DeadlineExceeded {
-                during: DeadlinePhase::HostCall,
-            } => {
+            Self::DeadlineExceeded { during: DeadlinePhase::HostCall } => {
                 "the call waited in a host function past the deadline: raise `resources.timeout`, or make the host call faster"
             }
             Self::DeadlineExceeded { .. } => {
@@ -160,27 +156,13 @@ impl CrashKind {
             Self::TableLimitExceeded => {
                 "the guest needed more table elements than its budget: raise `resources.table-elements`"
             }
-            Self::StackOverflow => {
-                "the guest exhausted its call stack: look for unbounded recursion"
-            }
-            Self::MemoryOutOfBounds => {
-                "the guest accessed linear memory out of bounds: a bug in the guest"
-            }
-            Self::TableOutOfBounds => {
-                "the guest accessed a table out of bounds: a bug in the guest"
-            }
-            Self::IndirectCallToNull => {
-                "the guest called through a null function pointer: a bug in the guest"
-            }
-            Self::BadSignature => {
-                "the guest called a function pointer with the wrong signature: a bug in the guest"
-            }
-            Self::IntegerOverflow => {
-                "the guest overflowed an integer operation that traps: a bug in the guest"
-            }
-            Self::IntegerDivisionByZero => {
-                "the guest divided an integer by zero: a bug in the guest"
-            }
+            Self::StackOverflow => "the guest exhausted its call stack: look for unbounded recursion",
+            Self::MemoryOutOfBounds => "the guest accessed linear memory out of bounds: a bug in the guest",
+            Self::TableOutOfBounds => "the guest accessed a table out of bounds: a bug in the guest",
+            Self::IndirectCallToNull => "the guest called through a null function pointer: a bug in the guest",
+            Self::BadSignature => "the guest called a function pointer with the wrong signature: a bug in the guest",
+            Self::IntegerOverflow => "the guest overflowed an integer operation that traps: a bug in the guest",
+            Self::IntegerDivisionByZero => "the guest divided an integer by zero: a bug in the guest",
             Self::BadConversionToInteger => {
                 "the guest converted a float that does not fit an integer: a bug in the guest"
             }
@@ -194,9 +176,7 @@ impl CrashKind {
             Self::ComponentModelViolation => {
                 "the guest passed a value that breaks the component model's rules (bad pointer, string, list or discriminant): a bug in the guest or its bindings"
             }
-            Self::HostPanic => {
-                "a host function panicked: a bug in the host; the instance was discarded"
-            }
+            Self::HostPanic => "a host function panicked: a bug in the host; the instance was discarded",
             Self::HostError => "a host function returned an error: see the message",
             Self::Unknown => "an unexpected failure: see the message and the backtrace",
         }

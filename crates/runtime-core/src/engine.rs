@@ -41,9 +41,7 @@ pub struct RuntimeEngine {
 
 impl std::fmt::Debug for RuntimeEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RuntimeEngine")
-            .field("policy", &self.policy)
-            .finish_non_exhaustive()
+        f.debug_struct("RuntimeEngine").field("policy", &self.policy).finish_non_exhaustive()
     }
 }
 
@@ -51,20 +49,11 @@ impl RuntimeEngine {
     /// An engine for `policy` with the given allocation strategy.
     pub fn new(policy: HostPolicy, allocation: Allocation) -> Result<Self, RuntimeError> {
         let config = engine_config(&policy, allocation);
-        #[expect(
-            clippy::disallowed_methods,
-            reason = "runtime-core is the one place that builds engines"
-        )]
-        let engine = Engine::new(&config)
-            .map_err(|e| RuntimeError::internal("cannot create the engine", &e))?;
-        let ticker = EpochTicker::start(engine.clone()).map_err(|e| RuntimeError::Internal {
-            message: format!("cannot start the epoch ticker: {e}"),
-        })?;
-        Ok(Self {
-            engine,
-            policy: Arc::new(policy),
-            _ticker: Arc::new(ticker),
-        })
+        #[expect(clippy::disallowed_methods, reason = "runtime-core is the one place that builds engines")]
+        let engine = Engine::new(&config).map_err(|e| RuntimeError::internal("cannot create the engine", &e))?;
+        let ticker = EpochTicker::start(engine.clone())
+            .map_err(|e| RuntimeError::Internal { message: format!("cannot start the epoch ticker: {e}") })?;
+        Ok(Self { engine, policy: Arc::new(policy), _ticker: Arc::new(ticker) })
     }
 
     /// The wasmtime engine.
@@ -81,10 +70,7 @@ impl RuntimeEngine {
 /// The engine configuration for `policy`. Public so that benchmarks can build
 /// a bare wasmtime engine with exactly the same settings.
 pub fn engine_config(policy: &HostPolicy, allocation: Allocation) -> Config {
-    #[expect(
-        clippy::disallowed_methods,
-        reason = "runtime-core is the one place that configures engines"
-    )]
+    #[expect(clippy::disallowed_methods, reason = "runtime-core is the one place that configures engines")]
     let mut config = Config::new();
     config
         .wasm_component_model(true)

@@ -15,18 +15,13 @@ pub enum LoadError {
     #[error("this is a core WebAssembly module, not a component")]
     #[diagnostic(
         code(runtime::load::not_a_component),
-        help(
-            "wrap it with `wasm-tools component new`, or build with a component target such as wasm32-wasip2"
-        )
+        help("wrap it with `wasm-tools component new`, or build with a component target such as wasm32-wasip2")
     )]
     NotAComponent,
 
     /// The input is neither a WebAssembly binary nor valid WAT text.
     #[error("malformed input: {reason}")]
-    #[diagnostic(
-        code(runtime::load::malformed),
-        help("pass a component binary (.wasm) or its text form (.wat)")
-    )]
+    #[diagnostic(code(runtime::load::malformed), help("pass a component binary (.wasm) or its text form (.wat)"))]
     Malformed {
         /// What is wrong.
         reason: String,
@@ -34,10 +29,7 @@ pub enum LoadError {
 
     /// The binary ends in the middle of a section.
     #[error("truncated component: the binary ends in the middle of a section ({size} bytes)")]
-    #[diagnostic(
-        code(runtime::load::truncated),
-        help("the file was cut short; rebuild or copy it again")
-    )]
+    #[diagnostic(code(runtime::load::truncated), help("the file was cut short; rebuild or copy it again"))]
     Truncated {
         /// Bytes present.
         size: usize,
@@ -47,9 +39,7 @@ pub enum LoadError {
     #[error("unsupported WebAssembly binary: version {version}, layer {layer}")]
     #[diagnostic(
         code(runtime::load::unsupported_version),
-        help(
-            "this runtime runs components of the current component-model binary format (version 0x0d, layer 1)"
-        )
+        help("this runtime runs components of the current component-model binary format (version 0x0d, layer 1)")
     )]
     UnsupportedVersion {
         /// The header's version field.
@@ -60,10 +50,7 @@ pub enum LoadError {
 
     /// The input is larger than the loader accepts.
     #[error("the component is {size} bytes; the limit is {limit} bytes")]
-    #[diagnostic(
-        code(runtime::load::too_large),
-        help("raise the loader's size limit if this component is trusted")
-    )]
+    #[diagnostic(code(runtime::load::too_large), help("raise the loader's size limit if this component is trusted"))]
     TooLarge {
         /// The input size (or the cap plus one, for a file read up to the cap).
         size: u64,
@@ -83,27 +70,21 @@ pub enum LoadError {
     },
 
     /// The component imports something the host does not provide.
-    #[error("the component imports what the host does not provide: {}", missing.join(", "))]
-    #[diagnostic(
-        code(runtime::load::link_failed),
-        help(
-            "this host provides no such import; build the component without it or register a host function for it"
-        )
-    )]
+    #[error("the host does not provide what the component imports: {message}")]
+    #[diagnostic(code(runtime::load::link_failed))]
     LinkFailed {
-        /// The imports the host lacks.
-        missing: Vec<String>,
-        /// wasmtime's message.
+        /// wasmtime's message, which names the first import it could not satisfy.
         message: String,
+        /// Every import of the component, as help.
+        #[help]
+        imports: String,
     },
 
     /// The manifest names no component file and none was given.
     #[error("{} has no `component.wasm`", manifest.display())]
     #[diagnostic(
         code(runtime::load::no_component_path),
-        help(
-            "add `wasm = \"component.wasm\"` to [component], or pass the component path explicitly"
-        )
+        help("add `wasm = \"component.wasm\"` to [component], or pass the component path explicitly")
     )]
     NoComponentPath {
         /// The manifest.
@@ -128,9 +109,7 @@ impl LoadError {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::NotAComponent => "not-a-component",
-            Self::Malformed { .. } | Self::Truncated { .. } | Self::UnsupportedVersion { .. } => {
-                "malformed"
-            }
+            Self::Malformed { .. } | Self::Truncated { .. } | Self::UnsupportedVersion { .. } => "malformed",
             Self::TooLarge { .. } => "too-large",
             Self::CompileFailed { .. } => "compile-failed",
             Self::LinkFailed { .. } => "link-failed",
@@ -173,10 +152,7 @@ pub enum RuntimeError {
 
     /// The runtime is at its concurrency limit and the call waited too long.
     #[error("the runtime is busy: no instance slot became free within {waited:?}")]
-    #[diagnostic(
-        code(runtime::busy),
-        help("retry later, or raise the host's instance limit")
-    )]
+    #[diagnostic(code(runtime::busy), help("retry later, or raise the host's instance limit"))]
     Busy {
         /// How long the call waited for a slot.
         waited: Duration,
@@ -184,10 +160,7 @@ pub enum RuntimeError {
 
     /// A reusable instance crashed earlier and refuses further calls.
     #[error("the instance crashed earlier ({kind}) and refuses further calls")]
-    #[diagnostic(
-        code(runtime::poisoned),
-        help("create a new instance; a trap leaves an instance in an unknown state")
-    )]
+    #[diagnostic(code(runtime::poisoned), help("create a new instance; a trap leaves an instance in an unknown state"))]
     Poisoned {
         /// The kind of the crash that poisoned it.
         kind: crate::CrashKind,
@@ -237,9 +210,7 @@ impl std::error::Error for CrashReport {}
 
 impl RuntimeError {
     pub(crate) fn internal(context: &str, error: &wasmtime::Error) -> Self {
-        Self::Internal {
-            message: format!("{context}: {error:#}"),
-        }
+        Self::Internal { message: format!("{context}: {error:#}") }
     }
 
     /// The crash report, if the guest crashed.

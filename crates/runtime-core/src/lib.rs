@@ -48,19 +48,23 @@ mod loader;
 mod report;
 mod sniff;
 mod store;
+#[cfg(feature = "wasi")]
+mod wasi;
 
 pub use cache::{CacheSource, ContentHash, DiskCache};
 pub use component::{CallOutcome, ComponentInstance, ExportSignature, LoadedComponent};
 pub use crash::{CrashKind, CrashReport, DeadlinePhase};
 pub use engine::{
-    Allocation, MAX_CORE_INSTANCES_PER_COMPONENT, MAX_MEMORIES_PER_COMPONENT,
-    MAX_TABLES_PER_COMPONENT, RuntimeEngine, engine_config,
+    Allocation, MAX_CORE_INSTANCES_PER_COMPONENT, MAX_MEMORIES_PER_COMPONENT, MAX_TABLES_PER_COMPONENT, RuntimeEngine,
+    engine_config,
 };
 pub use error::{LoadError, RuntimeError};
 pub use host::HostFunctionError;
 pub use loader::{CompiledComponent, ComponentLoader, DEFAULT_MAX_COMPONENT_BYTES};
 pub use report::CallReport;
 pub use store::{CallProgress, StoreState};
+#[cfg(feature = "wasi")]
+pub use wasi::MAX_CAPTURED_OUTPUT_BYTES;
 
 /// The result type of this crate.
 pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;

@@ -45,12 +45,7 @@ pub struct ComponentLoader {
 impl ComponentLoader {
     /// A loader for `engine` with an in-memory cache only.
     pub fn new(engine: RuntimeEngine) -> Self {
-        Self {
-            engine,
-            max_bytes: DEFAULT_MAX_COMPONENT_BYTES,
-            memory: MemoryCache::default(),
-            disk: None,
-        }
+        Self { engine, max_bytes: DEFAULT_MAX_COMPONENT_BYTES, memory: MemoryCache::default(), disk: None }
     }
 
     /// Also caches compiled components in `dir` (see [`DiskCache`]).
@@ -78,15 +73,10 @@ impl ComponentLoader {
     /// Loads a `.wasm` or `.wat` file, reading at most the size cap.
     pub fn load_file(&self, path: impl AsRef<Path>) -> Result<CompiledComponent, LoadError> {
         let path = path.as_ref();
-        let io_error = |source| LoadError::Io {
-            path: path.to_owned(),
-            source,
-        };
+        let io_error = |source| LoadError::Io { path: path.to_owned(), source };
         let file = std::fs::File::open(path).map_err(io_error)?;
         let mut bytes = Vec::new();
-        file.take(self.max_bytes.saturating_add(1))
-            .read_to_end(&mut bytes)
-            .map_err(io_error)?;
+        file.take(self.max_bytes.saturating_add(1)).read_to_end(&mut bytes).map_err(io_error)?;
         self.load_bytes(&bytes)
     }
 
@@ -94,41 +84,24 @@ impl ComponentLoader {
     pub fn load_bytes(&self, bytes: &[u8]) -> Result<CompiledComponent, LoadError> {
         let size = bytes.len() as u64;
         if size > self.max_bytes {
-            return Err(LoadError::TooLarge {
-                size,
-                limit: self.max_bytes,
-            });
+            return Err(LoadError::TooLarge { size, limit: self.max_bytes });
         }
         let binary = sniff::component_binary(bytes)?;
         let hash = ContentHash::of(&binary);
         if let Some(component) = self.memory.get(hash) {
-            return Ok(CompiledComponent {
-                component,
-                hash,
-                source: CacheSource::Memory,
-            });
+            return Ok(CompiledComponent { component, hash, source: CacheSource::Memory });
         }
         let engine = self.engine.engine();
         if let Some(component) = self.disk.as_ref().and_then(|disk| disk.get(engine, hash)) {
             self.memory.insert(hash, &component);
-            return Ok(CompiledComponent {
-                component,
-                hash,
-                source: CacheSource::Disk,
-            });
+            return Ok(CompiledComponent { component, hash, source: CacheSource::Disk });
         }
-        let component =
-            Component::from_binary(engine, &binary).map_err(|e| LoadError::CompileFailed {
-                message: format!("{e:#}"),
-            })?;
+        let component = Component::from_binary(engine, &binary)
+            .map_err(|e| LoadError::CompileFailed { message: format!("{e:#}") })?;
         self.memory.insert(hash, &component);
         if let Some(disk) = &self.disk {
             disk.put(hash, &component);
         }
-        Ok(CompiledComponent {
-            component,
-            hash,
-            source: CacheSource::Compiled,
-        })
+        Ok(CompiledComponent { component, hash, source: CacheSource::Compiled })
     }
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 /// What one call used, on success and on failure alike.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct CallReport {
     /// Fuel consumed, instantiation included for a fresh instance. Exact on
@@ -27,18 +27,26 @@ pub struct CallReport {
     pub host_calls: u64,
     /// Wall time spent inside host functions.
     pub host_time: Duration,
+    /// What the guest wrote to stdout, when the manifest captures it.
+    pub stdout: Option<String>,
+    /// What the guest wrote to stderr, when the manifest captures it.
+    pub stderr: Option<String>,
 }
 
 impl CallReport {
+    pub(crate) fn with_output(mut self, output: Option<(String, String)>) -> Self {
+        if let Some((stdout, stderr)) = output {
+            self.stdout = Some(stdout);
+            self.stderr = Some(stderr);
+        }
+        self
+    }
+
     /// The report of a call abandoned from outside (a timeout while blocked in
     /// a host function, or a cancellation): its store is gone, so fuel and
     /// memory are unknown and reported as zero; time and host calls come from
     /// the call's progress.
-    pub fn abandoned(
-        limits: &runtime_limits::ResourceLimits,
-        progress: &crate::CallProgress,
-        wall: Duration,
-    ) -> Self {
+    pub fn abandoned(limits: &runtime_limits::ResourceLimits, progress: &crate::CallProgress, wall: Duration) -> Self {
         Self {
             fuel_limit: limits.fuel(),
             memory_limit_bytes: limits.memory_bytes(),

@@ -19,14 +19,10 @@ pub(crate) fn component_binary(bytes: &[u8]) -> Result<Cow<'_, [u8]>, LoadError>
         return Ok(Cow::Borrowed(bytes));
     }
     let Ok(text) = std::str::from_utf8(bytes) else {
-        return Err(LoadError::Malformed {
-            reason: "neither a WebAssembly binary nor WAT text".into(),
-        });
+        return Err(LoadError::Malformed { reason: "neither a WebAssembly binary nor WAT text".into() });
     };
     // `wat` reports the line and column of a syntax error in its message.
-    let binary = wat::parse_str(text).map_err(|e| LoadError::Malformed {
-        reason: format!("invalid WAT: {e}"),
-    })?;
+    let binary = wat::parse_str(text).map_err(|e| LoadError::Malformed { reason: format!("invalid WAT: {e}") })?;
     check_header(&binary)?;
     Ok(Cow::Owned(binary))
 }
@@ -37,9 +33,7 @@ fn check_header(bytes: &[u8]) -> Result<(), LoadError> {
     };
     match (layer, version) {
         (CORE_LAYER, 1) => Err(LoadError::NotAComponent),
-        (COMPONENT_LAYER, COMPONENT_VERSION) if is_truncated(bytes) => {
-            Err(LoadError::Truncated { size: bytes.len() })
-        }
+        (COMPONENT_LAYER, COMPONENT_VERSION) if is_truncated(bytes) => Err(LoadError::Truncated { size: bytes.len() }),
         (COMPONENT_LAYER, COMPONENT_VERSION) => Ok(()),
         _ => Err(LoadError::UnsupportedVersion { version, layer }),
     }

@@ -18,6 +18,10 @@ pub struct StoreState {
     pub budget: InstanceBudget,
     /// Phase and host-call accounting, shared with whoever awaits the call.
     pub progress: Arc<CallProgress>,
+    /// What the guest's stdout and stderr may do (WASI).
+    pub stdio: runtime_manifest::Stdio,
+    #[cfg(feature = "wasi")]
+    pub(crate) wasi: Option<Box<crate::wasi::WasiState>>,
     extensions: HashMap<TypeId, Box<dyn Any + Send>>,
 }
 
@@ -31,27 +35,37 @@ impl std::fmt::Debug for StoreState {
 }
 
 impl StoreState {
-    /// Fresh state for `limits`, reporting into `progress`.
-    pub fn new(limits: &ResourceLimits, progress: Arc<CallProgress>) -> Self {
+    /// Fresh state for `limits`, reporting into `progress`, with the guest's
+    /// stdout and stderr handled as `stdio` says.
+    pub fn new(limits: &ResourceLimits, progress: Arc<CallProgress>, stdio: runtime_manifest::Stdio) -> Self {
         Self {
             budget: InstanceBudget::new(limits),
             progress,
+            stdio,
+            #[cfg(feature = "wasi")]
+            wasi: None,
             extensions: HashMap::new(),
+        }
+    }
+
+    /// The guest's captured stdout and stderr, when `stdio` is `capture` and
+    /// the guest used WASI.
+    pub fn captured_output(&self) -> Option<(String, String)> {
+        #[cfg(feature = "wasi")]
+        {
+            self.wasi.as_ref().and_then(|wasi| wasi.captured())
+        }
+        #[cfg(not(feature = "wasi"))]
+        {
+            None
         }
     }
 
     /// Runs `f` on per-instance state of type `T` for host functions,
     /// created with `T::default()` on first use.
-    pub fn with_extension<T: Default + Send + 'static, R>(
-        &mut self,
-        f: impl FnOnce(&mut T) -> R,
-    ) -> R {
+    pub fn with_extension<T: Default + Send + 'static, R>(&mut self, f: impl FnOnce(&mut T) -> R) -> R {
         let id = TypeId::of::<T>();
-        let mut value: Box<T> = self
-            .extensions
-            .remove(&id)
-            .and_then(|b| b.downcast::<T>().ok())
-            .unwrap_or_default();
+        let mut value: Box<T> = self.extensions.remove(&id).and_then(|b| b.downcast::<T>().ok()).unwrap_or_default();
         let result = f(&mut value);
         self.extensions.insert(id, value);
         result

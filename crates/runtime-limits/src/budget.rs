@@ -97,11 +97,7 @@ impl InstanceBudget {
 
     fn deny(&mut self, resource: LimitedResource, requested: u64, limit: u64) -> bool {
         if self.denials.len() < Self::MAX_RECORDED_DENIALS {
-            self.denials.push(Denial {
-                resource,
-                requested,
-                limit,
-            });
+            self.denials.push(Denial { resource, requested, limit });
         }
         false
     }
@@ -131,12 +127,7 @@ impl InstanceBudget {
 }
 
 impl wasmtime::ResourceLimiter for InstanceBudget {
-    fn memory_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         Ok(self.grow_memory(current, desired))
     }
 
@@ -146,12 +137,7 @@ impl wasmtime::ResourceLimiter for InstanceBudget {
         Ok(())
     }
 
-    fn table_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn table_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         Ok(self.grow_table(current, desired))
     }
 

@@ -22,19 +22,14 @@ impl EpochTicker {
     /// Starts ticking `engine`.
     pub fn start(engine: Engine) -> std::io::Result<Self> {
         let (stop, stopped) = mpsc::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("epoch-ticker".into())
-            .spawn(move || {
-                // Waiting on the channel doubles as the sleep: dropping the sender
-                // wakes the thread at once.
-                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(EPOCH_TICK) {
-                    engine.increment_epoch();
-                }
-            })?;
-        Ok(Self {
-            stop: Some(stop),
-            thread: Some(thread),
-        })
+        let thread = std::thread::Builder::new().name("epoch-ticker".into()).spawn(move || {
+            // Waiting on the channel doubles as the sleep: dropping the sender
+            // wakes the thread at once.
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(EPOCH_TICK) {
+                engine.increment_epoch();
+            }
+        })?;
+        Ok(Self { stop: Some(stop), thread: Some(thread) })
     }
 }
 
@@ -56,9 +51,7 @@ pub struct Deadline {
 impl Deadline {
     /// The deadline `timeout` from now.
     pub fn after(timeout: Duration) -> Self {
-        Self {
-            at: Instant::now() + timeout,
-        }
+        Self { at: Instant::now() + timeout }
     }
 
     /// The instant itself.

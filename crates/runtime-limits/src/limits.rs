@@ -39,9 +39,7 @@ pub struct ResourceLimits {
 impl ResourceLimits {
     /// Limits from `resources`, checked against `policy`.
     pub fn new(resources: &Resources, policy: &HostPolicy) -> Result<Self, Error> {
-        resources
-            .check(policy)
-            .map_err(|violations| Error::PolicyViolation { violations })?;
+        resources.check(policy).map_err(|violations| Error::PolicyViolation { violations })?;
         Ok(Self {
             memory_bytes: resources.memory.as_bytes(),
             fuel: resources.fuel.get(),

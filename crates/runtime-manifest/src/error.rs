@@ -13,10 +13,7 @@ use crate::problem::ManifestProblem;
 pub enum Error {
     /// The file could not be read.
     #[error("cannot read manifest {}", path.display())]
-    #[diagnostic(
-        code(runtime::manifest::io),
-        help("check that the file exists and is readable")
-    )]
+    #[diagnostic(code(runtime::manifest::io), help("check that the file exists and is readable"))]
     Read {
         /// The path given.
         path: PathBuf,
@@ -78,10 +75,7 @@ impl InvalidManifest {
     /// Wraps `problems`, which the parser never leaves empty.
     pub(crate) fn new(name: &str, text: String, mut problems: Vec<ManifestProblem>) -> Self {
         problems.sort_by_key(|p| p.span().offset());
-        Self {
-            source: NamedSource::new(name, text).with_language("TOML"),
-            problems,
-        }
+        Self { source: NamedSource::new(name, text).with_language("TOML"), problems }
     }
 
     /// Every problem, in file order. Never empty.

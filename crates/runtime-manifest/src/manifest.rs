@@ -124,34 +124,23 @@ impl Resources {
     /// Table elements in force: the manifest's value or [`DEFAULT_TABLE_ELEMENTS`],
     /// never above the policy.
     pub fn effective_table_elements(&self, policy: &HostPolicy) -> u32 {
-        self.table_elements
-            .unwrap_or(DEFAULT_TABLE_ELEMENTS)
-            .min(policy.table_elements().max)
+        self.table_elements.unwrap_or(DEFAULT_TABLE_ELEMENTS).min(policy.table_elements().max)
     }
 
     /// Concurrent instances in force: the manifest's value or [`DEFAULT_INSTANCES`],
     /// never above the policy.
     pub fn effective_instances(&self, policy: &HostPolicy) -> u32 {
-        self.instances
-            .unwrap_or(DEFAULT_INSTANCES)
-            .min(policy.instances().max)
+        self.instances.unwrap_or(DEFAULT_INSTANCES).min(policy.instances().max)
     }
 
     /// Checks these limits against `policy` again (see [`HostPolicy::violations`]).
     pub fn check(&self, policy: &HostPolicy) -> Result<(), Vec<PolicyViolation>> {
         let violations = policy.violations(self);
-        if violations.is_empty() {
-            Ok(())
-        } else {
-            Err(violations)
-        }
+        if violations.is_empty() { Ok(()) } else { Err(violations) }
     }
 }
 
-fn serialize_display<T: fmt::Display, S: Serializer>(
-    value: &T,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
+fn serialize_display<T: fmt::Display, S: Serializer>(value: &T, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.collect_str(value)
 }
 
@@ -179,10 +168,7 @@ impl FromStr for ComponentName {
         if name.len() > Self::MAX_LEN {
             return Err("the name is longer than 64 characters");
         }
-        if !name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        {
+        if !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
             return Err("a name may only contain lowercase letters a-z, digits 0-9 and `-`");
         }
         Ok(Self(name.to_owned()))
@@ -236,14 +222,10 @@ impl FromStr for WasmPath {
                 PathPart::Normal(_) => depth += 1,
                 PathPart::CurDir => {}
                 PathPart::ParentDir => {
-                    depth = depth
-                        .checked_sub(1)
-                        .ok_or("the path leaves the manifest's directory through `..`")?;
+                    depth = depth.checked_sub(1).ok_or("the path leaves the manifest's directory through `..`")?;
                 }
                 PathPart::RootDir | PathPart::Prefix(_) => {
-                    return Err(
-                        "the path is absolute; it must be relative to the manifest's directory",
-                    );
+                    return Err("the path is absolute; it must be relative to the manifest's directory");
                 }
             }
         }
@@ -269,16 +251,7 @@ mod tests {
         for ok in ["hello.wasm", "./build/hello.wasm", "a/../hello.wasm"] {
             assert!(ok.parse::<WasmPath>().is_ok(), "{ok}");
         }
-        for bad in [
-            "",
-            "/etc/passwd",
-            "../hello.wasm",
-            "a/../../x.wasm",
-            "C:/x.wasm",
-            "a\\b.wasm",
-            ".",
-            "a/..",
-        ] {
+        for bad in ["", "/etc/passwd", "../hello.wasm", "a/../../x.wasm", "C:/x.wasm", "a\\b.wasm", ".", "a/.."] {
             assert!(bad.parse::<WasmPath>().is_err(), "{bad}");
         }
     }

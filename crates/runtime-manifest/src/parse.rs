@@ -13,9 +13,7 @@ use toml::Spanned;
 use toml::de::{DeInteger, DeTable, DeValue};
 
 use crate::error::{Error, InvalidManifest};
-use crate::manifest::{
-    ComponentInfo, ComponentManifest, ComponentName, Resources, Stdio, WasiConfig, WasmPath,
-};
+use crate::manifest::{ComponentInfo, ComponentManifest, ComponentName, Resources, Stdio, WasiConfig, WasmPath};
 use crate::policy::{Bounds, HostPolicy, LimitKey, PolicyViolation};
 use crate::problem::ManifestProblem;
 use crate::units::{ByteSize, Fuel, QuantityError, Timeout};
@@ -31,8 +29,7 @@ const WASI_KEYS: &[&str] = &["stdio"];
 const WASI_EXAMPLE: &str = "[wasi]\nstdio = \"capture\"";
 
 /// The example shown when the whole `[resources]` table is missing.
-const RESOURCES_EXAMPLE: &str =
-    "[resources]\nmemory = \"1MiB\"\nfuel = 50_000_000\ntimeout = \"100ms\"";
+const RESOURCES_EXAMPLE: &str = "[resources]\nmemory = \"1MiB\"\nfuel = 50_000_000\ntimeout = \"100ms\"";
 const COMPONENT_EXAMPLE: &str = "[component]\nname = \"my-component\"\nversion = \"0.1.0\"";
 
 impl ComponentManifest {
@@ -44,13 +41,8 @@ impl ComponentManifest {
         let manifest = match DeTable::parse(text) {
             Ok(root) => checker.document(root.get_ref()),
             Err(error) => {
-                let span = error
-                    .span()
-                    .map_or(SourceSpan::from(0..0), SourceSpan::from);
-                checker.problems.push(ManifestProblem::Syntax {
-                    message: error.message().to_owned(),
-                    span,
-                });
+                let span = error.span().map_or(SourceSpan::from(0..0), SourceSpan::from);
+                checker.problems.push(ManifestProblem::Syntax { message: error.message().to_owned(), span });
                 None
             }
         };
@@ -69,9 +61,7 @@ impl ComponentManifest {
                 let offset = error.valid_up_to();
                 // The lossy text keeps every byte before `offset` as it was, so the span still fits.
                 let text = String::from_utf8_lossy(bytes).into_owned();
-                let problem = ManifestProblem::NotUtf8 {
-                    span: (offset, 1).into(),
-                };
+                let problem = ManifestProblem::NotUtf8 { span: (offset, 1).into() };
                 Err(InvalidManifest::new(name, text, vec![problem]).into())
             }
         }
@@ -84,22 +74,14 @@ impl ComponentManifest {
     }
 
     /// Reads, parses and validates the manifest at `path` against `policy`.
-    pub fn from_path_with_policy(
-        path: impl AsRef<Path>,
-        policy: &HostPolicy,
-    ) -> Result<Self, Error> {
+    pub fn from_path_with_policy(path: impl AsRef<Path>, policy: &HostPolicy) -> Result<Self, Error> {
         let path = path.as_ref();
-        let read_error = |source| Error::Read {
-            path: path.to_owned(),
-            source,
-        };
+        let read_error = |source| Error::Read { path: path.to_owned(), source };
         let file = std::fs::File::open(path).map_err(read_error)?;
         // Read one byte past the cap so an oversized (or endless) file is caught
         // without reading it whole.
         let mut bytes = Vec::new();
-        file.take(MAX_MANIFEST_BYTES as u64 + 1)
-            .read_to_end(&mut bytes)
-            .map_err(read_error)?;
+        file.take(MAX_MANIFEST_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(read_error)?;
         Self::parse_bytes(&path.display().to_string(), &bytes, policy)
     }
 }
@@ -150,11 +132,7 @@ impl FromStr for ComponentManifest {
 
 fn check_size(name: &str, size: usize) -> Result<(), Error> {
     if size > MAX_MANIFEST_BYTES {
-        return Err(Error::TooLarge {
-            name: name.to_owned(),
-            size: size as u64,
-            limit: MAX_MANIFEST_BYTES as u64,
-        });
+        return Err(Error::TooLarge { name: name.to_owned(), size: size as u64, limit: MAX_MANIFEST_BYTES as u64 });
     }
     Ok(())
 }
@@ -204,11 +182,7 @@ struct Checker<'p> {
 
 impl<'p> Checker<'p> {
     fn new(policy: &'p HostPolicy, text: &str) -> Self {
-        Self {
-            policy,
-            problems: Vec::new(),
-            end: (text.trim_end().len(), 0).into(),
-        }
+        Self { policy, problems: Vec::new(), end: (text.trim_end().len(), 0).into() }
     }
 
     fn document(&mut self, root: &DeTable<'_>) -> Option<ComponentManifest> {
@@ -221,15 +195,9 @@ impl<'p> Checker<'p> {
         // beyond clocks and random, and its output is discarded.
         let wasi = match root.get("wasi") {
             None => Some(WasiConfig::default()),
-            Some(_) => self
-                .table(root, "wasi", WASI_KEYS, WASI_EXAMPLE)
-                .and_then(|t| self.wasi(t)),
+            Some(_) => self.table(root, "wasi", WASI_KEYS, WASI_EXAMPLE).and_then(|t| self.wasi(t)),
         };
-        Some(ComponentManifest {
-            component: component?,
-            resources: resources?,
-            wasi: wasi?,
-        })
+        Some(ComponentManifest { component: component?, resources: resources?, wasi: wasi? })
     }
 
     /// The table `key` of the root, reporting it when it is missing or not a table.
@@ -242,21 +210,14 @@ impl<'p> Checker<'p> {
     ) -> Option<TableRef<'t>> {
         let Some(value) = root.get(key) else {
             let help = format!("add this table:\n{example}");
-            let problem = ManifestProblem::MissingTable {
-                table: key,
-                span: self.end,
-                help,
-            };
+            let problem = ManifestProblem::MissingTable { table: key, span: self.end, help };
             self.problems.push(problem);
             return None;
         };
         match value.get_ref() {
             DeValue::Table(table) => {
                 self.unknown_keys(table, known, key);
-                Some(TableRef {
-                    table,
-                    span: span_of(value),
-                })
+                Some(TableRef { table, span: span_of(value) })
             }
             other => {
                 self.problems.push(ManifestProblem::WrongType {
@@ -286,59 +247,44 @@ impl<'p> Checker<'p> {
             } else {
                 format!("known keys here: {}", known.join(", "))
             };
-            let table = if table_name == "the top level" {
-                table_name.to_owned()
-            } else {
-                format!("[{table_name}]")
-            };
-            self.problems.push(ManifestProblem::UnknownKey {
-                key: name.to_owned(),
-                table,
-                span: span_of(key),
-                help,
-            });
+            let table = if table_name == "the top level" { table_name.to_owned() } else { format!("[{table_name}]") };
+            self.problems.push(ManifestProblem::UnknownKey { key: name.to_owned(), table, span: span_of(key), help });
         }
     }
 
     fn component(&mut self, table: TableRef<'_>) -> Option<ComponentInfo> {
-        let name = self
-            .required_string(table, "name", "component.name", "name = \"my-component\"")
-            .and_then(|(value, span)| {
+        let name = self.required_string(table, "name", "component.name", "name = \"my-component\"").and_then(
+            |(value, span)| {
                 let name = ComponentName::from_str(value);
                 self.report(name.map_err(|reason| ManifestProblem::InvalidName {
                     value: value.to_owned(),
                     reason,
                     span,
                 }))
-            });
-        let version = self
-            .required_string(table, "version", "component.version", "version = \"0.1.0\"")
-            .and_then(|(value, span)| {
+            },
+        );
+        let version = self.required_string(table, "version", "component.version", "version = \"0.1.0\"").and_then(
+            |(value, span)| {
                 let version = semver::Version::parse(value);
                 self.report(version.map_err(|error| ManifestProblem::InvalidVersion {
                     value: value.to_owned(),
                     reason: error.to_string(),
                     span,
                 }))
-            });
+            },
+        );
         let wasm = match table.table.get("wasm") {
             None => Some(None),
-            Some(value) => self
-                .string(value, "component.wasm", "wasm = \"hello.wasm\"")
-                .and_then(|(path, span)| {
-                    let wasm = WasmPath::from_str(path).map(Some);
-                    self.report(wasm.map_err(|reason| ManifestProblem::InvalidWasmPath {
-                        value: path.to_owned(),
-                        reason,
-                        span,
-                    }))
-                }),
+            Some(value) => self.string(value, "component.wasm", "wasm = \"hello.wasm\"").and_then(|(path, span)| {
+                let wasm = WasmPath::from_str(path).map(Some);
+                self.report(wasm.map_err(|reason| ManifestProblem::InvalidWasmPath {
+                    value: path.to_owned(),
+                    reason,
+                    span,
+                }))
+            }),
         };
-        Some(ComponentInfo {
-            name: name?,
-            version: version?,
-            wasm: wasm?,
-        })
+        Some(ComponentInfo { name: name?, version: version?, wasm: wasm? })
     }
 
     fn wasi(&mut self, table: TableRef<'_>) -> Option<WasiConfig> {
@@ -358,9 +304,7 @@ impl<'p> Checker<'p> {
                 ),
             }
         });
-        Some(WasiConfig {
-            stdio: self.report(stdio)?,
-        })
+        Some(WasiConfig { stdio: self.report(stdio)? })
     }
 
     /// The value, or `None` with its problem recorded.
@@ -401,14 +345,7 @@ impl<'p> Checker<'p> {
         }
     }
 
-    fn wrong_type(
-        &mut self,
-        key: &str,
-        expected: &'static str,
-        found: &DeValue<'_>,
-        span: SourceSpan,
-        example: &str,
-    ) {
+    fn wrong_type(&mut self, key: &str, expected: &'static str, found: &DeValue<'_>, span: SourceSpan, example: &str) {
         self.problems.push(ManifestProblem::WrongType {
             key: key.to_owned(),
             expected,
@@ -476,17 +413,11 @@ impl<'p> Checker<'p> {
         let span = span_of(value);
         let size = match value.get_ref() {
             DeValue::Integer(integer) => ByteSize::bytes(self.unsigned(integer, key, span)?),
-            DeValue::String(text) => ByteSize::from_str(text)
-                .map_err(|error| self.quantity_problem(error, key, text, span))
-                .ok()?,
+            DeValue::String(text) => {
+                ByteSize::from_str(text).map_err(|error| self.quantity_problem(error, key, text, span)).ok()?
+            }
             other => {
-                self.wrong_type(
-                    &path(key),
-                    "a size",
-                    other,
-                    span,
-                    "memory = \"1MiB\" (or a number of bytes)",
-                );
+                self.wrong_type(&path(key), "a size", other, span, "memory = \"1MiB\" (or a number of bytes)");
                 return None;
             }
         };
@@ -498,20 +429,13 @@ impl<'p> Checker<'p> {
         let key = LimitKey::Timeout;
         let span = span_of(value);
         let timeout = match value.get_ref() {
-            DeValue::String(text) => Timeout::from_str(text)
-                .map_err(|error| self.quantity_problem(error, key, text, span))
-                .ok()?,
+            DeValue::String(text) => {
+                Timeout::from_str(text).map_err(|error| self.quantity_problem(error, key, text, span)).ok()?
+            }
             // A bare number could be seconds or milliseconds: ask which.
             DeValue::Integer(integer) => {
                 let number = integer.to_string();
-                self.quantity_problem(
-                    QuantityError::MissingUnit {
-                        number: number.clone(),
-                    },
-                    key,
-                    &number,
-                    span,
-                );
+                self.quantity_problem(QuantityError::MissingUnit { number: number.clone() }, key, &number, span);
                 return None;
             }
             other => {
@@ -544,10 +468,7 @@ impl<'p> Checker<'p> {
             LimitKey::TableElements => self.policy.table_elements(),
             _ => self.policy.instances(),
         };
-        let bounds = Bounds {
-            min: u64::from(bounds.min),
-            max: u64::from(bounds.max),
-        };
+        let bounds = Bounds { min: u64::from(bounds.min), max: u64::from(bounds.max) };
         let count = self.within(key, count, bounds, span_of(value))?;
         // Within a u32 policy bound, so the conversion cannot fail.
         u32::try_from(count).ok().map(Some)
@@ -565,38 +486,20 @@ impl<'p> Checker<'p> {
     }
 
     /// A TOML integer as `u64`, reporting negatives and values past 64 bits.
-    fn unsigned(
-        &mut self,
-        integer: &DeInteger<'_>,
-        key: LimitKey,
-        span: SourceSpan,
-    ) -> Option<u64> {
+    fn unsigned(&mut self, integer: &DeInteger<'_>, key: LimitKey, span: SourceSpan) -> Option<u64> {
         // Digits beyond i128 can only be an overflow, or a negative that also overflows.
-        let value = i128::from_str_radix(integer.as_str(), integer.radix()).unwrap_or(
-            if integer.as_str().starts_with('-') {
-                i128::MIN
-            } else {
-                i128::MAX
-            },
-        );
+        let value = i128::from_str_radix(integer.as_str(), integer.radix())
+            .unwrap_or(if integer.as_str().starts_with('-') { i128::MIN } else { i128::MAX });
         if value < 0 {
-            self.problems.push(ManifestProblem::NegativeValue {
-                key: path(key),
-                span,
-            });
+            self.problems.push(ManifestProblem::NegativeValue { key: path(key), span });
             return None;
         }
-        u64::try_from(value)
-            .map_err(|_| self.overflow(key, span))
-            .ok()
+        u64::try_from(value).map_err(|_| self.overflow(key, span)).ok()
     }
 
     fn nonzero(&mut self, value: u64, key: LimitKey, span: SourceSpan) -> Option<u64> {
         if value == 0 {
-            self.problems.push(ManifestProblem::ZeroValue {
-                key: path(key),
-                span,
-            });
+            self.problems.push(ManifestProblem::ZeroValue { key: path(key), span });
             return None;
         }
         Some(value)
@@ -611,24 +514,12 @@ impl<'p> Checker<'p> {
         });
     }
 
-    fn quantity_problem(
-        &mut self,
-        error: QuantityError,
-        key: LimitKey,
-        text: &str,
-        span: SourceSpan,
-    ) {
-        let units = if key == LimitKey::Memory {
-            "B, KiB, MiB, GiB"
-        } else {
-            "ms, s"
-        };
+    fn quantity_problem(&mut self, error: QuantityError, key: LimitKey, text: &str, span: SourceSpan) {
+        let units = if key == LimitKey::Memory { "B, KiB, MiB, GiB" } else { "ms, s" };
         let problem = match error {
             QuantityError::MissingUnit { number } => ManifestProblem::MissingUnit {
                 help: if key == LimitKey::Memory {
-                    format!(
-                        "add a unit ({units}), e.g. \"{number}KiB\", or write the bytes as a bare integer"
-                    )
+                    format!("add a unit ({units}), e.g. \"{number}KiB\", or write the bytes as a bare integer")
                 } else {
                     format!("add a unit ({units}): \"{number}ms\" or \"{number}s\"")
                 },
@@ -647,10 +538,7 @@ impl<'p> Checker<'p> {
                 unit,
                 span,
             },
-            QuantityError::Negative => ManifestProblem::NegativeValue {
-                key: path(key),
-                span,
-            },
+            QuantityError::Negative => ManifestProblem::NegativeValue { key: path(key), span },
             QuantityError::Overflow => return self.overflow(key, span),
             error => ManifestProblem::InvalidValue {
                 key: path(key),
@@ -697,12 +585,7 @@ fn home_table(key: &str) -> Option<&'static str> {
 }
 
 fn out_of_range(violation: PolicyViolation, span: SourceSpan) -> ManifestProblem {
-    let PolicyViolation {
-        key,
-        value,
-        min,
-        max,
-    } = violation;
+    let PolicyViolation { key, value, min, max } = violation;
     ManifestProblem::OutOfRange {
         help: format!(
             "ask for a value from {min} to {max}; the host's policy sets this range and a manifest cannot exceed it"

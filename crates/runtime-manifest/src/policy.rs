@@ -81,9 +81,7 @@ impl Default for HostPolicy {
 impl HostPolicy {
     /// A builder starting from the default policy.
     pub fn builder() -> HostPolicyBuilder {
-        HostPolicyBuilder {
-            policy: Self::default(),
-        }
+        HostPolicyBuilder { policy: Self::default() }
     }
 
     /// Accepted memory budgets (the sum of all linear memories of an instance).
@@ -140,12 +138,10 @@ impl HostPolicy {
             PolicyViolation::check(LimitKey::Memory, resources.memory, self.memory),
             PolicyViolation::check(LimitKey::Fuel, resources.fuel, self.fuel),
             PolicyViolation::check(LimitKey::Timeout, resources.timeout, self.timeout),
-            resources.table_elements.and_then(|value| {
-                PolicyViolation::check(LimitKey::TableElements, value, self.table_elements())
-            }),
-            resources.instances.and_then(|value| {
-                PolicyViolation::check(LimitKey::Instances, value, self.instances())
-            }),
+            resources
+                .table_elements
+                .and_then(|value| PolicyViolation::check(LimitKey::TableElements, value, self.table_elements())),
+            resources.instances.and_then(|value| PolicyViolation::check(LimitKey::Instances, value, self.instances())),
         ]
         .into_iter()
         .flatten()
@@ -201,24 +197,12 @@ impl HostPolicyBuilder {
     pub fn build(self) -> Result<HostPolicy, PolicyError> {
         let p = &self.policy;
         let ranges = [
-            (
-                LimitKey::Memory,
-                p.memory.min.as_bytes(),
-                p.memory.max.as_bytes(),
-            ),
+            (LimitKey::Memory, p.memory.min.as_bytes(), p.memory.max.as_bytes()),
             (LimitKey::Fuel, p.fuel.min.get(), p.fuel.max.get()),
-            (
-                LimitKey::Timeout,
-                p.timeout.min.as_millis(),
-                p.timeout.max.as_millis(),
-            ),
+            (LimitKey::Timeout, p.timeout.min.as_millis(), p.timeout.max.as_millis()),
             (LimitKey::TableElements, 1, u64::from(p.max_table_elements)),
             (LimitKey::Instances, 1, u64::from(p.max_instances)),
-            (
-                LimitKey::Instances,
-                1,
-                u64::from(p.max_concurrent_instances),
-            ),
+            (LimitKey::Instances, 1, u64::from(p.max_concurrent_instances)),
         ];
         for (key, min, max) in ranges {
             if min == 0 || max == 0 {

@@ -12,9 +12,7 @@ pub enum ManifestProblem {
     #[error("invalid TOML: {message}")]
     #[diagnostic(
         code(runtime::manifest::syntax),
-        help(
-            "fix the TOML syntax (https://toml.io); strings need double quotes, tables a [header]"
-        )
+        help("fix the TOML syntax (https://toml.io); strings need double quotes, tables a [header]")
     )]
     Syntax {
         /// The TOML parser's description.
@@ -148,9 +146,7 @@ pub enum ManifestProblem {
     #[error("invalid wasm path `{value}`: {reason}")]
     #[diagnostic(
         code(runtime::manifest::invalid_wasm_path),
-        help(
-            "give a path relative to the manifest that stays inside its directory, e.g. wasm = \"hello.wasm\""
-        )
+        help("give a path relative to the manifest that stays inside its directory, e.g. wasm = \"hello.wasm\"")
     )]
     InvalidWasmPath {
         /// The path as written.
@@ -216,9 +212,7 @@ pub enum ManifestProblem {
     #[error("`{key}` is zero")]
     #[diagnostic(
         code(runtime::manifest::zero_value),
-        help(
-            "a limit must be greater than zero; nothing is ever unlimited, so give the real bound"
-        )
+        help("a limit must be greater than zero; nothing is ever unlimited, so give the real bound")
     )]
     ZeroValue {
         /// The key, as a dotted path.
@@ -230,10 +224,7 @@ pub enum ManifestProblem {
 
     /// A negative limit.
     #[error("`{key}` is negative")]
-    #[diagnostic(
-        code(runtime::manifest::negative_value),
-        help("limits are positive whole numbers")
-    )]
+    #[diagnostic(code(runtime::manifest::negative_value), help("limits are positive whole numbers"))]
     NegativeValue {
         /// The key, as a dotted path.
         key: String,

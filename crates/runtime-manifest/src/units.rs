@@ -55,34 +55,13 @@ struct Unit {
 }
 
 const BYTE_UNITS: &[Unit] = &[
-    Unit {
-        name: "B",
-        multiplier: 1,
-    },
-    Unit {
-        name: "KiB",
-        multiplier: 1 << 10,
-    },
-    Unit {
-        name: "MiB",
-        multiplier: 1 << 20,
-    },
-    Unit {
-        name: "GiB",
-        multiplier: 1 << 30,
-    },
+    Unit { name: "B", multiplier: 1 },
+    Unit { name: "KiB", multiplier: 1 << 10 },
+    Unit { name: "MiB", multiplier: 1 << 20 },
+    Unit { name: "GiB", multiplier: 1 << 30 },
 ];
 
-const DURATION_UNITS: &[Unit] = &[
-    Unit {
-        name: "ms",
-        multiplier: 1,
-    },
-    Unit {
-        name: "s",
-        multiplier: 1_000,
-    },
-];
+const DURATION_UNITS: &[Unit] = &[Unit { name: "ms", multiplier: 1 }, Unit { name: "s", multiplier: 1_000 }];
 
 /// Common misspellings mapped to the unit they most likely mean. SI units are
 /// listed because "MB" is ambiguous (10^6 or 2^20) and must not be guessed.
@@ -112,11 +91,10 @@ const UNIT_ALIASES: &[(&str, &str)] = &[
 /// smallest unit.
 fn parse_quantity(text: &str, units: &[Unit], example: &'static str) -> Result<u64, QuantityError> {
     let text = text.trim();
-    let (number, unit) =
-        match text.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+')) {
-            Some(split) => (&text[..split], text[split..].trim_start()),
-            None => (text, ""),
-        };
+    let (number, unit) = match text.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+')) {
+        Some(split) => (&text[..split], text[split..].trim_start()),
+        None => (text, ""),
+    };
     if number.is_empty() || !number.chars().any(|c| c.is_ascii_digit()) {
         return Err(QuantityError::NotANumber { example });
     }
@@ -125,28 +103,19 @@ fn parse_quantity(text: &str, units: &[Unit], example: &'static str) -> Result<u
     }
     let digits = number.strip_prefix('+').unwrap_or(number);
     if digits.contains('.') {
-        return Err(QuantityError::Fractional {
-            number: number.to_owned(),
-        });
+        return Err(QuantityError::Fractional { number: number.to_owned() });
     }
     if !digits.chars().all(|c| c.is_ascii_digit()) {
         return Err(QuantityError::NotANumber { example });
     }
     if unit.is_empty() {
-        return Err(QuantityError::MissingUnit {
-            number: number.to_owned(),
-        });
+        return Err(QuantityError::MissingUnit { number: number.to_owned() });
     }
     let Some(unit) = units.iter().find(|u| u.name == unit) else {
-        return Err(QuantityError::UnknownUnit {
-            unit: unit.to_owned(),
-            suggestion: suggest_unit(unit, units),
-        });
+        return Err(QuantityError::UnknownUnit { unit: unit.to_owned(), suggestion: suggest_unit(unit, units) });
     };
     let value: u64 = digits.parse().map_err(|_| QuantityError::Overflow)?;
-    value
-        .checked_mul(unit.multiplier)
-        .ok_or(QuantityError::Overflow)
+    value.checked_mul(unit.multiplier).ok_or(QuantityError::Overflow)
 }
 
 fn suggest_unit(unit: &str, units: &[Unit]) -> Option<&'static str> {
@@ -160,11 +129,7 @@ fn suggest_unit(unit: &str, units: &[Unit]) -> Option<&'static str> {
 
 /// Writes `value` with the largest unit that divides it exactly.
 fn format_quantity(f: &mut fmt::Formatter<'_>, value: u64, units: &[Unit]) -> fmt::Result {
-    let unit = units
-        .iter()
-        .rev()
-        .find(|u| value != 0 && value.is_multiple_of(u.multiplier))
-        .unwrap_or(&units[0]);
+    let unit = units.iter().rev().find(|u| value != 0 && value.is_multiple_of(u.multiplier)).unwrap_or(&units[0]);
     write!(f, "{}{}", value / unit.multiplier, unit.name)
 }
 
@@ -263,11 +228,7 @@ impl Fuel {
 
     /// Fuel of `units`, or `None` if it is above [`Fuel::MAX`].
     pub const fn new(units: u64) -> Option<Self> {
-        if units > Self::MAX.0 {
-            None
-        } else {
-            Some(Self(units))
-        }
+        if units > Self::MAX.0 { None } else { Some(Self(units)) }
     }
 
     /// The amount of fuel.
@@ -321,46 +282,19 @@ mod tests {
 
     #[test]
     fn quantities_reject_what_they_cannot_read_exactly() {
-        assert_eq!(
-            "1024".parse::<ByteSize>(),
-            Err(QuantityError::MissingUnit {
-                number: "1024".into()
-            })
-        );
+        assert_eq!("1024".parse::<ByteSize>(), Err(QuantityError::MissingUnit { number: "1024".into() }));
         assert_eq!(
             "8MB".parse::<ByteSize>(),
-            Err(QuantityError::UnknownUnit {
-                unit: "MB".into(),
-                suggestion: Some("MiB")
-            })
+            Err(QuantityError::UnknownUnit { unit: "MB".into(), suggestion: Some("MiB") })
         );
-        assert_eq!(
-            "1.5MiB".parse::<ByteSize>(),
-            Err(QuantityError::Fractional {
-                number: "1.5".into()
-            })
-        );
+        assert_eq!("1.5MiB".parse::<ByteSize>(), Err(QuantityError::Fractional { number: "1.5".into() }));
         assert_eq!("-1MiB".parse::<ByteSize>(), Err(QuantityError::Negative));
-        assert_eq!(
-            "99999999999999999999B".parse::<ByteSize>(),
-            Err(QuantityError::Overflow)
-        );
-        assert_eq!(
-            "17179869184GiB".parse::<ByteSize>(),
-            Err(QuantityError::Overflow)
-        );
-        assert_eq!(
-            "MiB".parse::<ByteSize>(),
-            Err(QuantityError::NotANumber {
-                example: "\"1MiB\""
-            })
-        );
+        assert_eq!("99999999999999999999B".parse::<ByteSize>(), Err(QuantityError::Overflow));
+        assert_eq!("17179869184GiB".parse::<ByteSize>(), Err(QuantityError::Overflow));
+        assert_eq!("MiB".parse::<ByteSize>(), Err(QuantityError::NotANumber { example: "\"1MiB\"" }));
         assert_eq!(
             "2min".parse::<Timeout>(),
-            Err(QuantityError::UnknownUnit {
-                unit: "min".into(),
-                suggestion: Some("s")
-            })
+            Err(QuantityError::UnknownUnit { unit: "min".into(), suggestion: Some("s") })
         );
         assert_eq!("100ms".parse(), Ok(Timeout::from_millis(100)));
         assert_eq!("3s".parse(), Ok(Timeout::from_secs(3)));
@@ -368,10 +302,7 @@ mod tests {
 
     #[test]
     fn fuel_stops_at_the_largest_toml_integer() {
-        assert_eq!(
-            Fuel::new(i64::MAX as u64).map(Fuel::get),
-            Some(i64::MAX as u64)
-        );
+        assert_eq!(Fuel::new(i64::MAX as u64).map(Fuel::get), Some(i64::MAX as u64));
         assert_eq!(Fuel::new(i64::MAX as u64 + 1), None);
     }
 }

@@ -42,19 +42,18 @@ use std::time::Duration;
 use runtime_limits::Deadline;
 
 pub use runtime_async::{
-    AsyncExecutor, AsyncHostRegistry, CancellationToken, DEFAULT_MAX_QUEUED, DEFAULT_QUEUE_TIMEOUT,
-    HostFuture, KV_INTERFACE, LOG_INTERFACE, TIME_INTERFACE,
+    AsyncExecutor, AsyncHostRegistry, CancellationToken, DEFAULT_MAX_QUEUED, DEFAULT_QUEUE_TIMEOUT, HostFuture,
+    KV_INTERFACE, LOG_INTERFACE, TIME_INTERFACE,
 };
 pub use runtime_core::{
-    Allocation, CacheSource, CallOutcome, CallReport, ComponentInstance, ComponentLoader,
-    CrashKind, CrashReport, DeadlinePhase, ExportSignature, LoadError, LoadedComponent,
-    RuntimeEngine, RuntimeError, StoreState,
+    Allocation, CacheSource, CallOutcome, CallReport, ComponentInstance, ComponentLoader, CrashKind, CrashReport,
+    DeadlinePhase, ExportSignature, LoadError, LoadedComponent, RuntimeEngine, RuntimeError, StoreState,
 };
 pub use runtime_core::{CallProgress, HostFunctionError};
 pub use runtime_limits::{Error as LimitsError, ResourceLimits, Usage};
 pub use runtime_manifest::{
-    self as manifest, ByteSize, ComponentManifest, Error as ManifestError, Fuel, HostPolicy,
-    LimitFlags, ManifestProblem, Resources, Timeout,
+    self as manifest, ByteSize, ComponentManifest, Error as ManifestError, Fuel, HostPolicy, LimitFlags,
+    ManifestProblem, Resources, Stdio, Timeout, WasiConfig,
 };
 pub use wasmtime;
 pub use wasmtime::component::{Type, Val};
@@ -122,21 +121,15 @@ impl RuntimeBuilder {
         if let Some(bytes) = self.max_component_bytes {
             loader = loader.with_max_bytes(bytes);
         }
-        let host = self
-            .host
-            .unwrap_or_else(AsyncHostRegistry::with_reference_functions);
-        let linker = host.linker(engine.engine())?;
-        let (max_waiting, timeout) = self
-            .queue
-            .unwrap_or((DEFAULT_MAX_QUEUED, DEFAULT_QUEUE_TIMEOUT));
-        let executor = AsyncExecutor::new(engine.policy().max_concurrent_instances())
-            .with_queue(max_waiting, timeout);
-        Ok(Runtime {
-            engine,
-            loader: Arc::new(loader),
-            linker,
-            executor,
-        })
+        let host = self.host.unwrap_or_else(AsyncHostRegistry::with_reference_functions);
+        #[cfg_attr(not(feature = "wasi"), expect(unused_mut, reason = "only WASI adds to the linker here"))]
+        let mut linker = host.linker(engine.engine())?;
+        #[cfg(feature = "wasi")]
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|error| RuntimeError::Internal { message: format!("cannot add WASI to the linker: {error:#}") })?;
+        let (max_waiting, timeout) = self.queue.unwrap_or((DEFAULT_MAX_QUEUED, DEFAULT_QUEUE_TIMEOUT));
+        let executor = AsyncExecutor::new(engine.policy().max_concurrent_instances()).with_queue(max_waiting, timeout);
+        Ok(Runtime { engine, loader: Arc::new(loader), linker, executor })
     }
 }
 
@@ -150,9 +143,7 @@ pub struct Runtime {
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime")
-            .field("engine", &self.engine)
-            .finish_non_exhaustive()
+        f.debug_struct("Runtime").field("engine", &self.engine).finish_non_exhaustive()
     }
 }
 
@@ -177,15 +168,12 @@ impl Runtime {
     /// manifest's directory).
     pub fn load(&self, manifest_path: impl AsRef<Path>) -> Result<LoadedComponent, RuntimeError> {
         let manifest_path = manifest_path.as_ref();
-        let manifest =
-            ComponentManifest::from_path_with_policy(manifest_path, self.engine.policy())?;
+        let manifest = ComponentManifest::from_path_with_policy(manifest_path, self.engine.policy())?;
         let wasm = manifest
             .component
             .wasm
             .as_ref()
-            .ok_or_else(|| LoadError::NoComponentPath {
-                manifest: manifest_path.to_owned(),
-            })?;
+            .ok_or_else(|| LoadError::NoComponentPath { manifest: manifest_path.to_owned() })?;
         let dir = manifest_path.parent().unwrap_or_else(|| Path::new("."));
         self.load_file(wasm.resolve(dir), &manifest)
     }
@@ -201,43 +189,28 @@ impl Runtime {
     }
 
     /// Loads a component binary or WAT text under `manifest`'s limits.
-    pub fn load_bytes(
-        &self,
-        bytes: &[u8],
-        manifest: &ComponentManifest,
-    ) -> Result<LoadedComponent, RuntimeError> {
+    pub fn load_bytes(&self, bytes: &[u8], manifest: &ComponentManifest) -> Result<LoadedComponent, RuntimeError> {
         let compiled = self.loader.load_bytes(bytes)?;
         self.link(compiled, manifest)
     }
 
     /// Calls `export` of `component` in a fresh instance (see [`LoadedComponent::call`]).
-    pub fn call(
-        &self,
-        component: &LoadedComponent,
-        export: &str,
-        args: &[Val],
-    ) -> Result<CallOutcome, RuntimeError> {
+    pub fn call(&self, component: &LoadedComponent, export: &str, args: &[Val]) -> Result<CallOutcome, RuntimeError> {
         component.call(export, args)
     }
 
     /// Like [`load`](Self::load), reading and compiling on Tokio's blocking pool.
-    pub async fn load_async(
-        &self,
-        manifest_path: impl AsRef<Path>,
-    ) -> Result<LoadedComponent, RuntimeError> {
+    pub async fn load_async(&self, manifest_path: impl AsRef<Path>) -> Result<LoadedComponent, RuntimeError> {
         let manifest_path = manifest_path.as_ref().to_owned();
         let policy = self.engine.policy().clone();
         let loader = self.loader.clone();
         let (manifest, compiled) = runtime_async::run_blocking(move || {
             let manifest = ComponentManifest::from_path_with_policy(&manifest_path, &policy)?;
-            let wasm =
-                manifest
-                    .component
-                    .wasm
-                    .as_ref()
-                    .ok_or_else(|| LoadError::NoComponentPath {
-                        manifest: manifest_path.clone(),
-                    })?;
+            let wasm = manifest
+                .component
+                .wasm
+                .as_ref()
+                .ok_or_else(|| LoadError::NoComponentPath { manifest: manifest_path.clone() })?;
             let dir = manifest_path.parent().unwrap_or_else(|| Path::new("."));
             let compiled = loader.load_file(wasm.resolve(dir))?;
             Ok((manifest, compiled))
@@ -280,22 +253,15 @@ impl Runtime {
         args: &[Val],
         cancel: &CancellationToken,
     ) -> Result<CallOutcome, RuntimeError> {
-        self.executor
-            .call(component, export, args, Some(cancel))
-            .await
+        self.executor.call(component, export, args, Some(cancel)).await
     }
 
     /// An instance for several async calls that share state; call it with
     /// [`Runtime::call_instance_async`]. Instantiation runs under the
     /// component's deadline.
-    pub async fn instantiate_async(
-        &self,
-        component: &LoadedComponent,
-    ) -> Result<ComponentInstance, RuntimeError> {
+    pub async fn instantiate_async(&self, component: &LoadedComponent) -> Result<ComponentInstance, RuntimeError> {
         let deadline = Deadline::after(component.limits().timeout());
-        component
-            .instantiate_async(deadline, CallProgress::new())
-            .await
+        component.instantiate_async(deadline, CallProgress::new()).await
     }
 
     /// Calls `export` on an instance from [`instantiate_async`](Self::instantiate_async)
@@ -308,9 +274,7 @@ impl Runtime {
         args: &[Val],
     ) -> Result<CallOutcome, RuntimeError> {
         let deadline = Deadline::after(component.limits().timeout());
-        instance
-            .call_async(export, args, deadline, CallProgress::new())
-            .await
+        instance.call_async(export, args, deadline, CallProgress::new()).await
     }
 
     /// The async executor (slots free, queue settings).
@@ -324,11 +288,6 @@ impl Runtime {
         manifest: &ComponentManifest,
     ) -> Result<LoadedComponent, RuntimeError> {
         let limits = ResourceLimits::new(&manifest.resources, self.engine.policy())?;
-        Ok(LoadedComponent::new(
-            &self.engine,
-            compiled,
-            &self.linker,
-            limits,
-        )?)
+        Ok(LoadedComponent::new(&self.engine, compiled, &self.linker, limits)?.with_wasi(manifest.wasi))
     }
 }

@@ -22,9 +22,7 @@ fn component(core: &str, exports: &[(&str, &str)]) -> String {
     let lifts: String = exports
         .iter()
         .map(|(name, signature)| {
-            format!(
-                "(func (export \"{name}\") {signature} (canon lift (core func $i \"{name}\")))\n"
-            )
+            format!("(func (export \"{name}\") {signature} (canon lift (core func $i \"{name}\")))\n")
         })
         .collect();
     format!("(component\n(core module $m {fields}\n(core instance $i (instantiate $m))\n{lifts})")
@@ -79,9 +77,7 @@ fn attacks() -> Vec<Attack> {
         Attack {
             group: "cpu",
             name: "loop through br_table",
-            wat: unit(
-                r#"(module (func (export "run") (loop $l (block $b (br_table $l $b (i32.const 0))))))"#,
-            ),
+            wat: unit(r#"(module (func (export "run") (loop $l (block $b (br_table $l $b (i32.const 0))))))"#),
             limits: TIGHT,
             export: "run",
             args: vec![],
@@ -165,9 +161,7 @@ fn attacks() -> Vec<Attack> {
         Attack {
             group: "memory",
             name: "data segment at the budget's edge",
-            wat: unit(
-                r#"(module (memory 16) (data (i32.const 1048572) "edge") (func (export "run")))"#,
-            ),
+            wat: unit(r#"(module (memory 16) (data (i32.const 1048572) "edge") (func (export "run")))"#),
             limits: TIGHT,
             export: "run",
             args: vec![],
@@ -176,9 +170,7 @@ fn attacks() -> Vec<Attack> {
         Attack {
             group: "memory",
             name: "data segment past the memory's end",
-            wat: unit(
-                r#"(module (memory 16) (data (i32.const 1048574) "edge") (func (export "run")))"#,
-            ),
+            wat: unit(r#"(module (memory 16) (data (i32.const 1048574) "edge") (func (export "run")))"#),
             limits: TIGHT,
             export: "run",
             args: vec![],
@@ -199,9 +191,7 @@ fn attacks() -> Vec<Attack> {
         Attack {
             group: "memory",
             name: "out-of-bounds read past the budget",
-            wat: unit(
-                r#"(module (memory 1) (func (export "run") (drop (i32.load (i32.const 0x7fff0000)))))"#,
-            ),
+            wat: unit(r#"(module (memory 1) (func (export "run") (drop (i32.load (i32.const 0x7fff0000)))))"#),
             limits: TIGHT,
             export: "run",
             args: vec![],
@@ -217,26 +207,15 @@ pub(crate) fn cases() -> Result<Vec<Case>, String> {
         .into_iter()
         .map(|attack| {
             let runtime = runtime.clone();
-            Case::new(attack.group, attack.name, attack.expected, move || {
-                run_attack(&runtime, attack)
-            })
+            Case::new(attack.group, attack.name, attack.expected, move || run_attack(&runtime, attack))
         })
         .collect();
     cases.extend(load_cases(&runtime));
     Ok(cases)
 }
 
-fn manifest(
-    (memory, fuel, timeout): (&str, &str, &str),
-) -> Result<ComponentManifest, RuntimeError> {
-    Ok(ComponentManifest::from_limit_flags(
-        LimitFlags {
-            memory,
-            fuel,
-            timeout,
-        },
-        &HostPolicy::default(),
-    )?)
+fn manifest((memory, fuel, timeout): (&str, &str, &str)) -> Result<ComponentManifest, RuntimeError> {
+    Ok(ComponentManifest::from_limit_flags(LimitFlags { memory, fuel, timeout }, &HostPolicy::default())?)
 }
 
 fn run_attack(runtime: &Runtime, attack: Attack) -> Outcome {
@@ -245,21 +224,14 @@ fn run_attack(runtime: &Runtime, attack: Attack) -> Outcome {
         .and_then(|component| component.call(attack.export, &attack.args));
     let (observed, figures) = match &result {
         Ok(outcome) => ("ok".to_owned(), Some(Figures::from(&outcome.report))),
-        Err(error) => (
-            error.kind().to_owned(),
-            error.crash().map(|crash| Figures::from(&crash.report)),
-        ),
+        Err(error) => (error.kind().to_owned(), error.crash().map(|crash| Figures::from(&crash.report))),
     };
     let verdict = match (observed == attack.expected, &result) {
         (true, _) => Verdict::Pass,
         (false, Ok(_)) => Verdict::Escaped,
         (false, Err(_)) => Verdict::Misclassified,
     };
-    Outcome {
-        observed,
-        verdict,
-        figures,
-    }
+    Outcome { observed, verdict, figures }
 }
 
 fn load_cases(runtime: &std::sync::Arc<Runtime>) -> Vec<Case> {
@@ -267,16 +239,8 @@ fn load_cases(runtime: &std::sync::Arc<Runtime>) -> Vec<Case> {
     let binary = wat::parse_str(&valid).unwrap_or_default();
     let truncated = binary[..binary.len() / 2].to_vec();
     let inputs: Vec<(&'static str, Vec<u8>, &'static str)> = vec![
-        (
-            "garbage bytes",
-            vec![0xde, 0xad, 0xbe, 0xef, 0xff, 0x00],
-            "malformed",
-        ),
-        (
-            "invalid WAT text",
-            b"(component (this is not wat".to_vec(),
-            "malformed",
-        ),
+        ("garbage bytes", vec![0xde, 0xad, 0xbe, 0xef, 0xff, 0x00], "malformed"),
+        ("invalid WAT text", b"(component (this is not wat".to_vec(), "malformed"),
         (
             "core module binary",
             wat::parse_str("(module (func (export \"run\")))").unwrap_or_default(),
@@ -284,28 +248,12 @@ fn load_cases(runtime: &std::sync::Arc<Runtime>) -> Vec<Case> {
         ),
         ("core module WAT", b"(module)".to_vec(), "not-a-component"),
         ("truncated component", truncated, "malformed"),
-        (
-            "wrong version",
-            b"\0asm\x0c\x00\x01\x00".to_vec(),
-            "malformed",
-        ),
-        (
-            "wrong layer",
-            b"\0asm\x0d\x00\x07\x00".to_vec(),
-            "malformed",
-        ),
-        (
-            "oversized input (65 MiB)",
-            vec![0u8; (65 << 20) as usize],
-            "too-large",
-        ),
+        ("wrong version", b"\0asm\x0c\x00\x01\x00".to_vec(), "malformed"),
+        ("wrong layer", b"\0asm\x0d\x00\x07\x00".to_vec(), "malformed"),
+        ("oversized input (65 MiB)", vec![0u8; (65 << 20) as usize], "too-large"),
         (
             "invalid function body",
-            component(
-                r#"(module (func (export "run") (result i32)))"#,
-                &[("run", "(result u32)")],
-            )
-            .into_bytes(),
+            component(r#"(module (func (export "run") (result i32)))"#, &[("run", "(result u32)")]).into_bytes(),
             "compile-failed",
         ),
         (
@@ -319,8 +267,7 @@ fn load_cases(runtime: &std::sync::Arc<Runtime>) -> Vec<Case> {
         .map(|(name, bytes, expected)| {
             let runtime = runtime.clone();
             Case::new("load", name, expected, move || {
-                let result =
-                    manifest(TIGHT).and_then(|manifest| runtime.load_bytes(&bytes, &manifest));
+                let result = manifest(TIGHT).and_then(|manifest| runtime.load_bytes(&bytes, &manifest));
                 let observed = match result {
                     Ok(_) => "ok-load".to_owned(),
                     Err(error) => error.kind().to_owned(),
@@ -332,11 +279,7 @@ fn load_cases(runtime: &std::sync::Arc<Runtime>) -> Vec<Case> {
                 } else {
                     Verdict::Misclassified
                 };
-                Outcome {
-                    observed,
-                    verdict,
-                    figures: None,
-                }
+                Outcome { observed, verdict, figures: None }
             })
         })
         .collect()

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use runtime::{
-    AsyncHostRegistry, CancellationToken, ComponentManifest, HostFuture, HostPolicy, LimitFlags,
-    LoadedComponent, Runtime, RuntimeError, TIME_INTERFACE, Val,
+    AsyncHostRegistry, CancellationToken, ComponentManifest, HostFuture, HostPolicy, LimitFlags, LoadedComponent,
+    Runtime, RuntimeError, TIME_INTERFACE, Val,
 };
 
 use super::{Case, Figures, Outcome, Verdict};
@@ -51,15 +51,9 @@ fn registry() -> AsyncHostRegistry {
             Box::new(async { panic!("a host function panicked on purpose") })
         })
         .func_async(HOSTILE, "fail", |_store, (): ()| -> HostFuture<'_, ()> {
-            Box::new(async {
-                Err(runtime::wasmtime::Error::msg(
-                    "a host function failed on purpose",
-                ))
-            })
+            Box::new(async { Err(runtime::wasmtime::Error::msg("a host function failed on purpose")) })
         })
-        .func_async(HOSTILE, "hang", |_store, (): ()| -> HostFuture<'_, ()> {
-            Box::new(std::future::pending())
-        })
+        .func_async(HOSTILE, "hang", |_store, (): ()| -> HostFuture<'_, ()> { Box::new(std::future::pending()) })
 }
 
 /// A runtime with the hostile host functions, its guest, and a Tokio runtime.
@@ -70,10 +64,7 @@ struct Setup {
 }
 
 fn setup(max_concurrent: u32, queue: (usize, Duration)) -> Result<Setup, String> {
-    let policy = HostPolicy::builder()
-        .max_concurrent_instances(max_concurrent)
-        .build()
-        .map_err(|e| e.to_string())?;
+    let policy = HostPolicy::builder().max_concurrent_instances(max_concurrent).build().map_err(|e| e.to_string())?;
     let runtime = Runtime::builder()
         .policy(policy)
         .host_functions(registry())
@@ -81,26 +72,13 @@ fn setup(max_concurrent: u32, queue: (usize, Duration)) -> Result<Setup, String>
         .build()
         .map_err(|e| e.to_string())?;
     let manifest = ComponentManifest::from_limit_flags(
-        LimitFlags {
-            memory: "1MiB",
-            fuel: "10_000_000_000",
-            timeout: "100ms",
-        },
+        LimitFlags { memory: "1MiB", fuel: "10_000_000_000", timeout: "100ms" },
         runtime.engine().policy(),
     )
     .map_err(|e| e.to_string())?;
-    let guest = runtime
-        .load_bytes(guest().as_bytes(), &manifest)
-        .map_err(|e| e.to_string())?;
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    Ok(Setup {
-        runtime: Arc::new(runtime),
-        guest,
-        tokio,
-    })
+    let guest = runtime.load_bytes(guest().as_bytes(), &manifest).map_err(|e| e.to_string())?;
+    let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+    Ok(Setup { runtime: Arc::new(runtime), guest, tokio })
 }
 
 fn kind_with_phase(error: &RuntimeError) -> String {
@@ -120,16 +98,10 @@ fn single_call(export: &'static str, args: Vec<Val>, expected: &'static str) -> 
     };
     setup.tokio.block_on(async {
         let result = setup.runtime.call_async(&setup.guest, export, &args).await;
-        let healthy = setup
-            .runtime
-            .call_async(&setup.guest, "echo", &[Val::U32(7)])
-            .await;
+        let healthy = setup.runtime.call_async(&setup.guest, "echo", &[Val::U32(7)]).await;
         let (observed, figures) = match &result {
             Ok(outcome) => ("ok".to_owned(), Some(Figures::from(&outcome.report))),
-            Err(error) => (
-                kind_with_phase(error),
-                error.crash().map(|c| Figures::from(&c.report)),
-            ),
+            Err(error) => (kind_with_phase(error), error.crash().map(|c| Figures::from(&c.report))),
         };
         let verdict = match (observed == expected, healthy.is_ok(), &result) {
             (_, false, _) => Verdict::HostFailure,
@@ -137,20 +109,12 @@ fn single_call(export: &'static str, args: Vec<Val>, expected: &'static str) -> 
             (false, true, Ok(_)) => Verdict::Escaped,
             (false, true, Err(_)) => Verdict::Misclassified,
         };
-        Outcome {
-            observed,
-            verdict,
-            figures,
-        }
+        Outcome { observed, verdict, figures }
     })
 }
 
 fn host_failure(error: String) -> Outcome {
-    Outcome {
-        observed: format!("setup failed: {error}"),
-        verdict: Verdict::HostFailure,
-        figures: None,
-    }
+    Outcome { observed: format!("setup failed: {error}"), verdict: Verdict::HostFailure, figures: None }
 }
 
 /// `count` calls cancelled shortly after they start; then every slot must be
@@ -171,14 +135,8 @@ fn cancellation_storm(count: usize) -> Outcome {
                     tokio::time::sleep(Duration::from_micros(100)).await;
                     trigger.cancel();
                 });
-                let (export, args) = if n % 2 == 0 {
-                    ("spin", vec![])
-                } else {
-                    ("nap", vec![Val::U32(60_000)])
-                };
-                runtime
-                    .call_async_cancellable(&guest, export, &args, &token)
-                    .await
+                let (export, args) = if n % 2 == 0 { ("spin", vec![]) } else { ("nap", vec![Val::U32(60_000)]) };
+                runtime.call_async_cancellable(&guest, export, &args, &token).await
             });
         }
         let mut cancelled = 0;
@@ -192,22 +150,10 @@ fn cancellation_storm(count: usize) -> Outcome {
             }
         }
         let free = setup.runtime.executor().available_slots();
-        let healthy = setup
-            .runtime
-            .call_async(&setup.guest, "echo", &[Val::U32(1)])
-            .await
-            .is_ok();
+        let healthy = setup.runtime.call_async(&setup.guest, "echo", &[Val::U32(1)]).await.is_ok();
         let observed = format!("{cancelled} cancelled, {other} timed out, {free} slots free");
-        let verdict = if healthy && free == 1_000 {
-            Verdict::Pass
-        } else {
-            Verdict::HostFailure
-        };
-        Outcome {
-            observed,
-            verdict,
-            figures: None,
-        }
+        let verdict = if healthy && free == 1_000 { Verdict::Pass } else { Verdict::HostFailure };
+        Outcome { observed, verdict, figures: None }
     })
 }
 
@@ -230,28 +176,14 @@ fn flood(count: usize, slots: u32) -> Outcome {
                 Ok(Ok(_)) => ok += 1,
                 Ok(Err(RuntimeError::Busy { .. })) => busy += 1,
                 Ok(Err(error)) => other.push(error.kind()),
-                Err(join) => other.push(if join.is_panic() {
-                    "panic"
-                } else {
-                    "join-error"
-                }),
+                Err(join) => other.push(if join.is_panic() { "panic" } else { "join-error" }),
             }
         }
         let free = setup.runtime.executor().available_slots();
-        let observed = format!(
-            "{ok} ok, {busy} busy, {} other, {free}/{slots} free",
-            other.len()
-        );
-        let verdict = if other.is_empty() && free == slots as usize && ok > 0 {
-            Verdict::Pass
-        } else {
-            Verdict::HostFailure
-        };
-        Outcome {
-            observed,
-            verdict,
-            figures: None,
-        }
+        let observed = format!("{ok} ok, {busy} busy, {} other, {free}/{slots} free", other.len());
+        let verdict =
+            if other.is_empty() && free == slots as usize && ok > 0 { Verdict::Pass } else { Verdict::HostFailure };
+        Outcome { observed, verdict, figures: None }
     })
 }
 
@@ -259,39 +191,22 @@ pub(crate) fn cases(quick: bool) -> Vec<Case> {
     let storm = if quick { 1_000 } else { 10_000 };
     let flood_size = if quick { 2_000 } else { 20_000 };
     vec![
-        Case::new(
-            "host",
-            "host sleep past the deadline",
-            "deadline-exceeded/host-call",
-            || single_call("nap", vec![Val::U32(10_000)], "deadline-exceeded/host-call"),
-        ),
-        Case::new(
-            "host",
-            "host function that never returns",
-            "deadline-exceeded/host-call",
-            || single_call("hang", vec![], "deadline-exceeded/host-call"),
-        ),
-        Case::new("host", "panicking host function", "host-panic", || {
-            single_call("boom", vec![], "host-panic")
+        Case::new("host", "host sleep past the deadline", "deadline-exceeded/host-call", || {
+            single_call("nap", vec![Val::U32(10_000)], "deadline-exceeded/host-call")
         }),
-        Case::new(
-            "host",
-            "host function returning an error",
-            "host-error",
-            || single_call("fail", vec![], "host-error"),
-        ),
-        Case::new(
-            "cpu",
-            "host call in a loop",
-            "deadline-exceeded/guest",
-            || single_call("call-host-in-a-loop", vec![], "deadline-exceeded/guest"),
-        ),
-        Case::new(
-            "async",
-            format!("cancellation storm ({storm})"),
-            "all cancelled, slots restored",
-            move || cancellation_storm(storm),
-        ),
+        Case::new("host", "host function that never returns", "deadline-exceeded/host-call", || {
+            single_call("hang", vec![], "deadline-exceeded/host-call")
+        }),
+        Case::new("host", "panicking host function", "host-panic", || single_call("boom", vec![], "host-panic")),
+        Case::new("host", "host function returning an error", "host-error", || {
+            single_call("fail", vec![], "host-error")
+        }),
+        Case::new("cpu", "host call in a loop", "deadline-exceeded/guest", || {
+            single_call("call-host-in-a-loop", vec![], "deadline-exceeded/guest")
+        }),
+        Case::new("async", format!("cancellation storm ({storm})"), "all cancelled, slots restored", move || {
+            cancellation_storm(storm)
+        }),
         Case::new(
             "async",
             format!("concurrency flood ({flood_size} over 64 slots)"),

@@ -41,41 +41,25 @@ fn corpus_cases() -> Result<Vec<Case>, String> {
     paths
         .into_iter()
         .map(|path| {
-            let text =
-                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
             let expected = text
                 .lines()
                 .find_map(|line| line.strip_prefix("# expect: "))
                 .and_then(|line| line.split(" at ").next())
                 .ok_or_else(|| format!("{} has no `# expect:` line", path.display()))?
                 .to_owned();
-            let name = path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            Ok(Case::new(GROUP, name, expected.clone(), move || {
-                rejected_from_path(&path, &expected)
-            }))
+            let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            Ok(Case::new(GROUP, name, expected.clone(), move || rejected_from_path(&path, &expected)))
         })
         .collect()
 }
 
 fn rejected_from_path(path: &Path, expected: &str) -> Outcome {
-    Outcome::rejected(
-        expected,
-        ComponentManifest::from_path(path)
-            .err()
-            .map(|e| e.code_str()),
-    )
+    Outcome::rejected(expected, ComponentManifest::from_path(path).err().map(|e| e.code_str()))
 }
 
 fn rejected_text(text: &str, expected: &str) -> Outcome {
-    Outcome::rejected(
-        expected,
-        text.parse::<ComponentManifest>()
-            .err()
-            .map(|e| e.code_str()),
-    )
+    Outcome::rejected(expected, text.parse::<ComponentManifest>().err().map(|e| e.code_str()))
 }
 
 fn rejected_bytes(bytes: &[u8], expected: &str) -> Outcome {
@@ -87,67 +71,36 @@ const SYNTAX: &str = "runtime::manifest::syntax";
 
 fn generated_cases() -> Vec<Case> {
     let text_case = |name: &str, expected: &'static str, text: String| {
-        Case::new(GROUP, name, expected, move || {
-            rejected_text(&text, expected)
-        })
+        Case::new(GROUP, name, expected, move || rejected_text(&text, expected))
     };
-    let with_resource =
-        |line: &str| VALID.replace("instances = 4\n", &format!("instances = 4\n{line}\n"));
+    let with_resource = |line: &str| VALID.replace("instances = 4\n", &format!("instances = 4\n{line}\n"));
     let replace = |from: &str, to: &str| VALID.replace(from, to);
     let depth = 20_000;
     vec![
-        text_case(
-            "oversized text (1 MiB)",
-            "runtime::manifest::too_large",
-            VALID.repeat((1 << 20) / VALID.len() + 1),
-        ),
-        Case::new(
-            GROUP,
-            "oversized file (endless /dev/zero)",
-            "runtime::manifest::too_large",
-            || {
-                // Reading must stop at the cap even when the file never ends.
-                rejected_from_path(Path::new("/dev/zero"), "runtime::manifest::too_large")
-            },
-        ),
-        Case::new(
-            GROUP,
-            "oversized file on disk (8 MiB)",
-            "runtime::manifest::too_large",
-            || {
-                let dir = crate::target_dir().join("adversarial");
-                let path = dir.join("oversized.toml");
-                let text = format!("{VALID}{}", "#".repeat(8 << 20));
-                match std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, text)) {
-                    Ok(()) => rejected_from_path(&path, "runtime::manifest::too_large"),
-                    Err(error) => Outcome {
-                        observed: format!("setup failed: {error}"),
-                        verdict: Verdict::HostFailure,
-                        figures: None,
-                    },
+        text_case("oversized text (1 MiB)", "runtime::manifest::too_large", VALID.repeat((1 << 20) / VALID.len() + 1)),
+        Case::new(GROUP, "oversized file (endless /dev/zero)", "runtime::manifest::too_large", || {
+            // Reading must stop at the cap even when the file never ends.
+            rejected_from_path(Path::new("/dev/zero"), "runtime::manifest::too_large")
+        }),
+        Case::new(GROUP, "oversized file on disk (8 MiB)", "runtime::manifest::too_large", || {
+            let dir = crate::target_dir().join("adversarial");
+            let path = dir.join("oversized.toml");
+            let text = format!("{VALID}{}", "#".repeat(8 << 20));
+            match std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, text)) {
+                Ok(()) => rejected_from_path(&path, "runtime::manifest::too_large"),
+                Err(error) => {
+                    Outcome { observed: format!("setup failed: {error}"), verdict: Verdict::HostFailure, figures: None }
                 }
-            },
-        ),
-        Case::new(
-            GROUP,
-            "binary garbage",
-            "runtime::manifest::not_utf8",
-            || rejected_bytes(&pseudo_random_bytes(4096, 7), "runtime::manifest::not_utf8"),
-        ),
-        Case::new(
-            GROUP,
-            "a wasm binary passed as manifest",
-            "runtime::manifest::not_utf8",
-            || {
-                let wasm = b"\0asm\x0d\x00\x01\x00\x07\x10\x01\xff\xfe\xfd".to_vec();
-                rejected_bytes(&wasm, "runtime::manifest::not_utf8")
-            },
-        ),
-        text_case(
-            "NUL byte inside a string",
-            SYNTAX,
-            replace("\"target\"", "\"tar\0get\""),
-        ),
+            }
+        }),
+        Case::new(GROUP, "binary garbage", "runtime::manifest::not_utf8", || {
+            rejected_bytes(&pseudo_random_bytes(4096, 7), "runtime::manifest::not_utf8")
+        }),
+        Case::new(GROUP, "a wasm binary passed as manifest", "runtime::manifest::not_utf8", || {
+            let wasm = b"\0asm\x0d\x00\x01\x00\x07\x10\x01\xff\xfe\xfd".to_vec();
+            rejected_bytes(&wasm, "runtime::manifest::not_utf8")
+        }),
+        text_case("NUL byte inside a string", SYNTAX, replace("\"target\"", "\"tar\0get\"")),
         text_case(
             "deeply nested arrays",
             SYNTAX,
@@ -156,25 +109,13 @@ fn generated_cases() -> Vec<Case> {
         text_case(
             "deeply nested inline tables",
             SYNTAX,
-            with_resource(&format!(
-                "x = {}1{}",
-                "{ a = ".repeat(depth / 4),
-                " }".repeat(depth / 4)
-            )),
+            with_resource(&format!("x = {}1{}", "{ a = ".repeat(depth / 4), " }".repeat(depth / 4))),
         ),
-        text_case(
-            "deeply dotted table header",
-            SYNTAX,
-            format!("{VALID}[{}]\n", vec!["a"; 10_000].join(".")),
-        ),
+        text_case("deeply dotted table header", SYNTAX, format!("{VALID}[{}]\n", vec!["a"; 10_000].join("."))),
         text_case(
             "5000 unknown keys",
             "runtime::manifest::unknown_key",
-            with_resource(
-                &(0..5000)
-                    .map(|i| format!("k{i} = {i}\n"))
-                    .collect::<String>(),
-            ),
+            with_resource(&(0..5000).map(|i| format!("k{i} = {i}\n")).collect::<String>()),
         ),
         text_case(
             "60 KB key name",
@@ -186,11 +127,7 @@ fn generated_cases() -> Vec<Case> {
             "runtime::manifest::overflow",
             replace("50_000_000", &format!("1{}", "0".repeat(40))),
         ),
-        text_case(
-            "fuel of i64::MAX",
-            "runtime::manifest::out_of_range",
-            replace("50_000_000", &i64::MAX.to_string()),
-        ),
+        text_case("fuel of i64::MAX", "runtime::manifest::out_of_range", replace("50_000_000", &i64::MAX.to_string())),
         text_case(
             "fuel of i64::MIN",
             "runtime::manifest::negative_value",
@@ -211,11 +148,7 @@ fn generated_cases() -> Vec<Case> {
             "runtime::manifest::out_of_range",
             replace("\"1MiB\"", &i64::MAX.to_string()),
         ),
-        text_case(
-            "memory of 16 EiB in GiB",
-            "runtime::manifest::overflow",
-            replace("\"1MiB\"", "\"17179869184GiB\""),
-        ),
+        text_case("memory of 16 EiB in GiB", "runtime::manifest::overflow", replace("\"1MiB\"", "\"17179869184GiB\"")),
         text_case(
             "timeout of u64::MAX seconds",
             "runtime::manifest::overflow",
@@ -247,9 +180,7 @@ fn generated_cases() -> Vec<Case> {
 /// Deterministic bytes (SplitMix64), with a leading 0xff so they are never UTF-8.
 fn pseudo_random_bytes(len: usize, seed: u64) -> Vec<u8> {
     let mut state = seed;
-    let mut bytes: Vec<u8> = (0..len)
-        .map(|_| splitmix(&mut state).to_le_bytes()[0])
-        .collect();
+    let mut bytes: Vec<u8> = (0..len).map(|_| splitmix(&mut state).to_le_bytes()[0]).collect();
     if let Some(first) = bytes.first_mut() {
         *first = 0xff;
     }
@@ -327,11 +258,7 @@ fn mutation_storm(count: usize, seed: u64) -> Outcome {
         }
     }
     Outcome {
-        observed: format!(
-            "{accepted} ok, {} rejected, {} codes",
-            count - accepted,
-            codes.len()
-        ),
+        observed: format!("{accepted} ok, {} rejected, {} codes", count - accepted, codes.len()),
         verdict: Verdict::Pass,
         figures: None,
     }
@@ -368,14 +295,8 @@ fn mutate(text: &str, state: &mut u64) -> String {
             }
             2 if at < chars.len() => chars[at] = char::from(b' ' + (splitmix(state) % 95) as u8),
             _ => {
-                let line_start = chars[..at]
-                    .iter()
-                    .rposition(|&c| c == '\n')
-                    .map_or(0, |i| i + 1);
-                let line_end = chars[at..]
-                    .iter()
-                    .position(|&c| c == '\n')
-                    .map_or(chars.len(), |i| at + i + 1);
+                let line_start = chars[..at].iter().rposition(|&c| c == '\n').map_or(0, |i| i + 1);
+                let line_end = chars[at..].iter().position(|&c| c == '\n').map_or(chars.len(), |i| at + i + 1);
                 let line: Vec<char> = chars[line_start..line_end].to_vec();
                 chars.splice(line_start..line_start, line);
             }

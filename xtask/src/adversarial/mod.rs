@@ -39,12 +39,7 @@ impl Case {
         expected: impl Into<String>,
         attack: impl FnOnce() -> Outcome + 'static,
     ) -> Self {
-        Self {
-            group,
-            name: name.into(),
-            expected: expected.into(),
-            attack: Box::new(attack),
-        }
+        Self { group, name: name.into(), expected: expected.into(), attack: Box::new(attack) }
     }
 }
 
@@ -82,21 +77,9 @@ impl Outcome {
     /// (`None` when it was accepted).
     pub(crate) fn rejected(expected: &str, observed: Option<String>) -> Self {
         match observed {
-            None => Self {
-                observed: "accepted".into(),
-                verdict: Verdict::Escaped,
-                figures: None,
-            },
-            Some(code) if code == expected => Self {
-                observed: code,
-                verdict: Verdict::Pass,
-                figures: None,
-            },
-            Some(code) => Self {
-                observed: code,
-                verdict: Verdict::Misclassified,
-                figures: None,
-            },
+            None => Self { observed: "accepted".into(), verdict: Verdict::Escaped, figures: None },
+            Some(code) if code == expected => Self { observed: code, verdict: Verdict::Pass, figures: None },
+            Some(code) => Self { observed: code, verdict: Verdict::Misclassified, figures: None },
         }
     }
 }
@@ -138,9 +121,7 @@ struct Report<'r> {
 pub(crate) fn run(options: &Options) -> Result<bool, String> {
     // Attacks make host functions panic on purpose; the runtime catches those
     // panics, so one line each is enough on stderr.
-    std::panic::set_hook(Box::new(|info| {
-        eprintln!("panic (expected, caught): {info}")
-    }));
+    std::panic::set_hook(Box::new(|info| eprintln!("panic (expected, caught): {info}")));
     let mut cases = manifests::cases(options.quick, options.seed)?;
     cases.extend(components::cases()?);
     cases.extend(host::cases(options.quick));
@@ -165,18 +146,10 @@ pub(crate) fn run(options: &Options) -> Result<bool, String> {
         print_row(&row);
         rows.push(row);
     }
-    let failed = rows
-        .iter()
-        .filter(|row| row.verdict != Verdict::Pass)
-        .count();
+    let failed = rows.iter().filter(|row| row.verdict != Verdict::Pass).count();
     let passed = rows.len() - failed;
-    let report = Report {
-        mode: if options.quick { "quick" } else { "full" },
-        seed: options.seed,
-        passed,
-        failed,
-        cases: &rows,
-    };
+    let report =
+        Report { mode: if options.quick { "quick" } else { "full" }, seed: options.seed, passed, failed, cases: &rows };
     let path = write_report(&report)?;
     eprintln!("report: {}", path.display());
     if failed > 0 {
@@ -209,10 +182,7 @@ fn write_report(report: &Report<'_>) -> Result<std::path::PathBuf, String> {
 
 #[expect(clippy::print_stdout, reason = "the table is the command's output")]
 fn print_header() {
-    println!(
-        "{:<10} {:<40} {:<36} {:<36} {:>9}  verdict",
-        "group", "attack", "expected", "observed", "time"
-    );
+    println!("{:<10} {:<40} {:<36} {:<36} {:>9}  verdict", "group", "attack", "expected", "observed", "time");
 }
 
 #[expect(clippy::print_stdout, reason = "the table is the command's output")]

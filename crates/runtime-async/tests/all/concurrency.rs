@@ -12,10 +12,7 @@ use crate::{Host, LIMITS, PATIENT, TestResult, mixed_guest};
 
 #[test]
 fn a_thousand_mixed_calls_each_get_their_own_outcome() -> TestResult {
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     tokio.block_on(async {
         let host = Arc::new(Host::reference()?);
         // Spinning calls end at their 100ms deadline; the others get a deadline
@@ -25,11 +22,7 @@ fn a_thousand_mixed_calls_each_get_their_own_outcome() -> TestResult {
         let mut calls = tokio::task::JoinSet::new();
         for n in 0..1_000u32 {
             let host = host.clone();
-            let component = if n % 4 == 2 {
-                spinner.clone()
-            } else {
-                patient.clone()
-            };
+            let component = if n % 4 == 2 { spinner.clone() } else { patient.clone() };
             calls.spawn(async move {
                 let (export, args) = match n % 4 {
                     0 => ("echo", vec![Val::U32(n)]),
@@ -43,37 +36,23 @@ fn a_thousand_mixed_calls_each_get_their_own_outcome() -> TestResult {
         while let Some(joined) = calls.join_next().await {
             let (n, outcome) = joined?;
             match n % 4 {
-                0 => assert_eq!(
-                    outcome?.results,
-                    [Val::U32(n)],
-                    "call {n} got another call's result"
-                ),
-                1 => assert_eq!(
-                    outcome.err().and_then(|e| e.crash().map(|c| c.kind)),
-                    Some(CrashKind::Unreachable)
-                ),
+                0 => assert_eq!(outcome?.results, [Val::U32(n)], "call {n} got another call's result"),
+                1 => assert_eq!(outcome.err().and_then(|e| e.crash().map(|c| c.kind)), Some(CrashKind::Unreachable)),
                 2 => assert_eq!(
                     outcome.err().and_then(|e| e.crash().map(|c| c.kind)),
-                    Some(CrashKind::DeadlineExceeded {
-                        during: DeadlinePhase::Guest
-                    })
+                    Some(CrashKind::DeadlineExceeded { during: DeadlinePhase::Guest })
                 ),
                 _ => assert_eq!(outcome?.report.host_calls, 1),
             }
         }
-        assert_eq!(
-            host.executor.available_slots(),
-            host.engine.policy().max_concurrent_instances() as usize
-        );
+        assert_eq!(host.executor.available_slots(), host.engine.policy().max_concurrent_instances() as usize);
         Ok(())
     })
 }
 
 #[test]
 fn a_spinning_guest_yields_to_other_tasks_on_a_current_thread_runtime() -> TestResult {
-    let tokio = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let tokio = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     tokio.block_on(async {
         let host = Host::reference()?;
         let component = host.load(&mixed_guest(), LIMITS)?;
@@ -91,10 +70,7 @@ fn a_spinning_guest_yields_to_other_tasks_on_a_current_thread_runtime() -> TestR
         ticker.abort();
         assert_eq!(outcome.err().map(|e| e.kind()), Some("deadline-exceeded"));
         let ticks = ticks.load(Ordering::Relaxed);
-        assert!(
-            ticks >= 10,
-            "the other task ran only {ticks} times while the guest spun"
-        );
+        assert!(ticks >= 10, "the other task ran only {ticks} times while the guest spun");
         Ok(())
     })
 }

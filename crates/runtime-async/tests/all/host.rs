@@ -11,9 +11,7 @@ use wasmtime::component::Val;
 use crate::{Host, LIMITS, PATIENT, TestResult, mixed_guest};
 
 fn tokio() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+    tokio::runtime::Builder::new_current_thread().enable_all().build()
 }
 
 #[test]
@@ -21,29 +19,12 @@ fn a_host_sleep_past_the_deadline_is_deadline_exceeded_during_host_call() -> Tes
     tokio()?.block_on(async {
         let host = Host::reference()?;
         let component = host.load(&mixed_guest(), LIMITS)?;
-        let error = host
-            .executor
-            .call(&component, "nap", &[Val::U32(10_000)], None)
-            .await
-            .err()
-            .ok_or("deadline")?;
+        let error = host.executor.call(&component, "nap", &[Val::U32(10_000)], None).await.err().ok_or("deadline")?;
         let crash = error.crash().ok_or("a crash")?;
-        assert_eq!(
-            crash.kind,
-            CrashKind::DeadlineExceeded {
-                during: DeadlinePhase::HostCall
-            }
-        );
-        assert!(
-            crash.report.wall < std::time::Duration::from_secs(5),
-            "{:?}",
-            crash.report.wall
-        );
+        assert_eq!(crash.kind, CrashKind::DeadlineExceeded { during: DeadlinePhase::HostCall });
+        assert!(crash.report.wall < std::time::Duration::from_secs(5), "{:?}", crash.report.wall);
 
-        let twin = host
-            .executor
-            .call(&component, "nap", &[Val::U32(1)], None)
-            .await?;
+        let twin = host.executor.call(&component, "nap", &[Val::U32(1)], None).await?;
         assert_eq!(twin.report.host_calls, 1);
         assert!(twin.report.host_time >= std::time::Duration::from_millis(1));
         Ok(())
@@ -72,33 +53,20 @@ fn faulty_guest() -> String {
 
 fn faulty_registry() -> AsyncHostRegistry {
     AsyncHostRegistry::new()
-        .func_async(
-            FAULTY,
-            "boom",
-            |_store, (): ()| -> runtime_async::HostFuture<'_, ()> {
-                Box::new(async { panic!("the host function exploded") })
-            },
-        )
-        .func_async(
-            FAULTY,
-            "fail",
-            |_store, (): ()| -> runtime_async::HostFuture<'_, ()> {
-                Box::new(async { Err(wasmtime::Error::msg("the database is down")) })
-            },
-        )
-        .func_async(
-            FAULTY,
-            "fine",
-            |_store, (): ()| -> runtime_async::HostFuture<'_, ()> { Box::new(async { Ok(()) }) },
-        )
+        .func_async(FAULTY, "boom", |_store, (): ()| -> runtime_async::HostFuture<'_, ()> {
+            Box::new(async { panic!("the host function exploded") })
+        })
+        .func_async(FAULTY, "fail", |_store, (): ()| -> runtime_async::HostFuture<'_, ()> {
+            Box::new(async { Err(wasmtime::Error::msg("the database is down")) })
+        })
+        .func_async(FAULTY, "fine", |_store, (): ()| -> runtime_async::HostFuture<'_, ()> {
+            Box::new(async { Ok(()) })
+        })
 }
 
 #[test]
 fn a_panicking_host_function_fails_only_its_own_call() -> TestResult {
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     tokio.block_on(async {
         let host = Arc::new(Host::new(HostPolicy::default(), &faulty_registry())?);
         let component = host.load(&faulty_guest(), PATIENT)?;
@@ -107,10 +75,7 @@ fn a_panicking_host_function_fails_only_its_own_call() -> TestResult {
             let (host, component) = (host.clone(), component.clone());
             calls.spawn(async move {
                 let export = if n % 2 == 0 { "boom" } else { "fine" };
-                (
-                    export,
-                    host.executor.call(&component, export, &[], None).await,
-                )
+                (export, host.executor.call(&component, export, &[], None).await)
             });
         }
         while let Some(joined) = calls.join_next().await {
@@ -119,11 +84,7 @@ fn a_panicking_host_function_fails_only_its_own_call() -> TestResult {
                     let error = outcome.err().ok_or("boom panics")?;
                     let crash = error.crash().ok_or("a crash")?;
                     assert_eq!(crash.kind, CrashKind::HostPanic);
-                    assert!(
-                        crash.message.contains("the host function exploded"),
-                        "{}",
-                        crash.message
-                    );
+                    assert!(crash.message.contains("the host function exploded"), "{}", crash.message);
                 }
                 (_, outcome) => assert_eq!(outcome?.report.host_calls, 1),
             }
@@ -137,24 +98,11 @@ fn a_host_error_is_host_error_with_its_message() -> TestResult {
     tokio()?.block_on(async {
         let host = Host::new(HostPolicy::default(), &faulty_registry())?;
         let component = host.load(&faulty_guest(), PATIENT)?;
-        let error = host
-            .executor
-            .call(&component, "fail", &[], None)
-            .await
-            .err()
-            .ok_or("fail errs")?;
+        let error = host.executor.call(&component, "fail", &[], None).await.err().ok_or("fail errs")?;
         let crash = error.crash().ok_or("a crash")?;
         assert_eq!(crash.kind, CrashKind::HostError);
-        assert!(
-            crash.message.contains("the database is down"),
-            "{}",
-            crash.message
-        );
-        assert!(
-            crash.message.contains("test:faulty/host#fail"),
-            "{}",
-            crash.message
-        );
+        assert!(crash.message.contains("the database is down"), "{}", crash.message);
+        assert!(crash.message.contains("test:faulty/host#fail"), "{}", crash.message);
         host.executor.call(&component, "fine", &[], None).await?;
         Ok(())
     })

@@ -7,9 +7,7 @@ mod concurrency;
 mod host;
 
 use runtime_async::{AsyncExecutor, AsyncHostRegistry, TIME_INTERFACE};
-use runtime_core::{
-    Allocation, ComponentLoader, LoadedComponent, RuntimeEngine, RuntimeError, StoreState,
-};
+use runtime_core::{Allocation, ComponentLoader, LoadedComponent, RuntimeEngine, RuntimeError, StoreState};
 use runtime_limits::ResourceLimits;
 use runtime_manifest::{ComponentManifest, HostPolicy};
 use wasmtime::component::Linker;
@@ -28,32 +26,19 @@ impl Host {
         let engine = RuntimeEngine::new(policy, Allocation::Pooling)?;
         let linker = registry.linker(engine.engine())?;
         let executor = AsyncExecutor::new(engine.policy().max_concurrent_instances());
-        Ok(Self {
-            engine,
-            linker,
-            executor,
-        })
+        Ok(Self { engine, linker, executor })
     }
 
     fn reference() -> Result<Self, RuntimeError> {
-        Self::new(
-            HostPolicy::default(),
-            &AsyncHostRegistry::with_reference_functions(),
-        )
+        Self::new(HostPolicy::default(), &AsyncHostRegistry::with_reference_functions())
     }
 
     fn load(&self, wat: &str, resources: &str) -> Result<LoadedComponent, RuntimeError> {
         let compiled = ComponentLoader::new(self.engine.clone()).load_bytes(wat.as_bytes())?;
         let manifest: ComponentManifest =
-            format!("[component]\nname = \"t\"\nversion = \"0.1.0\"\n[resources]\n{resources}\n")
-                .parse()?;
+            format!("[component]\nname = \"t\"\nversion = \"0.1.0\"\n[resources]\n{resources}\n").parse()?;
         let limits = ResourceLimits::new(&manifest.resources, self.engine.policy())?;
-        Ok(LoadedComponent::new(
-            &self.engine,
-            compiled,
-            &self.linker,
-            limits,
-        )?)
+        Ok(LoadedComponent::new(&self.engine, compiled, &self.linker, limits)?)
     }
 }
 

@@ -44,10 +44,7 @@ fn three_problems_give_three_line_accurate_diagnostics() -> TestResult {
         assert!(stderr.contains(&place), "{place} missing from:\n{stderr}");
     }
     assert!(stderr.contains("did you mean `memory`?"), "{stderr}");
-    assert!(
-        stderr.contains("add `fuel = 50_000_000` to [resources]"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("add `fuel = 50_000_000` to [resources]"), "{stderr}");
     assert!(stderr.contains("allowed: 512KiB..=4MiB"), "{stderr}");
     Ok(())
 }

@@ -9,10 +9,7 @@ use std::process::{Command, Output};
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 fn wasm_runtime(args: &[&str]) -> Result<Output, std::io::Error> {
-    Command::new(env!("CARGO_BIN_EXE_wasm-runtime"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
+    Command::new(env!("CARGO_BIN_EXE_wasm-runtime")).args(args).env("NO_COLOR", "1").output()
 }
 
 /// Writes `text` to a scratch file named `name` and returns its path.

@@ -26,32 +26,15 @@ fn run(component: &str, extra: &[&str]) -> Result<std::process::Output, std::io:
 fn a_successful_call_prints_its_result_and_exits_0() -> TestResult {
     let path = scratch("add.wat", LOOP)?;
     let limits = ["--memory", "1MiB", "--fuel", "1000000", "--timeout", "1s"];
-    let output = run(
-        path.to_str().ok_or("path")?,
-        &[&limits[..], &["--invoke", "add(2, 40)"]].concat(),
-    )?;
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = run(path.to_str().ok_or("path")?, &[&limits[..], &["--invoke", "add(2, 40)"]].concat())?;
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(String::from_utf8(output.stdout)?.trim(), "42");
 
-    let output = run(
-        path.to_str().ok_or("path")?,
-        &[&limits[..], &["--invoke", "add(2, 40)", "--json"]].concat(),
-    )?;
+    let output = run(path.to_str().ok_or("path")?, &[&limits[..], &["--invoke", "add(2, 40)", "--json"]].concat())?;
     let body = json(&output.stdout)?;
     assert_eq!(body["ok"], true);
     assert_eq!(body["result"], "42");
-    for key in [
-        "fuel_consumed",
-        "peak_memory_bytes",
-        "wall_us",
-        "instantiate_us",
-        "host_calls",
-    ] {
+    for key in ["fuel_consumed", "peak_memory_bytes", "wall_us", "instantiate_us", "host_calls"] {
         assert!(body["report"][key].is_u64(), "{key} missing: {body}");
     }
     Ok(())
@@ -62,55 +45,22 @@ fn a_successful_call_prints_its_result_and_exits_0() -> TestResult {
 fn a_loop_is_stopped_by_the_deadline_or_by_fuel_and_exits_3() -> TestResult {
     let path = scratch("loop.wat", LOOP)?;
     let path = path.to_str().ok_or("path")?;
-    let deadline = run(
-        path,
-        &[
-            "--memory",
-            "1MiB",
-            "--fuel",
-            "1000000000",
-            "--timeout",
-            "100ms",
-            "--invoke",
-            "run()",
-            "--json",
-        ],
-    )?;
+    let deadline =
+        run(path, &["--memory", "1MiB", "--fuel", "1000000000", "--timeout", "100ms", "--invoke", "run()", "--json"])?;
     assert_eq!(deadline.status.code(), Some(3));
     let body = json(&deadline.stdout)?;
     assert_eq!(body["ok"], false);
     assert_eq!(body["error"]["kind"], "deadline-exceeded");
     assert_eq!(body["error"]["during"], "guest");
-    assert!(
-        body["report"]["wall_us"]
-            .as_u64()
-            .is_some_and(|us| us >= 100_000),
-        "{body}"
-    );
+    assert!(body["report"]["wall_us"].as_u64().is_some_and(|us| us >= 100_000), "{body}");
 
-    let fuel = run(
-        path,
-        &[
-            "--memory",
-            "1MiB",
-            "--fuel",
-            "1000000",
-            "--timeout",
-            "100ms",
-            "--invoke",
-            "run()",
-            "--json",
-        ],
-    )?;
+    let fuel =
+        run(path, &["--memory", "1MiB", "--fuel", "1000000", "--timeout", "100ms", "--invoke", "run()", "--json"])?;
     assert_eq!(fuel.status.code(), Some(3));
     let body = json(&fuel.stdout)?;
     assert_eq!(body["error"]["kind"], "out-of-fuel");
     assert_eq!(body["report"]["fuel_consumed"], 1_000_000);
-    assert!(
-        body["error"]["help"]
-            .as_str()
-            .is_some_and(|help| help.contains("resources.fuel"))
-    );
+    assert!(body["error"]["help"].as_str().is_some_and(|help| help.contains("resources.fuel")));
     Ok(())
 }
 
@@ -123,13 +73,7 @@ fn limits_come_from_a_manifest_too() -> TestResult {
     )?;
     let output = run(
         component.to_str().ok_or("path")?,
-        &[
-            "--manifest",
-            manifest.to_str().ok_or("path")?,
-            "--invoke",
-            "run()",
-            "--json",
-        ],
+        &["--manifest", manifest.to_str().ok_or("path")?, "--invoke", "run()", "--json"],
     )?;
     let body = json(&output.stdout)?;
     assert_eq!(body["error"]["kind"], "out-of-fuel");
@@ -145,53 +89,17 @@ fn exit_codes_separate_usage_manifest_load_and_crash() -> TestResult {
     let ok_limits = ["--memory", "1MiB", "--fuel", "1000", "--timeout", "1s"];
 
     // Limits outside the policy are a manifest error (1), explained.
-    let output = run(
-        component,
-        &[
-            "--memory",
-            "8MiB",
-            "--fuel",
-            "1000",
-            "--timeout",
-            "1s",
-            "--invoke",
-            "run()",
-        ],
-    )?;
+    let output = run(component, &["--memory", "8MiB", "--fuel", "1000", "--timeout", "1s", "--invoke", "run()"])?;
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8(output.stderr)?.contains("runtime::manifest::out_of_range"));
     // Missing limits are a usage error (1).
-    assert_eq!(
-        run(component, &["--memory", "1MiB", "--invoke", "run()"])?
-            .status
-            .code(),
-        Some(1)
-    );
+    assert_eq!(run(component, &["--memory", "1MiB", "--invoke", "run()"])?.status.code(), Some(1));
     // A core module is a load error (2).
-    let output = run(
-        core.to_str().ok_or("path")?,
-        &[&ok_limits[..], &["--invoke", "run()", "--json"]].concat(),
-    )?;
+    let output = run(core.to_str().ok_or("path")?, &[&ok_limits[..], &["--invoke", "run()", "--json"]].concat())?;
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(json(&output.stdout)?["error"]["kind"], "not-a-component");
     // An unknown export or bad arguments are usage errors (1).
-    assert_eq!(
-        run(
-            component,
-            &[&ok_limits[..], &["--invoke", "nope()"]].concat()
-        )?
-        .status
-        .code(),
-        Some(1)
-    );
-    assert_eq!(
-        run(
-            component,
-            &[&ok_limits[..], &["--invoke", "add(\"x\", 1)"]].concat()
-        )?
-        .status
-        .code(),
-        Some(1)
-    );
+    assert_eq!(run(component, &[&ok_limits[..], &["--invoke", "nope()"]].concat())?.status.code(), Some(1));
+    assert_eq!(run(component, &[&ok_limits[..], &["--invoke", "add(\"x\", 1)"]].concat())?.status.code(), Some(1));
     Ok(())
 }

@@ -19,10 +19,7 @@ fn cache_dir(name: &str) -> Result<PathBuf, std::io::Error> {
 fn wat(tag: &str) -> String {
     // Each test compiles its own component so that tests share no entries.
     component_wat(
-        &format!(
-            r#"(module (func (export "run") (result i32) (i32.const {})))"#,
-            tag.len()
-        ),
+        &format!(r#"(module (func (export "run") (result i32) (i32.const {})))"#, tag.len()),
         &[("run", "(result u32)")],
     ) + &format!(";; {tag}")
 }
@@ -35,14 +32,8 @@ fn disk_loader(dir: &PathBuf) -> ComponentLoader {
 fn memory_cache_hits_after_a_miss() -> TestResult {
     let loader = ComponentLoader::new(engine().clone());
     let source = wat("memory");
-    assert_eq!(
-        loader.load_bytes(source.as_bytes())?.source,
-        CacheSource::Compiled
-    );
-    assert_eq!(
-        loader.load_bytes(source.as_bytes())?.source,
-        CacheSource::Memory
-    );
+    assert_eq!(loader.load_bytes(source.as_bytes())?.source, CacheSource::Compiled);
+    assert_eq!(loader.load_bytes(source.as_bytes())?.source, CacheSource::Memory);
     Ok(())
 }
 
@@ -63,32 +54,17 @@ fn a_corrupt_or_truncated_entry_is_ignored_and_rebuilt() -> TestResult {
     let dir = cache_dir("corrupt")?;
     let source = wat("corrupt");
     let compiled = disk_loader(&dir).load_bytes(source.as_bytes())?;
-    let entry = disk_loader(&dir)
-        .disk_cache()
-        .ok_or("disk cache")?
-        .entry_path(compiled.hash);
+    let entry = disk_loader(&dir).disk_cache().ok_or("disk cache")?.entry_path(compiled.hash);
     let mut bytes = std::fs::read(&entry)?;
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;
     std::fs::write(&entry, &bytes)?;
-    assert_eq!(
-        disk_loader(&dir).load_bytes(source.as_bytes())?.source,
-        CacheSource::Compiled
-    );
-    assert_eq!(
-        disk_loader(&dir).load_bytes(source.as_bytes())?.source,
-        CacheSource::Disk
-    );
+    assert_eq!(disk_loader(&dir).load_bytes(source.as_bytes())?.source, CacheSource::Compiled);
+    assert_eq!(disk_loader(&dir).load_bytes(source.as_bytes())?.source, CacheSource::Disk);
 
     std::fs::write(&entry, &bytes[..middle])?;
-    assert_eq!(
-        disk_loader(&dir).load_bytes(source.as_bytes())?.source,
-        CacheSource::Compiled
-    );
-    assert_eq!(
-        disk_loader(&dir).load_bytes(source.as_bytes())?.source,
-        CacheSource::Disk
-    );
+    assert_eq!(disk_loader(&dir).load_bytes(source.as_bytes())?.source, CacheSource::Compiled);
+    assert_eq!(disk_loader(&dir).load_bytes(source.as_bytes())?.source, CacheSource::Disk);
     Ok(())
 }
 
@@ -99,10 +75,7 @@ fn an_entry_of_another_engine_is_not_trusted() -> TestResult {
     // An engine that compiles differently (no fuel checks) writes an entry...
     let mut config = engine_config(&HostPolicy::default(), Allocation::OnDemand);
     config.consume_fuel(false);
-    #[expect(
-        clippy::disallowed_methods,
-        reason = "the test needs an engine runtime-core would never build"
-    )]
+    #[expect(clippy::disallowed_methods, reason = "the test needs an engine runtime-core would never build")]
     let foreign = wasmtime::Engine::new(&config)?;
     let foreign_cache = DiskCache::new(&dir, &foreign);
     let component = Component::new(&foreign, &source)?;

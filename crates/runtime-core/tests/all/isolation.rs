@@ -11,16 +11,7 @@ fn vault() -> Result<runtime_core::LoadedComponent, runtime_core::RuntimeError> 
       (memory 1)
       (func (export "write") (param i32) (i32.store (i32.const 1024) (local.get 0)))
       (func (export "read") (result i32) (i32.load (i32.const 1024))))"#;
-    load(
-        &component_wat(
-            core,
-            &[
-                ("write", r#"(param "secret" u32)"#),
-                ("read", "(result u32)"),
-            ],
-        ),
-        GENEROUS,
-    )
+    load(&component_wat(core, &[("write", r#"(param "secret" u32)"#), ("read", "(result u32)")]), GENEROUS)
 }
 
 #[test]

@@ -42,10 +42,7 @@ fn growth_within_the_budget_succeeds_and_is_reported() -> TestResult {
 
 #[test]
 fn a_trap_after_a_denied_grow_is_memory_limit_exceeded() -> TestResult {
-    let error = grower()?
-        .call("grow-or-trap", &[Val::U32(16)])
-        .err()
-        .ok_or("denied")?;
+    let error = grower()?.call("grow-or-trap", &[Val::U32(16)]).err().ok_or("denied")?;
     let crash = error.crash().ok_or("a crash")?;
     assert_eq!(crash.kind, CrashKind::MemoryLimitExceeded);
     assert_eq!(crash.detail.as_deref(), Some("unreachable"));
@@ -69,30 +66,15 @@ fn two_memories_share_one_budget() -> TestResult {
       (func (export "grow-a") (param i32) (result i32) (memory.grow $a (local.get 0)))
       (func (export "grow-b") (param i32) (result i32) (memory.grow $b (local.get 0))))"#;
     let signature = r#"(param "pages" u32) (result s32)"#;
-    let component = load(
-        &component_wat(two, &[("grow-a", signature), ("grow-b", signature)]),
-        ONE_MIB,
-    )?;
+    let component = load(&component_wat(two, &[("grow-a", signature), ("grow-b", signature)]), ONE_MIB)?;
     let mut instance = component.instantiate()?;
     // 2 initial pages + 7 + 7 = 16 pages = exactly 1MiB.
-    assert_eq!(
-        instance.call("grow-a", &[Val::U32(7)])?.results,
-        [Val::S32(1)]
-    );
-    assert_eq!(
-        instance.call("grow-b", &[Val::U32(7)])?.results,
-        [Val::S32(1)]
-    );
+    assert_eq!(instance.call("grow-a", &[Val::U32(7)])?.results, [Val::S32(1)]);
+    assert_eq!(instance.call("grow-b", &[Val::U32(7)])?.results, [Val::S32(1)]);
     assert_eq!(instance.usage().current_memory_bytes, 1 << 20);
     // Either memory alone would still be under 1MiB, but their sum is not.
-    assert_eq!(
-        instance.call("grow-a", &[Val::U32(1)])?.results,
-        [Val::S32(-1)]
-    );
-    assert_eq!(
-        instance.call("grow-b", &[Val::U32(1)])?.results,
-        [Val::S32(-1)]
-    );
+    assert_eq!(instance.call("grow-a", &[Val::U32(1)])?.results, [Val::S32(-1)]);
+    assert_eq!(instance.call("grow-b", &[Val::U32(1)])?.results, [Val::S32(-1)]);
     assert_eq!(instance.usage().peak_memory_bytes, 1 << 20);
     Ok(())
 }
@@ -101,15 +83,8 @@ fn two_memories_share_one_budget() -> TestResult {
 fn an_initial_memory_above_the_budget_fails_at_instantiation() -> TestResult {
     let big = r#"(module (memory 17) (func (export "run")))"#;
     let component = load(&component_wat(big, &[("run", "")]), ONE_MIB)?;
-    let error = component
-        .call("run", &[])
-        .err()
-        .ok_or("17 pages do not fit 1MiB")?;
-    assert_eq!(
-        error.crash().map(|c| c.kind),
-        Some(CrashKind::MemoryLimitExceeded),
-        "{error}"
-    );
+    let error = component.call("run", &[]).err().ok_or("17 pages do not fit 1MiB")?;
+    assert_eq!(error.crash().map(|c| c.kind), Some(CrashKind::MemoryLimitExceeded), "{error}");
 
     let fits = r#"(module (memory 16) (func (export "run")))"#;
     load(&component_wat(fits, &[("run", "")]), ONE_MIB)?.call("run", &[])?;
@@ -125,22 +100,9 @@ fn table_growth_past_the_budget_is_table_limit_exceeded() -> TestResult {
         (local.set $old (table.grow $t (ref.null func) (local.get 0)))
         (if (i32.eq (local.get $old) (i32.const -1)) (then unreachable))
         (local.get $old)))"#;
-    let resources =
-        "memory = \"1MiB\"\nfuel = 1_000_000\ntimeout = \"10s\"\ntable-elements = 1_000";
-    let component = load(
-        &component_wat(
-            tables,
-            &[("grow-or-trap", r#"(param "n" u32) (result u32)"#)],
-        ),
-        resources,
-    )?;
-    assert_eq!(
-        component.call("grow-or-trap", &[Val::U32(990)])?.results,
-        [Val::U32(10)]
-    );
-    assert_eq!(
-        crash_kind(component.call("grow-or-trap", &[Val::U32(991)])),
-        "table-limit-exceeded"
-    );
+    let resources = "memory = \"1MiB\"\nfuel = 1_000_000\ntimeout = \"10s\"\ntable-elements = 1_000";
+    let component = load(&component_wat(tables, &[("grow-or-trap", r#"(param "n" u32) (result u32)"#)]), resources)?;
+    assert_eq!(component.call("grow-or-trap", &[Val::U32(990)])?.results, [Val::U32(10)]);
+    assert_eq!(crash_kind(component.call("grow-or-trap", &[Val::U32(991)])), "table-limit-exceeded");
     Ok(())
 }

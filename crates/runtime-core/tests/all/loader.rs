@@ -9,10 +9,7 @@ fn loader() -> ComponentLoader {
 }
 
 fn small_component() -> Result<Vec<u8>, wat::Error> {
-    wat::parse_str(component_wat(
-        r#"(module (func (export "run")))"#,
-        &[("run", "")],
-    ))
+    wat::parse_str(component_wat(r#"(module (func (export "run")))"#, &[("run", "")]))
 }
 
 fn refusal(bytes: &[u8]) -> String {
@@ -35,10 +32,7 @@ fn binaries_and_wat_text_load() -> TestResult {
 #[test]
 fn a_core_module_is_named_as_such_in_binary_and_text() -> TestResult {
     for input in [wat::parse_str("(module)")?, b"(module (func))".to_vec()] {
-        let error = loader()
-            .load_bytes(&input)
-            .err()
-            .ok_or("a core module is refused")?;
+        let error = loader().load_bytes(&input).err().ok_or("a core module is refused")?;
         assert!(matches!(error, LoadError::NotAComponent), "{error:?}");
         assert_eq!(error.kind(), "not-a-component");
         assert!(error.to_string().contains("not a component"));
@@ -50,16 +44,8 @@ fn a_core_module_is_named_as_such_in_binary_and_text() -> TestResult {
 fn garbage_truncation_and_versions_are_told_apart() -> TestResult {
     let binary = small_component()?;
     assert!(refusal(&[0xff, 0x00, 0x13, 0x37]).starts_with("Malformed"));
-    assert!(
-        refusal(b"hello, world").starts_with("Malformed"),
-        "{}",
-        refusal(b"hello")
-    );
-    assert!(
-        refusal(&binary[..binary.len() / 2]).starts_with("Truncated"),
-        "{}",
-        refusal(&binary[..binary.len() / 2])
-    );
+    assert!(refusal(b"hello, world").starts_with("Malformed"), "{}", refusal(b"hello"));
+    assert!(refusal(&binary[..binary.len() / 2]).starts_with("Truncated"), "{}", refusal(&binary[..binary.len() / 2]));
     assert!(refusal(&binary[..6]).starts_with("Truncated"));
     assert!(refusal(b"\0asm\x02\x00\x00\x00").starts_with("UnsupportedVersion"));
     assert!(refusal(b"\0asm\x0c\x00\x01\x00").starts_with("UnsupportedVersion"));
@@ -74,24 +60,14 @@ fn oversized_input_is_refused_and_input_at_the_cap_is_not() -> TestResult {
     at_cap.load_bytes(&binary)?;
     let below = loader().with_max_bytes(size - 1);
     let error = below.load_bytes(&binary).err().ok_or("one byte too many")?;
-    assert!(
-        matches!(error, LoadError::TooLarge { limit, .. } if limit == size - 1),
-        "{error:?}"
-    );
+    assert!(matches!(error, LoadError::TooLarge { limit, .. } if limit == size - 1), "{error:?}");
     Ok(())
 }
 
 #[test]
 fn invalid_code_fails_to_compile() {
-    let invalid = component_wat(
-        r#"(module (func (export "run") (result i32)))"#,
-        &[("run", "(result u32)")],
-    );
-    assert!(
-        refusal(invalid.as_bytes()).starts_with("CompileFailed"),
-        "{}",
-        refusal(invalid.as_bytes())
-    );
+    let invalid = component_wat(r#"(module (func (export "run") (result i32)))"#, &[("run", "(result u32)")]);
+    assert!(refusal(invalid.as_bytes()).starts_with("CompileFailed"), "{}", refusal(invalid.as_bytes()));
 }
 
 #[test]
@@ -101,9 +77,7 @@ fn a_missing_import_fails_at_link_naming_it() -> TestResult {
       (core module $m (func (export "run")))
       (core instance $i (instantiate $m))
       (func (export "run") (canon lift (core func $i "run"))))"#;
-    let error = load(importer, GENEROUS)
-        .err()
-        .ok_or("nothing provides example:host/log")?;
+    let error = load(importer, GENEROUS).err().ok_or("nothing provides example:host/log")?;
     let message = error.to_string();
     assert_eq!(error.kind(), "link-failed", "{message}");
     assert!(message.contains("example:host/log"), "{message}");

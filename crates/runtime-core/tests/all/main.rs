@@ -9,9 +9,7 @@ mod loader;
 
 use std::sync::OnceLock;
 
-use runtime_core::{
-    Allocation, ComponentLoader, LoadedComponent, RuntimeEngine, RuntimeError, StoreState,
-};
+use runtime_core::{Allocation, ComponentLoader, LoadedComponent, RuntimeEngine, RuntimeError, StoreState};
 use runtime_limits::ResourceLimits;
 use runtime_manifest::{ComponentManifest, HostPolicy};
 use wasmtime::component::Linker;
@@ -21,12 +19,10 @@ type TestResult = Result<(), Box<dyn std::error::Error>>;
 /// One pooling engine for the whole binary: engines are costly to create.
 fn engine() -> &'static RuntimeEngine {
     static ENGINE: OnceLock<RuntimeEngine> = OnceLock::new();
-    ENGINE.get_or_init(
-        || match RuntimeEngine::new(HostPolicy::default(), Allocation::default()) {
-            Ok(engine) => engine,
-            Err(error) => panic!("cannot create the test engine: {error}"),
-        },
-    )
+    ENGINE.get_or_init(|| match RuntimeEngine::new(HostPolicy::default(), Allocation::default()) {
+        Ok(engine) => engine,
+        Err(error) => panic!("cannot create the test engine: {error}"),
+    })
 }
 
 /// A component wrapping the core module `core` (`(module ...)` text), lifting
@@ -36,9 +32,7 @@ fn component_wat(core: &str, exports: &[(&str, &str)]) -> String {
     let lifts: String = exports
         .iter()
         .map(|(name, signature)| {
-            format!(
-                "(func (export \"{name}\") {signature} (canon lift (core func $i \"{name}\")))\n"
-            )
+            format!("(func (export \"{name}\") {signature} (canon lift (core func $i \"{name}\")))\n")
         })
         .collect();
     format!("(component\n(core module $m {fields}\n(core instance $i (instantiate $m))\n{lifts})")
@@ -47,12 +41,8 @@ fn component_wat(core: &str, exports: &[(&str, &str)]) -> String {
 /// Limits from a `[resources]` body such as `memory = "1MiB"\nfuel = 1000\ntimeout = "1s"`.
 fn limits(resources: &str) -> Result<ResourceLimits, RuntimeError> {
     let manifest: ComponentManifest =
-        format!("[component]\nname = \"test\"\nversion = \"0.1.0\"\n[resources]\n{resources}\n")
-            .parse()?;
-    Ok(ResourceLimits::new(
-        &manifest.resources,
-        &HostPolicy::default(),
-    )?)
+        format!("[component]\nname = \"test\"\nversion = \"0.1.0\"\n[resources]\n{resources}\n").parse()?;
+    Ok(ResourceLimits::new(&manifest.resources, &HostPolicy::default())?)
 }
 
 const GENEROUS: &str = "memory = \"4MiB\"\nfuel = 1_000_000_000\ntimeout = \"10s\"";
@@ -61,12 +51,7 @@ const GENEROUS: &str = "memory = \"4MiB\"\nfuel = 1_000_000_000\ntimeout = \"10s
 fn load(wat: &str, resources: &str) -> Result<LoadedComponent, RuntimeError> {
     let compiled = ComponentLoader::new(engine().clone()).load_bytes(wat.as_bytes())?;
     let linker = Linker::<StoreState>::new(engine().engine());
-    Ok(LoadedComponent::new(
-        engine(),
-        compiled,
-        &linker,
-        limits(resources)?,
-    )?)
+    Ok(LoadedComponent::new(engine(), compiled, &linker, limits(resources)?)?)
 }
 
 /// The crash kind of a failed call, or a description of what happened instead.

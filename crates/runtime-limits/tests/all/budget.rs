@@ -8,9 +8,7 @@ use crate::{TestResult, limits};
 const PAGE: usize = 64 * 1024;
 
 fn budget() -> Result<InstanceBudget, Box<dyn std::error::Error>> {
-    Ok(InstanceBudget::new(&limits(
-        "memory = \"1MiB\"\nfuel = 1\ntimeout = \"1s\"\ntable-elements = 100",
-    )?))
+    Ok(InstanceBudget::new(&limits("memory = \"1MiB\"\nfuel = 1\ntimeout = \"1s\"\ntable-elements = 100")?))
 }
 
 #[test]
@@ -23,11 +21,7 @@ fn memories_are_summed_and_the_budget_is_inclusive() -> TestResult {
     assert!(!budget.memory_growing(8 * PAGE, 9 * PAGE, None)?);
     assert_eq!(
         budget.denials(),
-        [Denial {
-            resource: LimitedResource::Memory,
-            requested: 17 * PAGE as u64,
-            limit: 16 * PAGE as u64
-        }]
+        [Denial { resource: LimitedResource::Memory, requested: 17 * PAGE as u64, limit: 16 * PAGE as u64 }]
     );
     assert!(budget.was_denied(LimitedResource::Memory));
     assert!(!budget.was_denied(LimitedResource::TableElements));
@@ -38,10 +32,7 @@ fn memories_are_summed_and_the_budget_is_inclusive() -> TestResult {
 fn a_growth_wasmtime_fails_after_approval_is_taken_back() -> TestResult {
     let mut budget = budget()?;
     assert!(budget.memory_growing(0, 10 * PAGE, None)?);
-    ResourceLimiter::memory_grow_failed(
-        &mut budget,
-        wasmtime::Error::msg("past the memory's maximum"),
-    )?;
+    ResourceLimiter::memory_grow_failed(&mut budget, wasmtime::Error::msg("past the memory's maximum"))?;
     assert_eq!(budget.usage().current_memory_bytes, 0);
     assert_eq!(budget.usage().peak_memory_bytes, 10 * PAGE as u64);
     assert!(budget.memory_growing(0, 16 * PAGE, None)?);
@@ -55,10 +46,7 @@ fn tables_have_their_own_budget() -> TestResult {
     assert!(budget.table_growing(0, 40, None)?);
     assert!(!budget.table_growing(40, 41, None)?);
     assert!(budget.was_denied(LimitedResource::TableElements));
-    assert!(
-        budget.memory_growing(0, PAGE, None)?,
-        "memory is unaffected by tables"
-    );
+    assert!(budget.memory_growing(0, PAGE, None)?, "memory is unaffected by tables");
     Ok(())
 }
 

@@ -11,10 +11,6 @@ type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 fn limits(resources: &str) -> Result<ResourceLimits, Box<dyn std::error::Error>> {
     let manifest: ComponentManifest =
-        format!("[component]\nname = \"t\"\nversion = \"0.1.0\"\n[resources]\n{resources}\n")
-            .parse()?;
-    Ok(ResourceLimits::new(
-        &manifest.resources,
-        &HostPolicy::default(),
-    )?)
+        format!("[component]\nname = \"t\"\nversion = \"0.1.0\"\n[resources]\n{resources}\n").parse()?;
+    Ok(ResourceLimits::new(&manifest.resources, &HostPolicy::default())?)
 }

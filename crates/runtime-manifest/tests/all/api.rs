@@ -3,8 +3,7 @@
 use std::path::PathBuf;
 
 use runtime_manifest::{
-    ByteSize, ComponentManifest, Error, Fuel, HostPolicy, MAX_MANIFEST_BYTES, ManifestProblem,
-    Timeout,
+    ByteSize, ComponentManifest, Error, Fuel, HostPolicy, MAX_MANIFEST_BYTES, ManifestProblem, Timeout,
 };
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -30,22 +29,13 @@ fn scratch(name: &str) -> PathBuf {
 fn the_design_example_parses_to_typed_values() -> TestResult {
     let manifest: ComponentManifest = VALID.parse()?;
     assert_eq!(manifest.component.name.as_str(), "hello");
-    assert_eq!(
-        manifest.component.version,
-        runtime_manifest::semver::Version::new(0, 1, 0)
-    );
+    assert_eq!(manifest.component.version, runtime_manifest::semver::Version::new(0, 1, 0));
     let wasm = manifest.component.wasm.as_ref().ok_or("wasm is set")?;
-    assert_eq!(
-        wasm.resolve("/srv/app".as_ref()),
-        PathBuf::from("/srv/app/build/hello.wasm")
-    );
+    assert_eq!(wasm.resolve("/srv/app".as_ref()), PathBuf::from("/srv/app/build/hello.wasm"));
     let resources = &manifest.resources;
     assert_eq!(resources.memory, ByteSize::mib(1));
     assert_eq!(Some(resources.fuel), Fuel::new(50_000_000));
-    assert_eq!(
-        resources.timeout.as_duration(),
-        std::time::Duration::from_millis(100)
-    );
+    assert_eq!(resources.timeout.as_duration(), std::time::Duration::from_millis(100));
     assert_eq!(resources.table_elements, Some(10_000));
     assert_eq!(resources.instances, Some(10));
     Ok(())
@@ -58,14 +48,9 @@ fn from_path_reads_a_file_and_names_it_in_diagnostics() -> TestResult {
     assert_eq!(ComponentManifest::from_path(&path)?, VALID.parse()?);
 
     std::fs::write(&path, VALID.replace("\"1MiB\"", "\"64MiB\""))?;
-    let error = ComponentManifest::from_path(&path)
-        .err()
-        .ok_or("64MiB is above the policy")?;
+    let error = ComponentManifest::from_path(&path).err().ok_or("64MiB is above the policy")?;
     assert_eq!(error.code_str(), "runtime::manifest::out_of_range");
-    assert!(
-        error.to_string().contains(&path.display().to_string()),
-        "{error}"
-    );
+    assert!(error.to_string().contains(&path.display().to_string()), "{error}");
     Ok(())
 }
 
@@ -82,10 +67,7 @@ fn oversized_input_is_refused_before_parsing() -> TestResult {
     assert!(padded.len() > MAX_MANIFEST_BYTES);
     let path = scratch("oversized.toml");
     std::fs::write(&path, &padded)?;
-    for error in [
-        padded.parse::<ComponentManifest>().err(),
-        ComponentManifest::from_path(&path).err(),
-    ] {
+    for error in [padded.parse::<ComponentManifest>().err(), ComponentManifest::from_path(&path).err()] {
         assert!(matches!(error, Some(Error::TooLarge { .. })), "{error:?}");
     }
     // Just under the cap is still accepted.
@@ -111,24 +93,15 @@ fn deep_nesting_is_a_syntax_error_not_a_stack_overflow() {
     let depth = 30_000;
     let text = format!("{VALID}deep = {}{}\n", "[".repeat(depth), "]".repeat(depth));
     let error = ComponentManifest::parse("deep", &text, &HostPolicy::default()).err();
-    assert_eq!(
-        error.map(|e| e.code_str()).as_deref(),
-        Some("runtime::manifest::syntax")
-    );
+    assert_eq!(error.map(|e| e.code_str()).as_deref(), Some("runtime::manifest::syntax"));
 }
 
 #[test]
 fn every_problem_of_a_file_is_reported_at_once() -> TestResult {
-    let text = "[component]\nname = \"Bad_Name\"\nversion = \"x\"\n\n[resources]\nmemory = \"1MB\"\nfuel = 0\ntimeout = 100\n";
-    let error = text
-        .parse::<ComponentManifest>()
-        .err()
-        .ok_or("five problems")?;
-    let codes: Vec<String> = error
-        .problems()
-        .iter()
-        .map(ManifestProblem::code_str)
-        .collect();
+    let text =
+        "[component]\nname = \"Bad_Name\"\nversion = \"x\"\n\n[resources]\nmemory = \"1MB\"\nfuel = 0\ntimeout = 100\n";
+    let error = text.parse::<ComponentManifest>().err().ok_or("five problems")?;
+    let codes: Vec<String> = error.problems().iter().map(ManifestProblem::code_str).collect();
     assert_eq!(
         codes,
         [
@@ -139,19 +112,13 @@ fn every_problem_of_a_file_is_reported_at_once() -> TestResult {
             "runtime::manifest::ambiguous_unit",
         ]
     );
-    assert!(
-        error.to_string().ends_with("(and 4 more problems)"),
-        "{error}"
-    );
+    assert!(error.to_string().ends_with("(and 4 more problems)"), "{error}");
     Ok(())
 }
 
 #[test]
 fn typed_values_match_their_manifest_spelling() -> TestResult {
-    let manifest: ComponentManifest = VALID
-        .replace("\"100ms\"", "\"2s\"")
-        .replace("\"1MiB\"", "1048576")
-        .parse()?;
+    let manifest: ComponentManifest = VALID.replace("\"100ms\"", "\"2s\"").replace("\"1MiB\"", "1048576").parse()?;
     assert_eq!(manifest.resources.timeout, Timeout::from_secs(2));
     assert_eq!(manifest.resources.memory, ByteSize::kib(1024));
     Ok(())
@@ -162,64 +129,27 @@ fn limit_flags_are_validated_like_a_file() -> TestResult {
     use runtime_manifest::LimitFlags;
     let policy = HostPolicy::default();
     let ok = ComponentManifest::from_limit_flags(
-        LimitFlags {
-            memory: "1MiB",
-            fuel: "1_000_000",
-            timeout: "100ms",
-        },
+        LimitFlags { memory: "1MiB", fuel: "1_000_000", timeout: "100ms" },
         &policy,
     )?;
     assert_eq!(ok.resources.memory, ByteSize::mib(1));
     assert_eq!(ok.resources.fuel.get(), 1_000_000);
-    let bytes = ComponentManifest::from_limit_flags(
-        LimitFlags {
-            memory: "1048576",
-            fuel: "1",
-            timeout: "1s",
-        },
-        &policy,
-    )?;
+    let bytes =
+        ComponentManifest::from_limit_flags(LimitFlags { memory: "1048576", fuel: "1", timeout: "1s" }, &policy)?;
     assert_eq!(bytes.resources.memory, ByteSize::mib(1));
 
     let cases = [
-        (
-            LimitFlags {
-                memory: "8MiB",
-                fuel: "1",
-                timeout: "1s",
-            },
-            "runtime::manifest::out_of_range",
-        ),
-        (
-            LimitFlags {
-                memory: "1MiB",
-                fuel: "lots",
-                timeout: "1s",
-            },
-            "runtime::manifest::wrong_type",
-        ),
-        (
-            LimitFlags {
-                memory: "1MiB",
-                fuel: "1",
-                timeout: "100",
-            },
-            "runtime::manifest::ambiguous_unit",
-        ),
+        (LimitFlags { memory: "8MiB", fuel: "1", timeout: "1s" }, "runtime::manifest::out_of_range"),
+        (LimitFlags { memory: "1MiB", fuel: "lots", timeout: "1s" }, "runtime::manifest::wrong_type"),
+        (LimitFlags { memory: "1MiB", fuel: "1", timeout: "100" }, "runtime::manifest::ambiguous_unit"),
         // A quote cannot smuggle a key into the generated manifest.
         (
-            LimitFlags {
-                memory: "1MiB\"\ninstances = 0\nx = \"",
-                fuel: "1",
-                timeout: "1s",
-            },
+            LimitFlags { memory: "1MiB\"\ninstances = 0\nx = \"", fuel: "1", timeout: "1s" },
             "runtime::manifest::unknown_unit",
         ),
     ];
     for (flags, code) in cases {
-        let error = ComponentManifest::from_limit_flags(flags, &policy)
-            .err()
-            .ok_or("rejected")?;
+        let error = ComponentManifest::from_limit_flags(flags, &policy).err().ok_or("rejected")?;
         assert_eq!(error.code_str(), code, "{flags:?}");
         assert_eq!(error.problems().len(), 1, "{flags:?}: {error:?}");
     }

@@ -6,21 +6,9 @@ use runtime_manifest::{ByteSize, ComponentManifest, HostPolicy, MAX_MANIFEST_BYT
 
 /// Lines that look like a manifest, valid or not, to reach deep into the validator.
 fn manifest_line() -> impl Strategy<Value = String> {
-    const KNOWN: [&str; 9] = [
-        "name",
-        "version",
-        "wasm",
-        "memory",
-        "fuel",
-        "timeout",
-        "table-elements",
-        "instances",
-        "memroy",
-    ];
-    let key = prop_oneof![
-        prop::sample::select(&KNOWN[..]).prop_map(str::to_owned),
-        "[a-z_-]{1,12}"
-    ];
+    const KNOWN: [&str; 9] =
+        ["name", "version", "wasm", "memory", "fuel", "timeout", "table-elements", "instances", "memroy"];
+    let key = prop_oneof![prop::sample::select(&KNOWN[..]).prop_map(str::to_owned), "[a-z_-]{1,12}"];
     let value = prop_oneof![
         "-?[0-9_]{1,30}",
         "\"[0-9]{0,25}(B|KiB|MiB|GiB|ms|s|MB|min|)\"",

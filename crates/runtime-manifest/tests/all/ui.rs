@@ -18,22 +18,16 @@ const EXPECT: &str = "# expect: ";
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 fn corpus(kind: &str) -> Result<Vec<PathBuf>, std::io::Error> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/ui")
-        .join(kind);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .map(|entry| entry.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ui").join(kind);
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(dir)?.map(|entry| entry.map(|e| e.path())).collect::<Result<_, _>>()?;
     files.retain(|path| path.extension().is_some_and(|ext| ext == "toml"));
     files.sort();
     Ok(files)
 }
 
 fn parse(path: &Path, text: &str) -> Result<ComponentManifest, Error> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     ComponentManifest::parse(&name, text, &HostPolicy::default())
 }
 
@@ -70,9 +64,7 @@ fn strip_expectations(text: &str) -> &str {
 /// header shifts every line, so it is computed with a header of the same size.
 fn bless(path: &Path, text: &str) -> Result<String, Box<dyn std::error::Error>> {
     let body = strip_expectations(text);
-    let count = parse(path, body)
-        .err()
-        .map_or(0, |error| error.problems().len());
+    let count = parse(path, body).err().map_or(0, |error| error.problems().len());
     let with_header = |lines: &[String]| {
         lines.iter().fold(String::new(), |mut out, line| {
             let _ = writeln!(out, "{EXPECT}{line}");
@@ -84,9 +76,7 @@ fn bless(path: &Path, text: &str) -> Result<String, Box<dyn std::error::Error>> 
     let mut lines = vec![String::new(); count];
     for _ in 0..4 {
         let candidate = with_header(&lines);
-        let error = parse(path, &candidate)
-            .err()
-            .ok_or("a blessed invalid manifest must be rejected")?;
+        let error = parse(path, &candidate).err().ok_or("a blessed invalid manifest must be rejected")?;
         let next = observed(&candidate, &error);
         if next == lines {
             break;
@@ -102,50 +92,32 @@ fn bless(path: &Path, text: &str) -> Result<String, Box<dyn std::error::Error>> 
 fn every_invalid_manifest_is_rejected_with_its_codes_and_places() -> TestResult {
     let bless_mode = std::env::var_os("BLESS").is_some();
     let files = corpus("invalid")?;
-    assert!(
-        files.len() >= 25,
-        "the corpus keeps at least 25 invalid manifests, has {}",
-        files.len()
-    );
+    assert!(files.len() >= 25, "the corpus keeps at least 25 invalid manifests, has {}", files.len());
     let mut failures = Vec::new();
     for path in &files {
         let mut text = std::fs::read_to_string(path)?;
         if bless_mode {
             text = bless(path, &text)?;
         }
-        let expected: Vec<String> = text
-            .lines()
-            .filter_map(|line| line.strip_prefix(EXPECT))
-            .map(str::to_owned)
-            .collect();
+        let expected: Vec<String> =
+            text.lines().filter_map(|line| line.strip_prefix(EXPECT)).map(str::to_owned).collect();
         let Err(error) = parse(path, &text) else {
             failures.push(format!("{}: accepted", path.display()));
             continue;
         };
         let observed = observed(&text, &error);
         if expected.is_empty() || observed != expected {
-            failures.push(format!(
-                "{}: expected {expected:?}, observed {observed:?}",
-                path.display()
-            ));
+            failures.push(format!("{}: expected {expected:?}, observed {observed:?}", path.display()));
         }
         let rendered = render(&error)?;
         let snapshot = path.with_extension("err");
         if bless_mode {
             std::fs::write(&snapshot, &rendered)?;
         } else if std::fs::read_to_string(&snapshot).ok().as_deref() != Some(rendered.as_str()) {
-            failures.push(format!(
-                "{}: rendering differs from its .err snapshot:\n{rendered}",
-                path.display()
-            ));
+            failures.push(format!("{}: rendering differs from its .err snapshot:\n{rendered}", path.display()));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} case(s) failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} case(s) failed:\n{}", failures.len(), failures.join("\n"));
     Ok(())
 }
 
