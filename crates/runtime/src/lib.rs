@@ -45,6 +45,8 @@ pub use runtime_async::{
     AsyncExecutor, AsyncHostRegistry, CancellationToken, DEFAULT_MAX_QUEUED, DEFAULT_QUEUE_TIMEOUT, HostFuture,
     KV_INTERFACE, LOG_INTERFACE, TIME_INTERFACE,
 };
+#[cfg(feature = "wasi")]
+pub use runtime_core::MAX_CAPTURED_OUTPUT_BYTES;
 pub use runtime_core::{
     Allocation, CacheSource, CallOutcome, CallReport, ComponentInstance, ComponentLoader, CrashKind, CrashReport,
     DeadlinePhase, ExportSignature, LoadError, LoadedComponent, RuntimeEngine, RuntimeError, StoreState,

@@ -1,0 +1,79 @@
+//! The Rust guest (wit-bindgen, regex, serde_json) under limits.
+
+use runtime::{CrashKind, Val};
+
+use crate::{FOUR_MIB, TestResult, rust_guest, tokio};
+
+fn string(text: &str) -> Val {
+    Val::String(text.into())
+}
+
+#[test]
+fn strings_lists_records_and_results_cross_the_boundary() -> TestResult {
+    tokio()?.block_on(async {
+        let guest = rust_guest(FOUR_MIB, "")?;
+        let call = |export: &'static str, args: Vec<Val>| {
+            let guest = guest.clone();
+            async move { crate::runtime().call_async(&guest, export, &args).await.map(|outcome| outcome.results) }
+        };
+        assert_eq!(call("greet", vec![string("world")]).await?, [string("hello, world!")]);
+        assert_eq!(
+            call("count-matches", vec![string("[0-9]+"), string("a1 b22 c333")]).await?,
+            [Val::Result(Ok(Some(Box::new(Val::U32(3)))))]
+        );
+        let bad_regex = call("count-matches", vec![string("(unclosed"), string("x")]).await?;
+        assert!(matches!(&bad_regex[..], [Val::Result(Err(Some(message)))] if matches!(**message, Val::String(_))));
+        let person = call("parse-person", vec![string(r#"{"name": "Ada", "age": 36}"#)]).await?;
+        assert_eq!(
+            person,
+            [Val::Result(Ok(Some(Box::new(Val::Record(vec![
+                ("name".into(), string("Ada")),
+                ("age".into(), Val::U32(36)),
+            ])))))]
+        );
+        let list = Val::List(vec![Val::S64(1), Val::S64(2), Val::S64(3)]);
+        assert_eq!(call("sum", vec![list]).await?, [Val::Option(Some(Box::new(Val::S64(6))))]);
+        let overflow = Val::List(vec![Val::S64(i64::MAX), Val::S64(1)]);
+        assert_eq!(call("sum", vec![overflow]).await?, [Val::Option(None)]);
+        Ok(())
+    })
+}
+
+#[test]
+fn allocation_past_the_budget_is_memory_limit_exceeded_not_unreachable() -> TestResult {
+    tokio()?.block_on(async {
+        let guest = rust_guest(FOUR_MIB, "")?;
+        let fits = crate::runtime().call_async(&guest, "allocate", &[Val::U64(1 << 20)]).await?;
+        assert_eq!(fits.results, [Val::U64(1 << 20)]);
+        let error =
+            crate::runtime().call_async(&guest, "allocate", &[Val::U64(16 << 20)]).await.err().ok_or("16MiB")?;
+        let crash = error.crash().ok_or("a crash")?;
+        assert_eq!(crash.kind, CrashKind::MemoryLimitExceeded);
+        assert_eq!(crash.detail.as_deref(), Some("unreachable"));
+        assert!(crash.report.peak_memory_bytes <= 4 << 20);
+        Ok(())
+    })
+}
+
+#[test]
+fn a_long_loop_runs_out_of_fuel_and_a_short_one_finishes() -> TestResult {
+    tokio()?.block_on(async {
+        let guest = rust_guest(FOUR_MIB, "")?;
+        crate::runtime().call_async(&guest, "spin", &[Val::U64(1_000)]).await?;
+        let error = crate::runtime().call_async(&guest, "spin", &[Val::U64(1 << 40)]).await.err().ok_or("spin")?;
+        assert_eq!(error.crash().map(|c| c.kind), Some(CrashKind::OutOfFuel));
+        Ok(())
+    })
+}
+
+#[test]
+fn a_one_mib_budget_cannot_start_a_rust_guest_and_says_why() -> TestResult {
+    tokio()?.block_on(async {
+        let guest = rust_guest("memory = \"1MiB\"\nfuel = 1_000_000\ntimeout = \"1s\"", "")?;
+        let error = crate::runtime().call_async(&guest, "greet", &[string("x")]).await.err().ok_or("too small")?;
+        let crash = error.crash().ok_or("a crash")?;
+        assert_eq!(crash.kind, CrashKind::MemoryLimitExceeded);
+        assert!(crash.kind.help().contains("-zstack-size"), "{}", crash.kind.help());
+        Ok(())
+    })
+}
