@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod check;
+mod inspect;
 mod run;
 
 /// Exit code for a usage error or an invalid manifest.
@@ -40,6 +41,10 @@ enum Command {
         wasm-runtime run loop.wat --memory 1MiB --fuel 1000000 --timeout 100ms --invoke 'run()' --json\n\n\
         Exit codes: 0 ok, 1 usage or manifest error, 2 load error, 3 guest crash.")]
     Run(run::RunArgs),
+    /// Show a component's imports and exports as WIT, its size, and whether
+    /// it is in the compile cache.
+    #[command(after_help = "Example:\n  wasm-runtime inspect fixtures/guests/rust-guest.wasm")]
+    Inspect(inspect::InspectArgs),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +60,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { manifest } => check::check(&manifest),
         Command::Run(args) => run::run(&args),
+        Command::Inspect(args) => inspect::inspect(&args),
     }
 }
 

@@ -30,6 +30,9 @@ pub(crate) struct RunArgs {
     /// Print one JSON object on stdout instead of the human-readable lines.
     #[arg(long)]
     json: bool,
+    /// Keep compiled components in this directory between runs.
+    #[arg(long, env = "WASM_RUNTIME_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
 }
 
 pub(crate) fn run(args: &RunArgs) -> ExitCode {
@@ -101,7 +104,11 @@ impl Failure {
 }
 
 fn execute(args: &RunArgs) -> Result<ExitCode, Failure> {
-    let runtime = Runtime::builder().build().map_err(Failure::Runtime)?;
+    let mut builder = Runtime::builder();
+    if let Some(dir) = &args.cache_dir {
+        builder = builder.disk_cache(dir);
+    }
+    let runtime = builder.build().map_err(Failure::Runtime)?;
     let manifest = manifest(args, &runtime).map_err(Failure::Runtime)?;
     let component = runtime.load_file(&args.component, &manifest).map_err(Failure::Runtime)?;
     let call = UntypedFuncCall::parse(&args.invoke).map_err(|e| Failure::Usage(format!("--invoke: {e}")))?;
@@ -128,6 +135,7 @@ fn execute(args: &RunArgs) -> Result<ExitCode, Failure> {
         {
             println!("{results}");
         }
+        eprint!("{}", captured_output(&outcome.report));
         eprintln!("{}", report_line(&outcome.report));
     }
     Ok(ExitCode::SUCCESS)
@@ -156,7 +164,19 @@ fn report_json(report: &CallReport) -> serde_json::Value {
         "instantiate_us": report.instantiate.as_micros(),
         "host_calls": report.host_calls,
         "host_us": report.host_time.as_micros(),
+        "stdout": report.stdout,
+        "stderr": report.stderr,
     })
+}
+
+/// The guest's captured output, labelled, for the human-readable mode.
+fn captured_output(report: &CallReport) -> String {
+    [("stdout", &report.stdout), ("stderr", &report.stderr)]
+        .into_iter()
+        .filter_map(|(name, text)| {
+            text.as_deref().filter(|t| !t.is_empty()).map(|t| format!("--- guest {name} ---\n{t}"))
+        })
+        .collect()
 }
 
 fn report_line(report: &CallReport) -> String {

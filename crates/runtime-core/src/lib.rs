@@ -60,7 +60,7 @@ pub use engine::{
 };
 pub use error::{LoadError, RuntimeError};
 pub use host::HostFunctionError;
-pub use loader::{CompiledComponent, ComponentLoader, DEFAULT_MAX_COMPONENT_BYTES};
+pub use loader::{CacheState, CompiledComponent, ComponentLoader, DEFAULT_MAX_COMPONENT_BYTES};
 pub use report::CallReport;
 pub use store::{CallProgress, StoreState};
 #[cfg(feature = "wasi")]

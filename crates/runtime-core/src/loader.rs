@@ -11,6 +11,20 @@ use crate::{LoadError, RuntimeEngine, sniff};
 /// The largest input the loader accepts by default.
 pub const DEFAULT_MAX_COMPONENT_BYTES: u64 = 64 << 20;
 
+/// Whether a component is in the compile caches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CacheState {
+    /// Compiled earlier by this loader.
+    InMemory,
+    /// An entry exists on disk (it is verified when loaded).
+    OnDisk(PathBuf),
+    /// Not compiled yet.
+    NotCached,
+    /// Not in memory, and the loader has no disk cache.
+    NoDiskCache,
+}
+
 /// A compiled component and where it came from.
 #[derive(Clone)]
 pub struct CompiledComponent {
@@ -78,6 +92,21 @@ impl ComponentLoader {
         let mut bytes = Vec::new();
         file.take(self.max_bytes.saturating_add(1)).read_to_end(&mut bytes).map_err(io_error)?;
         self.load_bytes(&bytes)
+    }
+
+    /// Whether the component in `bytes` (binary or WAT) is already compiled,
+    /// in memory or on disk, without compiling it.
+    pub fn cache_state(&self, bytes: &[u8]) -> Result<CacheState, LoadError> {
+        let binary = sniff::component_binary(bytes)?;
+        let hash = ContentHash::of(&binary);
+        if self.memory.get(hash).is_some() {
+            return Ok(CacheState::InMemory);
+        }
+        match &self.disk {
+            Some(disk) if disk.entry_path(hash).is_file() => Ok(CacheState::OnDisk(disk.entry_path(hash))),
+            Some(_) => Ok(CacheState::NotCached),
+            None => Ok(CacheState::NoDiskCache),
+        }
     }
 
     /// Loads a component binary or its WAT text.

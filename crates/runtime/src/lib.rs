@@ -48,8 +48,8 @@ pub use runtime_async::{
 #[cfg(feature = "wasi")]
 pub use runtime_core::MAX_CAPTURED_OUTPUT_BYTES;
 pub use runtime_core::{
-    Allocation, CacheSource, CallOutcome, CallReport, ComponentInstance, ComponentLoader, CrashKind, CrashReport,
-    DeadlinePhase, ExportSignature, LoadError, LoadedComponent, RuntimeEngine, RuntimeError, StoreState,
+    Allocation, CacheSource, CacheState, CallOutcome, CallReport, ComponentInstance, ComponentLoader, CrashKind,
+    CrashReport, DeadlinePhase, ExportSignature, LoadError, LoadedComponent, RuntimeEngine, RuntimeError, StoreState,
 };
 pub use runtime_core::{CallProgress, HostFunctionError};
 pub use runtime_limits::{Error as LimitsError, ResourceLimits, Usage};
