@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's own commands.
 //!
 //! - `adversarial [--quick] [--seed N]`: the attack suite, the README's main job.
+//! - `fixtures`: rebuilds the Rust guest fixtures from source.
 //! - `tidy`: checks the crate dependency rules of ARCHITECTURE.md.
 
 use std::process::ExitCode;
@@ -8,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod adversarial;
+mod fixtures;
 mod tidy;
 
 #[derive(Debug, Parser)]
@@ -21,6 +23,8 @@ struct Cli {
 enum Command {
     /// Run every attack against the runtime and report how each was stopped.
     Adversarial(adversarial::Options),
+    /// Rebuild the Rust guest fixtures (needs `rustup target add wasm32-wasip2`).
+    Fixtures,
     /// Check that crate dependencies point one way (manifest <- limits <- core <- async <- runtime).
     Tidy,
 }
@@ -30,6 +34,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Adversarial(options)) => adversarial::run(&options),
         Some(Command::Tidy) => tidy::check().map(|()| true),
+        Some(Command::Fixtures) => fixtures::rebuild().map(|()| true),
         None => {
             use clap::CommandFactory as _;
             let _ = Cli::command().print_help();

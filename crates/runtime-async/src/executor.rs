@@ -124,7 +124,7 @@ impl Abandoned {
     fn into_error(self, component: &LoadedComponent, progress: &CallProgress, wall: Duration) -> RuntimeError {
         let report = CallReport::abandoned(component.limits(), progress, wall);
         match self {
-            Self::Cancelled => RuntimeError::Cancelled { report },
+            Self::Cancelled => RuntimeError::Cancelled { report: Box::new(report) },
             Self::BlockedInHost => RuntimeError::Crash(Box::new(CrashReport {
                 kind: CrashKind::DeadlineExceeded { during: DeadlinePhase::HostCall },
                 message: "the deadline passed while the guest waited in a host function".into(),

@@ -147,7 +147,7 @@ pub enum RuntimeError {
     #[diagnostic(code(runtime::cancelled))]
     Cancelled {
         /// Resources used until the cancellation.
-        report: CallReport,
+        report: Box<CallReport>,
     },
 
     /// The runtime is at its concurrency limit and the call waited too long.
