@@ -1,6 +1,7 @@
 //! Integration tests of the `wasm-runtime` binary: its CLI contract.
 
 mod check;
+mod inspect;
 mod run;
 
 use std::path::PathBuf;
