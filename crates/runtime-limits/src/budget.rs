@@ -39,6 +39,38 @@ pub struct Usage {
     pub table_elements: u64,
 }
 
+/// One budget: what is in use, the limit, and the last growth granted (taken
+/// back if wasmtime then fails to perform it).
+#[derive(Debug, Clone, Copy)]
+struct Counter {
+    used: u64,
+    limit: u64,
+    last_grant: u64,
+}
+
+impl Counter {
+    fn new(limit: u64) -> Self {
+        Self { used: 0, limit, last_grant: 0 }
+    }
+
+    /// Grants the growth from `current` to `desired`, or returns the total it
+    /// would have reached.
+    fn grow(&mut self, current: usize, desired: usize) -> Result<(), u64> {
+        let delta = (desired as u64).saturating_sub(current as u64);
+        let total = self.used.saturating_add(delta);
+        if total > self.limit {
+            return Err(total);
+        }
+        self.used = total;
+        self.last_grant = delta;
+        Ok(())
+    }
+
+    fn take_back(&mut self) {
+        self.used = self.used.saturating_sub(std::mem::take(&mut self.last_grant));
+    }
+}
+
 /// A wasmtime `ResourceLimiter` (and `ResourceLimiterAsync`) that caps the sum
 /// of all linear memories and of all table elements of one store.
 ///
@@ -48,12 +80,9 @@ pub struct Usage {
 /// denial is recorded so that a later trap can be attributed to it.
 #[derive(Debug, Clone)]
 pub struct InstanceBudget {
-    memory_limit: u64,
-    table_limit: u64,
-    usage: Usage,
-    /// The last granted growth, taken back if wasmtime then fails to grow.
-    last_memory_grant: u64,
-    last_table_grant: u64,
+    memory: Counter,
+    tables: Counter,
+    peak_memory: u64,
     denials: Vec<Denial>,
 }
 
@@ -65,18 +94,20 @@ impl InstanceBudget {
     /// An empty budget for `limits`.
     pub fn new(limits: &ResourceLimits) -> Self {
         Self {
-            memory_limit: limits.memory_bytes(),
-            table_limit: u64::from(limits.table_elements()),
-            usage: Usage::default(),
-            last_memory_grant: 0,
-            last_table_grant: 0,
+            memory: Counter::new(limits.memory_bytes()),
+            tables: Counter::new(u64::from(limits.table_elements())),
+            peak_memory: 0,
             denials: Vec::new(),
         }
     }
 
     /// Memory and table use now and at peak.
     pub fn usage(&self) -> Usage {
-        self.usage
+        Usage {
+            current_memory_bytes: self.memory.used,
+            peak_memory_bytes: self.peak_memory,
+            table_elements: self.tables.used,
+        }
     }
 
     /// The denials so far (at most [`Self::MAX_RECORDED_DENIALS`]).
@@ -95,54 +126,44 @@ impl InstanceBudget {
         self.denials.clear();
     }
 
-    fn deny(&mut self, resource: LimitedResource, requested: u64, limit: u64) -> bool {
-        if self.denials.len() < Self::MAX_RECORDED_DENIALS {
-            self.denials.push(Denial { resource, requested, limit });
+    fn grow(&mut self, resource: LimitedResource, current: usize, desired: usize) -> bool {
+        let counter = match resource {
+            LimitedResource::Memory => &mut self.memory,
+            LimitedResource::TableElements => &mut self.tables,
+        };
+        let limit = counter.limit;
+        match counter.grow(current, desired) {
+            Ok(()) => {
+                self.peak_memory = self.peak_memory.max(self.memory.used);
+                true
+            }
+            Err(requested) => {
+                if self.denials.len() < Self::MAX_RECORDED_DENIALS {
+                    self.denials.push(Denial { resource, requested, limit });
+                }
+                false
+            }
         }
-        false
-    }
-
-    fn grow_memory(&mut self, current: usize, desired: usize) -> bool {
-        let delta = (desired as u64).saturating_sub(current as u64);
-        let total = self.usage.current_memory_bytes.saturating_add(delta);
-        if total > self.memory_limit {
-            return self.deny(LimitedResource::Memory, total, self.memory_limit);
-        }
-        self.usage.current_memory_bytes = total;
-        self.usage.peak_memory_bytes = self.usage.peak_memory_bytes.max(total);
-        self.last_memory_grant = delta;
-        true
-    }
-
-    fn grow_table(&mut self, current: usize, desired: usize) -> bool {
-        let delta = (desired as u64).saturating_sub(current as u64);
-        let total = self.usage.table_elements.saturating_add(delta);
-        if total > self.table_limit {
-            return self.deny(LimitedResource::TableElements, total, self.table_limit);
-        }
-        self.usage.table_elements = total;
-        self.last_table_grant = delta;
-        true
     }
 }
 
 impl wasmtime::ResourceLimiter for InstanceBudget {
     fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        Ok(self.grow_memory(current, desired))
+        Ok(self.grow(LimitedResource::Memory, current, desired))
     }
 
     fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
         // The growth we granted did not happen (e.g. past the memory's own maximum).
-        self.usage.current_memory_bytes -= std::mem::take(&mut self.last_memory_grant);
+        self.memory.take_back();
         Ok(())
     }
 
     fn table_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        Ok(self.grow_table(current, desired))
+        Ok(self.grow(LimitedResource::TableElements, current, desired))
     }
 
     fn table_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
-        self.usage.table_elements -= std::mem::take(&mut self.last_table_grant);
+        self.tables.take_back();
         Ok(())
     }
 
@@ -167,7 +188,7 @@ impl wasmtime::ResourceLimiterAsync for InstanceBudget {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(self.grow_memory(current, desired))
+        Ok(self.grow(LimitedResource::Memory, current, desired))
     }
 
     fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
@@ -180,7 +201,7 @@ impl wasmtime::ResourceLimiterAsync for InstanceBudget {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(self.grow_table(current, desired))
+        Ok(self.grow(LimitedResource::TableElements, current, desired))
     }
 
     fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
@@ -188,14 +209,14 @@ impl wasmtime::ResourceLimiterAsync for InstanceBudget {
     }
 
     fn instances(&self) -> usize {
-        MAX_CORE_OBJECTS
+        wasmtime::ResourceLimiter::instances(self)
     }
 
     fn tables(&self) -> usize {
-        MAX_CORE_OBJECTS
+        wasmtime::ResourceLimiter::tables(self)
     }
 
     fn memories(&self) -> usize {
-        MAX_CORE_OBJECTS
+        wasmtime::ResourceLimiter::memories(self)
     }
 }
