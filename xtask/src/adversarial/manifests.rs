@@ -178,7 +178,7 @@ fn generated_cases() -> Vec<Case> {
 }
 
 /// Deterministic bytes (SplitMix64), with a leading 0xff so they are never UTF-8.
-fn pseudo_random_bytes(len: usize, seed: u64) -> Vec<u8> {
+pub(crate) fn pseudo_random_bytes(len: usize, seed: u64) -> Vec<u8> {
     let mut state = seed;
     let mut bytes: Vec<u8> = (0..len).map(|_| splitmix(&mut state).to_le_bytes()[0]).collect();
     if let Some(first) = bytes.first_mut() {

@@ -11,6 +11,8 @@ use serde::Serialize;
 mod components;
 mod host;
 mod manifests;
+mod random;
+mod storm;
 
 /// Options of `cargo xtask adversarial`.
 #[derive(Debug, clap::Args)]
@@ -125,6 +127,8 @@ pub(crate) fn run(options: &Options) -> Result<bool, String> {
     let mut cases = manifests::cases(options.quick, options.seed)?;
     cases.extend(components::cases()?);
     cases.extend(host::cases(options.quick));
+    cases.extend(random::cases(options.quick, options.seed));
+    cases.extend(storm::cases(options.quick));
     let mut rows = Vec::with_capacity(cases.len());
     print_header();
     for case in cases {

@@ -1,0 +1,70 @@
+//! The crash storm: many trapping calls in a row must leave the host as it
+//! was: resident memory, open file descriptors and pool slots back to their
+//! baseline.
+
+use runtime::{ComponentManifest, CrashKind, HostPolicy, LimitFlags, Runtime};
+
+use super::{Case, Outcome, Verdict};
+
+/// RSS growth over the storm that counts as a leak.
+const MAX_RSS_GROWTH_BYTES: u64 = 10 << 20;
+
+const TRAPPING: &str = r#"(component
+  (core module $m (memory 1) (func (export "trap") (i32.store (i32.const 0) (i32.const 1)) unreachable))
+  (core instance $i (instantiate $m))
+  (func (export "trap") (canon lift (core func $i "trap"))))"#;
+
+pub(crate) fn cases(quick: bool) -> Vec<Case> {
+    let calls = if quick { 10_000 } else { 100_000 };
+    vec![Case::new("storm", format!("{calls} trapping calls"), "RSS +<10MB; fds, slots at baseline", move || {
+        storm(calls).unwrap_or_else(|error| Outcome { observed: error, verdict: Verdict::HostFailure, figures: None })
+    })]
+}
+
+fn storm(calls: usize) -> Result<Outcome, String> {
+    let runtime = Runtime::builder().build().map_err(|e| e.to_string())?;
+    let manifest = ComponentManifest::from_limit_flags(
+        LimitFlags { memory: "1MiB", fuel: "1_000_000", timeout: "1s" },
+        &HostPolicy::default(),
+    )
+    .map_err(|e| e.to_string())?;
+    let component = runtime.load_bytes(TRAPPING.as_bytes(), &manifest).map_err(|e| e.to_string())?;
+    let trap = || match component.call("trap", &[]) {
+        Err(error) if error.crash().is_some_and(|c| c.kind == CrashKind::Unreachable) => Ok(()),
+        other => Err(format!("a call ended otherwise: {other:?}")),
+    };
+    // Warm the pool, the allocator and the caches before the baseline.
+    for _ in 0..1_000 {
+        trap()?;
+    }
+    let (rss_before, fds_before) = (rss_bytes()?, open_fds()?);
+    for _ in 0..calls {
+        trap()?;
+    }
+    let (rss_after, fds_after) = (rss_bytes()?, open_fds()?);
+    let slots = runtime.engine().engine().pooling_allocator_metrics().map_or(0, |m| m.component_instances());
+    let growth = rss_after.saturating_sub(rss_before);
+    let observed = format!(
+        "RSS {} -> {} KiB, fds {fds_before} -> {fds_after}, {slots} slots in use",
+        rss_before / 1024,
+        rss_after / 1024
+    );
+    let verdict = if growth < MAX_RSS_GROWTH_BYTES && fds_after <= fds_before && slots == 0 {
+        Verdict::Pass
+    } else {
+        Verdict::HostFailure
+    };
+    Ok(Outcome { observed, verdict, figures: None })
+}
+
+/// Resident memory of this process, from `/proc/self/statm`.
+fn rss_bytes() -> Result<u64, String> {
+    let statm = std::fs::read_to_string("/proc/self/statm").map_err(|e| format!("cannot read RSS: {e}"))?;
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).ok_or("malformed statm")?;
+    Ok(pages * 4096)
+}
+
+/// Open file descriptors of this process.
+fn open_fds() -> Result<usize, String> {
+    Ok(std::fs::read_dir("/proc/self/fd").map_err(|e| format!("cannot list fds: {e}"))?.count())
+}
