@@ -82,26 +82,31 @@ fn run(count: u64, seed: u64) -> Result<Outcome, String> {
 
 /// A component wrapping a random core module, and the lifted exports with
 /// zero-valued arguments; `None` when no export can be lifted.
-fn generate(seed: u64) -> Result<Option<(String, Vec<(String, Vec<Val>)>)>, String> {
+/// A call to make: the export and its arguments.
+type Call = (String, Vec<Val>);
+
+fn generate(seed: u64) -> Result<Option<(String, Vec<Call>)>, String> {
     let data = super::manifests::pseudo_random_bytes(8 * 1024, seed);
-    let mut config = wasm_smith::Config::default();
-    config.max_imports = 0;
-    config.min_funcs = 1;
-    config.max_funcs = 10;
-    config.export_everything = true;
-    config.max_memories = 2;
-    config.max_memory32_bytes = 2 << 20;
-    config.max_table_elements = 1_000;
-    config.memory64_enabled = false;
-    config.gc_enabled = false;
-    config.exceptions_enabled = false;
-    config.threads_enabled = false;
-    config.shared_everything_threads_enabled = false;
-    config.custom_page_sizes_enabled = false;
-    config.relaxed_simd_enabled = false;
-    // Typed function references need wasmtime's GC support, which this runtime leaves out.
-    config.reference_types_enabled = false;
-    config.tail_call_enabled = false;
+    let config = wasm_smith::Config {
+        max_imports: 0,
+        min_funcs: 1,
+        max_funcs: 10,
+        export_everything: true,
+        max_memories: 2,
+        max_memory32_bytes: 2 << 20,
+        max_table_elements: 1_000,
+        memory64_enabled: false,
+        gc_enabled: false,
+        exceptions_enabled: false,
+        threads_enabled: false,
+        shared_everything_threads_enabled: false,
+        custom_page_sizes_enabled: false,
+        relaxed_simd_enabled: false,
+        // Typed function references need wasmtime's GC support, which this runtime leaves out.
+        reference_types_enabled: false,
+        tail_call_enabled: false,
+        ..wasm_smith::Config::default()
+    };
     let module = wasm_smith::Module::new(config, &mut Unstructured::new(&data)).map_err(|e| e.to_string())?;
     let bytes = module.to_bytes();
     let exports = liftable_exports(&bytes)?;
