@@ -58,6 +58,21 @@ pub enum LoadError {
         limit: u64,
     },
 
+    /// The component is within the size cap but past the compile budget.
+    #[error("the component has {found} {what}; the compile budget allows {limit}")]
+    #[diagnostic(
+        code(runtime::load::compile_budget),
+        help("such a component would take the compiler a long time and much memory; split it or simplify it")
+    )]
+    ExceedsCompileBudget {
+        /// What was counted.
+        what: &'static str,
+        /// How many the component has (at least).
+        found: usize,
+        /// The budget.
+        limit: usize,
+    },
+
     /// Validation or compilation failed.
     #[error("the component failed to compile: {message}")]
     #[diagnostic(
@@ -110,7 +125,7 @@ impl LoadError {
         match self {
             Self::NotAComponent => "not-a-component",
             Self::Malformed { .. } | Self::Truncated { .. } | Self::UnsupportedVersion { .. } => "malformed",
-            Self::TooLarge { .. } => "too-large",
+            Self::TooLarge { .. } | Self::ExceedsCompileBudget { .. } => "too-large",
             Self::CompileFailed { .. } => "compile-failed",
             Self::LinkFailed { .. } => "link-failed",
             Self::Io { .. } | Self::NoComponentPath { .. } => "io",

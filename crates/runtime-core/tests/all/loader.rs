@@ -83,3 +83,29 @@ fn a_missing_import_fails_at_link_naming_it() -> TestResult {
     assert!(message.contains("example:host/log"), "{message}");
     Ok(())
 }
+
+fn nested_blocks(depth: usize) -> String {
+    component_wat(
+        &format!(r#"(module (func (export "run") {}{}))"#, "(block ".repeat(depth), ")".repeat(depth)),
+        &[("run", "")],
+    )
+}
+
+#[test]
+fn the_compile_budget_refuses_bombs_the_size_cap_lets_through() -> TestResult {
+    let at_limit = nested_blocks(runtime_core::MAX_CONTROL_DEPTH);
+    loader().load_bytes(at_limit.as_bytes())?;
+    let error = loader().load_bytes(nested_blocks(20_000).as_bytes()).err().ok_or("20,000 nested blocks")?;
+    assert!(matches!(error, LoadError::ExceedsCompileBudget { what: "levels of nested blocks", .. }), "{error:?}");
+    assert_eq!(error.kind(), "too-large");
+
+    let many: String = (0..=runtime_core::MAX_FUNCTIONS)
+        .map(|i| format!("(func (export \"f{i}\") (result i32) (i32.const 0))"))
+        .collect();
+    let error = loader()
+        .load_bytes(component_wat(&format!("(module {many})"), &[("f0", "(result s32)")]).as_bytes())
+        .err()
+        .ok_or("one function too many")?;
+    assert!(matches!(error, LoadError::ExceedsCompileBudget { what: "functions", .. }), "{error:?}");
+    Ok(())
+}
