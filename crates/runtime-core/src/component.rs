@@ -50,6 +50,7 @@ struct Inner {
     pre: InstancePre<StoreState>,
     limits: ResourceLimits,
     stdio: Stdio,
+    requires_async: bool,
 }
 
 impl std::fmt::Debug for LoadedComponent {
@@ -78,7 +79,21 @@ impl LoadedComponent {
             ),
         })?;
         let stdio = Stdio::default();
-        Ok(Self { inner: Arc::new(Inner { engine: engine.clone(), compiled, pre, limits, stdio }) })
+        let inner = Inner { engine: engine.clone(), compiled, pre, limits, stdio, requires_async: false };
+        Ok(Self { inner: Arc::new(inner) })
+    }
+
+    /// Marks the component as linked against async host functions, so that
+    /// the synchronous [`call`](Self::call) and [`instantiate`](Self::instantiate)
+    /// refuse it with [`RuntimeError::AsyncRequired`] instead of failing inside wasmtime.
+    pub fn requiring_async(self, requires_async: bool) -> Self {
+        let inner = Arc::unwrap_or_clone(self.inner);
+        Self { inner: Arc::new(Inner { requires_async, ..inner }) }
+    }
+
+    /// Whether the component imports anything.
+    pub fn has_imports(&self) -> bool {
+        self.inner.compiled.component.component_type().imports(self.inner.engine.engine()).next().is_some()
     }
 
     /// The same component with the manifest's `[wasi]` grants (stdio).
@@ -100,6 +115,9 @@ impl LoadedComponent {
     /// Calls `export` (`name`, or `interface#name` for a function inside an
     /// exported interface) with `args`, in a fresh instance.
     pub fn call(&self, export: &str, args: &[Val]) -> Result<CallOutcome, RuntimeError> {
+        if self.inner.requires_async {
+            return Err(RuntimeError::AsyncRequired);
+        }
         let started = Instant::now();
         let progress = CallProgress::new();
         let deadline = Deadline::after(self.inner.limits.timeout());
@@ -147,6 +165,9 @@ impl LoadedComponent {
 
     /// Instantiates the component for several calls that share state.
     pub fn instantiate(&self) -> Result<ComponentInstance, RuntimeError> {
+        if self.inner.requires_async {
+            return Err(RuntimeError::AsyncRequired);
+        }
         let started = Instant::now();
         let deadline = Deadline::after(self.inner.limits.timeout());
         let mut store = self.new_store(deadline, CallProgress::new(), false);

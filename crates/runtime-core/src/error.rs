@@ -202,6 +202,12 @@ pub enum RuntimeError {
         reason: String,
     },
 
+    /// The component imports async host functions (or WASI), so it must be
+    /// called with `call_async`.
+    #[error("this component imports async host functions; call it with `call_async`")]
+    #[diagnostic(code(runtime::async_required), help("use Runtime::call_async / instantiate_async on a Tokio runtime"))]
+    AsyncRequired,
+
     /// A failure of the runtime itself, not of the guest.
     #[error("internal error: {message}")]
     #[diagnostic(code(runtime::internal))]
@@ -249,6 +255,7 @@ impl RuntimeError {
             Self::Poisoned { .. } => "poisoned",
             Self::NoSuchExport { .. } => "no-such-export",
             Self::InvalidArguments { .. } => "invalid-arguments",
+            Self::AsyncRequired => "async-required",
             Self::Internal { .. } => "internal",
         }
     }

@@ -290,6 +290,10 @@ impl Runtime {
         manifest: &ComponentManifest,
     ) -> Result<LoadedComponent, RuntimeError> {
         let limits = ResourceLimits::new(&manifest.resources, self.engine.policy())?;
-        Ok(LoadedComponent::new(&self.engine, compiled, &self.linker, limits)?.with_wasi(manifest.wasi))
+        let component = LoadedComponent::new(&self.engine, compiled, &self.linker, limits)?.with_wasi(manifest.wasi);
+        // Every function this runtime's linker provides is async (host
+        // registry and WASI), so a component that imports any needs call_async.
+        let requires_async = component.has_imports();
+        Ok(component.requiring_async(requires_async))
     }
 }

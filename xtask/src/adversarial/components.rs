@@ -6,18 +6,18 @@ use runtime::{ComponentManifest, HostPolicy, LimitFlags, Runtime, RuntimeError, 
 use super::{Case, Figures, Outcome, Verdict};
 
 /// A guest attack: a component, the limits it runs under, the call, the expected kind.
-struct Attack {
-    group: &'static str,
-    name: &'static str,
-    wat: String,
-    limits: (&'static str, &'static str, &'static str),
-    export: &'static str,
-    args: Vec<Val>,
-    expected: &'static str,
+pub(crate) struct Attack {
+    pub(crate) group: &'static str,
+    pub(crate) name: &'static str,
+    pub(crate) wat: String,
+    pub(crate) limits: (&'static str, &'static str, &'static str),
+    pub(crate) export: &'static str,
+    pub(crate) args: Vec<Val>,
+    pub(crate) expected: &'static str,
 }
 
 /// A component lifting `exports` of the core module `core`.
-fn component(core: &str, exports: &[(&str, &str)]) -> String {
+pub(crate) fn component(core: &str, exports: &[(&str, &str)]) -> String {
     let fields = core.trim().strip_prefix("(module").unwrap_or(core);
     let lifts: String = exports
         .iter()
@@ -28,8 +28,8 @@ fn component(core: &str, exports: &[(&str, &str)]) -> String {
     format!("(component\n(core module $m {fields}\n(core instance $i (instantiate $m))\n{lifts})")
 }
 
-const TIGHT: (&str, &str, &str) = ("1MiB", "10_000_000", "200ms");
-const FUEL_RICH: (&str, &str, &str) = ("1MiB", "10_000_000_000", "50ms");
+pub(crate) const TIGHT: (&str, &str, &str) = ("1MiB", "10_000_000", "200ms");
+pub(crate) const FUEL_RICH: (&str, &str, &str) = ("1MiB", "10_000_000_000", "50ms");
 
 fn attacks() -> Vec<Attack> {
     let unit = |core: &str| component(core, &[("run", "")]);
@@ -205,6 +205,7 @@ pub(crate) fn cases() -> Result<Vec<Case>, String> {
     let runtime = std::sync::Arc::new(Runtime::builder().build().map_err(|e| e.to_string())?);
     let mut cases: Vec<Case> = attacks()
         .into_iter()
+        .chain(super::catalog::attacks())
         .map(|attack| {
             let runtime = runtime.clone();
             Case::new(attack.group, attack.name, attack.expected, move || run_attack(&runtime, attack))
@@ -219,9 +220,15 @@ fn manifest((memory, fuel, timeout): (&str, &str, &str)) -> Result<ComponentMani
 }
 
 fn run_attack(runtime: &Runtime, attack: Attack) -> Outcome {
+    // Calls go through the async executor, as an embedder's would: guests
+    // that import host functions need it.
+    let tokio = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(tokio) => tokio,
+        Err(error) => return Outcome { observed: error.to_string(), verdict: Verdict::HostFailure, figures: None },
+    };
     let result = manifest(attack.limits)
         .and_then(|manifest| runtime.load_bytes(attack.wat.as_bytes(), &manifest))
-        .and_then(|component| component.call(attack.export, &attack.args));
+        .and_then(|component| tokio.block_on(runtime.call_async(&component, attack.export, &attack.args)));
     let (observed, figures) = match &result {
         Ok(outcome) => ("ok".to_owned(), Some(Figures::from(&outcome.report))),
         Err(error) => (error.kind().to_owned(), error.crash().map(|crash| Figures::from(&crash.report))),
@@ -264,6 +271,7 @@ fn load_cases(runtime: &std::sync::Arc<Runtime>) -> Vec<Case> {
     ];
     inputs
         .into_iter()
+        .chain(super::catalog::load_inputs())
         .map(|(name, bytes, expected)| {
             let runtime = runtime.clone();
             Case::new("load", name, expected, move || {

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+mod catalog;
 mod components;
 mod host;
 mod manifests;
@@ -130,8 +131,18 @@ pub(crate) fn run(options: &Options) -> Result<bool, String> {
     cases.extend(random::cases(options.quick, options.seed));
     cases.extend(storm::cases(options.quick));
     let mut rows = Vec::with_capacity(cases.len());
+    // The full suite runs for minutes: a progress bar on stderr tells where it is.
+    let progress = if options.quick {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(cases.len() as u64).with_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        )
+    };
     print_header();
     for case in cases {
+        progress.set_message(case.name.clone());
         let started = Instant::now();
         let outcome = catch_unwind(AssertUnwindSafe(case.attack)).unwrap_or_else(|panic| Outcome {
             observed: format!("panic: {}", panic_message(&*panic)),
@@ -147,9 +158,11 @@ pub(crate) fn run(options: &Options) -> Result<bool, String> {
             verdict: outcome.verdict,
             figures: outcome.figures,
         };
-        print_row(&row);
+        progress.suspend(|| print_row(&row));
+        progress.inc(1);
         rows.push(row);
     }
+    progress.finish_and_clear();
     let failed = rows.iter().filter(|row| row.verdict != Verdict::Pass).count();
     let passed = rows.len() - failed;
     let report =

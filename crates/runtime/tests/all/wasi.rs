@@ -47,3 +47,12 @@ fn a_wasi_interface_the_host_does_not_grant_fails_at_link_naming_it() -> TestRes
     assert!(error.to_string().contains("wasi:http/outgoing-handler"), "{error}");
     Ok(())
 }
+
+#[test]
+fn a_component_with_imports_refuses_a_synchronous_call() -> TestResult {
+    let guest = rust_guest(FOUR_MIB, "")?;
+    let error = guest.call("greet", &[Val::String("x".into())]).err().ok_or("sync call refused")?;
+    assert_eq!(error.kind(), "async-required");
+    assert!(guest.instantiate().is_err());
+    Ok(())
+}
