@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod adversarial;
+mod bench;
 mod fixtures;
 mod tidy;
 
@@ -23,6 +24,8 @@ struct Cli {
 enum Command {
     /// Run every attack against the runtime and report how each was stopped.
     Adversarial(adversarial::Options),
+    /// Measure the key operations through the runtime and through bare wasmtime, and print the ratios.
+    Bench(bench::Options),
     /// Rebuild the Rust guest fixtures (needs `rustup target add wasm32-wasip2`).
     Fixtures,
     /// Check that crate dependencies point one way (manifest <- limits <- core <- async <- runtime).
@@ -35,6 +38,7 @@ fn main() -> ExitCode {
         Some(Command::Adversarial(options)) => adversarial::run(&options),
         Some(Command::Tidy) => tidy::check().map(|()| true),
         Some(Command::Fixtures) => fixtures::rebuild().map(|()| true),
+        Some(Command::Bench(options)) => bench::run(&options),
         None => {
             use clap::CommandFactory as _;
             let _ = Cli::command().print_help();
