@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use runtime::wasmtime::component::{Component, Linker};
 use runtime::wasmtime::{Engine, Store};
-use runtime::{Allocation, ComponentManifest, HostPolicy, LimitFlags, LoadedComponent, Runtime, engine_config};
+use runtime::{Allocation, ComponentManifest, HostPolicy, LimitFlags, Runtime, engine_config};
 use serde::Serialize;
 
 /// Options of `cargo xtask bench`.
