@@ -2,6 +2,7 @@
 //! in a fresh store per call; [`ComponentInstance`]: a live instance for
 //! stateful guests.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -234,7 +235,7 @@ impl LoadedComponent {
     }
 
     fn live(&self, store: Store<StoreState>, instance: Instance) -> ComponentInstance {
-        ComponentInstance { component: self.clone(), store, instance, poisoned: None }
+        ComponentInstance { component: self.clone(), store, instance, poisoned: None, funcs: HashMap::new() }
     }
 
     fn new_store(&self, deadline: Deadline, progress: Arc<CallProgress>, asynchronous: bool) -> Store<StoreState> {
@@ -242,7 +243,8 @@ impl LoadedComponent {
         let state = StoreState::new(limits, progress, self.inner.stdio);
         let mut store = Store::new(self.inner.engine.engine(), state);
         store.limiter(|state| &mut state.budget);
-        arm(&mut store, limits, deadline, asynchronous);
+        Deadline::install_callback(&mut store, asynchronous);
+        arm(&mut store, limits, deadline);
         store
     }
 
@@ -338,6 +340,8 @@ pub struct ComponentInstance {
     store: Store<StoreState>,
     instance: Instance,
     poisoned: Option<CrashKind>,
+    /// Exports looked up so far, with their parameter and result counts.
+    funcs: HashMap<String, (Func, usize, usize)>,
 }
 
 impl std::fmt::Debug for ComponentInstance {
@@ -350,8 +354,8 @@ impl ComponentInstance {
     /// Calls `export` with fresh fuel and a fresh deadline.
     pub fn call(&mut self, export: &str, args: &[Val]) -> Result<CallOutcome, RuntimeError> {
         let deadline = Deadline::after(self.component.limits().timeout());
-        let started = self.begin_call(deadline, CallProgress::new(), false)?;
-        let (func, mut results) = self.component.prepare(&mut self.store, &self.instance, export, args)?;
+        let started = self.begin_call(deadline, CallProgress::new())?;
+        let (func, mut results) = self.func(export, args)?;
         let outcome = func.call(&mut self.store, args, &mut results).map(|()| results);
         self.finish(outcome, started)
     }
@@ -365,8 +369,8 @@ impl ComponentInstance {
         deadline: Deadline,
         progress: Arc<CallProgress>,
     ) -> Result<CallOutcome, RuntimeError> {
-        let started = self.begin_call(deadline, progress, true)?;
-        let (func, mut results) = self.component.prepare(&mut self.store, &self.instance, export, args)?;
+        let started = self.begin_call(deadline, progress)?;
+        let (func, mut results) = self.func(export, args)?;
         let outcome = func.call_async(&mut self.store, args, &mut results).await.map(|()| results);
         self.finish(outcome, started)
     }
@@ -381,12 +385,23 @@ impl ComponentInstance {
         self.poisoned.is_some()
     }
 
-    fn begin_call(
-        &mut self,
-        deadline: Deadline,
-        progress: Arc<CallProgress>,
-        asynchronous: bool,
-    ) -> Result<Instant, RuntimeError> {
+    /// The function for `export` and a results buffer, looked up once per export.
+    fn func(&mut self, export: &str, args: &[Val]) -> Result<(Func, Vec<Val>), RuntimeError> {
+        if let Some(&(func, params, results)) = self.funcs.get(export) {
+            if params != args.len() {
+                return Err(RuntimeError::InvalidArguments {
+                    export: export.to_owned(),
+                    reason: format!("expected {params} argument(s), got {}", args.len()),
+                });
+            }
+            return Ok((func, vec![Val::Bool(false); results]));
+        }
+        let (func, results) = self.component.prepare(&mut self.store, &self.instance, export, args)?;
+        self.funcs.insert(export.to_owned(), (func, args.len(), results.len()));
+        Ok((func, results))
+    }
+
+    fn begin_call(&mut self, deadline: Deadline, progress: Arc<CallProgress>) -> Result<Instant, RuntimeError> {
         if let Some(kind) = self.poisoned {
             return Err(RuntimeError::Poisoned { kind });
         }
@@ -394,7 +409,7 @@ impl ComponentInstance {
         let state = self.store.data_mut();
         state.budget.clear_denials();
         state.progress = progress;
-        arm(&mut self.store, self.component.limits(), deadline, asynchronous);
+        arm(&mut self.store, self.component.limits(), deadline);
         Ok(Instant::now())
     }
 
@@ -414,10 +429,13 @@ impl ComponentInstance {
     }
 }
 
-fn arm(store: &mut Store<StoreState>, limits: &ResourceLimits, deadline: Deadline, asynchronous: bool) {
+/// Gives `store` the fuel of one call and the deadline the epoch callback
+/// (installed once per store) checks.
+fn arm(store: &mut Store<StoreState>, limits: &ResourceLimits, deadline: Deadline) {
     // Fuel is always enabled by the engine; `set_fuel` cannot fail then.
     let _ = store.set_fuel(limits.fuel());
-    deadline.arm(store, asynchronous);
+    store.data_mut().deadline = deadline;
+    store.set_epoch_deadline(1);
 }
 
 /// `iface#func` -> [`iface`, `func`]; a plain name is one part.

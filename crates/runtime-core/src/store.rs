@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::Duration;
 
-use runtime_limits::{InstanceBudget, ResourceLimits};
+use runtime_limits::{Deadline, DeadlineSource, InstanceBudget, ResourceLimits};
 
 use crate::DeadlinePhase;
 
@@ -20,6 +20,8 @@ pub struct StoreState {
     pub progress: Arc<CallProgress>,
     /// What the guest's stdout and stderr may do (WASI).
     pub stdio: runtime_manifest::Stdio,
+    /// The deadline of the call in progress, read by the epoch callback.
+    pub deadline: Deadline,
     #[cfg(feature = "wasi")]
     pub(crate) wasi: Option<Box<crate::wasi::WasiState>>,
     extensions: HashMap<TypeId, Box<dyn Any + Send>>,
@@ -42,6 +44,7 @@ impl StoreState {
             budget: InstanceBudget::new(limits),
             progress,
             stdio,
+            deadline: Deadline::after(limits.timeout()),
             #[cfg(feature = "wasi")]
             wasi: None,
             extensions: HashMap::new(),
@@ -122,5 +125,11 @@ impl CallProgress {
     /// Time spent in host functions so far.
     pub fn host_time(&self) -> Duration {
         Duration::from_nanos(self.host_nanos.load(Ordering::Relaxed))
+    }
+}
+
+impl DeadlineSource for StoreState {
+    fn deadline(&self) -> Deadline {
+        self.deadline
     }
 }

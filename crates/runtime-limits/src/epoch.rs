@@ -64,13 +64,15 @@ impl Deadline {
         Instant::now() >= self.at
     }
 
-    /// Arms `store`: the guest is checked at every epoch tick and interrupted
-    /// once the deadline has passed. `yield_to_executor` makes it yield to the
-    /// async executor at each tick instead of continuing (async calls only).
-    pub fn arm<T>(self, store: &mut wasmtime::Store<T>, yield_to_executor: bool) {
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            Ok(if self.has_passed() {
+    /// Installs the epoch callback on `store`, once: at every tick the guest
+    /// is checked against the deadline its store data holds now
+    /// ([`DeadlineSource`]), and interrupted once that has passed.
+    /// `yield_to_executor` makes it yield to the async executor at each tick
+    /// instead of continuing (async stores only). Each call then only sets
+    /// the store's deadline and `set_epoch_deadline(1)`.
+    pub fn install_callback<T: DeadlineSource + 'static>(store: &mut wasmtime::Store<T>, yield_to_executor: bool) {
+        store.epoch_deadline_callback(move |context| {
+            Ok(if context.data().deadline().has_passed() {
                 UpdateDeadline::Interrupt
             } else if yield_to_executor {
                 UpdateDeadline::Yield(1)
@@ -79,4 +81,10 @@ impl Deadline {
             })
         });
     }
+}
+
+/// Store data that carries the deadline of the call in progress.
+pub trait DeadlineSource {
+    /// The deadline of the call in progress.
+    fn deadline(&self) -> Deadline;
 }

@@ -35,7 +35,7 @@ mod epoch;
 mod limits;
 
 pub use budget::{Denial, InstanceBudget, LimitedResource, Usage};
-pub use epoch::{Deadline, EPOCH_TICK, EpochTicker};
+pub use epoch::{Deadline, DeadlineSource, EPOCH_TICK, EpochTicker};
 pub use limits::{Error, ResourceLimits, fuel_consumed};
 pub use runtime_manifest::HostPolicy;
 
