@@ -169,15 +169,8 @@ impl Runtime {
     /// policy, and loads the component its `wasm` key names (relative to the
     /// manifest's directory).
     pub fn load(&self, manifest_path: impl AsRef<Path>) -> Result<LoadedComponent, RuntimeError> {
-        let manifest_path = manifest_path.as_ref();
-        let manifest = ComponentManifest::from_path_with_policy(manifest_path, self.engine.policy())?;
-        let wasm = manifest
-            .component
-            .wasm
-            .as_ref()
-            .ok_or_else(|| LoadError::NoComponentPath { manifest: manifest_path.to_owned() })?;
-        let dir = manifest_path.parent().unwrap_or_else(|| Path::new("."));
-        self.load_file(wasm.resolve(dir), &manifest)
+        let (manifest, compiled) = compile_from_manifest(&self.loader, self.engine.policy(), manifest_path.as_ref())?;
+        self.link(compiled, &manifest)
     }
 
     /// Loads the component file (`.wasm` or `.wat`) at `path` under `manifest`'s limits.
@@ -206,18 +199,8 @@ impl Runtime {
         let manifest_path = manifest_path.as_ref().to_owned();
         let policy = self.engine.policy().clone();
         let loader = self.loader.clone();
-        let (manifest, compiled) = runtime_async::run_blocking(move || {
-            let manifest = ComponentManifest::from_path_with_policy(&manifest_path, &policy)?;
-            let wasm = manifest
-                .component
-                .wasm
-                .as_ref()
-                .ok_or_else(|| LoadError::NoComponentPath { manifest: manifest_path.clone() })?;
-            let dir = manifest_path.parent().unwrap_or_else(|| Path::new("."));
-            let compiled = loader.load_file(wasm.resolve(dir))?;
-            Ok((manifest, compiled))
-        })
-        .await?;
+        let (manifest, compiled) =
+            runtime_async::run_blocking(move || compile_from_manifest(&loader, &policy, &manifest_path)).await?;
         self.link(compiled, &manifest)
     }
 
@@ -296,4 +279,22 @@ impl Runtime {
         let requires_async = component.has_imports();
         Ok(component.requiring_async(requires_async))
     }
+}
+
+/// Reads and validates the manifest at `manifest_path`, then compiles the
+/// component its `wasm` key names, relative to the manifest's directory.
+fn compile_from_manifest(
+    loader: &ComponentLoader,
+    policy: &HostPolicy,
+    manifest_path: &Path,
+) -> Result<(ComponentManifest, runtime_core::CompiledComponent), RuntimeError> {
+    let manifest = ComponentManifest::from_path_with_policy(manifest_path, policy)?;
+    let wasm = manifest
+        .component
+        .wasm
+        .as_ref()
+        .ok_or_else(|| LoadError::NoComponentPath { manifest: manifest_path.to_owned() })?;
+    let dir = manifest_path.parent().unwrap_or_else(|| Path::new("."));
+    let compiled = loader.load_file(wasm.resolve(dir))?;
+    Ok((manifest, compiled))
 }
