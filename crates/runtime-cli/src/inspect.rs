@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use runtime::{CacheState, LoadError, Runtime, RuntimeError};
+use runtime::{CacheState, ContentHash, LoadError, Runtime, RuntimeError, component_binary};
 use wit_component::{DecodedWasm, WitPrinter};
 
 /// Arguments of `wasm-runtime inspect`.
@@ -42,8 +42,8 @@ fn describe(path: &Path, cache_dir: Option<&Path>) -> Result<String, RuntimeErro
     }
     let runtime = builder.build()?;
     // Validates and names the input the way `run` would before decoding it.
-    let cache = runtime.loader().cache_state(&bytes)?;
-    let binary = if bytes.starts_with(b"\0asm") { bytes.clone() } else { wat_binary(&bytes)? };
+    let binary = component_binary(&bytes)?;
+    let cache = runtime.loader().cache_state(ContentHash::of(&binary));
     let wit = component_wit(&binary)?;
     let cache = match cache {
         CacheState::InMemory => "compiled in this process".to_owned(),
@@ -52,11 +52,6 @@ fn describe(path: &Path, cache_dir: Option<&Path>) -> Result<String, RuntimeErro
         _ => "no cache directory given (--cache-dir or WASM_RUNTIME_CACHE_DIR)".to_owned(),
     };
     Ok(format!("component: {}\nsize: {} bytes\ncompile cache: {cache}\n\n{wit}\n", path.display(), binary.len()))
-}
-
-fn wat_binary(bytes: &[u8]) -> Result<Vec<u8>, RuntimeError> {
-    let text = String::from_utf8_lossy(bytes);
-    wat::parse_str(&text).map_err(|e| LoadError::Malformed { reason: format!("invalid WAT: {e}") }.into())
 }
 
 /// The component's world (its imports and exports) as WIT text.

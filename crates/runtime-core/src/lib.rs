@@ -63,6 +63,7 @@ pub use host::HostFunctionError;
 pub use loader::{CacheState, CompiledComponent, ComponentLoader, DEFAULT_MAX_COMPONENT_BYTES};
 pub use report::CallReport;
 pub use sniff::budget::{MAX_CONTROL_DEPTH, MAX_FUNCTION_BODY_BYTES, MAX_FUNCTIONS};
+pub use sniff::component_binary;
 pub use store::{CallProgress, StoreState};
 #[cfg(feature = "wasi")]
 pub use wasi::MAX_CAPTURED_OUTPUT_BYTES;

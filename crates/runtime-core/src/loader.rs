@@ -94,18 +94,16 @@ impl ComponentLoader {
         self.load_bytes(&bytes)
     }
 
-    /// Whether the component in `bytes` (binary or WAT) is already compiled,
-    /// in memory or on disk, without compiling it.
-    pub fn cache_state(&self, bytes: &[u8]) -> Result<CacheState, LoadError> {
-        let binary = sniff::component_binary(bytes)?;
-        let hash = ContentHash::of(&binary);
+    /// Whether the component whose binary has `hash` is already compiled, in
+    /// memory or on disk.
+    pub fn cache_state(&self, hash: ContentHash) -> CacheState {
         if self.memory.get(hash).is_some() {
-            return Ok(CacheState::InMemory);
+            return CacheState::InMemory;
         }
         match &self.disk {
-            Some(disk) if disk.entry_path(hash).is_file() => Ok(CacheState::OnDisk(disk.entry_path(hash))),
-            Some(_) => Ok(CacheState::NotCached),
-            None => Ok(CacheState::NoDiskCache),
+            Some(disk) if disk.entry_path(hash).is_file() => CacheState::OnDisk(disk.entry_path(hash)),
+            Some(_) => CacheState::NotCached,
+            None => CacheState::NoDiskCache,
         }
     }
 

@@ -12,8 +12,10 @@ const CORE_LAYER: u16 = 0;
 const COMPONENT_LAYER: u16 = 1;
 const COMPONENT_VERSION: u16 = 0x0d;
 
-/// The component binary in `bytes`: a binary as is, WAT text compiled.
-pub(crate) fn component_binary(bytes: &[u8]) -> Result<Cow<'_, [u8]>, LoadError> {
+/// The component binary in `bytes`: a binary as is, WAT text compiled;
+/// refused as the loader would refuse it (core module, garbage, truncated,
+/// wrong version, past the compile budget).
+pub fn component_binary(bytes: &[u8]) -> Result<Cow<'_, [u8]>, LoadError> {
     if bytes.starts_with(MAGIC) {
         check_header(bytes)?;
         return Ok(Cow::Borrowed(bytes));

@@ -51,7 +51,7 @@ pub use runtime_core::{
     Allocation, CacheSource, CacheState, CallOutcome, CallReport, ComponentInstance, ComponentLoader, CrashKind,
     CrashReport, DeadlinePhase, ExportSignature, LoadError, LoadedComponent, RuntimeEngine, RuntimeError, StoreState,
 };
-pub use runtime_core::{CallProgress, HostFunctionError, engine_config};
+pub use runtime_core::{CallProgress, ContentHash, HostFunctionError, component_binary, engine_config};
 pub use runtime_limits::{Error as LimitsError, ResourceLimits, Usage};
 pub use runtime_manifest::{
     self as manifest, ByteSize, ComponentManifest, Error as ManifestError, Fuel, HostPolicy, LimitFlags,
