@@ -121,7 +121,7 @@ impl LoadedComponent {
         }
         let started = Instant::now();
         let progress = CallProgress::new();
-        let deadline = Deadline::after(self.inner.limits.timeout());
+        let deadline = Deadline::starting_at(started, self.inner.limits.timeout());
         let mut store = self.new_store(deadline, progress.clone(), false);
         let instance =
             self.inner.pre.instantiate(&mut store).map_err(|error| {
@@ -170,7 +170,7 @@ impl LoadedComponent {
             return Err(RuntimeError::AsyncRequired);
         }
         let started = Instant::now();
-        let deadline = Deadline::after(self.inner.limits.timeout());
+        let deadline = Deadline::starting_at(started, self.inner.limits.timeout());
         let mut store = self.new_store(deadline, CallProgress::new(), false);
         match self.inner.pre.instantiate(&mut store) {
             Ok(instance) => Ok(self.live(store, instance)),
@@ -235,12 +235,12 @@ impl LoadedComponent {
     }
 
     fn live(&self, store: Store<StoreState>, instance: Instance) -> ComponentInstance {
-        ComponentInstance { component: self.clone(), store, instance, poisoned: None, funcs: HashMap::new() }
+        ComponentInstance { component: self.clone(), store, instance, poisoned: None, funcs: ExportCache::default() }
     }
 
     fn new_store(&self, deadline: Deadline, progress: Arc<CallProgress>, asynchronous: bool) -> Store<StoreState> {
         let limits = &self.inner.limits;
-        let state = StoreState::new(limits, progress, self.inner.stdio);
+        let state = StoreState::new(limits, deadline, progress, self.inner.stdio);
         let mut store = Store::new(self.inner.engine.engine(), state);
         store.limiter(|state| &mut state.budget);
         Deadline::install_callback(&mut store, asynchronous);
@@ -340,8 +340,43 @@ pub struct ComponentInstance {
     store: Store<StoreState>,
     instance: Instance,
     poisoned: Option<CrashKind>,
-    /// Exports looked up so far, with their parameter and result counts.
-    funcs: HashMap<String, (Func, usize, usize)>,
+    funcs: ExportCache,
+}
+
+/// The exports of a live instance looked up so far, with their parameter and
+/// result counts. The export called last is checked first, without hashing:
+/// most callers call one export over and over.
+#[derive(Default)]
+struct ExportCache {
+    entries: Vec<(Box<str>, CachedFunc)>,
+    by_name: HashMap<Box<str>, usize>,
+    last: usize,
+}
+
+#[derive(Clone, Copy)]
+struct CachedFunc {
+    func: Func,
+    params: usize,
+    results: usize,
+}
+
+impl ExportCache {
+    fn get(&mut self, export: &str) -> Option<CachedFunc> {
+        if let Some((name, cached)) = self.entries.get(self.last)
+            && **name == *export
+        {
+            return Some(*cached);
+        }
+        let index = *self.by_name.get(export)?;
+        self.last = index;
+        self.entries.get(index).map(|(_, cached)| *cached)
+    }
+
+    fn insert(&mut self, export: &str, cached: CachedFunc) {
+        self.last = self.entries.len();
+        self.by_name.insert(export.into(), self.last);
+        self.entries.push((export.into(), cached));
+    }
 }
 
 impl std::fmt::Debug for ComponentInstance {
@@ -353,8 +388,9 @@ impl std::fmt::Debug for ComponentInstance {
 impl ComponentInstance {
     /// Calls `export` with fresh fuel and a fresh deadline.
     pub fn call(&mut self, export: &str, args: &[Val]) -> Result<CallOutcome, RuntimeError> {
-        let deadline = Deadline::after(self.component.limits().timeout());
-        let started = self.begin_call(deadline, CallProgress::new())?;
+        let started = Instant::now();
+        let deadline = Deadline::starting_at(started, self.component.limits().timeout());
+        self.begin_call(deadline, None)?;
         let (func, mut results) = self.func(export, args)?;
         let outcome = func.call(&mut self.store, args, &mut results).map(|()| results);
         self.finish(outcome, started)
@@ -369,7 +405,8 @@ impl ComponentInstance {
         deadline: Deadline,
         progress: Arc<CallProgress>,
     ) -> Result<CallOutcome, RuntimeError> {
-        let started = self.begin_call(deadline, progress)?;
+        let started = Instant::now();
+        self.begin_call(deadline, Some(progress))?;
         let (func, mut results) = self.func(export, args)?;
         let outcome = func.call_async(&mut self.store, args, &mut results).await.map(|()| results);
         self.finish(outcome, started)
@@ -387,7 +424,7 @@ impl ComponentInstance {
 
     /// The function for `export` and a results buffer, looked up once per export.
     fn func(&mut self, export: &str, args: &[Val]) -> Result<(Func, Vec<Val>), RuntimeError> {
-        if let Some(&(func, params, results)) = self.funcs.get(export) {
+        if let Some(CachedFunc { func, params, results }) = self.funcs.get(export) {
             if params != args.len() {
                 return Err(RuntimeError::InvalidArguments {
                     export: export.to_owned(),
@@ -397,20 +434,25 @@ impl ComponentInstance {
             return Ok((func, vec![Val::Bool(false); results]));
         }
         let (func, results) = self.component.prepare(&mut self.store, &self.instance, export, args)?;
-        self.funcs.insert(export.to_owned(), (func, args.len(), results.len()));
+        self.funcs.insert(export, CachedFunc { func, params: args.len(), results: results.len() });
         Ok((func, results))
     }
 
-    fn begin_call(&mut self, deadline: Deadline, progress: Arc<CallProgress>) -> Result<Instant, RuntimeError> {
+    /// Readies the store for a call due by `deadline`, reporting into
+    /// `progress` (an async caller's) or into the instance's own tracker.
+    fn begin_call(&mut self, deadline: Deadline, progress: Option<Arc<CallProgress>>) -> Result<(), RuntimeError> {
         if let Some(kind) = self.poisoned {
             return Err(RuntimeError::Poisoned { kind });
         }
-        progress.enter(DeadlinePhase::Guest);
         let state = self.store.data_mut();
+        match progress {
+            Some(progress) => state.progress = progress,
+            None => CallProgress::renew(&mut state.progress),
+        }
+        state.progress.enter(DeadlinePhase::Guest);
         state.budget.clear_denials();
-        state.progress = progress;
         arm(&mut self.store, self.component.limits(), deadline);
-        Ok(Instant::now())
+        Ok(())
     }
 
     fn finish(&mut self, outcome: wasmtime::Result<Vec<Val>>, started: Instant) -> Result<CallOutcome, RuntimeError> {

@@ -37,14 +37,19 @@ impl std::fmt::Debug for StoreState {
 }
 
 impl StoreState {
-    /// Fresh state for `limits`, reporting into `progress`, with the guest's
-    /// stdout and stderr handled as `stdio` says.
-    pub fn new(limits: &ResourceLimits, progress: Arc<CallProgress>, stdio: runtime_manifest::Stdio) -> Self {
+    /// Fresh state for `limits` and a call due by `deadline`, reporting into
+    /// `progress`, with the guest's stdout and stderr handled as `stdio` says.
+    pub fn new(
+        limits: &ResourceLimits,
+        deadline: Deadline,
+        progress: Arc<CallProgress>,
+        stdio: runtime_manifest::Stdio,
+    ) -> Self {
         Self {
             budget: InstanceBudget::new(limits),
             progress,
             stdio,
-            deadline: Deadline::after(limits.timeout()),
+            deadline,
             #[cfg(feature = "wasi")]
             wasi: None,
             extensions: HashMap::new(),
@@ -89,6 +94,16 @@ impl CallProgress {
     /// A tracker starting in the instantiation phase.
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
+    }
+
+    /// `progress` made ready for a new call: reset in place when nobody else
+    /// holds it (a synchronous call on a live instance), else replaced. Saves
+    /// an allocation per warm call.
+    pub fn renew(progress: &mut Arc<Self>) {
+        match Arc::get_mut(progress) {
+            Some(unshared) => *unshared = Self::default(),
+            None => *progress = Self::new(),
+        }
     }
 
     /// Records the phase the call entered.

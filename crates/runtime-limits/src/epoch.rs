@@ -51,7 +51,16 @@ pub struct Deadline {
 impl Deadline {
     /// The deadline `timeout` from now.
     pub fn after(timeout: Duration) -> Self {
-        Self { at: Instant::now() + timeout }
+        Self::starting_at(Instant::now(), timeout)
+    }
+
+    /// The deadline `timeout` after `start`: a call that already read the
+    /// clock saves a second read. A timeout too large for the clock means no
+    /// deadline in practice (a century).
+    pub fn starting_at(start: Instant, timeout: Duration) -> Self {
+        const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+        let at = start.checked_add(timeout.min(CENTURY)).or_else(|| start.checked_add(CENTURY)).unwrap_or(start);
+        Self { at }
     }
 
     /// The instant itself.
