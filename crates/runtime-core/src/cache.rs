@@ -63,6 +63,15 @@ impl MemoryCache {
             components.insert(hash, component.clone());
         }
     }
+
+    pub(crate) fn remove(&self, hash: Option<ContentHash>) {
+        if let Ok(mut components) = self.components.lock() {
+            match hash {
+                Some(hash) => drop(components.remove(&hash)),
+                None => components.clear(),
+            }
+        }
+    }
 }
 
 /// Serialized components in a directory.

@@ -94,6 +94,14 @@ impl ComponentLoader {
         self.load_bytes(&bytes)
     }
 
+    /// Drops the compiled component whose binary has `hash` from the
+    /// in-memory cache, or every one with `None`: a host that loads many
+    /// different components bounds its memory this way. Components already
+    /// loaded keep working; the disk cache is untouched.
+    pub fn evict_from_memory(&self, hash: Option<ContentHash>) {
+        self.memory.remove(hash);
+    }
+
     /// Whether the component whose binary has `hash` is already compiled, in
     /// memory or on disk.
     pub fn cache_state(&self, hash: ContentHash) -> CacheState {

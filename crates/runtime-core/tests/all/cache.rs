@@ -38,6 +38,28 @@ fn memory_cache_hits_after_a_miss() -> TestResult {
 }
 
 #[test]
+fn evicting_from_memory_falls_back_to_the_disk_and_keeps_loaded_components_working() -> TestResult {
+    let dir = cache_dir("evict")?;
+    let loader = disk_loader(&dir);
+    let (one, two) = (wat("evict one"), wat("evict two"));
+    let first = loader.load_bytes(one.as_bytes())?;
+    loader.load_bytes(two.as_bytes())?;
+    loader.evict_from_memory(Some(first.hash));
+    assert_eq!(loader.load_bytes(one.as_bytes())?.source, CacheSource::Disk);
+    assert_eq!(loader.load_bytes(two.as_bytes())?.source, CacheSource::Memory, "only `one` was evicted");
+    loader.evict_from_memory(None);
+    assert_eq!(loader.load_bytes(two.as_bytes())?.source, CacheSource::Disk);
+    // The evicted component's compiled code lives on while it is in use.
+    let mut store = wasmtime::Store::new(engine().engine(), ());
+    store.set_fuel(1_000_000)?;
+    store.set_epoch_deadline(1_000);
+    let instance = wasmtime::component::Linker::new(engine().engine()).instantiate(&mut store, &first.component)?;
+    let run = instance.get_typed_func::<(), (u32,)>(&mut store, "run")?;
+    assert_eq!(run.call(&mut store, ())?, (9,));
+    Ok(())
+}
+
+#[test]
 fn disk_cache_serves_a_new_loader() -> TestResult {
     let dir = cache_dir("hit")?;
     let source = wat("disk hit");
