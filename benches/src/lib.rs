@@ -3,7 +3,11 @@
 //! Run them with `cargo bench -p benches`; BENCHMARKING.md records the
 //! figures of a real run and what each one means.
 
-use runtime::{ComponentManifest, LimitFlags, LoadedComponent, Runtime, RuntimeError, TIME_INTERFACE};
+use std::fmt::Write as _;
+
+use runtime::{
+    AsyncHostRegistry, ComponentManifest, LimitFlags, LoadedComponent, Runtime, RuntimeError, TIME_INTERFACE,
+};
 
 /// A guest without imports: `noop()` and `spin(n) -> n`, a counting loop
 /// (the compute-heavy export).
@@ -20,6 +24,47 @@ pub const COMPUTE_GUEST: &str = r#"(component
   (func (export "noop") (canon lift (core func $i "noop")))
   (func (export "spin") (param "n" u32) (result u32) (canon lift (core func $i "spin"))))"#;
 
+/// The memory-heavy export: `fill(pages)` grows memory by `pages` 64 KiB
+/// pages, writes every byte of it, and returns the memory's size in pages.
+pub const MEMORY_GUEST: &str = r#"(component
+  (core module $m
+    (memory 1)
+    (func (export "fill") (param i32) (result i32)
+      (if (i32.eq (memory.grow (local.get 0)) (i32.const -1)) (then unreachable))
+      (memory.fill (i32.const 0) (i32.const 7) (i32.mul (memory.size) (i32.const 65536)))
+      (memory.size)))
+  (core instance $i (instantiate $m))
+  (func (export "fill") (param "pages" u32) (result u32) (canon lift (core func $i "fill"))))"#;
+
+/// The Rust guest (wit-bindgen, regex, serde_json; imports WASI), as committed.
+pub const RUST_GUEST: &[u8] = include_bytes!("../../fixtures/guests/rust-guest.wasm");
+
+/// The interface of the host function [`ping_registry`] adds.
+pub const PING_INTERFACE: &str = "wasm-runtime:bench/ping@0.1.0";
+
+/// A guest whose `ping-n(n)` calls the host's `ping()` `n` times.
+pub fn pinging_guest() -> String {
+    format!(
+        r#"(component
+  (import "{PING_INTERFACE}" (instance $p (export "ping" (func))))
+  (core func $ping (canon lower (func $p "ping")))
+  (core module $m
+    (import "host" "ping" (func $ping))
+    (func (export "ping-n") (param i32)
+      (loop $l
+        (if (local.get 0)
+          (then (call $ping) (local.set 0 (i32.sub (local.get 0) (i32.const 1))) (br $l))))))
+  (core instance $i (instantiate $m (with "host" (instance (export "ping" (func $ping))))))
+  (func (export "ping-n") (param "n" u32) (canon lift (core func $i "ping-n"))))"#
+    )
+}
+
+/// The reference host functions plus `ping()`, which returns at once.
+pub fn ping_registry() -> AsyncHostRegistry {
+    AsyncHostRegistry::with_reference_functions()
+        .func_async(PING_INTERFACE, "ping", |_store, (): ()| Box::new(async { Ok(()) }))
+}
+
 /// A guest whose `nap(ms)` asks the host to sleep.
 pub fn napping_guest() -> String {
     format!(
@@ -34,11 +79,36 @@ pub fn napping_guest() -> String {
     )
 }
 
+/// A guest with `functions` small functions (a few arithmetic instructions
+/// each, all reachable from a table) besides `noop`: the size axis of the
+/// scaling benchmarks.
+pub fn guest_with_functions(functions: usize) -> String {
+    let mut module = String::from("(core module $m (func (export \"noop\"))\n");
+    let mut names = String::new();
+    for f in 0..functions {
+        let _ = writeln!(
+            module,
+            "(func $f{f} (param i32) (result i32) (i32.add (i32.mul (local.get 0) (i32.const {f})) (i32.const 7)))"
+        );
+        let _ = write!(names, " $f{f}");
+    }
+    let _ = writeln!(module, "(table {functions} funcref) (elem (i32.const 0){names}))");
+    format!(
+        "(component {module} (core instance $i (instantiate $m)) (func (export \"noop\") (canon lift (core func $i \"noop\"))))"
+    )
+}
+
 /// `wat` loaded into `runtime` with generous limits.
 pub fn load(runtime: &Runtime, wat: &str) -> Result<LoadedComponent, RuntimeError> {
+    load_with_memory(runtime, wat.as_bytes(), "1MiB")
+}
+
+/// `bytes` (a binary or WAT) loaded into `runtime` with `memory` of linear
+/// memory, ample fuel and a 10 s timeout.
+pub fn load_with_memory(runtime: &Runtime, bytes: &[u8], memory: &str) -> Result<LoadedComponent, RuntimeError> {
     let manifest = ComponentManifest::from_limit_flags(
-        LimitFlags { memory: "1MiB", fuel: "10_000_000_000", timeout: "10s" },
+        LimitFlags { memory, fuel: "10_000_000_000", timeout: "10s" },
         runtime.engine().policy(),
     )?;
-    runtime.load_bytes(wat.as_bytes(), &manifest)
+    runtime.load_bytes(bytes, &manifest)
 }
