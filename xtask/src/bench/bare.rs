@@ -1,0 +1,135 @@
+//! Bare wasmtime doing the same work as the runtime: the same engine
+//! configuration (`runtime::engine_config`), the same component, an
+//! `InstancePre` built once, and per call what any embedder enforcing the
+//! same limits must do (fresh fuel, an epoch deadline) and nothing else.
+
+use std::path::Path;
+
+use runtime::wasmtime::component::{Component, Instance, InstancePre, Linker, Val};
+use runtime::wasmtime::{Engine, Store};
+use runtime::{Allocation, HostPolicy, engine_config};
+use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
+
+/// Fuel and epoch ticks every bare store gets: ample, like the runtime's limits.
+const FUEL: u64 = 10_000_000_000;
+const EPOCH_TICKS: u64 = 1_000;
+
+pub(super) fn engine() -> Result<Engine, String> {
+    let config = engine_config(&HostPolicy::default(), Allocation::Pooling);
+    #[expect(clippy::disallowed_methods, reason = "the baseline is bare wasmtime with the runtime's configuration")]
+    Engine::new(&config).map_err(|e| e.to_string())
+}
+
+fn arm<T>(store: &mut Store<T>) {
+    let _ = store.set_fuel(FUEL);
+    store.set_epoch_deadline(EPOCH_TICKS);
+}
+
+/// A component without imports, instantiated per call or kept live.
+pub(super) struct Bare {
+    engine: Engine,
+    pre: InstancePre<()>,
+}
+
+pub(super) struct BareLive {
+    store: Store<()>,
+    instance: Instance,
+}
+
+impl Bare {
+    pub(super) fn new(wat: &str) -> Result<Self, String> {
+        let engine = engine()?;
+        let component = Component::new(&engine, wat).map_err(|e| e.to_string())?;
+        let pre = Linker::new(&engine).instantiate_pre(&component).map_err(|e| e.to_string())?;
+        Ok(Self { engine, pre })
+    }
+
+    fn store(&self) -> Store<()> {
+        let mut store = Store::new(&self.engine, ());
+        arm(&mut store);
+        store
+    }
+
+    /// Instantiates in a fresh store and calls `export` with `args`.
+    pub(super) fn fresh_call(&self, export: &str, args: &[Val]) {
+        let mut store = self.store();
+        if let Ok(instance) = self.pre.instantiate(&mut store) {
+            call(&mut store, &instance, export, args);
+        }
+    }
+
+    pub(super) fn live(&self) -> Result<BareLive, String> {
+        let mut store = self.store();
+        let instance = self.pre.instantiate(&mut store).map_err(|e| e.to_string())?;
+        Ok(BareLive { store, instance })
+    }
+}
+
+impl BareLive {
+    /// Calls `export` again, with fresh fuel and a fresh deadline.
+    pub(super) fn call(&mut self, export: &str) {
+        arm(&mut self.store);
+        call(&mut self.store, &self.instance, export, &[]);
+    }
+}
+
+fn call<T>(store: &mut Store<T>, instance: &Instance, export: &str, args: &[Val]) {
+    if let Some(func) = instance.get_func(&mut *store, export) {
+        let mut results = vec![Val::Bool(false); func.ty(&*store).results().len()];
+        let _ = func.call(&mut *store, args, &mut results);
+    }
+}
+
+/// Store data of a bare WASI embedder.
+pub(super) struct BareWasi {
+    ctx: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for BareWasi {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.ctx, table: &mut self.table }
+    }
+}
+
+/// A bare embedder's cached cold start: a component precompiled to `cwasm`
+/// earlier, mapped in with `Component::deserialize_file`, linked against
+/// WASI p2, instantiated and called once on an async store.
+pub(super) struct BareColdStart {
+    engine: Engine,
+    linker: Linker<BareWasi>,
+}
+
+impl BareColdStart {
+    /// Compiles `wasm` and writes it precompiled to `cwasm`.
+    pub(super) fn prepare(wasm: &[u8], cwasm: &Path) -> Result<Self, String> {
+        let engine = engine()?;
+        let component = Component::from_binary(&engine, wasm).map_err(|e| e.to_string())?;
+        let serialized = component.serialize().map_err(|e| e.to_string())?;
+        std::fs::write(cwasm, serialized).map_err(|e| e.to_string())?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| e.to_string())?;
+        Ok(Self { engine, linker })
+    }
+
+    /// Loads `cwasm`, instantiates it and calls `export` with `args`.
+    pub(super) async fn run(&self, cwasm: &Path, export: &str, args: &[Val]) -> Result<Vec<Val>, String> {
+        #[allow(
+            unsafe_code,
+            reason = "Component::deserialize_file is unsafe; the SAFETY comment says why this is sound"
+        )]
+        // SAFETY: `cwasm` was written by `prepare` in this process from
+        // `Component::serialize` of an engine with the same configuration,
+        // and nothing else writes the benchmark's temporary directory.
+        let component = unsafe { Component::deserialize_file(&self.engine, cwasm) }.map_err(|e| e.to_string())?;
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| e.to_string())?;
+        let data = BareWasi { ctx: WasiCtx::builder().build(), table: ResourceTable::new() };
+        let mut store = Store::new(&self.engine, data);
+        arm(&mut store);
+        let instance = pre.instantiate_async(&mut store).await.map_err(|e| e.to_string())?;
+        let func = instance.get_func(&mut store, export).ok_or("no such export")?;
+        let mut results = vec![Val::Bool(false); func.ty(&store).results().len()];
+        func.call_async(&mut store, args, &mut results).await.map_err(|e| e.to_string())?;
+        Ok(results)
+    }
+}

@@ -1,0 +1,46 @@
+//! The Rust guest's cached cold start, through the runtime and bare: the
+//! component is compiled already (in the runtime's disk cache; for bare
+//! wasmtime, precompiled to a `.cwasm`), not in memory, and is loaded,
+//! linked against WASI, instantiated and called once.
+
+use std::path::{Path, PathBuf};
+
+use runtime::{Runtime, Val};
+
+use super::bare::BareColdStart;
+use super::{Row, interleaved, limits, row};
+
+/// The committed build of `fixtures/guests/rust-guest`.
+const RUST_GUEST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/guests/rust-guest.wasm");
+
+pub(super) fn cached_cold_start(tokio: &tokio::runtime::Runtime) -> Result<Row, String> {
+    let dir = std::env::temp_dir().join(format!("wasm-runtime-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let measured = measure(tokio, &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    let (ours, bare) = measured?;
+    Ok(row("cached cold start, Rust guest (disk cache)", ours, Some(bare), "< 1000 us", |_| ours < 1_000.0))
+}
+
+fn measure(tokio: &tokio::runtime::Runtime, dir: &Path) -> Result<(f64, f64), String> {
+    let runtime = Runtime::builder().disk_cache(dir.join("cache")).build().map_err(|e| e.to_string())?;
+    let manifest = limits("4MiB", "1_000_000_000", "1s")?;
+    let path = PathBuf::from(RUST_GUEST);
+    runtime.load_file(&path, &manifest).map_err(|e| e.to_string())?;
+    let wasm = std::fs::read(&path).map_err(|e| e.to_string())?;
+    let cwasm = dir.join("rust-guest.cwasm");
+    let bare = BareColdStart::prepare(&wasm, &cwasm)?;
+    let args = [Val::String("world".into())];
+    let expected = [Val::String("hello, world!".into())];
+
+    let ours = || async {
+        runtime.loader().evict_from_memory(None);
+        let guest = runtime.load_file(&path, &manifest).map_err(|e| e.to_string())?;
+        runtime.call_async(&guest, "greet", &args).await.map(|outcome| outcome.results).map_err(|e| e.to_string())
+    };
+    // Both must work before their times mean anything.
+    if tokio.block_on(ours())? != expected || tokio.block_on(bare.run(&cwasm, "greet", &args))? != expected {
+        return Err("the cold-start call returned something else than `hello, world!`".into());
+    }
+    Ok(interleaved(11, 10, || drop(tokio.block_on(ours())), || drop(tokio.block_on(bare.run(&cwasm, "greet", &args)))))
+}

@@ -1,0 +1,98 @@
+//! The runtime's figures that have no bare counterpart: how late a deadline
+//! stops a guest, 10,000 concurrent sleeping calls, and resident memory per
+//! idle instance.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use runtime::{HostPolicy, Runtime};
+
+use super::{GUEST, Row, limits, row};
+
+/// p50 and p99 of how long past a 10 ms deadline a spinning guest is stopped.
+pub(super) fn overshoot(runtime: &Runtime) -> Result<[Row; 2], String> {
+    let component =
+        runtime.load_bytes(GUEST.as_bytes(), &limits("1MiB", "10_000_000_000", "10ms")?).map_err(|e| e.to_string())?;
+    let mut overshoots: Vec<f64> = (0..200)
+        .map(|_| {
+            let started = Instant::now();
+            let _ = component.call("spin", &[]);
+            (started.elapsed().as_secs_f64() - 0.010).max(0.0) * 1e6
+        })
+        .collect();
+    overshoots.sort_by(f64::total_cmp);
+    let percentile = |p: usize| overshoots.get(overshoots.len() * p / 100).copied().unwrap_or(f64::NAN);
+    Ok([
+        row("deadline overshoot p50 at 10 ms", percentile(50), None, "report only", |_| true),
+        row("deadline overshoot p99 at 10 ms", percentile(99), None, "< 2000 us", |us| us < 2_000.0),
+    ])
+}
+
+/// Wall time of 10,000 concurrent calls that each sleep 10 ms in the host.
+pub(super) fn sleeping_calls() -> Result<Row, String> {
+    let wat = format!(
+        r#"(component
+  (import "{}" (instance $time (export "sleep" (func (param "ms" u32)))))
+  (core func $sleep (canon lower (func $time "sleep")))
+  (core module $m (import "host" "sleep" (func $sleep (param i32))) (func (export "nap") (call $sleep (i32.const 10))))
+  (core instance $i (instantiate $m (with "host" (instance (export "sleep" (func $sleep))))))
+  (func (export "nap") (canon lift (core func $i "nap"))))"#,
+        runtime::TIME_INTERFACE
+    );
+    let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let runtime = Arc::new(Runtime::builder().build().map_err(|e| e.to_string())?);
+    let component =
+        runtime.load_bytes(wat.as_bytes(), &limits("1MiB", "1_000_000", "10s")?).map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let failures = tokio.block_on(async {
+        let mut calls = tokio::task::JoinSet::new();
+        for _ in 0..10_000 {
+            let (runtime, component) = (runtime.clone(), component.clone());
+            calls.spawn(async move { runtime.call_async(&component, "nap", &[]).await.map_err(|e| e.to_string()) });
+        }
+        let mut failures = Vec::new();
+        while let Some(joined) = calls.join_next().await {
+            match joined {
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => failures.push(error),
+                Err(error) => failures.push(error.to_string()),
+            }
+        }
+        failures
+    });
+    let elapsed = started.elapsed();
+    if let Some(first) = failures.first() {
+        return Err(format!("{} of the sleeping calls failed; the first: {first}", failures.len()));
+    }
+    Ok(row("10,000 concurrent calls sleeping 10 ms", elapsed.as_secs_f64() * 1e6, None, "< 1 s", |us| us < 1e6))
+}
+
+/// Resident memory per live, idle instance, over 1,000 instances (in a
+/// runtime of its own, whose pool has room for all of them).
+pub(super) fn idle_instance_rss() -> Result<Row, String> {
+    let policy = HostPolicy::builder().max_concurrent_instances(1_100).build().map_err(|e| e.to_string())?;
+    let runtime = Runtime::builder().policy(policy).build().map_err(|e| e.to_string())?;
+    let component =
+        runtime.load_bytes(GUEST.as_bytes(), &limits("1MiB", "1_000_000", "1s")?).map_err(|e| e.to_string())?;
+    drop(component.call("noop", &[]));
+    let before = rss_bytes()?;
+    let instances =
+        (0..1_000).map(|_| component.instantiate()).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
+    let after = rss_bytes()?;
+    drop(instances);
+    let per_instance = after.saturating_sub(before) as f64 / 1_000.0;
+    Ok(Row {
+        operation: "RSS per idle instance (bytes, of 1,000)",
+        ours_us: per_instance,
+        bare_us: None,
+        ratio: None,
+        goal: "< 102400 bytes",
+        met: per_instance < 102_400.0,
+    })
+}
+
+fn rss_bytes() -> Result<u64, String> {
+    let statm = std::fs::read_to_string("/proc/self/statm").map_err(|e| e.to_string())?;
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).ok_or("malformed statm")?;
+    Ok(pages * 4096)
+}
