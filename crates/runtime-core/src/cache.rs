@@ -1,32 +1,34 @@
 //! The compile caches: in memory by content hash, and on disk.
 //!
-//! A disk entry is `MAGIC`, the SHA-256 of the payload, then the payload that
-//! `Component::serialize` produced. Its file name holds the content hash of the
+//! A disk entry is the payload that `Component::serialize` produced, then
+//! `MAGIC` and the BLAKE3 hash of the payload: a trailer, so that wasmtime can
+//! map the file itself (`Component::deserialize_file`) instead of copying it. Its file name holds the content hash of the
 //! component and a hash of the engine's compatibility settings, so an engine
 //! never looks at another's entries. Entries are written to a temporary file
 //! and renamed into place, so readers see a whole entry or none.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-const MAGIC: &[u8; 16] = b"wasm-runtime-c1\n";
+const MAGIC: &[u8; 16] = b"wasm-runtime-c2\n";
 const CHECKSUM_LEN: usize = 32;
 
-/// The SHA-256 of a component binary.
+/// The BLAKE3 hash of a component binary: collision-resistant, so a
+/// component can never be served another's compiled code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ContentHash([u8; 32]);
 
 impl ContentHash {
     /// The hash of `bytes`.
     pub fn of(bytes: &[u8]) -> Self {
-        Self(Sha256::digest(bytes).into())
+        Self(*blake3::hash(bytes).as_bytes())
     }
 
     /// The hash in lowercase hex.
@@ -83,7 +85,13 @@ impl MemoryCache {
 pub struct DiskCache {
     dir: PathBuf,
     engine_key: String,
+    /// Reused to read entries for their checksum: a fresh buffer of a few
+    /// megabytes costs as much in page faults as the rest of a cached load.
+    scratch: Mutex<Vec<u8>>,
 }
+
+/// The largest scratch buffer kept between loads.
+const MAX_KEPT_SCRATCH_BYTES: usize = 16 << 20;
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -92,7 +100,7 @@ impl DiskCache {
     pub fn new(dir: impl Into<PathBuf>, engine: &Engine) -> Self {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        Self { dir: dir.into(), engine_key: format!("{:016x}", hasher.finish()) }
+        Self { dir: dir.into(), engine_key: format!("{:016x}", hasher.finish()), scratch: Mutex::default() }
     }
 
     /// The directory.
@@ -110,18 +118,30 @@ impl DiskCache {
     /// overwrites it.
     pub fn get(&self, engine: &Engine, hash: ContentHash) -> Option<Component> {
         let path = self.entry_path(hash);
-        let bytes = std::fs::read(&path).ok()?;
-        let Some(payload) = verified_payload(&bytes) else {
+        if !self.verify(&path)? {
             tracing::warn!(path = %path.display(), "ignoring a corrupt compile-cache entry");
             return None;
-        };
-        match deserialize(engine, payload) {
+        }
+        match deserialize_file(engine, &path) {
             Ok(component) => Some(component),
             Err(error) => {
                 tracing::warn!(path = %path.display(), %error, "ignoring an unusable compile-cache entry");
                 None
             }
         }
+    }
+
+    /// Whether the entry at `path` has its trailer and a matching checksum;
+    /// `None` if it cannot be read.
+    fn verify(&self, path: &Path) -> Option<bool> {
+        let mut scratch = self.scratch.lock().ok()?;
+        scratch.clear();
+        let read = std::fs::File::open(path).and_then(|mut file| file.read_to_end(&mut scratch));
+        let verified = read.ok().map(|_| verified_payload(&scratch).is_some());
+        if scratch.capacity() > MAX_KEPT_SCRATCH_BYTES {
+            *scratch = Vec::new();
+        }
+        verified
     }
 
     /// Stores `component` under `hash`. Failures are logged, not returned: a
@@ -137,10 +157,10 @@ impl DiskCache {
         std::fs::create_dir_all(&self.dir).map_err(|e| e.to_string())?;
         let temp =
             self.dir.join(format!(".tmp-{}-{}", std::process::id(), TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)));
-        let mut entry = Vec::with_capacity(MAGIC.len() + CHECKSUM_LEN + payload.len());
-        entry.extend_from_slice(MAGIC);
-        entry.extend_from_slice(&Sha256::digest(&payload));
+        let mut entry = Vec::with_capacity(payload.len() + MAGIC.len() + CHECKSUM_LEN);
         entry.extend_from_slice(&payload);
+        entry.extend_from_slice(MAGIC);
+        entry.extend_from_slice(blake3::hash(&payload).as_bytes());
         let written = std::fs::write(&temp, &entry).and_then(|()| std::fs::rename(&temp, self.entry_path(hash)));
         if written.is_err() {
             let _ = std::fs::remove_file(&temp);
@@ -149,21 +169,26 @@ impl DiskCache {
     }
 }
 
-/// The payload of an entry whose magic and checksum are right.
+/// The payload of an entry whose trailer (magic and checksum) is right.
 fn verified_payload(entry: &[u8]) -> Option<&[u8]> {
-    let rest = entry.strip_prefix(MAGIC)?;
-    let (checksum, payload) = rest.split_at_checked(CHECKSUM_LEN)?;
-    (Sha256::digest(payload).as_slice() == checksum).then_some(payload)
+    let (payload, trailer) = entry.split_at_checked(entry.len().checked_sub(MAGIC.len() + CHECKSUM_LEN)?)?;
+    let checksum = trailer.strip_prefix(MAGIC)?;
+    (blake3::hash(payload).as_bytes().as_slice() == checksum).then_some(payload)
 }
 
-#[allow(unsafe_code, reason = "Component::deserialize is unsafe; the SAFETY comment says why this use is sound")]
-fn deserialize(engine: &Engine, payload: &[u8]) -> wasmtime::Result<Component> {
-    // SAFETY: `Component::deserialize` requires bytes produced by
-    // `Component::serialize` (or `Engine::precompile_component`) of a
-    // compatible engine. `payload` passed the SHA-256 check above, so it is
-    // byte for byte what `try_put` wrote from `Component::serialize`; the file
-    // name carries the engine's compatibility hash, and wasmtime checks its own
-    // header against this engine again and returns an error on a mismatch.
-    // The remaining trust is in the cache directory's owner (see `DiskCache`).
-    unsafe { Component::deserialize(engine, payload) }
+#[allow(unsafe_code, reason = "Component::deserialize_file is unsafe; the SAFETY comment says why this use is sound")]
+fn deserialize_file(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
+    // SAFETY: `Component::deserialize_file` requires a file produced by
+    // `Component::serialize` of a compatible engine that nobody modifies
+    // while it is mapped. The entry at `path` just passed the BLAKE3 check,
+    // so its payload is byte for byte what `try_put` wrote from
+    // `Component::serialize` (wasmtime ignores the trailer after it). The
+    // file name carries the engine's compatibility hash, and wasmtime checks
+    // its own header against this engine again and returns an error on a
+    // mismatch. This cache never modifies an entry in place: it writes a
+    // temporary file and renames it over the old one, so a mapped file stays
+    // as it was and a rename between the check and the mapping installs an
+    // equally valid entry. The remaining trust is in the cache directory's
+    // owner (see `DiskCache`).
+    unsafe { Component::deserialize_file(engine, path) }
 }

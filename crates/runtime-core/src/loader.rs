@@ -30,7 +30,7 @@ pub enum CacheState {
 pub struct CompiledComponent {
     /// The component, ready to link and instantiate.
     pub component: Component,
-    /// SHA-256 of its binary.
+    /// BLAKE3 hash of its binary.
     pub hash: ContentHash,
     /// Compiled now or found in a cache.
     pub source: CacheSource,
@@ -121,7 +121,7 @@ impl ComponentLoader {
         if size > self.max_bytes {
             return Err(LoadError::TooLarge { size, limit: self.max_bytes });
         }
-        let binary = sniff::component_binary(bytes)?;
+        let binary = sniff::decode(bytes)?;
         let hash = ContentHash::of(&binary);
         if let Some(component) = self.memory.get(hash) {
             return Ok(CompiledComponent { component, hash, source: CacheSource::Memory });
@@ -131,6 +131,8 @@ impl ComponentLoader {
             self.memory.insert(hash, &component);
             return Ok(CompiledComponent { component, hash, source: CacheSource::Disk });
         }
+        // Only now, on a miss: every cached binary was walked before it was compiled.
+        sniff::scan(&binary)?;
         let component = Component::from_binary(engine, &binary)
             .map_err(|e| LoadError::CompileFailed { message: format!("{e:#}") })?;
         self.memory.insert(hash, &component);

@@ -16,6 +16,15 @@ const COMPONENT_VERSION: u16 = 0x0d;
 /// refused as the loader would refuse it (core module, garbage, truncated,
 /// wrong version, past the compile budget).
 pub fn component_binary(bytes: &[u8]) -> Result<Cow<'_, [u8]>, LoadError> {
+    let binary = decode(bytes)?;
+    scan(&binary)?;
+    Ok(binary)
+}
+
+/// Like [`component_binary`] without the walk over the whole binary (checks
+/// for truncation and the compile budget): enough to find the binary in a
+/// compile cache, whose entries were all walked before they were compiled.
+pub(crate) fn decode(bytes: &[u8]) -> Result<Cow<'_, [u8]>, LoadError> {
     if bytes.starts_with(MAGIC) {
         check_header(bytes)?;
         return Ok(Cow::Borrowed(bytes));
@@ -47,7 +56,7 @@ fn check_header(bytes: &[u8]) -> Result<(), LoadError> {
     };
     match (layer, version) {
         (CORE_LAYER, 1) => Err(LoadError::NotAComponent),
-        (COMPONENT_LAYER, COMPONENT_VERSION) => scan(bytes),
+        (COMPONENT_LAYER, COMPONENT_VERSION) => Ok(()),
         _ => Err(LoadError::UnsupportedVersion { version, layer }),
     }
 }
@@ -63,7 +72,7 @@ fn read_u16(bytes: &[u8], at: usize) -> Option<u16> {
 /// budget is refused. Nested modules and components are walked with their own
 /// parsers, as wasmparser documents. Other structural errors are left for
 /// validation to report.
-fn scan(bytes: &[u8]) -> Result<(), LoadError> {
+pub(crate) fn scan(bytes: &[u8]) -> Result<(), LoadError> {
     let mut parser = Parser::new(0);
     let mut parents = Vec::new();
     let mut offset = 0;
