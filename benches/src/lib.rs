@@ -9,10 +9,11 @@ use runtime::{
     AsyncHostRegistry, ComponentManifest, LimitFlags, LoadedComponent, Runtime, RuntimeError, TIME_INTERFACE,
 };
 
-/// A guest without imports: `noop()` and `spin(n) -> n`, a counting loop
-/// (the compute-heavy export).
+/// A guest without imports, with one page of memory like any real guest:
+/// `noop()` and `spin(n) -> n`, a counting loop (the compute-heavy export).
 pub const COMPUTE_GUEST: &str = r#"(component
   (core module $m
+    (memory 1)
     (func (export "noop"))
     (func (export "spin") (param i32) (result i32)
       (local $i i32)
