@@ -59,7 +59,8 @@ impl Deadline {
     /// deadline in practice (a century).
     pub fn starting_at(start: Instant, timeout: Duration) -> Self {
         const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-        let at = start.checked_add(timeout.min(CENTURY)).or_else(|| start.checked_add(CENTURY)).unwrap_or(start);
+        // If even `start + timeout.min(CENTURY)` overflows, so would `start + CENTURY`.
+        let at = start.checked_add(timeout.min(CENTURY)).unwrap_or(start);
         Self { at }
     }
 
