@@ -108,8 +108,8 @@ impl ComponentLoader {
         if self.memory.get(hash).is_some() {
             return CacheState::InMemory;
         }
-        match &self.disk {
-            Some(disk) if disk.entry_path(hash).is_file() => CacheState::OnDisk(disk.entry_path(hash)),
+        match self.disk.as_ref().map(|disk| disk.entry_path(hash)) {
+            Some(entry) if entry.is_file() => CacheState::OnDisk(entry),
             Some(_) => CacheState::NotCached,
             None => CacheState::NoDiskCache,
         }
