@@ -1,9 +1,10 @@
 //! From a wasmtime error to a [`CrashKind`], with budget attribution.
 
-use runtime_limits::{InstanceBudget, LimitedResource};
+use runtime_limits::LimitedResource;
 use wasmtime::{Trap, WasmBacktrace};
 
-use crate::{CrashKind, DeadlinePhase, HostFunctionError};
+use crate::store::HostStage;
+use crate::{CrashKind, DeadlinePhase, HostFunction, HostFunctionError, StoreState};
 
 /// How a failed call is explained.
 pub(crate) struct Classification {
@@ -11,23 +12,45 @@ pub(crate) struct Classification {
     /// The raw kind when a budget denial took precedence over it.
     pub(crate) detail: Option<String>,
     pub(crate) backtrace: Option<String>,
+    /// The host function that failed, when one did.
+    pub(crate) function: Option<HostFunction>,
 }
 
-/// Classifies `error`, raised while `phase`.
+/// Classifies `error`, raised while `phase`, in a store whose data is `state`.
 ///
-/// Fuel and deadline traps stand as they are. Any other failure after the
-/// budget refused a growth is attributed to that budget: a Rust guest aborts
-/// with `unreachable` when an allocation fails, and an instantiation fails
-/// when the initial memory does not fit; either way the cause is the budget.
-pub(crate) fn classify(error: &wasmtime::Error, phase: DeadlinePhase, budget: &InstanceBudget) -> Classification {
+/// In order: a registered host function's own error or panic; a wasm trap;
+/// `wasi:cli/exit`; wasmtime's copy and handle limits; an error raised while
+/// a host function (WASI included) was doing its own work, which is that
+/// function's; and everything else wasmtime refuses at the boundary (bad
+/// strings, lists, pointers, discriminants, handles, `cabi_realloc`
+/// results), which is a component-model violation. Nothing a guest does
+/// ends as `unknown`.
+///
+/// Then attribution: a guest trap after the budget refused a growth is the
+/// budget's doing (a Rust guest aborts with `unreachable` when an allocation
+/// fails; an instantiation fails when the initial memory does not fit).
+pub(crate) fn classify(error: &wasmtime::Error, phase: DeadlinePhase, state: &StoreState) -> Classification {
     let trap = error.downcast_ref::<Trap>().copied();
-    let base = match (error.downcast_ref::<HostFunctionError>(), trap) {
-        (Some(host), _) if host.panicked => CrashKind::HostPanic,
-        (Some(_), _) => CrashKind::HostError,
-        (None, Some(trap)) => CrashKind::from_trap(trap, phase),
-        (None, None) => CrashKind::Unknown,
+    let backtrace = error.downcast_ref::<WasmBacktrace>();
+    let mut function = None;
+    let base = if let Some(host) = error.downcast_ref::<HostFunctionError>() {
+        if host.panicked { CrashKind::HostPanic } else { CrashKind::HostError }
+    } else if let Some(trap) = trap {
+        CrashKind::from_trap(trap, phase)
+    } else if let Some(status) = exit_status(error) {
+        CrashKind::Exited { status }
+    } else if let Some(kind) = wasmtime_limit(error) {
+        kind
+    } else if let (Some(_), HostStage::Body(failed)) = (backtrace, state.last_host_exit()) {
+        // Raised inside a guest's call (there is a wasm backtrace) while the
+        // last host call was doing its own work: that host function failed.
+        function = Some(failed.clone());
+        CrashKind::HostError
+    } else {
+        CrashKind::ComponentModelViolation
     };
-    let backtrace = error.downcast_ref::<WasmBacktrace>().map(ToString::to_string);
+    let backtrace = backtrace.map(ToString::to_string);
+    let budget = &state.budget;
     let budget_kind = if budget.was_denied(LimitedResource::Memory) {
         Some(CrashKind::MemoryLimitExceeded)
     } else if budget.was_denied(LimitedResource::TableElements) {
@@ -37,16 +60,55 @@ pub(crate) fn classify(error: &wasmtime::Error, phase: DeadlinePhase, budget: &I
     };
     match (base, budget_kind) {
         (
-            CrashKind::OutOfFuel | CrashKind::DeadlineExceeded { .. } | CrashKind::HostPanic | CrashKind::HostError,
+            CrashKind::OutOfFuel
+            | CrashKind::DeadlineExceeded { .. }
+            | CrashKind::HostPanic
+            | CrashKind::HostError
+            | CrashKind::Exited { .. }
+            | CrashKind::CopyLimitExceeded
+            | CrashKind::HandleLimitExceeded,
             _,
         )
-        | (_, None) => Classification { kind: base, detail: None, backtrace },
+        | (_, None) => Classification { kind: base, detail: None, backtrace, function },
         (raw, Some(kind)) => Classification {
             kind,
             // The raw trap kind; a failure that was no trap (an instantiation
             // refused by the budget) is already the report's message.
             detail: trap.map(|_| raw.to_string()),
             backtrace,
+            function,
         },
     }
+}
+
+/// The status of a guest's `wasi:cli/exit`.
+fn exit_status(error: &wasmtime::Error) -> Option<i32> {
+    #[cfg(feature = "wasi")]
+    {
+        error.downcast_ref::<wasmtime_wasi::I32Exit>().map(|exit| exit.0)
+    }
+    #[cfg(not(feature = "wasi"))]
+    {
+        let _ = error;
+        None
+    }
+}
+
+/// wasmtime 48 reports its per-store copy limit (hostcall fuel) and handle
+/// limit as errors without a public type: the copy limit as a private unit
+/// struct, the handle limit as a plain message. They are recognised here and
+/// only here, by the struct's name and the message's fixed text; the
+/// runtime's tests provoke both through real guests, so a wasmtime upgrade
+/// that changes either fails those tests instead of reporting a
+/// component-model violation silently.
+fn wasmtime_limit(error: &wasmtime::Error) -> Option<CrashKind> {
+    let root = error.root_cause();
+    if format!("{root:?}") == "HostcallFuelExhausted" {
+        return Some(CrashKind::CopyLimitExceeded);
+    }
+    let message = root.to_string();
+    if message.contains("store handle limit exceeded") {
+        return Some(CrashKind::HandleLimitExceeded);
+    }
+    None
 }

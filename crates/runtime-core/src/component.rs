@@ -51,6 +51,7 @@ struct Inner {
     pre: InstancePre<StoreState>,
     limits: ResourceLimits,
     stdio: Stdio,
+    stdout_to_stderr: bool,
     requires_async: bool,
 }
 
@@ -80,7 +81,8 @@ impl LoadedComponent {
             ),
         })?;
         let stdio = Stdio::default();
-        let inner = Inner { engine: engine.clone(), compiled, pre, limits, stdio, requires_async: false };
+        let inner =
+            Inner { engine: engine.clone(), compiled, pre, limits, stdio, stdout_to_stderr: false, requires_async: false };
         Ok(Self { inner: Arc::new(inner) })
     }
 
@@ -101,6 +103,14 @@ impl LoadedComponent {
     pub fn with_wasi(self, wasi: WasiConfig) -> Self {
         let inner = Arc::unwrap_or_clone(self.inner);
         Self { inner: Arc::new(Inner { stdio: wasi.stdio, ..inner }) }
+    }
+
+    /// The same component with an inherited stdout sent to the host's
+    /// stderr instead: for hosts whose own stdout carries something else
+    /// (the CLI's `--json` object), so a guest cannot forge it.
+    pub fn with_stdout_to_stderr(self, redirect: bool) -> Self {
+        let inner = Arc::unwrap_or_clone(self.inner);
+        Self { inner: Arc::new(Inner { stdout_to_stderr: redirect, ..inner }) }
     }
 
     /// The compiled component.
@@ -240,9 +250,19 @@ impl LoadedComponent {
 
     fn new_store(&self, deadline: Deadline, progress: Arc<CallProgress>, asynchronous: bool) -> Store<StoreState> {
         let limits = &self.inner.limits;
-        let state = StoreState::new(limits, deadline, progress, self.inner.stdio);
+        let mut state = StoreState::new(limits, deadline, progress, self.inner.stdio);
+        state.stdout_to_stderr = self.inner.stdout_to_stderr;
         let mut store = Store::new(self.inner.engine.engine(), state);
         store.limiter(|state| &mut state.budget);
+        store.call_hook(|mut context, hook| {
+            context.data_mut().on_call_hook(hook);
+            Ok(())
+        });
+        // What crosses the boundary is bounded by the guest's own budget:
+        // one transfer (an export's results, one host call's arguments) may
+        // make the host hold at most `copy_limit` bytes of values.
+        store.set_hostcall_fuel(usize::try_from(limits.copy_limit_bytes()).unwrap_or(usize::MAX));
+        store.set_max_component_handles(limits.max_handles() as usize);
         Deadline::install_callback(&mut store, asynchronous);
         arm(&mut store, limits, deadline);
         store
@@ -317,15 +337,30 @@ impl LoadedComponent {
         if error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
             return RuntimeError::Busy { waited: Duration::ZERO };
         }
-        let classification = classify(error, phase, &store.data().budget);
-        let message = match error.downcast_ref::<wasmtime::Trap>() {
+        let classification = classify(error, phase, store.data());
+        let mut message = match error.downcast_ref::<wasmtime::Trap>() {
             Some(trap) => trap.to_string(),
             None => format!("{error:#}"),
+        };
+        if let Some(function) = &classification.function {
+            message = format!("host function {function} failed: {message}");
+        }
+        let limits = &self.inner.limits;
+        let detail = match classification.kind {
+            CrashKind::CopyLimitExceeded => Some(format!(
+                "the copy limit is {} bytes per transfer ({} bytes of memory budget times the policy's factor)",
+                limits.copy_limit_bytes(),
+                limits.memory_bytes()
+            )),
+            CrashKind::HandleLimitExceeded => {
+                Some(format!("the handle limit is {} handles per instance", limits.max_handles()))
+            }
+            _ => classification.detail,
         };
         RuntimeError::Crash(Box::new(CrashReport {
             kind: classification.kind,
             message,
-            detail: classification.detail,
+            detail,
             wasm_backtrace: classification.backtrace,
             report: self.report(store, started, instantiate),
         }))

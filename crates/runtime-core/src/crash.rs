@@ -69,6 +69,17 @@ pub enum CrashKind {
     /// A component-model rule was broken while passing values (bad string,
     /// list, pointer, discriminant or char, async misuse).
     ComponentModelViolation,
+    /// One transfer out of the guest (an export's results, or one host
+    /// call's arguments) would make the host hold more than the copy limit.
+    CopyLimitExceeded,
+    /// The guest held more resource handles than the host allows.
+    HandleLimitExceeded,
+    /// The guest called `wasi:cli/exit`: the call did not return.
+    Exited {
+        /// The exit status: 0 for `exit(ok)`, 1 for `exit(err)`, or the
+        /// code of `exit-with-code`.
+        status: i32,
+    },
     /// A host function panicked.
     HostPanic,
     /// A host function returned an error.
@@ -97,6 +108,9 @@ impl CrashKind {
             Self::HeapMisaligned => "heap-misaligned",
             Self::CannotEnterComponent => "cannot-enter-component",
             Self::ComponentModelViolation => "component-model-violation",
+            Self::CopyLimitExceeded => "copy-limit-exceeded",
+            Self::HandleLimitExceeded => "handle-limit-exceeded",
+            Self::Exited { .. } => "exited",
             Self::HostPanic => "host-panic",
             Self::HostError => "host-error",
             Self::Unknown => "unknown",
@@ -176,6 +190,15 @@ impl CrashKind {
             Self::ComponentModelViolation => {
                 "the guest passed a value that breaks the component model's rules (bad pointer, string, list or discriminant): a bug in the guest or its bindings"
             }
+            Self::CopyLimitExceeded => {
+                "the guest tried to make the host copy more than its copy limit in one transfer (an export's results or one host call's arguments, as host values; a list element costs about 40 bytes): the limit is `resources.memory` times the host policy's copy-limit factor (8 by default); raise `resources.memory`, or return less at once"
+            }
+            Self::HandleLimitExceeded => {
+                "the guest held more resource handles at once than the host policy allows (10,000 by default): drop handles it no longer needs, or ask the host to raise its handle limit"
+            }
+            Self::Exited { .. } => {
+                "the guest called `wasi:cli/exit`, so the function did not return a result; the exit status is in the report"
+            }
             Self::HostPanic => "a host function panicked: a bug in the host; the instance was discarded",
             Self::HostError => "a host function returned an error: see the message",
             Self::Unknown => "an unexpected failure: see the message and the backtrace",
@@ -210,8 +233,10 @@ pub struct CrashReport {
 impl fmt::Display for CrashReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "guest crashed: {}", self.kind)?;
-        if let CrashKind::DeadlineExceeded { during } = self.kind {
-            write!(f, " (during {})", during.as_str())?;
+        match self.kind {
+            CrashKind::DeadlineExceeded { during } => write!(f, " (during {})", during.as_str())?,
+            CrashKind::Exited { status } => write!(f, " (status {status})")?,
+            _ => {}
         }
         write!(f, ": {}", self.message)?;
         if let Some(detail) = &self.detail {

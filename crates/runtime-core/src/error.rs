@@ -68,9 +68,39 @@ pub enum LoadError {
         /// What was counted.
         what: &'static str,
         /// How many the component has (at least).
-        found: usize,
+        found: u64,
         /// The budget.
-        limit: usize,
+        limit: u64,
+    },
+
+    /// A memory's declared minimum is larger than any budget the policy grants.
+    #[error("{memory} declares a minimum of {minimum} bytes; the host policy allows at most {limit} bytes of memory")]
+    #[diagnostic(
+        code(runtime::load::memory_limit_exceeded),
+        help("no manifest under this policy can instantiate it: lower the memory's minimum, or widen the policy's memory range")
+    )]
+    MemoryMinimumTooLarge {
+        /// Which memory, as `memory I of core module M`.
+        memory: String,
+        /// Its declared minimum, in bytes.
+        minimum: u64,
+        /// The policy's largest memory budget.
+        limit: u64,
+    },
+
+    /// A table's declared minimum is larger than any budget the policy grants.
+    #[error("{table} declares a minimum of {minimum} elements; the host policy allows at most {limit}")]
+    #[diagnostic(
+        code(runtime::load::table_limit_exceeded),
+        help("no manifest under this policy can instantiate it: lower the table's minimum, or widen the policy's table-elements limit")
+    )]
+    TableMinimumTooLarge {
+        /// Which table, as `table I of core module M`.
+        table: String,
+        /// Its declared minimum, in elements.
+        minimum: u64,
+        /// The policy's largest table budget.
+        limit: u64,
     },
 
     /// Validation or compilation failed.
@@ -120,12 +150,15 @@ pub enum LoadError {
 
 impl LoadError {
     /// The stable kind name: not-a-component, malformed, too-large,
-    /// compile-failed, link-failed (or io).
+    /// memory-limit-exceeded, table-limit-exceeded, compile-failed,
+    /// link-failed (or io).
     pub fn kind(&self) -> &'static str {
         match self {
             Self::NotAComponent => "not-a-component",
             Self::Malformed { .. } | Self::Truncated { .. } | Self::UnsupportedVersion { .. } => "malformed",
             Self::TooLarge { .. } | Self::ExceedsCompileBudget { .. } => "too-large",
+            Self::MemoryMinimumTooLarge { .. } => "memory-limit-exceeded",
+            Self::TableMinimumTooLarge { .. } => "table-limit-exceeded",
             Self::CompileFailed { .. } => "compile-failed",
             Self::LinkFailed { .. } => "link-failed",
             Self::Io { .. } | Self::NoComponentPath { .. } => "io",

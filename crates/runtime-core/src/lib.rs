@@ -62,11 +62,10 @@ pub use error::{LoadError, RuntimeError};
 pub use host::HostFunctionError;
 pub use loader::{CacheState, CompiledComponent, ComponentLoader, DEFAULT_MAX_COMPONENT_BYTES};
 pub use report::CallReport;
-pub use sniff::budget::{MAX_CONTROL_DEPTH, MAX_FUNCTION_BODY_BYTES, MAX_FUNCTIONS};
 pub use sniff::component_binary;
-pub use store::{CallProgress, StoreState};
+pub use store::{CallProgress, HostFunction, StoreState};
 #[cfg(feature = "wasi")]
-pub use wasi::MAX_CAPTURED_OUTPUT_BYTES;
+pub use wasi::{MAX_CAPTURED_OUTPUT_BYTES, add_wasi_to_linker};
 
 /// The result type of this crate.
 pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;

@@ -121,7 +121,8 @@ impl ComponentLoader {
         if size > self.max_bytes {
             return Err(LoadError::TooLarge { size, limit: self.max_bytes });
         }
-        let binary = sniff::decode(bytes)?;
+        let policy = self.engine.policy();
+        let binary = sniff::decode(bytes, policy.compile_budget())?;
         let hash = ContentHash::of(&binary);
         if let Some(component) = self.memory.get(hash) {
             return Ok(CompiledComponent { component, hash, source: CacheSource::Memory });
@@ -132,7 +133,7 @@ impl ComponentLoader {
             return Ok(CompiledComponent { component, hash, source: CacheSource::Disk });
         }
         // Only now, on a miss: every cached binary was walked before it was compiled.
-        sniff::scan(&binary)?;
+        sniff::scan(&binary, policy)?;
         let component = Component::from_binary(engine, &binary)
             .map_err(|e| LoadError::CompileFailed { message: format!("{e:#}") })?;
         self.memory.insert(hash, &component);

@@ -3,7 +3,11 @@
 
 use std::borrow::Cow;
 
-use wasmparser::{Chunk, Operator, Parser, Payload};
+use runtime_manifest::{CompileBudget, HostPolicy};
+use wasmparser::{
+    Chunk, ComponentAlias, ComponentExternalKind, ComponentInstance, ComponentOuterAliasKind, MemoryType, Operator,
+    Parser, Payload,
+};
 
 use crate::LoadError;
 
@@ -13,18 +17,19 @@ const COMPONENT_LAYER: u16 = 1;
 const COMPONENT_VERSION: u16 = 0x0d;
 
 /// The component binary in `bytes`: a binary as is, WAT text compiled;
-/// refused as the loader would refuse it (core module, garbage, truncated,
-/// wrong version, past the compile budget).
-pub fn component_binary(bytes: &[u8]) -> Result<Cow<'_, [u8]>, LoadError> {
-    let binary = decode(bytes)?;
-    scan(&binary)?;
+/// refused as the loader would refuse it under `policy` (core module,
+/// garbage, truncated, wrong version, past the compile budget, a memory or
+/// table the policy cannot hold).
+pub fn component_binary<'b>(bytes: &'b [u8], policy: &HostPolicy) -> Result<Cow<'b, [u8]>, LoadError> {
+    let binary = decode(bytes, policy.compile_budget())?;
+    scan(&binary, policy)?;
     Ok(binary)
 }
 
 /// Like [`component_binary`] without the walk over the whole binary (checks
 /// for truncation and the compile budget): enough to find the binary in a
 /// compile cache, whose entries were all walked before they were compiled.
-pub(crate) fn decode(bytes: &[u8]) -> Result<Cow<'_, [u8]>, LoadError> {
+pub(crate) fn decode<'b>(bytes: &'b [u8], budget: &CompileBudget) -> Result<Cow<'b, [u8]>, LoadError> {
     if bytes.starts_with(MAGIC) {
         check_header(bytes)?;
         return Ok(Cow::Borrowed(bytes));
@@ -32,22 +37,13 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Cow<'_, [u8]>, LoadError> {
     let Ok(text) = std::str::from_utf8(bytes) else {
         return Err(LoadError::Malformed { reason: "neither a WebAssembly binary nor WAT text".into() });
     };
+    // The text parser is quadratic in inline aliases: its input is capped
+    // before it runs, not after.
+    over_budget("bytes of WAT text", text.len() as u64, budget.max_wat_bytes as u64)?;
     // `wat` reports the line and column of a syntax error in its message.
     let binary = wat::parse_str(text).map_err(|e| LoadError::Malformed { reason: format!("invalid WAT: {e}") })?;
     check_header(&binary)?;
     Ok(Cow::Owned(binary))
-}
-
-/// Structural limits that bound the time and memory compilation can take:
-/// the size cap alone does not, since a few hundred kilobytes of nested
-/// blocks or tiny functions take Cranelift tens of seconds.
-pub(crate) mod budget {
-    /// Most functions across all core modules of a component.
-    pub const MAX_FUNCTIONS: usize = 10_000;
-    /// Largest single function body, in bytes.
-    pub const MAX_FUNCTION_BODY_BYTES: usize = 1 << 20;
-    /// Deepest nesting of blocks, loops and ifs in a function.
-    pub const MAX_CONTROL_DEPTH: usize = 1_000;
 }
 
 fn check_header(bytes: &[u8]) -> Result<(), LoadError> {
@@ -68,15 +64,18 @@ fn read_u16(bytes: &[u8], at: usize) -> Option<u16> {
 
 /// Walks the binary once, before compilation: a binary that ends inside a
 /// section is truncated (the parser, told more data may come, asks for it in
-/// the middle of a section or a nested module), and one past the compile
-/// budget is refused. Nested modules and components are walked with their own
+/// the middle of a section or a nested module), one past the compile budget
+/// is refused, and so is a memory or table whose declared minimum the policy
+/// can never grant. Nested modules and components are walked with their own
 /// parsers, as wasmparser documents. Other structural errors are left for
 /// validation to report.
-pub(crate) fn scan(bytes: &[u8]) -> Result<(), LoadError> {
+pub(crate) fn scan(bytes: &[u8], policy: &HostPolicy) -> Result<(), LoadError> {
+    let budget = policy.compile_budget();
     let mut parser = Parser::new(0);
     let mut parents = Vec::new();
+    let mut levels = vec![Level::component()];
+    let mut totals = Totals::default();
     let mut offset = 0;
-    let mut functions = 0usize;
     loop {
         match parser.parse(&bytes[offset..], false) {
             // Asking for more at the very end of the outermost component is
@@ -87,29 +86,254 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<(), LoadError> {
             Ok(Chunk::NeedMoreData(_)) | Err(_) => return Ok(()),
             Ok(Chunk::Parsed { consumed, payload }) => {
                 offset += consumed;
+                let aliases = match &payload {
+                    Payload::ComponentAliasSection(reader) => Some(alias_costs(&levels, reader.clone(), totals.heaviest)),
+                    _ => None,
+                };
+                let level = levels.last_mut().ok_or(LoadError::Truncated { size: bytes.len() })?;
                 match payload {
-                    Payload::ModuleSection { parser: nested, .. }
-                    | Payload::ComponentSection { parser: nested, .. } => {
+                    Payload::ModuleSection { parser: nested, .. } => {
+                        totals.modules += 1;
                         parents.push(std::mem::replace(&mut parser, nested));
+                        levels.push(Level::module());
+                    }
+                    Payload::ComponentSection { parser: nested, .. } => {
+                        parents.push(std::mem::replace(&mut parser, nested));
+                        levels.push(Level::component());
                     }
                     Payload::CodeSectionEntry(body) => {
-                        functions += 1;
-                        over_budget("functions", functions, budget::MAX_FUNCTIONS)?;
-                        over_budget("bytes in one function body", body.range().len(), budget::MAX_FUNCTION_BODY_BYTES)?;
-                        over_budget("levels of nested blocks", control_depth(&body), budget::MAX_CONTROL_DEPTH)?;
+                        totals.functions += 1;
+                        totals.code_bytes += body.range().len() as u64;
+                        over_budget("functions", totals.functions, budget.max_functions as u64)?;
+                        over_budget("bytes of code", totals.code_bytes, budget.max_code_bytes as u64)?;
+                        over_budget(
+                            "bytes in one function body",
+                            body.range().len() as u64,
+                            budget.max_function_body_bytes as u64,
+                        )?;
+                        over_budget(
+                            "levels of nested blocks",
+                            control_depth(&body) as u64,
+                            budget.max_control_depth as u64,
+                        )?;
                     }
-                    Payload::End(_) => match parents.pop() {
-                        Some(parent) => parser = parent,
-                        None => return Ok(()),
-                    },
+                    Payload::MemorySection(reader) => {
+                        for (index, memory) in reader.into_iter().enumerate() {
+                            let Ok(memory) = memory else { break };
+                            check_memory(&totals, index, &memory, policy)?;
+                        }
+                    }
+                    Payload::TableSection(reader) => {
+                        for (index, table) in reader.into_iter().enumerate() {
+                            let Ok(table) = table else { break };
+                            check_table(&totals, index, table.ty.initial, policy)?;
+                        }
+                    }
+                    Payload::InstanceSection(reader) => {
+                        for instance in reader.into_iter().flatten() {
+                            match instance {
+                                wasmparser::Instance::Instantiate { .. } => level.cost.add(Cost::ONE_INSTANTIATION),
+                                wasmparser::Instance::FromExports(_) => level.cost.add(Cost::ONE_DEFINITION),
+                            }
+                        }
+                    }
+                    Payload::ComponentInstanceSection(reader) => {
+                        for instance in reader.into_iter().flatten() {
+                            let cost = match instance {
+                                ComponentInstance::Instantiate { component_index, .. } => {
+                                    level.instantiated(component_index, totals.heaviest)
+                                }
+                                ComponentInstance::FromExports(_) => Cost::ONE_DEFINITION,
+                            };
+                            level.cost.add(cost);
+                        }
+                    }
+                    Payload::ComponentAliasSection(_) => {
+                        let (count, components) = aliases.unwrap_or_default();
+                        level.cost.add(Cost::definitions(count));
+                        level.components.extend(components);
+                    }
+                    Payload::ComponentImportSection(reader) => {
+                        for import in reader.into_iter().flatten() {
+                            level.cost.add(Cost::ONE_DEFINITION);
+                            if matches!(import.ty, wasmparser::ComponentTypeRef::Component(_)) {
+                                level.components.push(Cost::ONE_DEFINITION);
+                            }
+                        }
+                    }
+                    Payload::ComponentExportSection(reader) => {
+                        for export in reader.into_iter().flatten() {
+                            level.cost.add(Cost::ONE_DEFINITION);
+                            // Exporting a component gives it a new index too.
+                            if export.kind == ComponentExternalKind::Component {
+                                let cost = level.components.get(export.index as usize).copied();
+                                level.components.push(cost.unwrap_or(totals.heaviest));
+                            }
+                        }
+                    }
+                    Payload::ComponentCanonicalSection(reader) => {
+                        level.cost.add(Cost::definitions(u64::from(reader.count())));
+                    }
+                    Payload::ComponentTypeSection(reader) => {
+                        level.cost.add(Cost::definitions(u64::from(reader.count())));
+                    }
+                    Payload::CoreTypeSection(reader) => {
+                        level.cost.add(Cost::definitions(u64::from(reader.count())));
+                    }
+                    Payload::End(_) => {
+                        let finished = levels.pop().ok_or(LoadError::Truncated { size: bytes.len() })?;
+                        match levels.last_mut() {
+                            // A nested component's cost is paid each time it is instantiated.
+                            Some(parent) if finished.is_component => {
+                                totals.heaviest = totals.heaviest.max_with(finished.cost);
+                                parent.components.push(finished.cost);
+                            }
+                            Some(_) => {}
+                            None => totals.check(finished.cost, budget)?,
+                        }
+                        match parents.pop() {
+                            Some(parent) => parser = parent,
+                            None => return Ok(()),
+                        }
+                    }
                     _ => {}
+                }
+                if let Some(level) = levels.last() {
+                    totals.check(level.cost, budget)?;
                 }
             }
         }
     }
 }
 
-fn over_budget(what: &'static str, found: usize, limit: usize) -> Result<(), LoadError> {
+/// How many aliases a section defines, and the cost of each component it
+/// adds to the index space: an outer alias costs what the outer component
+/// costs; a component exported by an instance is not known here, so it is
+/// assumed to be the heaviest seen so far.
+fn alias_costs(
+    levels: &[Level],
+    reader: wasmparser::ComponentAliasSectionReader<'_>,
+    heaviest: Cost,
+) -> (u64, Vec<Cost>) {
+    let mut count = 0;
+    let mut components = Vec::new();
+    for alias in reader.into_iter().flatten() {
+        count += 1;
+        match alias {
+            ComponentAlias::Outer { kind: ComponentOuterAliasKind::Component, count, index } => {
+                let outer = levels.len().checked_sub(1 + count as usize).and_then(|at| levels.get(at));
+                components.push(outer.and_then(|l| l.components.get(index as usize).copied()).unwrap_or(heaviest));
+            }
+            ComponentAlias::InstanceExport { kind: ComponentExternalKind::Component, .. } => components.push(heaviest),
+            _ => {}
+        }
+    }
+    (count, components)
+}
+
+/// What instantiating a component costs once flattened: its instantiations
+/// and its definitions, those of the components it instantiates included.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Cost {
+    instantiations: u64,
+    definitions: u64,
+}
+
+impl Cost {
+    const ONE_INSTANTIATION: Self = Self { instantiations: 1, definitions: 1 };
+    const ONE_DEFINITION: Self = Self { instantiations: 0, definitions: 1 };
+
+    fn definitions(count: u64) -> Self {
+        Self { instantiations: 0, definitions: count }
+    }
+
+    fn max_with(self, other: Self) -> Self {
+        Self {
+            instantiations: self.instantiations.max(other.instantiations),
+            definitions: self.definitions.max(other.definitions),
+        }
+    }
+
+    fn add(&mut self, other: Self) {
+        self.instantiations = self.instantiations.saturating_add(other.instantiations);
+        self.definitions = self.definitions.saturating_add(other.definitions);
+    }
+}
+
+/// One component or core module being walked.
+struct Level {
+    is_component: bool,
+    /// The flattened cost of each component in this component's index space.
+    components: Vec<Cost>,
+    /// What this component costs so far.
+    cost: Cost,
+}
+
+impl Level {
+    fn component() -> Self {
+        Self { is_component: true, components: Vec::new(), cost: Cost::default() }
+    }
+
+    fn module() -> Self {
+        Self { is_component: false, components: Vec::new(), cost: Cost::default() }
+    }
+
+    /// The cost of instantiating component `index`; one not known (an
+    /// invalid index, left for validation) costs as much as the heaviest.
+    fn instantiated(&self, index: u32, heaviest: Cost) -> Cost {
+        let mut cost = self.components.get(index as usize).copied().unwrap_or(heaviest);
+        cost.add(Cost::ONE_INSTANTIATION);
+        cost
+    }
+}
+
+/// Counts over the whole binary.
+#[derive(Default)]
+struct Totals {
+    functions: u64,
+    code_bytes: u64,
+    modules: u64,
+    /// The costliest component definition seen, for references the walk cannot resolve.
+    heaviest: Cost,
+}
+
+impl Totals {
+    fn check(&self, cost: Cost, budget: &CompileBudget) -> Result<(), LoadError> {
+        over_budget("instantiations (nested components flattened)", cost.instantiations, budget.max_instantiations)?;
+        over_budget("component-level definitions (flattened)", cost.definitions, budget.max_definitions)
+    }
+}
+
+/// Refuses a memory whose declared minimum exceeds the largest budget the
+/// policy grants: no manifest could ever instantiate it.
+fn check_memory(totals: &Totals, index: usize, memory: &MemoryType, policy: &HostPolicy) -> Result<(), LoadError> {
+    let page = 1u64.checked_shl(memory.page_size_log2.unwrap_or(16)).unwrap_or(u64::MAX);
+    let minimum = memory.initial.saturating_mul(page);
+    let limit = policy.memory().max.as_bytes();
+    if minimum > limit {
+        return Err(LoadError::MemoryMinimumTooLarge {
+            memory: format!("memory {index} of core module {}", totals.modules.saturating_sub(1)),
+            minimum,
+            limit,
+        });
+    }
+    Ok(())
+}
+
+/// Like [`check_memory`], for a table's declared minimum.
+fn check_table(totals: &Totals, index: usize, initial: u64, policy: &HostPolicy) -> Result<(), LoadError> {
+    let limit = u64::from(policy.table_elements().max);
+    if initial > limit {
+        return Err(LoadError::TableMinimumTooLarge {
+            table: format!("table {index} of core module {}", totals.modules.saturating_sub(1)),
+            minimum: initial,
+            limit,
+        });
+    }
+    Ok(())
+}
+
+fn over_budget(what: &'static str, found: u64, limit: u64) -> Result<(), LoadError> {
     if found > limit {
         return Err(LoadError::ExceedsCompileBudget { what, found, limit });
     }

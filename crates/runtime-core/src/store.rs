@@ -4,8 +4,8 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use runtime_limits::{Deadline, DeadlineSource, InstanceBudget, ResourceLimits};
 
@@ -22,6 +22,13 @@ pub struct StoreState {
     pub stdio: runtime_manifest::Stdio,
     /// The deadline of the call in progress, read by the epoch callback.
     pub deadline: Deadline,
+    /// The memory budget, which also caps what one WASI call may produce.
+    pub(crate) memory_limit_bytes: u64,
+    /// Where the guest's stdout goes when `stdio` inherits it: the host's
+    /// stderr when the host's stdout carries something else (the CLI's JSON).
+    pub(crate) stdout_to_stderr: bool,
+    /// What the current host call is doing, from the call hook.
+    pub(crate) host: HostCallTracker,
     #[cfg(feature = "wasi")]
     pub(crate) wasi: Option<Box<crate::wasi::WasiState>>,
     extensions: HashMap<TypeId, Box<dyn Any + Send>>,
@@ -50,6 +57,9 @@ impl StoreState {
             progress,
             stdio,
             deadline,
+            memory_limit_bytes: limits.memory_bytes(),
+            stdout_to_stderr: false,
+            host: HostCallTracker::default(),
             #[cfg(feature = "wasi")]
             wasi: None,
             extensions: HashMap::new(),
@@ -69,6 +79,69 @@ impl StoreState {
         }
     }
 
+    /// Marks the start of a host function's own work (its arguments are
+    /// lifted): the call is now waiting on the host, for the deadline's
+    /// classification, and an error from here on is the host function's.
+    /// Host functions registered with the runtime and every WASI function
+    /// call this; the call hook counts and times them.
+    pub fn enter_host_function(&mut self, function: HostFunction) {
+        if self.host.depth == 1 {
+            self.host.stage = HostStage::Body(function);
+            self.host.entered = Some(Instant::now());
+            self.progress.enter_host();
+        }
+    }
+
+    /// Marks the end of a host function's own work: from here until it
+    /// returns, the runtime lowers its results into the guest.
+    pub fn leave_host_function(&mut self) {
+        if let HostStage::Body(function) = std::mem::take(&mut self.host.stage) {
+            self.host.stage = HostStage::Lowering(function);
+        }
+    }
+
+    /// Follows wasmtime's call hook: host calls (and libcalls such as
+    /// `memory.grow`) entered and left, and wasm entered from inside them
+    /// (`cabi_realloc` while results are lowered).
+    pub(crate) fn on_call_hook(&mut self, hook: wasmtime::CallHook) {
+        use wasmtime::CallHook;
+        let host = &mut self.host;
+        match hook {
+            CallHook::CallingHost => {
+                host.depth += 1;
+                if host.depth == 1 {
+                    host.stage = HostStage::Lifting;
+                    host.entered = None;
+                }
+            }
+            CallHook::ReturningFromHost => {
+                if host.depth == 1 {
+                    let stage = std::mem::take(&mut host.stage);
+                    if let (HostStage::Body(_) | HostStage::Lowering(_), Some(entered)) = (&stage, host.entered) {
+                        self.progress.record_host_call(entered.elapsed());
+                    }
+                    self.progress.leave_host();
+                    host.last_exit = stage;
+                }
+                host.depth = host.depth.saturating_sub(1);
+            }
+            CallHook::CallingWasm => {
+                if let HostStage::Body(function) = std::mem::take(&mut host.stage) {
+                    host.stage = HostStage::Lowering(function);
+                } else if host.depth == 0 {
+                    host.last_exit = HostStage::Idle;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// How the last host call (or libcall) the guest made ended, for the
+    /// classification of an error raised while guest frames were live.
+    pub(crate) fn last_host_exit(&self) -> &HostStage {
+        &self.host.last_exit
+    }
+
     /// Runs `f` on per-instance state of type `T` for host functions,
     /// created with `T::default()` on first use.
     pub fn with_extension<T: Default + Send + 'static, R>(&mut self, f: impl FnOnce(&mut T) -> R) -> R {
@@ -80,12 +153,59 @@ impl StoreState {
     }
 }
 
+/// A host function, as the runtime names it in reports and errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HostFunction {
+    /// A WASI interface, e.g. `wasi:random/random`.
+    Wasi(&'static str),
+    /// A function registered by the host, as `interface#name`.
+    Registered(Arc<str>),
+}
+
+impl std::fmt::Display for HostFunction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Wasi(interface) => write!(f, "{interface} (WASI)"),
+            Self::Registered(name) => f.write_str(name),
+        }
+    }
+}
+
+/// Where a host call is, between wasmtime's `CallingHost` and
+/// `ReturningFromHost` hooks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) enum HostStage {
+    /// No host call.
+    #[default]
+    Idle,
+    /// wasmtime lifts the arguments, or runs a libcall (`memory.grow`,
+    /// `resource.drop`, ...): failures here are the guest's.
+    Lifting,
+    /// The host function runs: failures here are the host function's.
+    Body(HostFunction),
+    /// wasmtime lowers the results (and may call `cabi_realloc`): failures
+    /// here are the guest's.
+    Lowering(HostFunction),
+}
+
+/// The state behind [`HostStage`]: nesting depth (a libcall inside
+/// `cabi_realloc` inside a host call), the stage, and when the call began.
+#[derive(Debug, Default)]
+pub(crate) struct HostCallTracker {
+    depth: u32,
+    stage: HostStage,
+    entered: Option<Instant>,
+    last_exit: HostStage,
+}
+
 /// What a call is doing and how much host time it used, updated by the call
 /// and by host functions and readable while the call runs or after it was
 /// abandoned (a timeout or cancellation drops the store, not this).
 #[derive(Debug, Default)]
 pub struct CallProgress {
     phase: AtomicU8,
+    in_host: AtomicBool,
     host_calls: AtomicU64,
     host_nanos: AtomicU64,
 }
@@ -116,8 +236,21 @@ impl CallProgress {
         self.phase.store(code, Ordering::Release);
     }
 
-    /// The phase the call is in.
+    /// Records that the call now waits on a host function.
+    pub fn enter_host(&self) {
+        self.in_host.store(true, Ordering::Release);
+    }
+
+    /// Records that the host function returned.
+    pub fn leave_host(&self) {
+        self.in_host.store(false, Ordering::Release);
+    }
+
+    /// The phase the call is in: a host call, or else the phase entered last.
     pub fn phase(&self) -> DeadlinePhase {
+        if self.in_host.load(Ordering::Acquire) {
+            return DeadlinePhase::HostCall;
+        }
         match self.phase.load(Ordering::Acquire) {
             0 => DeadlinePhase::Instantiation,
             2 => DeadlinePhase::HostCall,

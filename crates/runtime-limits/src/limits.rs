@@ -34,6 +34,8 @@ pub struct ResourceLimits {
     timeout: Duration,
     table_elements: u32,
     instances: u32,
+    copy_limit_bytes: u64,
+    max_handles: u32,
 }
 
 impl ResourceLimits {
@@ -46,6 +48,8 @@ impl ResourceLimits {
             timeout: resources.timeout.as_duration(),
             table_elements: resources.effective_table_elements(policy),
             instances: resources.effective_instances(policy),
+            copy_limit_bytes: resources.memory.as_bytes().saturating_mul(u64::from(policy.copy_limit_factor())),
+            max_handles: policy.max_handles(),
         })
     }
 
@@ -67,6 +71,18 @@ impl ResourceLimits {
     /// Table elements, summed over all tables.
     pub fn table_elements(&self) -> u32 {
         self.table_elements
+    }
+
+    /// The most bytes of host values one transfer out of the guest (an
+    /// export's results, or one host call's arguments) may produce: the
+    /// memory budget times the policy's copy-limit factor.
+    pub fn copy_limit_bytes(&self) -> u64 {
+        self.copy_limit_bytes
+    }
+
+    /// Resource handles the instance may hold at once.
+    pub fn max_handles(&self) -> u32 {
+        self.max_handles
     }
 
     /// Concurrent instances of the component.

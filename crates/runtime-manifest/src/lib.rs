@@ -37,6 +37,7 @@
 #![deny(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
 
+mod compile;
 mod error;
 mod manifest;
 mod parse;
@@ -44,11 +45,15 @@ mod policy;
 mod problem;
 mod units;
 
+pub use compile::{
+    CompileBudget, DEFAULT_MAX_CODE_BYTES, DEFAULT_MAX_CONTROL_DEPTH, DEFAULT_MAX_DEFINITIONS,
+    DEFAULT_MAX_FUNCTION_BODY_BYTES, DEFAULT_MAX_FUNCTIONS, DEFAULT_MAX_INSTANTIATIONS, DEFAULT_MAX_WAT_BYTES,
+};
 pub use error::{Error, InvalidManifest};
 pub use manifest::{ComponentInfo, ComponentManifest, ComponentName, Resources, Stdio, WasiConfig, WasmPath};
 pub use parse::{LimitFlags, MAX_MANIFEST_BYTES};
 pub use policy::{
-    Bounds, DEFAULT_INSTANCES, DEFAULT_MAX_CONCURRENT_INSTANCES, DEFAULT_MAX_FUEL, DEFAULT_MAX_INSTANCES,
+    Bounds, DEFAULT_COPY_LIMIT_FACTOR, DEFAULT_INSTANCES, DEFAULT_MAX_CONCURRENT_INSTANCES, DEFAULT_MAX_HANDLES, DEFAULT_MAX_FUEL, DEFAULT_MAX_INSTANCES,
     DEFAULT_MAX_MEMORY, DEFAULT_MAX_TABLE_ELEMENTS, DEFAULT_MAX_TIMEOUT, DEFAULT_MIN_MEMORY, DEFAULT_MIN_TIMEOUT,
     DEFAULT_TABLE_ELEMENTS, HostPolicy, HostPolicyBuilder, LimitKey, PolicyError, PolicyViolation,
 };

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::CompileBudget;
 use crate::manifest::Resources;
 use crate::units::{ByteSize, Fuel, Timeout};
 
@@ -29,6 +30,13 @@ pub const DEFAULT_MAX_INSTANCES: u32 = 100;
 /// Instances alive at once across all components of a runtime: the size of
 /// the pooling allocator and of the async executor's admission.
 pub const DEFAULT_MAX_CONCURRENT_INSTANCES: u32 = 1_000;
+/// Most resource handles one instance may hold at once (its own resources
+/// and the host's, such as WASI pollables). wasmtime's own default is 100,000.
+pub const DEFAULT_MAX_HANDLES: u32 = 10_000;
+/// How many times its memory budget a guest may make the host copy out of
+/// its memory in one transfer (an export's results, or one host call's
+/// arguments), counting host values as wasmtime sizes them.
+pub const DEFAULT_COPY_LIMIT_FACTOR: u32 = 8;
 
 /// An inclusive range of accepted values for one limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +71,9 @@ pub struct HostPolicy {
     max_table_elements: u32,
     max_instances: u32,
     max_concurrent_instances: u32,
+    max_handles: u32,
+    copy_limit_factor: u32,
+    compile: CompileBudget,
 }
 
 impl Default for HostPolicy {
@@ -74,6 +85,9 @@ impl Default for HostPolicy {
             max_table_elements: DEFAULT_MAX_TABLE_ELEMENTS,
             max_instances: DEFAULT_MAX_INSTANCES,
             max_concurrent_instances: DEFAULT_MAX_CONCURRENT_INSTANCES,
+            max_handles: DEFAULT_MAX_HANDLES,
+            copy_limit_factor: DEFAULT_COPY_LIMIT_FACTOR,
+            compile: CompileBudget::default(),
         }
     }
 }
@@ -112,6 +126,22 @@ impl HostPolicy {
     /// Instances alive at once across the whole runtime.
     pub fn max_concurrent_instances(&self) -> u32 {
         self.max_concurrent_instances
+    }
+
+    /// Resource handles one instance may hold at once.
+    pub fn max_handles(&self) -> u32 {
+        self.max_handles
+    }
+
+    /// How many times its memory budget a guest may make the host copy in
+    /// one transfer (see [`DEFAULT_COPY_LIMIT_FACTOR`]).
+    pub fn copy_limit_factor(&self) -> u32 {
+        self.copy_limit_factor
+    }
+
+    /// What a component may contain before it is compiled.
+    pub fn compile_budget(&self) -> &CompileBudget {
+        &self.compile
     }
 
     /// The smallest and largest accepted value of `key`, as written in a manifest.
@@ -192,6 +222,25 @@ impl HostPolicyBuilder {
         self
     }
 
+    /// Let one instance hold at most `max` resource handles at once.
+    pub fn max_handles(mut self, max: u32) -> Self {
+        self.policy.max_handles = max;
+        self
+    }
+
+    /// Let a guest make the host copy at most `factor` times its memory
+    /// budget in one transfer.
+    pub fn copy_limit_factor(mut self, factor: u32) -> Self {
+        self.policy.copy_limit_factor = factor;
+        self
+    }
+
+    /// What a component may contain before it is compiled.
+    pub fn compile_budget(mut self, budget: CompileBudget) -> Self {
+        self.policy.compile = budget;
+        self
+    }
+
     /// The policy, or an error if a range is empty or admits an unlimited
     /// (zero) value.
     pub fn build(self) -> Result<HostPolicy, PolicyError> {
@@ -203,6 +252,8 @@ impl HostPolicyBuilder {
             (LimitKey::TableElements, 1, u64::from(p.max_table_elements)),
             (LimitKey::Instances, 1, u64::from(p.max_instances)),
             (LimitKey::Instances, 1, u64::from(p.max_concurrent_instances)),
+            (LimitKey::Instances, 1, u64::from(p.max_handles)),
+            (LimitKey::Memory, 1, u64::from(p.copy_limit_factor)),
         ];
         for (key, min, max) in ranges {
             if min == 0 || max == 0 {

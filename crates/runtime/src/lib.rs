@@ -127,7 +127,7 @@ impl RuntimeBuilder {
         #[cfg_attr(not(feature = "wasi"), expect(unused_mut, reason = "only WASI adds to the linker here"))]
         let mut linker = host.linker(engine.engine())?;
         #[cfg(feature = "wasi")]
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+        runtime_core::add_wasi_to_linker(&mut linker)
             .map_err(|error| RuntimeError::Internal { message: format!("cannot add WASI to the linker: {error:#}") })?;
         let (max_waiting, timeout) = self.queue.unwrap_or((DEFAULT_MAX_QUEUED, DEFAULT_QUEUE_TIMEOUT));
         let executor = AsyncExecutor::new(engine.policy().max_concurrent_instances()).with_queue(max_waiting, timeout);
