@@ -115,8 +115,9 @@ impl Drop for QueueTicket<'_> {
 
 /// Why a call was given up from outside its store.
 enum Abandoned {
-    /// The deadline passed while the guest waited in a host function.
-    BlockedInHost,
+    /// The deadline passed and the call did not end: it waited in a host
+    /// function, or was stuck where epochs cannot reach it.
+    Deadline { during: DeadlinePhase },
     Cancelled,
 }
 
@@ -125,9 +126,15 @@ impl Abandoned {
         let report = CallReport::abandoned(component.limits(), progress, wall);
         match self {
             Self::Cancelled => RuntimeError::Cancelled { report: Box::new(report) },
-            Self::BlockedInHost => RuntimeError::Crash(Box::new(CrashReport {
-                kind: CrashKind::DeadlineExceeded { during: DeadlinePhase::HostCall },
-                message: "the deadline passed while the guest waited in a host function".into(),
+            Self::Deadline { during } => RuntimeError::Crash(Box::new(CrashReport {
+                kind: CrashKind::DeadlineExceeded { during },
+                message: match during {
+                    DeadlinePhase::HostCall => "the deadline passed while the guest waited in a host function".into(),
+                    _ => format!(
+                        "the deadline passed and the call did not stop within two epoch ticks (during {}); it was abandoned",
+                        during.as_str()
+                    ),
+                },
                 detail: None,
                 wasm_backtrace: None,
                 report,
@@ -136,11 +143,14 @@ impl Abandoned {
     }
 }
 
-/// Runs `call` until it finishes or the deadline strikes a guest blocked in
-/// a host function (epoch interruption cannot reach it there). A guest running
-/// its own code is interrupted by the epoch callback; it gets two more ticks
-/// to do so, so that its crash report comes from its store, with fuel and
-/// memory filled in. Exactly one outcome is returned either way.
+/// Runs `call` until it finishes or its deadline strikes. A guest waiting in
+/// a host function (WASI included) is abandoned at the deadline: epoch
+/// interruption cannot reach it there. A guest running its own code is
+/// interrupted by the epoch callback; it gets two more ticks to do so, so
+/// that its crash report comes from its store, with fuel and memory filled
+/// in. Whatever it is doing, a call still pending then is abandoned, so no
+/// call outlives its deadline by more than two ticks while it yields.
+/// Exactly one outcome is returned either way.
 async fn bounded_by_deadline(
     call: impl Future<Output = Result<CallOutcome, RuntimeError>>,
     deadline: Deadline,
@@ -148,13 +158,17 @@ async fn bounded_by_deadline(
 ) -> Result<Result<CallOutcome, RuntimeError>, Abandoned> {
     let mut call = std::pin::pin!(call);
     let mut check_at = tokio::time::Instant::from_std(deadline.instant());
+    let mut grace_given = false;
     loop {
         match tokio::time::timeout_at(check_at, call.as_mut()).await {
             Ok(outcome) => return Ok(outcome),
-            Err(_) if progress.phase() == DeadlinePhase::HostCall => {
-                return Err(Abandoned::BlockedInHost);
+            Err(_) if grace_given || progress.phase() == DeadlinePhase::HostCall => {
+                return Err(Abandoned::Deadline { during: progress.phase() });
             }
-            Err(_) => check_at = tokio::time::Instant::now() + 2 * EPOCH_TICK,
+            Err(_) => {
+                grace_given = true;
+                check_at = tokio::time::Instant::now() + 2 * EPOCH_TICK;
+            }
         }
     }
 }

@@ -2,10 +2,9 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Instant;
 
 use futures::FutureExt as _;
-use runtime_core::{DeadlinePhase, HostFunctionError, RuntimeError, StoreState};
+use runtime_core::{HostFunction, HostFunctionError, RuntimeError, StoreState};
 use wasmtime::component::{ComponentNamedList, Lift, Linker, Lower};
 use wasmtime::{AsContextMut as _, StoreContextMut};
 
@@ -49,7 +48,7 @@ impl AsyncHostRegistry {
         let function = Arc::new(function);
         let interface = interface.to_owned();
         let name = name.to_owned();
-        let label = qualified.clone();
+        let label: Arc<str> = qualified.as_str().into();
         let installer: Installer = Box::new(move |linker| {
             let function = function.clone();
             let label = label.clone();
@@ -57,24 +56,25 @@ impl AsyncHostRegistry {
                 let function = function.clone();
                 let label = label.clone();
                 Box::new(async move {
-                    let progress = store.data().progress.clone();
-                    progress.enter(DeadlinePhase::HostCall);
-                    let started = Instant::now();
+                    // The store's call hook counts and times the call; this
+                    // marks where the function's own work begins and ends.
+                    store.data_mut().enter_host_function(HostFunction::Registered(label.clone()));
                     let outcome =
                         AssertUnwindSafe(async { Box::into_pin(function(store.as_context_mut(), params)).await })
                             .catch_unwind()
                             .await;
-                    progress.record_host_call(started.elapsed());
-                    progress.enter(DeadlinePhase::Guest);
                     match outcome {
-                        Ok(Ok(results)) => Ok(results),
+                        Ok(Ok(results)) => {
+                            store.data_mut().leave_host_function();
+                            Ok(results)
+                        }
                         Ok(Err(error)) => Err(wasmtime::Error::new(HostFunctionError {
-                            function: label,
+                            function: label.to_string(),
                             panicked: false,
                             message: format!("{error:#}"),
                         })),
                         Err(panic) => Err(wasmtime::Error::new(HostFunctionError {
-                            function: label,
+                            function: label.to_string(),
                             panicked: true,
                             message: panic_message(&*panic),
                         })),

@@ -42,7 +42,7 @@ fn describe(path: &Path, cache_dir: Option<&Path>) -> Result<String, RuntimeErro
     }
     let runtime = builder.build()?;
     // Validates and names the input the way `run` would before decoding it.
-    let binary = component_binary(&bytes)?;
+    let binary = component_binary(&bytes, runtime.engine().policy())?;
     let cache = runtime.loader().cache_state(ContentHash::of(&binary));
     let wit = component_wit(&binary)?;
     let cache = match cache {
