@@ -8,8 +8,11 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+mod boundary;
 mod catalog;
 mod components;
+mod guests;
+mod probe;
 mod host;
 mod manifests;
 mod random;
@@ -24,6 +27,9 @@ pub(crate) struct Options {
     /// Seed for the generated cases; a failing run prints the seed to replay.
     #[arg(long, default_value_t = 0x5eed)]
     seed: u64,
+    /// Run only the attacks of this group (e.g. `lifting`, `wasi`, `abi`).
+    #[arg(long)]
+    group: Option<String>,
 }
 
 /// One attack and the outcome that counts as stopping it.
@@ -127,9 +133,13 @@ pub(crate) fn run(options: &Options) -> Result<bool, String> {
     std::panic::set_hook(Box::new(|info| eprintln!("panic (expected, caught): {info}")));
     let mut cases = manifests::cases(options.quick, options.seed)?;
     cases.extend(components::cases()?);
+    cases.extend(boundary::cases());
     cases.extend(host::cases(options.quick));
     cases.extend(random::cases(options.quick, options.seed));
     cases.extend(storm::cases(options.quick));
+    if let Some(group) = &options.group {
+        cases.retain(|case| case.group == group);
+    }
     let mut rows = Vec::with_capacity(cases.len());
     // The full suite runs for minutes: a progress bar on stderr tells where it is.
     let progress = if options.quick {
