@@ -12,10 +12,7 @@ pub(crate) fn check(path: &Path) -> ExitCode {
     match ComponentManifest::from_path_with_policy(path, &policy) {
         Ok(manifest) => {
             let line = effective_limits(&manifest, &policy);
-            #[expect(clippy::print_stdout, reason = "the summary line is the command's output")]
-            {
-                println!("{line}");
-            }
+            crate::print::stdout_line(&line);
             ExitCode::SUCCESS
         }
         Err(error) => {

@@ -20,10 +20,7 @@ pub(crate) struct InspectArgs {
 pub(crate) fn inspect(args: &InspectArgs) -> ExitCode {
     match describe(&args.component, args.cache_dir.as_deref()) {
         Ok(text) => {
-            #[expect(clippy::print_stdout, reason = "the description is the command's output")]
-            {
-                print!("{text}");
-            }
+            crate::print::stdout_line(text.trim_end_matches('\n'));
             ExitCode::SUCCESS
         }
         Err(error) => {

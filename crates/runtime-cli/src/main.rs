@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod check;
 mod inspect;
+mod print;
 mod run;
 
 /// Exit code for a usage error or an invalid manifest.
@@ -66,5 +67,5 @@ fn main() -> ExitCode {
 
 /// Prints a diagnostic to stderr with miette's graphical renderer.
 fn report_error(error: impl miette::Diagnostic + Send + Sync + 'static) {
-    eprintln!("{:?}", miette::Report::new(error));
+    crate::print::stderr_text(&format!("{:?}\n", miette::Report::new(error)));
 }

@@ -27,7 +27,9 @@ pub(crate) struct RunArgs {
     /// The call, in WAVE syntax: `name(arg, ...)`, e.g. 'fib(20)' or 'greet("x")'.
     #[arg(long)]
     invoke: String,
-    /// Print one JSON object on stdout instead of the human-readable lines.
+    /// Print exactly one JSON object on stdout instead of the human-readable
+    /// lines. A guest whose manifest inherits stdio writes to stderr then,
+    /// so nothing it prints can be mistaken for the JSON.
     #[arg(long)]
     json: bool,
     /// Keep compiled components in this directory between runs.
@@ -68,7 +70,7 @@ impl Failure {
                 "ok": false,
                 "error": { "kind": "usage", "message": message, "help": "see `wasm-runtime run --help`" },
             })),
-            (Self::Usage(message), false) => eprintln!("error: {message}"),
+            (Self::Usage(message), false) => crate::print::stderr_text(&format!("error: {message}\n")),
             (Self::Runtime(error), true) => {
                 let report = error.crash().map(|crash| report_json(&crash.report));
                 let mut body = json!({
@@ -82,8 +84,10 @@ impl Failure {
                 if let Some(crash) = error.crash() {
                     body["error"]["detail"] = json!(crash.detail);
                     body["error"]["wasm_backtrace"] = json!(crash.wasm_backtrace);
-                    if let runtime::CrashKind::DeadlineExceeded { during } = crash.kind {
-                        body["error"]["during"] = json!(during.as_str());
+                    match crash.kind {
+                        runtime::CrashKind::DeadlineExceeded { during } => body["error"]["during"] = json!(during.as_str()),
+                        runtime::CrashKind::Exited { status } => body["exit_status"] = json!(status),
+                        _ => {}
                     }
                 }
                 if let Some(report) = report {
@@ -95,7 +99,7 @@ impl Failure {
                 let report = error.crash().map(|crash| crash.report.clone());
                 crate::report_error(error);
                 if let Some(report) = report {
-                    eprintln!("{}", report_line(&report));
+                    crate::print::stderr_text(&format!("{}\n", report_line(&report)));
                 }
             }
         }
@@ -110,7 +114,8 @@ fn execute(args: &RunArgs) -> Result<ExitCode, Failure> {
     }
     let runtime = builder.build().map_err(Failure::Runtime)?;
     let manifest = manifest(args, &runtime).map_err(Failure::Runtime)?;
-    let component = runtime.load_file(&args.component, &manifest).map_err(Failure::Runtime)?;
+    let component =
+        runtime.load_file(&args.component, &manifest).map_err(Failure::Runtime)?.with_stdout_to_stderr(args.json);
     let call = UntypedFuncCall::parse(&args.invoke).map_err(|e| Failure::Usage(format!("--invoke: {e}")))?;
     let signature = component.signature(call.name()).map_err(Failure::Runtime)?;
     let params: Vec<Val> = call
@@ -121,22 +126,18 @@ fn execute(args: &RunArgs) -> Result<ExitCode, Failure> {
         .enable_all()
         .build()
         .map_err(|e| Failure::Runtime(RuntimeError::Internal { message: format!("cannot start tokio: {e}") }))?;
-    let outcome = executor.block_on(runtime.call_async(&component, call.name(), &params)).map_err(Failure::Runtime)?;
-    let results = outcome
-        .results
-        .iter()
-        .map(|value| wasm_wave::to_string(value).unwrap_or_else(|e| format!("<unprintable: {e}>")))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let outcome = executor.block_on(runtime.call_async(&component, call.name(), &params));
+    // A call abandoned at its deadline may leave a blocking write behind
+    // (a stalled stdout): the command does not wait for it.
+    executor.shutdown_background();
+    let outcome = outcome.map_err(Failure::Runtime)?;
+    let results = crate::print::results_text(&outcome.results);
     if args.json {
         print_json(&json!({ "ok": true, "result": results, "report": report_json(&outcome.report) }));
     } else {
-        #[expect(clippy::print_stdout, reason = "the result is the command's output")]
-        {
-            println!("{results}");
-        }
-        eprint!("{}", captured_output(&outcome.report));
-        eprintln!("{}", report_line(&outcome.report));
+        crate::print::stdout_line(&results);
+        crate::print::stderr_text(&captured_output(&outcome.report));
+        crate::print::stderr_text(&format!("{}\n", report_line(&outcome.report)));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -192,7 +193,6 @@ fn report_line(report: &CallReport) -> String {
     )
 }
 
-#[expect(clippy::print_stdout, reason = "the JSON object is the command's output")]
 fn print_json(value: &serde_json::Value) {
-    println!("{value}");
+    crate::print::stdout_line(&value.to_string());
 }

@@ -1,0 +1,174 @@
+//! Results as WAVE text, bounded, and the CLI's own output, which never
+//! panics on a closed pipe.
+
+use std::io::Write as _;
+
+use runtime::Val;
+
+/// The most bytes of result text the CLI builds; past it the text ends with
+/// [`TRUNCATED`]. A result is already bounded by the copy limit, but as text
+/// (escapes, list syntax) it could be several times larger.
+pub(crate) const MAX_RESULT_TEXT_BYTES: usize = 1 << 20;
+
+/// The visible end of a truncated result.
+pub(crate) const TRUNCATED: &str = "… (truncated: the result's text is longer than 1 MiB)";
+
+/// `values` as WAVE, comma-separated, at most [`MAX_RESULT_TEXT_BYTES`]
+/// plus the truncation marker. Resource handles print as `own<resource>` or
+/// `borrow<resource>` (WAVE has no syntax for them); async values by kind.
+pub(crate) fn results_text(values: &[Val]) -> String {
+    let mut out = Bounded { text: String::new(), full: false };
+    for (i, value) in values.iter().enumerate() {
+        if i > 0 {
+            out.push(", ");
+        }
+        wave(value, &mut out);
+    }
+    if out.full {
+        out.text.push_str(TRUNCATED);
+    }
+    out.text
+}
+
+/// A string that stops growing at the cap.
+struct Bounded {
+    text: String,
+    full: bool,
+}
+
+impl Bounded {
+    fn push(&mut self, piece: &str) {
+        if self.full {
+            return;
+        }
+        let room = MAX_RESULT_TEXT_BYTES.saturating_sub(self.text.len());
+        if piece.len() <= room {
+            self.text.push_str(piece);
+        } else {
+            let mut end = room;
+            while !piece.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.text.push_str(&piece[..end]);
+            self.full = true;
+        }
+    }
+}
+
+fn wave(value: &Val, out: &mut Bounded) {
+    if out.full {
+        return;
+    }
+    match value {
+        Val::String(text) => {
+            // Escape at most what can still be shown.
+            let mut end = text.len().min(MAX_RESULT_TEXT_BYTES.saturating_sub(out.text.len()));
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            out.push(&leaf(&Val::String(text[..end].to_owned())));
+            if end < text.len() {
+                out.full = true;
+            }
+        }
+        Val::List(items) | Val::FixedLengthList(items) => sequence("[", items.iter(), "]", out),
+        Val::Tuple(items) => sequence("(", items.iter(), ")", out),
+        Val::Record(fields) => {
+            out.push("{");
+            for (i, (name, value)) in fields.iter().enumerate() {
+                out.push(if i > 0 { ", " } else { "" });
+                out.push(name);
+                out.push(": ");
+                wave(value, out);
+            }
+            out.push("}");
+        }
+        Val::Map(entries) => {
+            out.push("{");
+            for (i, (key, value)) in entries.iter().enumerate() {
+                out.push(if i > 0 { ", " } else { "" });
+                wave(key, out);
+                out.push(": ");
+                wave(value, out);
+            }
+            out.push("}");
+        }
+        Val::Variant(case, payload) => labelled(case, payload.as_deref(), out),
+        Val::Enum(case) => out.push(case),
+        Val::Option(None) => out.push("none"),
+        Val::Option(Some(value)) => labelled("some", Some(value), out),
+        Val::Result(Ok(value)) => labelled("ok", value.as_deref(), out),
+        Val::Result(Err(value)) => labelled("err", value.as_deref(), out),
+        Val::Flags(flags) => {
+            out.push("{");
+            out.push(&flags.join(", "));
+            out.push("}");
+        }
+        Val::Resource(resource) => out.push(if resource.owned() { "own<resource>" } else { "borrow<resource>" }),
+        Val::Future(_) => out.push("<future>"),
+        Val::Stream(_) => out.push("<stream>"),
+        Val::ErrorContext(_) => out.push("<error-context>"),
+        scalar => out.push(&leaf(scalar)),
+    }
+}
+
+fn sequence<'v>(open: &str, items: impl Iterator<Item = &'v Val>, close: &str, out: &mut Bounded) {
+    out.push(open);
+    for (i, item) in items.enumerate() {
+        if out.full {
+            return;
+        }
+        out.push(if i > 0 { ", " } else { "" });
+        wave(item, out);
+    }
+    out.push(close);
+}
+
+fn labelled(label: &str, payload: Option<&Val>, out: &mut Bounded) {
+    out.push(label);
+    if let Some(value) = payload {
+        out.push("(");
+        wave(value, out);
+        out.push(")");
+    }
+}
+
+/// A scalar or string in WAVE; wasm-wave handles escapes and float syntax.
+fn leaf(value: &Val) -> String {
+    wasm_wave::to_string(value).unwrap_or_else(|e| format!("<unprintable: {e}>"))
+}
+
+/// Writes `text` and a newline to stdout. A closed pipe (`| head`) is not an
+/// error of the command: the reader has what it wanted; nothing panics.
+pub(crate) fn stdout_line(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
+}
+
+/// Writes `text` to stderr; like [`stdout_line`], a closed stderr is ignored.
+pub(crate) fn stderr_text(text: &str) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_all(text.as_bytes()).and_then(|()| stderr.flush());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_print_as_wave_and_stop_at_the_cap() {
+        let record = Val::Record(vec![
+            ("name".into(), Val::String("a \"b\"".into())),
+            ("tags".into(), Val::List(vec![Val::Enum("x".into()), Val::Option(None)])),
+            ("r".into(), Val::Result(Err(Some(Box::new(Val::U32(7)))))),
+        ]);
+        assert_eq!(results_text(&[record, Val::Bool(true)]), r#"{name: "a \"b\"", tags: [x, none], r: err(7)}, true"#);
+
+        let huge = Val::List(vec![Val::String("x".repeat(1000)); 5_000]);
+        let text = results_text(&[huge]);
+        assert!(text.ends_with(TRUNCATED), "{}", &text[text.len() - 80..]);
+        assert!(text.len() <= MAX_RESULT_TEXT_BYTES + TRUNCATED.len());
+        let one_string = results_text(&[Val::String("é".repeat(MAX_RESULT_TEXT_BYTES))]);
+        assert!(one_string.ends_with(TRUNCATED) && one_string.len() <= MAX_RESULT_TEXT_BYTES + TRUNCATED.len());
+    }
+}
