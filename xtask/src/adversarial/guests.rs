@@ -255,3 +255,13 @@ pub(crate) fn aliased_list(entries: u32, bytes: u32, element: &str, options: &st
     }
     .wat()
 }
+
+/// A guest whose `run` writes `line` and a newline to its stdout.
+pub(crate) fn print_stdout_guest(line: &str) -> String {
+    let text = format!("{line}\n");
+    let escaped = text.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+    with_stdout(&format!(
+        r#"(data (i32.const 0) "{escaped}") (func (export "run") (call $write (call $get-stdout) (i32.const 0) (i32.const {len}) (i32.const 4096)))"#,
+        len = text.len()
+    ))
+}

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 mod boundary;
 mod catalog;
+mod cli;
 mod components;
 mod guests;
 mod probe;
@@ -134,6 +135,7 @@ pub(crate) fn run(options: &Options) -> Result<bool, String> {
     let mut cases = manifests::cases(options.quick, options.seed)?;
     cases.extend(components::cases()?);
     cases.extend(boundary::cases());
+    cases.extend(cli::cases());
     cases.extend(host::cases(options.quick));
     cases.extend(random::cases(options.quick, options.seed));
     cases.extend(storm::cases(options.quick));

@@ -16,7 +16,7 @@ const TRAPPING: &str = r#"(component
 
 pub(crate) fn cases(quick: bool) -> Vec<Case> {
     let calls = if quick { 10_000 } else { 100_000 };
-    vec![Case::new("storm", format!("{calls} trapping calls"), "RSS +<10MB; fds, slots at baseline", move || {
+    vec![maximal_results(quick), Case::new("storm", format!("{calls} trapping calls"), "RSS +<10MB; fds, slots at baseline", move || {
         storm(calls).unwrap_or_else(|error| Outcome { observed: error, verdict: Verdict::HostFailure, figures: None })
     })]
 }
@@ -67,4 +67,41 @@ fn rss_bytes() -> Result<u64, String> {
 /// Open file descriptors of this process.
 fn open_fds() -> Result<usize, String> {
     Ok(std::fs::read_dir("/proc/self/fd").map_err(|e| format!("cannot list fds: {e}"))?.count())
+}
+
+/// Calls whose results are as large as the copy limit allows: each makes the
+/// host hold about 8 MiB of values, and all of it must be given back.
+pub(crate) fn maximal_results(quick: bool) -> Case {
+    let calls = if quick { 100 } else { 1_000 };
+    Case::new("storm", format!("{calls} maximal-result calls"), "all ok; RSS +<10MB after, peak +<64MB", move || {
+        maximal_storm(calls).unwrap_or_else(|error| Outcome { observed: error, verdict: Verdict::HostFailure, figures: None })
+    })
+}
+
+fn maximal_storm(calls: usize) -> Result<Outcome, String> {
+    use super::probe::HostMemory;
+    let runtime = Runtime::builder().build().map_err(|e| e.to_string())?;
+    let manifest = ComponentManifest::from_limit_flags(
+        LimitFlags { memory: "1MiB", fuel: "10_000_000", timeout: "1s" },
+        &HostPolicy::default(),
+    )
+    .map_err(|e| e.to_string())?;
+    // 15 entries of 512 KiB: 7.5 MiB, just under the 8 MiB copy limit.
+    let guest = super::guests::aliased_list(15, 512 * 1024, "string", "", 0);
+    let component = runtime.load_bytes(guest.as_bytes(), &manifest).map_err(|e| e.to_string())?;
+    let tokio = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let call = || tokio.block_on(runtime.call_async(&component, "run", &[])).map_err(|e| e.to_string());
+    for _ in 0..10 {
+        call()?;
+    }
+    let baseline = HostMemory::reset()?;
+    for _ in 0..calls {
+        let outcome = call()?;
+        drop(outcome);
+    }
+    let (after, peak) = (HostMemory::resident()?, HostMemory::peak_above(baseline)?);
+    let growth = after.saturating_sub(baseline);
+    let observed = format!("RSS +{} KiB after, peak +{} MiB", growth / 1024, peak >> 20);
+    let verdict = if growth < MAX_RSS_GROWTH_BYTES && peak < 64 << 20 { Verdict::Pass } else { Verdict::Escaped };
+    Ok(Outcome { observed, verdict, figures: None })
 }
