@@ -42,7 +42,11 @@ fn cache_dir() -> PathBuf {
 
 fn loading(c: &mut Criterion) {
     let engine = ready("engine", RuntimeEngine::new(HostPolicy::default(), Allocation::Pooling).map_err(Into::into));
-    let tiny = ready("tiny", runtime::component_binary(benches::COMPUTE_GUEST.as_bytes(), &runtime::HostPolicy::default()).map_err(Into::into));
+    let tiny = ready(
+        "tiny",
+        runtime::component_binary(benches::COMPUTE_GUEST.as_bytes(), &runtime::HostPolicy::default())
+            .map_err(Into::into),
+    );
     let dir = cache_dir();
     for (name, bytes) in [("tiny", &tiny[..]), ("rust-guest", benches::RUST_GUEST)] {
         let mut group = c.benchmark_group(format!("load/{name}"));
@@ -115,7 +119,10 @@ fn scaling_with_size(c: &mut Criterion) {
     let sizes = [10, 100, 1_000, 5_000];
     let guests: Vec<Vec<u8>> = sizes.iter().map(|&n| benches::guest_with_functions(n).into_bytes()).collect();
     for (n, wat) in sizes.iter().zip(&guests) {
-        let binary = ready("binary", runtime::component_binary(wat, &runtime::HostPolicy::default()).map(|b| b.into_owned()).map_err(Into::into));
+        let binary = ready(
+            "binary",
+            runtime::component_binary(wat, &runtime::HostPolicy::default()).map(|b| b.into_owned()).map_err(Into::into),
+        );
         compile.bench_with_input(BenchmarkId::from_parameter(n), &binary, |b, binary| {
             b.iter(|| ComponentLoader::new(engine.clone()).load_bytes(binary));
         });

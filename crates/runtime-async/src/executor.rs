@@ -117,7 +117,9 @@ impl Drop for QueueTicket<'_> {
 enum Abandoned {
     /// The deadline passed and the call did not end: it waited in a host
     /// function, or was stuck where epochs cannot reach it.
-    Deadline { during: DeadlinePhase },
+    Deadline {
+        during: DeadlinePhase,
+    },
     Cancelled,
 }
 

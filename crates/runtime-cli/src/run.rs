@@ -85,7 +85,9 @@ impl Failure {
                     body["error"]["detail"] = json!(crash.detail);
                     body["error"]["wasm_backtrace"] = json!(crash.wasm_backtrace);
                     match crash.kind {
-                        runtime::CrashKind::DeadlineExceeded { during } => body["error"]["during"] = json!(during.as_str()),
+                        runtime::CrashKind::DeadlineExceeded { during } => {
+                            body["error"]["during"] = json!(during.as_str())
+                        }
                         runtime::CrashKind::Exited { status } => body["exit_status"] = json!(status),
                         _ => {}
                     }

@@ -81,8 +81,15 @@ impl LoadedComponent {
             ),
         })?;
         let stdio = Stdio::default();
-        let inner =
-            Inner { engine: engine.clone(), compiled, pre, limits, stdio, stdout_to_stderr: false, requires_async: false };
+        let inner = Inner {
+            engine: engine.clone(),
+            compiled,
+            pre,
+            limits,
+            stdio,
+            stdout_to_stderr: false,
+            requires_async: false,
+        };
         Ok(Self { inner: Arc::new(inner) })
     }
 

@@ -77,7 +77,9 @@ pub enum LoadError {
     #[error("{memory} declares a minimum of {minimum} bytes; the host policy allows at most {limit} bytes of memory")]
     #[diagnostic(
         code(runtime::load::memory_limit_exceeded),
-        help("no manifest under this policy can instantiate it: lower the memory's minimum, or widen the policy's memory range")
+        help(
+            "no manifest under this policy can instantiate it: lower the memory's minimum, or widen the policy's memory range"
+        )
     )]
     MemoryMinimumTooLarge {
         /// Which memory, as `memory I of core module M`.
@@ -92,7 +94,9 @@ pub enum LoadError {
     #[error("{table} declares a minimum of {minimum} elements; the host policy allows at most {limit}")]
     #[diagnostic(
         code(runtime::load::table_limit_exceeded),
-        help("no manifest under this policy can instantiate it: lower the table's minimum, or widen the policy's table-elements limit")
+        help(
+            "no manifest under this policy can instantiate it: lower the table's minimum, or widen the policy's table-elements limit"
+        )
     )]
     TableMinimumTooLarge {
         /// Which table, as `table I of core module M`.

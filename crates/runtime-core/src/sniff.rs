@@ -87,7 +87,9 @@ pub(crate) fn scan(bytes: &[u8], policy: &HostPolicy) -> Result<(), LoadError> {
             Ok(Chunk::Parsed { consumed, payload }) => {
                 offset += consumed;
                 let aliases = match &payload {
-                    Payload::ComponentAliasSection(reader) => Some(alias_costs(&levels, reader.clone(), totals.heaviest)),
+                    Payload::ComponentAliasSection(reader) => {
+                        Some(alias_costs(&levels, reader.clone(), totals.heaviest))
+                    }
                     _ => None,
                 };
                 let level = levels.last_mut().ok_or(LoadError::Truncated { size: bytes.len() })?;

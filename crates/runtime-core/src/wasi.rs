@@ -41,11 +41,7 @@ impl WasiState {
     /// `stdout_to_stderr` sends an inherited stdout to the host's stderr.
     pub(crate) fn new(stdio: Stdio, max_random_bytes: u64, stdout_to_stderr: bool) -> Self {
         let mut builder = WasiCtxBuilder::new();
-        builder
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .max_random_size(max_random_bytes);
+        builder.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false).max_random_size(max_random_bytes);
         let captured = match stdio {
             Stdio::Capture => {
                 let pipes = (
@@ -111,12 +107,8 @@ pub fn add_wasi_to_linker(linker: &mut Linker<StoreState>) -> wasmtime::Result<(
     io::poll::add_to_linker::<_, Io>(l, |t| enter(t, "wasi:io/poll").ctx().table)?;
     io::streams::add_to_linker::<_, Io>(l, |t| enter(t, "wasi:io/streams").ctx().table)?;
     clocks::wall_clock::add_to_linker::<_, WasiClocks>(l, |t| enter(t, "wasi:clocks/wall-clock").clocks())?;
-    clocks::monotonic_clock::add_to_linker::<_, WasiClocks>(l, |t| {
-        enter(t, "wasi:clocks/monotonic-clock").clocks()
-    })?;
-    filesystem::preopens::add_to_linker::<_, WasiFilesystem>(l, |t| {
-        enter(t, "wasi:filesystem/preopens").filesystem()
-    })?;
+    clocks::monotonic_clock::add_to_linker::<_, WasiClocks>(l, |t| enter(t, "wasi:clocks/monotonic-clock").clocks())?;
+    filesystem::preopens::add_to_linker::<_, WasiFilesystem>(l, |t| enter(t, "wasi:filesystem/preopens").filesystem())?;
     filesystem::types::add_to_linker::<_, WasiFilesystem>(l, |t| enter(t, "wasi:filesystem/types").filesystem())?;
     random::random::add_to_linker::<_, WasiRandom>(l, |t| enter(t, "wasi:random/random").random())?;
     random::insecure::add_to_linker::<_, WasiRandom>(l, |t| enter(t, "wasi:random/insecure").random())?;
@@ -140,9 +132,7 @@ pub fn add_wasi_to_linker(linker: &mut Linker<StoreState>) -> wasmtime::Result<(
     sockets::network::add_to_linker::<_, WasiSockets>(l, &Default::default(), |t| {
         enter(t, "wasi:sockets/network").sockets()
     })?;
-    sockets::ip_name_lookup::add_to_linker::<_, WasiSockets>(l, |t| {
-        enter(t, "wasi:sockets/ip-name-lookup").sockets()
-    })?;
+    sockets::ip_name_lookup::add_to_linker::<_, WasiSockets>(l, |t| enter(t, "wasi:sockets/ip-name-lookup").sockets())?;
     sockets::tcp::add_to_linker::<_, WasiSockets>(l, |t| enter(t, "wasi:sockets/tcp").sockets())?;
     sockets::udp::add_to_linker::<_, WasiSockets>(l, |t| enter(t, "wasi:sockets/udp").sockets())?;
     sockets::udp_create_socket::add_to_linker::<_, WasiSockets>(l, |t| {

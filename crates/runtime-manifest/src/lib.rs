@@ -53,9 +53,10 @@ pub use error::{Error, InvalidManifest};
 pub use manifest::{ComponentInfo, ComponentManifest, ComponentName, Resources, Stdio, WasiConfig, WasmPath};
 pub use parse::{LimitFlags, MAX_MANIFEST_BYTES};
 pub use policy::{
-    Bounds, DEFAULT_COPY_LIMIT_FACTOR, DEFAULT_INSTANCES, DEFAULT_MAX_CONCURRENT_INSTANCES, DEFAULT_MAX_HANDLES, DEFAULT_MAX_FUEL, DEFAULT_MAX_INSTANCES,
-    DEFAULT_MAX_MEMORY, DEFAULT_MAX_TABLE_ELEMENTS, DEFAULT_MAX_TIMEOUT, DEFAULT_MIN_MEMORY, DEFAULT_MIN_TIMEOUT,
-    DEFAULT_TABLE_ELEMENTS, HostPolicy, HostPolicyBuilder, LimitKey, PolicyError, PolicyViolation,
+    Bounds, DEFAULT_COPY_LIMIT_FACTOR, DEFAULT_INSTANCES, DEFAULT_MAX_CONCURRENT_INSTANCES, DEFAULT_MAX_FUEL,
+    DEFAULT_MAX_HANDLES, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_MEMORY, DEFAULT_MAX_TABLE_ELEMENTS, DEFAULT_MAX_TIMEOUT,
+    DEFAULT_MIN_MEMORY, DEFAULT_MIN_TIMEOUT, DEFAULT_TABLE_ELEMENTS, HostPolicy, HostPolicyBuilder, LimitKey,
+    PolicyError, PolicyViolation,
 };
 pub use problem::ManifestProblem;
 pub use semver;

@@ -10,7 +10,9 @@ use std::time::Duration;
 use runtime::{AsyncHostRegistry, HostFuture, Val};
 
 use super::Case;
-use super::guests::{aliased_list, plain, returning_area, with_clock, with_exit, with_random, with_resources, with_stdout};
+use super::guests::{
+    aliased_list, plain, returning_area, with_clock, with_exit, with_random, with_resources, with_stdout,
+};
 use super::probe::{HostBound, Probe, manifest};
 
 /// Limits of most boundary attacks: a 1 MiB guest, fuel for a long loop, 100 ms.
@@ -30,7 +32,8 @@ const FAST_REFUSAL: HostBound = HostBound { rss_mib: 48, wall: Duration::from_mi
 const ADMITTED_LOAD: HostBound = HostBound { rss_mib: 300, wall: Duration::from_millis(2_500) };
 
 fn case(group: &'static str, name: &'static str, probe: Probe) -> Case {
-    let expected = format!("{} (host <{} MiB, <{} ms)", probe.expected, probe.bound.rss_mib, probe.bound.wall.as_millis());
+    let expected =
+        format!("{} (host <{} MiB, <{} ms)", probe.expected, probe.bound.rss_mib, probe.bound.wall.as_millis());
     Case::new(group, name, expected, move || probe.run())
 }
 
@@ -59,7 +62,9 @@ fn lifting() -> Vec<Case> {
     let copy = "copy-limit-exceeded";
     let strings = |entries| aliased_list(entries, 512 * 1024, "string", "", 0);
     let sink_guest = super::guests::Guest {
-        imports: &format!(r#"(import "{SINK}" (instance $sink (export "take" (func (param "s" (list string)) (result u32)))))"#),
+        imports: &format!(
+            r#"(import "{SINK}" (instance $sink (export "take" (func (param "s" (list string)) (result u32)))))"#
+        ),
         lowered: r#"(core func $take (canon lower (func $sink "take") (memory (core memory $libc "memory"))))"#,
         host: &["take"],
         core_imports: r#"(import "host" "take" (func $take (param i32 i32) (result i32)))"#,
@@ -104,7 +109,8 @@ fn lifting() -> Vec<Case> {
 
 fn wasi() -> Vec<Case> {
     let block_forever = r#"(func (export "run") (call $block (call $subscribe (i64.const -1))))"#;
-    let block_in_start = r#"(func $start (call $block (call $subscribe (i64.const -1)))) (start $start) (func (export "run"))"#;
+    let block_in_start =
+        r#"(func $start (call $block (call $subscribe (i64.const -1)))) (start $start) (func (export "run"))"#;
     let pollables = r#"(func (export "run") (local $i i32)
         (loop $l (drop (call $subscribe (i64.const 0))) (local.set $i (i32.add (local.get $i) (i32.const 1)))
           (br_if $l (i32.lt_u (local.get $i) (i32.const 20000)))))"#;
@@ -112,7 +118,9 @@ fn wasi() -> Vec<Case> {
     let empty_poll = r#"(func (export "run") (call $poll-list (i32.const 0) (i32.const 0) (i32.const 64)))"#;
     let random = |len: u64| format!(r#"(func (export "run") (call $random (i64.const {len}) (i32.const 64)))"#);
     let write = |len: u32| {
-        format!(r#"(func (export "run") (drop (memory.grow (i32.const 2))) (call $write (call $get-stdout) (i32.const 0) (i32.const {len}) (i32.const 64)))"#)
+        format!(
+            r#"(func (export "run") (drop (memory.grow (i32.const 2))) (call $write (call $get-stdout) (i32.const 0) (i32.const {len}) (i32.const 64)))"#
+        )
     };
     let capture = "[wasi]\nstdio = \"capture\"\n";
     vec![
@@ -131,10 +139,22 @@ fn wasi() -> Vec<Case> {
             "monotonic-clock.now in a loop",
             Probe::new(with_clock(clock_spin), fuel_rich(""), "run", "deadline-exceeded/guest"),
         ),
-        case("wasi", "20,000 pollables held", Probe::new(with_clock(pollables), fuel_rich(""), "run", "handle-limit-exceeded")),
+        case(
+            "wasi",
+            "20,000 pollables held",
+            Probe::new(with_clock(pollables), fuel_rich(""), "run", "handle-limit-exceeded"),
+        ),
         case("wasi", "poll an empty list", Probe::new(with_clock(empty_poll), tight(""), "run", "host-error")),
-        case("wasi", "get-random-bytes(64 MiB)", Probe::new(with_random(&random(64 << 20), None), tight(""), "run", "host-error")),
-        case("wasi", "under the limit: get-random-bytes(256 KiB)", Probe::new(with_random(&random(256 << 10), None), tight(""), "run", "ok")),
+        case(
+            "wasi",
+            "get-random-bytes(64 MiB)",
+            Probe::new(with_random(&random(64 << 20), None), tight(""), "run", "host-error"),
+        ),
+        case(
+            "wasi",
+            "under the limit: get-random-bytes(256 KiB)",
+            Probe::new(with_random(&random(256 << 10), None), tight(""), "run", "ok"),
+        ),
         case(
             "wasi",
             "write past the capture pipe's capacity",
@@ -145,8 +165,16 @@ fn wasi() -> Vec<Case> {
             "under the limit: write 60 KiB to the capture pipe",
             Probe::new(with_stdout(&write(60_000)), tight(capture), "run", "ok"),
         ),
-        case("wasi", "exit(ok) inside a call", Probe::new(with_exit(r#"(func (export "run") (call $exit (i32.const 0)))"#), tight(""), "run", "exited/0")),
-        case("wasi", "exit(err) inside a call", Probe::new(with_exit(r#"(func (export "run") (call $exit (i32.const 1)))"#), tight(""), "run", "exited/1")),
+        case(
+            "wasi",
+            "exit(ok) inside a call",
+            Probe::new(with_exit(r#"(func (export "run") (call $exit (i32.const 0)))"#), tight(""), "run", "exited/0"),
+        ),
+        case(
+            "wasi",
+            "exit(err) inside a call",
+            Probe::new(with_exit(r#"(func (export "run") (call $exit (i32.const 1)))"#), tight(""), "run", "exited/1"),
+        ),
     ]
 }
 
@@ -174,7 +202,11 @@ fn violations() -> Vec<Case> {
         .wat()
     };
     vec![
-        case("abi", "invalid UTF-8 in a result string", Probe::new(string_result("\\c3\\28\\ff"), tight(""), "run", cm)),
+        case(
+            "abi",
+            "invalid UTF-8 in a result string",
+            Probe::new(string_result("\\c3\\28\\ff"), tight(""), "run", cm),
+        ),
         case(
             "abi",
             "unpaired UTF-16 surrogate",
@@ -183,7 +215,10 @@ fn violations() -> Vec<Case> {
                     &format!(r#"(data (i32.const 200) "\00\d8\00\d8") {}"#, returning_area(&[200, 2])),
                     "(result string)",
                 )
-                .replace("(realloc (core func $libc \"realloc\")) ", "(realloc (core func $libc \"realloc\")) string-encoding=utf16 "),
+                .replace(
+                    "(realloc (core func $libc \"realloc\")) ",
+                    "(realloc (core func $libc \"realloc\")) string-encoding=utf16 ",
+                ),
                 tight(""),
                 "run",
                 cm,
@@ -192,7 +227,12 @@ fn violations() -> Vec<Case> {
         case(
             "abi",
             "a char that is a surrogate",
-            Probe::new(plain(r#"(func (export "run") (result i32) (i32.const 0xd800))"#, "(result char)"), tight(""), "run", cm),
+            Probe::new(
+                plain(r#"(func (export "run") (result i32) (i32.const 0xd800))"#, "(result char)"),
+                tight(""),
+                "run",
+                cm,
+            ),
         ),
         case(
             "abi",
@@ -205,12 +245,22 @@ fn violations() -> Vec<Case> {
         case(
             "abi",
             "a return area out of bounds",
-            Probe::new(plain(r#"(func (export "run") (result i32) (i32.const -16))"#, "(result (list u8))"), tight(""), "run", cm),
+            Probe::new(
+                plain(r#"(func (export "run") (result i32) (i32.const -16))"#, "(result (list u8))"),
+                tight(""),
+                "run",
+                cm,
+            ),
         ),
         case(
             "abi",
             "a misaligned return area",
-            Probe::new(plain(r#"(func (export "run") (result i32) (i32.const 3))"#, "(result (list u8))"), tight(""), "run", cm),
+            Probe::new(
+                plain(r#"(func (export "run") (result i32) (i32.const 3))"#, "(result (list u8))"),
+                tight(""),
+                "run",
+                cm,
+            ),
         ),
         case(
             "abi",
@@ -228,7 +278,10 @@ fn violations() -> Vec<Case> {
             "abi",
             "realloc out of bounds while lowering a WASI result",
             Probe::new(
-                with_random(r#"(func (export "run") (call $random (i64.const 16) (i32.const 64)))"#, Some("0x7ffffff0")),
+                with_random(
+                    r#"(func (export "run") (call $random (i64.const 16) (i32.const 64)))"#,
+                    Some("0x7ffffff0"),
+                ),
                 tight(""),
                 "run",
                 cm,
@@ -237,9 +290,20 @@ fn violations() -> Vec<Case> {
         case(
             "handles",
             "drop the same handle twice",
-            Probe::new(resources("(local $h i32) (local.set $h (call $new-a (i32.const 1))) (call $drop-a (local.get $h)) (call $drop-a (local.get $h))"), tight(""), "run", cm),
+            Probe::new(
+                resources(
+                    "(local $h i32) (local.set $h (call $new-a (i32.const 1))) (call $drop-a (local.get $h)) (call $drop-a (local.get $h))",
+                ),
+                tight(""),
+                "run",
+                cm,
+            ),
         ),
-        case("handles", "drop a forged handle", Probe::new(resources("(call $drop-a (i32.const 12345))"), tight(""), "run", cm)),
+        case(
+            "handles",
+            "drop a forged handle",
+            Probe::new(resources("(call $drop-a (i32.const 12345))"), tight(""), "run", cm),
+        ),
         case(
             "handles",
             "drop a handle as the wrong type",
@@ -259,7 +323,9 @@ fn violations() -> Vec<Case> {
             "handles",
             "under the limit: 5,000 handles held",
             Probe::new(
-                resources("(local $i i32) (loop $l (drop (call $new-a (i32.const 1))) (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (i32.const 5000))))"),
+                resources(
+                    "(local $i i32) (loop $l (drop (call $new-a (i32.const 1))) (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (i32.const 5000))))",
+                ),
                 tight(""),
                 "run",
                 "ok",
@@ -272,7 +338,9 @@ fn loader() -> Vec<Case> {
     let unit = |core: &str| plain(core, "");
     // Each level instantiates the one below twice: 2^levels instantiations.
     let nested = |levels: usize| {
-        let mut wat = String::from("(component $root\n(component $c0 (core module $m (func (export \"f\"))) (core instance (instantiate $m)))\n");
+        let mut wat = String::from(
+            "(component $root\n(component $c0 (core module $m (func (export \"f\"))) (core instance (instantiate $m)))\n",
+        );
         for level in 1..=levels {
             wat.push_str(&format!(
                 "(component $c{level} (alias outer $root $c{prev} (component $inner)) (instance (instantiate $inner)) (instance (instantiate $inner)))\n",
@@ -301,11 +369,23 @@ fn loader() -> Vec<Case> {
     };
     let load = |wat: String, expected, bound| Probe::new(wat, tight(""), "run", expected).bound(bound);
     vec![
-        case("loader", "components nested 30 deep, each instantiating twice", load(nested(30), "too-large", FAST_REFUSAL)),
+        case(
+            "loader",
+            "components nested 30 deep, each instantiating twice",
+            load(nested(30), "too-large", FAST_REFUSAL),
+        ),
         case("loader", "50,000 inline aliases in WAT", load(aliases(50_000), "too-large", FAST_REFUSAL)),
         case("loader", "under the limit: 8,000 inline aliases", load(aliases(8_000), "ok", ADMITTED_LOAD)),
-        case("loader", "one 660 KB function", BinaryProbe::new(functions(1, 660_000), "too-large", FAST_REFUSAL).into()),
-        case("loader", "24 functions of 100 KB", BinaryProbe::new(functions(24, 100_000), "too-large", FAST_REFUSAL).into()),
+        case(
+            "loader",
+            "one 660 KB function",
+            BinaryProbe::new(functions(1, 660_000), "too-large", FAST_REFUSAL).into(),
+        ),
+        case(
+            "loader",
+            "24 functions of 100 KB",
+            BinaryProbe::new(functions(24, 100_000), "too-large", FAST_REFUSAL).into(),
+        ),
         case(
             "loader",
             "worst admitted: one function at the body cap",

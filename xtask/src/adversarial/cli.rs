@@ -38,7 +38,10 @@ pub(crate) fn cases() -> Vec<Case> {
             judge(run_cli("forged", &forged, &["--json", "--manifest-stdio-inherit"], false), |run| {
                 let lines: Vec<&str> = run.stdout.lines().collect();
                 let one = lines.len() == 1 && !run.stdout.contains("forged") && run.stderr.contains("forged");
-                (one, format!("{} stdout line(s), forged line on stderr: {}", lines.len(), run.stderr.contains("forged")))
+                (
+                    one,
+                    format!("{} stdout line(s), forged line on stderr: {}", lines.len(), run.stderr.contains("forged")),
+                )
             })
         }),
         Case::new("cli", "a result holding a resource handle", "prints own<resource>, exit 0", move || {
@@ -99,10 +102,11 @@ fn run_cli(name: &str, wat: &str, flags: &[&str], close_stdout: bool) -> Result<
     let started = Instant::now();
     let mut child = command.spawn().map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
     let mut stdout = String::new();
-    if let Some(mut pipe) = child.stdout.take() {
-        if !close_stdout {
-            pipe.read_to_string(&mut stdout).map_err(|e| e.to_string())?;
-        }
+    // Dropping the pipe unread closes it: the child then writes into a closed pipe.
+    if let Some(mut pipe) = child.stdout.take()
+        && !close_stdout
+    {
+        pipe.read_to_string(&mut stdout).map_err(|e| e.to_string())?;
     }
     let mut stderr = String::new();
     if let Some(mut pipe) = child.stderr.take() {

@@ -75,8 +75,7 @@ impl Guest<'_> {
 
 /// A guest with no imports: `body` defines the core `run`, lifted as `lifted`.
 pub(crate) fn plain(body: &str, lifted: &str) -> String {
-    Guest { imports: "", lowered: "", host: &[], core_imports: "", body, lifted, lift_options: "", realloc: None }
-        .wat()
+    Guest { imports: "", lowered: "", host: &[], core_imports: "", body, lifted, lift_options: "", realloc: None }.wat()
 }
 
 /// `wasi:io/poll` and `wasi:clocks/monotonic-clock`, lowered as `subscribe`

@@ -16,9 +16,16 @@ const TRAPPING: &str = r#"(component
 
 pub(crate) fn cases(quick: bool) -> Vec<Case> {
     let calls = if quick { 10_000 } else { 100_000 };
-    vec![maximal_results(quick), Case::new("storm", format!("{calls} trapping calls"), "RSS +<10MB; fds, slots at baseline", move || {
-        storm(calls).unwrap_or_else(|error| Outcome { observed: error, verdict: Verdict::HostFailure, figures: None })
-    })]
+    vec![
+        maximal_results(quick),
+        Case::new("storm", format!("{calls} trapping calls"), "RSS +<10MB; fds, slots at baseline", move || {
+            storm(calls).unwrap_or_else(|error| Outcome {
+                observed: error,
+                verdict: Verdict::HostFailure,
+                figures: None,
+            })
+        }),
+    ]
 }
 
 fn storm(calls: usize) -> Result<Outcome, String> {
@@ -74,7 +81,11 @@ fn open_fds() -> Result<usize, String> {
 pub(crate) fn maximal_results(quick: bool) -> Case {
     let calls = if quick { 100 } else { 1_000 };
     Case::new("storm", format!("{calls} maximal-result calls"), "all ok; RSS +<10MB after, peak +<64MB", move || {
-        maximal_storm(calls).unwrap_or_else(|error| Outcome { observed: error, verdict: Verdict::HostFailure, figures: None })
+        maximal_storm(calls).unwrap_or_else(|error| Outcome {
+            observed: error,
+            verdict: Verdict::HostFailure,
+            figures: None,
+        })
     })
 }
 

@@ -1,5 +1,6 @@
 //! Integration tests of the facade: real components end to end.
 
+mod boundary;
 mod rust_guest;
 mod wasi;
 
