@@ -368,6 +368,7 @@ fn loader() -> Vec<Case> {
         wat::parse_str(text).unwrap_or_default()
     };
     let load = |wat: String, expected, bound| Probe::new(wat, tight(""), "run", expected).bound(bound);
+    let load_binary = |binary, expected, bound| load(String::new(), expected, bound).binary(binary);
     vec![
         case(
             "loader",
@@ -376,25 +377,17 @@ fn loader() -> Vec<Case> {
         ),
         case("loader", "50,000 inline aliases in WAT", load(aliases(50_000), "too-large", FAST_REFUSAL)),
         case("loader", "under the limit: 8,000 inline aliases", load(aliases(8_000), "ok", ADMITTED_LOAD)),
-        case(
-            "loader",
-            "one 660 KB function",
-            BinaryProbe::new(functions(1, 660_000), "too-large", FAST_REFUSAL).into(),
-        ),
-        case(
-            "loader",
-            "24 functions of 100 KB",
-            BinaryProbe::new(functions(24, 100_000), "too-large", FAST_REFUSAL).into(),
-        ),
+        case("loader", "one 660 KB function", load_binary(functions(1, 660_000), "too-large", FAST_REFUSAL)),
+        case("loader", "24 functions of 100 KB", load_binary(functions(24, 100_000), "too-large", FAST_REFUSAL)),
         case(
             "loader",
             "worst admitted: one function at the body cap",
-            BinaryProbe::new(functions(1, 140_000), "ok", ADMITTED_LOAD).into(),
+            load_binary(functions(1, 140_000), "ok", ADMITTED_LOAD),
         ),
         case(
             "loader",
             "worst admitted: 16 functions at the body cap",
-            BinaryProbe::new(functions(16, 125_000), "ok", ADMITTED_LOAD).into(),
+            load_binary(functions(16, 125_000), "ok", ADMITTED_LOAD),
         ),
         case(
             "loader",
@@ -412,19 +405,4 @@ fn loader() -> Vec<Case> {
             load(unit(r#"(memory 32) (func (export "run"))"#), "memory-limit-exceeded", FAST_REFUSAL),
         ),
     ]
-}
-
-/// A probe whose input is a binary rather than WAT text.
-struct BinaryProbe(Probe, Vec<u8>);
-
-impl BinaryProbe {
-    fn new(bytes: Vec<u8>, expected: &'static str, bound: HostBound) -> Self {
-        Self(Probe::new(String::new(), tight(""), "run", expected).bound(bound), bytes)
-    }
-}
-
-impl From<BinaryProbe> for Probe {
-    fn from(BinaryProbe(probe, bytes): BinaryProbe) -> Self {
-        probe.binary(bytes)
-    }
 }

@@ -30,12 +30,13 @@ pub(crate) fn cases() -> Vec<Case> {
     let huge = aliased_list(15, 512 * 1024, "string", "", 0);
     vec![
         Case::new("cli", "result written into a closed pipe", "no panic, exit 0", move || {
-            judge(run_cli("closed-pipe", &aliased_list(4, 512 * 1024, "string", "", 0), &[], true), |run| {
-                (run.code == Some(0) && !run.stderr.contains("panicked"), format!("exit {:?}", run.code))
-            })
+            judge(
+                run_cli("closed-pipe", &aliased_list(4, 512 * 1024, "string", "", 0), &[], GuestStdio::Discard, true),
+                |run| (run.code == Some(0) && !run.stderr.contains("panicked"), format!("exit {:?}", run.code)),
+            )
         }),
         Case::new("cli", "guest prints a forged JSON line", "one JSON object on stdout", move || {
-            judge(run_cli("forged", &forged, &["--json", "--manifest-stdio-inherit"], false), |run| {
+            judge(run_cli("forged", &forged, &["--json"], GuestStdio::Inherit, false), |run| {
                 let lines: Vec<&str> = run.stdout.lines().collect();
                 let one = lines.len() == 1 && !run.stdout.contains("forged") && run.stderr.contains("forged");
                 (
@@ -45,12 +46,12 @@ pub(crate) fn cases() -> Vec<Case> {
             })
         }),
         Case::new("cli", "a result holding a resource handle", "prints own<resource>, exit 0", move || {
-            judge(run_cli("resource", &resource, &["--json"], false), |run| {
+            judge(run_cli("resource", &resource, &["--json"], GuestStdio::Discard, false), |run| {
                 (run.code == Some(0) && run.stdout.contains("own<resource>"), format!("exit {:?}", run.code))
             })
         }),
         Case::new("cli", "a 7.5 MiB result as text", "truncated at 1 MiB with a marker", move || {
-            judge(run_cli("huge", &huge, &[], false), |run| {
+            judge(run_cli("huge", &huge, &[], GuestStdio::Discard, false), |run| {
                 let ok = run.stdout.len() < (1 << 20) + 256 && run.stdout.contains("truncated");
                 (ok, format!("{} bytes on stdout", run.stdout.len()))
             })
@@ -81,23 +82,29 @@ fn judge(run: Result<CliRun, String>, check: impl FnOnce(&CliRun) -> (bool, Stri
     }
 }
 
-/// Writes `wat` and a manifest, runs `wasm-runtime run` on them with
-/// `flags`, and collects its output; with `close_stdout` the reading end of
-/// its stdout is closed before it writes.
-fn run_cli(name: &str, wat: &str, flags: &[&str], close_stdout: bool) -> Result<CliRun, String> {
+/// What the manifest's `[wasi] stdio` grants the guest.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum GuestStdio {
+    Discard,
+    Inherit,
+}
+
+/// Writes `wat` and a manifest granting `stdio`, runs `wasm-runtime run` on
+/// them with `flags`, and collects its output; with `close_stdout` the
+/// reading end of its stdout is closed before it writes.
+fn run_cli(name: &str, wat: &str, flags: &[&str], stdio: GuestStdio, close_stdout: bool) -> Result<CliRun, String> {
     let binary = cli_binary()?;
     let dir = crate::target_dir().join("adversarial").join("cli");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let component = dir.join(format!("{name}.wat"));
     std::fs::write(&component, wat).map_err(|e| e.to_string())?;
-    let inherit = flags.contains(&"--manifest-stdio-inherit");
     let manifest = dir.join(format!("{name}.toml"));
-    let stdio = if inherit { "[wasi]\nstdio = \"inherit\"\n" } else { "" };
+    let stdio = if stdio == GuestStdio::Inherit { "[wasi]\nstdio = \"inherit\"\n" } else { "" };
     let text = super::probe::manifest("1MiB", "10_000_000", "1s", stdio);
     std::fs::write(&manifest, text).map_err(|e| e.to_string())?;
     let mut command = Command::new(binary);
     command.arg("run").arg(&component).arg("--manifest").arg(&manifest).args(["--invoke", "run()"]);
-    command.args(flags.iter().filter(|flag| **flag != "--manifest-stdio-inherit"));
+    command.args(flags);
     command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let started = Instant::now();
     let mut child = command.spawn().map_err(|e| format!("cannot start {}: {e}", binary.display()))?;

@@ -81,15 +81,6 @@ fn setup(max_concurrent: u32, queue: (usize, Duration)) -> Result<Setup, String>
     Ok(Setup { runtime: Arc::new(runtime), guest, tokio })
 }
 
-fn kind_with_phase(error: &RuntimeError) -> String {
-    match error.crash().map(|crash| crash.kind) {
-        Some(runtime::CrashKind::DeadlineExceeded { during }) => {
-            format!("deadline-exceeded/{}", during.as_str())
-        }
-        _ => error.kind().to_owned(),
-    }
-}
-
 /// One call of `export`; then a plain call must still succeed on the same runtime.
 fn single_call(export: &'static str, args: Vec<Val>, expected: &'static str) -> Outcome {
     let setup = match setup(100, (1_000, Duration::from_secs(1))) {
@@ -101,7 +92,7 @@ fn single_call(export: &'static str, args: Vec<Val>, expected: &'static str) -> 
         let healthy = setup.runtime.call_async(&setup.guest, "echo", &[Val::U32(7)]).await;
         let (observed, figures) = match &result {
             Ok(outcome) => ("ok".to_owned(), Some(Figures::from(&outcome.report))),
-            Err(error) => (kind_with_phase(error), error.crash().map(|c| Figures::from(&c.report))),
+            Err(error) => (super::probe::observed_kind(error), error.crash().map(|c| Figures::from(&c.report))),
         };
         let verdict = match (observed == expected, healthy.is_ok(), &result) {
             (_, false, _) => Verdict::HostFailure,

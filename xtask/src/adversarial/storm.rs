@@ -4,6 +4,7 @@
 
 use runtime::{ComponentManifest, CrashKind, HostPolicy, LimitFlags, Runtime};
 
+use super::probe::HostMemory;
 use super::{Case, Outcome, Verdict};
 
 /// RSS growth over the storm that counts as a leak.
@@ -44,11 +45,11 @@ fn storm(calls: usize) -> Result<Outcome, String> {
     for _ in 0..1_000 {
         trap()?;
     }
-    let (rss_before, fds_before) = (rss_bytes()?, open_fds()?);
+    let (rss_before, fds_before) = (HostMemory::resident()?, open_fds()?);
     for _ in 0..calls {
         trap()?;
     }
-    let (rss_after, fds_after) = (rss_bytes()?, open_fds()?);
+    let (rss_after, fds_after) = (HostMemory::resident()?, open_fds()?);
     let slots = runtime.engine().engine().pooling_allocator_metrics().map_or(0, |m| m.component_instances());
     let growth = rss_after.saturating_sub(rss_before);
     let observed = format!(
@@ -62,13 +63,6 @@ fn storm(calls: usize) -> Result<Outcome, String> {
         Verdict::HostFailure
     };
     Ok(Outcome { observed, verdict, figures: None })
-}
-
-/// Resident memory of this process, from `/proc/self/statm`.
-fn rss_bytes() -> Result<u64, String> {
-    let statm = std::fs::read_to_string("/proc/self/statm").map_err(|e| format!("cannot read RSS: {e}"))?;
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).ok_or("malformed statm")?;
-    Ok(pages * 4096)
 }
 
 /// Open file descriptors of this process.
@@ -90,7 +84,6 @@ pub(crate) fn maximal_results(quick: bool) -> Case {
 }
 
 fn maximal_storm(calls: usize) -> Result<Outcome, String> {
-    use super::probe::HostMemory;
     let runtime = Runtime::builder().build().map_err(|e| e.to_string())?;
     let manifest = ComponentManifest::from_limit_flags(
         LimitFlags { memory: "1MiB", fuel: "10_000_000", timeout: "1s" },
