@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use runtime_core::{
-    CallOutcome, CallProgress, CallReport, CrashKind, CrashReport, DeadlinePhase, LoadedComponent, RuntimeError,
+    CallOutcome, CallProgress, CallReport, ComponentInstance, CrashKind, CrashReport, DeadlinePhase, LoadedComponent,
+    RuntimeError,
 };
 use runtime_limits::{Deadline, EPOCH_TICK};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -77,6 +78,54 @@ impl AsyncExecutor {
             },
         };
         outcome.map_err(|abandoned| abandoned.into_error(component, &progress, started.elapsed()))?
+    }
+
+    /// A live instance of `component` for several calls, instantiated under
+    /// the component's deadline; a start function still pending at the
+    /// deadline is abandoned like a call.
+    pub async fn instantiate(&self, component: &LoadedComponent) -> Result<ComponentInstance, RuntimeError> {
+        let started = Instant::now();
+        let deadline = Deadline::after(component.limits().timeout());
+        let progress = CallProgress::new();
+        let instantiate = component.instantiate_async(deadline, progress.clone());
+        let outcome = bounded_by_deadline(instantiate, deadline, &progress).await;
+        outcome.map_err(|abandoned| abandoned.into_error(component, &progress, started.elapsed()))?
+    }
+
+    /// Calls `export` on a live `instance` of `component` with fresh fuel and
+    /// a fresh deadline, bounded like [`call`](Self::call). A call abandoned
+    /// at its deadline or cancelled poisons the instance: its guest stopped
+    /// at an unknown point.
+    pub async fn call_instance(
+        &self,
+        instance: &mut ComponentInstance,
+        component: &LoadedComponent,
+        export: &str,
+        args: &[Val],
+        cancel: Option<&CancellationToken>,
+    ) -> Result<CallOutcome, RuntimeError> {
+        let started = Instant::now();
+        let deadline = Deadline::after(component.limits().timeout());
+        let progress = CallProgress::new();
+        let outcome = {
+            let bounded = bounded_by_deadline(instance.call_async(export, args, deadline, progress.clone()), deadline, &progress);
+            match cancel {
+                None => bounded.await,
+                Some(token) => tokio::select! {
+                    biased;
+                    () = token.cancelled() => Err(Abandoned::Cancelled),
+                    outcome = bounded => outcome,
+                },
+            }
+        };
+        match outcome {
+            Ok(outcome) => outcome,
+            Err(abandoned) => {
+                let error = abandoned.into_error(component, &progress, started.elapsed());
+                instance.poison(error.crash().map_or(CrashKind::DeadlineExceeded { during: progress.phase() }, |c| c.kind));
+                Err(error)
+            }
+        }
     }
 
     /// Waits for an instance slot, within the queue's bounds.
@@ -153,11 +202,11 @@ impl Abandoned {
 /// in. Whatever it is doing, a call still pending then is abandoned, so no
 /// call outlives its deadline by more than two ticks while it yields.
 /// Exactly one outcome is returned either way.
-async fn bounded_by_deadline(
-    call: impl Future<Output = Result<CallOutcome, RuntimeError>>,
+async fn bounded_by_deadline<T>(
+    call: impl Future<Output = Result<T, RuntimeError>>,
     deadline: Deadline,
     progress: &CallProgress,
-) -> Result<Result<CallOutcome, RuntimeError>, Abandoned> {
+) -> Result<Result<T, RuntimeError>, Abandoned> {
     let mut call = std::pin::pin!(call);
     let mut check_at = tokio::time::Instant::from_std(deadline.instant());
     let mut grace_given = false;

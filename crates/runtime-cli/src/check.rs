@@ -1,18 +1,36 @@
-//! `wasm-runtime check`.
+//! `wasm-runtime check`: a manifest, a policy file, or both.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use runtime::{ComponentManifest, HostPolicy};
 
-/// Validates the manifest at `path`: the effective limits on stdout and exit
-/// 0, or the diagnostics on stderr and exit 1.
-pub(crate) fn check(path: &Path) -> ExitCode {
-    let policy = HostPolicy::default();
+/// Validates the manifest at `manifest` against the policy file at `policy`
+/// (or the default policy): the effective limits and grants on stdout and
+/// exit 0, or the diagnostics on stderr and exit 1. With only `--policy`, the
+/// effective policy is printed.
+pub(crate) fn check(manifest: Option<&Path>, policy: Option<&Path>) -> ExitCode {
+    let policy_given = policy.is_some();
+    let policy = match crate::load_policy(policy) {
+        Ok(policy) => policy,
+        Err(error) => {
+            crate::report_error(error);
+            return ExitCode::from(crate::EXIT_INVALID);
+        }
+    };
+    if policy_given {
+        crate::print::stdout_line(&format!("# effective host policy\n{}", policy.to_toml().trim_end()));
+    }
+    let Some(path) = manifest else {
+        if policy_given {
+            return ExitCode::SUCCESS;
+        }
+        crate::print::stderr_text("error: nothing to check: give a manifest (check Component.toml), a policy (check --policy FILE), or both\n");
+        return ExitCode::from(crate::EXIT_INVALID);
+    };
     match ComponentManifest::from_path_with_policy(path, &policy) {
         Ok(manifest) => {
-            let line = effective_limits(&manifest, &policy);
-            crate::print::stdout_line(&line);
+            crate::print::stdout_line(&effective_limits(&manifest, &policy));
             ExitCode::SUCCESS
         }
         Err(error) => {
@@ -23,7 +41,8 @@ pub(crate) fn check(path: &Path) -> ExitCode {
 }
 
 /// `ok: hello 0.1.0: memory 1MiB, fuel 50000000, timeout 100ms, table-elements 10000, instances 10`,
-/// with defaults filled in from the policy so the line shows what is in force.
+/// with defaults filled in from the policy so the line shows what is in force,
+/// then the `[wasi]` grants when there are any.
 fn effective_limits(manifest: &ComponentManifest, policy: &HostPolicy) -> String {
     let component = &manifest.component;
     let resources = &manifest.resources;
@@ -39,6 +58,10 @@ fn effective_limits(manifest: &ComponentManifest, policy: &HostPolicy) -> String
     );
     if let Some(wasm) = &component.wasm {
         line.push_str(&format!(", wasm {wasm}"));
+    }
+    let text = manifest.to_toml();
+    if let Some(at) = text.find("[wasi") {
+        line.push_str(&format!("\ngrants:\n{}", text[at..].trim_end()));
     }
     line
 }

@@ -9,7 +9,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod check;
+mod grants;
 mod inspect;
+mod invoke;
 mod print;
 mod run;
 
@@ -34,7 +36,11 @@ enum Command {
     #[command(after_help = "Example:\n  wasm-runtime check examples/hello/Component.toml")]
     Check {
         /// The manifest to validate.
-        manifest: PathBuf,
+        manifest: Option<PathBuf>,
+        /// The host policy file to validate against; `check --policy FILE`
+        /// alone shows the effective policy.
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
     },
     /// Call an export of a component under the limits of a manifest or of flags.
     #[command(after_help = "Examples:\n  \
@@ -59,9 +65,17 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Check { manifest } => check::check(&manifest),
+        Command::Check { manifest, policy } => check::check(manifest.as_deref(), policy.as_deref()),
         Command::Run(args) => run::run(&args),
         Command::Inspect(args) => inspect::inspect(&args),
+    }
+}
+
+/// The host policy: the file's, or the default one.
+fn load_policy(path: Option<&std::path::Path>) -> Result<runtime::HostPolicy, runtime::RuntimeError> {
+    match path {
+        Some(path) => Ok(runtime::HostPolicy::from_path(path)?),
+        None => Ok(runtime::HostPolicy::default()),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::io::Write as _;
 
-use runtime::Val;
+use runtime::{Type, Val};
 
 /// The most bytes of result text the CLI builds; past it the text ends with
 /// [`TRUNCATED`]. A result is already bounded by the copy limit, but as text
@@ -170,5 +170,56 @@ mod tests {
         assert!(text.len() <= MAX_RESULT_TEXT_BYTES + TRUNCATED.len());
         let one_string = results_text(&[Val::String("é".repeat(MAX_RESULT_TEXT_BYTES))]);
         assert!(one_string.ends_with(TRUNCATED) && one_string.len() <= MAX_RESULT_TEXT_BYTES + TRUNCATED.len());
+    }
+}
+
+/// A component type written as in WIT; records, variants, enums and flags
+/// are anonymous at run time, so their fields or cases are spelled out.
+pub(crate) fn type_text(ty: &Type) -> String {
+    let list = |items: Vec<String>| items.join(", ");
+    match ty {
+        Type::Bool => "bool".into(),
+        Type::S8 => "s8".into(),
+        Type::U8 => "u8".into(),
+        Type::S16 => "s16".into(),
+        Type::U16 => "u16".into(),
+        Type::S32 => "s32".into(),
+        Type::U32 => "u32".into(),
+        Type::S64 => "s64".into(),
+        Type::U64 => "u64".into(),
+        Type::Float32 => "f32".into(),
+        Type::Float64 => "f64".into(),
+        Type::Char => "char".into(),
+        Type::String => "string".into(),
+        Type::List(inner) => format!("list<{}>", type_text(&inner.ty())),
+        Type::Record(record) => {
+            format!("record {{ {} }}", list(record.fields().map(|f| format!("{}: {}", f.name, type_text(&f.ty))).collect()))
+        }
+        Type::Tuple(tuple) => format!("tuple<{}>", list(tuple.types().map(|t| type_text(&t)).collect())),
+        Type::Variant(variant) => format!(
+            "variant {{ {} }}",
+            list(
+                variant
+                    .cases()
+                    .map(|c| match c.ty {
+                        Some(payload) => format!("{}({})", c.name, type_text(&payload)),
+                        None => c.name.to_owned(),
+                    })
+                    .collect()
+            )
+        ),
+        Type::Enum(cases) => format!("enum {{ {} }}", list(cases.names().map(str::to_owned).collect())),
+        Type::Flags(flags) => format!("flags {{ {} }}", list(flags.names().map(str::to_owned).collect())),
+        Type::Option(option) => format!("option<{}>", type_text(&option.ty())),
+        Type::Result(result) => {
+            let side = |t: Option<Type>| t.map_or_else(|| "_".to_owned(), |t| type_text(&t));
+            match (result.ok(), result.err()) {
+                (None, None) => "result".into(),
+                (ok, err) => format!("result<{}, {}>", side(ok), side(err)),
+            }
+        }
+        Type::Own(_) => "own<resource>".into(),
+        Type::Borrow(_) => "borrow<resource>".into(),
+        _ => "(a type the CLI cannot write)".into(),
     }
 }

@@ -1,54 +1,85 @@
-//! `wasm-runtime run`: one call of one export, reported for humans or as JSON.
+//! `wasm-runtime run`: a command (`wasi:cli/run`) or one or more calls of
+//! exports on one instance, reported for humans or as JSON.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use runtime::{CallReport, ComponentManifest, LimitFlags, Runtime, RuntimeError, Val};
+use runtime::{
+    CallReport, ComponentManifest, CrashKind, HostPolicy, LimitFlags, LoadedComponent, Runtime, RuntimeError, Val,
+};
 use serde_json::json;
-use wasm_wave::untyped::UntypedFuncCall;
+
+use crate::grants::GrantFlags;
+use crate::invoke::Invocation;
 
 /// Arguments of `wasm-runtime run`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct RunArgs {
-    /// The component: a binary (.wasm) or its text form (.wat).
-    component: PathBuf,
-    /// The manifest whose limits the call runs under.
-    #[arg(long, conflicts_with_all = ["memory", "fuel", "timeout"], required_unless_present_all = ["memory", "fuel", "timeout"])]
-    manifest: Option<PathBuf>,
-    /// Memory budget (sum of all linear memories), e.g. 1MiB; instead of --manifest.
-    #[arg(long, requires_all = ["fuel", "timeout"])]
-    memory: Option<String>,
-    /// Fuel for the call, e.g. 1000000; instead of --manifest.
-    #[arg(long, requires_all = ["memory", "timeout"])]
-    fuel: Option<String>,
-    /// Wall-clock deadline, e.g. 100ms; instead of --manifest.
-    #[arg(long, requires_all = ["memory", "fuel"])]
-    timeout: Option<String>,
-    /// The call, in WAVE syntax: `name(arg, ...)`, e.g. 'fib(20)' or 'greet("x")'.
+    /// The component: a binary (.wasm) or its text form (.wat). Without it,
+    /// the manifest's `wasm` key names it.
+    component: Option<PathBuf>,
+    /// The manifest whose limits and grants the component runs under.
     #[arg(long)]
-    invoke: String,
+    manifest: Option<PathBuf>,
+    /// Memory budget (sum of all linear memories), e.g. 1MiB; with --fuel and --timeout, instead of --manifest.
+    #[arg(long)]
+    memory: Option<String>,
+    /// Fuel per call, e.g. 1000000; with --memory and --timeout, instead of --manifest.
+    #[arg(long)]
+    fuel: Option<String>,
+    /// Wall-clock deadline per call, e.g. 100ms; with --memory and --fuel, instead of --manifest.
+    #[arg(long)]
+    timeout: Option<String>,
+    /// A call in WAVE syntax: `name(arg, ...)` or `interface#name(...)`, e.g.
+    /// 'fib(20)' or 'docs:adder/add@0.1.0#add(1, 2)'. Repeatable: the calls
+    /// run in order on one instance, and `$N` as an argument passes the first
+    /// result of the N-th call (a resource handle, say). Without --invoke the
+    /// component runs as a command (`wasi:cli/run`).
+    #[arg(long)]
+    invoke: Vec<String>,
+    /// The host policy file that manifests and grants are checked against.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    #[command(flatten)]
+    grants: GrantFlags,
     /// Print exactly one JSON object on stdout instead of the human-readable
-    /// lines. A guest whose manifest inherits stdio writes to stderr then,
-    /// so nothing it prints can be mistaken for the JSON.
+    /// lines. A guest that inherits stdio writes to stderr then, so nothing
+    /// it prints can be mistaken for the JSON.
     #[arg(long)]
     json: bool,
     /// Keep compiled components in this directory between runs.
     #[arg(long, env = "WASM_RUNTIME_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
+    /// Arguments for a command, after `--`; argv[0] is the component's file name.
+    #[arg(last = true, value_name = "ARGS")]
+    args: Vec<String>,
 }
 
 pub(crate) fn run(args: &RunArgs) -> ExitCode {
     match execute(args) {
-        Ok(ExitCode::SUCCESS) => ExitCode::SUCCESS,
         Ok(code) => code,
-        Err(failure) => failure.emit(args.json),
+        Err(failure) => {
+            let code = failure.exit_code();
+            if args.json {
+                print_json(&failure.to_json());
+            } else {
+                failure.print();
+            }
+            ExitCode::from(code)
+        }
     }
 }
 
-/// A failure before or during the call, with the exit code it maps to.
-enum Failure {
+/// A failure before or during a call, with the exit code it maps to.
+pub(crate) enum Failure {
     Usage(String),
     Runtime(RuntimeError),
+}
+
+impl From<RuntimeError> for Failure {
+    fn from(error: RuntimeError) -> Self {
+        Self::Runtime(error)
+    }
 }
 
 impl Failure {
@@ -63,41 +94,40 @@ impl Failure {
         }
     }
 
-    fn emit(self, as_json: bool) -> ExitCode {
-        let code = self.exit_code();
-        match (self, as_json) {
-            (Self::Usage(message), true) => print_json(&json!({
+    fn to_json(&self) -> serde_json::Value {
+        match self {
+            Self::Usage(message) => json!({
                 "ok": false,
                 "error": { "kind": "usage", "message": message, "help": "see `wasm-runtime run --help`" },
-            })),
-            (Self::Usage(message), false) => crate::print::stderr_text(&format!("error: {message}\n")),
-            (Self::Runtime(error), true) => {
-                let report = error.crash().map(|crash| report_json(&crash.report));
+            }),
+            Self::Runtime(error) => {
                 let mut body = json!({
                     "ok": false,
                     "error": {
                         "kind": error.kind(),
                         "message": error.to_string(),
-                        "help": miette::Diagnostic::help(&error).map(|h| h.to_string()),
+                        "help": miette::Diagnostic::help(error).map(|h| h.to_string()),
                     },
                 });
                 if let Some(crash) = error.crash() {
                     body["error"]["detail"] = json!(crash.detail);
                     body["error"]["wasm_backtrace"] = json!(crash.wasm_backtrace);
                     match crash.kind {
-                        runtime::CrashKind::DeadlineExceeded { during } => {
-                            body["error"]["during"] = json!(during.as_str())
-                        }
-                        runtime::CrashKind::Exited { status } => body["exit_status"] = json!(status),
+                        CrashKind::DeadlineExceeded { during } => body["error"]["during"] = json!(during.as_str()),
+                        CrashKind::Exited { status } => body["exit_status"] = json!(status),
                         _ => {}
                     }
+                    body["report"] = report_json(&crash.report);
                 }
-                if let Some(report) = report {
-                    body["report"] = report;
-                }
-                print_json(&body);
+                body
             }
-            (Self::Runtime(error), false) => {
+        }
+    }
+
+    fn print(self) {
+        match self {
+            Self::Usage(message) => crate::print::stderr_text(&format!("error: {message}\n")),
+            Self::Runtime(error) => {
                 let report = error.crash().map(|crash| crash.report.clone());
                 crate::report_error(error);
                 if let Some(report) = report {
@@ -105,54 +135,197 @@ impl Failure {
                 }
             }
         }
-        ExitCode::from(code)
     }
 }
 
 fn execute(args: &RunArgs) -> Result<ExitCode, Failure> {
-    let mut builder = Runtime::builder();
+    let policy = crate::load_policy(args.policy.as_deref())?;
+    let mut builder = Runtime::builder().policy(policy.clone());
     if let Some(dir) = &args.cache_dir {
         builder = builder.disk_cache(dir);
     }
-    let runtime = builder.build().map_err(Failure::Runtime)?;
-    let manifest = manifest(args, &runtime).map_err(Failure::Runtime)?;
-    let component =
-        runtime.load_file(&args.component, &manifest).map_err(Failure::Runtime)?.with_stdout_to_stderr(args.json);
-    let call = UntypedFuncCall::parse(&args.invoke).map_err(|e| Failure::Usage(format!("--invoke: {e}")))?;
-    let signature = component.signature(call.name()).map_err(Failure::Runtime)?;
-    let params: Vec<Val> = call
-        .to_wasm_params(signature.params.iter().map(|(_, ty)| ty))
-        .map_err(|e| Failure::Usage(format!("--invoke arguments for `{}`: {e}", call.name())))?;
-    // The call goes through the async executor, as an embedder's would.
+    let runtime = builder.build()?;
+    let (mut manifest, grants_dir) = manifest(args, &policy)?;
+    let path = component_path(args, &manifest, &grants_dir)?;
+    let command = args.invoke.is_empty();
+    if !command && !args.args.is_empty() {
+        return Err(Failure::Usage(
+            "arguments after `--` are for a command; with --invoke, pass values in the call instead".into(),
+        ));
+    }
+    args.grants.apply(&mut manifest.wasi, &args.args, command, &policy).map_err(Failure::Usage)?;
+    let component = runtime.load_file_in(&path, &manifest, &grants_dir)?.with_stdout_to_stderr(args.json);
+    // Calls go through the async executor, as an embedder's would.
     let executor = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Failure::Runtime(RuntimeError::Internal { message: format!("cannot start tokio: {e}") }))?;
-    let outcome = executor.block_on(runtime.call_async(&component, call.name(), &params));
+        .map_err(|e| RuntimeError::Internal { message: format!("cannot start tokio: {e}") })?;
+    let outcome = if command {
+        run_command(&executor, &runtime, &component, args.json)
+    } else {
+        run_invocations(&executor, &runtime, &component, &args.invoke, args.json)
+    };
     // A call abandoned at its deadline may leave a blocking write behind
     // (a stalled stdout): the command does not wait for it.
     executor.shutdown_background();
-    let outcome = outcome.map_err(Failure::Runtime)?;
-    let results = crate::print::results_text(&outcome.results);
-    if args.json {
-        print_json(&json!({ "ok": true, "result": results, "report": report_json(&outcome.report) }));
+    outcome
+}
+
+/// Runs `wasi:cli/run`; the guest's exit status becomes the process's.
+fn run_command(
+    executor: &tokio::runtime::Runtime,
+    runtime: &Runtime,
+    component: &LoadedComponent,
+    as_json: bool,
+) -> Result<ExitCode, Failure> {
+    let Some(export) = component.command_export() else {
+        let names = component.export_names();
+        let exports = if names.is_empty() { "it exports no functions".to_owned() } else { names.join(", ") };
+        return Err(Failure::Usage(format!(
+            "the component is not a command: it does not export `wasi:cli/run`; call one of its exports with --invoke instead (exports: {exports})"
+        )));
+    };
+    let (status, report) = match executor.block_on(runtime.call_async(component, &export, &[])) {
+        // `run` returns `result`: ok is exit status 0, err is 1.
+        Ok(outcome) => (i32::from(matches!(outcome.results.first(), Some(Val::Result(Err(_))))), outcome.report),
+        Err(RuntimeError::Crash(crash)) => match crash.kind {
+            CrashKind::Exited { status } => (status, crash.report),
+            _ => return Err(RuntimeError::Crash(crash).into()),
+        },
+        Err(error) => return Err(error.into()),
+    };
+    if as_json {
+        print_json(&json!({ "ok": status == 0, "exit_code": status, "report": report_json(&report) }));
     } else {
-        crate::print::stdout_line(&results);
-        crate::print::stderr_text(&captured_output(&outcome.report));
-        crate::print::stderr_text(&format!("{}\n", report_line(&outcome.report)));
+        crate::print::stderr_text(&captured_output(&report));
+    }
+    // Statuses past 255 wrap as a POSIX shell would see them.
+    Ok(ExitCode::from((status & 0xff) as u8))
+}
+
+/// Runs each `--invoke` in order on one instance.
+fn run_invocations(
+    executor: &tokio::runtime::Runtime,
+    runtime: &Runtime,
+    component: &LoadedComponent,
+    invocations: &[String],
+    as_json: bool,
+) -> Result<ExitCode, Failure> {
+    // Parse and type-check what can be checked before any guest code runs.
+    let mut parsed = Vec::with_capacity(invocations.len());
+    for text in invocations {
+        let call = Invocation::parse(text).map_err(Failure::Usage)?;
+        let signature = component.signature(call.export).map_err(|error| match error {
+            RuntimeError::NoSuchExport { name, available } => {
+                let hint = crate::invoke::name_hint(&name, component);
+                let message = format!("no exported function `{name}`; {available}");
+                let span = 0..call.export.len();
+                let mut text = crate::invoke::caret(call.text, span, &message);
+                if !hint.is_empty() {
+                    text.push_str(&format!("\n  help: {hint}"));
+                }
+                Failure::Usage(text)
+            }
+            other => other.into(),
+        })?;
+        parsed.push((call, signature));
+    }
+    // One call runs in a fresh instance under one deadline, instantiation
+    // included; several share one live instance, each with its own deadline.
+    let mut instance = match parsed.len() {
+        1 => None,
+        _ => Some(executor.block_on(runtime.instantiate_async(component))?),
+    };
+    let mut earlier: Vec<Vec<Val>> = Vec::new();
+    let mut calls = Vec::new();
+    for (call, signature) in &parsed {
+        let params = call.values(signature, &earlier).map_err(Failure::Usage)?;
+        let outcome = match &mut instance {
+            Some(instance) => {
+                executor.block_on(runtime.call_instance_async(instance, component, call.export, &params))
+            }
+            None => executor.block_on(runtime.call_async(component, call.export, &params)),
+        };
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(error) if as_json && parsed.len() > 1 => {
+                let failure = Failure::Runtime(error);
+                let mut body = failure.to_json();
+                body["calls"] = json!(calls);
+                body["failed_invoke"] = json!(call.text);
+                print_json(&body);
+                return Ok(ExitCode::from(failure.exit_code()));
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let results = crate::print::results_text(&outcome.results);
+        if as_json {
+            calls.push(json!({ "invoke": call.text, "result": results, "report": report_json(&outcome.report) }));
+        } else {
+            crate::print::stdout_line(&results);
+            crate::print::stderr_text(&captured_output(&outcome.report));
+            crate::print::stderr_text(&format!("{}\n", report_line(&outcome.report)));
+        }
+        earlier.push(outcome.results);
+    }
+    if as_json {
+        let body = match <[_; 1]>::try_from(calls) {
+            Ok([one]) => json!({ "ok": true, "result": one["result"], "report": one["report"] }),
+            Err(calls) => json!({ "ok": true, "calls": calls }),
+        };
+        print_json(&body);
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn manifest(args: &RunArgs, runtime: &Runtime) -> Result<ComponentManifest, RuntimeError> {
-    let policy = runtime.engine().policy();
+/// The manifest (from its file or from the limit flags) and the directory its
+/// relative paths are relative to.
+fn manifest(args: &RunArgs, policy: &HostPolicy) -> Result<(ComponentManifest, PathBuf), Failure> {
+    let flags = [("--memory", &args.memory), ("--fuel", &args.fuel), ("--timeout", &args.timeout)];
+    let given: Vec<&str> = flags.iter().filter(|(_, v)| v.is_some()).map(|(name, _)| *name).collect();
     match (&args.manifest, &args.memory, &args.fuel, &args.timeout) {
-        (Some(path), ..) => Ok(ComponentManifest::from_path_with_policy(path, policy)?),
-        (None, Some(memory), Some(fuel), Some(timeout)) => {
-            Ok(ComponentManifest::from_limit_flags(LimitFlags { memory, fuel, timeout }, policy)?)
+        (Some(_), ..) if !given.is_empty() => Err(Failure::Usage(format!(
+            "--manifest and {} are alternatives: limits come from the manifest or from all three of --memory, --fuel and --timeout",
+            given.join(", ")
+        ))),
+        (Some(path), ..) => {
+            let manifest = ComponentManifest::from_path_with_policy(path, policy).map_err(RuntimeError::from)?;
+            let dir = match path.parent() {
+                Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+                _ => PathBuf::from("."),
+            };
+            Ok((manifest, dir))
         }
-        // clap requires either --manifest or all three flags.
-        _ => Err(RuntimeError::Internal { message: "no limits given".into() }),
+        (None, Some(memory), Some(fuel), Some(timeout)) => {
+            let manifest = ComponentManifest::from_limit_flags(LimitFlags { memory, fuel, timeout }, policy)
+                .map_err(RuntimeError::from)?;
+            Ok((manifest, PathBuf::from(".")))
+        }
+        _ if given.is_empty() => Err(Failure::Usage(
+            "no limits given: pass --manifest FILE, or all three of --memory, --fuel and --timeout (e.g. --memory 1MiB --fuel 1000000 --timeout 1s)".into(),
+        )),
+        _ => {
+            let missing: Vec<&str> = flags.iter().filter(|(_, v)| v.is_none()).map(|(name, _)| *name).collect();
+            Err(Failure::Usage(format!(
+                "missing {}: limits come from --manifest FILE, or from all three of --memory, --fuel and --timeout",
+                missing.join(" and ")
+            )))
+        }
+    }
+}
+
+/// The component file: the one named on the command line, or the manifest's `wasm`.
+fn component_path(args: &RunArgs, manifest: &ComponentManifest, manifest_dir: &Path) -> Result<PathBuf, Failure> {
+    if let Some(path) = &args.component {
+        return Ok(path.clone());
+    }
+    match (&args.manifest, &manifest.component.wasm) {
+        (Some(_), Some(wasm)) => Ok(wasm.resolve(manifest_dir)),
+        (Some(path), None) => Err(Failure::Usage(format!(
+            "no component given: name it on the command line, or add `wasm = \"component.wasm\"` to [component] in {}",
+            path.display()
+        ))),
+        (None, _) => Err(Failure::Usage("no component given: wasm-runtime run COMPONENT.wasm ...".into())),
     }
 }
 
@@ -172,12 +345,24 @@ fn report_json(report: &CallReport) -> serde_json::Value {
     })
 }
 
-/// The guest's captured output, labelled, for the human-readable mode.
+/// The guest's captured output, labelled, for the human-readable mode. Text
+/// cut at the capture cap says so and ends its line.
 fn captured_output(report: &CallReport) -> String {
     [("stdout", &report.stdout), ("stderr", &report.stderr)]
         .into_iter()
         .filter_map(|(name, text)| {
-            text.as_deref().filter(|t| !t.is_empty()).map(|t| format!("--- guest {name} ---\n{t}"))
+            let text = text.as_deref().filter(|t| !t.is_empty())?;
+            let mut block = format!("--- guest {name} ---\n{text}");
+            if text.len() >= runtime::MAX_CAPTURED_OUTPUT_BYTES {
+                block.push_str(&format!(
+                    "\n--- guest {name} cut at {} bytes: the guest's later writes failed ---",
+                    runtime::MAX_CAPTURED_OUTPUT_BYTES
+                ));
+            }
+            if !block.ends_with('\n') {
+                block.push('\n');
+            }
+            Some(block)
         })
         .collect()
 }

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use runtime_limits::{Deadline, ResourceLimits, fuel_consumed};
-use runtime_manifest::{Stdio, WasiConfig};
 use wasmtime::Store;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, Func, Instance, InstancePre, Linker, Type, Val};
@@ -15,7 +14,7 @@ use wasmtime::component::{Component, Func, Instance, InstancePre, Linker, Type, 
 use crate::classify::classify;
 use crate::{
     CallProgress, CallReport, CompiledComponent, CrashKind, CrashReport, DeadlinePhase, LoadError, RuntimeEngine,
-    RuntimeError, StoreState,
+    RuntimeError, StoreState, WasiGrants,
 };
 
 /// A call's results and what it used.
@@ -50,7 +49,7 @@ struct Inner {
     compiled: CompiledComponent,
     pre: InstancePre<StoreState>,
     limits: ResourceLimits,
-    stdio: Stdio,
+    grants: Arc<WasiGrants>,
     stdout_to_stderr: bool,
     requires_async: bool,
 }
@@ -80,13 +79,12 @@ impl LoadedComponent {
                 import_names(engine, &compiled.component).join(", ")
             ),
         })?;
-        let stdio = Stdio::default();
         let inner = Inner {
             engine: engine.clone(),
             compiled,
             pre,
             limits,
-            stdio,
+            grants: Arc::default(),
             stdout_to_stderr: false,
             requires_async: false,
         };
@@ -106,10 +104,21 @@ impl LoadedComponent {
         self.inner.compiled.component.component_type().imports(self.inner.engine.engine()).next().is_some()
     }
 
-    /// The same component with the manifest's `[wasi]` grants (stdio).
-    pub fn with_wasi(self, wasi: WasiConfig) -> Self {
+    /// The same component with the manifest's `[wasi]` grants, resolved.
+    pub fn with_wasi(self, grants: WasiGrants) -> Self {
         let inner = Arc::unwrap_or_clone(self.inner);
-        Self { inner: Arc::new(Inner { stdio: wasi.stdio, ..inner }) }
+        Self { inner: Arc::new(Inner { grants: Arc::new(grants), ..inner }) }
+    }
+
+    /// The WASI grants every store of this component gets.
+    pub fn wasi_grants(&self) -> &WasiGrants {
+        &self.inner.grants
+    }
+
+    /// The export that runs the component as a command
+    /// (`wasi:cli/run@VERSION#run`), if it has one.
+    pub fn command_export(&self) -> Option<String> {
+        self.export_names().into_iter().find(|name| name.starts_with("wasi:cli/run@") && name.ends_with("#run"))
     }
 
     /// The same component with an inherited stdout sent to the host's
@@ -257,7 +266,7 @@ impl LoadedComponent {
 
     fn new_store(&self, deadline: Deadline, progress: Arc<CallProgress>, asynchronous: bool) -> Store<StoreState> {
         let limits = &self.inner.limits;
-        let mut state = StoreState::new(limits, deadline, progress, self.inner.stdio);
+        let mut state = StoreState::new(limits, deadline, progress, self.inner.grants.clone());
         state.stdout_to_stderr = self.inner.stdout_to_stderr;
         let mut store = Store::new(self.inner.engine.engine(), state);
         store.limiter(|state| &mut state.budget);
@@ -457,6 +466,12 @@ impl ComponentInstance {
     /// Memory in use now and at peak.
     pub fn usage(&self) -> runtime_limits::Usage {
         self.store.data().budget.usage()
+    }
+
+    /// Refuses every later call with [`RuntimeError::Poisoned`]: for a host
+    /// that stopped a call from outside (its deadline, a cancellation).
+    pub fn poison(&mut self, kind: CrashKind) {
+        self.poisoned.get_or_insert(kind);
     }
 
     /// Whether an earlier crash poisoned the instance.

@@ -62,7 +62,7 @@ pub enum LoadError {
     #[error("the component has {found} {what}; the compile budget allows {limit}")]
     #[diagnostic(
         code(runtime::load::compile_budget),
-        help("such a component would take the compiler a long time and much memory; split it or simplify it")
+        help("such a component would take the compiler a long time and much memory; a host that trusts it widens the budget in its policy's [compile] table (wasm-runtime --policy FILE)")
     )]
     ExceedsCompileBudget {
         /// What was counted.
@@ -140,8 +140,23 @@ pub enum LoadError {
         manifest: PathBuf,
     },
 
+    /// A preopened directory the manifest grants cannot be granted.
+    #[error("cannot preopen {host} as `{guest}`: {reason}")]
+    #[diagnostic(
+        code(runtime::load::dir_grant),
+        help("a granted directory must exist, and a relative one must stay inside its base directory even through symlinks")
+    )]
+    DirGrant {
+        /// The directory as the guest would see it.
+        guest: String,
+        /// The host path as resolved.
+        host: String,
+        /// What is wrong.
+        reason: String,
+    },
+
     /// The file could not be read.
-    #[error("cannot read {}", path.display())]
+    #[error("cannot read {}: {}", path.display(), source)]
     #[diagnostic(code(runtime::load::io))]
     Io {
         /// The path given.
@@ -166,6 +181,7 @@ impl LoadError {
             Self::CompileFailed { .. } => "compile-failed",
             Self::LinkFailed { .. } => "link-failed",
             Self::Io { .. } | Self::NoComponentPath { .. } => "io",
+            Self::DirGrant { .. } => "grant-invalid",
         }
     }
 }

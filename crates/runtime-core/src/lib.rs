@@ -43,6 +43,7 @@ mod component;
 mod crash;
 mod engine;
 mod error;
+mod grants;
 mod host;
 mod loader;
 mod report;
@@ -59,6 +60,7 @@ pub use engine::{
     engine_config,
 };
 pub use error::{LoadError, RuntimeError};
+pub use grants::WasiGrants;
 pub use host::HostFunctionError;
 pub use loader::{CacheState, CompiledComponent, ComponentLoader, DEFAULT_MAX_COMPONENT_BYTES};
 pub use report::CallReport;

@@ -18,8 +18,8 @@ pub struct StoreState {
     pub budget: InstanceBudget,
     /// Phase and host-call accounting, shared with whoever awaits the call.
     pub progress: Arc<CallProgress>,
-    /// What the guest's stdout and stderr may do (WASI).
-    pub stdio: runtime_manifest::Stdio,
+    /// What the guest may reach through WASI.
+    pub(crate) grants: Arc<crate::WasiGrants>,
     /// The deadline of the call in progress, read by the epoch callback.
     pub deadline: Deadline,
     /// The memory budget, which also caps what one WASI call may produce.
@@ -45,17 +45,17 @@ impl std::fmt::Debug for StoreState {
 
 impl StoreState {
     /// Fresh state for `limits` and a call due by `deadline`, reporting into
-    /// `progress`, with the guest's stdout and stderr handled as `stdio` says.
+    /// `progress`, with the WASI authority `grants` give.
     pub fn new(
         limits: &ResourceLimits,
         deadline: Deadline,
         progress: Arc<CallProgress>,
-        stdio: runtime_manifest::Stdio,
+        grants: Arc<crate::WasiGrants>,
     ) -> Self {
         Self {
             budget: InstanceBudget::new(limits),
             progress,
-            stdio,
+            grants,
             deadline,
             memory_limit_bytes: limits.memory_bytes(),
             stdout_to_stderr: false,

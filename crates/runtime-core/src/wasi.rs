@@ -1,10 +1,15 @@
-//! WASI p2 for guests, deny by default: no filesystem preopens, no network,
-//! no environment variables, no arguments; clocks and random allowed; stdout
-//! and stderr discarded, captured (capped) or inherited as the manifest's
-//! `[wasi] stdio` grants. The context is built on the guest's first WASI call,
-//! so a component that never calls WASI pays nothing for it.
+//! WASI p2 for guests, deny by default: no arguments, environment, stdin,
+//! directories, sockets or outgoing HTTP unless the manifest's `[wasi]` grants
+//! them (see [`WasiGrants`]); clocks and random allowed; stdout and stderr
+//! discarded, captured (capped) or inherited. The context is built on the
+//! guest's first WASI call, so a component that never calls WASI pays nothing
+//! for it.
 
-use runtime_manifest::Stdio;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http_body_util::BodyExt;
+use runtime_manifest::{DirMode, HttpGrant, NetworkGrant, Stdin, Stdio};
 use wasmtime::component::{HasData, Linker};
 use wasmtime_wasi::cli::WasiCli;
 use wasmtime_wasi::clocks::WasiClocks;
@@ -12,10 +17,11 @@ use wasmtime_wasi::filesystem::WasiFilesystem;
 use wasmtime_wasi::p2::bindings;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::random::WasiRandom;
-use wasmtime_wasi::sockets::WasiSockets;
-use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::sockets::{SocketAddrUse, WasiSockets};
+use wasmtime_wasi::{FsPerms, ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttp, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
-use crate::{HostFunction, StoreState};
+use crate::{HostFunction, StoreState, WasiGrants};
 
 // The accessors below (`clocks()`, `cli()`, ...) come from these views,
 // which wasmtime-wasi implements for every `WasiView`.
@@ -33,16 +39,38 @@ pub(crate) struct WasiState {
     ctx: WasiCtx,
     table: ResourceTable,
     captured: Option<(MemoryOutputPipe, MemoryOutputPipe)>,
+    http: WasiHttpCtx,
+    http_hooks: HttpHooks,
 }
 
 impl WasiState {
-    /// `stdio` as the manifest grants; `max_random_bytes` caps one
-    /// `get-random-bytes` request (the guest could not hold more anyway);
-    /// `stdout_to_stderr` sends an inherited stdout to the host's stderr.
-    pub(crate) fn new(stdio: Stdio, max_random_bytes: u64, stdout_to_stderr: bool) -> Self {
+    /// The context `grants` allow; `max_random_bytes` caps one
+    /// `get-random-bytes` request and each HTTP body (the guest could not
+    /// hold more anyway); `stdout_to_stderr` sends an inherited stdout to
+    /// the host's stderr.
+    pub(crate) fn new(grants: &WasiGrants, max_bytes: u64, stdout_to_stderr: bool) -> Self {
+        let config = &grants.config;
         let mut builder = WasiCtxBuilder::new();
-        builder.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false).max_random_size(max_random_bytes);
-        let captured = match stdio {
+        builder.max_random_size(max_bytes);
+        builder.arg(&grants.program_name).args(&config.args);
+        let env: Vec<(&String, &String)> = config.env.iter().collect();
+        builder.envs(&env);
+        if config.stdin == Stdin::Inherit {
+            builder.inherit_stdin();
+        }
+        for dir in &grants.dirs {
+            let perms = match dir.mode {
+                DirMode::ReadOnly => FsPerms::ReadOnly,
+                _ => FsPerms::ReadWrite,
+            };
+            // The directory was checked when the component was loaded; one
+            // removed since then is simply not there for the guest.
+            if let Err(error) = builder.preopened_dir(&dir.host, &dir.guest, perms) {
+                tracing::warn!(host = %dir.host.display(), guest = %dir.guest, "cannot preopen: {error:#}");
+            }
+        }
+        grant_network(&mut builder, &config.network);
+        let captured = match config.stdio {
             Stdio::Capture => {
                 let pipes = (
                     MemoryOutputPipe::new(MAX_CAPTURED_OUTPUT_BYTES),
@@ -62,7 +90,8 @@ impl WasiState {
             // The builder's default stdout and stderr drop what is written.
             _ => None,
         };
-        Self { ctx: builder.build(), table: ResourceTable::new(), captured }
+        let http_hooks = HttpHooks { grant: Arc::new(config.http.clone()), max_body_bytes: max_bytes };
+        Self { ctx: builder.build(), table: ResourceTable::new(), captured, http: WasiHttpCtx::new(), http_hooks }
     }
 
     /// Captured stdout and stderr, as (lossy) UTF-8.
@@ -73,11 +102,96 @@ impl WasiState {
     }
 }
 
+/// Sockets as `network` grants: each use of an address is checked against
+/// its list by wasmtime-wasi before the OS sees it.
+fn grant_network(builder: &mut WasiCtxBuilder, network: &NetworkGrant) {
+    let tcp = !network.tcp_connect.is_empty() || !network.tcp_bind.is_empty();
+    builder.allow_tcp(tcp).allow_udp(!network.udp.is_empty()).allow_ip_name_lookup(network.ip_name_lookup);
+    let network = Arc::new(network.clone());
+    builder.socket_addr_check(move |address, use_| {
+        let allowed = address_allowed(&network, address, use_);
+        Box::pin(async move { allowed })
+    });
+}
+
+fn address_allowed(network: &NetworkGrant, address: SocketAddr, use_: SocketAddrUse) -> bool {
+    // Connecting and sending bind implicitly to the wildcard address first.
+    let implicit = address.ip().is_unspecified() && address.port() == 0;
+    match use_ {
+        SocketAddrUse::TcpConnect => network.tcp_connect.contains(&address),
+        SocketAddrUse::TcpBind => {
+            network.tcp_bind.contains(&address) || (implicit && !network.tcp_connect.is_empty())
+        }
+        SocketAddrUse::TcpListen => network.tcp_bind.contains(&address),
+        SocketAddrUse::TcpAccept => !network.tcp_bind.is_empty(),
+        SocketAddrUse::UdpBind => network.udp.contains(&address) || (implicit && !network.udp.is_empty()),
+        _ => network.udp.contains(&address),
+    }
+}
+
+/// Outgoing HTTP as `[wasi.http]` grants: a request to any other origin
+/// fails with `HTTP-request-denied`, which the guest sees as its error code;
+/// request and response bodies are cut at the memory budget.
+struct HttpHooks {
+    grant: Arc<HttpGrant>,
+    max_body_bytes: u64,
+}
+
+type HttpFuture<T> = Box<dyn Future<Output = Result<T, wasmtime_wasi_http::Error>> + Send>;
+
+impl WasiHttpHooks for HttpHooks {
+    fn send_request(
+        &mut self,
+        request: http::Request<wasmtime_wasi_http::WasiBody>,
+        options: Option<wasmtime_wasi_http::RequestOptions>,
+        fut: HttpFuture<()>,
+    ) -> HttpFuture<(http::Response<wasmtime_wasi_http::WasiBody>, HttpFuture<()>)> {
+        drop(fut);
+        let uri = request.uri();
+        let allowed = match (uri.scheme_str(), uri.authority()) {
+            (Some(scheme), Some(authority)) => self.grant.allows(scheme, authority.as_str()),
+            _ => false,
+        };
+        if !allowed {
+            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+        let limit = usize::try_from(self.max_body_bytes).unwrap_or(usize::MAX);
+        let request = request.map(|body| {
+            http_body_util::Limited::new(body, limit)
+                .map_err(move |_| wasmtime_wasi_http::Error::HttpRequestBodySize(Some(limit as u64)))
+                .boxed_unsync()
+        });
+        Box::new(async move {
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            let response = response.map(|body| {
+                http_body_util::Limited::new(body, limit)
+                    .map_err(move |_| wasmtime_wasi_http::Error::HttpResponseBodySize(Some(limit as u64)))
+                    .boxed_unsync()
+            });
+            Ok((response, Box::new(io) as HttpFuture<()>))
+        })
+    }
+}
+
+impl StoreState {
+    fn wasi_state(&mut self) -> &mut WasiState {
+        let (max_bytes, redirect) = (self.memory_limit_bytes, self.stdout_to_stderr);
+        let grants = &self.grants;
+        self.wasi.get_or_insert_with(|| Box::new(WasiState::new(grants, max_bytes, redirect)))
+    }
+}
+
 impl WasiView for StoreState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        let (stdio, max_random, redirect) = (self.stdio, self.memory_limit_bytes, self.stdout_to_stderr);
-        let state = self.wasi.get_or_insert_with(|| Box::new(WasiState::new(stdio, max_random, redirect)));
+        let state = self.wasi_state();
         WasiCtxView { ctx: &mut state.ctx, table: &mut state.table }
+    }
+}
+
+impl WasiHttpView for StoreState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        let state = self.wasi_state();
+        WasiHttpCtxView { ctx: &mut state.http, table: &mut state.table, hooks: &mut state.http_hooks }
     }
 }
 
@@ -137,6 +251,11 @@ pub fn add_wasi_to_linker(linker: &mut Linker<StoreState>) -> wasmtime::Result<(
     sockets::udp::add_to_linker::<_, WasiSockets>(l, |t| enter(t, "wasi:sockets/udp").sockets())?;
     sockets::udp_create_socket::add_to_linker::<_, WasiSockets>(l, |t| {
         enter(t, "wasi:sockets/udp-create-socket").sockets()
+    })?;
+    use wasmtime_wasi_http::p2::bindings::{LinkOptions, http};
+    http::outgoing_handler::add_to_linker::<_, WasiHttp>(l, |t| enter(t, "wasi:http/outgoing-handler").http())?;
+    http::types::add_to_linker::<_, WasiHttp>(l, &LinkOptions::default().into(), |t| {
+        enter(t, "wasi:http/types").http()
     })?;
     Ok(())
 }

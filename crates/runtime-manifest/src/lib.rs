@@ -39,9 +39,11 @@
 
 mod compile;
 mod error;
+mod grants;
 mod manifest;
 mod parse;
 mod policy;
+mod policy_file;
 mod problem;
 mod units;
 
@@ -50,7 +52,11 @@ pub use compile::{
     DEFAULT_MAX_FUNCTION_BODY_BYTES, DEFAULT_MAX_FUNCTIONS, DEFAULT_MAX_INSTANTIATIONS, DEFAULT_MAX_WAT_BYTES,
 };
 pub use error::{Error, InvalidManifest};
-pub use manifest::{ComponentInfo, ComponentManifest, ComponentName, Resources, Stdio, WasiConfig, WasmPath};
+pub use grants::{
+    DirGrant, DirMode, GrantPolicy, HttpGrant, HttpOrigin, NetworkGrant, Stdin, Stdio, WasiConfig, check_env_var,
+    check_guest_dir,
+};
+pub use manifest::{ComponentInfo, ComponentManifest, ComponentName, Resources, WasmPath};
 pub use parse::{LimitFlags, MAX_MANIFEST_BYTES};
 pub use policy::{
     Bounds, DEFAULT_COPY_LIMIT_FACTOR, DEFAULT_INSTANCES, DEFAULT_MAX_CONCURRENT_INSTANCES, DEFAULT_MAX_FUEL,

@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use serde::{Serialize, Serializer};
 
+use crate::grants::WasiConfig;
 use crate::policy::{DEFAULT_INSTANCES, DEFAULT_TABLE_ELEMENTS, HostPolicy, PolicyViolation};
 use crate::units::{ByteSize, Fuel, Timeout};
 
@@ -23,59 +24,6 @@ pub struct ComponentManifest {
     /// The optional `[wasi]` table: what WASI authority the component gets.
     #[serde(skip_serializing_if = "WasiConfig::is_default")]
     pub wasi: WasiConfig,
-}
-
-/// The `[wasi]` table. WASI is deny-by-default: no filesystem, network,
-/// environment variables or arguments; clocks and random are allowed. The
-/// only grant is what happens to the component's stdout and stderr.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[non_exhaustive]
-pub struct WasiConfig {
-    /// What happens to stdout and stderr.
-    pub stdio: Stdio,
-}
-
-impl WasiConfig {
-    /// A configuration with `stdio`.
-    pub fn with_stdio(stdio: Stdio) -> Self {
-        Self { stdio }
-    }
-
-    fn is_default(&self) -> bool {
-        *self == Self::default()
-    }
-}
-
-/// What happens to a component's stdout and stderr.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "kebab-case")]
-#[non_exhaustive]
-pub enum Stdio {
-    /// Written output is dropped (the default).
-    #[default]
-    Discard,
-    /// Written output is kept, up to a cap, and returned with the call.
-    Capture,
-    /// Written output goes to the host process's stdout and stderr.
-    Inherit,
-}
-
-impl Stdio {
-    /// The names a manifest may use.
-    pub const NAMES: &[&str] = &["discard", "capture", "inherit"];
-}
-
-impl FromStr for Stdio {
-    type Err = ();
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text {
-            "discard" => Ok(Self::Discard),
-            "capture" => Ok(Self::Capture),
-            "inherit" => Ok(Self::Inherit),
-            _ => Err(()),
-        }
-    }
 }
 
 impl ComponentManifest {

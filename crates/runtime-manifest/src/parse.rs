@@ -4,7 +4,9 @@
 //! than deserialized with serde: serde stops at the first error, while a user
 //! fixing a manifest wants every problem at once, each at its exact place.
 
+use std::collections::BTreeMap;
 use std::io::Read;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::str::FromStr;
 
@@ -13,7 +15,10 @@ use toml::Spanned;
 use toml::de::{DeInteger, DeTable, DeValue};
 
 use crate::error::{Error, InvalidManifest};
-use crate::manifest::{ComponentInfo, ComponentManifest, ComponentName, Resources, Stdio, WasiConfig, WasmPath};
+use crate::grants::{
+    DirGrant, DirMode, HttpGrant, HttpOrigin, NetworkGrant, Stdio, WasiConfig, check_env_var, check_guest_dir,
+};
+use crate::manifest::{ComponentInfo, ComponentManifest, ComponentName, Resources, WasmPath};
 use crate::policy::{Bounds, HostPolicy, LimitKey, PolicyViolation};
 use crate::problem::ManifestProblem;
 use crate::units::{ByteSize, Fuel, QuantityError, Timeout};
@@ -25,8 +30,14 @@ pub const MAX_MANIFEST_BYTES: usize = 64 * 1024;
 const ROOT_KEYS: &[&str] = &["component", "resources", "wasi"];
 const COMPONENT_KEYS: &[&str] = &["name", "version", "wasm"];
 const RESOURCE_KEYS: &[&str] = &["memory", "fuel", "timeout", "table-elements", "instances"];
-const WASI_KEYS: &[&str] = &["stdio"];
+const WASI_KEYS: &[&str] = &["stdio", "stdin", "args", "env", "dirs", "network", "http"];
 const WASI_EXAMPLE: &str = "[wasi]\nstdio = \"capture\"";
+const DIR_KEYS: &[&str] = &["host", "mode"];
+const DIRS_EXAMPLE: &str = "[wasi.dirs]\n\"/data\" = { host = \"data\", mode = \"ro\" }";
+const NETWORK_KEYS: &[&str] = &["tcp-connect", "tcp-bind", "udp", "ip-name-lookup"];
+const NETWORK_EXAMPLE: &str = "[wasi.network]\ntcp-connect = [\"127.0.0.1:8080\"]";
+const HTTP_KEYS: &[&str] = &["allowed-hosts"];
+const HTTP_EXAMPLE: &str = "[wasi.http]\nallowed-hosts = [\"http://127.0.0.1:8080\"]";
 
 /// The example shown when the whole `[resources]` table is missing.
 const RESOURCES_EXAMPLE: &str = "[resources]\nmemory = \"1MiB\"\nfuel = 50_000_000\ntimeout = \"100ms\"";
@@ -137,7 +148,7 @@ fn check_size(name: &str, size: usize) -> Result<(), Error> {
     Ok(())
 }
 
-fn span_of<T>(spanned: &Spanned<T>) -> SourceSpan {
+pub(crate) fn span_of<T>(spanned: &Spanned<T>) -> SourceSpan {
     spanned.span().into()
 }
 
@@ -154,7 +165,7 @@ fn type_name(value: &DeValue<'_>) -> &'static str {
 }
 
 /// The closest of `known` to `key`, if it is close enough to be a typo.
-fn closest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
+pub(crate) fn closest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
     let normalized = key.to_ascii_lowercase().replace('_', "-");
     known
         .iter()
@@ -172,16 +183,16 @@ struct TableRef<'t> {
 }
 
 /// Walks the parsed document, collecting every problem.
-struct Checker<'p> {
+pub(crate) struct Checker<'p> {
     policy: &'p HostPolicy,
-    problems: Vec<ManifestProblem>,
+    pub(crate) problems: Vec<ManifestProblem>,
     /// A zero-length span after the last non-blank character: where a missing
     /// table would be added.
     end: SourceSpan,
 }
 
 impl<'p> Checker<'p> {
-    fn new(policy: &'p HostPolicy, text: &str) -> Self {
+    pub(crate) fn new(policy: &'p HostPolicy, text: &str) -> Self {
         Self { policy, problems: Vec::new(), end: (text.trim_end().len(), 0).into() }
     }
 
@@ -232,7 +243,7 @@ impl<'p> Checker<'p> {
         }
     }
 
-    fn unknown_keys(&mut self, table: &DeTable<'_>, known: &[&str], table_name: &str) {
+    pub(crate) fn unknown_keys(&mut self, table: &DeTable<'_>, known: &[&str], table_name: &str) {
         for (key, _) in table.iter() {
             let name = key.get_ref().as_ref();
             if known.contains(&name) {
@@ -241,7 +252,7 @@ impl<'p> Checker<'p> {
             let help = if let Some(suggestion) = closest(name, known) {
                 format!("did you mean `{suggestion}`?")
             } else if table_name == "wasi" {
-                "WASI is deny-by-default: no filesystem, network, environment or arguments can be granted; [wasi] only sets `stdio`".to_owned()
+                format!("WASI is deny-by-default; [wasi] grants only these: {}", known.join(", "))
             } else if let Some(home) = home_table(name).filter(|home| *home != table_name) {
                 format!("`{name}` belongs in the [{home}] table")
             } else {
@@ -288,23 +299,256 @@ impl<'p> Checker<'p> {
     }
 
     fn wasi(&mut self, table: TableRef<'_>) -> Option<WasiConfig> {
-        let Some(value) = table.table.get("stdio") else {
-            return Some(WasiConfig::default());
-        };
-        let (text, span) = self.string(value, "wasi.stdio", "stdio = \"capture\"")?;
-        let stdio = Stdio::from_str(text).map_err(|()| {
-            let suggestion = closest(text, Stdio::NAMES).map_or(String::new(), |s| format!("did you mean `{s}`? "));
+        let t = table.table;
+        let problems_before = self.problems.len();
+        let mut wasi = WasiConfig::default();
+        if let Some(value) = t.get("stdio") {
+            let help = "use \"discard\" (the default), \"capture\" (returned with the call) or \"inherit\" (the host's own stdout and stderr)";
+            wasi.stdio = self.named(value, "wasi.stdio", Stdio::NAMES, "not a stdio mode", help).unwrap_or_default();
+        }
+        if let Some(value) = t.get("stdin") {
+            let help = "use \"none\" (the default: reads see end of file) or \"inherit\" (the host's stdin)";
+            wasi.stdin = self.named(value, "wasi.stdin", &["none", "inherit"], "not a stdin mode", help).unwrap_or_default();
+        }
+        if let Some(value) = t.get("args") {
+            let args = self.string_array(value, "wasi.args", "args = [\"--verbose\", \"input.txt\"]");
+            wasi.args = args.unwrap_or_default().into_iter().map(|(arg, _)| arg.to_owned()).collect();
+        }
+        if let Some(value) = t.get("env") {
+            wasi.env = self.env(value).unwrap_or_default();
+        }
+        let mut dirs_span = None;
+        if let Some(value) = t.get("dirs") {
+            dirs_span = Some(span_of(value));
+            wasi.dirs = self.dirs(value).unwrap_or_default();
+        }
+        let mut network_span = None;
+        if let Some(value) = t.get("network") {
+            network_span = Some(span_of(value));
+            wasi.network = self.network(value).unwrap_or_default();
+        }
+        let mut http_span = None;
+        if let Some(value) = t.get("http") {
+            http_span = Some(span_of(value));
+            wasi.http = self.http(value).unwrap_or_default();
+        }
+        for (key, policy_key) in self.policy.grants().refusals(&wasi) {
+            let span = match key {
+                "wasi.dirs" => dirs_span,
+                "wasi.network" => network_span,
+                _ => http_span,
+            };
+            let help = if policy_key == "absolute-dirs" {
+                "give host directories relative to the manifest's directory and inside it, or ask the host to set `[grants] absolute-dirs = true` in its policy".to_owned()
+            } else {
+                format!("remove the grant, or ask the host to set `[grants] {policy_key} = true` in its policy (--policy FILE)")
+            };
+            let span = span.unwrap_or(table.span);
+            self.problems.push(ManifestProblem::GrantRefused { key: key.to_owned(), policy_key, span, help });
+        }
+        (self.problems.len() == problems_before).then_some(wasi)
+    }
+
+    /// A string naming one of `names`, parsed as `T`.
+    fn named<T: FromStr>(
+        &mut self,
+        value: &Spanned<DeValue<'_>>,
+        key: &str,
+        names: &[&str],
+        reason: &str,
+        help: &str,
+    ) -> Option<T> {
+        let (text, span) = self.string(value, key, &format!("{} = \"{}\"", key.rsplit('.').next().unwrap_or(key), names[0]))?;
+        let parsed = T::from_str(text).map_err(|_| {
+            let suggestion = closest(text, names).map_or(String::new(), |s| format!("did you mean `{s}`? "));
             ManifestProblem::InvalidValue {
-                key: "wasi.stdio".into(),
+                key: key.into(),
                 value: format!("\"{text}\""),
-                reason: "not a stdio mode".into(),
+                reason: reason.into(),
                 span,
-                help: format!(
-                    "{suggestion}use \"discard\" (the default), \"capture\" (returned with the call) or \"inherit\" (the host's own stdout and stderr)"
-                ),
+                help: format!("{suggestion}{help}"),
             }
         });
-        Some(WasiConfig { stdio: self.report(stdio)? })
+        self.report(parsed)
+    }
+
+    fn invalid(&mut self, key: &str, value: &str, reason: &str, span: SourceSpan, help: &str) {
+        self.problems.push(ManifestProblem::InvalidValue {
+            key: key.into(),
+            value: format!("\"{value}\""),
+            reason: reason.into(),
+            span,
+            help: help.into(),
+        });
+    }
+
+    fn string_array<'t>(
+        &mut self,
+        value: &'t Spanned<DeValue<'t>>,
+        key: &str,
+        example: &str,
+    ) -> Option<Vec<(&'t str, SourceSpan)>> {
+        let DeValue::Array(items) = value.get_ref() else {
+            self.wrong_type(key, "an array of strings", value.get_ref(), span_of(value), example);
+            return None;
+        };
+        let strings: Vec<_> = items.iter().filter_map(|item| self.string(item, key, example)).collect();
+        (strings.len() == items.len()).then_some(strings)
+    }
+
+    /// A sub-table of `[wasi]`, with its unknown keys reported.
+    fn sub_table<'t>(
+        &mut self,
+        value: &'t Spanned<DeValue<'t>>,
+        key: &str,
+        known: &[&str],
+        example: &str,
+    ) -> Option<&'t DeTable<'t>> {
+        let DeValue::Table(table) = value.get_ref() else {
+            self.wrong_type(key, "a table", value.get_ref(), span_of(value), example);
+            return None;
+        };
+        self.unknown_keys(table, known, key);
+        Some(table)
+    }
+
+    fn env(&mut self, value: &Spanned<DeValue<'_>>) -> Option<BTreeMap<String, String>> {
+        let DeValue::Table(table) = value.get_ref() else {
+            self.wrong_type("wasi.env", "a table", value.get_ref(), span_of(value), "env = { RUST_LOG = \"info\" }");
+            return None;
+        };
+        let mut env = BTreeMap::new();
+        let mut ok = true;
+        for (name, value) in table.iter() {
+            let name_text = name.get_ref().as_ref();
+            let path = format!("wasi.env.{name_text}");
+            let Some((text, span)) = self.string(value, &path, &format!("{name_text} = \"value\"")) else {
+                ok = false;
+                continue;
+            };
+            if let Err(reason) = check_env_var(name_text, text) {
+                self.invalid(&path, text, reason, span, "environment variables are NAME = \"value\" without NUL or `=` in the name");
+                ok = false;
+                continue;
+            }
+            env.insert(name_text.to_owned(), text.to_owned());
+        }
+        ok.then_some(env)
+    }
+
+    fn dirs(&mut self, value: &Spanned<DeValue<'_>>) -> Option<BTreeMap<String, DirGrant>> {
+        let table = self.sub_table(value, "wasi.dirs", &[], DIRS_EXAMPLE)?;
+        let mut dirs = BTreeMap::new();
+        let mut ok = true;
+        for (guest, grant) in table.iter() {
+            let guest_path = guest.get_ref().as_ref();
+            let key = format!("wasi.dirs.\"{guest_path}\"");
+            if let Err(reason) = check_guest_dir(guest_path) {
+                self.invalid(&key, guest_path, reason, span_of(guest), "name the directory as the guest sees it, e.g. \"/data\"");
+                ok = false;
+                continue;
+            }
+            match self.dir(grant, &key) {
+                Some(dir) => {
+                    dirs.insert(guest_path.to_owned(), dir);
+                }
+                None => ok = false,
+            }
+        }
+        ok.then_some(dirs)
+    }
+
+    fn dir(&mut self, value: &Spanned<DeValue<'_>>, key: &str) -> Option<DirGrant> {
+        let table = self.sub_table(value, key, DIR_KEYS, DIRS_EXAMPLE)?;
+        let host = match table.get("host") {
+            Some(host) => self.string(host, &format!("{key}.host"), "host = \"data\""),
+            None => {
+                self.missing_key(key, "host", span_of(value));
+                None
+            }
+        };
+        let mode = match table.get("mode") {
+            Some(mode) => self.named::<DirMode>(
+                mode,
+                &format!("{key}.mode"),
+                &["ro", "rw"],
+                "not a directory mode",
+                "use \"ro\" (read-only) or \"rw\" (read-write)",
+            ),
+            None => {
+                self.missing_key(key, "mode", span_of(value));
+                None
+            }
+        };
+        let (host, span) = host?;
+        match DirGrant::new(host, mode?) {
+            Ok(dir) => Some(dir),
+            Err(reason) => {
+                self.invalid(&format!("{key}.host"), host, reason, span, "give the host directory, e.g. host = \"data\"");
+                None
+            }
+        }
+    }
+
+    fn missing_key(&mut self, table: &str, key: &'static str, span: SourceSpan) {
+        self.problems.push(ManifestProblem::WrongType {
+            key: format!("{table}.{key}"),
+            expected: "present",
+            found: "nothing",
+            span,
+            help: format!("every directory states `host` and `mode`, for example: {DIRS_EXAMPLE}"),
+        });
+    }
+
+    fn network(&mut self, value: &Spanned<DeValue<'_>>) -> Option<NetworkGrant> {
+        let table = self.sub_table(value, "wasi.network", NETWORK_KEYS, NETWORK_EXAMPLE)?;
+        let mut network = NetworkGrant::default();
+        let mut ok = true;
+        for (key, list) in [("tcp-connect", &mut network.tcp_connect), ("tcp-bind", &mut network.tcp_bind), ("udp", &mut network.udp)] {
+            let Some(value) = table.get(key) else { continue };
+            let path = format!("wasi.network.{key}");
+            let Some(addresses) = self.string_array(value, &path, NETWORK_EXAMPLE) else {
+                ok = false;
+                continue;
+            };
+            for (text, span) in addresses {
+                match SocketAddr::from_str(text) {
+                    Ok(address) => list.push(address),
+                    Err(_) => {
+                        self.invalid(&path, text, "not an IP address with a port", span, "write IP:PORT, e.g. \"127.0.0.1:8080\" or \"[::1]:8080\"; host names are not accepted");
+                        ok = false;
+                    }
+                }
+            }
+        }
+        if let Some(value) = table.get("ip-name-lookup") {
+            match value.get_ref() {
+                DeValue::Boolean(allowed) => network.ip_name_lookup = *allowed,
+                other => {
+                    self.wrong_type("wasi.network.ip-name-lookup", "a boolean", other, span_of(value), "ip-name-lookup = true");
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(network)
+    }
+
+    fn http(&mut self, value: &Spanned<DeValue<'_>>) -> Option<HttpGrant> {
+        let table = self.sub_table(value, "wasi.http", HTTP_KEYS, HTTP_EXAMPLE)?;
+        let mut http = HttpGrant::default();
+        let Some(value) = table.get("allowed-hosts") else { return Some(http) };
+        let origins = self.string_array(value, "wasi.http.allowed-hosts", HTTP_EXAMPLE)?;
+        let mut ok = true;
+        for (text, span) in origins {
+            match HttpOrigin::from_str(text) {
+                Ok(origin) => http.allowed_hosts.push(origin),
+                Err(reason) => {
+                    self.invalid("wasi.http.allowed-hosts", text, reason, span, "write an origin, e.g. \"http://127.0.0.1:8080\"");
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(http)
     }
 
     /// The value, or `None` with its problem recorded.
@@ -345,7 +589,7 @@ impl<'p> Checker<'p> {
         }
     }
 
-    fn wrong_type(&mut self, key: &str, expected: &'static str, found: &DeValue<'_>, span: SourceSpan, example: &str) {
+    pub(crate) fn wrong_type(&mut self, key: &str, expected: &'static str, found: &DeValue<'_>, span: SourceSpan, example: &str) {
         self.problems.push(ManifestProblem::WrongType {
             key: key.to_owned(),
             expected,

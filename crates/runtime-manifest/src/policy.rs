@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::CompileBudget;
+use crate::grants::GrantPolicy;
 use crate::manifest::Resources;
 use crate::units::{ByteSize, Fuel, Timeout};
 
@@ -74,6 +75,7 @@ pub struct HostPolicy {
     max_handles: u32,
     copy_limit_factor: u32,
     compile: CompileBudget,
+    grants: GrantPolicy,
 }
 
 impl Default for HostPolicy {
@@ -88,6 +90,7 @@ impl Default for HostPolicy {
             max_handles: DEFAULT_MAX_HANDLES,
             copy_limit_factor: DEFAULT_COPY_LIMIT_FACTOR,
             compile: CompileBudget::default(),
+            grants: GrantPolicy::default(),
         }
     }
 }
@@ -142,6 +145,11 @@ impl HostPolicy {
     /// What a component may contain before it is compiled.
     pub fn compile_budget(&self) -> &CompileBudget {
         &self.compile
+    }
+
+    /// Which kinds of capability grant manifests may ask for.
+    pub fn grants(&self) -> &GrantPolicy {
+        &self.grants
     }
 
     /// The smallest and largest accepted value of `key`, as written in a manifest.
@@ -238,6 +246,12 @@ impl HostPolicyBuilder {
     /// What a component may contain before it is compiled.
     pub fn compile_budget(mut self, budget: CompileBudget) -> Self {
         self.policy.compile = budget;
+        self
+    }
+
+    /// Which kinds of capability grant manifests may ask for.
+    pub fn grants(mut self, grants: GrantPolicy) -> Self {
+        self.policy.grants = grants;
         self
     }
 

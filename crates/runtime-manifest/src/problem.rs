@@ -266,6 +266,22 @@ pub enum ManifestProblem {
         #[help]
         help: String,
     },
+
+    /// A grant the host's policy does not allow.
+    #[error("`{key}` asks for a grant the host policy refuses (`[grants] {policy_key} = false`)")]
+    #[diagnostic(code(runtime::manifest::grant_refused))]
+    GrantRefused {
+        /// The grant, as a dotted path.
+        key: String,
+        /// The policy's key that refuses it.
+        policy_key: &'static str,
+        /// Where it is.
+        #[label("refused by the host policy")]
+        span: SourceSpan,
+        /// How a host allows it.
+        #[help]
+        help: String,
+    },
 }
 
 impl ManifestProblem {
@@ -293,7 +309,8 @@ impl ManifestProblem {
             | Self::ZeroValue { span, .. }
             | Self::NegativeValue { span, .. }
             | Self::Overflow { span, .. }
-            | Self::OutOfRange { span, .. } => *span,
+            | Self::OutOfRange { span, .. }
+            | Self::GrantRefused { span, .. } => *span,
         }
     }
 }

@@ -39,8 +39,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use runtime_limits::Deadline;
-
 pub use runtime_async::{
     AsyncExecutor, AsyncHostRegistry, CancellationToken, DEFAULT_MAX_QUEUED, DEFAULT_QUEUE_TIMEOUT, HostFuture,
     KV_INTERFACE, LOG_INTERFACE, TIME_INTERFACE,
@@ -50,12 +48,14 @@ pub use runtime_core::MAX_CAPTURED_OUTPUT_BYTES;
 pub use runtime_core::{
     Allocation, CacheSource, CacheState, CallOutcome, CallReport, ComponentInstance, ComponentLoader, CrashKind,
     CrashReport, DeadlinePhase, ExportSignature, LoadError, LoadedComponent, RuntimeEngine, RuntimeError, StoreState,
+    WasiGrants,
 };
 pub use runtime_core::{CallProgress, ContentHash, HostFunctionError, component_binary, engine_config};
 pub use runtime_limits::{Error as LimitsError, ResourceLimits, Usage};
 pub use runtime_manifest::{
     self as manifest, ByteSize, ComponentManifest, Error as ManifestError, Fuel, HostPolicy, LimitFlags,
     ManifestProblem, Resources, Stdio, Timeout, WasiConfig,
+    DirGrant, DirMode, GrantPolicy, HttpGrant, HttpOrigin, NetworkGrant, Stdin,
 };
 pub use wasmtime;
 pub use wasmtime::component::{Type, Val};
@@ -169,24 +169,41 @@ impl Runtime {
     /// policy, and loads the component its `wasm` key names (relative to the
     /// manifest's directory).
     pub fn load(&self, manifest_path: impl AsRef<Path>) -> Result<LoadedComponent, RuntimeError> {
-        let (manifest, compiled) = compile_from_manifest(&self.loader, self.engine.policy(), manifest_path.as_ref())?;
-        self.link(compiled, &manifest)
+        let manifest_path = manifest_path.as_ref();
+        let (manifest, compiled, wasm) = compile_from_manifest(&self.loader, self.engine.policy(), manifest_path)?;
+        self.link(compiled, &manifest, manifest_dir(manifest_path), &program_name(&wasm))
     }
 
-    /// Loads the component file (`.wasm` or `.wat`) at `path` under `manifest`'s limits.
+    /// Loads the component file (`.wasm` or `.wat`) at `path` under
+    /// `manifest`'s limits and grants; relative directories it grants are
+    /// resolved against the current directory.
     pub fn load_file(
         &self,
         path: impl AsRef<Path>,
         manifest: &ComponentManifest,
     ) -> Result<LoadedComponent, RuntimeError> {
+        let path = path.as_ref();
         let compiled = self.loader.load_file(path)?;
-        self.link(compiled, manifest)
+        self.link(compiled, manifest, Path::new("."), &program_name(path))
+    }
+
+    /// Like [`load_file`](Self::load_file), resolving relative granted
+    /// directories against `grants_dir` (the manifest's directory, usually).
+    pub fn load_file_in(
+        &self,
+        path: impl AsRef<Path>,
+        manifest: &ComponentManifest,
+        grants_dir: impl AsRef<Path>,
+    ) -> Result<LoadedComponent, RuntimeError> {
+        let path = path.as_ref();
+        let compiled = self.loader.load_file(path)?;
+        self.link(compiled, manifest, grants_dir.as_ref(), &program_name(path))
     }
 
     /// Loads a component binary or WAT text under `manifest`'s limits.
     pub fn load_bytes(&self, bytes: &[u8], manifest: &ComponentManifest) -> Result<LoadedComponent, RuntimeError> {
         let compiled = self.loader.load_bytes(bytes)?;
-        self.link(compiled, manifest)
+        self.link(compiled, manifest, Path::new("."), "component")
     }
 
     /// Calls `export` of `component` in a fresh instance (see [`LoadedComponent::call`]).
@@ -199,9 +216,10 @@ impl Runtime {
         let manifest_path = manifest_path.as_ref().to_owned();
         let policy = self.engine.policy().clone();
         let loader = self.loader.clone();
-        let (manifest, compiled) =
-            runtime_async::run_blocking(move || compile_from_manifest(&loader, &policy, &manifest_path)).await?;
-        self.link(compiled, &manifest)
+        let path = manifest_path.clone();
+        let (manifest, compiled, wasm) =
+            runtime_async::run_blocking(move || compile_from_manifest(&loader, &policy, &path)).await?;
+        self.link(compiled, &manifest, manifest_dir(&manifest_path), &program_name(&wasm))
     }
 
     /// Like [`load_bytes`](Self::load_bytes), compiling on Tokio's blocking pool.
@@ -212,7 +230,7 @@ impl Runtime {
     ) -> Result<LoadedComponent, RuntimeError> {
         let loader = self.loader.clone();
         let compiled = runtime_async::run_blocking(move || Ok(loader.load_bytes(&bytes)?)).await?;
-        self.link(compiled, manifest)
+        self.link(compiled, manifest, Path::new("."), "component")
     }
 
     /// Calls `export` in a fresh instance on Tokio: at most
@@ -243,14 +261,14 @@ impl Runtime {
 
     /// An instance for several async calls that share state; call it with
     /// [`Runtime::call_instance_async`]. Instantiation runs under the
-    /// component's deadline.
+    /// component's deadline, start functions and host calls included.
     pub async fn instantiate_async(&self, component: &LoadedComponent) -> Result<ComponentInstance, RuntimeError> {
-        let deadline = Deadline::after(component.limits().timeout());
-        component.instantiate_async(deadline, CallProgress::new()).await
+        self.executor.instantiate(component).await
     }
 
     /// Calls `export` on an instance from [`instantiate_async`](Self::instantiate_async)
-    /// with fresh fuel and a fresh deadline.
+    /// with fresh fuel and a fresh deadline that also covers host calls; a
+    /// call stopped at its deadline poisons the instance.
     pub async fn call_instance_async(
         &self,
         instance: &mut ComponentInstance,
@@ -258,8 +276,7 @@ impl Runtime {
         export: &str,
         args: &[Val],
     ) -> Result<CallOutcome, RuntimeError> {
-        let deadline = Deadline::after(component.limits().timeout());
-        instance.call_async(export, args, deadline, CallProgress::new()).await
+        self.executor.call_instance(instance, component, export, args, None).await
     }
 
     /// The async executor (slots free, queue settings).
@@ -267,13 +284,18 @@ impl Runtime {
         &self.executor
     }
 
+    /// Binds `compiled` to `manifest`'s limits and grants; `base_dir` is
+    /// where relative granted directories live, `program_name` is argv\[0\].
     fn link(
         &self,
         compiled: runtime_core::CompiledComponent,
         manifest: &ComponentManifest,
+        base_dir: &Path,
+        program_name: &str,
     ) -> Result<LoadedComponent, RuntimeError> {
         let limits = ResourceLimits::new(&manifest.resources, self.engine.policy())?;
-        let component = LoadedComponent::new(&self.engine, compiled, &self.linker, limits)?.with_wasi(manifest.wasi);
+        let grants = WasiGrants::resolve(&manifest.wasi, base_dir)?.with_program_name(program_name);
+        let component = LoadedComponent::new(&self.engine, compiled, &self.linker, limits)?.with_wasi(grants);
         // Every function this runtime's linker provides is async (host
         // registry and WASI), so a component that imports any needs call_async.
         let requires_async = component.has_imports();
@@ -287,14 +309,27 @@ fn compile_from_manifest(
     loader: &ComponentLoader,
     policy: &HostPolicy,
     manifest_path: &Path,
-) -> Result<(ComponentManifest, runtime_core::CompiledComponent), RuntimeError> {
+) -> Result<(ComponentManifest, runtime_core::CompiledComponent, PathBuf), RuntimeError> {
     let manifest = ComponentManifest::from_path_with_policy(manifest_path, policy)?;
     let wasm = manifest
         .component
         .wasm
         .as_ref()
         .ok_or_else(|| LoadError::NoComponentPath { manifest: manifest_path.to_owned() })?;
-    let dir = manifest_path.parent().unwrap_or_else(|| Path::new("."));
-    let compiled = loader.load_file(wasm.resolve(dir))?;
-    Ok((manifest, compiled))
+    let wasm = wasm.resolve(manifest_dir(manifest_path));
+    let compiled = loader.load_file(&wasm)?;
+    Ok((manifest, compiled, wasm))
+}
+
+/// The directory holding a manifest: what its relative paths are relative to.
+fn manifest_dir(manifest_path: &Path) -> &Path {
+    match manifest_path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+/// argv\[0\] of a component loaded from `path`: its file name.
+fn program_name(path: &Path) -> String {
+    path.file_name().map_or_else(|| "component".to_owned(), |name| name.to_string_lossy().into_owned())
 }

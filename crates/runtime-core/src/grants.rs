@@ -1,0 +1,69 @@
+//! [`WasiGrants`]: a manifest's `[wasi]` grants made concrete for one host:
+//! directories resolved and checked on disk, the program's name for argv\[0\].
+
+use std::path::{Path, PathBuf};
+
+use runtime_manifest::{DirMode, WasiConfig};
+
+use crate::LoadError;
+
+/// The `[wasi]` grants every store of a component gets, with each preopened
+/// directory resolved to a canonical host path.
+#[derive(Debug, Clone, Default)]
+pub struct WasiGrants {
+    pub(crate) config: WasiConfig,
+    pub(crate) dirs: Vec<Preopen>,
+    pub(crate) program_name: String,
+}
+
+/// One preopened directory, resolved.
+#[derive(Debug, Clone)]
+pub(crate) struct Preopen {
+    pub(crate) host: PathBuf,
+    pub(crate) guest: String,
+    pub(crate) mode: DirMode,
+}
+
+impl WasiGrants {
+    /// Resolves `config`'s directories: a relative host path is joined onto
+    /// `base` (the manifest's directory) and, once symlinks are followed,
+    /// must still lie inside it; an absolute one (which only a host, or a
+    /// policy allowing `absolute-dirs`, can grant) is taken as it is. Every
+    /// directory must exist.
+    pub fn resolve(config: &WasiConfig, base: &Path) -> Result<Self, LoadError> {
+        let mut dirs = Vec::with_capacity(config.dirs.len());
+        for (guest, grant) in &config.dirs {
+            let refuse = |host: &Path, reason: String| LoadError::DirGrant {
+                guest: guest.clone(),
+                host: host.display().to_string(),
+                reason,
+            };
+            let written = Path::new(&grant.host);
+            let joined = if written.is_absolute() { written.to_owned() } else { base.join(written) };
+            let host = joined.canonicalize().map_err(|error| refuse(&joined, error.to_string()))?;
+            if !host.is_dir() {
+                return Err(refuse(&host, "not a directory".into()));
+            }
+            if !grant.leaves_base() {
+                let base = base.canonicalize().map_err(|error| refuse(base, error.to_string()))?;
+                if !host.starts_with(&base) {
+                    let reason = format!("it leaves {} through a symlink", base.display());
+                    return Err(refuse(&host, reason));
+                }
+            }
+            dirs.push(Preopen { host, guest: guest.clone(), mode: grant.mode });
+        }
+        Ok(Self { config: config.clone(), dirs, program_name: String::from("component") })
+    }
+
+    /// The same grants with `name` as argv\[0\] (by default `component`).
+    pub fn with_program_name(mut self, name: impl Into<String>) -> Self {
+        self.program_name = name.into();
+        self
+    }
+
+    /// The grants as the manifest wrote them.
+    pub fn config(&self) -> &WasiConfig {
+        &self.config
+    }
+}

@@ -1,0 +1,409 @@
+//! The capability grants of `[wasi]`: what outside world a component may
+//! touch. Every grant is off unless written down, and each kind of grant must
+//! also be allowed by the host's [`GrantPolicy`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Component as PathPart, Path};
+use std::str::FromStr;
+
+use serde::Serialize;
+
+/// The kinds of grant a host may allow or refuse as a whole, in its policy's
+/// `[grants]` table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GrantPolicy {
+    /// Preopened directories (`[wasi.dirs]`, `--dir`). Allowed by default:
+    /// each directory is still named one by one.
+    pub dirs: bool,
+    /// Host directories outside the manifest's own directory (absolute
+    /// paths, or `..` that climbs out). Refused by default.
+    pub absolute_dirs: bool,
+    /// Sockets (`[wasi.network]`, `--allow-tcp`). Refused by default.
+    pub network: bool,
+    /// Outgoing HTTP (`[wasi.http]`, `--allow-http`). Refused by default.
+    pub http: bool,
+}
+
+impl Default for GrantPolicy {
+    fn default() -> Self {
+        Self { dirs: true, absolute_dirs: false, network: false, http: false }
+    }
+}
+
+impl GrantPolicy {
+    /// The `[grants]` keys and whether each is allowed, in file order.
+    pub fn entries(&self) -> [(&'static str, bool); 4] {
+        [("dirs", self.dirs), ("absolute-dirs", self.absolute_dirs), ("network", self.network), ("http", self.http)]
+    }
+
+    /// Every grant of `wasi` this policy refuses, as (manifest key, policy key).
+    pub fn refusals(&self, wasi: &WasiConfig) -> Vec<(&'static str, &'static str)> {
+        let mut refused = Vec::new();
+        if !wasi.dirs.is_empty() && !self.dirs {
+            refused.push(("wasi.dirs", "dirs"));
+        }
+        if !self.absolute_dirs && wasi.dirs.values().any(|dir| dir.leaves_base()) {
+            refused.push(("wasi.dirs", "absolute-dirs"));
+        }
+        if !wasi.network.is_empty() && !self.network {
+            refused.push(("wasi.network", "network"));
+        }
+        if !wasi.http.allowed_hosts.is_empty() && !self.http {
+            refused.push(("wasi.http", "http"));
+        }
+        refused
+    }
+}
+
+/// The `[wasi]` table. WASI is deny-by-default: without a grant a component
+/// has no arguments, no environment, no stdin, no directories, no sockets and
+/// no outgoing HTTP; clocks and random are always allowed, and its stdout and
+/// stderr are discarded.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub struct WasiConfig {
+    /// What happens to stdout and stderr.
+    #[serde(skip_serializing_if = "is_default")]
+    pub stdio: Stdio,
+    /// Whether the component reads the host's stdin.
+    #[serde(skip_serializing_if = "is_default")]
+    pub stdin: Stdin,
+    /// Arguments after argv\[0\] (which is the component's name).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// Environment variables.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Preopened directories, by the path the guest sees.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub dirs: BTreeMap<String, DirGrant>,
+    /// Sockets.
+    #[serde(skip_serializing_if = "NetworkGrant::is_empty")]
+    pub network: NetworkGrant,
+    /// Outgoing HTTP.
+    #[serde(skip_serializing_if = "HttpGrant::is_empty")]
+    pub http: HttpGrant,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
+impl WasiConfig {
+    /// A configuration granting nothing but `stdio`.
+    pub fn with_stdio(stdio: Stdio) -> Self {
+        Self { stdio, ..Self::default() }
+    }
+
+    /// Whether this grants nothing at all.
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// What happens to a component's stdout and stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Stdio {
+    /// Written output is dropped (the default).
+    #[default]
+    Discard,
+    /// Written output is kept, up to a cap, and returned with the call.
+    Capture,
+    /// Written output goes to the host process's stdout and stderr.
+    Inherit,
+}
+
+impl Stdio {
+    /// The names a manifest may use.
+    pub const NAMES: &[&str] = &["discard", "capture", "inherit"];
+}
+
+impl FromStr for Stdio {
+    type Err = ();
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "discard" => Ok(Self::Discard),
+            "capture" => Ok(Self::Capture),
+            "inherit" => Ok(Self::Inherit),
+            _ => Err(()),
+        }
+    }
+}
+
+/// Whether a component reads the host's stdin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Stdin {
+    /// Reads see end of file at once (the default).
+    #[default]
+    None,
+    /// Reads come from the host process's stdin.
+    Inherit,
+}
+
+impl FromStr for Stdin {
+    type Err = ();
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "none" => Ok(Self::None),
+            "inherit" => Ok(Self::Inherit),
+            _ => Err(()),
+        }
+    }
+}
+
+/// One preopened directory: the host directory and what the guest may do in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct DirGrant {
+    /// The host directory: relative to the manifest's directory, or absolute
+    /// when the policy allows `absolute-dirs` (or the host itself granted it).
+    pub host: String,
+    /// Read-only or read-write.
+    pub mode: DirMode,
+}
+
+impl DirGrant {
+    /// A grant of `host` with `mode`, after checking the path is usable.
+    pub fn new(host: impl Into<String>, mode: DirMode) -> Result<Self, &'static str> {
+        let host = host.into();
+        if host.is_empty() {
+            return Err("the host path is empty");
+        }
+        if host.contains('\0') {
+            return Err("the host path contains a NUL character");
+        }
+        Ok(Self { host, mode })
+    }
+
+    /// Whether the host path is absolute or climbs out of its base directory
+    /// through `..`, judged on the text alone (symlinks are checked when the
+    /// directory is opened).
+    pub fn leaves_base(&self) -> bool {
+        let mut depth: usize = 0;
+        for part in Path::new(&self.host).components() {
+            match part {
+                PathPart::Normal(_) => depth += 1,
+                PathPart::CurDir => {}
+                PathPart::ParentDir => match depth.checked_sub(1) {
+                    Some(up) => depth = up,
+                    None => return true,
+                },
+                PathPart::RootDir | PathPart::Prefix(_) => return true,
+            }
+        }
+        false
+    }
+}
+
+/// Checks a path as the guest will see a preopened directory.
+pub fn check_guest_dir(path: &str) -> Result<(), &'static str> {
+    if path.is_empty() {
+        return Err("the guest path is empty");
+    }
+    if path.contains('\0') {
+        return Err("the guest path contains a NUL character");
+    }
+    Ok(())
+}
+
+/// What a guest may do in a preopened directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub enum DirMode {
+    /// List, stat and read; every write, create, rename or delete fails.
+    #[serde(rename = "ro")]
+    ReadOnly,
+    /// Everything, inside the directory only.
+    #[serde(rename = "rw")]
+    ReadWrite,
+}
+
+impl FromStr for DirMode {
+    type Err = ();
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "ro" => Ok(Self::ReadOnly),
+            "rw" => Ok(Self::ReadWrite),
+            _ => Err(()),
+        }
+    }
+}
+
+impl fmt::Display for DirMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::ReadOnly => "ro",
+            Self::ReadWrite => "rw",
+        })
+    }
+}
+
+/// The `[wasi.network]` table: the socket addresses a guest may use. Name
+/// lookup is off unless granted.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub struct NetworkGrant {
+    /// Addresses a TCP socket may connect to.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tcp_connect: Vec<SocketAddr>,
+    /// Addresses a TCP socket may bind (and listen on).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tcp_bind: Vec<SocketAddr>,
+    /// Addresses a UDP socket may bind, send to or connect to.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub udp: Vec<SocketAddr>,
+    /// Whether `wasi:sockets/ip-name-lookup` resolves names.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ip_name_lookup: bool,
+}
+
+impl NetworkGrant {
+    /// Whether this grants no network access at all.
+    pub fn is_empty(&self) -> bool {
+        self.tcp_connect.is_empty() && self.tcp_bind.is_empty() && self.udp.is_empty() && !self.ip_name_lookup
+    }
+}
+
+/// The `[wasi.http]` table: the origins outgoing requests may go to.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub struct HttpGrant {
+    /// Origins as `scheme://host[:port]`, e.g. `http://127.0.0.1:8080`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_hosts: Vec<HttpOrigin>,
+}
+
+impl HttpGrant {
+    /// Whether no origin is allowed.
+    pub fn is_empty(&self) -> bool {
+        self.allowed_hosts.is_empty()
+    }
+
+    /// Whether a request to `scheme` and `authority` may go out.
+    pub fn allows(&self, scheme: &str, authority: &str) -> bool {
+        let Ok(origin) = HttpOrigin::from_str(&format!("{scheme}://{authority}")) else {
+            return false;
+        };
+        self.allowed_hosts.contains(&origin)
+    }
+}
+
+/// An HTTP origin, normalized: lowercase scheme and host, explicit port.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct HttpOrigin(String);
+
+impl HttpOrigin {
+    /// The origin as `scheme://host:port`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for HttpOrigin {
+    type Err = &'static str;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (scheme, rest) = text.split_once("://").ok_or("an origin starts with http:// or https://")?;
+        let scheme = scheme.to_ascii_lowercase();
+        let default_port = match scheme.as_str() {
+            "http" => 80,
+            "https" => 443,
+            _ => return Err("the scheme must be http or https"),
+        };
+        let authority = rest.strip_suffix('/').unwrap_or(rest);
+        if authority.is_empty() {
+            return Err("the origin has no host");
+        }
+        if authority.contains(['/', '?', '#', '@', '*']) || authority.chars().any(char::is_whitespace) {
+            return Err("an origin is scheme://host[:port], without a path, user or wildcard");
+        }
+        // A trailing `:digits` is the port unless it is part of a bare IPv6 address.
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((host, port)) if !host.is_empty() && (!host.contains(':') || host.ends_with(']')) => {
+                (host, port.parse::<u16>().map_err(|_| "the port is not a number from 0 to 65535")?)
+            }
+            _ => (authority, default_port),
+        };
+        if host.is_empty() {
+            return Err("the origin has no host");
+        }
+        Ok(Self(format!("{scheme}://{}:{port}", host.to_ascii_lowercase())))
+    }
+}
+
+impl fmt::Display for HttpOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Checks an environment variable's name and value.
+pub fn check_env_var(name: &str, value: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        return Err("the variable name is empty");
+    }
+    if name.contains(['=', '\0']) {
+        return Err("a variable name cannot contain `=` or NUL");
+    }
+    if value.contains('\0') {
+        return Err("a value cannot contain NUL");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_are_normalized_with_their_port() {
+        let origin = |text: &str| HttpOrigin::from_str(text).map(|o| o.0);
+        assert_eq!(origin("http://127.0.0.1:8080"), Ok("http://127.0.0.1:8080".into()));
+        assert_eq!(origin("HTTP://Example.com/"), Ok("http://example.com:80".into()));
+        assert_eq!(origin("https://[::1]"), Ok("https://[::1]:443".into()));
+        for bad in ["127.0.0.1:80", "ftp://x", "http://", "http://x/path", "http://*.x", "http://u@x", "http://x:99999"] {
+            assert!(origin(bad).is_err(), "{bad}");
+        }
+        let grant = HttpGrant { allowed_hosts: vec!["http://127.0.0.1:8080".parse().unwrap_or_else(|_| unreachable!())] };
+        assert!(grant.allows("http", "127.0.0.1:8080"));
+        assert!(!grant.allows("http", "127.0.0.1:8081"));
+        assert!(!grant.allows("https", "127.0.0.1:8080"));
+    }
+
+    #[test]
+    fn dir_grants_know_when_they_leave_their_base() {
+        let leaves = |host: &str| DirGrant::new(host, DirMode::ReadOnly).map(|d| d.leaves_base());
+        assert_eq!(leaves("data"), Ok(false));
+        assert_eq!(leaves("./a/../data"), Ok(false));
+        assert_eq!(leaves("../data"), Ok(true));
+        assert_eq!(leaves("a/../../data"), Ok(true));
+        assert_eq!(leaves("/etc"), Ok(true));
+        assert!(leaves("").is_err());
+    }
+
+    #[test]
+    fn the_default_policy_allows_dirs_inside_the_base_only() {
+        let mut wasi = WasiConfig::default();
+        let policy = GrantPolicy::default();
+        assert!(policy.refusals(&wasi).is_empty());
+        wasi.dirs.insert("/data".into(), DirGrant { host: "data".into(), mode: DirMode::ReadOnly });
+        assert!(policy.refusals(&wasi).is_empty());
+        wasi.dirs.insert("/etc".into(), DirGrant { host: "/etc".into(), mode: DirMode::ReadOnly });
+        assert_eq!(policy.refusals(&wasi), [("wasi.dirs", "absolute-dirs")]);
+        wasi.network.ip_name_lookup = true;
+        assert_eq!(policy.refusals(&wasi).len(), 2);
+    }
+}
