@@ -437,7 +437,11 @@ impl<'p> Checker<'p> {
     }
 
     fn dirs(&mut self, value: &Spanned<DeValue<'_>>) -> Option<BTreeMap<String, DirGrant>> {
-        let table = self.sub_table(value, "wasi.dirs", &[], DIRS_EXAMPLE)?;
+        // Its keys are the guest's paths, so none is unknown.
+        let DeValue::Table(table) = value.get_ref() else {
+            self.wrong_type("wasi.dirs", "a table", value.get_ref(), span_of(value), DIRS_EXAMPLE);
+            return None;
+        };
         let mut dirs = BTreeMap::new();
         let mut ok = true;
         for (guest, grant) in table.iter() {
@@ -491,12 +495,10 @@ impl<'p> Checker<'p> {
     }
 
     fn missing_key(&mut self, table: &str, key: &'static str, span: SourceSpan) {
-        self.problems.push(ManifestProblem::WrongType {
+        self.problems.push(ManifestProblem::MissingKey {
             key: format!("{table}.{key}"),
-            expected: "present",
-            found: "nothing",
             span,
-            help: format!("every directory states `host` and `mode`, for example: {DIRS_EXAMPLE}"),
+            help: format!("every directory states `host` and `mode` (\"ro\" or \"rw\"), for example:\n{DIRS_EXAMPLE}"),
         });
     }
 
@@ -565,7 +567,7 @@ impl<'p> Checker<'p> {
     ) -> Option<(&'t str, SourceSpan)> {
         let Some(value) = table.table.get(key) else {
             self.problems.push(ManifestProblem::MissingKey {
-                key: path,
+                key: path.to_owned(),
                 span: table.span,
                 help: format!("add `{example}` to [component]"),
             });

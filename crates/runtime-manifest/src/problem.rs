@@ -67,7 +67,7 @@ pub enum ManifestProblem {
     #[diagnostic(code(runtime::manifest::missing_key))]
     MissingKey {
         /// The missing key, as a dotted path.
-        key: &'static str,
+        key: String,
         /// Where to add it.
         #[label("expected `{key}` here")]
         span: SourceSpan,

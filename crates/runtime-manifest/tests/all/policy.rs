@@ -87,3 +87,72 @@ fn a_policy_cannot_be_empty_or_unlimited() {
     let zero_time = HostPolicy::builder().timeout(Timeout::from_millis(0), Timeout::from_secs(1)).build();
     assert_eq!(zero_time, Err(PolicyError::Zero { key: LimitKey::Timeout }));
 }
+
+/// The policy file of the README, key for key.
+const WIDE_POLICY: &str = r#"
+[resources]
+memory = { min = "512KiB", max = "64MiB" }
+fuel = { max = 100_000_000_000 }
+timeout = { max = "60s" }
+[compile]
+max-functions = 50_000
+max-function-size = "2MiB"
+max-code = "64MiB"
+[grants]
+dirs = true
+network = false
+http = false
+"#;
+
+#[test]
+fn a_policy_file_widens_what_it_names_and_keeps_the_rest() -> Result<(), Box<dyn std::error::Error>> {
+    let policy = HostPolicy::parse("policy.toml", WIDE_POLICY)?;
+    let default = HostPolicy::default();
+    assert_eq!(policy.memory().max, ByteSize::mib(64));
+    assert_eq!(policy.memory().min, ByteSize::kib(512));
+    assert_eq!(policy.fuel().max.get(), 100_000_000_000);
+    assert_eq!(policy.timeout().max, Timeout::from_secs(60));
+    assert_eq!(policy.compile_budget().max_functions, 50_000);
+    assert_eq!(policy.compile_budget().max_function_body_bytes, 2 << 20);
+    assert_eq!(policy.compile_budget().max_code_bytes, 64 << 20);
+    assert_eq!(policy.compile_budget().max_instantiations, default.compile_budget().max_instantiations);
+    assert_eq!(policy.max_handles(), default.max_handles());
+    assert!(policy.grants().dirs && !policy.grants().network && !policy.grants().http);
+    // The printed policy is a policy file that means the same.
+    assert_eq!(HostPolicy::parse("printed", &policy.to_toml())?, policy);
+    // An empty file is the default policy.
+    assert_eq!(HostPolicy::parse("empty", "")?, default);
+    Ok(())
+}
+
+#[test]
+fn a_policy_file_is_checked_like_a_manifest() {
+    let cases = [
+        ("[resources]\nmemroy = { max = \"64MiB\" }\n", "runtime::manifest::unknown_key", "did you mean `memory`?"),
+        ("[resources]\nmemory = { max = \"64MB\" }\n", "runtime::manifest::invalid_value", "MiB"),
+        ("[resources]\nmemory = \"64MiB\"\n", "runtime::manifest::wrong_type", "max"),
+        ("[compile]\nmax-functions = 0\n", "runtime::manifest::zero_value", ""),
+        ("[compile]\nmax-functions = \"many\"\n", "runtime::manifest::wrong_type", ""),
+        ("[grants]\nnetwork = \"yes\"\n", "runtime::manifest::wrong_type", "network = true"),
+        ("[grants]\nfilesystem = true\n", "runtime::manifest::unknown_key", "dirs"),
+        ("[resources]\nmemory = { min = \"8MiB\", max = \"1MiB\" }\n", "runtime::manifest::invalid_value", "min <= max"),
+        ("[resources\n", "runtime::manifest::syntax", ""),
+    ];
+    for (text, code, help) in cases {
+        let error = HostPolicy::parse("policy.toml", text).err().unwrap_or_else(|| panic!("accepted: {text}"));
+        assert_eq!(error.code_str(), code, "{text}");
+        let rendered = format!("{:?}", miette::Report::new(error));
+        assert!(rendered.contains(help), "{text}: {rendered}");
+    }
+}
+
+#[test]
+fn grants_the_policy_refuses_are_reported_where_the_manifest_asks() -> Result<(), Box<dyn std::error::Error>> {
+    let manifest = "[component]\nname = \"x\"\nversion = \"0.1.0\"\n[resources]\nmemory = \"1MiB\"\nfuel = 1000\ntimeout = \"1s\"\n[wasi.network]\ntcp-connect = [\"127.0.0.1:8080\"]\n";
+    let refused = ComponentManifest::parse("Component.toml", manifest, &HostPolicy::default());
+    assert_eq!(refused.err().map(|e| e.code_str()).as_deref(), Some("runtime::manifest::grant_refused"));
+    let open = HostPolicy::parse("policy.toml", "[grants]\nnetwork = true\n")?;
+    let granted = ComponentManifest::parse("Component.toml", manifest, &open)?;
+    assert_eq!(granted.wasi.network.tcp_connect, ["127.0.0.1:8080".parse::<std::net::SocketAddr>()?]);
+    Ok(())
+}
