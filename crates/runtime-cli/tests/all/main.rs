@@ -1,8 +1,10 @@
 //! Integration tests of the `wasm-runtime` binary: its CLI contract.
 
 mod check;
+mod command;
 mod inspect;
 mod run;
+mod toolchains;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

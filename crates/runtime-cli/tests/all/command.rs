@@ -1,0 +1,207 @@
+//! The command world and capability grants: `run APP.wasm [grants] -- ARGS`
+//! runs `wasi:cli/run` with the exit status as the process's, and every grant
+//! is denied unless given.
+
+use std::path::{Path, PathBuf};
+
+use crate::{TestResult, wasm_runtime};
+
+const LIMITS: &[&str] = &["--memory", "4MiB", "--fuel", "1_000_000_000", "--timeout", "10s"];
+
+fn command() -> String {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/guests/rust-command.wasm").to_owned()
+}
+
+/// Runs the command fixture with `flags` and then `-- actions`.
+fn run_command(flags: &[&str], actions: &[&str]) -> Result<(i32, String, String), std::io::Error> {
+    let wasm = command();
+    let mut args = vec!["run", wasm.as_str()];
+    args.extend_from_slice(LIMITS);
+    args.extend_from_slice(flags);
+    args.push("--");
+    args.extend_from_slice(actions);
+    let output = wasm_runtime(&args)?;
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    Ok((output.status.code().unwrap_or(-1), text(&output.stdout), text(&output.stderr)))
+}
+
+/// A scratch tree: `data/a.txt`, a secret beside `data`, and a symlink in
+/// `data` pointing at the secret.
+fn tree(name: &str) -> Result<PathBuf, std::io::Error> {
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("grants-{name}"));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(root.join("data"))?;
+    std::fs::write(root.join("data/a.txt"), "hello data")?;
+    std::fs::write(root.join("secret.txt"), "the secret")?;
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(root.join("secret.txt"), root.join("data/link"))?;
+    Ok(root)
+}
+
+fn dir_flag(root: &Path, guest: &str) -> String {
+    format!("{}::{guest}", root.join("data").display())
+}
+
+#[test]
+fn a_command_gets_its_arguments_and_its_exit_status_is_the_process_s() -> TestResult {
+    let (code, stdout, _) = run_command(&[], &["args", "exit:0"])?;
+    assert_eq!(code, 0);
+    assert_eq!(stdout.lines().next(), Some("rust-command.wasm args exit:0"), "argv[0] is the file's name");
+    // exit(err): wasmtime-wasi 48 links no exit-with-code, so any failure status is 1.
+    let (code, stdout, _) = run_command(&[], &["args", "exit:7"])?;
+    assert_eq!((code, stdout.lines().count()), (1, 1));
+    // Returning from main is exit(ok).
+    assert_eq!(run_command(&[], &[])?.0, 0);
+    Ok(())
+}
+
+#[test]
+fn json_adds_the_exit_code_and_keeps_stdout_one_object() -> TestResult {
+    let (code, stdout, stderr) = run_command(&["--json"], &["args", "exit:3"])?;
+    assert_eq!(code, 1);
+    let body: serde_json::Value = serde_json::from_str(stdout.trim())?;
+    assert_eq!(body["exit_code"], 1);
+    assert_eq!(body["ok"], false);
+    assert!(stderr.contains("rust-command.wasm args"), "the guest's output went to stderr: {stderr}");
+    Ok(())
+}
+
+#[test]
+fn environment_is_denied_unless_granted() -> TestResult {
+    let (_, stdout, _) = run_command(&[], &["env:GREETING", "env:PATH"])?;
+    assert_eq!(stdout, "env:GREETING unset\nenv:PATH unset\n");
+    let (_, stdout, _) = run_command(&["--env", "GREETING=hi", "--env", "PATH"], &["env:GREETING", "env:PATH"])?;
+    let path = std::env::var("PATH")?;
+    assert_eq!(stdout, format!("GREETING=hi\nPATH={path}\n"));
+    Ok(())
+}
+
+#[test]
+fn stdin_is_end_of_file_unless_inherited() -> TestResult {
+    let wasm = command();
+    let mut args = vec!["run", wasm.as_str()];
+    args.extend_from_slice(LIMITS);
+    let feed = |extra: &[&str]| -> Result<String, std::io::Error> {
+        use std::io::Write;
+        let mut all = args.clone();
+        all.extend_from_slice(extra);
+        all.extend_from_slice(&["--", "stdin"]);
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wasm-runtime"))
+            .args(&all)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()?;
+        child.stdin.take().map(|mut input| input.write_all(b"typed in")).transpose()?;
+        Ok(String::from_utf8_lossy(&child.wait_with_output()?.stdout).into_owned())
+    };
+    assert_eq!(feed(&[])?, "stdin 0 bytes: \n");
+    assert_eq!(feed(&["--stdin", "inherit"])?, "stdin 8 bytes: typed in\n");
+    Ok(())
+}
+
+#[test]
+fn a_read_only_dir_reads_and_refuses_every_write() -> TestResult {
+    let root = tree("ro")?;
+    let dir = dir_flag(&root, "/data");
+    let actions =
+        ["read:/data/a.txt", "write:/data/new.txt", "mkdir:/data/d", "rm:/data/a.txt", "rename:/data/a.txt=/data/b.txt"];
+    let (code, stdout, _) = run_command(&["--dir-ro", &dir], &actions)?;
+    assert_eq!(code, 0);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "hello data");
+    for line in &lines[1..] {
+        assert!(line.contains("denied"), "a write got through a read-only dir: {line}");
+    }
+    assert_eq!(std::fs::read_to_string(root.join("data/a.txt"))?, "hello data");
+    assert!(!root.join("data/new.txt").exists() && !root.join("data/d").exists() && !root.join("data/b.txt").exists());
+    Ok(())
+}
+
+#[test]
+fn a_read_write_dir_writes_inside_only() -> TestResult {
+    let root = tree("rw")?;
+    let dir = dir_flag(&root, "/data");
+    let actions = ["write:/data/new.txt", "write:/data/../escaped.txt", "read:/data/../secret.txt", "read:/data/link"];
+    let (_, stdout, _) = run_command(&["--dir", &dir], &actions)?;
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "write:/data/new.txt ok");
+    for line in &lines[1..] {
+        assert!(line.contains("denied"), "`..` or a symlink left the preopen: {line}");
+    }
+    assert_eq!(std::fs::read_to_string(root.join("data/new.txt"))?, "written");
+    assert!(!root.join("escaped.txt").exists());
+    Ok(())
+}
+
+#[test]
+fn no_directory_is_visible_unless_granted() -> TestResult {
+    let (_, stdout, _) = run_command(&[], &["ls:/", "read:/etc/passwd", "ls:."])?;
+    assert_eq!(stdout.matches("denied").count(), 3, "{stdout}");
+    Ok(())
+}
+
+#[test]
+fn a_manifest_dir_stays_inside_the_manifest_directory_even_through_symlinks() -> TestResult {
+    let root = tree("manifest")?;
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&root, root.join("data/up"))?;
+    let manifest = |host: &str| -> Result<PathBuf, std::io::Error> {
+        let path = root.join("data/Component.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[component]\nname = \"c\"\nversion = \"0.1.0\"\n[resources]\nmemory = \"4MiB\"\nfuel = 1_000_000_000\ntimeout = \"10s\"\n[wasi.dirs]\n\"/d\" = {{ host = \"{host}\", mode = \"ro\" }}\n"
+            ),
+        )?;
+        Ok(path)
+    };
+    let wasm = command();
+    let run = |path: &Path| {
+        wasm_runtime(&["run", &wasm, "--manifest", &path.display().to_string(), "--", "ls:/d"])
+    };
+    // `.` is the manifest's own directory: granted.
+    let inside = run(&manifest(".")?)?;
+    assert_eq!(inside.status.code(), Some(0), "{}", String::from_utf8_lossy(&inside.stderr));
+    assert!(String::from_utf8_lossy(&inside.stdout).contains("a.txt"));
+    // `up` is a symlink to the parent: refused when loading, exit 2.
+    let symlink = run(&manifest("up")?)?;
+    assert_eq!(symlink.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&symlink.stderr).contains("symlink"));
+    // `..` is refused by the default policy when the manifest is checked, exit 1.
+    let parent = run(&manifest("..")?)?;
+    assert_eq!(parent.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&parent.stderr).contains("absolute-dirs"));
+    Ok(())
+}
+
+#[test]
+fn sockets_are_denied_unless_the_policy_and_a_grant_allow_the_address() -> TestResult {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let address = listener.local_addr()?.to_string();
+    let action = format!("tcp:{address}");
+    let (_, stdout, _) = run_command(&[], &[&action])?;
+    assert!(stdout.contains("denied"), "{stdout}");
+    // The default policy refuses network grants outright.
+    let (code, _, stderr) = run_command(&["--allow-tcp", &address], &[&action])?;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("[grants] network = true"), "{stderr}");
+    let policy = crate::scratch("network-policy.toml", "[grants]\nnetwork = true\n")?;
+    let policy = policy.display().to_string();
+    let (_, stdout, _) = run_command(&["--policy", &policy, "--allow-tcp", &address], &[&action])?;
+    assert!(stdout.contains("connected"), "{stdout}");
+    // Another port on the same host stays closed.
+    let other = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.to_string();
+    let (_, stdout, _) = run_command(&["--policy", &policy, "--allow-tcp", &address], &[&format!("tcp:{other}")])?;
+    assert!(stdout.contains("denied"), "{stdout}");
+    Ok(())
+}
+
+#[test]
+fn a_component_without_wasi_cli_run_is_refused_with_its_exports() -> TestResult {
+    let hello = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/hello/hello.wat");
+    let output = wasm_runtime(&["run", hello, "--memory", "1MiB", "--fuel", "1000", "--timeout", "1s"])?;
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("wasi:cli/run") && stderr.contains("hello"), "{stderr}");
+    Ok(())
+}
