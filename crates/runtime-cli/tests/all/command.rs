@@ -205,3 +205,48 @@ fn a_component_without_wasi_cli_run_is_refused_with_its_exports() -> TestResult 
     assert!(stderr.contains("wasi:cli/run") && stderr.contains("hello"), "{stderr}");
     Ok(())
 }
+
+/// A one-shot HTTP server on 127.0.0.1: answers each connection with a
+/// 200 and `body_bytes` bytes, and returns its address.
+fn http_server(body_bytes: usize, connections: usize) -> Result<String, std::io::Error> {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let address = listener.local_addr()?.to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(connections) {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {body_bytes}\r\nconnection: close\r\n\r\n");
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&vec![b'x'; body_bytes]);
+        }
+    });
+    Ok(address)
+}
+
+#[test]
+fn outgoing_http_reaches_granted_origins_only_and_bodies_count_against_memory() -> TestResult {
+    let small = http_server(1000, 1)?;
+    let big = http_server(8 << 20, 1)?;
+    let policy = crate::scratch("http-policy.toml", "[grants]\nhttp = true\n")?.display().to_string();
+    let get = |address: &str| format!("http:{address}/");
+    // Without a grant, the guest's request is denied with the error code it sees.
+    let (code, stdout, _) = run_command(&[], &[&get(&small)])?;
+    assert_eq!(code, 0);
+    assert!(stdout.contains("HttpRequestDenied"), "{stdout}");
+    // The default policy refuses HTTP grants outright.
+    let (code, _, stderr) = run_command(&["--allow-http", &format!("http://{small}")], &[])?;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("[grants] http = true"), "{stderr}");
+    // Granted: the request goes out; another origin on the same host does not.
+    let unlisted = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.to_string();
+    let flags = ["--policy", &policy, "--allow-http", &format!("http://{small}"), "--allow-http", &format!("http://{big}")];
+    let (_, stdout, _) = run_command(&flags, &[&get(&small), &get(&unlisted), &get(&big)])?;
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], format!("http:{small}/ status 200, 1000 bytes"));
+    assert!(lines[1].contains("HttpRequestDenied"), "{}", lines[1]);
+    // 8 MiB of response body is over the 4 MiB memory budget: the stream fails.
+    assert!(lines[2].contains("denied") && lines[2].contains("exceeds limit"), "{}", lines[2]);
+    Ok(())
+}
