@@ -16,9 +16,10 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
     ("runtime-core", &["runtime-manifest", "runtime-limits"], &["tokio"]),
     ("runtime-async", &["runtime-manifest", "runtime-limits", "runtime-core"], &[]),
     ("runtime", &["runtime-manifest", "runtime-limits", "runtime-core", "runtime-async"], &[]),
-    ("runtime-cli", &["runtime"], &[]),
-    ("xtask", &["runtime"], &[]),
-    ("benches", &["runtime"], &[]),
+    ("runtime-cli", &["runtime", "workspace-hack"], &[]),
+    ("xtask", &["runtime", "workspace-hack"], &[]),
+    ("benches", &["runtime", "workspace-hack"], &[]),
+    ("workspace-hack", &[], &["wasmtime", "tokio"]),
 ];
 
 #[derive(Deserialize)]
@@ -41,8 +42,75 @@ struct Dependency {
     kind: Option<String>,
 }
 
-/// Checks every rule; the error lists every broken one.
+/// Checks every rule and the one feature set; the error lists every broken one.
 pub(crate) fn check() -> Result<(), String> {
+    dependency_rules()?;
+    one_feature_set()
+}
+
+/// The build roots of the README's commands, as `cargo tree` arguments.
+const ROOTS: &[&[&str]] = &[
+    &["--workspace", "-e", "normal,build,dev"],
+    &["-p", "xtask", "-e", "normal,build"],
+    &["-p", "runtime-cli", "-e", "normal,build"],
+    &["-p", "runtime", "-e", "normal,build,dev"],
+];
+
+/// Every README command sees the same features on every crate the facade
+/// builds on (wasmtime and its dependencies): otherwise each command
+/// compiles wasmtime again. `crates/workspace-hack` is where a difference is
+/// mended.
+fn one_feature_set() -> Result<(), String> {
+    let closure: std::collections::BTreeSet<String> = cargo_tree(&["-p", "runtime", "-e", "normal,build"], "{p}")?
+        .into_iter()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            Some(format!("{} {}", words.next()?, words.next()?))
+        })
+        .collect();
+    let features_of = |root: &[&str]| -> Result<BTreeMap<String, String>, String> {
+        Ok(cargo_tree(root, "{p}|{f}")?
+            .into_iter()
+            .filter_map(|line| {
+                let (package, features) = line.split_once('|')?;
+                let mut words = package.split_whitespace();
+                let key = format!("{} {}", words.next()?, words.next()?);
+                closure.contains(&key).then(|| (key, features.to_owned()))
+            })
+            .collect())
+    };
+    let reference = features_of(ROOTS[0])?;
+    let mut found = Vec::new();
+    for root in &ROOTS[1..] {
+        for (package, features) in features_of(root)? {
+            let wanted = reference.get(&package).map_or("(absent)", String::as_str);
+            if *wanted != features {
+                found.push(format!(
+                    "`cargo tree {}` builds {package} with [{features}], `cargo test --workspace` with [{wanted}]: add the difference to crates/workspace-hack",
+                    root.join(" ")
+                ));
+            }
+        }
+    }
+    if found.is_empty() { Ok(()) } else { Err(found.join("\n")) }
+}
+
+/// The distinct lines `cargo tree` prints for `root` in `format`.
+fn cargo_tree(root: &[&str], format: &str) -> Result<std::collections::BTreeSet<String>, String> {
+    let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .arg("tree")
+        .args(root)
+        .args(["--prefix", "none", "--no-dedupe", "--format", format, "--manifest-path"])
+        .arg(crate::workspace_root().join("Cargo.toml"))
+        .output()
+        .map_err(|e| format!("cannot run cargo tree: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("cargo tree failed: {}", String::from_utf8_lossy(&output.stderr)));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).lines().map(|line| line.trim_end().to_owned()).collect())
+}
+
+fn dependency_rules() -> Result<(), String> {
     let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["metadata", "--format-version", "1", "--no-deps", "--manifest-path"])
         .arg(crate::workspace_root().join("Cargo.toml"))
@@ -83,6 +151,11 @@ fn violations(metadata: &Metadata) -> Vec<String> {
 mod tests {
     #[test]
     fn crate_dependencies_point_one_way() -> Result<(), String> {
-        super::check()
+        super::dependency_rules()
+    }
+
+    #[test]
+    fn every_readme_command_reuses_one_build_of_wasmtime() -> Result<(), String> {
+        super::one_feature_set()
     }
 }
