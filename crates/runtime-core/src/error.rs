@@ -62,7 +62,9 @@ pub enum LoadError {
     #[error("the component has {found} {what}; the compile budget allows {limit}")]
     #[diagnostic(
         code(runtime::load::compile_budget),
-        help("such a component would take the compiler a long time and much memory; a host that trusts it widens the budget in its policy's [compile] table (wasm-runtime --policy FILE)")
+        help(
+            "such a component would take the compiler a long time and much memory; a host that trusts it widens the budget in its policy's [compile] table (wasm-runtime --policy FILE)"
+        )
     )]
     ExceedsCompileBudget {
         /// What was counted.
@@ -144,7 +146,9 @@ pub enum LoadError {
     #[error("cannot preopen {host} as `{guest}`: {reason}")]
     #[diagnostic(
         code(runtime::load::dir_grant),
-        help("a granted directory must exist, and a relative one must stay inside its base directory even through symlinks")
+        help(
+            "a granted directory must exist, and a relative one must stay inside its base directory even through symlinks"
+        )
     )]
     DirGrant {
         /// The directory as the guest would see it.

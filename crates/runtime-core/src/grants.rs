@@ -10,6 +10,7 @@ use crate::LoadError;
 /// The `[wasi]` grants every store of a component gets, with each preopened
 /// directory resolved to a canonical host path.
 #[derive(Debug, Clone, Default)]
+#[cfg_attr(not(feature = "wasi"), allow(dead_code, reason = "read only where WASI is built in"))]
 pub struct WasiGrants {
     pub(crate) config: WasiConfig,
     pub(crate) dirs: Vec<Preopen>,
@@ -18,6 +19,7 @@ pub struct WasiGrants {
 
 /// One preopened directory, resolved.
 #[derive(Debug, Clone)]
+#[cfg_attr(not(feature = "wasi"), allow(dead_code, reason = "read only where WASI is built in"))]
 pub(crate) struct Preopen {
     pub(crate) host: PathBuf,
     pub(crate) guest: String,

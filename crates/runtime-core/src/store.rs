@@ -19,10 +19,12 @@ pub struct StoreState {
     /// Phase and host-call accounting, shared with whoever awaits the call.
     pub progress: Arc<CallProgress>,
     /// What the guest may reach through WASI.
+    #[cfg_attr(not(feature = "wasi"), allow(dead_code, reason = "read only where WASI is built in"))]
     pub(crate) grants: Arc<crate::WasiGrants>,
     /// The deadline of the call in progress, read by the epoch callback.
     pub deadline: Deadline,
     /// The memory budget, which also caps what one WASI call may produce.
+    #[cfg_attr(not(feature = "wasi"), allow(dead_code, reason = "read only where WASI is built in"))]
     pub(crate) memory_limit_bytes: u64,
     /// Where the guest's stdout goes when `stdio` inherits it: the host's
     /// stderr when the host's stdout carries something else (the CLI's JSON).

@@ -119,9 +119,7 @@ fn address_allowed(network: &NetworkGrant, address: SocketAddr, use_: SocketAddr
     let implicit = address.ip().is_unspecified() && address.port() == 0;
     match use_ {
         SocketAddrUse::TcpConnect => network.tcp_connect.contains(&address),
-        SocketAddrUse::TcpBind => {
-            network.tcp_bind.contains(&address) || (implicit && !network.tcp_connect.is_empty())
-        }
+        SocketAddrUse::TcpBind => network.tcp_bind.contains(&address) || (implicit && !network.tcp_connect.is_empty()),
         SocketAddrUse::TcpListen => network.tcp_bind.contains(&address),
         SocketAddrUse::TcpAccept => !network.tcp_bind.is_empty(),
         SocketAddrUse::UdpBind => network.udp.contains(&address) || (implicit && !network.udp.is_empty()),

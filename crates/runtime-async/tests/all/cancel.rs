@@ -64,7 +64,7 @@ fn rss_bytes() -> Option<u64> {
 #[test]
 fn ten_thousand_cancelled_calls_leave_the_pool_and_memory_as_they_were() -> TestResult {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?.block_on(async {
-        let host = std::sync::Arc::new(Host::reference()?);
+        let host = std::sync::Arc::new(Host::reference_alone()?);
         let component = host.load(&mixed_guest(), LONG)?;
         let storm = |count: usize| {
             let (host, component) = (host.clone(), component.clone());

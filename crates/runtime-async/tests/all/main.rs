@@ -6,6 +6,8 @@ mod cancel;
 mod concurrency;
 mod host;
 
+use std::sync::{Condvar, Mutex, PoisonError};
+
 use runtime_async::{AsyncExecutor, AsyncHostRegistry, TIME_INTERFACE};
 use runtime_core::{Allocation, ComponentLoader, LoadedComponent, RuntimeEngine, RuntimeError, StoreState};
 use runtime_limits::ResourceLimits;
@@ -19,18 +21,62 @@ struct Host {
     engine: RuntimeEngine,
     linker: Linker<StoreState>,
     executor: AsyncExecutor,
+    _process: ProcessShare,
+}
+
+/// RSS is one number for the whole test process: a test that measures it
+/// runs alone ([`Host::reference_alone`]) while the others share the
+/// process. The state counts the sharing hosts, or is -1 for one alone; a
+/// `Condvar` wakes the waiters. (A `RwLock` guard is not `Send`, and hosts
+/// move between tasks.)
+static PROCESS: (Mutex<i64>, Condvar) = (Mutex::new(0), Condvar::new());
+
+struct ProcessShare {
+    alone: bool,
+}
+
+impl ProcessShare {
+    fn take(alone: bool) -> Self {
+        let (state, changed) = &PROCESS;
+        let mut holders = state.lock().unwrap_or_else(PoisonError::into_inner);
+        while if alone { *holders != 0 } else { *holders < 0 } {
+            holders = changed.wait(holders).unwrap_or_else(PoisonError::into_inner);
+        }
+        *holders = if alone { -1 } else { *holders + 1 };
+        Self { alone }
+    }
+}
+
+impl Drop for ProcessShare {
+    fn drop(&mut self) {
+        let (state, changed) = &PROCESS;
+        let mut holders = state.lock().unwrap_or_else(PoisonError::into_inner);
+        *holders = if self.alone { 0 } else { *holders - 1 };
+        changed.notify_all();
+    }
 }
 
 impl Host {
     fn new(policy: HostPolicy, registry: &AsyncHostRegistry) -> Result<Self, RuntimeError> {
+        let share = ProcessShare::take(false);
+        Self::with_share(policy, registry, share)
+    }
+
+    fn with_share(policy: HostPolicy, registry: &AsyncHostRegistry, share: ProcessShare) -> Result<Self, RuntimeError> {
         let engine = RuntimeEngine::new(policy, Allocation::Pooling)?;
         let linker = registry.linker(engine.engine())?;
         let executor = AsyncExecutor::new(engine.policy().max_concurrent_instances());
-        Ok(Self { engine, linker, executor })
+        Ok(Self { engine, linker, executor, _process: share })
     }
 
     fn reference() -> Result<Self, RuntimeError> {
         Self::new(HostPolicy::default(), &AsyncHostRegistry::with_reference_functions())
+    }
+
+    /// The reference host, with no other test running while it lives.
+    fn reference_alone() -> Result<Self, RuntimeError> {
+        let share = ProcessShare::take(true);
+        Self::with_share(HostPolicy::default(), &AsyncHostRegistry::with_reference_functions(), share)
     }
 
     fn load(&self, wat: &str, resources: &str) -> Result<LoadedComponent, RuntimeError> {
