@@ -374,10 +374,12 @@ mod tests {
         assert_eq!(origin("http://127.0.0.1:8080"), Ok("http://127.0.0.1:8080".into()));
         assert_eq!(origin("HTTP://Example.com/"), Ok("http://example.com:80".into()));
         assert_eq!(origin("https://[::1]"), Ok("https://[::1]:443".into()));
-        for bad in ["127.0.0.1:80", "ftp://x", "http://", "http://x/path", "http://*.x", "http://u@x", "http://x:99999"] {
+        for bad in ["127.0.0.1:80", "ftp://x", "http://", "http://x/path", "http://*.x", "http://u@x", "http://x:99999"]
+        {
             assert!(origin(bad).is_err(), "{bad}");
         }
-        let grant = HttpGrant { allowed_hosts: vec!["http://127.0.0.1:8080".parse().unwrap_or_else(|_| unreachable!())] };
+        let grant =
+            HttpGrant { allowed_hosts: vec!["http://127.0.0.1:8080".parse().unwrap_or_else(|_| unreachable!())] };
         assert!(grant.allows("http", "127.0.0.1:8080"));
         assert!(!grant.allows("http", "127.0.0.1:8081"));
         assert!(!grant.allows("https", "127.0.0.1:8080"));

@@ -87,14 +87,26 @@ impl ComponentManifest {
     /// Reads, parses and validates the manifest at `path` against `policy`.
     pub fn from_path_with_policy(path: impl AsRef<Path>, policy: &HostPolicy) -> Result<Self, Error> {
         let path = path.as_ref();
-        let read_error = |source| Error::Read { path: path.to_owned(), source };
-        let file = std::fs::File::open(path).map_err(read_error)?;
-        // Read one byte past the cap so an oversized (or endless) file is caught
-        // without reading it whole.
-        let mut bytes = Vec::new();
-        file.take(MAX_MANIFEST_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(read_error)?;
+        let bytes = read_capped(path)?;
         Self::parse_bytes(&path.display().to_string(), &bytes, policy)
     }
+}
+
+/// Reads at most [`MAX_MANIFEST_BYTES`] of the file at `path`: one byte past
+/// the cap is read so an oversized (or endless) file is caught without
+/// reading it whole, and the error gives the file's real size where the
+/// filesystem knows it.
+pub(crate) fn read_capped(path: &Path) -> Result<Vec<u8>, Error> {
+    let read_error = |source| Error::Read { path: path.to_owned(), source };
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let known_size = file.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+    let mut bytes = Vec::new();
+    (&file).take(MAX_MANIFEST_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(read_error)?;
+    if bytes.len() > MAX_MANIFEST_BYTES {
+        let size = known_size.unwrap_or(bytes.len() as u64).max(bytes.len() as u64);
+        return Err(Error::TooLarge { name: path.display().to_string(), size, limit: MAX_MANIFEST_BYTES as u64 });
+    }
+    Ok(bytes)
 }
 
 /// Limits given on a command line (`--memory 1MiB --fuel 1000 --timeout 100ms`).
@@ -308,7 +320,8 @@ impl<'p> Checker<'p> {
         }
         if let Some(value) = t.get("stdin") {
             let help = "use \"none\" (the default: reads see end of file) or \"inherit\" (the host's stdin)";
-            wasi.stdin = self.named(value, "wasi.stdin", &["none", "inherit"], "not a stdin mode", help).unwrap_or_default();
+            wasi.stdin =
+                self.named(value, "wasi.stdin", &["none", "inherit"], "not a stdin mode", help).unwrap_or_default();
         }
         if let Some(value) = t.get("args") {
             let args = self.string_array(value, "wasi.args", "args = [\"--verbose\", \"input.txt\"]");
@@ -341,7 +354,9 @@ impl<'p> Checker<'p> {
             let help = if policy_key == "absolute-dirs" {
                 "give host directories relative to the manifest's directory and inside it, or ask the host to set `[grants] absolute-dirs = true` in its policy".to_owned()
             } else {
-                format!("remove the grant, or ask the host to set `[grants] {policy_key} = true` in its policy (--policy FILE)")
+                format!(
+                    "remove the grant, or ask the host to set `[grants] {policy_key} = true` in its policy (--policy FILE)"
+                )
             };
             let span = span.unwrap_or(table.span);
             self.problems.push(ManifestProblem::GrantRefused { key: key.to_owned(), policy_key, span, help });
@@ -358,7 +373,8 @@ impl<'p> Checker<'p> {
         reason: &str,
         help: &str,
     ) -> Option<T> {
-        let (text, span) = self.string(value, key, &format!("{} = \"{}\"", key.rsplit('.').next().unwrap_or(key), names[0]))?;
+        let (text, span) =
+            self.string(value, key, &format!("{} = \"{}\"", key.rsplit('.').next().unwrap_or(key), names[0]))?;
         let parsed = T::from_str(text).map_err(|_| {
             let suggestion = closest(text, names).map_or(String::new(), |s| format!("did you mean `{s}`? "));
             ManifestProblem::InvalidValue {
@@ -427,7 +443,13 @@ impl<'p> Checker<'p> {
                 continue;
             };
             if let Err(reason) = check_env_var(name_text, text) {
-                self.invalid(&path, text, reason, span, "environment variables are NAME = \"value\" without NUL or `=` in the name");
+                self.invalid(
+                    &path,
+                    text,
+                    reason,
+                    span,
+                    "environment variables are NAME = \"value\" without NUL or `=` in the name",
+                );
                 ok = false;
                 continue;
             }
@@ -448,7 +470,13 @@ impl<'p> Checker<'p> {
             let guest_path = guest.get_ref().as_ref();
             let key = format!("wasi.dirs.\"{guest_path}\"");
             if let Err(reason) = check_guest_dir(guest_path) {
-                self.invalid(&key, guest_path, reason, span_of(guest), "name the directory as the guest sees it, e.g. \"/data\"");
+                self.invalid(
+                    &key,
+                    guest_path,
+                    reason,
+                    span_of(guest),
+                    "name the directory as the guest sees it, e.g. \"/data\"",
+                );
                 ok = false;
                 continue;
             }
@@ -488,7 +516,13 @@ impl<'p> Checker<'p> {
         match DirGrant::new(host, mode?) {
             Ok(dir) => Some(dir),
             Err(reason) => {
-                self.invalid(&format!("{key}.host"), host, reason, span, "give the host directory, e.g. host = \"data\"");
+                self.invalid(
+                    &format!("{key}.host"),
+                    host,
+                    reason,
+                    span,
+                    "give the host directory, e.g. host = \"data\"",
+                );
                 None
             }
         }
@@ -506,7 +540,9 @@ impl<'p> Checker<'p> {
         let table = self.sub_table(value, "wasi.network", NETWORK_KEYS, NETWORK_EXAMPLE)?;
         let mut network = NetworkGrant::default();
         let mut ok = true;
-        for (key, list) in [("tcp-connect", &mut network.tcp_connect), ("tcp-bind", &mut network.tcp_bind), ("udp", &mut network.udp)] {
+        for (key, list) in
+            [("tcp-connect", &mut network.tcp_connect), ("tcp-bind", &mut network.tcp_bind), ("udp", &mut network.udp)]
+        {
             let Some(value) = table.get(key) else { continue };
             let path = format!("wasi.network.{key}");
             let Some(addresses) = self.string_array(value, &path, NETWORK_EXAMPLE) else {
@@ -517,7 +553,13 @@ impl<'p> Checker<'p> {
                 match SocketAddr::from_str(text) {
                     Ok(address) => list.push(address),
                     Err(_) => {
-                        self.invalid(&path, text, "not an IP address with a port", span, "write IP:PORT, e.g. \"127.0.0.1:8080\" or \"[::1]:8080\"; host names are not accepted");
+                        self.invalid(
+                            &path,
+                            text,
+                            "not an IP address with a port",
+                            span,
+                            "write IP:PORT, e.g. \"127.0.0.1:8080\" or \"[::1]:8080\"; host names are not accepted",
+                        );
                         ok = false;
                     }
                 }
@@ -527,7 +569,13 @@ impl<'p> Checker<'p> {
             match value.get_ref() {
                 DeValue::Boolean(allowed) => network.ip_name_lookup = *allowed,
                 other => {
-                    self.wrong_type("wasi.network.ip-name-lookup", "a boolean", other, span_of(value), "ip-name-lookup = true");
+                    self.wrong_type(
+                        "wasi.network.ip-name-lookup",
+                        "a boolean",
+                        other,
+                        span_of(value),
+                        "ip-name-lookup = true",
+                    );
                     ok = false;
                 }
             }
@@ -545,7 +593,13 @@ impl<'p> Checker<'p> {
             match HttpOrigin::from_str(text) {
                 Ok(origin) => http.allowed_hosts.push(origin),
                 Err(reason) => {
-                    self.invalid("wasi.http.allowed-hosts", text, reason, span, "write an origin, e.g. \"http://127.0.0.1:8080\"");
+                    self.invalid(
+                        "wasi.http.allowed-hosts",
+                        text,
+                        reason,
+                        span,
+                        "write an origin, e.g. \"http://127.0.0.1:8080\"",
+                    );
                     ok = false;
                 }
             }
@@ -591,7 +645,14 @@ impl<'p> Checker<'p> {
         }
     }
 
-    pub(crate) fn wrong_type(&mut self, key: &str, expected: &'static str, found: &DeValue<'_>, span: SourceSpan, example: &str) {
+    pub(crate) fn wrong_type(
+        &mut self,
+        key: &str,
+        expected: &'static str,
+        found: &DeValue<'_>,
+        span: SourceSpan,
+        example: &str,
+    ) {
         self.problems.push(ManifestProblem::WrongType {
             key: key.to_owned(),
             expected,

@@ -14,7 +14,6 @@
 //!
 //! Every key is optional; an omitted key keeps the default policy's value.
 
-use std::io::Read;
 use std::path::Path;
 use std::str::FromStr;
 
@@ -56,7 +55,11 @@ impl HostPolicy {
     /// Parses and validates a policy file's `text`; `name` labels it in diagnostics.
     pub fn parse(name: &str, text: &str) -> Result<Self, Error> {
         if text.len() > MAX_MANIFEST_BYTES {
-            return Err(Error::TooLarge { name: name.to_owned(), size: text.len() as u64, limit: MAX_MANIFEST_BYTES as u64 });
+            return Err(Error::TooLarge {
+                name: name.to_owned(),
+                size: text.len() as u64,
+                limit: MAX_MANIFEST_BYTES as u64,
+            });
         }
         let default = HostPolicy::default();
         let mut checker = Checker::new(&default, text);
@@ -77,10 +80,7 @@ impl HostPolicy {
     /// Reads, parses and validates the policy file at `path`.
     pub fn from_path(path: impl AsRef<Path>) -> Result<Self, Error> {
         let path = path.as_ref();
-        let read_error = |source| Error::Read { path: path.to_owned(), source };
-        let file = std::fs::File::open(path).map_err(read_error)?;
-        let mut bytes = Vec::new();
-        file.take(MAX_MANIFEST_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(read_error)?;
+        let bytes = crate::parse::read_capped(path)?;
         let name = path.display().to_string();
         match String::from_utf8(bytes) {
             Ok(text) => Self::parse(&name, &text),
@@ -98,7 +98,11 @@ impl HostPolicy {
         let budget = self.compile_budget();
         let mut text = String::from("[resources]\n");
         let range = |min: &dyn std::fmt::Display, max: &dyn std::fmt::Display, quote: bool| {
-            if quote { format!("{{ min = \"{min}\", max = \"{max}\" }}") } else { format!("{{ min = {min}, max = {max} }}") }
+            if quote {
+                format!("{{ min = \"{min}\", max = \"{max}\" }}")
+            } else {
+                format!("{{ min = {min}, max = {max} }}")
+            }
         };
         text += &format!("memory = {}\n", range(&self.memory().min, &self.memory().max, true));
         text += &format!("fuel = {}\n", range(&self.fuel().min, &self.fuel().max, false));
@@ -184,17 +188,18 @@ impl Checker<'_> {
         }) {
             builder = builder.memory(min, max);
         }
-        if let Some((min, max)) = self.range(table, "fuel", default.fuel().min, default.fuel().max, |c, v, k| {
-            c.count(v, k).and_then(Fuel::new)
-        }) {
+        if let Some((min, max)) = self
+            .range(table, "fuel", default.fuel().min, default.fuel().max, |c, v, k| c.count(v, k).and_then(Fuel::new))
+        {
             builder = builder.fuel(min, max);
         }
-        if let Some((min, max)) = self.range(table, "timeout", default.timeout().min, default.timeout().max, |c, v, k| {
-            c.duration(v, k)
-        }) {
+        if let Some((min, max)) =
+            self.range(table, "timeout", default.timeout().min, default.timeout().max, |c, v, k| c.duration(v, k))
+        {
             builder = builder.timeout(min, max);
         }
-        let count32 = |c: &mut Self, v: &Spanned<DeValue<'_>>, k: &str| c.count(v, k).and_then(|n| u32::try_from(n).ok());
+        let count32 =
+            |c: &mut Self, v: &Spanned<DeValue<'_>>, k: &str| c.count(v, k).and_then(|n| u32::try_from(n).ok());
         if let Some((_, max)) = self.range(table, "table-elements", 1, default.table_elements().max, count32) {
             builder = builder.max_table_elements(max);
         }
@@ -226,7 +231,13 @@ impl Checker<'_> {
         let value = table.get(key)?;
         let path = format!("resources.{key}");
         let DeValue::Table(range) = value.get_ref() else {
-            self.wrong_type(&path, "a table with `min` and/or `max`", value.get_ref(), span_of(value), &format!("{key} = {{ max = ... }}"));
+            self.wrong_type(
+                &path,
+                "a table with `min` and/or `max`",
+                value.get_ref(),
+                span_of(value),
+                &format!("{key} = {{ max = ... }}"),
+            );
             return None;
         };
         self.unknown_keys(range, RANGE_KEYS, &path);
@@ -250,7 +261,9 @@ impl Checker<'_> {
             let count = |c: &mut Self| c.count(value, &path);
             match key {
                 "max-functions" => budget.max_functions = count(self).map_or(budget.max_functions, |n| n as usize),
-                "max-function-size" => budget.max_function_body_bytes = size(self).unwrap_or(budget.max_function_body_bytes),
+                "max-function-size" => {
+                    budget.max_function_body_bytes = size(self).unwrap_or(budget.max_function_body_bytes)
+                }
                 "max-code" => budget.max_code_bytes = size(self).unwrap_or(budget.max_code_bytes),
                 "max-control-depth" => {
                     budget.max_control_depth = count(self).map_or(budget.max_control_depth, |n| n as usize)
@@ -270,7 +283,13 @@ impl Checker<'_> {
             let key = key.get_ref().as_ref();
             let DeValue::Boolean(allowed) = value.get_ref() else {
                 if GRANT_KEYS.contains(&key) {
-                    self.wrong_type(&format!("grants.{key}"), "a boolean", value.get_ref(), span_of(value), &format!("{key} = true"));
+                    self.wrong_type(
+                        &format!("grants.{key}"),
+                        "a boolean",
+                        value.get_ref(),
+                        span_of(value),
+                        &format!("{key} = true"),
+                    );
                 }
                 continue;
             };
@@ -321,7 +340,13 @@ impl Checker<'_> {
                     None
                 }
                 Err(error) => {
-                    self.policy_value_problem(key, text, &error.to_string(), span_of(value), "\"64MiB\" (B, KiB, MiB, GiB)");
+                    self.policy_value_problem(
+                        key,
+                        text,
+                        &error.to_string(),
+                        span_of(value),
+                        "\"64MiB\" (B, KiB, MiB, GiB)",
+                    );
                     None
                 }
             },
@@ -354,7 +379,9 @@ impl Checker<'_> {
     fn policy_value_problem(&mut self, key: &str, text: &str, reason: &str, span: SourceSpan, example: &str) {
         let units = ["B", "KiB", "MiB", "GiB", "ms", "s"];
         let unit = text.trim_start_matches(|c: char| c.is_ascii_digit() || c == '_');
-        let hint = closest(unit, &units).filter(|_| !unit.is_empty()).map_or(String::new(), |u| format!("did you mean `{u}`? "));
+        let hint = closest(unit, &units)
+            .filter(|_| !unit.is_empty())
+            .map_or(String::new(), |u| format!("did you mean `{u}`? "));
         self.problems.push(ManifestProblem::InvalidValue {
             key: key.to_owned(),
             value: format!("\"{text}\""),

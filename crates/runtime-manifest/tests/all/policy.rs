@@ -135,7 +135,11 @@ fn a_policy_file_is_checked_like_a_manifest() {
         ("[compile]\nmax-functions = \"many\"\n", "runtime::manifest::wrong_type", ""),
         ("[grants]\nnetwork = \"yes\"\n", "runtime::manifest::wrong_type", "network = true"),
         ("[grants]\nfilesystem = true\n", "runtime::manifest::unknown_key", "dirs"),
-        ("[resources]\nmemory = { min = \"8MiB\", max = \"1MiB\" }\n", "runtime::manifest::invalid_value", "min <= max"),
+        (
+            "[resources]\nmemory = { min = \"8MiB\", max = \"1MiB\" }\n",
+            "runtime::manifest::invalid_value",
+            "min <= max",
+        ),
         ("[resources\n", "runtime::manifest::syntax", ""),
     ];
     for (text, code, help) in cases {
