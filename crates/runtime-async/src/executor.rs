@@ -108,7 +108,8 @@ impl AsyncExecutor {
         let deadline = Deadline::after(component.limits().timeout());
         let progress = CallProgress::new();
         let outcome = {
-            let bounded = bounded_by_deadline(instance.call_async(export, args, deadline, progress.clone()), deadline, &progress);
+            let bounded =
+                bounded_by_deadline(instance.call_async(export, args, deadline, progress.clone()), deadline, &progress);
             match cancel {
                 None => bounded.await,
                 Some(token) => tokio::select! {
@@ -122,7 +123,8 @@ impl AsyncExecutor {
             Ok(outcome) => outcome,
             Err(abandoned) => {
                 let error = abandoned.into_error(component, &progress, started.elapsed());
-                instance.poison(error.crash().map_or(CrashKind::DeadlineExceeded { during: progress.phase() }, |c| c.kind));
+                instance
+                    .poison(error.crash().map_or(CrashKind::DeadlineExceeded { during: progress.phase() }, |c| c.kind));
                 Err(error)
             }
         }

@@ -25,7 +25,9 @@ pub(crate) fn check(manifest: Option<&Path>, policy: Option<&Path>) -> ExitCode 
         if policy_given {
             return ExitCode::SUCCESS;
         }
-        crate::print::stderr_text("error: nothing to check: give a manifest (check Component.toml), a policy (check --policy FILE), or both\n");
+        crate::print::stderr_text(
+            "error: nothing to check: give a manifest (check Component.toml), a policy (check --policy FILE), or both\n",
+        );
         return ExitCode::from(crate::EXIT_INVALID);
     };
     match ComponentManifest::from_path_with_policy(path, &policy) {

@@ -75,9 +75,10 @@ impl GrantFlags {
             let grant = DirGrant::new(absolute.to_string_lossy(), mode).map_err(|r| format!("{flag} {entry}: {r}"))?;
             wasi.dirs.insert(guest.to_owned(), grant);
         }
-        for (entry, list, flag) in
-            [(&self.tcp, &mut wasi.network.tcp_connect, "--allow-tcp"), (&self.udp, &mut wasi.network.udp, "--allow-udp")]
-        {
+        for (entry, list, flag) in [
+            (&self.tcp, &mut wasi.network.tcp_connect, "--allow-tcp"),
+            (&self.udp, &mut wasi.network.udp, "--allow-udp"),
+        ] {
             for address in entry {
                 let parsed = address.parse::<SocketAddr>().map_err(|_| {
                     format!("{flag} {address}: not an IP address with a port (e.g. 127.0.0.1:8080); host names are not accepted")

@@ -20,7 +20,11 @@ impl<'a> Invocation<'a> {
     /// Splits `text` into the export's name and its arguments.
     pub(crate) fn parse(text: &'a str) -> Result<Self, String> {
         let Some(open) = text.find('(') else {
-            return Err(caret(text, text.len()..text.len(), "expected `(`: write the call as NAME(ARGS), e.g. 'run()'"));
+            return Err(caret(
+                text,
+                text.len()..text.len(),
+                "expected `(`: write the call as NAME(ARGS), e.g. 'run()'",
+            ));
         };
         let export = text[..open].trim();
         if export.is_empty() {

@@ -193,7 +193,10 @@ pub(crate) fn type_text(ty: &Type) -> String {
         Type::String => "string".into(),
         Type::List(inner) => format!("list<{}>", type_text(&inner.ty())),
         Type::Record(record) => {
-            format!("record {{ {} }}", list(record.fields().map(|f| format!("{}: {}", f.name, type_text(&f.ty))).collect()))
+            format!(
+                "record {{ {} }}",
+                list(record.fields().map(|f| format!("{}: {}", f.name, type_text(&f.ty))).collect())
+            )
         }
         Type::Tuple(tuple) => format!("tuple<{}>", list(tuple.types().map(|t| type_text(&t)).collect())),
         Type::Variant(variant) => format!(

@@ -241,9 +241,7 @@ fn run_invocations(
     for (call, signature) in &parsed {
         let params = call.values(signature, &earlier).map_err(Failure::Usage)?;
         let outcome = match &mut instance {
-            Some(instance) => {
-                executor.block_on(runtime.call_instance_async(instance, component, call.export, &params))
-            }
+            Some(instance) => executor.block_on(runtime.call_instance_async(instance, component, call.export, &params)),
             None => executor.block_on(runtime.call_async(component, call.export, &params)),
         };
         let outcome = match outcome {

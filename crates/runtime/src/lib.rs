@@ -53,9 +53,9 @@ pub use runtime_core::{
 pub use runtime_core::{CallProgress, ContentHash, HostFunctionError, component_binary, engine_config};
 pub use runtime_limits::{Error as LimitsError, ResourceLimits, Usage};
 pub use runtime_manifest::{
-    self as manifest, ByteSize, ComponentManifest, Error as ManifestError, Fuel, HostPolicy, LimitFlags,
-    ManifestProblem, Resources, Stdio, Timeout, WasiConfig,
-    DirGrant, DirMode, GrantPolicy, HttpGrant, HttpOrigin, NetworkGrant, Stdin,
+    self as manifest, ByteSize, ComponentManifest, DirGrant, DirMode, Error as ManifestError, Fuel, GrantPolicy,
+    HostPolicy, HttpGrant, HttpOrigin, LimitFlags, ManifestProblem, NetworkGrant, Resources, Stdin, Stdio, Timeout,
+    WasiConfig,
 };
 pub use wasmtime;
 pub use wasmtime::component::{Type, Val};

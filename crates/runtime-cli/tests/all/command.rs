@@ -103,8 +103,13 @@ fn stdin_is_end_of_file_unless_inherited() -> TestResult {
 fn a_read_only_dir_reads_and_refuses_every_write() -> TestResult {
     let root = tree("ro")?;
     let dir = dir_flag(&root, "/data");
-    let actions =
-        ["read:/data/a.txt", "write:/data/new.txt", "mkdir:/data/d", "rm:/data/a.txt", "rename:/data/a.txt=/data/b.txt"];
+    let actions = [
+        "read:/data/a.txt",
+        "write:/data/new.txt",
+        "mkdir:/data/d",
+        "rm:/data/a.txt",
+        "rename:/data/a.txt=/data/b.txt",
+    ];
     let (code, stdout, _) = run_command(&["--dir-ro", &dir], &actions)?;
     assert_eq!(code, 0);
     let lines: Vec<&str> = stdout.lines().collect();
@@ -156,9 +161,7 @@ fn a_manifest_dir_stays_inside_the_manifest_directory_even_through_symlinks() ->
         Ok(path)
     };
     let wasm = command();
-    let run = |path: &Path| {
-        wasm_runtime(&["run", &wasm, "--manifest", &path.display().to_string(), "--", "ls:/d"])
-    };
+    let run = |path: &Path| wasm_runtime(&["run", &wasm, "--manifest", &path.display().to_string(), "--", "ls:/d"]);
     // `.` is the manifest's own directory: granted.
     let inside = run(&manifest(".")?)?;
     assert_eq!(inside.status.code(), Some(0), "{}", String::from_utf8_lossy(&inside.stderr));
@@ -241,7 +244,8 @@ fn outgoing_http_reaches_granted_origins_only_and_bodies_count_against_memory() 
     assert!(stderr.contains("[grants] http = true"), "{stderr}");
     // Granted: the request goes out; another origin on the same host does not.
     let unlisted = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.to_string();
-    let flags = ["--policy", &policy, "--allow-http", &format!("http://{small}"), "--allow-http", &format!("http://{big}")];
+    let flags =
+        ["--policy", &policy, "--allow-http", &format!("http://{small}"), "--allow-http", &format!("http://{big}")];
     let (_, stdout, _) = run_command(&flags, &[&get(&small), &get(&unlisted), &get(&big)])?;
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines[0], format!("http:{small}/ status 200, 1000 bytes"));

@@ -53,7 +53,8 @@ fn call_adder(name: &str, language: &str) -> TestResult {
     assert_eq!(body["calls"][0]["result"], "42");
     assert_eq!(body["calls"][1]["result"], format!("\"hello from {language}, tests!\""));
     // Under the default policy the same component is refused before compiling.
-    let output = wasm_runtime(&["run", &wasm, "--memory", "4MiB", "--fuel", "1000", "--timeout", "1s", "--invoke", "x()"])?;
+    let output =
+        wasm_runtime(&["run", &wasm, "--memory", "4MiB", "--fuel", "1000", "--timeout", "1s", "--invoke", "x()"])?;
     assert_eq!(output.status.code(), Some(2));
     // (refused at load: its initial memory is above the default 4 MiB maximum)
     assert!(String::from_utf8_lossy(&output.stderr).contains("memory_limit_exceeded"));
