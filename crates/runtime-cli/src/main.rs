@@ -27,6 +27,12 @@ const EXIT_CRASH: u8 = 3;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// What a guest logs through `wasm-runtime:host/log` (and the runtime's
+    /// own warnings) is printed on stderr from this level up: trace, debug,
+    /// info, warn, error or off. `RUST_LOG` (`target=level,...`) overrides it.
+    #[arg(long, global = true, value_name = "LEVEL", default_value = "info",
+          value_parser = ["trace", "debug", "info", "warn", "error", "off"])]
+    log_level: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -64,11 +70,32 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    init_logging(&cli.log_level);
     match cli.command {
         Command::Check { manifest, policy } => check::check(manifest.as_deref(), policy.as_deref()),
         Command::Run(args) => run::run(&args),
         Command::Inspect(args) => inspect::inspect(&args),
     }
+}
+
+/// Prints guest log records (target `guest`) from `level` up and the
+/// runtime's warnings on stderr; `RUST_LOG` takes precedence when set.
+fn init_logging(level: &str) {
+    use tracing_subscriber::filter::Targets;
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(text) if !text.is_empty() => text.parse::<Targets>(),
+        _ => format!("warn,guest={level}").parse::<Targets>(),
+    };
+    // A malformed RUST_LOG falls back to warnings only rather than failing the command.
+    let filter = filter.unwrap_or_else(|_| Targets::new().with_default(tracing_subscriber::filter::LevelFilter::WARN));
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_ansi(false)
+        // A closed stderr must not turn into a panic (the default reports write errors with eprintln!).
+        .log_internal_errors(false)
+        .finish();
+    let _ = tracing::subscriber::set_global_default(tracing_subscriber::layer::SubscriberExt::with(subscriber, filter));
 }
 
 /// The host policy: the file's, or the default one.
