@@ -101,10 +101,11 @@ pub(crate) fn name_hint(export: &str, component: &LoadedComponent) -> String {
         hints.push(format!("component-model names are kebab-case: did you mean `{kebab}`?"));
     }
     let wanted = kebab.rsplit('#').next().unwrap_or(&kebab).to_owned();
-    if let Some(close) = names.iter().find(|name| name.rsplit('#').next() == Some(wanted.as_str())) {
-        if close != export && close != &kebab {
-            hints.push(format!("did you mean `{close}`?"));
-        }
+    if let Some(close) = names.iter().find(|name| name.rsplit('#').next() == Some(wanted.as_str()))
+        && close != export
+        && close != &kebab
+    {
+        hints.push(format!("did you mean `{close}`?"));
     }
     hints.join("; ")
 }

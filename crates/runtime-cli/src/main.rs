@@ -53,7 +53,7 @@ enum Command {
         wasm-runtime run hello.wasm --manifest Component.toml --invoke 'greet(\"x\")'\n  \
         wasm-runtime run loop.wat --memory 1MiB --fuel 1000000 --timeout 100ms --invoke 'run()' --json\n\n\
         Exit codes: 0 ok, 1 usage or manifest error, 2 load error, 3 guest crash.")]
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Show a component's imports and exports as WIT, its size, and whether
     /// it is in the compile cache.
     #[command(after_help = "Example:\n  wasm-runtime inspect fixtures/guests/rust-guest.wasm")]

@@ -151,28 +151,6 @@ pub(crate) fn stderr_text(text: &str) {
     let _ = stderr.write_all(text.as_bytes()).and_then(|()| stderr.flush());
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn results_print_as_wave_and_stop_at_the_cap() {
-        let record = Val::Record(vec![
-            ("name".into(), Val::String("a \"b\"".into())),
-            ("tags".into(), Val::List(vec![Val::Enum("x".into()), Val::Option(None)])),
-            ("r".into(), Val::Result(Err(Some(Box::new(Val::U32(7)))))),
-        ]);
-        assert_eq!(results_text(&[record, Val::Bool(true)]), r#"{name: "a \"b\"", tags: [x, none], r: err(7)}, true"#);
-
-        let huge = Val::List(vec![Val::String("x".repeat(1000)); 5_000]);
-        let text = results_text(&[huge]);
-        assert!(text.ends_with(TRUNCATED), "{}", &text[text.len() - 80..]);
-        assert!(text.len() <= MAX_RESULT_TEXT_BYTES + TRUNCATED.len());
-        let one_string = results_text(&[Val::String("é".repeat(MAX_RESULT_TEXT_BYTES))]);
-        assert!(one_string.ends_with(TRUNCATED) && one_string.len() <= MAX_RESULT_TEXT_BYTES + TRUNCATED.len());
-    }
-}
-
 /// A component type written as in WIT; records, variants, enums and flags
 /// are anonymous at run time, so their fields or cases are spelled out.
 pub(crate) fn type_text(ty: &Type) -> String {
@@ -224,5 +202,27 @@ pub(crate) fn type_text(ty: &Type) -> String {
         Type::Own(_) => "own<resource>".into(),
         Type::Borrow(_) => "borrow<resource>".into(),
         _ => "(a type the CLI cannot write)".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_print_as_wave_and_stop_at_the_cap() {
+        let record = Val::Record(vec![
+            ("name".into(), Val::String("a \"b\"".into())),
+            ("tags".into(), Val::List(vec![Val::Enum("x".into()), Val::Option(None)])),
+            ("r".into(), Val::Result(Err(Some(Box::new(Val::U32(7)))))),
+        ]);
+        assert_eq!(results_text(&[record, Val::Bool(true)]), r#"{name: "a \"b\"", tags: [x, none], r: err(7)}, true"#);
+
+        let huge = Val::List(vec![Val::String("x".repeat(1000)); 5_000]);
+        let text = results_text(&[huge]);
+        assert!(text.ends_with(TRUNCATED), "{}", &text[text.len() - 80..]);
+        assert!(text.len() <= MAX_RESULT_TEXT_BYTES + TRUNCATED.len());
+        let one_string = results_text(&[Val::String("é".repeat(MAX_RESULT_TEXT_BYTES))]);
+        assert!(one_string.ends_with(TRUNCATED) && one_string.len() <= MAX_RESULT_TEXT_BYTES + TRUNCATED.len());
     }
 }
