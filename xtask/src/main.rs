@@ -2,7 +2,9 @@
 //!
 //! - `adversarial [--quick] [--seed N]`: the attack suite, the README's main job.
 //! - `fixtures`: rebuilds the Rust guest fixtures from source.
-//! - `tidy`: checks the crate dependency rules of ARCHITECTURE.md.
+//! - `wasi-testsuite [--suite DIR]`: the wasi-testsuite's wasip1 tests through the CLI.
+//! - `tidy`: checks the crate dependency rules of ARCHITECTURE.md and that
+//!   every README command builds wasmtime with one feature set.
 
 use std::process::ExitCode;
 
@@ -12,6 +14,7 @@ mod adversarial;
 mod bench;
 mod fixtures;
 mod tidy;
+mod wasi_testsuite;
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", about = "Project automation: the attack suite and repository checks")]
@@ -28,8 +31,11 @@ enum Command {
     Bench(bench::Options),
     /// Rebuild the Rust guest fixtures (needs `rustup target add wasm32-wasip2`).
     Fixtures,
-    /// Check that crate dependencies point one way (manifest <- limits <- core <- async <- runtime).
+    /// Check that crate dependencies point one way (manifest <- limits <- core <- async <- runtime)
+    /// and that every README command builds wasmtime with one feature set.
     Tidy,
+    /// Run the wasi-testsuite's wasm32-wasip1 tests through the CLI as commands (90% must pass).
+    WasiTestsuite(wasi_testsuite::Options),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +45,7 @@ fn main() -> ExitCode {
         Some(Command::Tidy) => tidy::check().map(|()| true),
         Some(Command::Fixtures) => fixtures::rebuild().map(|()| true),
         Some(Command::Bench(options)) => bench::run(&options),
+        Some(Command::WasiTestsuite(options)) => wasi_testsuite::run(&options),
         None => {
             use clap::CommandFactory as _;
             let _ = Cli::command().print_help();
@@ -64,4 +71,23 @@ fn workspace_root() -> std::path::PathBuf {
 /// The cargo target directory, honouring `CARGO_TARGET_DIR`.
 fn target_dir() -> std::path::PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), Into::into)
+}
+
+/// The `wasm-runtime` binary, built once per suite run.
+pub(crate) fn cli_binary() -> Result<&'static std::path::Path, String> {
+    static BINARY: std::sync::OnceLock<Result<std::path::PathBuf, String>> = std::sync::OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let status = std::process::Command::new(cargo)
+                .args(["build", "--quiet", "-p", "runtime-cli"])
+                .status()
+                .map_err(|e| format!("cannot run cargo: {e}"))?;
+            if !status.success() {
+                return Err("cargo build -p runtime-cli failed".into());
+            }
+            Ok(crate::target_dir().join("debug").join("wasm-runtime"))
+        })
+        .as_deref()
+        .map_err(Clone::clone)
 }

@@ -4,7 +4,7 @@
 //! features as everything else (so it reuses the one build).
 
 use std::io::Read as _;
-use std::path::{Path, PathBuf};
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -93,7 +93,7 @@ enum GuestStdio {
 /// them with `flags`, and collects its output; with `close_stdout` the
 /// reading end of its stdout is closed before it writes.
 fn run_cli(name: &str, wat: &str, flags: &[&str], stdio: GuestStdio, close_stdout: bool) -> Result<CliRun, String> {
-    let binary = cli_binary()?;
+    let binary = crate::cli_binary()?;
     let dir = crate::target_dir().join("adversarial").join("cli");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let component = dir.join(format!("{name}.wat"));
@@ -121,23 +121,4 @@ fn run_cli(name: &str, wat: &str, flags: &[&str], stdio: GuestStdio, close_stdou
     }
     let status = child.wait().map_err(|e| e.to_string())?;
     Ok(CliRun { code: status.code(), stdout, stderr, wall: started.elapsed() })
-}
-
-/// The `wasm-runtime` binary, built once per suite run.
-fn cli_binary() -> Result<&'static Path, String> {
-    static BINARY: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
-    BINARY
-        .get_or_init(|| {
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let status = Command::new(cargo)
-                .args(["build", "--quiet", "-p", "runtime-cli"])
-                .status()
-                .map_err(|e| format!("cannot run cargo: {e}"))?;
-            if !status.success() {
-                return Err("cargo build -p runtime-cli failed".into());
-            }
-            Ok(crate::target_dir().join("debug").join("wasm-runtime"))
-        })
-        .as_deref()
-        .map_err(Clone::clone)
 }

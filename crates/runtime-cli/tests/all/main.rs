@@ -3,6 +3,7 @@
 mod check;
 mod command;
 mod inspect;
+mod readme;
 mod run;
 mod toolchains;
 

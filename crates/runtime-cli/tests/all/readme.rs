@@ -1,0 +1,101 @@
+//! Every `cargo run -p runtime-cli -- ...` line in the README's `sh` blocks
+//! runs as written, from the repository's root, with the exit code its
+//! comment states (`# exit N: ...`, else 0); a comment that is not about the
+//! exit code lists, separated by ` / `, text the output must contain.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::TestResult;
+
+const PREFIX: &str = "cargo run -p runtime-cli -- ";
+
+/// One README command and what its comment promises.
+#[derive(Debug)]
+struct Example {
+    line: String,
+    exit_code: i32,
+    output_contains: Vec<String>,
+}
+
+fn examples(readme: &str) -> Vec<Example> {
+    let mut found = Vec::new();
+    let mut in_sh = false;
+    let lines: Vec<&str> = readme.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        if line.starts_with("```") {
+            in_sh = !in_sh && line.trim() == "```sh";
+            continue;
+        }
+        let Some(rest) = line.strip_prefix(PREFIX).filter(|_| in_sh) else { continue };
+        let comment = lines.get(i + 1).and_then(|next| next.strip_prefix("# ")).unwrap_or("");
+        let (exit_code, output_contains) = match comment.strip_prefix("exit ") {
+            Some(tail) => (tail.split(':').next().and_then(|n| n.trim().parse().ok()).unwrap_or(-1), Vec::new()),
+            None if comment.is_empty() => (0, Vec::new()),
+            None => (0, comment.split(" / ").map(str::to_owned).collect()),
+        };
+        found.push(Example { line: rest.to_owned(), exit_code, output_contains });
+    }
+    found
+}
+
+/// Splits a shell line into words: spaces separate, quotes group.
+fn words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let (mut word, mut quote, mut started) = (String::new(), None, false);
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.push(c),
+            (None, '\'' | '"') => (quote, started) = (Some(c), true),
+            (None, ' ') => {
+                if started {
+                    words.push(std::mem::take(&mut word));
+                }
+                started = false;
+            }
+            (None, c) => (word.push(c), started = true).1,
+        }
+    }
+    if started {
+        words.push(word);
+    }
+    words
+}
+
+#[test]
+fn the_readme_quotes_words_as_a_shell_would() {
+    assert_eq!(
+        words(r#"run a.wat --invoke 'f("x y", 1)' -- b"#),
+        ["run", "a.wat", "--invoke", r#"f("x y", 1)"#, "--", "b"]
+    );
+}
+
+#[test]
+fn every_cli_command_in_the_readme_runs_as_written() -> TestResult {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let readme = std::fs::read_to_string(root.join("README.md"))?;
+    let examples = examples(&readme);
+    assert!(examples.len() >= 6, "the README's commands were not found: {examples:?}");
+    let cache = format!("{}/toolchain-cache", env!("CARGO_TARGET_TMPDIR"));
+    for example in examples {
+        let output = Command::new(env!("CARGO_BIN_EXE_wasm-runtime"))
+            .args(words(&example.line))
+            .current_dir(&root)
+            .env("NO_COLOR", "1")
+            .env("WASM_RUNTIME_CACHE_DIR", &cache)
+            .output()?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            output.status.code(),
+            Some(example.exit_code),
+            "{PREFIX}{}\nstdout: {stdout}\nstderr: {stderr}",
+            example.line
+        );
+        for text in &example.output_contains {
+            assert!(stdout.contains(text.as_str()), "{PREFIX}{}\nmissing {text:?} in stdout: {stdout}", example.line);
+        }
+    }
+    Ok(())
+}
