@@ -66,3 +66,17 @@ fn usage_errors_exit_1_and_help_exits_0() -> TestResult {
     assert!(String::from_utf8(help.stdout)?.contains("wasm-runtime check"));
     Ok(())
 }
+
+/// A component passed where a manifest belongs is refused with its real
+/// size, not the bytes read up to the cap.
+#[test]
+fn a_file_too_large_to_be_a_manifest_reports_its_real_size() -> TestResult {
+    let wasm = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/guests/rust-guest.wasm");
+    let size = std::fs::metadata(wasm)?.len();
+    let output = wasm_runtime(&["check", wasm])?;
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr)?;
+    assert!(stderr.contains(&format!("is {size} bytes")), "{stderr}");
+    assert!(stderr.contains("runtime::manifest::too_large"), "{stderr}");
+    Ok(())
+}
