@@ -64,7 +64,7 @@ pub use grants::WasiGrants;
 pub use host::HostFunctionError;
 pub use loader::{CacheState, CompiledComponent, ComponentLoader, DEFAULT_MAX_COMPONENT_BYTES};
 pub use report::CallReport;
-pub use sniff::component_binary;
+pub use sniff::{DeclaredFigures, component_binary, declared_figures};
 pub use store::{CallProgress, HostFunction, StoreState};
 #[cfg(feature = "wasi")]
 pub use wasi::{MAX_CAPTURED_OUTPUT_BYTES, add_wasi_to_linker};

@@ -62,6 +62,45 @@ fn read_u16(bytes: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_le_bytes([pair[0], pair[1]]))
 }
 
+/// What a component declares before it runs, counted over every nested
+/// module: the figures `wasm-runtime inspect` sets beside the policy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeclaredFigures {
+    /// Function bodies.
+    pub functions: u64,
+    /// Bytes of function bodies.
+    pub code_bytes: u64,
+    /// The initial size of every memory the component defines, summed
+    /// (a module instantiated twice counts once).
+    pub initial_memory_bytes: u64,
+}
+
+/// Counts the [`DeclaredFigures`] of a component binary (see
+/// [`component_binary`]); a malformed section ends the count with what was
+/// read so far, since validation reports it.
+pub fn declared_figures(binary: &[u8]) -> DeclaredFigures {
+    let mut figures = DeclaredFigures::default();
+    for payload in Parser::new(0).parse_all(binary) {
+        match payload {
+            Ok(Payload::CodeSectionEntry(body)) => {
+                figures.functions += 1;
+                figures.code_bytes += body.range().len() as u64;
+            }
+            Ok(Payload::MemorySection(reader)) => {
+                for memory in reader.into_iter().flatten() {
+                    let page = 1u64 << memory.page_size_log2.unwrap_or(16).min(16);
+                    figures.initial_memory_bytes =
+                        figures.initial_memory_bytes.saturating_add(memory.initial.saturating_mul(page));
+                }
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    figures
+}
+
 /// Walks the binary once, before compilation: a binary that ends inside a
 /// section is truncated (the parser, told more data may come, asks for it in
 /// the middle of a section or a nested module), one past the compile budget

@@ -50,7 +50,9 @@ pub use runtime_core::{
     CrashReport, DeadlinePhase, ExportSignature, LoadError, LoadedComponent, RuntimeEngine, RuntimeError, StoreState,
     WasiGrants,
 };
-pub use runtime_core::{CallProgress, ContentHash, HostFunctionError, component_binary, engine_config};
+pub use runtime_core::{
+    CallProgress, ContentHash, DeclaredFigures, HostFunctionError, component_binary, declared_figures, engine_config,
+};
 pub use runtime_limits::{Error as LimitsError, ResourceLimits, Usage};
 pub use runtime_manifest::{
     self as manifest, ByteSize, ComponentManifest, DirGrant, DirMode, Error as ManifestError, Fuel, GrantPolicy,

@@ -79,3 +79,36 @@ fn captured_output_is_shown_after_the_result() -> TestResult {
     assert_eq!(body["report"]["stderr"], "loud\n");
     Ok(())
 }
+
+/// Functions inside exported interfaces are listed in the form `--invoke`
+/// takes, and the declared size sits beside the policy given.
+#[test]
+fn interface_functions_and_declared_figures_are_shown_beside_the_policy() -> TestResult {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let wasm = format!("{root}/fixtures/guests/python-guest.wasm");
+    let policy = format!("{root}/examples/policy/wide.toml");
+    let output = wasm_runtime(&["inspect", &wasm, "--policy", &policy])?;
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8(output.stdout)?;
+    for line in [
+        "  docs:adder/add@0.1.0#add: func(a: u32, b: u32) -> u32",
+        "  docs:adder/add@0.1.0#greet: func(name: string) -> string",
+        "(policy max-functions: 50000)",
+        "(policy memory: at most 64MiB)",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
+    }
+    // The declared initial memory (about 12 MiB) is what the default 4 MiB policy refuses.
+    let memory: u64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("initial memory: ")?.split(' ').next()?.parse().ok())
+        .ok_or("no initial memory line")?;
+    assert!(memory > 4 << 20 && memory < 64 << 20, "{memory}");
+    let hello = format!("{root}/examples/hello/hello.wat");
+    let stdout = String::from_utf8(wasm_runtime(&["inspect", &hello])?.stdout)?;
+    assert!(
+        stdout.contains("  hello: func() -> string") && stdout.contains("(policy max-functions: 10000)"),
+        "{stdout}"
+    );
+    Ok(())
+}
