@@ -103,3 +103,40 @@ fn exit_codes_separate_usage_manifest_load_and_crash() -> TestResult {
     assert_eq!(run(component, &[&ok_limits[..], &["--invoke", "add(\"x\", 1)"]].concat())?.status.code(), Some(1));
     Ok(())
 }
+
+/// A component that defines a resource `r`: `make()` returns a handle to a
+/// new one holding 42, `get(x)` takes it back and returns what it holds.
+const RESOURCE: &str = r#"(component
+  (type $r (resource (rep i32)))
+  (core func $new (canon resource.new $r))
+  (core func $rep (canon resource.rep $r))
+  (core module $m
+    (import "" "new" (func $new (param i32) (result i32)))
+    (import "" "rep" (func $rep (param i32) (result i32)))
+    (func (export "make") (result i32) (call $new (i32.const 42)))
+    (func (export "get") (param i32) (result i32) (call $rep (local.get 0))))
+  (core instance $i (instantiate $m (with "" (instance (export "new" (func $new)) (export "rep" (func $rep))))))
+  (export $r2 "r" (type $r))
+  (func (export "make") (result (own $r2)) (canon lift (core func $i "make")))
+  (func (export "get") (param "x" (own $r2)) (result u32) (canon lift (core func $i "get"))))"#;
+
+/// Several `--invoke` flags share one instance, so a handle one call
+/// returns (`$1`) is valid in the next; each call has its own report.
+#[test]
+fn a_resource_handle_returned_by_one_call_is_passed_to_the_next() -> TestResult {
+    let path = scratch("resource.wat", RESOURCE)?;
+    let limits = ["--memory", "1MiB", "--fuel", "1000000", "--timeout", "1s"];
+    let calls = ["--invoke", "make()", "--invoke", "get($1)", "--json"];
+    let output = run(path.to_str().ok_or("path")?, &[&limits[..], &calls].concat())?;
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stdout));
+    let body = json(&output.stdout)?;
+    assert!(body["calls"][0]["result"].as_str().is_some_and(|r| r.starts_with("own<")), "{body}");
+    assert_eq!(body["calls"][1]["result"], "42");
+    assert!(body["calls"][1]["report"]["fuel_consumed"].is_u64(), "{body}");
+    // `$2` names no earlier call: a usage error (exit 1), not a crash.
+    let calls = ["--invoke", "make()", "--invoke", "get($2)"];
+    let output = run(path.to_str().ok_or("path")?, &[&limits[..], &calls].concat())?;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("names no earlier result"));
+    Ok(())
+}
