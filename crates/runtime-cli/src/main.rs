@@ -51,11 +51,12 @@ enum Command {
     /// Call an export of a component under the limits of a manifest or of flags.
     #[command(after_help = "Examples:\n  \
         wasm-runtime run hello.wasm --manifest Component.toml --invoke 'greet(\"x\")'\n  \
-        wasm-runtime run loop.wat --memory 1MiB --fuel 1000000 --timeout 100ms --invoke 'run()' --json\n\n\
+        wasm-runtime run examples/loop/loop.wat --memory 1MiB --fuel 1000000 --timeout 100ms --invoke 'spin()' --json\n\n\
         Exit codes: 0 ok, 1 usage or manifest error, 2 load error, 3 guest crash.")]
     Run(Box<run::RunArgs>),
-    /// Show a component's imports and exports as WIT, its size, and whether
-    /// it is in the compile cache.
+    /// Show a component's size, functions and initial memory beside the
+    /// policy, its exported functions as `--invoke` takes them, its imports
+    /// and exports as WIT, and whether it is in the compile cache.
     #[command(after_help = "Example:\n  wasm-runtime inspect fixtures/guests/rust-guest.wasm")]
     Inspect(inspect::InspectArgs),
 }
