@@ -62,19 +62,15 @@ const ROOTS: &[&[&str]] = &[
 /// mended.
 fn one_feature_set() -> Result<(), String> {
     let closure: std::collections::BTreeSet<String> = cargo_tree(&["-p", "runtime", "-e", "normal,build"], "{p}")?
-        .into_iter()
-        .filter_map(|line| {
-            let mut words = line.split_whitespace();
-            Some(format!("{} {}", words.next()?, words.next()?))
-        })
+        .iter()
+        .filter_map(|line| package_key(line))
         .collect();
     let features_of = |root: &[&str]| -> Result<BTreeMap<String, String>, String> {
         Ok(cargo_tree(root, "{p}|{f}")?
-            .into_iter()
+            .iter()
             .filter_map(|line| {
                 let (package, features) = line.split_once('|')?;
-                let mut words = package.split_whitespace();
-                let key = format!("{} {}", words.next()?, words.next()?);
+                let key = package_key(package)?;
                 closure.contains(&key).then(|| (key, features.to_owned()))
             })
             .collect())
@@ -95,31 +91,39 @@ fn one_feature_set() -> Result<(), String> {
     if found.is_empty() { Ok(()) } else { Err(found.join("\n")) }
 }
 
+/// `name vX.Y.Z` of a `cargo tree` package line (which may end in `(proc-macro)`).
+fn package_key(package: &str) -> Option<String> {
+    let mut words = package.split_whitespace();
+    Some(format!("{} {}", words.next()?, words.next()?))
+}
+
 /// The distinct lines `cargo tree` prints for `root` in `format`.
 fn cargo_tree(root: &[&str], format: &str) -> Result<std::collections::BTreeSet<String>, String> {
+    let mut args = vec!["tree"];
+    args.extend_from_slice(root);
+    args.extend_from_slice(&["--prefix", "none", "--no-dedupe", "--format", format]);
+    let stdout = cargo_stdout(&args)?;
+    Ok(String::from_utf8_lossy(&stdout).lines().map(|line| line.trim_end().to_owned()).collect())
+}
+
+/// The stdout of `cargo ARGS --manifest-path <workspace>/Cargo.toml`.
+fn cargo_stdout(args: &[&str]) -> Result<Vec<u8>, String> {
+    let command = args.first().copied().unwrap_or("cargo");
     let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .arg("tree")
-        .args(root)
-        .args(["--prefix", "none", "--no-dedupe", "--format", format, "--manifest-path"])
+        .args(args)
+        .arg("--manifest-path")
         .arg(crate::workspace_root().join("Cargo.toml"))
         .output()
-        .map_err(|e| format!("cannot run cargo tree: {e}"))?;
+        .map_err(|e| format!("cannot run cargo {command}: {e}"))?;
     if !output.status.success() {
-        return Err(format!("cargo tree failed: {}", String::from_utf8_lossy(&output.stderr)));
+        return Err(format!("cargo {command} failed: {}", String::from_utf8_lossy(&output.stderr)));
     }
-    Ok(String::from_utf8_lossy(&output.stdout).lines().map(|line| line.trim_end().to_owned()).collect())
+    Ok(output.stdout)
 }
 
 fn dependency_rules() -> Result<(), String> {
-    let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["metadata", "--format-version", "1", "--no-deps", "--manifest-path"])
-        .arg(crate::workspace_root().join("Cargo.toml"))
-        .output()
-        .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
-    if !output.status.success() {
-        return Err(format!("cargo metadata failed: {}", String::from_utf8_lossy(&output.stderr)));
-    }
-    let metadata: Metadata = serde_json::from_slice(&output.stdout).map_err(|e| e.to_string())?;
+    let stdout = cargo_stdout(&["metadata", "--format-version", "1", "--no-deps"])?;
+    let metadata: Metadata = serde_json::from_slice(&stdout).map_err(|e| e.to_string())?;
     let violations = violations(&metadata);
     if violations.is_empty() { Ok(()) } else { Err(violations.join("\n")) }
 }

@@ -54,7 +54,10 @@ fn words(line: &str) -> Vec<String> {
                 }
                 started = false;
             }
-            (None, c) => (word.push(c), started = true).1,
+            (None, c) => {
+                word.push(c);
+                started = true;
+            }
         }
     }
     if started {
