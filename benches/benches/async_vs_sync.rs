@@ -22,7 +22,7 @@ fn async_vs_sync(c: &mut Criterion) {
             group.sample_size(20);
         }
         group.bench_function("sync", |b| b.iter(|| guest.call(export, args)));
-        group.bench_function("async", |b| b.to_async(&tokio).iter(|| runtime.call_async(&guest, export, args)));
+        group.bench_function("async", |b| b.to_async(&tokio).iter(|| guest.call_async(export, args)));
         group.finish();
     }
 }

@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use runtime::{Allocation, ByteSize, ComponentLoader, HostPolicy, Runtime, RuntimeEngine, Val};
+use runtime::{Allocation, ByteSize, HostPolicy, Runtime, Val};
+use runtime_core::{ComponentLoader, RuntimeEngine};
 
 type Setup<T> = Result<T, Box<dyn Error>>;
 
@@ -77,7 +78,7 @@ fn calls(c: &mut Criterion) {
 
     let runtime = ready("runtime", Runtime::builder().build().map_err(Into::into));
     let guest = ready("load", benches::load(&runtime, benches::COMPUTE_GUEST).map_err(Into::into));
-    let mut instance = ready("instance", guest.instantiate().map_err(Into::into));
+    let mut instance = ready("instance", guest.instantiate(()).map_err(Into::into));
     c.bench_function("warm-call", |b| b.iter(|| instance.call("noop", &[])));
 }
 
@@ -90,7 +91,7 @@ fn host_round_trip(c: &mut Criterion) {
     let mut group = c.benchmark_group("host-round-trip");
     group.throughput(Throughput::Elements(u64::from(PINGS)));
     group.bench_function("1000-pings", |b| {
-        b.to_async(&tokio).iter(|| runtime.call_async(&guest, "ping-n", &[Val::U32(PINGS)]));
+        b.to_async(&tokio).iter(|| guest.call_async("ping-n", &[Val::U32(PINGS)]));
     });
     group.finish();
 }
@@ -145,12 +146,12 @@ fn scaling_with_concurrency(c: &mut Criterion) {
     for calls in [1_usize, 100, 1_000, 10_000] {
         group.bench_function(BenchmarkId::from_parameter(calls), |b| {
             b.to_async(&tokio).iter(|| {
-                let (runtime, guest) = (runtime.clone(), guest.clone());
+                let guest = guest.clone();
                 async move {
                     let mut set = tokio::task::JoinSet::new();
                     for _ in 0..calls {
-                        let (runtime, guest) = (runtime.clone(), guest.clone());
-                        set.spawn(async move { runtime.call_async(&guest, "nap", &[Val::U32(10)]).await.is_ok() });
+                        let guest = guest.clone();
+                        set.spawn(async move { guest.call_async("nap", &[Val::U32(10)]).await.is_ok() });
                     }
                     let mut succeeded = 0;
                     while let Some(joined) = set.join_next().await {

@@ -6,7 +6,8 @@
 use std::fmt::Write as _;
 
 use runtime::{
-    AsyncHostRegistry, ComponentManifest, LimitFlags, LoadedComponent, Runtime, RuntimeError, TIME_INTERFACE,
+    AsyncHostRegistry, ByteSize, ComponentManifest, ComponentName, Fuel, LoadedComponent, Resources, Runtime,
+    RuntimeError, TIME_INTERFACE, Timeout,
 };
 
 /// A guest without imports, with one page of memory like any real guest:
@@ -107,9 +108,11 @@ pub fn load(runtime: &Runtime, wat: &str) -> Result<LoadedComponent, RuntimeErro
 /// `bytes` (a binary or WAT) loaded into `runtime` with `memory` of linear
 /// memory, ample fuel and a 10 s timeout.
 pub fn load_with_memory(runtime: &Runtime, bytes: &[u8], memory: &str) -> Result<LoadedComponent, RuntimeError> {
-    let manifest = ComponentManifest::from_limit_flags(
-        LimitFlags { memory, fuel: "10_000_000_000", timeout: "10s" },
-        runtime.engine().policy(),
-    )?;
-    runtime.load_bytes(bytes, &manifest)
+    let memory: ByteSize = memory
+        .parse()
+        .map_err(|error| RuntimeError::Internal { message: format!("memory {memory}: {error}") })?;
+    let resources = Resources::new(memory, Fuel::new(10_000_000_000).unwrap_or(Fuel::MAX), Timeout::from_secs(10));
+    let name: ComponentName =
+        "bench".parse().map_err(|error: &str| RuntimeError::Internal { message: error.to_owned() })?;
+    runtime.load_bytes(bytes, &ComponentManifest::from_resources(name, resources))
 }

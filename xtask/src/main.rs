@@ -91,3 +91,15 @@ pub(crate) fn cli_binary() -> Result<&'static std::path::Path, String> {
         .as_deref()
         .map_err(Clone::clone)
 }
+
+/// A manifest made of values (`"1MiB"`, `"1_000_000"`, `"100ms"`), as an
+/// embedder would make one: no TOML text in between. The runtime checks it
+/// against its policy when it loads a component.
+pub(crate) fn limits_manifest(memory: &str, fuel: &str, timeout: &str) -> Result<runtime::ComponentManifest, String> {
+    let memory: runtime::ByteSize = memory.parse().map_err(|e| format!("memory {memory}: {e}"))?;
+    let units: u64 = fuel.replace('_', "").parse().map_err(|e| format!("fuel {fuel}: {e}"))?;
+    let fuel = runtime::Fuel::new(units).ok_or_else(|| format!("fuel {fuel} is too large"))?;
+    let timeout: runtime::Timeout = timeout.parse().map_err(|e| format!("timeout {timeout}: {e}"))?;
+    let name = "xtask".parse().map_err(|e| format!("{e}"))?;
+    Ok(runtime::ComponentManifest::from_resources(name, runtime::Resources::new(memory, fuel, timeout)))
+}

@@ -6,12 +6,12 @@ use std::time::{Duration, Instant};
 
 use runtime_core::{
     CallOutcome, CallProgress, CallReport, ComponentInstance, CrashKind, CrashReport, DeadlinePhase, LoadedComponent,
-    RuntimeError,
+    RuntimeError, TypedExport, TypedOutcome,
 };
 use runtime_limits::{Deadline, EPOCH_TICK};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
-use wasmtime::component::Val;
+use wasmtime::component::{ComponentNamedList, Lift, Lower, Val};
 
 /// How long a call waits for an instance slot by default.
 pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -52,88 +52,18 @@ impl AsyncExecutor {
         self.slots.available_permits()
     }
 
-    /// Calls `export` of `component` in a fresh instance. One deadline covers
-    /// instantiation, guest code and time blocked in host functions; a
-    /// cancelled `cancel` token, or dropping the returned future, ends the
-    /// call and releases its store, slot and memory.
-    pub async fn call(
-        &self,
-        component: &LoadedComponent,
-        export: &str,
-        args: &[Val],
-        cancel: Option<&CancellationToken>,
-    ) -> Result<CallOutcome, RuntimeError> {
-        let started = Instant::now();
-        let _slot = self.admit().await?;
-        let deadline = Deadline::after(component.limits().timeout());
-        let progress = CallProgress::new();
-        let call = component.call_async(export, args, deadline, progress.clone());
-        let bounded = bounded_by_deadline(call, deadline, &progress);
-        let outcome = match cancel {
-            None => bounded.await,
-            Some(token) => tokio::select! {
-                biased;
-                () = token.cancelled() => Err(Abandoned::Cancelled),
-                outcome = bounded => outcome,
-            },
-        };
-        outcome.map_err(|abandoned| abandoned.into_error(component, &progress, started.elapsed()))?
-    }
-
-    /// A live instance of `component` for several calls, instantiated under
-    /// the component's deadline; a start function still pending at the
-    /// deadline is abandoned like a call.
-    pub async fn instantiate(&self, component: &LoadedComponent) -> Result<ComponentInstance, RuntimeError> {
-        let started = Instant::now();
-        let deadline = Deadline::after(component.limits().timeout());
-        let progress = CallProgress::new();
-        let instantiate = component.instantiate_async(deadline, progress.clone());
-        let outcome = bounded_by_deadline(instantiate, deadline, &progress).await;
-        outcome.map_err(|abandoned| abandoned.into_error(component, &progress, started.elapsed()))?
-    }
-
-    /// Calls `export` on a live `instance` of `component` with fresh fuel and
-    /// a fresh deadline, bounded like [`call`](Self::call). A call abandoned
-    /// at its deadline or cancelled poisons the instance: its guest stopped
-    /// at an unknown point.
-    pub async fn call_instance(
-        &self,
-        instance: &mut ComponentInstance,
-        component: &LoadedComponent,
-        export: &str,
-        args: &[Val],
-        cancel: Option<&CancellationToken>,
-    ) -> Result<CallOutcome, RuntimeError> {
-        let started = Instant::now();
-        let deadline = Deadline::after(component.limits().timeout());
-        let progress = CallProgress::new();
-        let outcome = {
-            let bounded =
-                bounded_by_deadline(instance.call_async(export, args, deadline, progress.clone()), deadline, &progress);
-            match cancel {
-                None => bounded.await,
-                Some(token) => tokio::select! {
-                    biased;
-                    () = token.cancelled() => Err(Abandoned::Cancelled),
-                    outcome = bounded => outcome,
-                },
-            }
-        };
-        match outcome {
-            Ok(outcome) => outcome,
-            Err(abandoned) => {
-                let error = abandoned.into_error(component, &progress, started.elapsed());
-                instance
-                    .poison(error.crash().map_or(CrashKind::DeadlineExceeded { during: progress.phase() }, |c| c.kind));
-                Err(error)
-            }
+    /// An instance slot now, or `busy`: for synchronous calls, which do not wait.
+    pub fn try_admit(&self) -> Result<Admission, RuntimeError> {
+        match self.slots.clone().try_acquire_owned() {
+            Ok(permit) => Ok(Admission { _permit: permit, waited: Duration::ZERO }),
+            Err(_) => Err(RuntimeError::Busy { waited: Duration::ZERO }),
         }
     }
 
     /// Waits for an instance slot, within the queue's bounds.
-    async fn admit(&self) -> Result<OwnedSemaphorePermit, RuntimeError> {
+    pub async fn admit(&self) -> Result<Admission, RuntimeError> {
         if let Ok(permit) = self.slots.clone().try_acquire_owned() {
-            return Ok(permit);
+            return Ok(Admission { _permit: permit, waited: Duration::ZERO });
         }
         let waiting =
             QueueTicket::take(&self.queued, self.max_queued).ok_or(RuntimeError::Busy { waited: Duration::ZERO })?;
@@ -141,9 +71,152 @@ impl AsyncExecutor {
         let acquired = tokio::time::timeout(self.queue_timeout, self.slots.clone().acquire_owned()).await;
         drop(waiting);
         match acquired {
-            Ok(Ok(permit)) => Ok(permit),
+            Ok(Ok(permit)) => Ok(Admission { _permit: permit, waited: started.elapsed() }),
             // A closed semaphore or a timeout both mean no slot for this call.
             Ok(Err(_)) | Err(_) => Err(RuntimeError::Busy { waited: started.elapsed() }),
+        }
+    }
+
+    /// Calls `export` of `component` in a fresh instance whose host state is
+    /// `state`, once admitted. One deadline covers instantiation, guest code
+    /// and time blocked in host functions; a cancelled `cancel` token, or
+    /// dropping the returned future, ends the call and releases its store,
+    /// slot and memory. The report says how long the call queued.
+    pub async fn call<T: Send + 'static>(
+        &self,
+        component: &LoadedComponent<T>,
+        state: T,
+        export: &str,
+        args: &[Val],
+        cancel: Option<&CancellationToken>,
+    ) -> Result<CallOutcome, RuntimeError> {
+        let admission = self.admit().await?;
+        let started = Instant::now();
+        let deadline = Deadline::after(component.limits().timeout());
+        let progress = CallProgress::new();
+        let mut instance = component.vacant_async(state, deadline);
+        let call = async {
+            instance.instantiate_async(progress.clone()).await?;
+            instance.call_async(export, args, deadline, progress.clone(), true).await
+        };
+        let outcome = guard(call, deadline, &progress, cancel).await;
+        let outcome = settle(outcome, &mut instance, &progress, started);
+        with_queue_wait(outcome, admission.waited, |outcome| &mut outcome.report)
+    }
+
+    /// A live instance of `component` with host state `state`, instantiated
+    /// under the component's deadline once admitted; a start function still
+    /// pending at the deadline is abandoned like a call. The [`Admission`]
+    /// returned with it is the instance's slot: keep it while the instance
+    /// lives.
+    pub async fn instantiate<T: Send + 'static>(
+        &self,
+        component: &LoadedComponent<T>,
+        state: T,
+        cancel: Option<&CancellationToken>,
+    ) -> Result<(ComponentInstance<T>, Admission), RuntimeError> {
+        let admission = self.admit().await?;
+        let started = Instant::now();
+        let deadline = Deadline::after(component.limits().timeout());
+        let progress = CallProgress::new();
+        let mut instance = component.vacant_async(state, deadline);
+        let outcome = guard(instance.instantiate_async(progress.clone()), deadline, &progress, cancel).await;
+        settle(outcome, &mut instance, &progress, started)?;
+        Ok((instance, admission))
+    }
+
+    /// Calls `export` on a live `instance` with fresh fuel and a fresh
+    /// deadline, bounded like [`call`](Self::call). A call abandoned at its
+    /// deadline or cancelled poisons the instance: its guest stopped at an
+    /// unknown point.
+    pub async fn call_instance<T: Send + 'static>(
+        &self,
+        instance: &mut ComponentInstance<T>,
+        export: &str,
+        args: &[Val],
+        cancel: Option<&CancellationToken>,
+    ) -> Result<CallOutcome, RuntimeError> {
+        let started = Instant::now();
+        let deadline = Deadline::after(instance.component().limits().timeout());
+        let progress = CallProgress::new();
+        let outcome =
+            guard(instance.call_async(export, args, deadline, progress.clone(), false), deadline, &progress, cancel)
+                .await;
+        settle(outcome, instance, &progress, started)
+    }
+
+    /// Calls a typed export of a live `instance`, bounded like
+    /// [`call_instance`](Self::call_instance).
+    pub async fn call_typed<T, P, R>(
+        &self,
+        instance: &mut ComponentInstance<T>,
+        export: &TypedExport<P, R>,
+        params: P,
+        cancel: Option<&CancellationToken>,
+    ) -> Result<TypedOutcome<R>, RuntimeError>
+    where
+        T: Send + 'static,
+        P: ComponentNamedList + Lower + Send + Sync,
+        R: ComponentNamedList + Lift + Send + Sync + 'static,
+    {
+        let started = Instant::now();
+        let deadline = Deadline::after(instance.component().limits().timeout());
+        let progress = CallProgress::new();
+        let call = instance.call_typed_async(export, params, deadline, progress.clone());
+        let outcome = guard(call, deadline, &progress, cancel).await;
+        settle(outcome, instance, &progress, started)
+    }
+}
+
+/// An instance slot, given back when dropped.
+#[derive(Debug)]
+pub struct Admission {
+    _permit: OwnedSemaphorePermit,
+    waited: Duration,
+}
+
+impl Admission {
+    /// How long the call waited in the queue for this slot.
+    pub fn waited(&self) -> Duration {
+        self.waited
+    }
+}
+
+/// The outcome of a guarded call: an abandoned one becomes its error (with
+/// fuel and memory read from the store, which outlived the call) and poisons
+/// the instance.
+fn settle<T: 'static, R>(
+    outcome: Result<Result<R, RuntimeError>, Abandoned>,
+    instance: &mut ComponentInstance<T>,
+    progress: &CallProgress,
+    started: Instant,
+) -> Result<R, RuntimeError> {
+    match outcome {
+        Ok(outcome) => outcome,
+        Err(abandoned) => {
+            let error = abandoned.into_error(instance, progress, started.elapsed());
+            instance.poison(error.crash().map_or(CrashKind::DeadlineExceeded { during: progress.phase() }, |c| c.kind));
+            Err(error)
+        }
+    }
+}
+
+/// Records in the report (of a result or of a crash) how long the call queued.
+fn with_queue_wait<R>(
+    outcome: Result<R, RuntimeError>,
+    waited: Duration,
+    report: impl FnOnce(&mut R) -> &mut CallReport,
+) -> Result<R, RuntimeError> {
+    match outcome {
+        Ok(mut outcome) => {
+            report(&mut outcome).queue_wait = waited;
+            Ok(outcome)
+        }
+        Err(mut error) => {
+            if let Some(report) = error.report_mut() {
+                report.queue_wait = waited;
+            }
+            Err(error)
         }
     }
 }
@@ -175,8 +248,13 @@ enum Abandoned {
 }
 
 impl Abandoned {
-    fn into_error(self, component: &LoadedComponent, progress: &CallProgress, wall: Duration) -> RuntimeError {
-        let report = CallReport::abandoned(component.limits(), progress, wall);
+    fn into_error<T: 'static>(
+        self,
+        instance: &ComponentInstance<T>,
+        progress: &CallProgress,
+        wall: Duration,
+    ) -> RuntimeError {
+        let report = instance.abandoned_report(progress, wall);
         match self {
             Self::Cancelled => RuntimeError::Cancelled { report: Box::new(report) },
             Self::Deadline { during } => RuntimeError::Crash(Box::new(CrashReport {
@@ -204,11 +282,11 @@ impl Abandoned {
 /// in. Whatever it is doing, a call still pending then is abandoned, so no
 /// call outlives its deadline by more than two ticks while it yields.
 /// Exactly one outcome is returned either way.
-async fn bounded_by_deadline<T>(
-    call: impl Future<Output = Result<T, RuntimeError>>,
+async fn bounded_by_deadline<R>(
+    call: impl Future<Output = Result<R, RuntimeError>>,
     deadline: Deadline,
     progress: &CallProgress,
-) -> Result<Result<T, RuntimeError>, Abandoned> {
+) -> Result<Result<R, RuntimeError>, Abandoned> {
     let mut call = std::pin::pin!(call);
     let mut check_at = tokio::time::Instant::from_std(deadline.instant());
     let mut grace_given = false;
@@ -223,5 +301,23 @@ async fn bounded_by_deadline<T>(
                 check_at = tokio::time::Instant::now() + 2 * EPOCH_TICK;
             }
         }
+    }
+}
+
+/// [`bounded_by_deadline`], also ended by `cancel`.
+async fn guard<R>(
+    call: impl Future<Output = Result<R, RuntimeError>>,
+    deadline: Deadline,
+    progress: &CallProgress,
+    cancel: Option<&CancellationToken>,
+) -> Result<Result<R, RuntimeError>, Abandoned> {
+    let bounded = bounded_by_deadline(call, deadline, progress);
+    match cancel {
+        None => bounded.await,
+        Some(token) => tokio::select! {
+            biased;
+            () = token.cancelled() => Err(Abandoned::Cancelled),
+            outcome = bounded => outcome,
+        },
     }
 }

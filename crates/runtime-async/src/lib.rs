@@ -35,7 +35,7 @@
 //! let limits = ResourceLimits::new(&manifest.resources, engine.policy())?;
 //! let component = LoadedComponent::new(&engine, compiled, &linker, limits)?;
 //!
-//! let error = AsyncExecutor::new(10).call(&component, "run", &[], None).await.unwrap_err();
+//! let error = AsyncExecutor::new(10).call(&component, (), "run", &[], None).await.unwrap_err();
 //! let crash = error.crash().ok_or("a crash")?;
 //! assert_eq!(crash.kind, CrashKind::DeadlineExceeded { during: DeadlinePhase::HostCall });
 //! assert_eq!(crash.report.host_calls, 1, "the sleep, counted when it was abandoned");
@@ -50,7 +50,7 @@ mod executor;
 mod reference;
 mod registry;
 
-pub use executor::{AsyncExecutor, DEFAULT_MAX_QUEUED, DEFAULT_QUEUE_TIMEOUT};
+pub use executor::{Admission, AsyncExecutor, DEFAULT_MAX_QUEUED, DEFAULT_QUEUE_TIMEOUT};
 pub use reference::{
     KV_CAPACITY_BYTES, KV_INTERFACE, LOG_INTERFACE, Level, MAX_KV_KEY_BYTES, MAX_LOG_MESSAGE_BYTES, TIME_INTERFACE,
 };

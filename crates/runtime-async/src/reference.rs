@@ -68,7 +68,7 @@ impl KvStore {
     }
 }
 
-impl AsyncHostRegistry {
+impl<T: Send + 'static> AsyncHostRegistry<T> {
     /// A registry with the reference functions of `wit/host.wit`.
     pub fn with_reference_functions() -> Self {
         Self::new()

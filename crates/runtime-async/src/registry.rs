@@ -4,32 +4,45 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use futures::FutureExt as _;
-use runtime_core::{HostFunction, HostFunctionError, RuntimeError, StoreState};
+use runtime_core::{HostFunction, HostFunctionError, RuntimeError, StoreState, panic_message};
 use wasmtime::component::{ComponentNamedList, Lift, Linker, Lower};
 use wasmtime::{AsContextMut as _, StoreContextMut};
 
 /// The future a host function returns: it may borrow the store.
 pub type HostFuture<'a, R> = Box<dyn Future<Output = wasmtime::Result<R>> + Send + 'a>;
 
-type Installer = Box<dyn Fn(&mut Linker<StoreState>) -> wasmtime::Result<()> + Send + Sync>;
+type Installer<T> = Box<dyn Fn(&mut Linker<StoreState<T>>) -> wasmtime::Result<()> + Send + Sync>;
 
 /// Async host functions grouped by WIT interface. The runtime builds its
 /// linker from the registry once; every function is wrapped so that it is
 /// counted and timed in the [`CallReport`](runtime_core::CallReport), its
 /// errors become `host-error` crashes and its panics `host-panic` crashes of
-/// that call only.
-#[derive(Default)]
-pub struct AsyncHostRegistry {
-    functions: Vec<(String, Installer)>,
+/// that call only. `T` is the embedder's state of each instance; a function
+/// reaches it through `store.data_mut().host_mut()`.
+pub struct AsyncHostRegistry<T: 'static = ()> {
+    functions: Vec<(String, Installer<T>)>,
 }
 
-impl std::fmt::Debug for AsyncHostRegistry {
+impl<T> Default for AsyncHostRegistry<T> {
+    fn default() -> Self {
+        Self { functions: Vec::new() }
+    }
+}
+
+impl<T> std::fmt::Debug for AsyncHostRegistry<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AsyncHostRegistry").field("functions", &self.names()).finish()
     }
 }
 
-impl AsyncHostRegistry {
+impl<T> AsyncHostRegistry<T> {
+    /// The registered functions, as `interface#name`.
+    pub fn names(&self) -> Vec<String> {
+        self.functions.iter().map(|(name, _)| name.clone()).collect()
+    }
+}
+
+impl<T: Send + 'static> AsyncHostRegistry<T> {
     /// An empty registry.
     pub fn new() -> Self {
         Self::default()
@@ -42,14 +55,14 @@ impl AsyncHostRegistry {
     where
         Params: ComponentNamedList + Lift + Send + 'static,
         Results: ComponentNamedList + Lower + Send + Sync + 'static,
-        F: for<'a> Fn(StoreContextMut<'a, StoreState>, Params) -> HostFuture<'a, Results> + Send + Sync + 'static,
+        F: for<'a> Fn(StoreContextMut<'a, StoreState<T>>, Params) -> HostFuture<'a, Results> + Send + Sync + 'static,
     {
         let qualified = format!("{interface}#{name}");
         let function = Arc::new(function);
         let interface = interface.to_owned();
         let name = name.to_owned();
         let label: Arc<str> = qualified.as_str().into();
-        let installer: Installer = Box::new(move |linker| {
+        let installer: Installer<T> = Box::new(move |linker| {
             let function = function.clone();
             let label = label.clone();
             linker.instance(&interface)?.func_wrap_async(&name, move |mut store, params: Params| {
@@ -86,13 +99,9 @@ impl AsyncHostRegistry {
         self
     }
 
-    /// The registered functions, as `interface#name`.
-    pub fn names(&self) -> Vec<String> {
-        self.functions.iter().map(|(name, _)| name.clone()).collect()
-    }
 
     /// A linker with every registered function.
-    pub fn linker(&self, engine: &wasmtime::Engine) -> Result<Linker<StoreState>, RuntimeError> {
+    pub fn linker(&self, engine: &wasmtime::Engine) -> Result<Linker<StoreState<T>>, RuntimeError> {
         let mut linker = Linker::new(engine);
         for (name, install) in &self.functions {
             install(&mut linker).map_err(|error| RuntimeError::Internal {
@@ -100,15 +109,5 @@ impl AsyncHostRegistry {
             })?;
         }
         Ok(linker)
-    }
-}
-
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    if let Some(message) = panic.downcast_ref::<&str>() {
-        (*message).to_owned()
-    } else if let Some(message) = panic.downcast_ref::<String>() {
-        message.clone()
-    } else {
-        "a panic with a non-string payload".to_owned()
     }
 }

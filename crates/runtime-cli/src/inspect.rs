@@ -45,7 +45,7 @@ fn describe(path: &Path, cache_dir: Option<&Path>, policy: Option<&Path>) -> Res
     }
     let runtime = builder.build()?;
     // Validates and names the input the way `run` would before decoding it.
-    let binary = component_binary(&bytes, runtime.engine().policy())?;
+    let binary = component_binary(&bytes, runtime.policy())?;
     let cache = runtime.loader().cache_state(ContentHash::of(&binary));
     let (wit, functions) = component_wit(&binary)?;
     let cache = match cache {
@@ -54,7 +54,7 @@ fn describe(path: &Path, cache_dir: Option<&Path>, policy: Option<&Path>) -> Res
         CacheState::NotCached => "not cached".to_owned(),
         _ => "no cache directory given (--cache-dir or WASM_RUNTIME_CACHE_DIR)".to_owned(),
     };
-    let policy = runtime.engine().policy();
+    let policy = runtime.policy();
     let budget = policy.compile_budget();
     let figures = declared_figures(&binary);
     let functions = if functions.is_empty() { "  (none)".to_owned() } else { functions.join("\n") };

@@ -12,6 +12,7 @@ mod check;
 mod grants;
 mod inspect;
 mod invoke;
+mod limit_flags;
 mod print;
 mod run;
 

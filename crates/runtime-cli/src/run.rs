@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use runtime::{
-    CallReport, ComponentManifest, CrashKind, HostPolicy, LimitFlags, LoadedComponent, Runtime, RuntimeError, Val,
+    CallReport, ComponentManifest, CrashKind, HostPolicy, LoadedComponent, Runtime, RuntimeError, Val,
 };
 use serde_json::json;
 
@@ -154,16 +154,16 @@ fn execute(args: &RunArgs) -> Result<ExitCode, Failure> {
         ));
     }
     args.grants.apply(&mut manifest.wasi, &args.args, command, &policy).map_err(Failure::Usage)?;
-    let component = runtime.load_file_in(&path, &manifest, &grants_dir)?.with_stdout_to_stderr(args.json);
+    let component = runtime.load_file(&path, &manifest, &grants_dir)?.with_stdout_to_stderr(args.json);
     // Calls go through the async executor, as an embedder's would.
     let executor = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| RuntimeError::Internal { message: format!("cannot start tokio: {e}") })?;
     let outcome = if command {
-        run_command(&executor, &runtime, &component, args.json)
+        run_command(&executor, &component, args.json)
     } else {
-        run_invocations(&executor, &runtime, &component, &args.invoke, args.json)
+        run_invocations(&executor, &component, &args.invoke, args.json)
     };
     // A call abandoned at its deadline may leave a blocking write behind
     // (a stalled stdout): the command does not wait for it.
@@ -174,7 +174,6 @@ fn execute(args: &RunArgs) -> Result<ExitCode, Failure> {
 /// Runs `wasi:cli/run`; the guest's exit status becomes the process's.
 fn run_command(
     executor: &tokio::runtime::Runtime,
-    runtime: &Runtime,
     component: &LoadedComponent,
     as_json: bool,
 ) -> Result<ExitCode, Failure> {
@@ -185,7 +184,7 @@ fn run_command(
             "the component is not a command: it does not export `wasi:cli/run`; call one of its exports with --invoke instead (exports: {exports})"
         )));
     };
-    let (status, report) = match executor.block_on(runtime.call_async(component, &export, &[])) {
+    let (status, report) = match executor.block_on(component.call_async(&export, &[])) {
         // `run` returns `result`: ok is exit status 0, err is 1.
         Ok(outcome) => (i32::from(matches!(outcome.results.first(), Some(Val::Result(Err(_))))), outcome.report),
         Err(RuntimeError::Crash(crash)) => match crash.kind {
@@ -206,7 +205,6 @@ fn run_command(
 /// Runs each `--invoke` in order on one instance.
 fn run_invocations(
     executor: &tokio::runtime::Runtime,
-    runtime: &Runtime,
     component: &LoadedComponent,
     invocations: &[String],
     as_json: bool,
@@ -234,15 +232,15 @@ fn run_invocations(
     // included; several share one live instance, each with its own deadline.
     let mut instance = match parsed.len() {
         1 => None,
-        _ => Some(executor.block_on(runtime.instantiate_async(component))?),
+        _ => Some(executor.block_on(component.instantiate_async(()))?),
     };
     let mut earlier: Vec<Vec<Val>> = Vec::new();
     let mut calls = Vec::new();
     for (call, signature) in &parsed {
         let params = call.values(signature, &earlier).map_err(Failure::Usage)?;
         let outcome = match &mut instance {
-            Some(instance) => executor.block_on(runtime.call_instance_async(instance, component, call.export, &params)),
-            None => executor.block_on(runtime.call_async(component, call.export, &params)),
+            Some(instance) => executor.block_on(instance.call_async(call.export, &params)),
+            None => executor.block_on(component.call_async(call.export, &params)),
         };
         let outcome = match outcome {
             Ok(outcome) => outcome,
@@ -295,7 +293,8 @@ fn manifest(args: &RunArgs, policy: &HostPolicy) -> Result<(ComponentManifest, P
             Ok((manifest, dir))
         }
         (None, Some(memory), Some(fuel), Some(timeout)) => {
-            let manifest = ComponentManifest::from_limit_flags(LimitFlags { memory, fuel, timeout }, policy)
+            let manifest = crate::limit_flags::LimitFlags { memory, fuel, timeout }
+                .manifest(policy)
                 .map_err(RuntimeError::from)?;
             Ok((manifest, PathBuf::from(".")))
         }

@@ -26,10 +26,9 @@ pub(crate) struct Classification {
 /// results), which is a component-model violation. Nothing a guest does
 /// ends as `unknown`.
 ///
-/// Then attribution: a guest trap after the budget refused a growth is the
-/// budget's doing (a Rust guest aborts with `unreachable` when an allocation
-/// fails; an instantiation fails when the initial memory does not fit).
-pub(crate) fn classify(error: &wasmtime::Error, phase: DeadlinePhase, state: &StoreState) -> Classification {
+/// Then attribution: a failure that follows a refused growth in the same
+/// failing path is the budget's doing ([`follows_a_refused_growth`]).
+pub(crate) fn classify<T>(error: &wasmtime::Error, phase: DeadlinePhase, state: &StoreState<T>) -> Classification {
     let trap = error.downcast_ref::<Trap>().copied();
     let backtrace = error.downcast_ref::<WasmBacktrace>();
     let mut function = None;
@@ -58,27 +57,36 @@ pub(crate) fn classify(error: &wasmtime::Error, phase: DeadlinePhase, state: &St
     } else {
         None
     };
-    match (base, budget_kind) {
-        (
-            CrashKind::OutOfFuel
-            | CrashKind::DeadlineExceeded { .. }
-            | CrashKind::HostPanic
-            | CrashKind::HostError
-            | CrashKind::Exited { .. }
-            | CrashKind::CopyLimitExceeded
-            | CrashKind::HandleLimitExceeded,
-            _,
-        )
-        | (_, None) => Classification { kind: base, detail: None, backtrace, function },
-        (raw, Some(kind)) => Classification {
+    match budget_kind {
+        Some(kind) if follows_a_refused_growth(&base) => Classification {
             kind,
             // The raw trap kind; a failure that was no trap (an instantiation
             // refused by the budget) is already the report's message.
-            detail: trap.map(|_| raw.to_string()),
+            detail: trap.map(|_| base.to_string()),
             backtrace,
             function,
         },
+        _ => Classification { kind: base, detail: None, backtrace, function },
     }
+}
+
+/// Whether a failure of kind `raw` is how a guest fails when a growth it
+/// needed was refused: a Rust guest aborts (`unreachable`), a C guest uses
+/// the null pointer `malloc` gave it (out of bounds), a `cabi_realloc` that
+/// could not allocate returns a bad pointer (a component-model violation),
+/// an instantiation whose initial memory does not fit fails without a trap.
+/// A guest that survived the refusal and then divided by zero, overflowed
+/// its stack or ran out of fuel failed for its own reason; so did one whose
+/// later growth succeeded (the budget forgets the denial then).
+fn follows_a_refused_growth(raw: &CrashKind) -> bool {
+    matches!(
+        raw,
+        CrashKind::Unreachable
+            | CrashKind::MemoryOutOfBounds
+            | CrashKind::TableOutOfBounds
+            | CrashKind::IndirectCallToNull
+            | CrashKind::ComponentModelViolation
+    )
 }
 
 /// The status of a guest's `wasi:cli/exit`.

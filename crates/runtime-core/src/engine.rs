@@ -48,7 +48,20 @@ impl std::fmt::Debug for RuntimeEngine {
 impl RuntimeEngine {
     /// An engine for `policy` with the given allocation strategy.
     pub fn new(policy: HostPolicy, allocation: Allocation) -> Result<Self, RuntimeError> {
-        let config = engine_config(&policy, allocation);
+        Self::with_config(policy, allocation, |_| {})
+    }
+
+    /// Like [`new`](Self::new), letting `configure` change the wasmtime
+    /// configuration the policy made: the embedder's escape hatch for
+    /// options the runtime has no setting for. Unstable: turning off fuel,
+    /// epoch interruption or the component model breaks the runtime's limits.
+    pub fn with_config(
+        policy: HostPolicy,
+        allocation: Allocation,
+        configure: impl FnOnce(&mut Config),
+    ) -> Result<Self, RuntimeError> {
+        let mut config = engine_config(&policy, allocation);
+        configure(&mut config);
         #[expect(clippy::disallowed_methods, reason = "runtime-core is the one place that builds engines")]
         let engine = Engine::new(&config).map_err(|e| RuntimeError::internal("cannot create the engine", &e))?;
         let ticker = EpochTicker::start(engine.clone())

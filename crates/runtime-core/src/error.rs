@@ -299,6 +299,25 @@ impl RuntimeError {
         }
     }
 
+    /// What the call used, when it ran (a crash or a cancellation).
+    pub fn report(&self) -> Option<&CallReport> {
+        match self {
+            Self::Crash(crash) => Some(&crash.report),
+            Self::Cancelled { report } => Some(report),
+            _ => None,
+        }
+    }
+
+    /// [`report`](Self::report), mutably: for the layer that adds what it
+    /// measured (the queue wait).
+    pub fn report_mut(&mut self) -> Option<&mut CallReport> {
+        match self {
+            Self::Crash(crash) => Some(&mut crash.report),
+            Self::Cancelled { report } => Some(report),
+            _ => None,
+        }
+    }
+
     /// The stable name of what went wrong: a crash kind (`out-of-fuel`), a
     /// load kind (`not-a-component`) or the variant (`busy`, `cancelled`).
     pub fn kind(&self) -> &'static str {

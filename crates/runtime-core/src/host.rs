@@ -13,3 +13,14 @@ pub struct HostFunctionError {
     /// The error message or the panic payload.
     pub message: String,
 }
+
+/// The message of a caught panic's payload.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(message) = panic.downcast_ref::<&str>() {
+        (*message).to_owned()
+    } else if let Some(message) = panic.downcast_ref::<String>() {
+        message.clone()
+    } else {
+        "a panic with a non-string payload".to_owned()
+    }
+}

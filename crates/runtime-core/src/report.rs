@@ -23,6 +23,9 @@ pub struct CallReport {
     pub wall: Duration,
     /// Wall time spent instantiating (zero on a reused instance).
     pub instantiate: Duration,
+    /// Wall time the call waited in the admission queue for an instance
+    /// slot, before `wall` began (async fresh calls; zero otherwise).
+    pub queue_wait: Duration,
     /// Host functions called.
     pub host_calls: u64,
     /// Wall time spent inside host functions.
@@ -40,20 +43,5 @@ impl CallReport {
             self.stderr = Some(stderr);
         }
         self
-    }
-
-    /// The report of a call abandoned from outside (a timeout while blocked in
-    /// a host function, or a cancellation): its store is gone, so fuel and
-    /// memory are unknown and reported as zero; time and host calls come from
-    /// the call's progress.
-    pub fn abandoned(limits: &runtime_limits::ResourceLimits, progress: &crate::CallProgress, wall: Duration) -> Self {
-        Self {
-            fuel_limit: limits.fuel(),
-            memory_limit_bytes: limits.memory_bytes(),
-            wall,
-            host_calls: progress.host_calls(),
-            host_time: progress.host_time(),
-            ..Self::default()
-        }
     }
 }

@@ -1,5 +1,6 @@
-//! [`StoreState`]: what every store of the runtime carries, and
-//! [`CallProgress`]: what a call is doing, readable from outside the store.
+//! [`StoreState`]: what every store of the runtime carries, the embedder's
+//! own state `T` included, and [`CallProgress`]: what a call is doing,
+//! readable from outside the store.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -11,18 +12,21 @@ use runtime_limits::{Deadline, DeadlineSource, InstanceBudget, ResourceLimits};
 
 use crate::DeadlinePhase;
 
-/// The data of each wasmtime `Store`: the instance's budget, the call's
-/// progress, and per-instance state of host functions.
-pub struct StoreState {
+/// The data of each wasmtime `Store`: the embedder's own state `T` (an
+/// actor's id, its mailbox, a caller's identity), reachable from every host
+/// function through [`host`](Self::host) and [`host_mut`](Self::host_mut),
+/// and what the runtime needs to enforce the limits: the instance's budget,
+/// the call's progress and deadline, the WASI state.
+pub struct StoreState<T = ()> {
     /// The memory and table budget, also the store's limiter.
-    pub budget: InstanceBudget,
+    pub(crate) budget: InstanceBudget,
     /// Phase and host-call accounting, shared with whoever awaits the call.
-    pub progress: Arc<CallProgress>,
+    pub(crate) progress: Arc<CallProgress>,
     /// What the guest may reach through WASI.
     #[cfg_attr(not(feature = "wasi"), allow(dead_code, reason = "read only where WASI is built in"))]
     pub(crate) grants: Arc<crate::WasiGrants>,
     /// The deadline of the call in progress, read by the epoch callback.
-    pub deadline: Deadline,
+    pub(crate) deadline: Deadline,
     /// The memory budget, which also caps what one WASI call may produce.
     #[cfg_attr(not(feature = "wasi"), allow(dead_code, reason = "read only where WASI is built in"))]
     pub(crate) memory_limit_bytes: u64,
@@ -30,13 +34,17 @@ pub struct StoreState {
     /// stderr when the host's stdout carries something else (the CLI's JSON).
     pub(crate) stdout_to_stderr: bool,
     /// What the current host call is doing, from the call hook.
-    pub(crate) host: HostCallTracker,
+    pub(crate) host_call: HostCallTracker,
     #[cfg(feature = "wasi")]
     pub(crate) wasi: Option<Box<crate::wasi::WasiState>>,
+    /// Captured bytes of stdout and stderr written before the current call.
+    #[cfg(feature = "wasi")]
+    output_mark: (usize, usize),
     extensions: HashMap<TypeId, Box<dyn Any + Send>>,
+    host: T,
 }
 
-impl std::fmt::Debug for StoreState {
+impl<T> std::fmt::Debug for StoreState<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StoreState")
             .field("budget", &self.budget)
@@ -45,14 +53,16 @@ impl std::fmt::Debug for StoreState {
     }
 }
 
-impl StoreState {
+impl<T> StoreState<T> {
     /// Fresh state for `limits` and a call due by `deadline`, reporting into
-    /// `progress`, with the WASI authority `grants` give.
-    pub fn new(
+    /// `progress`, with the WASI authority `grants` give and the embedder's
+    /// `host` state.
+    pub(crate) fn new(
         limits: &ResourceLimits,
         deadline: Deadline,
         progress: Arc<CallProgress>,
         grants: Arc<crate::WasiGrants>,
+        host: T,
     ) -> Self {
         Self {
             budget: InstanceBudget::new(limits),
@@ -61,23 +71,64 @@ impl StoreState {
             deadline,
             memory_limit_bytes: limits.memory_bytes(),
             stdout_to_stderr: false,
-            host: HostCallTracker::default(),
+            host_call: HostCallTracker::default(),
             #[cfg(feature = "wasi")]
             wasi: None,
+            #[cfg(feature = "wasi")]
+            output_mark: (0, 0),
             extensions: HashMap::new(),
+            host,
         }
     }
 
-    /// The guest's captured stdout and stderr, when `stdio` is `capture` and
-    /// the guest used WASI.
-    pub fn captured_output(&self) -> Option<(String, String)> {
+    /// The embedder's state of this instance.
+    pub fn host(&self) -> &T {
+        &self.host
+    }
+
+    /// The embedder's state of this instance, mutably.
+    pub fn host_mut(&mut self) -> &mut T {
+        &mut self.host
+    }
+
+    /// The getter to give `bindgen!`'s `add_to_linker` (with
+    /// `HasSelf<T>`): it returns the embedder's state and, like every
+    /// function of the runtime's own registry, marks where the host
+    /// function's work begins, so the call is counted and timed in the
+    /// report, the deadline covers it while it blocks, and its errors are
+    /// reported as `host-error`.
+    ///
+    /// ```ignore
+    /// Actor::add_to_linker::<_, HasSelf<MyState>>(linker, StoreState::import_host)?;
+    /// ```
+    pub fn import_host(state: &mut Self) -> &mut T {
+        state.enter_host_function(HostFunction::Linked);
+        &mut state.host
+    }
+
+    /// The memory in use now and at peak.
+    pub fn usage(&self) -> runtime_limits::Usage {
+        self.budget.usage()
+    }
+
+    /// What the guest wrote to its captured stdout and stderr during the
+    /// current call, when `stdio` is `capture` and the guest used WASI.
+    pub(crate) fn captured_output(&self) -> Option<(String, String)> {
         #[cfg(feature = "wasi")]
         {
-            self.wasi.as_ref().and_then(|wasi| wasi.captured())
+            self.wasi.as_ref().and_then(|wasi| wasi.captured(self.output_mark))
         }
         #[cfg(not(feature = "wasi"))]
         {
             None
+        }
+    }
+
+    /// Starts a call's captured output: what was written before is not its.
+    pub(crate) fn mark_output(&mut self) {
+        #[cfg(feature = "wasi")]
+        {
+            self.output_mark = self.wasi.as_ref().map_or((0, 0), |wasi| wasi.captured_lengths());
         }
     }
 
@@ -87,9 +138,9 @@ impl StoreState {
     /// Host functions registered with the runtime and every WASI function
     /// call this; the call hook counts and times them.
     pub fn enter_host_function(&mut self, function: HostFunction) {
-        if self.host.depth == 1 {
-            self.host.stage = HostStage::Body(function);
-            self.host.entered = Some(Instant::now());
+        if self.host_call.depth == 1 {
+            self.host_call.stage = HostStage::Body(function);
+            self.host_call.entered = Some(Instant::now());
             self.progress.enter_host();
         }
     }
@@ -97,8 +148,8 @@ impl StoreState {
     /// Marks the end of a host function's own work: from here until it
     /// returns, the runtime lowers its results into the guest.
     pub fn leave_host_function(&mut self) {
-        if let HostStage::Body(function) = std::mem::take(&mut self.host.stage) {
-            self.host.stage = HostStage::Lowering(function);
+        if let HostStage::Body(function) = std::mem::take(&mut self.host_call.stage) {
+            self.host_call.stage = HostStage::Lowering(function);
         }
     }
 
@@ -107,7 +158,7 @@ impl StoreState {
     /// (`cabi_realloc` while results are lowered).
     pub(crate) fn on_call_hook(&mut self, hook: wasmtime::CallHook) {
         use wasmtime::CallHook;
-        let host = &mut self.host;
+        let host = &mut self.host_call;
         match hook {
             CallHook::CallingHost => {
                 host.depth += 1;
@@ -141,14 +192,14 @@ impl StoreState {
     /// How the last host call (or libcall) the guest made ended, for the
     /// classification of an error raised while guest frames were live.
     pub(crate) fn last_host_exit(&self) -> &HostStage {
-        &self.host.last_exit
+        &self.host_call.last_exit
     }
 
-    /// Runs `f` on per-instance state of type `T` for host functions,
-    /// created with `T::default()` on first use.
-    pub fn with_extension<T: Default + Send + 'static, R>(&mut self, f: impl FnOnce(&mut T) -> R) -> R {
-        let id = TypeId::of::<T>();
-        let mut value: Box<T> = self.extensions.remove(&id).and_then(|b| b.downcast::<T>().ok()).unwrap_or_default();
+    /// Runs `f` on per-instance state of type `E` for host functions,
+    /// created with `E::default()` on first use.
+    pub fn with_extension<E: Default + Send + 'static, R>(&mut self, f: impl FnOnce(&mut E) -> R) -> R {
+        let id = TypeId::of::<E>();
+        let mut value: Box<E> = self.extensions.remove(&id).and_then(|b| b.downcast::<E>().ok()).unwrap_or_default();
         let result = f(&mut value);
         self.extensions.insert(id, value);
         result
@@ -163,6 +214,9 @@ pub enum HostFunction {
     Wasi(&'static str),
     /// A function registered by the host, as `interface#name`.
     Registered(Arc<str>),
+    /// A function the embedder linked itself (`bindgen!` imports), reaching
+    /// its state through [`StoreState::import_host`].
+    Linked,
 }
 
 impl std::fmt::Display for HostFunction {
@@ -170,6 +224,7 @@ impl std::fmt::Display for HostFunction {
         match self {
             Self::Wasi(interface) => write!(f, "{interface} (WASI)"),
             Self::Registered(name) => f.write_str(name),
+            Self::Linked => f.write_str("an import the embedder linked"),
         }
     }
 }
@@ -278,7 +333,7 @@ impl CallProgress {
     }
 }
 
-impl DeadlineSource for StoreState {
+impl<T> DeadlineSource for StoreState<T> {
     fn deadline(&self) -> Deadline {
         self.deadline
     }

@@ -94,11 +94,19 @@ impl WasiState {
         Self { ctx: builder.build(), table: ResourceTable::new(), captured, http: WasiHttpCtx::new(), http_hooks }
     }
 
-    /// Captured stdout and stderr, as (lossy) UTF-8.
-    pub(crate) fn captured(&self) -> Option<(String, String)> {
+    /// Captured stdout and stderr past `since` (bytes of each written
+    /// before the call began), as (lossy) UTF-8.
+    pub(crate) fn captured(&self, since: (usize, usize)) -> Option<(String, String)> {
         let (stdout, stderr) = self.captured.as_ref()?;
-        let text = |pipe: &MemoryOutputPipe| String::from_utf8_lossy(&pipe.contents()).into_owned();
-        Some((text(stdout), text(stderr)))
+        let text = |pipe: &MemoryOutputPipe, from: usize| {
+            String::from_utf8_lossy(pipe.contents().get(from..).unwrap_or_default()).into_owned()
+        };
+        Some((text(stdout, since.0), text(stderr, since.1)))
+    }
+
+    /// Bytes captured so far on stdout and stderr.
+    pub(crate) fn captured_lengths(&self) -> (usize, usize) {
+        self.captured.as_ref().map_or((0, 0), |(stdout, stderr)| (stdout.contents().len(), stderr.contents().len()))
     }
 }
 
@@ -171,7 +179,7 @@ impl WasiHttpHooks for HttpHooks {
     }
 }
 
-impl StoreState {
+impl<T> StoreState<T> {
     fn wasi_state(&mut self) -> &mut WasiState {
         let (max_bytes, redirect) = (self.memory_limit_bytes, self.stdout_to_stderr);
         let grants = &self.grants;
@@ -179,14 +187,14 @@ impl StoreState {
     }
 }
 
-impl WasiView for StoreState {
+impl<T: Send> WasiView for StoreState<T> {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         let state = self.wasi_state();
         WasiCtxView { ctx: &mut state.ctx, table: &mut state.table }
     }
 }
 
-impl WasiHttpView for StoreState {
+impl<T: Send> WasiHttpView for StoreState<T> {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
         let state = self.wasi_state();
         WasiHttpCtxView { ctx: &mut state.http, table: &mut state.table, hooks: &mut state.http_hooks }
@@ -207,10 +215,10 @@ impl HasData for Io {
 /// (so the deadline covers a guest blocked in `poll`), are counted and timed
 /// in the report, and how a WASI failure is reported as `host-error` naming
 /// its interface rather than as a guest's fault.
-pub fn add_wasi_to_linker(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
+pub fn add_wasi_to_linker<T: Send + 'static>(linker: &mut Linker<StoreState<T>>) -> wasmtime::Result<()> {
     use bindings::{cli, clocks, filesystem, io, random, sockets};
 
-    fn enter<'a>(state: &'a mut StoreState, interface: &'static str) -> &'a mut StoreState {
+    fn enter<'a, T>(state: &'a mut StoreState<T>, interface: &'static str) -> &'a mut StoreState<T> {
         state.enter_host_function(HostFunction::Wasi(interface));
         state
     }

@@ -71,13 +71,15 @@ impl Counter {
     }
 }
 
-/// A wasmtime `ResourceLimiter` (and `ResourceLimiterAsync`) that caps the sum
+/// A wasmtime `ResourceLimiter` that caps the sum
 /// of all linear memories and of all table elements of one store.
 ///
 /// Contract, as wasmtime defines it: `Ok(true)` allows a growth, `Ok(false)`
 /// denies it (`memory.grow` returns -1 to the guest, instantiation fails), and
 /// this limiter never returns `Err`, so a denial is never a trap by itself. Every
-/// denial is recorded so that a later trap can be attributed to it.
+/// denial is recorded so that a later trap can be attributed to it, and
+/// forgotten when a later growth of the same resource succeeds: the guest
+/// survived it.
 #[derive(Debug, Clone)]
 pub struct InstanceBudget {
     memory: Counter,
@@ -115,7 +117,8 @@ impl InstanceBudget {
         &self.denials
     }
 
-    /// Whether a growth of `resource` has been denied.
+    /// Whether a growth of `resource` has been denied, and no growth of it
+    /// succeeded since.
     pub fn was_denied(&self, resource: LimitedResource) -> bool {
         self.denials.iter().any(|d| d.resource == resource)
     }
@@ -135,6 +138,9 @@ impl InstanceBudget {
         match counter.grow(current, desired) {
             Ok(()) => {
                 self.peak_memory = self.peak_memory.max(self.memory.used);
+                if !self.denials.is_empty() {
+                    self.denials.retain(|denial| denial.resource != resource);
+                }
                 true
             }
             Err(requested) => {
@@ -177,46 +183,5 @@ impl wasmtime::ResourceLimiter for InstanceBudget {
 
     fn memories(&self) -> usize {
         MAX_CORE_OBJECTS
-    }
-}
-
-#[async_trait::async_trait]
-impl wasmtime::ResourceLimiterAsync for InstanceBudget {
-    async fn memory_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        Ok(self.grow(LimitedResource::Memory, current, desired))
-    }
-
-    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
-        wasmtime::ResourceLimiter::memory_grow_failed(self, error)
-    }
-
-    async fn table_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        Ok(self.grow(LimitedResource::TableElements, current, desired))
-    }
-
-    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
-        wasmtime::ResourceLimiter::table_grow_failed(self, error)
-    }
-
-    fn instances(&self) -> usize {
-        wasmtime::ResourceLimiter::instances(self)
-    }
-
-    fn tables(&self) -> usize {
-        wasmtime::ResourceLimiter::tables(self)
-    }
-
-    fn memories(&self) -> usize {
-        wasmtime::ResourceLimiter::memories(self)
     }
 }

@@ -57,7 +57,7 @@ pub use grants::{
     check_guest_dir,
 };
 pub use manifest::{ComponentInfo, ComponentManifest, ComponentName, Resources, WasmPath};
-pub use parse::{LimitFlags, MAX_MANIFEST_BYTES};
+pub use parse::MAX_MANIFEST_BYTES;
 pub use policy::{
     Bounds, DEFAULT_COPY_LIMIT_FACTOR, DEFAULT_INSTANCES, DEFAULT_MAX_CONCURRENT_INSTANCES, DEFAULT_MAX_FUEL,
     DEFAULT_MAX_HANDLES, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_MEMORY, DEFAULT_MAX_TABLE_ELEMENTS, DEFAULT_MAX_TIMEOUT,

@@ -12,8 +12,10 @@ use crate::units::{ByteSize, Fuel, Timeout};
 
 /// A validated `Component.toml`.
 ///
-/// Values of this type only come from parsing, so every one of them passed
-/// validation against some [`HostPolicy`]: see [`ComponentManifest::parse`].
+/// Values of this type come from parsing ([`ComponentManifest::parse`]),
+/// which validates them against a [`HostPolicy`], or from values
+/// ([`ComponentManifest::from_resources`]); the runtime checks the limits of
+/// either against its policy again when it loads a component.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct ComponentManifest {
@@ -27,6 +29,24 @@ pub struct ComponentManifest {
 }
 
 impl ComponentManifest {
+    /// A manifest made of values: the component `name` (version 0.0.0, no
+    /// `wasm` path) with `resources` and no WASI authority. Like a parsed
+    /// manifest, it is checked against the runtime's policy when a component
+    /// is loaded with it.
+    pub fn from_resources(name: ComponentName, resources: Resources) -> Self {
+        Self {
+            component: ComponentInfo { name, version: semver::Version::new(0, 0, 0), wasm: None },
+            resources,
+            wasi: WasiConfig::default(),
+        }
+    }
+
+    /// The same manifest with the `[wasi]` grants `wasi`.
+    pub fn with_wasi(mut self, wasi: WasiConfig) -> Self {
+        self.wasi = wasi;
+        self
+    }
+
     /// The manifest as TOML text that parses back to an equal manifest.
     pub fn to_toml(&self) -> String {
         // Serializing plain strings and integers into a table cannot fail; the
@@ -69,6 +89,26 @@ pub struct Resources {
 }
 
 impl Resources {
+    /// Limits as values, without a manifest text: a `memory` budget for all
+    /// linear memories of an instance, `fuel` and a `timeout` per call. They
+    /// are checked against the runtime's policy when a component is loaded
+    /// with them (or with [`check`](Self::check)).
+    pub fn new(memory: ByteSize, fuel: Fuel, timeout: Timeout) -> Self {
+        Self { memory, fuel, timeout, table_elements: None, instances: None }
+    }
+
+    /// The same limits with `elements` table elements, summed over all tables.
+    pub fn with_table_elements(mut self, elements: u32) -> Self {
+        self.table_elements = Some(elements);
+        self
+    }
+
+    /// The same limits with at most `instances` concurrent instances.
+    pub fn with_instances(mut self, instances: u32) -> Self {
+        self.instances = Some(instances);
+        self
+    }
+
     /// Table elements in force: the manifest's value or [`DEFAULT_TABLE_ELEMENTS`],
     /// never above the policy.
     pub fn effective_table_elements(&self, policy: &HostPolicy) -> u32 {

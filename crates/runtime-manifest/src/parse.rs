@@ -109,41 +109,6 @@ pub(crate) fn read_capped(path: &Path) -> Result<Vec<u8>, Error> {
     Ok(bytes)
 }
 
-/// Limits given on a command line (`--memory 1MiB --fuel 1000 --timeout 100ms`).
-#[derive(Debug, Clone, Copy)]
-pub struct LimitFlags<'a> {
-    /// The `--memory` value: a size with a unit, or a number of bytes.
-    pub memory: &'a str,
-    /// The `--fuel` value.
-    pub fuel: &'a str,
-    /// The `--timeout` value: a duration with a unit.
-    pub timeout: &'a str,
-}
-
-impl ComponentManifest {
-    /// A manifest for an unnamed component (`cli` 0.0.0) with the limits of
-    /// `flags`, validated exactly like a file: the flags are written into a
-    /// manifest text, which diagnostics then show.
-    pub fn from_limit_flags(flags: LimitFlags<'_>, policy: &HostPolicy) -> Result<Self, Error> {
-        // Numbers stay TOML integers, as in a file; anything else is quoted
-        // with TOML's own escaping so no flag can inject a key.
-        let value = |flag: &str| {
-            if !flag.is_empty() && flag.bytes().all(|b| b.is_ascii_digit() || b == b'_') {
-                flag.to_owned()
-            } else {
-                toml::Value::String(flag.to_owned()).to_string()
-            }
-        };
-        let text = format!(
-            "# from the command line\n[component]\nname = \"cli\"\nversion = \"0.0.0\"\n\n[resources]\nmemory = {}\nfuel = {}\ntimeout = {}\n",
-            value(flags.memory),
-            value(flags.fuel),
-            value(flags.timeout),
-        );
-        Self::parse("command-line flags", &text, policy)
-    }
-}
-
 impl FromStr for ComponentManifest {
     type Err = Error;
 

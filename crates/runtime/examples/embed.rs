@@ -15,7 +15,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // The manifest is validated against the host policy; `wasm` points at the component.
     let hello = runtime.load_async(root.join("examples/hello/Component.toml")).await?;
-    let outcome = runtime.call_async(&hello, "hello", &[]).await?;
+    let outcome = hello.call_async("hello", &[]).await?;
     println!("hello() = {:?}", outcome.results);
     println!(
         "used {} fuel, {} bytes of memory at peak, {:?} in all",
@@ -26,8 +26,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let manifest: ComponentManifest =
         "[component]\nname = \"guest\"\nversion = \"0.1.0\"\n[resources]\nmemory = \"4MiB\"\nfuel = 100_000_000\ntimeout = \"1s\"\n"
             .parse()?;
-    let guest = runtime.load_file(root.join("fixtures/guests/rust-guest.wasm"), &manifest)?;
-    match runtime.call_async(&guest, "allocate", &[Val::U64(64 << 20)]).await {
+    let guest = runtime.load_file(root.join("fixtures/guests/rust-guest.wasm"), &manifest, ".")?;
+    match guest.call_async("allocate", &[Val::U64(64 << 20)]).await {
         Ok(outcome) => println!("allocated: {:?}", outcome.results),
         Err(RuntimeError::Crash(crash)) if crash.kind == CrashKind::MemoryLimitExceeded => {
             println!("stopped: {} ({})", crash.kind, crash.kind.help());

@@ -35,47 +35,91 @@
 #![deny(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
 
+mod component;
+mod observe;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use runtime_core::{RuntimeEngine, WasiGrants};
+use wasmtime::component::Linker;
+
+pub use component::{Instance, LoadedComponent};
+pub use runtime_core::ComponentLoader;
+pub use observe::{CallEvent, CallMetrics, CallObserver, KindMetrics, LATENCY_BUCKETS};
 pub use runtime_async::{
-    AsyncExecutor, AsyncHostRegistry, CancellationToken, DEFAULT_MAX_QUEUED, DEFAULT_QUEUE_TIMEOUT, HostFuture,
-    KV_INTERFACE, LOG_INTERFACE, TIME_INTERFACE,
+    AsyncHostRegistry, CancellationToken, DEFAULT_MAX_QUEUED, DEFAULT_QUEUE_TIMEOUT, HostFuture, KV_INTERFACE,
+    LOG_INTERFACE, TIME_INTERFACE,
 };
 #[cfg(feature = "wasi")]
 pub use runtime_core::MAX_CAPTURED_OUTPUT_BYTES;
 pub use runtime_core::{
-    Allocation, CacheSource, CacheState, CallOutcome, CallReport, ComponentInstance, ComponentLoader, CrashKind,
-    CrashReport, DeadlinePhase, ExportSignature, LoadError, LoadedComponent, RuntimeEngine, RuntimeError, StoreState,
-    WasiGrants,
-};
-pub use runtime_core::{
-    CallProgress, ContentHash, DeclaredFigures, HostFunctionError, component_binary, declared_figures, engine_config,
+    Allocation, CacheSource, CacheState, CallOutcome, CallReport, ContentHash, CrashKind, CrashReport, DeadlinePhase,
+    DeclaredFigures, ExportSignature, HostFunctionError, LoadError, RuntimeError, StoreState, TypedExport,
+    TypedOutcome, component_binary, declared_figures,
 };
 pub use runtime_limits::{Error as LimitsError, ResourceLimits, Usage};
 pub use runtime_manifest::{
-    self as manifest, ByteSize, ComponentManifest, DirGrant, DirMode, Error as ManifestError, Fuel, GrantPolicy,
-    HostPolicy, HttpGrant, HttpOrigin, LimitFlags, ManifestProblem, NetworkGrant, Resources, Stdin, Stdio, Timeout,
+    self as manifest, ByteSize, ComponentManifest, ComponentName, DirGrant, DirMode, Error as ManifestError, Fuel,
+    GrantPolicy, HostPolicy, HttpGrant, HttpOrigin, ManifestProblem, NetworkGrant, Resources, Stdin, Stdio, Timeout,
     WasiConfig,
 };
-pub use wasmtime;
 pub use wasmtime::component::{Type, Val};
 
+/// The linker every component of a `Runtime<T>` is linked against.
+pub type HostLinker<T> = Linker<StoreState<T>>;
+
+type LinkHook<T> = Box<dyn FnOnce(&mut HostLinker<T>) -> wasmtime::Result<()>>;
+
 /// Builds a [`Runtime`]: the host policy, the allocation strategy, a disk
-/// cache directory, the largest component accepted, the host functions and
-/// the admission queue.
-#[derive(Debug, Default)]
-pub struct RuntimeBuilder {
+/// cache directory, the largest component accepted, the host functions, the
+/// admission queue and the call observer. `T` is the embedder's state of
+/// each instance (`()` by default; name it with `RuntimeBuilder::<T>::new()`).
+pub struct RuntimeBuilder<T: 'static = ()> {
     policy: HostPolicy,
     allocation: Allocation,
     cache_dir: Option<PathBuf>,
     max_component_bytes: Option<u64>,
-    host: Option<AsyncHostRegistry>,
+    host: Option<AsyncHostRegistry<T>>,
+    links: Vec<LinkHook<T>>,
     queue: Option<(usize, Duration)>,
+    observer: Option<Arc<dyn CallObserver>>,
+    engine_hook: Option<Box<dyn FnOnce(&mut wasmtime::Config)>>,
 }
 
-impl RuntimeBuilder {
+impl<T> std::fmt::Debug for RuntimeBuilder<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuntimeBuilder")
+            .field("policy", &self.policy)
+            .field("allocation", &self.allocation)
+            .field("cache_dir", &self.cache_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> Default for RuntimeBuilder<T> {
+    fn default() -> Self {
+        Self {
+            policy: HostPolicy::default(),
+            allocation: Allocation::default(),
+            cache_dir: None,
+            max_component_bytes: None,
+            host: None,
+            links: Vec::new(),
+            queue: None,
+            observer: None,
+            engine_hook: None,
+        }
+    }
+}
+
+impl<T: Send + 'static> RuntimeBuilder<T> {
+    /// A builder with the default policy and pooling allocation.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
     /// The policy manifests are validated against (default: [`HostPolicy::default`]).
     pub fn policy(mut self, policy: HostPolicy) -> Self {
         self.policy = policy;
@@ -103,8 +147,18 @@ impl RuntimeBuilder {
 
     /// The host functions components may import (default: the reference
     /// functions of `wit/host.wit`, [`AsyncHostRegistry::with_reference_functions`]).
-    pub fn host_functions(mut self, registry: AsyncHostRegistry) -> Self {
+    pub fn host_functions(mut self, registry: AsyncHostRegistry<T>) -> Self {
         self.host = Some(registry);
+        self
+    }
+
+    /// Adds imports to the linker: `bindgen!`-generated ones (give their
+    /// `add_to_linker` [`StoreState::import_host`] as the getter) or
+    /// hand-written ones, resources included. Each call's host functions are
+    /// counted and timed, covered by the deadline, and a panic in one ends
+    /// that call only (`host-panic`), as for the registry's functions.
+    pub fn link(mut self, add: impl FnOnce(&mut HostLinker<T>) -> wasmtime::Result<()> + 'static) -> Self {
+        self.links.push(Box::new(add));
         self
     }
 
@@ -115,9 +169,29 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Tells `observer` of every call's and instantiation's outcome (see
+    /// [`CallMetrics`] for one that counts).
+    pub fn observer(mut self, observer: Arc<dyn CallObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// **Unstable.** Changes the wasmtime configuration after the runtime
+    /// made it from the policy, for options the runtime has no setting for
+    /// (profiling, debug info, Cranelift flags). Turning off what the runtime
+    /// relies on (fuel, epoch interruption, the component model) breaks its
+    /// limits; what this accepts may change with any wasmtime upgrade.
+    pub fn unstable_engine_config(mut self, configure: impl FnOnce(&mut wasmtime::Config) + 'static) -> Self {
+        self.engine_hook = Some(Box::new(configure));
+        self
+    }
+
     /// The runtime: creates the engine and starts its epoch ticker.
-    pub fn build(self) -> Result<Runtime, RuntimeError> {
-        let engine = RuntimeEngine::new(self.policy, self.allocation)?;
+    pub fn build(self) -> Result<Runtime<T>, RuntimeError> {
+        let engine = match self.engine_hook {
+            Some(configure) => RuntimeEngine::with_config(self.policy, self.allocation, configure)?,
+            None => RuntimeEngine::new(self.policy, self.allocation)?,
+        };
         let mut loader = ComponentLoader::new(engine.clone());
         if let Some(dir) = self.cache_dir {
             loader = loader.with_disk_cache(dir);
@@ -126,95 +200,105 @@ impl RuntimeBuilder {
             loader = loader.with_max_bytes(bytes);
         }
         let host = self.host.unwrap_or_else(AsyncHostRegistry::with_reference_functions);
-        #[cfg_attr(not(feature = "wasi"), expect(unused_mut, reason = "only WASI adds to the linker here"))]
         let mut linker = host.linker(engine.engine())?;
         #[cfg(feature = "wasi")]
         runtime_core::add_wasi_to_linker(&mut linker)
             .map_err(|error| RuntimeError::Internal { message: format!("cannot add WASI to the linker: {error:#}") })?;
+        for add in self.links {
+            add(&mut linker)
+                .map_err(|error| RuntimeError::Internal { message: format!("cannot link the imports: {error:#}") })?;
+        }
         let (max_waiting, timeout) = self.queue.unwrap_or((DEFAULT_MAX_QUEUED, DEFAULT_QUEUE_TIMEOUT));
-        let executor = AsyncExecutor::new(engine.policy().max_concurrent_instances()).with_queue(max_waiting, timeout);
-        Ok(Runtime { engine, loader: Arc::new(loader), linker, executor })
+        let executor = runtime_async::AsyncExecutor::new(engine.policy().max_concurrent_instances())
+            .with_queue(max_waiting, timeout);
+        let shared = component::Shared { executor, observer: self.observer };
+        Ok(Runtime { engine, loader: Arc::new(loader), linker, shared })
     }
 }
 
-/// Loads components and runs them under the limits of their manifests.
-pub struct Runtime {
+/// Loads components and runs them under the limits of their manifests. `T`
+/// is the embedder's state of each instance.
+pub struct Runtime<T: 'static = ()> {
     engine: RuntimeEngine,
     loader: Arc<ComponentLoader>,
-    linker: wasmtime::component::Linker<StoreState>,
-    executor: AsyncExecutor,
+    linker: HostLinker<T>,
+    shared: component::Shared,
 }
 
-impl std::fmt::Debug for Runtime {
+impl<T> std::fmt::Debug for Runtime<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Runtime").field("engine", &self.engine).finish_non_exhaustive()
     }
 }
 
 impl Runtime {
-    /// A builder with the default policy and pooling allocation.
+    /// A builder with the default policy and pooling allocation, for
+    /// instances without host state; `RuntimeBuilder::<T>::new()` for
+    /// instances with state `T`.
     pub fn builder() -> RuntimeBuilder {
-        RuntimeBuilder::default()
+        RuntimeBuilder::new()
+    }
+}
+
+impl<T: Send + 'static> Runtime<T> {
+    /// The policy the runtime enforces.
+    pub fn policy(&self) -> &HostPolicy {
+        self.engine.policy()
     }
 
-    /// The engine and its policy.
-    pub fn engine(&self) -> &RuntimeEngine {
-        &self.engine
+    /// The wasmtime engine (for `bindgen!` and pooling metrics).
+    pub fn wasmtime_engine(&self) -> &wasmtime::Engine {
+        self.engine.engine()
     }
 
-    /// The loader, for inspecting its caches.
+    /// The loader, for inspecting and evicting its caches.
     pub fn loader(&self) -> &ComponentLoader {
         &self.loader
+    }
+
+    /// Instance slots free now.
+    pub fn available_slots(&self) -> usize {
+        self.shared.executor.available_slots()
     }
 
     /// Reads the manifest at `manifest_path`, validates it against the
     /// policy, and loads the component its `wasm` key names (relative to the
     /// manifest's directory).
-    pub fn load(&self, manifest_path: impl AsRef<Path>) -> Result<LoadedComponent, RuntimeError> {
+    pub fn load(&self, manifest_path: impl AsRef<Path>) -> Result<LoadedComponent<T>, RuntimeError> {
         let manifest_path = manifest_path.as_ref();
+        let span = tracing::info_span!("load", path = %manifest_path.display());
+        let _entered = span.enter();
         let (manifest, compiled, wasm) = compile_from_manifest(&self.loader, self.engine.policy(), manifest_path)?;
         self.link(compiled, &manifest, manifest_dir(manifest_path), &program_name(&wasm))
     }
 
     /// Loads the component file (`.wasm` or `.wat`) at `path` under
     /// `manifest`'s limits and grants; relative directories it grants are
-    /// resolved against the current directory.
+    /// resolved against `grants_dir` (the manifest's directory, usually;
+    /// `.` for the current directory).
     pub fn load_file(
         &self,
         path: impl AsRef<Path>,
         manifest: &ComponentManifest,
-    ) -> Result<LoadedComponent, RuntimeError> {
-        let path = path.as_ref();
-        let compiled = self.loader.load_file(path)?;
-        self.link(compiled, manifest, Path::new("."), &program_name(path))
-    }
-
-    /// Like [`load_file`](Self::load_file), resolving relative granted
-    /// directories against `grants_dir` (the manifest's directory, usually).
-    pub fn load_file_in(
-        &self,
-        path: impl AsRef<Path>,
-        manifest: &ComponentManifest,
         grants_dir: impl AsRef<Path>,
-    ) -> Result<LoadedComponent, RuntimeError> {
+    ) -> Result<LoadedComponent<T>, RuntimeError> {
         let path = path.as_ref();
+        let span = tracing::info_span!("load", path = %path.display());
+        let _entered = span.enter();
         let compiled = self.loader.load_file(path)?;
         self.link(compiled, manifest, grants_dir.as_ref(), &program_name(path))
     }
 
     /// Loads a component binary or WAT text under `manifest`'s limits.
-    pub fn load_bytes(&self, bytes: &[u8], manifest: &ComponentManifest) -> Result<LoadedComponent, RuntimeError> {
+    pub fn load_bytes(&self, bytes: &[u8], manifest: &ComponentManifest) -> Result<LoadedComponent<T>, RuntimeError> {
+        let span = tracing::info_span!("load", bytes = bytes.len());
+        let _entered = span.enter();
         let compiled = self.loader.load_bytes(bytes)?;
         self.link(compiled, manifest, Path::new("."), "component")
     }
 
-    /// Calls `export` of `component` in a fresh instance (see [`LoadedComponent::call`]).
-    pub fn call(&self, component: &LoadedComponent, export: &str, args: &[Val]) -> Result<CallOutcome, RuntimeError> {
-        component.call(export, args)
-    }
-
     /// Like [`load`](Self::load), reading and compiling on Tokio's blocking pool.
-    pub async fn load_async(&self, manifest_path: impl AsRef<Path>) -> Result<LoadedComponent, RuntimeError> {
+    pub async fn load_async(&self, manifest_path: impl AsRef<Path>) -> Result<LoadedComponent<T>, RuntimeError> {
         let manifest_path = manifest_path.as_ref().to_owned();
         let policy = self.engine.policy().clone();
         let loader = self.loader.clone();
@@ -229,61 +313,10 @@ impl Runtime {
         &self,
         bytes: Vec<u8>,
         manifest: &ComponentManifest,
-    ) -> Result<LoadedComponent, RuntimeError> {
+    ) -> Result<LoadedComponent<T>, RuntimeError> {
         let loader = self.loader.clone();
         let compiled = runtime_async::run_blocking(move || Ok(loader.load_bytes(&bytes)?)).await?;
         self.link(compiled, manifest, Path::new("."), "component")
-    }
-
-    /// Calls `export` in a fresh instance on Tokio: at most
-    /// [`HostPolicy::max_concurrent_instances`] calls run at once (others
-    /// wait in the queue, then fail with `busy`), one deadline covers the
-    /// whole call including blocked host functions, and dropping the future
-    /// cancels it.
-    pub async fn call_async(
-        &self,
-        component: &LoadedComponent,
-        export: &str,
-        args: &[Val],
-    ) -> Result<CallOutcome, RuntimeError> {
-        self.executor.call(component, export, args, None).await
-    }
-
-    /// Like [`call_async`](Self::call_async), also ended with
-    /// [`RuntimeError::Cancelled`] when `cancel` is cancelled.
-    pub async fn call_async_cancellable(
-        &self,
-        component: &LoadedComponent,
-        export: &str,
-        args: &[Val],
-        cancel: &CancellationToken,
-    ) -> Result<CallOutcome, RuntimeError> {
-        self.executor.call(component, export, args, Some(cancel)).await
-    }
-
-    /// An instance for several async calls that share state; call it with
-    /// [`Runtime::call_instance_async`]. Instantiation runs under the
-    /// component's deadline, start functions and host calls included.
-    pub async fn instantiate_async(&self, component: &LoadedComponent) -> Result<ComponentInstance, RuntimeError> {
-        self.executor.instantiate(component).await
-    }
-
-    /// Calls `export` on an instance from [`instantiate_async`](Self::instantiate_async)
-    /// with fresh fuel and a fresh deadline that also covers host calls; a
-    /// call stopped at its deadline poisons the instance.
-    pub async fn call_instance_async(
-        &self,
-        instance: &mut ComponentInstance,
-        component: &LoadedComponent,
-        export: &str,
-        args: &[Val],
-    ) -> Result<CallOutcome, RuntimeError> {
-        self.executor.call_instance(instance, component, export, args, None).await
-    }
-
-    /// The async executor (slots free, queue settings).
-    pub fn executor(&self) -> &AsyncExecutor {
-        &self.executor
     }
 
     /// Binds `compiled` to `manifest`'s limits and grants; `base_dir` is
@@ -294,14 +327,19 @@ impl Runtime {
         manifest: &ComponentManifest,
         base_dir: &Path,
         program_name: &str,
-    ) -> Result<LoadedComponent, RuntimeError> {
+    ) -> Result<LoadedComponent<T>, RuntimeError> {
+        let started = Instant::now();
         let limits = ResourceLimits::new(&manifest.resources, self.engine.policy())?;
         let grants = WasiGrants::resolve(&manifest.wasi, base_dir)?.with_program_name(program_name);
-        let component = LoadedComponent::new(&self.engine, compiled, &self.linker, limits)?.with_wasi(grants);
-        // Every function this runtime's linker provides is async (host
-        // registry and WASI), so a component that imports any needs call_async.
-        let requires_async = component.has_imports();
-        Ok(component.requiring_async(requires_async))
+        let core = runtime_core::LoadedComponent::new(&self.engine, compiled, &self.linker, limits)?.with_wasi(grants);
+        // Every function this runtime's linker provides may be async (host
+        // registry and WASI), so a component that imports any needs the
+        // async entry points.
+        let requires_async = core.has_imports();
+        let core = core.requiring_async(requires_async);
+        let name: Arc<str> = manifest.component.name.as_str().into();
+        tracing::debug!(component = %name, link_us = started.elapsed().as_micros() as u64, "linked");
+        Ok(LoadedComponent { core, shared: self.shared.clone(), name })
     }
 }
 

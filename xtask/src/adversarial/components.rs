@@ -1,7 +1,7 @@
 //! Hostile components: CPU, memory and load attacks, each run through the
 //! facade under tight limits and judged on the kind it is stopped with.
 
-use runtime::{ComponentManifest, HostPolicy, LimitFlags, Runtime, RuntimeError, Val};
+use runtime::{ComponentManifest, Runtime, RuntimeError, Val};
 
 use super::{Case, Figures, Outcome, Verdict};
 
@@ -217,7 +217,7 @@ pub(crate) fn cases() -> Result<Vec<Case>, String> {
 }
 
 fn manifest((memory, fuel, timeout): (&str, &str, &str)) -> Result<ComponentManifest, RuntimeError> {
-    Ok(ComponentManifest::from_limit_flags(LimitFlags { memory, fuel, timeout }, &HostPolicy::default())?)
+    crate::limits_manifest(memory, fuel, timeout).map_err(|message| RuntimeError::Internal { message })
 }
 
 fn run_attack(runtime: &Runtime, attack: Attack) -> Outcome {
@@ -229,7 +229,7 @@ fn run_attack(runtime: &Runtime, attack: Attack) -> Outcome {
     };
     let result = manifest(attack.limits)
         .and_then(|manifest| runtime.load_bytes(attack.wat.as_bytes(), &manifest))
-        .and_then(|component| tokio.block_on(runtime.call_async(&component, attack.export, &attack.args)));
+        .and_then(|component| tokio.block_on(component.call_async(attack.export, &attack.args)));
     let (observed, figures) = match &result {
         Ok(outcome) => ("ok".to_owned(), Some(Figures::from(&outcome.report))),
         Err(error) => (error.kind().to_owned(), error.crash().map(|crash| Figures::from(&crash.report))),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use runtime::{
-    AsyncHostRegistry, CancellationToken, ComponentManifest, HostFuture, HostPolicy, LimitFlags, LoadedComponent,
+    AsyncHostRegistry, CancellationToken, HostFuture, HostPolicy, LoadedComponent,
     Runtime, RuntimeError, TIME_INTERFACE, Val,
 };
 
@@ -51,7 +51,7 @@ fn registry() -> AsyncHostRegistry {
             Box::new(async { panic!("a host function panicked on purpose") })
         })
         .func_async(HOSTILE, "fail", |_store, (): ()| -> HostFuture<'_, ()> {
-            Box::new(async { Err(runtime::wasmtime::Error::msg("a host function failed on purpose")) })
+            Box::new(async { Err(wasmtime::Error::msg("a host function failed on purpose")) })
         })
         .func_async(HOSTILE, "hang", |_store, (): ()| -> HostFuture<'_, ()> { Box::new(std::future::pending()) })
 }
@@ -71,11 +71,7 @@ fn setup(max_concurrent: u32, queue: (usize, Duration)) -> Result<Setup, String>
         .queue(queue.0, queue.1)
         .build()
         .map_err(|e| e.to_string())?;
-    let manifest = ComponentManifest::from_limit_flags(
-        LimitFlags { memory: "1MiB", fuel: "10_000_000_000", timeout: "100ms" },
-        runtime.engine().policy(),
-    )
-    .map_err(|e| e.to_string())?;
+    let manifest = crate::limits_manifest("1MiB", "10_000_000_000", "100ms")?;
     let guest = runtime.load_bytes(guest().as_bytes(), &manifest).map_err(|e| e.to_string())?;
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     Ok(Setup { runtime: Arc::new(runtime), guest, tokio })
@@ -88,8 +84,8 @@ fn single_call(export: &'static str, args: Vec<Val>, expected: &'static str) -> 
         Err(error) => return host_failure(error),
     };
     setup.tokio.block_on(async {
-        let result = setup.runtime.call_async(&setup.guest, export, &args).await;
-        let healthy = setup.runtime.call_async(&setup.guest, "echo", &[Val::U32(7)]).await;
+        let result = setup.guest.call_async(export, &args).await;
+        let healthy = setup.guest.call_async("echo", &[Val::U32(7)]).await;
         let (observed, figures) = match &result {
             Ok(outcome) => ("ok".to_owned(), Some(Figures::from(&outcome.report))),
             Err(error) => (super::probe::observed_kind(error), error.crash().map(|c| Figures::from(&c.report))),
@@ -118,7 +114,7 @@ fn cancellation_storm(count: usize) -> Outcome {
     setup.tokio.block_on(async {
         let mut calls = tokio::task::JoinSet::new();
         for n in 0..count {
-            let (runtime, guest) = (setup.runtime.clone(), setup.guest.clone());
+            let guest = setup.guest.clone();
             calls.spawn(async move {
                 let token = CancellationToken::new();
                 let trigger = token.clone();
@@ -127,7 +123,7 @@ fn cancellation_storm(count: usize) -> Outcome {
                     trigger.cancel();
                 });
                 let (export, args) = if n % 2 == 0 { ("spin", vec![]) } else { ("nap", vec![Val::U32(60_000)]) };
-                runtime.call_async_cancellable(&guest, export, &args, &token).await
+                guest.call_async_with((), export, &args, Some(&token)).await
             });
         }
         let mut cancelled = 0;
@@ -140,8 +136,8 @@ fn cancellation_storm(count: usize) -> Outcome {
                 _ => return host_failure("a cancelled call ended otherwise".into()),
             }
         }
-        let free = setup.runtime.executor().available_slots();
-        let healthy = setup.runtime.call_async(&setup.guest, "echo", &[Val::U32(1)]).await.is_ok();
+        let free = setup.runtime.available_slots();
+        let healthy = setup.guest.call_async("echo", &[Val::U32(1)]).await.is_ok();
         let observed = format!("{cancelled} cancelled, {other} timed out, {free} slots free");
         let verdict = if healthy && free == 1_000 { Verdict::Pass } else { Verdict::HostFailure };
         Outcome { observed, verdict, figures: None }
@@ -158,8 +154,8 @@ fn flood(count: usize, slots: u32) -> Outcome {
     setup.tokio.block_on(async {
         let mut calls = tokio::task::JoinSet::new();
         for _ in 0..count {
-            let (runtime, guest) = (setup.runtime.clone(), setup.guest.clone());
-            calls.spawn(async move { runtime.call_async(&guest, "nap", &[Val::U32(20)]).await });
+            let guest = setup.guest.clone();
+            calls.spawn(async move { guest.call_async("nap", &[Val::U32(20)]).await });
         }
         let (mut ok, mut busy, mut other) = (0, 0, Vec::new());
         while let Some(joined) = calls.join_next().await {
@@ -170,7 +166,7 @@ fn flood(count: usize, slots: u32) -> Outcome {
                 Err(join) => other.push(if join.is_panic() { "panic" } else { "join-error" }),
             }
         }
-        let free = setup.runtime.executor().available_slots();
+        let free = setup.runtime.available_slots();
         let observed = format!("{ok} ok, {busy} busy, {} other, {free}/{slots} free", other.len());
         let verdict =
             if other.is_empty() && free == slots as usize && ok > 0 { Verdict::Pass } else { Verdict::HostFailure };

@@ -97,7 +97,7 @@ impl Probe {
             Ok(component) => component,
             Err(error) => return Ok((error.kind().to_owned(), None)),
         };
-        let result = tokio.block_on(runtime.call_async(&component, self.export, &self.args));
+        let result = tokio.block_on(component.call_async(self.export, &self.args));
         // A call abandoned in a blocking host task must not hold the suite up.
         tokio.shutdown_background();
         Ok(match result {

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use arbitrary::Unstructured;
-use runtime::{ComponentManifest, HostPolicy, LimitFlags, Runtime, RuntimeError, Val};
+use runtime::{Runtime, RuntimeError, Val};
 use wasmparser::{Parser, Payload, TypeRef, ValType};
 
 use super::{Case, Outcome, Verdict};
@@ -29,11 +29,7 @@ pub(crate) fn cases(quick: bool, seed: u64) -> Vec<Case> {
 
 fn run(count: u64, seed: u64) -> Result<Outcome, String> {
     let runtime = Runtime::builder().build().map_err(|e| e.to_string())?;
-    let manifest = ComponentManifest::from_limit_flags(
-        LimitFlags { memory: "1MiB", fuel: "1_000_000", timeout: "50ms" },
-        &HostPolicy::default(),
-    )
-    .map_err(|e| e.to_string())?;
+    let manifest = crate::limits_manifest("1MiB", "1_000_000", "50ms")?;
     let mut kinds = std::collections::BTreeMap::<String, usize>::new();
     for index in 0..count {
         let case_seed = seed.wrapping_add(index);

@@ -2,7 +2,7 @@
 //! was: resident memory, open file descriptors and pool slots back to their
 //! baseline.
 
-use runtime::{ComponentManifest, CrashKind, HostPolicy, LimitFlags, Runtime};
+use runtime::{CrashKind, Runtime};
 
 use super::probe::HostMemory;
 use super::{Case, Outcome, Verdict};
@@ -31,11 +31,7 @@ pub(crate) fn cases(quick: bool) -> Vec<Case> {
 
 fn storm(calls: usize) -> Result<Outcome, String> {
     let runtime = Runtime::builder().build().map_err(|e| e.to_string())?;
-    let manifest = ComponentManifest::from_limit_flags(
-        LimitFlags { memory: "1MiB", fuel: "1_000_000", timeout: "1s" },
-        &HostPolicy::default(),
-    )
-    .map_err(|e| e.to_string())?;
+    let manifest = crate::limits_manifest("1MiB", "1_000_000", "1s")?;
     let component = runtime.load_bytes(TRAPPING.as_bytes(), &manifest).map_err(|e| e.to_string())?;
     let trap = || match component.call("trap", &[]) {
         Err(error) if error.crash().is_some_and(|c| c.kind == CrashKind::Unreachable) => Ok(()),
@@ -50,7 +46,7 @@ fn storm(calls: usize) -> Result<Outcome, String> {
         trap()?;
     }
     let (rss_after, fds_after) = (HostMemory::resident()?, open_fds()?);
-    let slots = runtime.engine().engine().pooling_allocator_metrics().map_or(0, |m| m.component_instances());
+    let slots = runtime.wasmtime_engine().pooling_allocator_metrics().map_or(0, |m| m.component_instances());
     let growth = rss_after.saturating_sub(rss_before);
     let observed = format!(
         "RSS {} -> {} KiB, fds {fds_before} -> {fds_after}, {slots} slots in use",
@@ -85,16 +81,12 @@ pub(crate) fn maximal_results(quick: bool) -> Case {
 
 fn maximal_storm(calls: usize) -> Result<Outcome, String> {
     let runtime = Runtime::builder().build().map_err(|e| e.to_string())?;
-    let manifest = ComponentManifest::from_limit_flags(
-        LimitFlags { memory: "1MiB", fuel: "10_000_000", timeout: "1s" },
-        &HostPolicy::default(),
-    )
-    .map_err(|e| e.to_string())?;
+    let manifest = crate::limits_manifest("1MiB", "10_000_000", "1s")?;
     // 15 entries of 512 KiB: 7.5 MiB, just under the 8 MiB copy limit.
     let guest = super::guests::aliased_list(15, 512 * 1024, "string", "", 0);
     let component = runtime.load_bytes(guest.as_bytes(), &manifest).map_err(|e| e.to_string())?;
     let tokio = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-    let call = || tokio.block_on(runtime.call_async(&component, "run", &[])).map_err(|e| e.to_string());
+    let call = || tokio.block_on(component.call_async("run", &[])).map_err(|e| e.to_string());
     for _ in 0..10 {
         call()?;
     }

@@ -26,7 +26,7 @@ fn measure(tokio: &tokio::runtime::Runtime, dir: &Path) -> Result<(f64, f64), St
     let runtime = Runtime::builder().disk_cache(dir.join("cache")).build().map_err(|e| e.to_string())?;
     let manifest = limits("4MiB", "1_000_000_000", "1s")?;
     let path = PathBuf::from(RUST_GUEST);
-    runtime.load_file(&path, &manifest).map_err(|e| e.to_string())?;
+    runtime.load_file(&path, &manifest, ".").map_err(|e| e.to_string())?;
     let wasm = std::fs::read(&path).map_err(|e| e.to_string())?;
     let cwasm = dir.join("rust-guest.cwasm");
     let bare = BareColdStart::prepare(&wasm, &cwasm)?;
@@ -35,8 +35,8 @@ fn measure(tokio: &tokio::runtime::Runtime, dir: &Path) -> Result<(f64, f64), St
 
     let ours = || async {
         runtime.loader().evict_from_memory(None);
-        let guest = runtime.load_file(&path, &manifest).map_err(|e| e.to_string())?;
-        runtime.call_async(&guest, "greet", &args).await.map(|outcome| outcome.results).map_err(|e| e.to_string())
+        let guest = runtime.load_file(&path, &manifest, ".").map_err(|e| e.to_string())?;
+        guest.call_async("greet", &args).await.map(|outcome| outcome.results).map_err(|e| e.to_string())
     };
     // Both must work before their times mean anything.
     if tokio.block_on(ours())? != expected || tokio.block_on(bare.run(&cwasm, "greet", &args))? != expected {

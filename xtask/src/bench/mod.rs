@@ -11,7 +11,7 @@ mod own;
 
 use std::time::Instant;
 
-use runtime::{ComponentManifest, HostPolicy, LimitFlags, Runtime, Val};
+use runtime::{ComponentManifest, Runtime, Val};
 use serde::Serialize;
 
 use bare::Bare;
@@ -76,7 +76,7 @@ pub(crate) fn run(options: &Options) -> Result<bool, String> {
     let (o, b) = interleaved(31, 200, || drop(ours.call("noop", &[])), || bare.fresh_call("noop", &[]));
     rows.push(row("instantiate + call (pooled)", o, Some(b), "<= 1.10x bare", |r| r <= 1.10));
 
-    let mut instance = ours.instantiate().map_err(|e| e.to_string())?;
+    let mut instance = ours.instantiate(()).map_err(|e| e.to_string())?;
     let mut warm = bare.live()?;
     let (o, b) = interleaved(31, 1_000, || drop(instance.call("noop", &[])), || warm.call("noop"));
     rows.push(row("warm call on a live instance", o, Some(b), "<= 1.20x bare", |r| r <= 1.20));
@@ -88,7 +88,7 @@ pub(crate) fn run(options: &Options) -> Result<bool, String> {
     let (o, b) = interleaved(
         11,
         4,
-        || drop(tokio.block_on(runtime.call_async(&ours, "count", &count))),
+        || drop(tokio.block_on(ours.call_async("count", &count))),
         || drop(ours.call("count", &count)),
     );
     rows.push(row("compute-heavy call: async (ours) vs sync (bare col.)", o, Some(b), "<= 1.05x sync", |r| r <= 1.05));
@@ -109,8 +109,7 @@ pub(crate) fn run(options: &Options) -> Result<bool, String> {
 }
 
 fn limits(memory: &str, fuel: &str, timeout: &str) -> Result<ComponentManifest, String> {
-    ComponentManifest::from_limit_flags(LimitFlags { memory, fuel, timeout }, &HostPolicy::default())
-        .map_err(|e| e.to_string())
+    crate::limits_manifest(memory, fuel, timeout)
 }
 
 /// Median microseconds per operation of `ours` and `bare`, measured in

@@ -47,8 +47,8 @@ pub(super) fn sleeping_calls() -> Result<Row, String> {
     let failures = tokio.block_on(async {
         let mut calls = tokio::task::JoinSet::new();
         for _ in 0..10_000 {
-            let (runtime, component) = (runtime.clone(), component.clone());
-            calls.spawn(async move { runtime.call_async(&component, "nap", &[]).await.map_err(|e| e.to_string()) });
+            let component = component.clone();
+            calls.spawn(async move { component.call_async("nap", &[]).await.map_err(|e| e.to_string()) });
         }
         let mut failures = Vec::new();
         while let Some(joined) = calls.join_next().await {
@@ -77,7 +77,7 @@ pub(super) fn idle_instance_rss() -> Result<Row, String> {
     drop(component.call("noop", &[]));
     let before = rss_bytes()?;
     let instances =
-        (0..1_000).map(|_| component.instantiate()).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
+        (0..1_000).map(|_| component.instantiate(())).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
     let after = rss_bytes()?;
     drop(instances);
     let per_instance = after.saturating_sub(before) as f64 / 1_000.0;

@@ -24,11 +24,11 @@ fn a_call_beyond_the_slots_waits_then_runs_or_gets_busy() -> TestResult {
         let patient = AsyncExecutor::new(2).with_queue(10, Duration::from_secs(5));
         let impatient = AsyncExecutor::new(2).with_queue(10, Duration::from_millis(20));
         for (executor, expect_busy) in [(&patient, false), (&impatient, true)] {
-            let first = executor.call(&component, "nap", &[Val::U32(200)], None);
-            let second = executor.call(&component, "nap", &[Val::U32(200)], None);
+            let first = executor.call(&component, (), "nap", &[Val::U32(200)], None);
+            let second = executor.call(&component, (), "nap", &[Val::U32(200)], None);
             let third = async {
                 tokio::task::yield_now().await;
-                executor.call(&component, "echo", &[Val::U32(3)], None).await
+                executor.call(&component, (), "echo", &[Val::U32(3)], None).await
             };
             let (first, second, third) = tokio::join!(first, second, third);
             first?;
@@ -52,10 +52,10 @@ fn a_full_queue_is_busy_at_once() -> TestResult {
         let host = two_slot_host()?;
         let component = host.load(&mixed_guest(), LIMITS)?;
         let no_queue = AsyncExecutor::new(1).with_queue(0, Duration::from_secs(5));
-        let nap = no_queue.call(&component, "nap", &[Val::U32(100)], None);
+        let nap = no_queue.call(&component, (), "nap", &[Val::U32(100)], None);
         let refused = async {
             tokio::task::yield_now().await;
-            no_queue.call(&component, "echo", &[Val::U32(1)], None).await
+            no_queue.call(&component, (), "echo", &[Val::U32(1)], None).await
         };
         let (nap, refused) = tokio::join!(nap, refused);
         nap?;

@@ -26,7 +26,7 @@ fn a_token_cancels_a_spinning_guest_and_a_sleeping_host_call() -> TestResult {
         for (export, args) in [("spin", vec![]), ("nap", vec![Val::U32(60_000)])] {
             let token = CancellationToken::new();
             cancel_after(&token, Duration::from_millis(20));
-            let error = host.executor.call(&component, export, &args, Some(&token)).await.err().ok_or("cancelled")?;
+            let error = host.executor.call(&component, (), export, &args, Some(&token)).await.err().ok_or("cancelled")?;
             assert_eq!(error.kind(), "cancelled", "{export}: {error}");
             match error {
                 runtime_core::RuntimeError::Cancelled { report } => {
@@ -46,10 +46,10 @@ fn dropping_the_future_releases_the_slot() -> TestResult {
         let host = Host::reference()?;
         let component = host.load(&mixed_guest(), LONG)?;
         let abandoned =
-            tokio::time::timeout(Duration::from_millis(10), host.executor.call(&component, "spin", &[], None)).await;
+            tokio::time::timeout(Duration::from_millis(10), host.executor.call(&component, (), "spin", &[], None)).await;
         assert!(abandoned.is_err(), "the spin cannot finish in 10ms");
         assert_eq!(host.executor.available_slots(), host.engine.policy().max_concurrent_instances() as usize);
-        assert_eq!(host.executor.call(&component, "echo", &[Val::U32(7)], None).await?.results, [Val::U32(7)]);
+        assert_eq!(host.executor.call(&component, (), "echo", &[Val::U32(7)], None).await?.results, [Val::U32(7)]);
         Ok(())
     })
 }
@@ -77,7 +77,7 @@ fn ten_thousand_cancelled_calls_leave_the_pool_and_memory_as_they_were() -> Test
                         cancel_after(&token, Duration::from_micros(200));
                         let export = if n % 2 == 0 { "spin" } else { "nap" };
                         let args = if n % 2 == 0 { vec![] } else { vec![Val::U32(60_000)] };
-                        host.executor.call(&component, export, &args, Some(&token)).await
+                        host.executor.call(&component, (), export, &args, Some(&token)).await
                     });
                     if calls.len() >= 200 {
                         calls.join_next().await;
@@ -97,7 +97,7 @@ fn ten_thousand_cancelled_calls_leave_the_pool_and_memory_as_they_were() -> Test
         storm(10_000).await;
         let after = rss_bytes().ok_or("no /proc/self/statm")?;
         assert_eq!(host.executor.available_slots(), host.engine.policy().max_concurrent_instances() as usize);
-        assert_eq!(host.executor.call(&component, "echo", &[Val::U32(1)], None).await?.results, [Val::U32(1)]);
+        assert_eq!(host.executor.call(&component, (), "echo", &[Val::U32(1)], None).await?.results, [Val::U32(1)]);
         let growth = after.saturating_sub(before);
         assert!(growth < 32 << 20, "RSS grew by {} KiB over 10,000 cancelled calls", growth / 1024);
         Ok(())

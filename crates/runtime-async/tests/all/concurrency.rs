@@ -30,7 +30,7 @@ fn a_thousand_mixed_calls_each_get_their_own_outcome() -> TestResult {
                     2 => ("spin", vec![]),
                     _ => ("nap", vec![Val::U32(5)]),
                 };
-                (n, host.executor.call(&component, export, &args, None).await)
+                (n, host.executor.call(&component, (), export, &args, None).await)
             });
         }
         while let Some(joined) = calls.join_next().await {
@@ -66,7 +66,7 @@ fn a_spinning_guest_yields_to_other_tasks_on_a_current_thread_runtime() -> TestR
             }
         });
         // The guest spins for its whole 100ms deadline on the only thread.
-        let outcome = host.executor.call(&component, "spin", &[], None).await;
+        let outcome = host.executor.call(&component, (), "spin", &[], None).await;
         ticker.abort();
         assert_eq!(outcome.err().map(|e| e.kind()), Some("deadline-exceeded"));
         let ticks = ticks.load(Ordering::Relaxed);

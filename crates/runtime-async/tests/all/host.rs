@@ -19,12 +19,12 @@ fn a_host_sleep_past_the_deadline_is_deadline_exceeded_during_host_call() -> Tes
     tokio()?.block_on(async {
         let host = Host::reference()?;
         let component = host.load(&mixed_guest(), LIMITS)?;
-        let error = host.executor.call(&component, "nap", &[Val::U32(10_000)], None).await.err().ok_or("deadline")?;
+        let error = host.executor.call(&component, (), "nap", &[Val::U32(10_000)], None).await.err().ok_or("deadline")?;
         let crash = error.crash().ok_or("a crash")?;
         assert_eq!(crash.kind, CrashKind::DeadlineExceeded { during: DeadlinePhase::HostCall });
         assert!(crash.report.wall < std::time::Duration::from_secs(5), "{:?}", crash.report.wall);
 
-        let twin = host.executor.call(&component, "nap", &[Val::U32(1)], None).await?;
+        let twin = host.executor.call(&component, (), "nap", &[Val::U32(1)], None).await?;
         assert_eq!(twin.report.host_calls, 1);
         assert!(twin.report.host_time >= std::time::Duration::from_millis(1));
         Ok(())
@@ -75,7 +75,7 @@ fn a_panicking_host_function_fails_only_its_own_call() -> TestResult {
             let (host, component) = (host.clone(), component.clone());
             calls.spawn(async move {
                 let export = if n % 2 == 0 { "boom" } else { "fine" };
-                (export, host.executor.call(&component, export, &[], None).await)
+                (export, host.executor.call(&component, (), export, &[], None).await)
             });
         }
         while let Some(joined) = calls.join_next().await {
@@ -98,12 +98,12 @@ fn a_host_error_is_host_error_with_its_message() -> TestResult {
     tokio()?.block_on(async {
         let host = Host::new(HostPolicy::default(), &faulty_registry())?;
         let component = host.load(&faulty_guest(), PATIENT)?;
-        let error = host.executor.call(&component, "fail", &[], None).await.err().ok_or("fail errs")?;
+        let error = host.executor.call(&component, (), "fail", &[], None).await.err().ok_or("fail errs")?;
         let crash = error.crash().ok_or("a crash")?;
         assert_eq!(crash.kind, CrashKind::HostError);
         assert!(crash.message.contains("the database is down"), "{}", crash.message);
         assert!(crash.message.contains("test:faulty/host#fail"), "{}", crash.message);
-        host.executor.call(&component, "fine", &[], None).await?;
+        host.executor.call(&component, (), "fine", &[], None).await?;
         Ok(())
     })
 }

@@ -19,7 +19,7 @@ type TestResult = Result<(), Box<dyn std::error::Error>>;
 /// An engine, the linker of `registry`, and an executor, for `policy`.
 struct Host {
     engine: RuntimeEngine,
-    linker: Linker<StoreState>,
+    linker: Linker<StoreState<()>>,
     executor: AsyncExecutor,
     _process: ProcessShare,
 }

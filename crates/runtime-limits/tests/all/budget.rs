@@ -61,3 +61,14 @@ fn denials_are_recorded_up_to_a_cap() -> TestResult {
     assert!(budget.denials().is_empty());
     Ok(())
 }
+
+#[test]
+fn a_later_successful_growth_forgets_the_denials_of_that_resource_only() -> TestResult {
+    let mut budget = budget()?;
+    assert!(!budget.memory_growing(0, 17 * PAGE, None)?);
+    assert!(!budget.table_growing(0, 101, None)?);
+    assert!(budget.memory_growing(0, PAGE, None)?, "a smaller growth still fits");
+    assert!(!budget.was_denied(LimitedResource::Memory), "the guest survived the refusal");
+    assert!(budget.was_denied(LimitedResource::TableElements));
+    Ok(())
+}

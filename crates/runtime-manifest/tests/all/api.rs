@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use runtime_manifest::{
-    ByteSize, ComponentManifest, Error, Fuel, HostPolicy, MAX_MANIFEST_BYTES, ManifestProblem, Timeout,
+    ByteSize, ComponentManifest, Error, Fuel, HostPolicy, MAX_MANIFEST_BYTES, ManifestProblem, Resources, Timeout,
 };
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -125,33 +125,19 @@ fn typed_values_match_their_manifest_spelling() -> TestResult {
 }
 
 #[test]
-fn limit_flags_are_validated_like_a_file() -> TestResult {
-    use runtime_manifest::LimitFlags;
-    let policy = HostPolicy::default();
-    let ok = ComponentManifest::from_limit_flags(
-        LimitFlags { memory: "1MiB", fuel: "1_000_000", timeout: "100ms" },
-        &policy,
-    )?;
-    assert_eq!(ok.resources.memory, ByteSize::mib(1));
-    assert_eq!(ok.resources.fuel.get(), 1_000_000);
-    let bytes =
-        ComponentManifest::from_limit_flags(LimitFlags { memory: "1048576", fuel: "1", timeout: "1s" }, &policy)?;
-    assert_eq!(bytes.resources.memory, ByteSize::mib(1));
-
-    let cases = [
-        (LimitFlags { memory: "8MiB", fuel: "1", timeout: "1s" }, "runtime::manifest::out_of_range"),
-        (LimitFlags { memory: "1MiB", fuel: "lots", timeout: "1s" }, "runtime::manifest::wrong_type"),
-        (LimitFlags { memory: "1MiB", fuel: "1", timeout: "100" }, "runtime::manifest::ambiguous_unit"),
-        // A quote cannot smuggle a key into the generated manifest.
-        (
-            LimitFlags { memory: "1MiB\"\ninstances = 0\nx = \"", fuel: "1", timeout: "1s" },
-            "runtime::manifest::unknown_unit",
-        ),
-    ];
-    for (flags, code) in cases {
-        let error = ComponentManifest::from_limit_flags(flags, &policy).err().ok_or("rejected")?;
-        assert_eq!(error.code_str(), code, "{flags:?}");
-        assert_eq!(error.problems().len(), 1, "{flags:?}: {error:?}");
-    }
+fn resources_made_as_values_are_checked_against_the_policy() -> TestResult {
+    let resources = Resources::new(ByteSize::mib(1), Fuel::new(1_000_000).ok_or("fuel")?, Timeout::from_millis(100))
+        .with_table_elements(500);
+    let manifest = ComponentManifest::from_resources("values".parse()?, resources.clone());
+    assert_eq!(manifest.resources, resources);
+    assert_eq!(manifest.component.name.as_str(), "values");
+    assert_eq!(manifest.resources.effective_table_elements(&HostPolicy::default()), 500);
+    assert!(resources.check(&HostPolicy::default()).is_ok());
+    let huge = Resources::new(ByteSize::mib(64), Fuel::MIN, Timeout::from_secs(1));
+    let violations = huge.check(&HostPolicy::default()).err().ok_or("64MiB is past the default policy")?;
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    // The manifest round-trips through TOML like a parsed one.
+    let parsed: ComponentManifest = manifest.to_toml().parse()?;
+    assert_eq!(parsed, manifest);
     Ok(())
 }

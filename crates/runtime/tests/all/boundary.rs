@@ -35,11 +35,11 @@ fn results_larger_than_the_copy_limit_are_refused_and_smaller_ones_return() -> T
     let runtime = crate::runtime();
     let manifest = limits("1s")?;
     let small = runtime.load_bytes(aliased_strings(4).as_bytes(), &manifest)?;
-    let outcome = runtime.call(&small, "run", &[])?;
+    let outcome = small.call("run", &[])?;
     assert!(matches!(&outcome.results[..], [runtime::Val::List(items)] if items.len() == 4));
 
     let amplifying = runtime.load_bytes(aliased_strings(250).as_bytes(), &manifest)?;
-    let error = runtime.call(&amplifying, "run", &[]).err().ok_or("250 x 512 KiB must not be lifted")?;
+    let error = amplifying.call("run", &[]).err().ok_or("250 x 512 KiB must not be lifted")?;
     let crash = error.crash().ok_or("a crash")?;
     assert_eq!(crash.kind, CrashKind::CopyLimitExceeded);
     assert_eq!(crash.kind.as_str(), "copy-limit-exceeded");
@@ -76,13 +76,13 @@ fn a_guest_blocked_in_wasi_is_abandoned_at_its_deadline_and_its_calls_are_counte
         let runtime = crate::runtime();
         let manifest = limits("50ms")?;
         let short = runtime.load_bytes(wasi_sleeper(1_000_000).as_bytes(), &manifest)?;
-        let outcome = runtime.call_async(&short, "run", &[]).await?;
+        let outcome = short.call_async("run", &[]).await?;
         // subscribe-duration and block: two WASI calls, the block about 1 ms.
         assert_eq!(outcome.report.host_calls, 2);
         assert!(outcome.report.host_time >= std::time::Duration::from_millis(1), "{:?}", outcome.report.host_time);
 
         let forever = runtime.load_bytes(wasi_sleeper(-1).as_bytes(), &manifest)?;
-        let error = runtime.call_async(&forever, "run", &[]).await.err().ok_or("must not sleep forever")?;
+        let error = forever.call_async("run", &[]).await.err().ok_or("must not sleep forever")?;
         let crash = error.crash().ok_or("a crash")?;
         assert_eq!(crash.kind, CrashKind::DeadlineExceeded { during: DeadlinePhase::HostCall });
         assert_eq!(crash.report.host_calls, 2, "subscribe, and the block abandoned at the deadline");
@@ -106,7 +106,7 @@ fn wasi_exit_is_its_own_kind_with_the_status() -> TestResult {
         let runtime = crate::runtime();
         for (status, expected) in [(0, 0), (1, 1)] {
             let component = runtime.load_bytes(exiting(status).as_bytes(), &limits("1s")?)?;
-            let error = runtime.call_async(&component, "run", &[]).await.err().ok_or("exit does not return")?;
+            let error = component.call_async("run", &[]).await.err().ok_or("exit does not return")?;
             assert_eq!(error.crash().map(|c| c.kind), Some(CrashKind::Exited { status: expected }));
             assert_eq!(error.kind(), "exited");
         }

@@ -32,7 +32,7 @@ fn manifest(resources: &str, wasi: &str) -> Result<ComponentManifest, RuntimeErr
 }
 
 fn rust_guest(resources: &str, wasi: &str) -> Result<LoadedComponent, RuntimeError> {
-    runtime().load_file(rust_guest_path(), &manifest(resources, wasi)?)
+    runtime().load_file(rust_guest_path(), &manifest(resources, wasi)?, ".")
 }
 
 const FOUR_MIB: &str = "memory = \"4MiB\"\nfuel = 1_000_000_000\ntimeout = \"10s\"";

@@ -14,7 +14,7 @@ fn strings_lists_records_and_results_cross_the_boundary() -> TestResult {
         let guest = rust_guest(FOUR_MIB, "")?;
         let call = |export: &'static str, args: Vec<Val>| {
             let guest = guest.clone();
-            async move { crate::runtime().call_async(&guest, export, &args).await.map(|outcome| outcome.results) }
+            async move { guest.call_async(export, &args).await.map(|outcome| outcome.results) }
         };
         assert_eq!(call("greet", vec![string("world")]).await?, [string("hello, world!")]);
         assert_eq!(
@@ -43,10 +43,10 @@ fn strings_lists_records_and_results_cross_the_boundary() -> TestResult {
 fn allocation_past_the_budget_is_memory_limit_exceeded_not_unreachable() -> TestResult {
     tokio()?.block_on(async {
         let guest = rust_guest(FOUR_MIB, "")?;
-        let fits = crate::runtime().call_async(&guest, "allocate", &[Val::U64(1 << 20)]).await?;
+        let fits = guest.call_async("allocate", &[Val::U64(1 << 20)]).await?;
         assert_eq!(fits.results, [Val::U64(1 << 20)]);
         let error =
-            crate::runtime().call_async(&guest, "allocate", &[Val::U64(16 << 20)]).await.err().ok_or("16MiB")?;
+            guest.call_async("allocate", &[Val::U64(16 << 20)]).await.err().ok_or("16MiB")?;
         let crash = error.crash().ok_or("a crash")?;
         assert_eq!(crash.kind, CrashKind::MemoryLimitExceeded);
         assert_eq!(crash.detail.as_deref(), Some("unreachable"));
@@ -59,8 +59,8 @@ fn allocation_past_the_budget_is_memory_limit_exceeded_not_unreachable() -> Test
 fn a_long_loop_runs_out_of_fuel_and_a_short_one_finishes() -> TestResult {
     tokio()?.block_on(async {
         let guest = rust_guest(FOUR_MIB, "")?;
-        crate::runtime().call_async(&guest, "spin", &[Val::U64(1_000)]).await?;
-        let error = crate::runtime().call_async(&guest, "spin", &[Val::U64(1 << 40)]).await.err().ok_or("spin")?;
+        guest.call_async("spin", &[Val::U64(1_000)]).await?;
+        let error = guest.call_async("spin", &[Val::U64(1 << 40)]).await.err().ok_or("spin")?;
         assert_eq!(error.crash().map(|c| c.kind), Some(CrashKind::OutOfFuel));
         Ok(())
     })
@@ -70,7 +70,7 @@ fn a_long_loop_runs_out_of_fuel_and_a_short_one_finishes() -> TestResult {
 fn a_one_mib_budget_cannot_start_a_rust_guest_and_says_why() -> TestResult {
     tokio()?.block_on(async {
         let guest = rust_guest("memory = \"1MiB\"\nfuel = 1_000_000\ntimeout = \"1s\"", "")?;
-        let error = crate::runtime().call_async(&guest, "greet", &[string("x")]).await.err().ok_or("too small")?;
+        let error = guest.call_async("greet", &[string("x")]).await.err().ok_or("too small")?;
         let crash = error.crash().ok_or("a crash")?;
         assert_eq!(crash.kind, CrashKind::MemoryLimitExceeded);
         assert!(crash.kind.help().contains("-zstack-size"), "{}", crash.kind.help());

@@ -9,11 +9,11 @@ fn output_is_discarded_unless_the_manifest_captures_it() -> TestResult {
     tokio()?.block_on(async {
         let message = [Val::String("hello from the guest".into())];
         let silent = rust_guest(FOUR_MIB, "")?;
-        let outcome = crate::runtime().call_async(&silent, "shout", &message).await?;
+        let outcome = silent.call_async("shout", &message).await?;
         assert_eq!((outcome.report.stdout, outcome.report.stderr), (None, None));
 
         let captured = rust_guest(FOUR_MIB, "[wasi]\nstdio = \"capture\"")?;
-        let outcome = crate::runtime().call_async(&captured, "shout", &message).await?;
+        let outcome = captured.call_async("shout", &message).await?;
         assert_eq!(outcome.report.stdout.as_deref(), Some("hello from the guest\n"));
         assert_eq!(outcome.report.stderr.as_deref(), Some("hello from the guest\n"));
         Ok(())
@@ -25,7 +25,7 @@ fn captured_output_is_capped() -> TestResult {
     tokio()?.block_on(async {
         let captured = rust_guest(FOUR_MIB, "[wasi]\nstdio = \"capture\"")?;
         let huge = [Val::String("x".repeat(200 * 1024))];
-        let outcome = crate::runtime().call_async(&captured, "shout", &huge).await?;
+        let outcome = captured.call_async("shout", &huge).await?;
         let stdout = outcome.report.stdout.unwrap_or_default();
         assert!(stdout.len() <= runtime::MAX_CAPTURED_OUTPUT_BYTES, "{} bytes kept", stdout.len());
         Ok(())
@@ -53,6 +53,6 @@ fn a_component_with_imports_refuses_a_synchronous_call() -> TestResult {
     let guest = rust_guest(FOUR_MIB, "")?;
     let error = guest.call("greet", &[Val::String("x".into())]).err().ok_or("sync call refused")?;
     assert_eq!(error.kind(), "async-required");
-    assert!(guest.instantiate().is_err());
+    assert!(guest.instantiate(()).is_err());
     Ok(())
 }

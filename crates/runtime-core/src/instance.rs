@@ -1,0 +1,536 @@
+//! [`ComponentInstance`]: one store and its instance, called dynamically
+//! (`&[Val]`, checked against the signature first) or through a
+//! [`TypedExport`], every call armed with the same fuel, deadline, panic
+//! boundary and report.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use runtime_limits::{Deadline, ResourceLimits, fuel_consumed};
+use wasmtime::Store;
+use wasmtime::component::{ComponentNamedList, Func, Instance, Lift, Lower, Type, TypedFunc, Val};
+
+use crate::classify::classify;
+use crate::{
+    CallProgress, CallReport, CrashKind, CrashReport, DeadlinePhase, HostFunctionError, LoadedComponent, RuntimeError,
+    StoreState,
+};
+
+/// Fuel handed to an async store at a time: when a chunk is used up wasmtime
+/// flushes the guest's fuel counter and yields, so the fuel a call burned is
+/// known (to within a chunk) even when its deadline abandons it.
+const ASYNC_FUEL_CHUNK: u64 = 1_000_000;
+
+/// A call's results and what it used.
+#[derive(Debug, Clone)]
+pub struct CallOutcome {
+    /// The function's results, in order.
+    pub results: Vec<Val>,
+    /// Resources used.
+    pub report: CallReport,
+}
+
+/// A typed call's results and what it used.
+#[derive(Debug, Clone)]
+pub struct TypedOutcome<R> {
+    /// The function's results, as the tuple the export was typed with.
+    pub results: R,
+    /// Resources used.
+    pub report: CallReport,
+}
+
+/// Whether a store runs on the async executor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Sync,
+    Async,
+}
+
+/// A function export of one instance with its parameter and result types
+/// checked once ([`ComponentInstance::typed`]): calls skip the dynamic
+/// checks and the `Val` conversions.
+pub struct TypedExport<P, R> {
+    func: TypedFunc<P, R>,
+    export: Arc<str>,
+    instance: u64,
+}
+
+impl<P, R> Clone for TypedExport<P, R> {
+    fn clone(&self) -> Self {
+        Self { func: self.func, export: self.export.clone(), instance: self.instance }
+    }
+}
+
+impl<P, R> std::fmt::Debug for TypedExport<P, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TypedExport").field("export", &self.export).finish_non_exhaustive()
+    }
+}
+
+impl<P, R> TypedExport<P, R> {
+    /// The export's name.
+    pub fn name(&self) -> &str {
+        &self.export
+    }
+}
+
+/// One store and, once instantiated, its instance: a live instance for
+/// stateful guests (calls share its memory), or the store of one fresh call.
+/// After any crash it refuses further calls with [`RuntimeError::Poisoned`],
+/// since a trap leaves the guest's state unknown. A wrong argument is refused
+/// before the guest runs and poisons nothing.
+pub struct ComponentInstance<T: 'static = ()> {
+    component: LoadedComponent<T>,
+    store: Store<StoreState<T>>,
+    instance: Option<Instance>,
+    mode: Mode,
+    poisoned: Option<CrashKind>,
+    funcs: ExportCache,
+    /// Tells this instance's typed exports from another's.
+    id: u64,
+    /// When the store was made and how long instantiation took, for the
+    /// report of a fresh call.
+    created: Instant,
+    instantiate: Duration,
+}
+
+impl<T: 'static> std::fmt::Debug for ComponentInstance<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ComponentInstance").field("poisoned", &self.poisoned).finish_non_exhaustive()
+    }
+}
+
+impl<T: Send + 'static> ComponentInstance<T> {
+    /// A store for `component` with the embedder's `state`, armed with the
+    /// component's fuel and `deadline`, not yet instantiated.
+    pub(crate) fn vacant(component: LoadedComponent<T>, state: T, mode: Mode, deadline: Deadline) -> Self {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+        let inner = component.inner();
+        let limits = &inner.limits;
+        let mut state = StoreState::new(limits, deadline, CallProgress::new(), inner.grants.clone(), state);
+        state.stdout_to_stderr = inner.stdout_to_stderr;
+        let mut store = Store::new(inner.engine.engine(), state);
+        store.limiter(|state| &mut state.budget);
+        store.call_hook(|mut context, hook| {
+            context.data_mut().on_call_hook(hook);
+            Ok(())
+        });
+        // What crosses the boundary is bounded by the guest's own budget:
+        // one transfer (an export's results, one host call's arguments) may
+        // make the host hold at most `copy_limit` bytes of values.
+        store.set_hostcall_fuel(usize::try_from(limits.copy_limit_bytes()).unwrap_or(usize::MAX));
+        store.set_max_component_handles(limits.max_handles() as usize);
+        if mode == Mode::Async {
+            // Fuel is always enabled by the engine and the chunk is not zero.
+            let _ = store.fuel_async_yield_interval(Some(ASYNC_FUEL_CHUNK));
+        }
+        Deadline::install_callback(&mut store, mode == Mode::Async);
+        arm(&mut store, limits, deadline);
+        Self {
+            component,
+            store,
+            instance: None,
+            mode,
+            poisoned: None,
+            funcs: ExportCache::default(),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            created: Instant::now(),
+            instantiate: Duration::ZERO,
+        }
+    }
+
+    /// Instantiates a sync store under the fuel and deadline it was armed with.
+    pub(crate) fn instantiate(&mut self) -> Result<(), RuntimeError> {
+        let pre = self.component.inner().pre.clone();
+        let outcome = catch_panic(|| pre.instantiate(&mut self.store));
+        self.instantiated(outcome)
+    }
+
+    /// Instantiates an async store made by [`LoadedComponent::vacant_async`]
+    /// under its fuel and deadline, reporting into `progress`.
+    pub async fn instantiate_async(&mut self, progress: Arc<CallProgress>) -> Result<(), RuntimeError> {
+        self.store.data_mut().progress = progress;
+        let pre = self.component.inner().pre.clone();
+        let outcome = catch_panic_async(pre.instantiate_async(&mut self.store)).await;
+        self.instantiated(outcome)
+    }
+
+    fn instantiated(&mut self, outcome: wasmtime::Result<Instance>) -> Result<(), RuntimeError> {
+        self.instantiate = self.created.elapsed();
+        match outcome {
+            Ok(instance) => {
+                self.instance = Some(instance);
+                Ok(())
+            }
+            Err(error) => Err(self.fail(&error, DeadlinePhase::Instantiation, self.created)),
+        }
+    }
+
+    /// Calls `export` with fresh fuel and a fresh deadline.
+    pub fn call(&mut self, export: &str, args: &[Val]) -> Result<CallOutcome, RuntimeError> {
+        self.require_sync()?;
+        let deadline = Deadline::after(self.component.limits().timeout());
+        self.begin(deadline, None)?;
+        self.invoke(export, args, false)
+    }
+
+    /// The second half of a fresh call: the store's fuel and deadline, armed
+    /// before instantiation, go on; the report covers both.
+    pub(crate) fn call_fresh(&mut self, export: &str, args: &[Val]) -> Result<CallOutcome, RuntimeError> {
+        self.store.data().progress.enter(DeadlinePhase::Guest);
+        self.invoke(export, args, true)
+    }
+
+    fn invoke(&mut self, export: &str, args: &[Val], fresh: bool) -> Result<CallOutcome, RuntimeError> {
+        let started = if fresh { self.created } else { Instant::now() };
+        let (func, mut results) = self.func(export, args)?;
+        let outcome = catch_panic(|| func.call(&mut self.store, args, &mut results));
+        self.finish(outcome.map(|()| results), started, fresh).map(|(results, report)| CallOutcome { results, report })
+    }
+
+    /// Calls `export` with fresh fuel and `deadline`, reporting into
+    /// `progress` (the async executor reads it while the call runs). With
+    /// `fresh`, the call goes on with the fuel and deadline its instantiation
+    /// began with, and the report covers both.
+    pub async fn call_async(
+        &mut self,
+        export: &str,
+        args: &[Val],
+        deadline: Deadline,
+        progress: Arc<CallProgress>,
+        fresh: bool,
+    ) -> Result<CallOutcome, RuntimeError> {
+        let started = if fresh {
+            self.store.data().progress.enter(DeadlinePhase::Guest);
+            self.created
+        } else {
+            self.begin(deadline, Some(progress))?;
+            Instant::now()
+        };
+        let (func, mut results) = self.func(export, args)?;
+        let outcome = catch_panic_async(func.call_async(&mut self.store, args, &mut results)).await;
+        self.finish(outcome.map(|()| results), started, fresh).map(|(results, report)| CallOutcome { results, report })
+    }
+
+    /// `export` as a typed function taking `P` and returning `R` (tuples, as
+    /// wasmtime's `TypedFunc`), checked against its signature once.
+    pub fn typed<P, R>(&mut self, export: &str) -> Result<TypedExport<P, R>, RuntimeError>
+    where
+        P: ComponentNamedList + Lower,
+        R: ComponentNamedList + Lift,
+    {
+        let func = self.lookup(export)?;
+        let func = func.typed::<P, R>(&self.store).map_err(|error| {
+            invalid_arguments(export, format!("the export does not have the requested signature: {error:#}"))
+        })?;
+        Ok(TypedExport { func, export: export.into(), instance: self.id })
+    }
+
+    /// Calls a typed export of this instance with fresh fuel and a fresh deadline.
+    pub fn call_typed<P, R>(&mut self, export: &TypedExport<P, R>, params: P) -> Result<TypedOutcome<R>, RuntimeError>
+    where
+        P: ComponentNamedList + Lower,
+        R: ComponentNamedList + Lift,
+    {
+        self.check_typed(export)?;
+        self.require_sync()?;
+        let deadline = Deadline::after(self.component.limits().timeout());
+        self.begin(deadline, None)?;
+        let started = Instant::now();
+        let outcome = catch_panic(|| export.func.call(&mut self.store, params));
+        self.finish(outcome, started, false).map(|(results, report)| TypedOutcome { results, report })
+    }
+
+    /// Like [`call_typed`](Self::call_typed), on an async store, due by
+    /// `deadline` and reporting into `progress`.
+    pub async fn call_typed_async<P, R>(
+        &mut self,
+        export: &TypedExport<P, R>,
+        params: P,
+        deadline: Deadline,
+        progress: Arc<CallProgress>,
+    ) -> Result<TypedOutcome<R>, RuntimeError>
+    where
+        P: ComponentNamedList + Lower + Send + Sync,
+        R: ComponentNamedList + Lift + Send + Sync + 'static,
+    {
+        self.check_typed(export)?;
+        self.begin(deadline, Some(progress))?;
+        let started = Instant::now();
+        let outcome = catch_panic_async(export.func.call_async(&mut self.store, params)).await;
+        self.finish(outcome, started, false).map(|(results, report)| TypedOutcome { results, report })
+    }
+
+    /// An async store yields to its executor: a synchronous call would fail
+    /// inside wasmtime.
+    fn require_sync(&self) -> Result<(), RuntimeError> {
+        if self.mode == Mode::Async { Err(RuntimeError::AsyncRequired) } else { Ok(()) }
+    }
+
+    fn check_typed<P, R>(&self, export: &TypedExport<P, R>) -> Result<(), RuntimeError> {
+        if export.instance == self.id {
+            Ok(())
+        } else {
+            Err(invalid_arguments(&export.export, "this typed export belongs to another instance".to_owned()))
+        }
+    }
+
+    /// Readies the store for a call due by `deadline`, reporting into
+    /// `progress` (an async caller's) or into the instance's own tracker.
+    fn begin(&mut self, deadline: Deadline, progress: Option<Arc<CallProgress>>) -> Result<(), RuntimeError> {
+        if let Some(kind) = self.poisoned {
+            return Err(RuntimeError::Poisoned { kind });
+        }
+        let state = self.store.data_mut();
+        match progress {
+            Some(progress) => state.progress = progress,
+            None => CallProgress::renew(&mut state.progress),
+        }
+        state.progress.enter(DeadlinePhase::Guest);
+        state.budget.clear_denials();
+        state.mark_output();
+        arm(&mut self.store, self.component.limits(), deadline);
+        Ok(())
+    }
+
+    /// The function for `export` and a results buffer, after checking `args`
+    /// against its parameters. Looked up once per export and instance.
+    fn func(&mut self, export: &str, args: &[Val]) -> Result<(Func, Vec<Val>), RuntimeError> {
+        if let Some(kind) = self.poisoned {
+            return Err(RuntimeError::Poisoned { kind });
+        }
+        let cached = match self.funcs.get(export) {
+            Some(cached) => cached,
+            None => {
+                let func = self.lookup(export)?;
+                let ty = func.ty(&self.store);
+                let cached = CachedFunc {
+                    func,
+                    params: ty.params().map(|(name, ty)| (Box::from(name), ty)).collect(),
+                    results: ty.results().len(),
+                };
+                self.funcs.insert(export, cached)
+            }
+        };
+        crate::typecheck::check_arguments(cached.params.iter().map(|(name, ty)| (&**name, ty)), args)
+            .map_err(|reason| invalid_arguments(export, reason))?;
+        Ok((cached.func, vec![Val::Bool(false); cached.results]))
+    }
+
+    fn lookup(&mut self, export: &str) -> Result<Func, RuntimeError> {
+        let index = self.component.export_index(export)?;
+        let instance = self.instance.ok_or_else(|| RuntimeError::Internal {
+            message: format!("`{export}` was called before the instance was instantiated"),
+        })?;
+        instance.get_func(&mut self.store, index).ok_or_else(|| self.component.no_such_export(export))
+    }
+
+    fn finish<R>(
+        &mut self,
+        outcome: wasmtime::Result<R>,
+        started: Instant,
+        fresh: bool,
+    ) -> Result<(R, CallReport), RuntimeError> {
+        let instantiate = if fresh { self.instantiate } else { Duration::ZERO };
+        match outcome {
+            Ok(results) => Ok((results, self.report(started, instantiate))),
+            Err(error) => Err(self.fail(&error, DeadlinePhase::Guest, started)),
+        }
+    }
+}
+
+impl<T: 'static> ComponentInstance<T> {
+    /// Memory in use now and at peak.
+    pub fn usage(&self) -> runtime_limits::Usage {
+        self.store.data().budget.usage()
+    }
+
+    /// The embedder's state of this instance.
+    pub fn host(&self) -> &T {
+        self.store.data().host()
+    }
+
+    /// The embedder's state of this instance, mutably.
+    pub fn host_mut(&mut self) -> &mut T {
+        self.store.data_mut().host_mut()
+    }
+
+    /// Refuses every later call with [`RuntimeError::Poisoned`]: for a host
+    /// that stopped a call from outside (its deadline, a cancellation).
+    pub fn poison(&mut self, kind: CrashKind) {
+        self.poisoned.get_or_insert(kind);
+    }
+
+    /// Whether an earlier crash poisoned the instance.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.is_some()
+    }
+
+    /// The component this is an instance of.
+    pub fn component(&self) -> &LoadedComponent<T> {
+        &self.component
+    }
+
+    /// The report of a call abandoned from outside after `wall` (its deadline
+    /// passed while it was blocked, or it was cancelled): fuel and memory as
+    /// the store last saw them, host calls from `progress`.
+    pub fn abandoned_report(&self, progress: &CallProgress, wall: Duration) -> CallReport {
+        let mut report = self.report(Instant::now(), Duration::ZERO);
+        report.wall = wall;
+        report.host_calls = progress.host_calls();
+        report.host_time = progress.host_time();
+        report
+    }
+
+    fn report(&self, started: Instant, instantiate: Duration) -> CallReport {
+        let state = self.store.data();
+        let usage = state.budget.usage();
+        let limits = self.component.limits();
+        CallReport {
+            fuel_consumed: fuel_consumed(&self.store, limits.fuel()),
+            fuel_limit: limits.fuel(),
+            current_memory_bytes: usage.current_memory_bytes,
+            peak_memory_bytes: usage.peak_memory_bytes,
+            memory_limit_bytes: limits.memory_bytes(),
+            wall: started.elapsed(),
+            instantiate,
+            host_calls: state.progress.host_calls(),
+            host_time: state.progress.host_time(),
+            ..CallReport::default()
+        }
+        .with_output(state.captured_output())
+    }
+
+    /// The crash `error` raised while `phase`, which poisons the instance.
+    fn fail(&mut self, error: &wasmtime::Error, phase: DeadlinePhase, started: Instant) -> RuntimeError {
+        let crash = crash(self, error, phase, started);
+        if let RuntimeError::Crash(report) = &crash {
+            self.poisoned = Some(report.kind);
+        }
+        crash
+    }
+}
+
+fn crash<T: 'static>(
+    instance: &ComponentInstance<T>,
+    error: &wasmtime::Error,
+    phase: DeadlinePhase,
+    started: Instant,
+) -> RuntimeError {
+    if error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
+        return RuntimeError::Busy { waited: Duration::ZERO };
+    }
+    let state = instance.store.data();
+    let classification = classify(error, phase, state);
+    let mut message = match error.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => trap.to_string(),
+        None => format!("{error:#}"),
+    };
+    if let Some(function) = &classification.function {
+        message = format!("host function {function} failed: {message}");
+    }
+    let limits: &ResourceLimits = instance.component.limits();
+    let detail = match classification.kind {
+        CrashKind::CopyLimitExceeded => Some(format!(
+            "the copy limit is {} bytes per transfer ({} bytes of memory budget times the policy's factor)",
+            limits.copy_limit_bytes(),
+            limits.memory_bytes()
+        )),
+        CrashKind::HandleLimitExceeded => {
+            Some(format!("the handle limit is {} handles per instance", limits.max_handles()))
+        }
+        _ => classification.detail,
+    };
+    let instantiate = match phase {
+        DeadlinePhase::Instantiation => started.elapsed(),
+        // A fresh call's report covers its instantiation; a live call's does not.
+        _ if started == instance.created => instance.instantiate,
+        _ => Duration::ZERO,
+    };
+    RuntimeError::Crash(Box::new(CrashReport {
+        kind: classification.kind,
+        message,
+        detail,
+        wasm_backtrace: classification.backtrace,
+        report: instance.report(started, instantiate),
+    }))
+}
+
+/// `RuntimeError::InvalidArguments` for `export`.
+pub(crate) fn invalid_arguments(export: &str, reason: String) -> RuntimeError {
+    RuntimeError::InvalidArguments { export: export.to_owned(), reason }
+}
+
+/// Runs `call`; a panic that escapes it (from a host function the embedder
+/// linked itself: wasmtime carries it out of the guest) becomes a
+/// `host-panic` error of this call only.
+fn catch_panic<R>(call: impl FnOnce() -> wasmtime::Result<R>) -> wasmtime::Result<R> {
+    std::panic::catch_unwind(AssertUnwindSafe(call)).unwrap_or_else(|panic| Err(panic_error(&*panic)))
+}
+
+/// [`catch_panic`] for a future.
+async fn catch_panic_async<R>(call: impl Future<Output = wasmtime::Result<R>>) -> wasmtime::Result<R> {
+    let mut call = std::pin::pin!(call);
+    std::future::poll_fn(|cx| {
+        std::panic::catch_unwind(AssertUnwindSafe(|| call.as_mut().poll(cx)))
+            .unwrap_or_else(|panic| std::task::Poll::Ready(Err(panic_error(&*panic))))
+    })
+    .await
+}
+
+fn panic_error(panic: &(dyn std::any::Any + Send)) -> wasmtime::Error {
+    wasmtime::Error::new(HostFunctionError {
+        function: "an import the embedder linked".to_owned(),
+        panicked: true,
+        message: crate::host::panic_message(panic),
+    })
+}
+
+/// The exports of a live instance looked up so far, with their parameter
+/// types and result counts. The export called last is checked first, without
+/// hashing: most callers call one export over and over.
+#[derive(Default)]
+struct ExportCache {
+    entries: Vec<(Box<str>, Arc<CachedFunc>)>,
+    by_name: HashMap<Box<str>, usize>,
+    last: usize,
+}
+
+struct CachedFunc {
+    func: Func,
+    params: Box<[(Box<str>, Type)]>,
+    results: usize,
+}
+
+impl ExportCache {
+    fn get(&mut self, export: &str) -> Option<Arc<CachedFunc>> {
+        if let Some((name, cached)) = self.entries.get(self.last)
+            && **name == *export
+        {
+            return Some(cached.clone());
+        }
+        let index = *self.by_name.get(export)?;
+        self.last = index;
+        self.entries.get(index).map(|(_, cached)| cached.clone())
+    }
+
+    fn insert(&mut self, export: &str, cached: CachedFunc) -> Arc<CachedFunc> {
+        let cached = Arc::new(cached);
+        self.last = self.entries.len();
+        self.by_name.insert(export.into(), self.last);
+        self.entries.push((export.into(), cached.clone()));
+        cached
+    }
+}
+
+/// Gives `store` the fuel of one call and the deadline the epoch callback
+/// (installed once per store) checks.
+fn arm<T: 'static>(store: &mut Store<StoreState<T>>, limits: &ResourceLimits, deadline: Deadline) {
+    // Fuel is always enabled by the engine; `set_fuel` cannot fail then.
+    let _ = store.set_fuel(limits.fuel());
+    store.data_mut().deadline = deadline;
+    store.set_epoch_deadline(1);
+}

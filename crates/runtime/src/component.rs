@@ -1,0 +1,325 @@
+//! [`LoadedComponent`] and [`Instance`]: every way to call a component, each
+//! through the same admission, fuel, deadline, panic boundary, report,
+//! tracing span and observer.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use runtime_async::{Admission, AsyncExecutor, CancellationToken};
+use runtime_core::ComponentInstance;
+use tracing::Instrument as _;
+use wasmtime::component::{ComponentNamedList, Lift, Lower, Val};
+
+use crate::observe::{CallObserver, call_span, finished, kind_of};
+use crate::{CallOutcome, CallReport, ExportSignature, ResourceLimits, RuntimeError, TypedExport, TypedOutcome};
+
+/// What every component of one runtime shares: its admission and its observer.
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub(crate) executor: AsyncExecutor,
+    pub(crate) observer: Option<Arc<dyn CallObserver>>,
+}
+
+impl Shared {
+    fn observe<R>(
+        &self,
+        span: &tracing::Span,
+        component: &str,
+        export: &str,
+        started: Instant,
+        result: Result<R, RuntimeError>,
+        report: impl FnOnce(&R) -> &CallReport,
+    ) -> Result<R, RuntimeError> {
+        let kind = kind_of(&result);
+        let used = match &result {
+            Ok(outcome) => Some(report(outcome)),
+            Err(error) => error.report(),
+        };
+        finished(self.observer.as_deref(), span, component, export, kind, used, started.elapsed());
+        result
+    }
+}
+
+/// A component loaded under its manifest's limits and grants, ready to call.
+/// `T` is the embedder's state, one value per instance, reachable from every
+/// host function. Cloning is cheap.
+///
+/// | entry point | instance | admission | fuel and deadline |
+/// |---|---|---|---|
+/// | [`call`](Self::call), [`call_with`](Self::call_with) | fresh, sync | a free slot now, else `busy` | one budget for instantiation and call |
+/// | [`call_async`](Self::call_async), [`call_async_with`](Self::call_async_with) | fresh, on Tokio | waits in the bounded queue | the same; the deadline also covers blocked host calls |
+/// | [`instantiate`](Self::instantiate), [`instantiate_async`](Self::instantiate_async) | live ([`Instance`]) | its slot is held while it lives | instantiation has its own; each call gets its own |
+///
+/// A component that imports anything (WASI, host functions) is linked
+/// against async functions: its synchronous entry points refuse it with
+/// `async-required`.
+pub struct LoadedComponent<T: 'static = ()> {
+    pub(crate) core: runtime_core::LoadedComponent<T>,
+    pub(crate) shared: Shared,
+    pub(crate) name: Arc<str>,
+}
+
+impl<T> Clone for LoadedComponent<T> {
+    fn clone(&self) -> Self {
+        Self { core: self.core.clone(), shared: self.shared.clone(), name: self.name.clone() }
+    }
+}
+
+impl<T> std::fmt::Debug for LoadedComponent<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedComponent").field("name", &self.name).field("core", &self.core).finish()
+    }
+}
+
+impl<T: Send + 'static> LoadedComponent<T> {
+    /// Calls `export` (`name`, or `interface#name` for a function inside an
+    /// exported interface) with `args` in a fresh instance, synchronously,
+    /// with the default host state.
+    pub fn call(&self, export: &str, args: &[Val]) -> Result<CallOutcome, RuntimeError>
+    where
+        T: Default,
+    {
+        self.call_with(T::default(), export, args)
+    }
+
+    /// [`call`](Self::call) with host state `state`.
+    pub fn call_with(&self, state: T, export: &str, args: &[Val]) -> Result<CallOutcome, RuntimeError> {
+        let span = call_span!("call", self.name, export);
+        let _entered = span.enter();
+        let started = Instant::now();
+        let result = self.shared.executor.try_admit().and_then(|_slot| self.core.call_with(state, export, args));
+        self.shared.observe(&span, &self.name, export, started, result, |outcome| &outcome.report)
+    }
+
+    /// Calls `export` in a fresh instance on Tokio with the default host
+    /// state: at most the policy's `max-concurrent-instances` calls run at
+    /// once (others wait in the queue, then fail with `busy`), one deadline
+    /// covers the whole call including blocked host functions, and dropping
+    /// the future cancels it.
+    pub async fn call_async(&self, export: &str, args: &[Val]) -> Result<CallOutcome, RuntimeError>
+    where
+        T: Default,
+    {
+        self.call_async_with(T::default(), export, args, None).await
+    }
+
+    /// [`call_async`](Self::call_async) with host state `state`, also ended
+    /// with `cancelled` when `cancel` is cancelled.
+    pub async fn call_async_with(
+        &self,
+        state: T,
+        export: &str,
+        args: &[Val],
+        cancel: Option<&CancellationToken>,
+    ) -> Result<CallOutcome, RuntimeError> {
+        let span = call_span!("call", self.name, export);
+        let started = Instant::now();
+        let call = self.shared.executor.call(&self.core, state, export, args, cancel);
+        let result = call.instrument(span.clone()).await;
+        self.shared.observe(&span, &self.name, export, started, result, |outcome| &outcome.report)
+    }
+
+    /// A live instance with host state `state`, for several synchronous calls
+    /// that share the guest's memory. It holds an instance slot until dropped.
+    pub fn instantiate(&self, state: T) -> Result<Instance<T>, RuntimeError> {
+        let span = call_span!("instantiate", self.name, "instantiate");
+        let _entered = span.enter();
+        let started = Instant::now();
+        let result = self.shared.executor.try_admit().and_then(|admission| {
+            let instance = self.core.instantiate_with(state)?;
+            Ok(self.live(instance, admission))
+        });
+        self.shared.observe(&span, &self.name, "instantiate", started, result, |instance| &instance.instantiated)
+    }
+
+    /// A live instance with host state `state` on Tokio, once admitted (it
+    /// holds its slot until dropped); instantiation runs under the
+    /// component's deadline, start functions and host calls included.
+    pub async fn instantiate_async(&self, state: T) -> Result<Instance<T>, RuntimeError> {
+        let span = call_span!("instantiate", self.name, "instantiate");
+        let started = Instant::now();
+        let instantiate = self.shared.executor.instantiate(&self.core, state, None).instrument(span.clone()).await;
+        let result = instantiate.map(|(instance, admission)| self.live(instance, admission));
+        self.shared.observe(&span, &self.name, "instantiate", started, result, |instance| &instance.instantiated)
+    }
+
+    fn live(&self, core: ComponentInstance<T>, admission: Admission) -> Instance<T> {
+        let mut instantiated = CallReport::default();
+        instantiated.queue_wait = admission.waited();
+        Instance {
+            core,
+            _admission: admission,
+            cancel: CancellationToken::new(),
+            shared: self.shared.clone(),
+            name: self.name.clone(),
+            instantiated,
+        }
+    }
+
+    /// The same component with an inherited stdout sent to the host's stderr
+    /// instead: for hosts whose own stdout carries something else (the CLI's
+    /// `--json` object), so a guest cannot forge it.
+    pub fn with_stdout_to_stderr(self, redirect: bool) -> Self {
+        Self { core: self.core.with_stdout_to_stderr(redirect), ..self }
+    }
+}
+
+impl<T: 'static> LoadedComponent<T> {
+    /// The component's name, from its manifest.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The limits every call runs under.
+    pub fn limits(&self) -> &ResourceLimits {
+        self.core.limits()
+    }
+
+    /// The parameter and result types of a function export.
+    pub fn signature(&self, export: &str) -> Result<ExportSignature, RuntimeError> {
+        self.core.signature(export)
+    }
+
+    /// Every function export, as `name` or `interface#name`.
+    pub fn export_names(&self) -> &[String] {
+        self.core.export_names()
+    }
+
+    /// The export that runs the component as a command
+    /// (`wasi:cli/run@VERSION#run`), if it has one.
+    pub fn command_export(&self) -> Option<String> {
+        self.core.command_export()
+    }
+
+    /// Checks `args` against `export`'s parameters without running anything:
+    /// every call does this before guest code runs.
+    pub fn check_arguments(&self, export: &str, args: &[Val]) -> Result<(), RuntimeError> {
+        self.core.check_arguments(export, args)
+    }
+
+    /// Whether the synchronous entry points refuse this component (it
+    /// imports async host functions or WASI).
+    pub fn requires_async(&self) -> bool {
+        self.core.requires_async()
+    }
+}
+
+/// A live instance: calls share the guest's memory and the embedder's state
+/// `T`. It holds an instance slot of the runtime until dropped. After a crash,
+/// a deadline or a cancellation it refuses further calls with `poisoned`; a
+/// wrong argument is refused before the guest runs and poisons nothing.
+pub struct Instance<T: 'static = ()> {
+    core: ComponentInstance<T>,
+    _admission: Admission,
+    cancel: CancellationToken,
+    shared: Shared,
+    name: Arc<str>,
+    /// The report of the instantiation (its queue wait).
+    instantiated: CallReport,
+}
+
+impl<T> std::fmt::Debug for Instance<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instance").field("name", &self.name).field("core", &self.core).finish_non_exhaustive()
+    }
+}
+
+impl<T: Send + 'static> Instance<T> {
+    /// Calls `export` synchronously with fresh fuel and a fresh deadline
+    /// (an instance from [`LoadedComponent::instantiate`]).
+    pub fn call(&mut self, export: &str, args: &[Val]) -> Result<CallOutcome, RuntimeError> {
+        let span = call_span!("call", self.name, export);
+        let _entered = span.enter();
+        let started = Instant::now();
+        let result = self.core.call(export, args);
+        self.shared.observe(&span, &self.name, export, started, result, |outcome| &outcome.report)
+    }
+
+    /// Calls `export` on Tokio with fresh fuel and a fresh deadline that also
+    /// covers host calls; ended by the instance's
+    /// [`cancellation_token`](Self::cancellation_token). A call stopped from
+    /// outside (deadline, cancellation) poisons the instance.
+    pub async fn call_async(&mut self, export: &str, args: &[Val]) -> Result<CallOutcome, RuntimeError> {
+        let span = call_span!("call", self.name, export);
+        let started = Instant::now();
+        let call = self.shared.executor.call_instance(&mut self.core, export, args, Some(&self.cancel));
+        let result = call.instrument(span.clone()).await;
+        self.shared.observe(&span, &self.name, export, started, result, |outcome| &outcome.report)
+    }
+
+    /// `export` as a typed function taking the tuple `P` and returning the
+    /// tuple `R`, checked against its signature once: a mismatch is
+    /// `invalid-arguments`, naming both.
+    pub fn typed<P, R>(&mut self, export: &str) -> Result<TypedExport<P, R>, RuntimeError>
+    where
+        P: ComponentNamedList + Lower,
+        R: ComponentNamedList + Lift,
+    {
+        self.core.typed(export)
+    }
+
+    /// Calls a typed export synchronously, under the same limits and report
+    /// as [`call`](Self::call).
+    pub fn call_typed<P, R>(&mut self, export: &TypedExport<P, R>, params: P) -> Result<TypedOutcome<R>, RuntimeError>
+    where
+        P: ComponentNamedList + Lower,
+        R: ComponentNamedList + Lift,
+    {
+        let span = call_span!("call", self.name, export.name());
+        let _entered = span.enter();
+        let started = Instant::now();
+        let result = self.core.call_typed(export, params);
+        self.shared.observe(&span, &self.name, export.name(), started, result, |outcome| &outcome.report)
+    }
+
+    /// Calls a typed export on Tokio, under the same limits, cancellation and
+    /// report as [`call_async`](Self::call_async).
+    pub async fn call_typed_async<P, R>(
+        &mut self,
+        export: &TypedExport<P, R>,
+        params: P,
+    ) -> Result<TypedOutcome<R>, RuntimeError>
+    where
+        P: ComponentNamedList + Lower + Send + Sync,
+        R: ComponentNamedList + Lift + Send + Sync + 'static,
+    {
+        let span = call_span!("call", self.name, export.name());
+        let started = Instant::now();
+        let call = self.shared.executor.call_typed(&mut self.core, export, params, Some(&self.cancel));
+        let result = call.instrument(span.clone()).await;
+        self.shared.observe(&span, &self.name, export.name(), started, result, |outcome| &outcome.report)
+    }
+}
+
+impl<T: 'static> Instance<T> {
+    /// The token that cancels this instance's async call in progress (and
+    /// so poisons the instance): hand it to whoever may stop the actor.
+    pub fn cancellation_token(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
+    /// The embedder's state of this instance.
+    pub fn host(&self) -> &T {
+        self.core.host()
+    }
+
+    /// The embedder's state of this instance, mutably.
+    pub fn host_mut(&mut self) -> &mut T {
+        self.core.host_mut()
+    }
+
+    /// Memory in use now and at peak.
+    pub fn usage(&self) -> crate::Usage {
+        self.core.usage()
+    }
+
+    /// Whether a crash, deadline or cancellation poisoned the instance.
+    pub fn is_poisoned(&self) -> bool {
+        self.core.is_poisoned()
+    }
+
+    /// How long the instantiation waited for its slot.
+    pub fn queue_wait(&self) -> std::time::Duration {
+        self.instantiated.queue_wait
+    }
+}
