@@ -108,9 +108,8 @@ pub fn load(runtime: &Runtime, wat: &str) -> Result<LoadedComponent, RuntimeErro
 /// `bytes` (a binary or WAT) loaded into `runtime` with `memory` of linear
 /// memory, ample fuel and a 10 s timeout.
 pub fn load_with_memory(runtime: &Runtime, bytes: &[u8], memory: &str) -> Result<LoadedComponent, RuntimeError> {
-    let memory: ByteSize = memory
-        .parse()
-        .map_err(|error| RuntimeError::Internal { message: format!("memory {memory}: {error}") })?;
+    let memory: ByteSize =
+        memory.parse().map_err(|error| RuntimeError::Internal { message: format!("memory {memory}: {error}") })?;
     let resources = Resources::new(memory, Fuel::new(10_000_000_000).unwrap_or(Fuel::MAX), Timeout::from_secs(10));
     let name: ComponentName =
         "bench".parse().map_err(|error: &str| RuntimeError::Internal { message: error.to_owned() })?;

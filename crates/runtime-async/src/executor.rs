@@ -195,7 +195,7 @@ fn settle<T: 'static, R>(
         Ok(outcome) => outcome,
         Err(abandoned) => {
             let error = abandoned.into_error(instance, progress, started.elapsed());
-            instance.poison(error.crash().map_or(CrashKind::DeadlineExceeded { during: progress.phase() }, |c| c.kind));
+            instance.poison(error.kind());
             Err(error)
         }
     }
@@ -314,10 +314,12 @@ async fn guard<R>(
     let bounded = bounded_by_deadline(call, deadline, progress);
     match cancel {
         None => bounded.await,
+        // The call is polled first: one refused at once (a poisoned
+        // instance, a wrong argument) says so even if the token is cancelled.
         Some(token) => tokio::select! {
             biased;
-            () = token.cancelled() => Err(Abandoned::Cancelled),
             outcome = bounded => outcome,
+            () = token.cancelled() => Err(Abandoned::Cancelled),
         },
     }
 }

@@ -99,7 +99,6 @@ impl<T: Send + 'static> AsyncHostRegistry<T> {
         self
     }
 
-
     /// A linker with every registered function.
     pub fn linker(&self, engine: &wasmtime::Engine) -> Result<Linker<StoreState<T>>, RuntimeError> {
         let mut linker = Linker::new(engine);

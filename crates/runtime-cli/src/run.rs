@@ -4,9 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use runtime::{
-    CallReport, ComponentManifest, CrashKind, HostPolicy, LoadedComponent, Runtime, RuntimeError, Val,
-};
+use runtime::{CallReport, ComponentManifest, CrashKind, HostPolicy, LoadedComponent, Runtime, RuntimeError, Val};
 use serde_json::json;
 
 use crate::grants::GrantFlags;

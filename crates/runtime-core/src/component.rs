@@ -7,9 +7,9 @@ use std::sync::Arc;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker, Type, Val};
 
+use crate::WasiGrants;
 use crate::instance::{Mode, invalid_arguments};
 use crate::{CallOutcome, CompiledComponent, ComponentInstance, LoadError, RuntimeEngine, RuntimeError, StoreState};
-use crate::WasiGrants;
 use runtime_limits::{Deadline, ResourceLimits};
 
 /// A function export's parameter and result types.

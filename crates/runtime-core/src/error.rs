@@ -231,11 +231,12 @@ pub enum RuntimeError {
     },
 
     /// A reusable instance crashed earlier and refuses further calls.
-    #[error("the instance crashed earlier ({kind}) and refuses further calls")]
+    #[error("the instance was stopped earlier ({by}) and refuses further calls")]
     #[diagnostic(code(runtime::poisoned), help("create a new instance; a trap leaves an instance in an unknown state"))]
     Poisoned {
-        /// The kind of the crash that poisoned it.
-        kind: crate::CrashKind,
+        /// What poisoned it: the kind of the crash (`unreachable`, ...),
+        /// or `cancelled`.
+        by: &'static str,
     },
 
     /// The component exports no function of that name.

@@ -87,7 +87,7 @@ pub struct ComponentInstance<T: 'static = ()> {
     store: Store<StoreState<T>>,
     instance: Option<Instance>,
     mode: Mode,
-    poisoned: Option<CrashKind>,
+    poisoned: Option<&'static str>,
     funcs: ExportCache,
     /// Tells this instance's typed exports from another's.
     id: u64,
@@ -281,8 +281,8 @@ impl<T: Send + 'static> ComponentInstance<T> {
     /// Readies the store for a call due by `deadline`, reporting into
     /// `progress` (an async caller's) or into the instance's own tracker.
     fn begin(&mut self, deadline: Deadline, progress: Option<Arc<CallProgress>>) -> Result<(), RuntimeError> {
-        if let Some(kind) = self.poisoned {
-            return Err(RuntimeError::Poisoned { kind });
+        if let Some(by) = self.poisoned {
+            return Err(RuntimeError::Poisoned { by });
         }
         let state = self.store.data_mut();
         match progress {
@@ -299,8 +299,8 @@ impl<T: Send + 'static> ComponentInstance<T> {
     /// The function for `export` and a results buffer, after checking `args`
     /// against its parameters. Looked up once per export and instance.
     fn func(&mut self, export: &str, args: &[Val]) -> Result<(Func, Vec<Val>), RuntimeError> {
-        if let Some(kind) = self.poisoned {
-            return Err(RuntimeError::Poisoned { kind });
+        if let Some(by) = self.poisoned {
+            return Err(RuntimeError::Poisoned { by });
         }
         let cached = match self.funcs.get(export) {
             Some(cached) => cached,
@@ -360,8 +360,8 @@ impl<T: 'static> ComponentInstance<T> {
 
     /// Refuses every later call with [`RuntimeError::Poisoned`]: for a host
     /// that stopped a call from outside (its deadline, a cancellation).
-    pub fn poison(&mut self, kind: CrashKind) {
-        self.poisoned.get_or_insert(kind);
+    pub fn poison(&mut self, by: &'static str) {
+        self.poisoned.get_or_insert(by);
     }
 
     /// Whether an earlier crash poisoned the instance.
@@ -408,7 +408,7 @@ impl<T: 'static> ComponentInstance<T> {
     fn fail(&mut self, error: &wasmtime::Error, phase: DeadlinePhase, started: Instant) -> RuntimeError {
         let crash = crash(self, error, phase, started);
         if let RuntimeError::Crash(report) = &crash {
-            self.poisoned = Some(report.kind);
+            self.poisoned = Some(report.kind.as_str());
         }
         crash
     }

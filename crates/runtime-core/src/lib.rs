@@ -56,7 +56,6 @@ mod wasi;
 
 pub use cache::{CacheSource, ContentHash, DiskCache};
 pub use component::{ExportSignature, LoadedComponent};
-pub use instance::{CallOutcome, ComponentInstance, TypedExport, TypedOutcome};
 pub use crash::{CrashKind, CrashReport, DeadlinePhase};
 pub use engine::{
     Allocation, MAX_CORE_INSTANCES_PER_COMPONENT, MAX_MEMORIES_PER_COMPONENT, MAX_TABLES_PER_COMPONENT, RuntimeEngine,
@@ -65,10 +64,11 @@ pub use engine::{
 pub use error::{LoadError, RuntimeError};
 pub use grants::WasiGrants;
 pub use host::{HostFunctionError, panic_message};
+pub use instance::{CallOutcome, ComponentInstance, TypedExport, TypedOutcome};
 pub use loader::{CacheState, CompiledComponent, ComponentLoader, DEFAULT_MAX_COMPONENT_BYTES};
 pub use report::CallReport;
-pub use sniff::{DeclaredFigures, component_binary, declared_figures};
 pub use runtime_limits::Deadline;
+pub use sniff::{DeclaredFigures, component_binary, declared_figures};
 pub use store::{CallProgress, HostFunction, StoreState};
 #[cfg(feature = "wasi")]
 pub use wasi::{MAX_CAPTURED_OUTPUT_BYTES, add_wasi_to_linker};

@@ -97,7 +97,9 @@ pub(crate) fn type_name(ty: &Type) -> String {
     match ty {
         Type::List(list) => format!("list<{}>", type_name(&list.ty())),
         Type::Option(option) => format!("option<{}>", type_name(&option.ty())),
-        Type::Tuple(tuple) => format!("tuple<{}>", tuple.types().map(|ty| type_name(&ty)).collect::<Vec<_>>().join(", ")),
+        Type::Tuple(tuple) => {
+            format!("tuple<{}>", tuple.types().map(|ty| type_name(&ty)).collect::<Vec<_>>().join(", "))
+        }
         Type::Result(_) => "a result".to_owned(),
         Type::Record(_) => "a record".to_owned(),
         Type::Variant(_) => "a variant".to_owned(),

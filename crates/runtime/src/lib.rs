@@ -46,12 +46,12 @@ use runtime_core::{RuntimeEngine, WasiGrants};
 use wasmtime::component::Linker;
 
 pub use component::{Instance, LoadedComponent};
-pub use runtime_core::ComponentLoader;
 pub use observe::{CallEvent, CallMetrics, CallObserver, KindMetrics, LATENCY_BUCKETS};
 pub use runtime_async::{
     AsyncHostRegistry, CancellationToken, DEFAULT_MAX_QUEUED, DEFAULT_QUEUE_TIMEOUT, HostFuture, KV_INTERFACE,
     LOG_INTERFACE, TIME_INTERFACE,
 };
+pub use runtime_core::ComponentLoader;
 #[cfg(feature = "wasi")]
 pub use runtime_core::MAX_CAPTURED_OUTPUT_BYTES;
 pub use runtime_core::{

@@ -5,10 +5,10 @@
 
 use std::path::Path;
 
-use wasmtime::component::{Component, Instance, InstancePre, Linker, Val};
-use wasmtime::{Engine, Store};
 use runtime::{Allocation, HostPolicy};
 use runtime_core::engine_config;
+use wasmtime::component::{Component, Instance, InstancePre, Linker, Val};
+use wasmtime::{Engine, Store};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
 
 /// Fuel and epoch ticks every bare store gets: ample, like the runtime's limits.

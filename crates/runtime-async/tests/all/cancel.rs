@@ -26,7 +26,8 @@ fn a_token_cancels_a_spinning_guest_and_a_sleeping_host_call() -> TestResult {
         for (export, args) in [("spin", vec![]), ("nap", vec![Val::U32(60_000)])] {
             let token = CancellationToken::new();
             cancel_after(&token, Duration::from_millis(20));
-            let error = host.executor.call(&component, (), export, &args, Some(&token)).await.err().ok_or("cancelled")?;
+            let error =
+                host.executor.call(&component, (), export, &args, Some(&token)).await.err().ok_or("cancelled")?;
             assert_eq!(error.kind(), "cancelled", "{export}: {error}");
             match error {
                 runtime_core::RuntimeError::Cancelled { report } => {
@@ -46,7 +47,8 @@ fn dropping_the_future_releases_the_slot() -> TestResult {
         let host = Host::reference()?;
         let component = host.load(&mixed_guest(), LONG)?;
         let abandoned =
-            tokio::time::timeout(Duration::from_millis(10), host.executor.call(&component, (), "spin", &[], None)).await;
+            tokio::time::timeout(Duration::from_millis(10), host.executor.call(&component, (), "spin", &[], None))
+                .await;
         assert!(abandoned.is_err(), "the spin cannot finish in 10ms");
         assert_eq!(host.executor.available_slots(), host.engine.policy().max_concurrent_instances() as usize);
         assert_eq!(host.executor.call(&component, (), "echo", &[Val::U32(7)], None).await?.results, [Val::U32(7)]);

@@ -19,7 +19,8 @@ fn a_host_sleep_past_the_deadline_is_deadline_exceeded_during_host_call() -> Tes
     tokio()?.block_on(async {
         let host = Host::reference()?;
         let component = host.load(&mixed_guest(), LIMITS)?;
-        let error = host.executor.call(&component, (), "nap", &[Val::U32(10_000)], None).await.err().ok_or("deadline")?;
+        let error =
+            host.executor.call(&component, (), "nap", &[Val::U32(10_000)], None).await.err().ok_or("deadline")?;
         let crash = error.crash().ok_or("a crash")?;
         assert_eq!(crash.kind, CrashKind::DeadlineExceeded { during: DeadlinePhase::HostCall });
         assert!(crash.report.wall < std::time::Duration::from_secs(5), "{:?}", crash.report.wall);

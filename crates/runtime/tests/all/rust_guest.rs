@@ -45,8 +45,7 @@ fn allocation_past_the_budget_is_memory_limit_exceeded_not_unreachable() -> Test
         let guest = rust_guest(FOUR_MIB, "")?;
         let fits = guest.call_async("allocate", &[Val::U64(1 << 20)]).await?;
         assert_eq!(fits.results, [Val::U64(1 << 20)]);
-        let error =
-            guest.call_async("allocate", &[Val::U64(16 << 20)]).await.err().ok_or("16MiB")?;
+        let error = guest.call_async("allocate", &[Val::U64(16 << 20)]).await.err().ok_or("16MiB")?;
         let crash = error.crash().ok_or("a crash")?;
         assert_eq!(crash.kind, CrashKind::MemoryLimitExceeded);
         assert_eq!(crash.detail.as_deref(), Some("unreachable"));

@@ -1,0 +1,167 @@
+//! An actor system on the runtime: 100 actors, one live instance each, each
+//! with its own host state (its id and its outbox) reached by a typed
+//! `bindgen!` import, called through typed exports on Tokio with
+//! cancellation, and counted by a metrics observer.
+//!
+//! Each round, every actor handles the messages in its inbox; handling one
+//! adds its amount to the guest's running total and forwards half of it to
+//! the next actor through the host's `mailbox.send`. Then one actor is asked
+//! to spin and is cancelled, and one traps: neither harms the others.
+//!
+//! Run it from the workspace root: `cargo run -p runtime --example actor`.
+#![allow(clippy::print_stdout, reason = "an example shows its results on stdout")]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use runtime::{
+    ByteSize, CallMetrics, ComponentManifest, Fuel, Instance, Resources, RuntimeBuilder, RuntimeError, StoreState,
+    Timeout,
+};
+use wasmtime::component::HasSelf;
+
+wasmtime::component::bindgen!({
+    inline: "
+        package example:actor;
+
+        interface mailbox {
+            /// Sends `amount` to actor `to`; returns how many messages this actor sent so far.
+            send: func(to: u32, amount: u32) -> u32;
+            /// The id of the calling actor.
+            self-id: func() -> u32;
+        }
+
+        world actor {
+            import mailbox;
+            export handle: func(amount: u32) -> u32;
+            export total: func() -> u64;
+            export spin: func();
+            export fail: func();
+        }
+    ",
+});
+
+const ACTORS: u32 = 100;
+const ROUNDS: usize = 8;
+
+/// The guest, in WAT so the example needs no wasm toolchain: a running total
+/// in a global, kept between calls of the live instance.
+const ACTOR_GUEST: &str = r#"(component
+  (import "example:actor/mailbox" (instance $mailbox
+    (export "send" (func (param "to" u32) (param "amount" u32) (result u32)))
+    (export "self-id" (func (result u32)))))
+  (core func $send (canon lower (func $mailbox "send")))
+  (core func $self_id (canon lower (func $mailbox "self-id")))
+  (core module $m
+    (import "mailbox" "send" (func $send (param i32 i32) (result i32)))
+    (import "mailbox" "self-id" (func $self_id (result i32)))
+    (global $total (mut i64) (i64.const 0))
+    (func (export "handle") (param $amount i32) (result i32)
+      (global.set $total (i64.add (global.get $total) (i64.extend_i32_u (local.get $amount))))
+      (if (i32.ge_u (local.get $amount) (i32.const 2))
+        (then (drop (call $send
+          (i32.rem_u (i32.add (call $self_id) (i32.const 1)) (i32.const 100))
+          (i32.shr_u (local.get $amount) (i32.const 1))))))
+      (i32.wrap_i64 (global.get $total)))
+    (func (export "total") (result i64) (global.get $total))
+    (func (export "spin") (loop $l (br $l)))
+    (func (export "fail") unreachable))
+  (core instance $i (instantiate $m (with "mailbox" (instance
+    (export "send" (func $send)) (export "self-id" (func $self_id))))))
+  (func (export "handle") (param "amount" u32) (result u32) (canon lift (core func $i "handle")))
+  (func (export "total") (result u64) (canon lift (core func $i "total")))
+  (func (export "spin") (canon lift (core func $i "spin")))
+  (func (export "fail") (canon lift (core func $i "fail"))))"#;
+
+/// One actor's host state: what its imports reach.
+#[derive(Debug, Default)]
+struct ActorState {
+    id: u32,
+    outbox: Vec<(u32, u32)>,
+}
+
+impl example::actor::mailbox::Host for ActorState {
+    fn send(&mut self, to: u32, amount: u32) -> u32 {
+        self.outbox.push((to, amount));
+        self.outbox.len() as u32
+    }
+
+    fn self_id(&mut self) -> u32 {
+        self.id
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let metrics = Arc::new(CallMetrics::new());
+    let runtime = RuntimeBuilder::<ActorState>::new()
+        .link(|linker| Actor::add_to_linker::<_, HasSelf<ActorState>>(linker, StoreState::import_host))
+        .observer(metrics.clone())
+        .build()?;
+    // Limits as values: no manifest file, no TOML text.
+    let resources = Resources::new(ByteSize::mib(1), Fuel::new(1_000_000_000).ok_or("fuel")?, Timeout::from_secs(1));
+    let manifest = ComponentManifest::from_resources("actor".parse()?, resources);
+    let component = runtime.load_bytes(ACTOR_GUEST.as_bytes(), &manifest)?;
+
+    let mut actors = Vec::new();
+    for id in 0..ACTORS {
+        actors.push(component.instantiate_async(ActorState { id, outbox: Vec::new() }).await?);
+    }
+    let mut inboxes: Vec<Vec<u32>> = (0..ACTORS).map(|id| vec![1_000 + id]).collect();
+    for _ in 0..ROUNDS {
+        // Every actor handles its inbox on its own task, then hands its instance back.
+        let mut tasks = tokio::task::JoinSet::new();
+        for mut actor in actors.drain(..) {
+            let inbox = std::mem::take(&mut inboxes[actor.host().id as usize]);
+            tasks.spawn(async move {
+                let handle = actor.typed::<(u32,), (u32,)>("handle")?;
+                for amount in inbox {
+                    actor.call_typed_async(&handle, (amount,)).await?;
+                }
+                Ok::<_, RuntimeError>(actor)
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            actors.push(joined??);
+        }
+        // The host delivers what the actors sent.
+        for actor in &mut actors {
+            for (to, amount) in actor.host_mut().outbox.drain(..) {
+                inboxes[to as usize].push(amount);
+            }
+        }
+    }
+    actors.sort_by_key(|actor| actor.host().id);
+
+    // A runaway actor is stopped from outside; a trapping one stops itself.
+    let cancelled = spin_and_cancel(&mut actors[7]).await;
+    println!("actor 7 spun and was stopped: {}", cancelled.map_or_else(|e| e.kind(), |_| "ok"));
+    let failed = actors[42].call_async("fail", &[]).await;
+    println!("actor 42 trapped: {}", failed.map_or_else(|e| e.kind(), |_| "ok"));
+    println!("actor 7 afterwards: {}", actors[7].call_async("total", &[]).await.map_or_else(|e| e.kind(), |_| "ok"));
+
+    let mut sum = 0;
+    for actor in actors.iter_mut().filter(|actor| !actor.is_poisoned()) {
+        let total = actor.typed::<(), (u64,)>("total")?;
+        sum += actor.call_typed_async(&total, ()).await?.results.0;
+    }
+    println!("{} healthy actors hold a total of {sum}", actors.iter().filter(|a| !a.is_poisoned()).count());
+
+    println!("{:<22} {:>7} {:>10} {:>10} {:>14}", "outcome", "calls", "p50", "p99", "fuel");
+    for (kind, calls) in metrics.snapshot() {
+        let (p50, p99) = (calls.latency_quantile(0.5), calls.latency_quantile(0.99));
+        println!("{kind:<22} {:>7} {:>10?} {:>10?} {:>14}", calls.count, p50, p99, calls.fuel);
+    }
+    Ok(())
+}
+
+/// Calls `spin` on `actor` and cancels it 20 ms later through its token.
+async fn spin_and_cancel(actor: &mut Instance<ActorState>) -> Result<(), RuntimeError> {
+    let token = actor.cancellation_token();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        token.cancel();
+    });
+    let spin = actor.typed::<(), ()>("spin")?;
+    actor.call_typed_async(&spin, ()).await.map(|_| ())
+}
