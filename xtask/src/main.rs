@@ -100,6 +100,6 @@ pub(crate) fn limits_manifest(memory: &str, fuel: &str, timeout: &str) -> Result
     let units: u64 = fuel.replace('_', "").parse().map_err(|e| format!("fuel {fuel}: {e}"))?;
     let fuel = runtime::Fuel::new(units).ok_or_else(|| format!("fuel {fuel} is too large"))?;
     let timeout: runtime::Timeout = timeout.parse().map_err(|e| format!("timeout {timeout}: {e}"))?;
-    let name = "xtask".parse().map_err(|e| format!("{e}"))?;
+    let name = "xtask".parse().map_err(|e: &str| e.to_owned())?;
     Ok(runtime::ComponentManifest::from_resources(name, runtime::Resources::new(memory, fuel, timeout)))
 }

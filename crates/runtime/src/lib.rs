@@ -71,6 +71,7 @@ pub use wasmtime::component::{Type, Val};
 pub type HostLinker<T> = Linker<StoreState<T>>;
 
 type LinkHook<T> = Box<dyn FnOnce(&mut HostLinker<T>) -> wasmtime::Result<()>>;
+type EngineHook = Box<dyn FnOnce(&mut wasmtime::Config)>;
 
 /// Builds a [`Runtime`]: the host policy, the allocation strategy, a disk
 /// cache directory, the largest component accepted, the host functions, the
@@ -85,7 +86,7 @@ pub struct RuntimeBuilder<T: 'static = ()> {
     links: Vec<LinkHook<T>>,
     queue: Option<(usize, Duration)>,
     observer: Option<Arc<dyn CallObserver>>,
-    engine_hook: Option<Box<dyn FnOnce(&mut wasmtime::Config)>>,
+    engine_hook: Option<EngineHook>,
 }
 
 impl<T> std::fmt::Debug for RuntimeBuilder<T> {

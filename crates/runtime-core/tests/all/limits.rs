@@ -16,7 +16,14 @@ const GROWER: &str = r#"(module
     (if (i32.eq (local.get $old) (i32.const -1)) (then unreachable))
     (local.get $old))
   (func (export "try-grow") (param i32) (result i32)
-    (memory.grow (local.get 0))))"#;
+    (memory.grow (local.get 0)))
+  (func (export "grow-then-divide") (param i32) (result i32)
+    (drop (memory.grow (local.get 0)))
+    (i32.div_u (i32.const 1) (i32.const 0)))
+  (func (export "refused-then-grown-then-trap") (param i32) (result i32)
+    (drop (memory.grow (local.get 0)))
+    (drop (memory.grow (i32.const 1)))
+    unreachable))"#;
 
 fn grower() -> Result<runtime_core::LoadedComponent, runtime_core::RuntimeError> {
     load(
@@ -25,6 +32,8 @@ fn grower() -> Result<runtime_core::LoadedComponent, runtime_core::RuntimeError>
             &[
                 ("grow-or-trap", r#"(param "pages" u32) (result u32)"#),
                 ("try-grow", r#"(param "pages" u32) (result s32)"#),
+                ("grow-then-divide", r#"(param "pages" u32) (result u32)"#),
+                ("refused-then-grown-then-trap", r#"(param "pages" u32) (result u32)"#),
             ],
         ),
         ONE_MIB,
@@ -48,6 +57,20 @@ fn a_trap_after_a_denied_grow_is_memory_limit_exceeded() -> TestResult {
     assert_eq!(crash.detail.as_deref(), Some("unreachable"));
     assert!(crash.kind.help().contains("resources.memory"));
     assert_eq!(crash.report.peak_memory_bytes, 64 * 1024);
+    Ok(())
+}
+
+#[test]
+fn a_guest_that_survived_a_denial_and_then_failed_otherwise_is_not_blamed_on_the_budget() -> TestResult {
+    // The refusal was survived: dividing by zero afterwards is the guest's own fault.
+    let divided = grower()?.call("grow-then-divide", &[Val::U32(100)]).err().ok_or("div by zero")?;
+    assert_eq!(divided.crash().map(|c| c.kind), Some(CrashKind::IntegerDivisionByZero), "{divided}");
+    // So is a trap after a later growth succeeded.
+    let grown = grower()?.call("refused-then-grown-then-trap", &[Val::U32(100)]).err().ok_or("trap")?;
+    assert_eq!(grown.crash().map(|c| c.kind), Some(CrashKind::Unreachable), "{grown}");
+    // The same division without any denial, for comparison.
+    let plain = grower()?.call("grow-then-divide", &[Val::U32(1)]).err().ok_or("div by zero")?;
+    assert_eq!(plain.crash().map(|c| c.kind), Some(CrashKind::IntegerDivisionByZero));
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! Integration tests of the facade: real components end to end.
 
 mod boundary;
+mod embedder;
 mod rust_guest;
 mod wasi;
 

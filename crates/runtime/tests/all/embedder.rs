@@ -1,0 +1,257 @@
+//! The embedder's API: its own state per instance, `bindgen!` imports under
+//! the same boundary as the registry's, typed and checked calls, one
+//! admission for every entry point, cancellation, reports and observers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use runtime::{
+    AsyncHostRegistry, ByteSize, CallMetrics, ComponentManifest, CrashKind, Fuel, HostFuture, HostPolicy,
+    LoadedComponent, Resources, Runtime, RuntimeBuilder, RuntimeError, StoreState, Timeout, Val,
+};
+use wasmtime::component::HasSelf;
+
+use crate::{TestResult, tokio};
+
+wasmtime::component::bindgen!({
+    inline: "
+        package test:embedder;
+        interface counter {
+            bump: func(by: u32) -> u32;
+        }
+        world guest {
+            import counter;
+        }
+    ",
+});
+
+/// The embedder's state: a counter the guest bumps through the import, and
+/// whether the import should panic.
+#[derive(Debug, Default)]
+struct Counter {
+    value: u32,
+    panic: bool,
+}
+
+impl test::embedder::counter::Host for Counter {
+    fn bump(&mut self, by: u32) -> u32 {
+        assert!(!self.panic, "the embedder's import panicked on purpose");
+        self.value += by;
+        self.value
+    }
+}
+
+/// `bump(n) -> total` through the import; `echo(n: u32) -> u32`; `spin`.
+const GUEST: &str = r#"(component
+  (import "test:embedder/counter" (instance $counter (export "bump" (func (param "by" u32) (result u32)))))
+  (core func $bump (canon lower (func $counter "bump")))
+  (core module $m
+    (import "host" "bump" (func $bump (param i32) (result i32)))
+    (func (export "bump") (param i32) (result i32) (call $bump (local.get 0)))
+    (func (export "echo") (param i32) (result i32) (local.get 0))
+    (func (export "spin") (loop $l (br $l))))
+  (core instance $i (instantiate $m (with "host" (instance (export "bump" (func $bump))))))
+  (func (export "bump") (param "by" u32) (result u32) (canon lift (core func $i "bump")))
+  (func (export "echo") (param "n" u32) (result u32) (canon lift (core func $i "echo")))
+  (func (export "spin") (canon lift (core func $i "spin"))))"#;
+
+/// `echo(n: u32) -> u32`, without imports: callable synchronously.
+const ECHO: &str = r#"(component
+  (core module $m (func (export "echo") (param i32) (result i32) (local.get 0)))
+  (core instance $i (instantiate $m))
+  (func (export "echo") (param "n" u32) (result u32) (canon lift (core func $i "echo"))))"#;
+
+/// `nap(ms)`: asks the host to sleep.
+fn napping_guest() -> String {
+    format!(
+        r#"(component
+  (import "{}" (instance $time (export "sleep" (func (param "ms" u32)))))
+  (core func $sleep (canon lower (func $time "sleep")))
+  (core module $m (import "host" "sleep" (func $sleep (param i32)))
+    (func (export "nap") (param i32) (call $sleep (local.get 0))))
+  (core instance $i (instantiate $m (with "host" (instance (export "sleep" (func $sleep))))))
+  (func (export "nap") (param "ms" u32) (canon lift (core func $i "nap"))))"#,
+        runtime::TIME_INTERFACE
+    )
+}
+
+fn manifest(timeout: Timeout) -> Result<ComponentManifest, Box<dyn std::error::Error>> {
+    let resources = Resources::new(ByteSize::mib(1), Fuel::new(10_000_000_000).ok_or("fuel")?, timeout);
+    Ok(ComponentManifest::from_resources("embedder".parse()?, resources))
+}
+
+fn counter_runtime(policy: HostPolicy, metrics: Option<Arc<CallMetrics>>) -> Result<Runtime<Counter>, RuntimeError> {
+    let mut builder = RuntimeBuilder::<Counter>::new()
+        .policy(policy)
+        .link(|linker| Guest::add_to_linker::<_, HasSelf<Counter>>(linker, StoreState::import_host));
+    if let Some(metrics) = metrics {
+        builder = builder.observer(metrics);
+    }
+    builder.build()
+}
+
+fn load(runtime: &Runtime<Counter>, timeout: Timeout) -> Result<LoadedComponent<Counter>, Box<dyn std::error::Error>> {
+    Ok(runtime.load_bytes(GUEST.as_bytes(), &manifest(timeout)?)?)
+}
+
+#[test]
+fn each_instance_has_its_own_state_which_a_bindgen_import_reaches() -> TestResult {
+    tokio()?.block_on(async {
+        let runtime = counter_runtime(HostPolicy::default(), None)?;
+        let component = load(&runtime, Timeout::from_secs(10))?;
+        let mut first = component.instantiate_async(Counter { value: 100, panic: false }).await?;
+        let mut second = component.instantiate_async(Counter::default()).await?;
+        let bump = first.typed::<(u32,), (u32,)>("bump")?;
+        assert_eq!(first.call_typed_async(&bump, (5,)).await?.results, (105,));
+        let outcome = first.call_typed_async(&bump, (5,)).await?;
+        assert_eq!(outcome.results, (110,));
+        assert_eq!(outcome.report.host_calls, 1, "the linked import is counted like a registered one");
+        assert_eq!(second.call_async("bump", &[Val::U32(1)]).await?.results, [Val::U32(1)]);
+        assert_eq!((first.host().value, second.host().value), (110, 1));
+        second.host_mut().value = 41;
+        assert_eq!(second.call_async("bump", &[Val::U32(1)]).await?.results, [Val::U32(42)]);
+        Ok(())
+    })
+}
+
+#[test]
+fn a_panicking_linked_import_ends_that_call_only_as_host_panic() -> TestResult {
+    tokio()?.block_on(async {
+        let runtime = counter_runtime(HostPolicy::default(), None)?;
+        let component = load(&runtime, Timeout::from_secs(10))?;
+        let error = component
+            .call_async_with(Counter { value: 0, panic: true }, "bump", &[Val::U32(1)], None)
+            .await
+            .err()
+            .ok_or("the import panicked")?;
+        assert_eq!(error.crash().map(|crash| crash.kind), Some(CrashKind::HostPanic), "{error}");
+        assert!(error.to_string().contains("panicked on purpose"), "{error}");
+        let fine = component.call_async("bump", &[Val::U32(2)]).await?;
+        assert_eq!(fine.results, [Val::U32(2)]);
+        Ok(())
+    })
+}
+
+#[test]
+fn a_wrong_argument_type_is_refused_before_the_guest_runs_and_poisons_nothing() -> TestResult {
+    tokio()?.block_on(async {
+        let runtime = counter_runtime(HostPolicy::default(), None)?;
+        let component = load(&runtime, Timeout::from_secs(10))?;
+        let mut instance = component.instantiate_async(Counter::default()).await?;
+        let error = instance.call_async("echo", &[Val::S32(7)]).await.err().ok_or("s32 for u32")?;
+        assert_eq!(error.kind(), "invalid-arguments");
+        let message = format!("{error:?}");
+        assert!(message.contains("`n` is u32") && message.contains("an s32"), "{message}");
+        assert_eq!(instance.call_async("echo", &[Val::U32(7)]).await?.results, [Val::U32(7)]);
+        assert!(!instance.is_poisoned());
+        // A fresh call says the same, and so does a check without a call.
+        let fresh = component.call_async("echo", &[Val::String("7".into())]).await.err().ok_or("string")?;
+        assert_eq!(fresh.kind(), "invalid-arguments");
+        assert!(component.check_arguments("echo", &[Val::U32(1)]).is_ok());
+        Ok(())
+    })
+}
+
+#[test]
+fn typed_exports_are_checked_once_and_belong_to_their_instance() -> TestResult {
+    tokio()?.block_on(async {
+        let runtime = counter_runtime(HostPolicy::default(), None)?;
+        let component = load(&runtime, Timeout::from_secs(10))?;
+        let mut first = component.instantiate_async(Counter::default()).await?;
+        let mut second = component.instantiate_async(Counter::default()).await?;
+        let wrong = first.typed::<(String,), (u32,)>("echo").err().ok_or("echo takes a u32")?;
+        assert_eq!(wrong.kind(), "invalid-arguments");
+        let echo = first.typed::<(u32,), (u32,)>("echo")?;
+        assert_eq!(first.call_typed_async(&echo, (9,)).await?.results, (9,));
+        let foreign = second.call_typed_async(&echo, (9,)).await.err().ok_or("another instance's export")?;
+        assert_eq!(foreign.kind(), "invalid-arguments");
+        assert!(!second.is_poisoned());
+        Ok(())
+    })
+}
+
+#[test]
+fn a_live_instance_holds_its_slot_for_every_entry_point() -> TestResult {
+    let policy = HostPolicy::builder().max_concurrent_instances(2).build()?;
+    let runtime = Runtime::builder().policy(policy).queue(0, Duration::from_millis(10)).build()?;
+    let component = runtime.load_bytes(ECHO.as_bytes(), &manifest(Timeout::from_secs(10))?)?;
+    let tokio = tokio()?;
+    let first = component.instantiate(())?;
+    let second = tokio.block_on(component.instantiate_async(()))?;
+    assert_eq!(runtime.available_slots(), 0);
+    assert_eq!(component.call("echo", &[Val::U32(1)]).err().map(|e| e.kind()), Some("busy"));
+    assert_eq!(component.instantiate(()).err().map(|e| e.kind()), Some("busy"));
+    let queued = tokio.block_on(component.call_async("echo", &[Val::U32(1)]));
+    assert_eq!(queued.err().map(|e| e.kind()), Some("busy"));
+    drop(first);
+    assert_eq!(component.call("echo", &[Val::U32(1)])?.results, [Val::U32(1)]);
+    drop(second);
+    assert_eq!(runtime.available_slots(), 2);
+    Ok(())
+}
+
+#[test]
+fn cancelling_a_live_instance_stops_its_call_reports_the_fuel_burned_and_poisons_it() -> TestResult {
+    tokio()?.block_on(async {
+        let metrics = Arc::new(CallMetrics::new());
+        let runtime = counter_runtime(HostPolicy::default(), Some(metrics.clone()))?;
+        let component = load(&runtime, Timeout::from_secs(10))?;
+        let mut instance = component.instantiate_async(Counter::default()).await?;
+        let token = instance.cancellation_token();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            token.cancel();
+        });
+        let error = instance.call_async("spin", &[]).await.err().ok_or("cancelled")?;
+        let RuntimeError::Cancelled { report } = &error else { return Err(format!("{error:?}").into()) };
+        assert!(report.fuel_consumed >= 1_000_000, "a 30 ms spin burned only {} fuel", report.fuel_consumed);
+        let after = instance.call_async("echo", &[Val::U32(1)]).await.err().ok_or("poisoned")?;
+        assert!(matches!(after, RuntimeError::Poisoned { by: "cancelled" }), "{after:?}");
+        let counts = metrics.snapshot();
+        assert_eq!(counts.get("cancelled").map(|kind| kind.count), Some(1));
+        assert_eq!(counts.get("poisoned").map(|kind| kind.count), Some(1));
+        assert_eq!(counts.get("instantiate").map(|kind| kind.count), None, "kinds are outcomes, not exports");
+        assert_eq!(counts.get("ok").map(|kind| kind.count), Some(1), "the instantiation");
+        Ok(())
+    })
+}
+
+#[test]
+fn a_call_stopped_at_its_deadline_reports_the_fuel_it_burned() -> TestResult {
+    tokio()?.block_on(async {
+        let runtime = counter_runtime(HostPolicy::default(), None)?;
+        let component = load(&runtime, Timeout::from_millis(50))?;
+        let error = component.call_async("spin", &[]).await.err().ok_or("deadline")?;
+        let crash = error.crash().ok_or("a crash")?;
+        assert!(matches!(crash.kind, CrashKind::DeadlineExceeded { .. }), "{error}");
+        assert!(
+            crash.report.fuel_consumed >= 1_000_000,
+            "a 50 ms spin burned only {} fuel",
+            crash.report.fuel_consumed
+        );
+        Ok(())
+    })
+}
+
+#[test]
+fn the_report_says_how_long_a_call_queued() -> TestResult {
+    let nap = |registry: AsyncHostRegistry| {
+        registry.func_async(runtime::TIME_INTERFACE, "sleep", |_store, (ms,): (u32,)| -> HostFuture<'_, ()> {
+            Box::new(async move {
+                tokio::time::sleep(Duration::from_millis(u64::from(ms))).await;
+                Ok(())
+            })
+        })
+    };
+    let policy = HostPolicy::builder().max_concurrent_instances(1).build()?;
+    let runtime = Runtime::builder().policy(policy).host_functions(nap(AsyncHostRegistry::new())).build()?;
+    let component = runtime.load_bytes(napping_guest().as_bytes(), &manifest(Timeout::from_secs(10))?)?;
+    tokio()?.block_on(async {
+        let (first, second) =
+            tokio::join!(component.call_async("nap", &[Val::U32(50)]), component.call_async("nap", &[Val::U32(1)]));
+        let waits = [first?.report.queue_wait, second?.report.queue_wait];
+        assert!(waits.iter().any(|wait| *wait >= Duration::from_millis(30)), "{waits:?}");
+        assert!(waits.contains(&Duration::ZERO), "{waits:?}");
+        Ok(())
+    })
+}
