@@ -6,7 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use runtime::{CacheState, ContentHash, LoadError, Runtime, RuntimeError, component_binary, declared_figures};
+use runtime::{
+    Allocation, CacheState, ContentHash, LoadError, Runtime, RuntimeError, component_binary, declared_figures,
+};
 use wit_component::{DecodedWasm, WitPrinter};
 use wit_parser::{Function, Resolve, WorldItem};
 
@@ -39,7 +41,11 @@ pub(crate) fn inspect(args: &InspectArgs) -> ExitCode {
 
 fn describe(path: &Path, cache_dir: Option<&Path>, policy: Option<&Path>) -> Result<String, RuntimeError> {
     let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
-    let mut builder = Runtime::builder().policy(crate::load_policy(policy)?);
+    let mut builder = Runtime::builder()
+        // One process, one instance: a pool of slots it never reuses costs
+        // milliseconds to reserve.
+        .allocation(Allocation::OnDemand)
+        .policy(crate::load_policy(policy)?);
     if let Some(dir) = cache_dir {
         builder = builder.disk_cache(dir);
     }

@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use runtime::{CallReport, ComponentManifest, CrashKind, HostPolicy, LoadedComponent, Runtime, RuntimeError, Val};
+use runtime::{
+    Allocation, CallReport, ComponentManifest, CrashKind, HostPolicy, LoadedComponent, Runtime, RuntimeError, Val,
+};
 use serde_json::json;
 
 use crate::grants::GrantFlags;
@@ -138,7 +140,11 @@ impl Failure {
 
 fn execute(args: &RunArgs) -> Result<ExitCode, Failure> {
     let policy = crate::load_policy(args.policy.as_deref())?;
-    let mut builder = Runtime::builder().policy(policy.clone());
+    let mut builder = Runtime::builder()
+        // One process, one instance: a pool of slots it never reuses costs
+        // milliseconds to reserve.
+        .allocation(Allocation::OnDemand)
+        .policy(policy.clone());
     if let Some(dir) = &args.cache_dir {
         builder = builder.disk_cache(dir);
     }

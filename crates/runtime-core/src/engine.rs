@@ -12,6 +12,9 @@ use crate::RuntimeError;
 pub const MAX_MEMORIES_PER_COMPONENT: u32 = 4;
 /// Tables one component may define.
 pub const MAX_TABLES_PER_COMPONENT: u32 = 8;
+/// The guard region after each pooled memory.
+const POOL_GUARD_BYTES: u64 = 64 << 10;
+const WASM_PAGE: u64 = 64 << 10;
 /// Core module instances one component may create.
 pub const MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 32;
 
@@ -58,12 +61,25 @@ impl RuntimeEngine {
     pub fn with_config(
         policy: HostPolicy,
         allocation: Allocation,
-        configure: impl FnOnce(&mut Config),
+        configure: impl Fn(&mut Config),
     ) -> Result<Self, RuntimeError> {
-        let mut config = engine_config(&policy, allocation);
-        configure(&mut config);
-        #[expect(clippy::disallowed_methods, reason = "runtime-core is the one place that builds engines")]
-        let engine = Engine::new(&config).map_err(|e| RuntimeError::internal("cannot create the engine", &e))?;
+        let build = |allocation| {
+            let mut config = engine_config(&policy, allocation);
+            configure(&mut config);
+            #[expect(clippy::disallowed_methods, reason = "runtime-core is the one place that builds engines")]
+            Engine::new(&config)
+        };
+        let engine = match build(allocation) {
+            Ok(engine) => engine,
+            // The pool reserves its address space up front; a host that
+            // cannot give it (a small address space, a tight `ulimit -v`)
+            // still runs guests, each memory mapped when it is created.
+            Err(error) if allocation == Allocation::Pooling => {
+                tracing::warn!(%error, "cannot reserve the instance pool; allocating on demand instead");
+                build(Allocation::OnDemand).map_err(|e| RuntimeError::internal("cannot create the engine", &e))?
+            }
+            Err(error) => return Err(RuntimeError::internal("cannot create the engine", &error)),
+        };
         let ticker = EpochTicker::start(engine.clone())
             .map_err(|e| RuntimeError::Internal { message: format!("cannot start the epoch ticker: {e}") })?;
         Ok(Self { engine, policy: Arc::new(policy), _ticker: Arc::new(ticker) })
@@ -116,6 +132,13 @@ pub fn engine_config(policy: &HostPolicy, allocation: Allocation) -> Config {
             // address space only.
             .total_stacks(instances.saturating_mul(2));
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        // Each memory slot reserves what the policy lets one memory reach,
+        // not wasmtime's default 4 GiB plus guard: 2,000 slots of 4 GiB are
+        // 8 TiB of address space, more than a host with 39-bit addresses
+        // has. Memories then need explicit bounds checks; a small guard
+        // still lets wasmtime skip the check for small constant offsets.
+        let reservation = (memory_max as u64).max(WASM_PAGE).next_multiple_of(WASM_PAGE);
+        config.memory_reservation(reservation).memory_guard_size(POOL_GUARD_BYTES);
     }
     config
 }

@@ -54,7 +54,7 @@ mod typecheck;
 #[cfg(feature = "wasi")]
 mod wasi;
 
-pub use cache::{CacheSource, ContentHash, DiskCache};
+pub use cache::{CacheSource, ContentHash, DEFAULT_DISK_CACHE_BYTES, DEFAULT_MEMORY_CACHE_BYTES, DiskCache};
 pub use component::{ExportSignature, LoadedComponent};
 pub use crash::{CrashKind, CrashReport, DeadlinePhase};
 pub use engine::{

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use wasmtime::component::Component;
 
-use crate::cache::{CacheSource, ContentHash, DiskCache, MemoryCache};
+use crate::cache::{CacheSource, ContentHash, DEFAULT_MEMORY_CACHE_BYTES, DiskCache, MemoryCache};
 use crate::{LoadError, RuntimeEngine, sniff};
 
 /// The largest input the loader accepts by default.
@@ -59,12 +59,37 @@ pub struct ComponentLoader {
 impl ComponentLoader {
     /// A loader for `engine` with an in-memory cache only.
     pub fn new(engine: RuntimeEngine) -> Self {
-        Self { engine, max_bytes: DEFAULT_MAX_COMPONENT_BYTES, memory: MemoryCache::default(), disk: None }
+        Self {
+            engine,
+            max_bytes: DEFAULT_MAX_COMPONENT_BYTES,
+            memory: MemoryCache::new(DEFAULT_MEMORY_CACHE_BYTES),
+            disk: None,
+        }
+    }
+
+    /// Holds at most `bytes` of compiled code in memory (default
+    /// [`DEFAULT_MEMORY_CACHE_BYTES`]); the least recently loaded component
+    /// is dropped first. Components already loaded keep working.
+    pub fn with_memory_cache_budget(mut self, bytes: u64) -> Self {
+        self.memory = MemoryCache::new(bytes);
+        self
+    }
+
+    /// Bytes of compiled code the in-memory cache holds now.
+    pub fn memory_cache_bytes(&self) -> u64 {
+        self.memory.held_bytes()
     }
 
     /// Also caches compiled components in `dir` (see [`DiskCache`]).
     pub fn with_disk_cache(mut self, dir: impl Into<PathBuf>) -> Self {
         self.disk = Some(DiskCache::new(dir, self.engine.engine()));
+        self
+    }
+
+    /// Also caches compiled components in `dir`, at most `bytes` of entries
+    /// (default [`DEFAULT_DISK_CACHE_BYTES`](crate::DEFAULT_DISK_CACHE_BYTES)); the oldest are removed first.
+    pub fn with_disk_cache_budget(mut self, dir: impl Into<PathBuf>, bytes: u64) -> Self {
+        self.disk = Some(DiskCache::new(dir, self.engine.engine()).with_budget(bytes));
         self
     }
 

@@ -71,7 +71,7 @@ pub use wasmtime::component::{Type, Val};
 pub type HostLinker<T> = Linker<StoreState<T>>;
 
 type LinkHook<T> = Box<dyn FnOnce(&mut HostLinker<T>) -> wasmtime::Result<()>>;
-type EngineHook = Box<dyn FnOnce(&mut wasmtime::Config)>;
+type EngineHook = Box<dyn Fn(&mut wasmtime::Config)>;
 
 /// Builds a [`Runtime`]: the host policy, the allocation strategy, a disk
 /// cache directory, the largest component accepted, the host functions, the
@@ -81,6 +81,7 @@ pub struct RuntimeBuilder<T: 'static = ()> {
     policy: HostPolicy,
     allocation: Allocation,
     cache_dir: Option<PathBuf>,
+    cache_budgets: (Option<u64>, Option<u64>),
     max_component_bytes: Option<u64>,
     host: Option<AsyncHostRegistry<T>>,
     links: Vec<LinkHook<T>>,
@@ -105,6 +106,7 @@ impl<T> Default for RuntimeBuilder<T> {
             policy: HostPolicy::default(),
             allocation: Allocation::default(),
             cache_dir: None,
+            cache_budgets: (None, None),
             max_component_bytes: None,
             host: None,
             links: Vec::new(),
@@ -137,6 +139,15 @@ impl<T: Send + 'static> RuntimeBuilder<T> {
     /// directory must not be writable by untrusted parties.
     pub fn disk_cache(mut self, dir: impl Into<PathBuf>) -> Self {
         self.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// Bounds the compile caches: at most `memory` bytes of compiled code
+    /// kept in memory (default 512 MiB), at most `disk` bytes of entries in
+    /// the disk cache (default 2 GiB). The least recently used component,
+    /// the oldest entry, go first.
+    pub fn cache_budgets(mut self, memory: u64, disk: u64) -> Self {
+        self.cache_budgets = (Some(memory), Some(disk));
         self
     }
 
@@ -182,7 +193,7 @@ impl<T: Send + 'static> RuntimeBuilder<T> {
     /// (profiling, debug info, Cranelift flags). Turning off what the runtime
     /// relies on (fuel, epoch interruption, the component model) breaks its
     /// limits; what this accepts may change with any wasmtime upgrade.
-    pub fn unstable_engine_config(mut self, configure: impl FnOnce(&mut wasmtime::Config) + 'static) -> Self {
+    pub fn unstable_engine_config(mut self, configure: impl Fn(&mut wasmtime::Config) + 'static) -> Self {
         self.engine_hook = Some(Box::new(configure));
         self
     }
@@ -194,8 +205,13 @@ impl<T: Send + 'static> RuntimeBuilder<T> {
             None => RuntimeEngine::new(self.policy, self.allocation)?,
         };
         let mut loader = ComponentLoader::new(engine.clone());
-        if let Some(dir) = self.cache_dir {
-            loader = loader.with_disk_cache(dir);
+        if let (Some(bytes), _) = self.cache_budgets {
+            loader = loader.with_memory_cache_budget(bytes);
+        }
+        match (self.cache_dir, self.cache_budgets.1) {
+            (Some(dir), Some(bytes)) => loader = loader.with_disk_cache_budget(dir, bytes),
+            (Some(dir), None) => loader = loader.with_disk_cache(dir),
+            (None, _) => {}
         }
         if let Some(bytes) = self.max_component_bytes {
             loader = loader.with_max_bytes(bytes);

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use runtime::{Allocation, HostPolicy};
 use runtime_core::engine_config;
-use wasmtime::component::{Component, Instance, InstancePre, Linker, Val};
+use wasmtime::component::{Component, Instance, InstancePre, Linker, TypedFunc, Val};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
 
@@ -71,6 +71,17 @@ impl BareLive {
     pub(super) fn call(&mut self, export: &str) {
         arm(&mut self.store);
         call(&mut self.store, &self.instance, export, &[]);
+    }
+
+    /// `export` as a typed function without parameters or results.
+    pub(super) fn typed(&mut self, export: &str) -> Result<TypedFunc<(), ()>, String> {
+        self.instance.get_typed_func::<(), ()>(&mut self.store, export).map_err(|e| e.to_string())
+    }
+
+    /// Calls a typed export again, with fresh fuel and a fresh deadline.
+    pub(super) fn call_typed(&mut self, func: &TypedFunc<(), ()>) {
+        arm(&mut self.store);
+        let _ = func.call(&mut self.store, ());
     }
 }
 

@@ -123,3 +123,88 @@ fn an_entry_of_another_engine_is_not_trusted() -> TestResult {
     assert_eq!(loaded.source, CacheSource::Compiled);
     Ok(())
 }
+
+/// Bytes of `.cwasm` entries in `dir`.
+fn entry_bytes(dir: &PathBuf) -> Result<u64, std::io::Error> {
+    let mut total = 0;
+    for item in std::fs::read_dir(dir)? {
+        let item = item?;
+        if item.path().extension().is_some_and(|ext| ext == "cwasm") {
+            total += item.metadata()?.len();
+        }
+    }
+    Ok(total)
+}
+
+#[test]
+fn the_memory_cache_keeps_within_its_budget_dropping_the_least_recently_used() -> TestResult {
+    let one = ComponentLoader::new(engine().clone());
+    one.load_bytes(wat("budget probe").as_bytes())?;
+    let size = one.memory_cache_bytes();
+    assert!(size > 0);
+    // Room for two components of this size, not three.
+    let loader = ComponentLoader::new(engine().clone()).with_memory_cache_budget(size * 2 + size / 2);
+    // Tags of different lengths: the tag's length is what the component returns.
+    let (a, b, c) = (wat("budget a"), wat("budget bb"), wat("budget ccc"));
+    loader.load_bytes(a.as_bytes())?;
+    loader.load_bytes(b.as_bytes())?;
+    assert_eq!(loader.load_bytes(a.as_bytes())?.source, CacheSource::Memory, "a is now the most recent");
+    loader.load_bytes(c.as_bytes())?;
+    assert!(loader.memory_cache_bytes() <= size * 2 + size / 2);
+    assert_eq!(loader.load_bytes(a.as_bytes())?.source, CacheSource::Memory);
+    assert_eq!(loader.load_bytes(c.as_bytes())?.source, CacheSource::Memory);
+    assert_eq!(loader.load_bytes(b.as_bytes())?.source, CacheSource::Compiled, "b was the least recently used");
+    Ok(())
+}
+
+#[test]
+fn the_disk_cache_keeps_within_its_budget_removing_the_oldest_entries() -> TestResult {
+    let dir = cache_dir("disk-budget")?;
+    disk_loader(&dir).load_bytes(wat("disk budget probe").as_bytes())?;
+    let size = entry_bytes(&dir)?;
+    std::fs::remove_dir_all(&dir)?;
+    let budget = size * 2 + size / 2;
+    let loader = || ComponentLoader::new(engine().clone()).with_disk_cache_budget(&dir, budget);
+    let written = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    for (age, tag) in ["disk budget a", "disk budget bb", "disk budget ccc", "disk budget dddd"].into_iter().enumerate()
+    {
+        let compiled = loader().load_bytes(wat(tag).as_bytes())?;
+        // Entries are ordered by mtime, whose clock ticks coarsely: give
+        // each a distinct one instead of waiting.
+        let entry = loader().disk_cache().ok_or("disk cache")?.entry_path(compiled.hash);
+        std::fs::File::options()
+            .write(true)
+            .open(&entry)?
+            .set_modified(written + std::time::Duration::from_secs(age as u64))?;
+        assert!(entry_bytes(&dir)? <= budget, "{} bytes of entries, budget {budget}", entry_bytes(&dir)?);
+    }
+    assert_eq!(loader().load_bytes(wat("disk budget dddd").as_bytes())?.source, CacheSource::Disk);
+    assert_eq!(loader().load_bytes(wat("disk budget a").as_bytes())?.source, CacheSource::Compiled, "a was oldest");
+    Ok(())
+}
+
+#[test]
+fn a_settled_entry_is_stamped_and_any_later_write_to_it_is_verified_again() -> TestResult {
+    let dir = cache_dir("stamp")?;
+    let source = wat("stamp");
+    let compiled = disk_loader(&dir).load_bytes(source.as_bytes())?;
+    let entry = disk_loader(&dir).disk_cache().ok_or("disk cache")?.entry_path(compiled.hash);
+    let stamp = entry.with_extension("verified");
+    // A fresh entry is verified in full and not stamped: its ctime may still
+    // share a clock tick with a write to come.
+    assert_eq!(disk_loader(&dir).load_bytes(source.as_bytes())?.source, CacheSource::Disk);
+    assert!(!stamp.exists());
+    #[expect(clippy::disallowed_methods, reason = "a ctime cannot be set back: the entry must really age a second")]
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    assert_eq!(disk_loader(&dir).load_bytes(source.as_bytes())?.source, CacheSource::Disk);
+    assert!(stamp.exists(), "a settled entry that passed verification is stamped");
+    assert_eq!(disk_loader(&dir).load_bytes(source.as_bytes())?.source, CacheSource::Disk);
+    // Corrupt it in place, keeping its size: the stamp no longer matches.
+    let mut bytes = std::fs::read(&entry)?;
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&entry, &bytes)?;
+    assert_eq!(disk_loader(&dir).load_bytes(source.as_bytes())?.source, CacheSource::Compiled);
+    assert_eq!(run(&disk_loader(&dir).load_bytes(source.as_bytes())?.component)?, "stamp".len() as u32);
+    Ok(())
+}
