@@ -339,6 +339,7 @@ fn report_json(report: &CallReport) -> serde_json::Value {
         "memory_limit_bytes": report.memory_limit_bytes,
         "wall_us": report.wall.as_micros(),
         "instantiate_us": report.instantiate.as_micros(),
+        "queue_wait_us": report.queue_wait.as_micros(),
         "host_calls": report.host_calls,
         "host_us": report.host_time.as_micros(),
         "stdout": report.stdout,

@@ -261,9 +261,11 @@ pub enum RuntimeError {
     },
 
     /// The component imports async host functions (or WASI), so it must be
-    /// called with `call_async`.
-    #[error("this component imports async host functions; call it with `call_async`")]
-    #[diagnostic(code(runtime::async_required), help("use Runtime::call_async / instantiate_async on a Tokio runtime"))]
+    /// called through the async entry points.
+    #[error(
+        "this component imports host functions or WASI, which run asynchronously; a synchronous call cannot run it"
+    )]
+    #[diagnostic(code(runtime::async_required), help("call it through the async entry points, on a Tokio runtime"))]
     AsyncRequired,
 
     /// A failure of the runtime itself, not of the guest.

@@ -7,9 +7,13 @@ use std::time::Duration;
 #[non_exhaustive]
 pub struct CallReport {
     /// Fuel consumed, instantiation included for a fresh instance. Exact on
-    /// success and on `out-of-fuel`; after any other trap it is a lower bound,
-    /// because wasmtime 48 flushes its fuel counter only at calls
-    /// (wasmtime issue 13802).
+    /// success and on `out-of-fuel`. An async call stopped from outside (its
+    /// deadline, a cancellation) reports the fuel it burned to within one
+    /// chunk of 1,000,000 (its store receives fuel in chunks, and wasmtime
+    /// writes the counter back at each). A synchronous call interrupted at
+    /// its deadline, and a trap, report a lower bound: wasmtime 48 keeps the
+    /// counter in a register inside a loop and writes it back only at calls
+    /// and chunk ends (wasmtime issue 13802).
     pub fuel_consumed: u64,
     /// Fuel the call was given.
     pub fuel_limit: u64,

@@ -32,6 +32,49 @@
 //! assert_eq!(error.crash().map(|c| c.kind), Some(CrashKind::IntegerDivisionByZero));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! The embedder's own state `T`, one value per instance, reached by a host
+//! function; a live instance on Tokio, called through a typed export; limits
+//! as values. `bindgen!`-generated imports link the same way through
+//! [`RuntimeBuilder::link`] with [`StoreState::import_host`] as their getter
+//! (see `examples/actor.rs`).
+//!
+//! ```
+//! use runtime::{AsyncHostRegistry, ByteSize, ComponentManifest, Fuel, HostFuture, Resources, RuntimeBuilder, Timeout};
+//!
+//! /// What the host keeps for each instance.
+//! #[derive(Default)]
+//! struct Visitor { name: String, greetings: u32 }
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+//! let registry = AsyncHostRegistry::<Visitor>::new().func_async("example:host/visits", "count",
+//!     |mut store, (): ()| -> HostFuture<'_, (u32,)> {
+//!         let visitor = store.data_mut().host_mut();
+//!         visitor.greetings += 1;
+//!         let count = visitor.greetings;
+//!         Box::new(async move { Ok((count,)) })
+//!     });
+//! let runtime = RuntimeBuilder::<Visitor>::new().host_functions(registry).build()?;
+//! let resources = Resources::new(ByteSize::mib(1), Fuel::new(1_000_000).ok_or("fuel")?, Timeout::from_secs(1));
+//! let manifest = ComponentManifest::from_resources("greeter".parse()?, resources);
+//! let greeter = runtime.load_bytes(br#"(component
+//!   (import "example:host/visits" (instance $visits (export "count" (func (result u32)))))
+//!   (core func $count (canon lower (func $visits "count")))
+//!   (core module $m (import "host" "count" (func $count (result i32)))
+//!     (func (export "greet") (result i32) (call $count)))
+//!   (core instance $i (instantiate $m (with "host" (instance (export "count" (func $count))))))
+//!   (func (export "greet") (result u32) (canon lift (core func $i "greet"))))"#, &manifest)?;
+//!
+//! let mut ada = greeter.instantiate_async(Visitor { name: "Ada".into(), greetings: 0 }).await?;
+//! let greet = ada.typed::<(), (u32,)>("greet")?;
+//! ada.call_typed_async(&greet, ()).await?;
+//! let second = ada.call_typed_async(&greet, ()).await?;
+//! assert_eq!(second.results, (2,));
+//! assert_eq!((ada.host().name.as_str(), ada.host().greetings), ("Ada", 2));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![deny(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
 

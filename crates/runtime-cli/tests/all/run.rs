@@ -34,7 +34,7 @@ fn a_successful_call_prints_its_result_and_exits_0() -> TestResult {
     let body = json(&output.stdout)?;
     assert_eq!(body["ok"], true);
     assert_eq!(body["result"], "42");
-    for key in ["fuel_consumed", "peak_memory_bytes", "wall_us", "instantiate_us", "host_calls"] {
+    for key in ["fuel_consumed", "peak_memory_bytes", "wall_us", "instantiate_us", "queue_wait_us", "host_calls"] {
         assert!(body["report"][key].is_u64(), "{key} missing: {body}");
     }
     Ok(())

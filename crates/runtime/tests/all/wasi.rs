@@ -56,3 +56,17 @@ fn a_component_with_imports_refuses_a_synchronous_call() -> TestResult {
     assert!(guest.instantiate(()).is_err());
     Ok(())
 }
+
+#[test]
+fn each_call_on_a_live_instance_reports_only_its_own_output() -> TestResult {
+    tokio()?.block_on(async {
+        let captured = rust_guest(FOUR_MIB, "[wasi]\nstdio = \"capture\"")?;
+        let mut instance = captured.instantiate_async(()).await?;
+        let first = instance.call_async("shout", &[Val::String("first".into())]).await?;
+        let second = instance.call_async("shout", &[Val::String("second".into())]).await?;
+        assert_eq!(first.report.stdout.as_deref(), Some("first\n"));
+        assert_eq!(second.report.stdout.as_deref(), Some("second\n"), "not the first call's output again");
+        assert_eq!(second.report.stderr.as_deref(), Some("second\n"));
+        Ok(())
+    })
+}
