@@ -172,21 +172,26 @@ impl<T: Send + 'static> ComponentInstance<T> {
     /// Calls `export` with fresh fuel and a fresh deadline.
     pub fn call(&mut self, export: &str, args: &[Val]) -> Result<CallOutcome, RuntimeError> {
         self.require_sync()?;
-        let deadline = Deadline::after(self.component.limits().timeout());
-        self.begin(deadline, None)?;
-        self.invoke(export, args, false)
+        let started = Instant::now();
+        self.begin(Deadline::starting_at(started, self.component.limits().timeout()), None)?;
+        self.invoke(export, args, started, false)
     }
 
     /// The second half of a fresh call: the store's fuel and deadline, armed
     /// before instantiation, go on; the report covers both.
     pub(crate) fn call_fresh(&mut self, export: &str, args: &[Val]) -> Result<CallOutcome, RuntimeError> {
         self.store.data().progress.enter(DeadlinePhase::Guest);
-        self.invoke(export, args, true)
+        self.invoke(export, args, self.created, true)
     }
 
-    fn invoke(&mut self, export: &str, args: &[Val], fresh: bool) -> Result<CallOutcome, RuntimeError> {
-        let started = if fresh { self.created } else { Instant::now() };
-        let (func, mut results) = self.func(export, args)?;
+    fn invoke(
+        &mut self,
+        export: &str,
+        args: &[Val],
+        started: Instant,
+        fresh: bool,
+    ) -> Result<CallOutcome, RuntimeError> {
+        let (func, mut results) = self.func(export, args, fresh)?;
         let outcome = catch_panic(|| func.call(&mut self.store, args, &mut results));
         self.finish(outcome.map(|()| results), started, fresh).map(|(results, report)| CallOutcome { results, report })
     }
@@ -210,7 +215,7 @@ impl<T: Send + 'static> ComponentInstance<T> {
             self.begin(deadline, Some(progress))?;
             Instant::now()
         };
-        let (func, mut results) = self.func(export, args)?;
+        let (func, mut results) = self.func(export, args, fresh)?;
         let outcome = catch_panic_async(func.call_async(&mut self.store, args, &mut results)).await;
         self.finish(outcome.map(|()| results), started, fresh).map(|(results, report)| CallOutcome { results, report })
     }
@@ -237,9 +242,8 @@ impl<T: Send + 'static> ComponentInstance<T> {
     {
         self.check_typed(export)?;
         self.require_sync()?;
-        let deadline = Deadline::after(self.component.limits().timeout());
-        self.begin(deadline, None)?;
         let started = Instant::now();
+        self.begin(Deadline::starting_at(started, self.component.limits().timeout()), None)?;
         let outcome = catch_panic(|| export.func.call(&mut self.store, params));
         self.finish(outcome, started, false).map(|(results, report)| TypedOutcome { results, report })
     }
@@ -298,12 +302,22 @@ impl<T: Send + 'static> ComponentInstance<T> {
 
     /// The function for `export` and a results buffer, after checking `args`
     /// against its parameters. Looked up once per export and instance.
-    fn func(&mut self, export: &str, args: &[Val]) -> Result<(Func, Vec<Val>), RuntimeError> {
+    fn func(&mut self, export: &str, args: &[Val], fresh: bool) -> Result<(Func, Vec<Val>), RuntimeError> {
         if let Some(by) = self.poisoned {
             return Err(RuntimeError::Poisoned { by });
         }
-        let cached = match self.funcs.get(export) {
-            Some(cached) => cached,
+        if fresh {
+            // One call in this store: caching the export would cost more
+            // than it saves.
+            let func = self.lookup(export)?;
+            let ty = func.ty(&self.store);
+            let params: Vec<(&str, Type)> = ty.params().collect();
+            crate::typecheck::check_arguments(params.iter().map(|(name, ty)| (*name, ty)), args)
+                .map_err(|reason| invalid_arguments(export, reason))?;
+            return Ok((func, vec![Val::Bool(false); ty.results().len()]));
+        }
+        let index = match self.funcs.find(export) {
+            Some(index) => index,
             None => {
                 let func = self.lookup(export)?;
                 let ty = func.ty(&self.store);
@@ -314,6 +328,9 @@ impl<T: Send + 'static> ComponentInstance<T> {
                 };
                 self.funcs.insert(export, cached)
             }
+        };
+        let Some((_, cached)) = self.funcs.entries.get(index) else {
+            return Err(self.component.no_such_export(export));
         };
         crate::typecheck::check_arguments(cached.params.iter().map(|(name, ty)| (&**name, ty)), args)
             .map_err(|reason| invalid_arguments(export, reason))?;
@@ -494,7 +511,7 @@ fn panic_error(panic: &(dyn std::any::Any + Send)) -> wasmtime::Error {
 /// hashing: most callers call one export over and over.
 #[derive(Default)]
 struct ExportCache {
-    entries: Vec<(Box<str>, Arc<CachedFunc>)>,
+    entries: Vec<(Box<str>, CachedFunc)>,
     by_name: HashMap<Box<str>, usize>,
     last: usize,
 }
@@ -506,23 +523,23 @@ struct CachedFunc {
 }
 
 impl ExportCache {
-    fn get(&mut self, export: &str) -> Option<Arc<CachedFunc>> {
-        if let Some((name, cached)) = self.entries.get(self.last)
+    /// The index of `export`'s entry, if looked up before.
+    fn find(&mut self, export: &str) -> Option<usize> {
+        if let Some((name, _)) = self.entries.get(self.last)
             && **name == *export
         {
-            return Some(cached.clone());
+            return Some(self.last);
         }
         let index = *self.by_name.get(export)?;
         self.last = index;
-        self.entries.get(index).map(|(_, cached)| cached.clone())
+        Some(index)
     }
 
-    fn insert(&mut self, export: &str, cached: CachedFunc) -> Arc<CachedFunc> {
-        let cached = Arc::new(cached);
+    fn insert(&mut self, export: &str, cached: CachedFunc) -> usize {
         self.last = self.entries.len();
         self.by_name.insert(export.into(), self.last);
-        self.entries.push((export.into(), cached.clone()));
-        cached
+        self.entries.push((export.into(), cached));
+        self.last
     }
 }
 

@@ -21,15 +21,22 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// When the call began, if anyone will ask: with no observer and no
+    /// subscriber, a warm call saves reading the clock twice.
+    fn clock(&self, span: &tracing::Span) -> Option<Instant> {
+        (self.observer.is_some() || !span.is_disabled()).then(Instant::now)
+    }
+
     fn observe<R>(
         &self,
         span: &tracing::Span,
         component: &str,
         export: &str,
-        started: Instant,
+        started: Option<Instant>,
         result: Result<R, RuntimeError>,
         report: impl FnOnce(&R) -> &CallReport,
     ) -> Result<R, RuntimeError> {
+        let Some(started) = started else { return result };
         let kind = kind_of(&result);
         let used = match &result {
             Ok(outcome) => Some(report(outcome)),
@@ -86,7 +93,7 @@ impl<T: Send + 'static> LoadedComponent<T> {
     pub fn call_with(&self, state: T, export: &str, args: &[Val]) -> Result<CallOutcome, RuntimeError> {
         let span = call_span!("call", self.name, export);
         let _entered = span.enter();
-        let started = Instant::now();
+        let started = self.shared.clock(&span);
         let result = self.shared.executor.try_admit().and_then(|_slot| self.core.call_with(state, export, args));
         self.shared.observe(&span, &self.name, export, started, result, |outcome| &outcome.report)
     }
@@ -113,7 +120,7 @@ impl<T: Send + 'static> LoadedComponent<T> {
         cancel: Option<&CancellationToken>,
     ) -> Result<CallOutcome, RuntimeError> {
         let span = call_span!("call", self.name, export);
-        let started = Instant::now();
+        let started = self.shared.clock(&span);
         let call = self.shared.executor.call(&self.core, state, export, args, cancel);
         let result = call.instrument(span.clone()).await;
         self.shared.observe(&span, &self.name, export, started, result, |outcome| &outcome.report)
@@ -124,7 +131,7 @@ impl<T: Send + 'static> LoadedComponent<T> {
     pub fn instantiate(&self, state: T) -> Result<Instance<T>, RuntimeError> {
         let span = call_span!("instantiate", self.name, "instantiate");
         let _entered = span.enter();
-        let started = Instant::now();
+        let started = self.shared.clock(&span);
         let result = self.shared.executor.try_admit().and_then(|admission| {
             let instance = self.core.instantiate_with(state)?;
             Ok(self.live(instance, admission))
@@ -137,7 +144,7 @@ impl<T: Send + 'static> LoadedComponent<T> {
     /// component's deadline, start functions and host calls included.
     pub async fn instantiate_async(&self, state: T) -> Result<Instance<T>, RuntimeError> {
         let span = call_span!("instantiate", self.name, "instantiate");
-        let started = Instant::now();
+        let started = self.shared.clock(&span);
         let instantiate = self.shared.executor.instantiate(&self.core, state, None).instrument(span.clone()).await;
         let result = instantiate.map(|(instance, admission)| self.live(instance, admission));
         self.shared.observe(&span, &self.name, "instantiate", started, result, |instance| &instance.instantiated)
@@ -230,7 +237,7 @@ impl<T: Send + 'static> Instance<T> {
     pub fn call(&mut self, export: &str, args: &[Val]) -> Result<CallOutcome, RuntimeError> {
         let span = call_span!("call", self.name, export);
         let _entered = span.enter();
-        let started = Instant::now();
+        let started = self.shared.clock(&span);
         let result = self.core.call(export, args);
         self.shared.observe(&span, &self.name, export, started, result, |outcome| &outcome.report)
     }
@@ -241,7 +248,7 @@ impl<T: Send + 'static> Instance<T> {
     /// outside (deadline, cancellation) poisons the instance.
     pub async fn call_async(&mut self, export: &str, args: &[Val]) -> Result<CallOutcome, RuntimeError> {
         let span = call_span!("call", self.name, export);
-        let started = Instant::now();
+        let started = self.shared.clock(&span);
         let call = self.shared.executor.call_instance(&mut self.core, export, args, Some(&self.cancel));
         let result = call.instrument(span.clone()).await;
         self.shared.observe(&span, &self.name, export, started, result, |outcome| &outcome.report)
@@ -267,7 +274,7 @@ impl<T: Send + 'static> Instance<T> {
     {
         let span = call_span!("call", self.name, export.name());
         let _entered = span.enter();
-        let started = Instant::now();
+        let started = self.shared.clock(&span);
         let result = self.core.call_typed(export, params);
         self.shared.observe(&span, &self.name, export.name(), started, result, |outcome| &outcome.report)
     }
@@ -284,7 +291,7 @@ impl<T: Send + 'static> Instance<T> {
         R: ComponentNamedList + Lift + Send + Sync + 'static,
     {
         let span = call_span!("call", self.name, export.name());
-        let started = Instant::now();
+        let started = self.shared.clock(&span);
         let call = self.shared.executor.call_typed(&mut self.core, export, params, Some(&self.cancel));
         let result = call.instrument(span.clone()).await;
         self.shared.observe(&span, &self.name, export.name(), started, result, |outcome| &outcome.report)
