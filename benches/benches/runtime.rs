@@ -80,6 +80,8 @@ fn calls(c: &mut Criterion) {
     let guest = ready("load", benches::load(&runtime, benches::COMPUTE_GUEST).map_err(Into::into));
     let mut instance = ready("instance", guest.instantiate(()).map_err(Into::into));
     c.bench_function("warm-call", |b| b.iter(|| instance.call("noop", &[])));
+    let noop = ready("typed", instance.typed::<(), ()>("noop").map_err(Into::into));
+    c.bench_function("typed-warm-call", |b| b.iter(|| instance.call_typed(&noop, ())));
 }
 
 fn host_round_trip(c: &mut Criterion) {
@@ -118,7 +120,8 @@ fn scaling_with_size(c: &mut Criterion) {
     let mut compile = c.benchmark_group("scaling/compile");
     compile.sample_size(10);
     let sizes = [10, 100, 1_000, 5_000];
-    let guests: Vec<Vec<u8>> = sizes.iter().map(|&n| benches::guest_with_functions(n).into_bytes()).collect();
+    let guests: Vec<Vec<u8>> =
+        sizes.iter().map(|&n| ready("guest", benches::guest_with_functions(n).map_err(Into::into))).collect();
     for (n, wat) in sizes.iter().zip(&guests) {
         let binary = ready(
             "binary",

@@ -44,6 +44,9 @@ pub(crate) struct Inner<T: 'static> {
     pub(crate) grants: Arc<WasiGrants>,
     pub(crate) stdout_to_stderr: bool,
     pub(crate) requires_async: bool,
+    /// Whether the component imports anything: without imports there are
+    /// no host calls to follow, and stores skip the call hook.
+    pub(crate) imports: bool,
     /// Every function export, as `name` or `interface#name`, in the
     /// component's order.
     pub(crate) export_names: Arc<[String]>,
@@ -60,6 +63,7 @@ impl<T: 'static> Clone for Inner<T> {
             grants: self.grants.clone(),
             stdout_to_stderr: self.stdout_to_stderr,
             requires_async: self.requires_async,
+            imports: self.imports,
             export_names: self.export_names.clone(),
             exports: self.exports.clone(),
         }
@@ -92,7 +96,9 @@ impl<T: Send + 'static> LoadedComponent<T> {
             ),
         })?;
         let (export_names, exports) = function_exports(engine, &compiled.component);
+        let imports = compiled.component.component_type().imports(engine.engine()).next().is_some();
         let inner = Inner {
+            imports,
             engine: engine.clone(),
             compiled,
             pre,
@@ -189,7 +195,7 @@ impl<T: 'static> LoadedComponent<T> {
 
     /// Whether the component imports anything.
     pub fn has_imports(&self) -> bool {
-        self.inner.compiled.component.component_type().imports(self.inner.engine.engine()).next().is_some()
+        self.inner.imports
     }
 
     /// Whether the synchronous calls refuse this component.

@@ -114,10 +114,15 @@ impl<T: Send + 'static> ComponentInstance<T> {
         state.stdout_to_stderr = inner.stdout_to_stderr;
         let mut store = Store::new(inner.engine.engine(), state);
         store.limiter(|state| &mut state.budget);
-        store.call_hook(|mut context, hook| {
-            context.data_mut().on_call_hook(hook);
-            Ok(())
-        });
+        if inner.imports {
+            // Follows every host call (counting, timing, the deadline's
+            // phase, whose fault an error is). A component without imports
+            // makes none, and a warm call saves two hook calls.
+            store.call_hook(|mut context, hook| {
+                context.data_mut().on_call_hook(hook);
+                Ok(())
+            });
+        }
         // What crosses the boundary is bounded by the guest's own budget:
         // one transfer (an export's results, one host call's arguments) may
         // make the host hold at most `copy_limit` bytes of values.
