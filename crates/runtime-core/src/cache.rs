@@ -226,6 +226,34 @@ impl DiskCache {
         write_atomically(&self.dir, &path, &entry).map_err(|e| e.to_string())
     }
 
+    /// The content hash recorded for the input file whose identity is
+    /// `input`, if it was recorded for exactly this version of the file: a
+    /// cached load of a file can then skip reading and hashing it.
+    pub(crate) fn known_input(&self, input: &Identity) -> Option<ContentHash> {
+        let text = std::fs::read_to_string(self.input_stamp_path(input)).ok()?;
+        let (line, hash) = text.split_once('\n')?;
+        if line != input.line().trim_end() {
+            return None;
+        }
+        let mut bytes = [0; 32];
+        hex::decode_to_slice(hash.trim_end(), &mut bytes).ok()?;
+        Some(ContentHash(bytes))
+    }
+
+    /// Records that the input file whose identity is `input` (taken before
+    /// it was read) has content hash `hash`; only for a settled file, for
+    /// the same reason as entry stamps.
+    pub(crate) fn remember_input(&self, input: &Identity, hash: ContentHash) {
+        if input.settled() {
+            let text = format!("{}{}\n", input.line(), hash.to_hex());
+            let _ = write_atomically(&self.dir, &self.input_stamp_path(input), text.as_bytes());
+        }
+    }
+
+    fn input_stamp_path(&self, input: &Identity) -> PathBuf {
+        self.dir.join(format!("input-{}-{}.stamp", input.device, input.inode))
+    }
+
     /// Removes the oldest entries (and their stamps) until `incoming` more
     /// bytes fit in the budget.
     fn make_room(&self, incoming: u64) {
@@ -279,7 +307,7 @@ fn verify(path: &Path) -> Option<bool> {
 /// What identifies one version of a file: any write through the file system
 /// changes its ctime.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Identity {
+pub(crate) struct Identity {
     device: u64,
     inode: u64,
     size: u64,
@@ -291,27 +319,36 @@ impl Identity {
     /// The identity of the file at `path`: `None` if there is no file,
     /// `Some(None)` where the platform has no ctime (every load verifies).
     fn of(path: &Path) -> Option<Option<Self>> {
-        let metadata = std::fs::metadata(path).ok()?;
+        std::fs::metadata(path).ok().map(|metadata| Self::from_metadata(&metadata))
+    }
+
+    /// The identity `metadata` describes; `None` where the platform has no ctime.
+    pub(crate) fn from_metadata(metadata: &std::fs::Metadata) -> Option<Self> {
         #[cfg(unix)]
         {
             use std::os::unix::fs::MetadataExt as _;
-            Some(Some(Self {
+            Some(Self {
                 device: metadata.dev(),
                 inode: metadata.ino(),
                 size: metadata.size(),
                 mtime: (metadata.mtime(), metadata.mtime_nsec()),
                 ctime: (metadata.ctime(), metadata.ctime_nsec()),
-            }))
+            })
         }
         #[cfg(not(unix))]
         {
             let _ = metadata;
-            Some(None)
+            None
         }
     }
 
+    /// The file's size in bytes.
+    pub(crate) fn size(&self) -> u64 {
+        self.size
+    }
+
     /// Whether the file last changed more than [`SETTLED`] ago.
-    fn settled(&self) -> bool {
+    pub(crate) fn settled(&self) -> bool {
         let since_epoch =
             Duration::from_secs(self.ctime.0.max(0) as u64) + Duration::from_nanos(self.ctime.1.max(0) as u64);
         (std::time::UNIX_EPOCH + since_epoch).elapsed().is_ok_and(|age| age > SETTLED)

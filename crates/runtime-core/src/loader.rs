@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use wasmtime::component::Component;
 
-use crate::cache::{CacheSource, ContentHash, DEFAULT_MEMORY_CACHE_BYTES, DiskCache, MemoryCache};
+use crate::cache::{CacheSource, ContentHash, DEFAULT_MEMORY_CACHE_BYTES, DiskCache, Identity, MemoryCache};
 use crate::{LoadError, RuntimeEngine, sniff};
 
 /// The largest input the loader accepts by default.
@@ -114,9 +114,35 @@ impl ComponentLoader {
         let path = path.as_ref();
         let io_error = |source| LoadError::Io { path: path.to_owned(), source };
         let file = std::fs::File::open(path).map_err(io_error)?;
+        // With a disk cache, a file whose content hash was recorded for this
+        // very version (see the disk cache's stamps) is not read again.
+        let identity = self.disk.as_ref().and_then(|_| file.metadata().ok()).and_then(|m| Identity::from_metadata(&m));
+        if let (Some(disk), Some(identity)) = (&self.disk, &identity)
+            && identity.size() <= self.max_bytes
+            && let Some(hash) = disk.known_input(identity)
+            && let Some(compiled) = self.cached(hash)
+        {
+            return Ok(compiled);
+        }
         let mut bytes = Vec::new();
         file.take(self.max_bytes.saturating_add(1)).read_to_end(&mut bytes).map_err(io_error)?;
-        self.load_bytes(&bytes)
+        let compiled = self.load_bytes(&bytes)?;
+        if let (Some(disk), Some(identity)) = (&self.disk, &identity)
+            && bytes.len() as u64 == identity.size()
+        {
+            disk.remember_input(identity, compiled.hash);
+        }
+        Ok(compiled)
+    }
+
+    /// The component for `hash` from the memory cache, or else the disk cache.
+    fn cached(&self, hash: ContentHash) -> Option<CompiledComponent> {
+        if let Some(component) = self.memory.get(hash) {
+            return Some(CompiledComponent { component, hash, source: CacheSource::Memory });
+        }
+        let component = self.disk.as_ref()?.get(self.engine.engine(), hash)?;
+        self.memory.insert(hash, &component);
+        Some(CompiledComponent { component, hash, source: CacheSource::Disk })
     }
 
     /// Drops the compiled component whose binary has `hash` from the
@@ -149,14 +175,10 @@ impl ComponentLoader {
         let policy = self.engine.policy();
         let binary = sniff::decode(bytes, policy.compile_budget())?;
         let hash = ContentHash::of(&binary);
-        if let Some(component) = self.memory.get(hash) {
-            return Ok(CompiledComponent { component, hash, source: CacheSource::Memory });
+        if let Some(compiled) = self.cached(hash) {
+            return Ok(compiled);
         }
         let engine = self.engine.engine();
-        if let Some(component) = self.disk.as_ref().and_then(|disk| disk.get(engine, hash)) {
-            self.memory.insert(hash, &component);
-            return Ok(CompiledComponent { component, hash, source: CacheSource::Disk });
-        }
         // Only now, on a miss: every cached binary was walked before it was compiled.
         sniff::scan(&binary, policy)?;
         let component = Component::from_binary(engine, &binary)

@@ -208,3 +208,29 @@ fn a_settled_entry_is_stamped_and_any_later_write_to_it_is_verified_again() -> T
     assert_eq!(run(&disk_loader(&dir).load_bytes(source.as_bytes())?.component)?, "stamp".len() as u32);
     Ok(())
 }
+
+#[test]
+fn a_settled_input_file_is_served_by_its_recorded_hash_until_it_changes() -> TestResult {
+    let dir = cache_dir("input-stamp")?;
+    std::fs::create_dir_all(&dir)?;
+    let input = dir.join("guest.wat");
+    std::fs::write(&input, wat("input stamp"))?;
+    assert_eq!(disk_loader(&dir).load_file(&input)?.source, CacheSource::Compiled);
+    #[expect(clippy::disallowed_methods, reason = "a ctime cannot be set back: the files must really age a second")]
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    assert_eq!(disk_loader(&dir).load_file(&input)?.source, CacheSource::Disk);
+    let stamps = std::fs::read_dir(&dir)?
+        .filter_map(Result::ok)
+        .filter(|item| item.file_name().to_string_lossy().starts_with("input-"))
+        .count();
+    assert_eq!(stamps, 1, "the settled input's hash is recorded");
+    let served = disk_loader(&dir).load_file(&input)?;
+    assert_eq!(served.source, CacheSource::Disk);
+    assert_eq!(run(&served.component)?, "input stamp".len() as u32);
+    // A new version of the file is read and compiled, never served the old code.
+    std::fs::write(&input, wat("input stamp, changed"))?;
+    let changed = disk_loader(&dir).load_file(&input)?;
+    assert_eq!(changed.source, CacheSource::Compiled);
+    assert_eq!(run(&changed.component)?, "input stamp, changed".len() as u32);
+    Ok(())
+}
