@@ -92,9 +92,9 @@ impl AsyncExecutor {
     ) -> Result<CallOutcome, RuntimeError> {
         let admission = self.admit().await?;
         let started = Instant::now();
-        let deadline = Deadline::after(component.limits().timeout());
+        let deadline = Deadline::starting_at(started, component.limits().timeout());
         let progress = CallProgress::new();
-        let mut instance = component.vacant_async(state, deadline);
+        let mut instance = component.vacant_async(state, started, deadline);
         let call = async {
             instance.instantiate_async(progress.clone()).await?;
             instance.call_async(export, args, deadline, progress.clone(), true).await
@@ -117,9 +117,9 @@ impl AsyncExecutor {
     ) -> Result<(ComponentInstance<T>, Admission), RuntimeError> {
         let admission = self.admit().await?;
         let started = Instant::now();
-        let deadline = Deadline::after(component.limits().timeout());
+        let deadline = Deadline::starting_at(started, component.limits().timeout());
         let progress = CallProgress::new();
-        let mut instance = component.vacant_async(state, deadline);
+        let mut instance = component.vacant_async(state, started, deadline);
         let outcome = guard(instance.instantiate_async(progress.clone()), deadline, &progress, cancel).await;
         settle(outcome, &mut instance, &progress, started)?;
         Ok((instance, admission))

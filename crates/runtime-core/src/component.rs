@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker, Type, Val};
@@ -176,15 +177,19 @@ impl<T: Send + 'static> LoadedComponent<T> {
     /// ([`ComponentInstance::instantiate_async`]) and, since it owns the
     /// store while the call runs, can still read the fuel and memory used
     /// when it abandons the call at its deadline.
-    pub fn vacant_async(&self, state: T, deadline: Deadline) -> ComponentInstance<T> {
-        ComponentInstance::vacant(self.clone(), state, Mode::Async, deadline)
+    /// `started` is when the call began (its report's wall time counts from
+    /// there), `deadline` when it must end.
+    pub fn vacant_async(&self, state: T, started: Instant, deadline: Deadline) -> ComponentInstance<T> {
+        ComponentInstance::vacant(self.clone(), state, Mode::Async, started, deadline)
     }
 
     fn vacant(&self, state: T, mode: Mode) -> Result<ComponentInstance<T>, RuntimeError> {
         if self.inner.requires_async {
             return Err(RuntimeError::AsyncRequired);
         }
-        Ok(ComponentInstance::vacant(self.clone(), state, mode, Deadline::after(self.inner.limits.timeout())))
+        let started = Instant::now();
+        let deadline = Deadline::starting_at(started, self.inner.limits.timeout());
+        Ok(ComponentInstance::vacant(self.clone(), state, mode, started, deadline))
     }
 }
 

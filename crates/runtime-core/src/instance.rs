@@ -106,7 +106,13 @@ impl<T: 'static> std::fmt::Debug for ComponentInstance<T> {
 impl<T: Send + 'static> ComponentInstance<T> {
     /// A store for `component` with the embedder's `state`, armed with the
     /// component's fuel and `deadline`, not yet instantiated.
-    pub(crate) fn vacant(component: LoadedComponent<T>, state: T, mode: Mode, deadline: Deadline) -> Self {
+    pub(crate) fn vacant(
+        component: LoadedComponent<T>,
+        state: T,
+        mode: Mode,
+        started: Instant,
+        deadline: Deadline,
+    ) -> Self {
         static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         let inner = component.inner();
         let limits = &inner.limits;
@@ -142,7 +148,7 @@ impl<T: Send + 'static> ComponentInstance<T> {
             poisoned: None,
             funcs: ExportCache::default(),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            created: Instant::now(),
+            created: started,
             instantiate: Duration::ZERO,
         }
     }
@@ -316,9 +322,7 @@ impl<T: Send + 'static> ComponentInstance<T> {
             // than it saves.
             let func = self.lookup(export)?;
             let ty = func.ty(&self.store);
-            let params: Vec<(&str, Type)> = ty.params().collect();
-            crate::typecheck::check_arguments(params.iter().map(|(name, ty)| (*name, ty)), args)
-                .map_err(|reason| invalid_arguments(export, reason))?;
+            crate::typecheck::check_arguments(ty.params(), args).map_err(|reason| invalid_arguments(export, reason))?;
             return Ok((func, vec![Val::Bool(false); ty.results().len()]));
         }
         let index = match self.funcs.find(export) {

@@ -6,14 +6,15 @@ use wasmtime::component::{Type, Val};
 
 /// Checks `args` against `params` (name and type of each parameter); the
 /// error names the first parameter that does not match and both types.
-pub(crate) fn check_arguments<'a>(
-    params: impl ExactSizeIterator<Item = (&'a str, &'a Type)>,
+pub(crate) fn check_arguments<'a, T: std::borrow::Borrow<Type>>(
+    params: impl ExactSizeIterator<Item = (&'a str, T)>,
     args: &[Val],
 ) -> Result<(), String> {
     if params.len() != args.len() {
         return Err(format!("expected {} argument(s), got {}", params.len(), args.len()));
     }
     for ((name, ty), arg) in params.zip(args) {
+        let ty = ty.borrow();
         check_value(ty, arg)
             .map_err(|mismatch| format!("parameter `{name}` is {}, but the argument is {mismatch}", type_name(ty)))?;
     }
