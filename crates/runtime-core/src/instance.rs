@@ -24,19 +24,14 @@ use crate::{
 /// known (to within a chunk) even when its deadline abandons it.
 const ASYNC_FUEL_CHUNK: u64 = 1_000_000;
 
+/// A dynamic call's results, in order, and what it used.
+pub type CallOutcome = TypedOutcome<Vec<Val>>;
+
 /// A call's results and what it used.
 #[derive(Debug, Clone)]
-pub struct CallOutcome {
-    /// The function's results, in order.
-    pub results: Vec<Val>,
-    /// Resources used.
-    pub report: CallReport,
-}
-
-/// A typed call's results and what it used.
-#[derive(Debug, Clone)]
 pub struct TypedOutcome<R> {
-    /// The function's results, as the tuple the export was typed with.
+    /// The function's results: the tuple a typed export was typed with, or
+    /// the values of a dynamic call.
     pub results: R,
     /// Resources used.
     pub report: CallReport,
@@ -204,7 +199,7 @@ impl<T: Send + 'static> ComponentInstance<T> {
     ) -> Result<CallOutcome, RuntimeError> {
         let (func, mut results) = self.func(export, args, fresh)?;
         let outcome = catch_panic(|| func.call(&mut self.store, args, &mut results));
-        self.finish(outcome.map(|()| results), started, fresh).map(|(results, report)| CallOutcome { results, report })
+        self.finish(outcome.map(|()| results), started, fresh)
     }
 
     /// Calls `export` with fresh fuel and `deadline`, reporting into
@@ -228,7 +223,7 @@ impl<T: Send + 'static> ComponentInstance<T> {
         };
         let (func, mut results) = self.func(export, args, fresh)?;
         let outcome = catch_panic_async(func.call_async(&mut self.store, args, &mut results)).await;
-        self.finish(outcome.map(|()| results), started, fresh).map(|(results, report)| CallOutcome { results, report })
+        self.finish(outcome.map(|()| results), started, fresh)
     }
 
     /// `export` as a typed function taking `P` and returning `R` (tuples, as
@@ -256,7 +251,7 @@ impl<T: Send + 'static> ComponentInstance<T> {
         let started = Instant::now();
         self.begin(Deadline::starting_at(started, self.component.limits().timeout()), None)?;
         let outcome = catch_panic(|| export.func.call(&mut self.store, params));
-        self.finish(outcome, started, false).map(|(results, report)| TypedOutcome { results, report })
+        self.finish(outcome, started, false)
     }
 
     /// Like [`call_typed`](Self::call_typed), on an async store, due by
@@ -276,7 +271,7 @@ impl<T: Send + 'static> ComponentInstance<T> {
         self.begin(deadline, Some(progress))?;
         let started = Instant::now();
         let outcome = catch_panic_async(export.func.call_async(&mut self.store, params)).await;
-        self.finish(outcome, started, false).map(|(results, report)| TypedOutcome { results, report })
+        self.finish(outcome, started, false)
     }
 
     /// An async store yields to its executor: a synchronous call would fail
@@ -359,10 +354,10 @@ impl<T: Send + 'static> ComponentInstance<T> {
         outcome: wasmtime::Result<R>,
         started: Instant,
         fresh: bool,
-    ) -> Result<(R, CallReport), RuntimeError> {
+    ) -> Result<TypedOutcome<R>, RuntimeError> {
         let instantiate = if fresh { self.instantiate } else { Duration::ZERO };
         match outcome {
-            Ok(results) => Ok((results, self.report(started, instantiate))),
+            Ok(results) => Ok(TypedOutcome { results, report: self.report(started, instantiate) }),
             Err(error) => Err(self.fail(&error, DeadlinePhase::Guest, started)),
         }
     }
@@ -415,6 +410,7 @@ impl<T: 'static> ComponentInstance<T> {
         let state = self.store.data();
         let usage = state.budget.usage();
         let limits = self.component.limits();
+        let (stdout, stderr) = state.captured_output().map_or((None, None), |(out, err)| (Some(out), Some(err)));
         CallReport {
             fuel_consumed: fuel_consumed(&self.store, limits.fuel()),
             fuel_limit: limits.fuel(),
@@ -423,11 +419,12 @@ impl<T: 'static> ComponentInstance<T> {
             memory_limit_bytes: limits.memory_bytes(),
             wall: started.elapsed(),
             instantiate,
+            queue_wait: Duration::ZERO,
             host_calls: state.progress.host_calls(),
             host_time: state.progress.host_time(),
-            ..CallReport::default()
+            stdout,
+            stderr,
         }
-        .with_output(state.captured_output())
     }
 
     /// The crash `error` raised while `phase`, which poisons the instance.

@@ -39,13 +39,3 @@ pub struct CallReport {
     /// What the guest wrote to stderr, when the manifest captures it.
     pub stderr: Option<String>,
 }
-
-impl CallReport {
-    pub(crate) fn with_output(mut self, output: Option<(String, String)>) -> Self {
-        if let Some((stdout, stderr)) = output {
-            self.stdout = Some(stdout);
-            self.stderr = Some(stderr);
-        }
-        self
-    }
-}
