@@ -1,5 +1,5 @@
 //! Bare wasmtime doing the same work as the runtime: the same engine
-//! configuration (`runtime::engine_config`), the same component, an
+//! configuration (`runtime_core::engine_config`), the same component, an
 //! `InstancePre` built once, and per call what any embedder enforcing the
 //! same limits must do (fresh fuel, an epoch deadline) and nothing else.
 
