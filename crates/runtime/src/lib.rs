@@ -209,9 +209,14 @@ impl<T: Send + 'static> RuntimeBuilder<T> {
 
     /// Adds imports to the linker: `bindgen!`-generated ones (give their
     /// `add_to_linker` [`StoreState::import_host`] as the getter) or
-    /// hand-written ones, resources included. Each call's host functions are
-    /// counted and timed, covered by the deadline, and a panic in one ends
-    /// that call only (`host-panic`), as for the registry's functions.
+    /// hand-written ones, resources included (keep a `ResourceTable` in `T`).
+    /// A hand-written function reaches its state through
+    /// `StoreState::import_host(store.data_mut())` too: that call marks where
+    /// the function's own work begins, so it is counted and timed in the
+    /// report, an async one is covered by the deadline while it waits, and
+    /// its errors are `host-error`. A panic in any linked function ends that
+    /// call only (`host-panic`). A synchronous function that blocks its
+    /// thread cannot be interrupted: make slow imports async.
     pub fn link(mut self, add: impl FnOnce(&mut HostLinker<T>) -> wasmtime::Result<()> + 'static) -> Self {
         self.links.push(Box::new(add));
         self

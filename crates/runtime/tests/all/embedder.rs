@@ -255,3 +255,40 @@ fn the_report_says_how_long_a_call_queued() -> TestResult {
         Ok(())
     })
 }
+
+/// `check(n) -> n` through a hand-written import that fails past a limit
+/// kept in the host state.
+const CHECKING_GUEST: &str = r#"(component
+  (import "test:embedder/fallible" (instance $f (export "check" (func (param "n" u32) (result u32)))))
+  (core func $check (canon lower (func $f "check")))
+  (core module $m
+    (import "host" "check" (func $check (param i32) (result i32)))
+    (func (export "check") (param i32) (result i32) (call $check (local.get 0))))
+  (core instance $i (instantiate $m (with "host" (instance (export "check" (func $check))))))
+  (func (export "check") (param "n" u32) (result u32) (canon lift (core func $i "check"))))"#;
+
+#[test]
+fn a_hand_written_import_is_counted_and_its_error_is_a_host_error() -> TestResult {
+    let runtime = RuntimeBuilder::<Counter>::new()
+        .link(|linker| {
+            linker.instance("test:embedder/fallible")?.func_wrap(
+                "check",
+                |mut store: wasmtime::StoreContextMut<'_, StoreState<Counter>>, (n,): (u32,)| {
+                    let limit = StoreState::import_host(store.data_mut()).value;
+                    if n > limit { Err(wasmtime::Error::msg(format!("{n} is past {limit}"))) } else { Ok((n,)) }
+                },
+            )
+        })
+        .build()?;
+    let component = runtime.load_bytes(CHECKING_GUEST.as_bytes(), &manifest(Timeout::from_secs(10))?)?;
+    tokio()?.block_on(async {
+        let mut instance = component.instantiate_async(Counter { value: 10, panic: false }).await?;
+        let fine = instance.call_async("check", &[Val::U32(7)]).await?;
+        assert_eq!((fine.results, fine.report.host_calls), (vec![Val::U32(7)], 1));
+        let error = instance.call_async("check", &[Val::U32(11)]).await.err().ok_or("past the limit")?;
+        assert_eq!(error.crash().map(|crash| crash.kind), Some(CrashKind::HostError), "{error}");
+        assert!(error.to_string().contains("11 is past 10"), "{error}");
+        assert_eq!(error.report().map(|report| report.host_calls), Some(1));
+        Ok(())
+    })
+}
