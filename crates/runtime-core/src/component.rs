@@ -1,7 +1,6 @@
 //! [`LoadedComponent`]: a compiled, linked component bound to its limits,
 //! with its function exports resolved once.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -51,7 +50,9 @@ pub(crate) struct Inner<T: 'static> {
     /// Every function export, as `name` or `interface#name`, in the
     /// component's order.
     pub(crate) export_names: Arc<[String]>,
-    pub(crate) exports: Arc<HashMap<String, ComponentExportIndex>>,
+    /// Sorted by name: a binary search over a few short names is cheaper
+    /// than hashing one.
+    pub(crate) exports: Arc<[(Box<str>, ComponentExportIndex)]>,
 }
 
 impl<T: 'static> Clone for Inner<T> {
@@ -108,7 +109,7 @@ impl<T: Send + 'static> LoadedComponent<T> {
             stdout_to_stderr: false,
             requires_async: false,
             export_names: export_names.into(),
-            exports: Arc::new(exports),
+            exports: exports.into(),
         };
         Ok(Self { inner: Arc::new(inner) })
     }
@@ -256,7 +257,11 @@ impl<T: 'static> LoadedComponent<T> {
 
     /// The export's index, resolved when the component was loaded.
     pub(crate) fn export_index(&self, export: &str) -> Result<ComponentExportIndex, RuntimeError> {
-        self.inner.exports.get(export).copied().ok_or_else(|| self.no_such_export(export))
+        let exports = &self.inner.exports;
+        match exports.binary_search_by(|(name, _)| (**name).cmp(export)) {
+            Ok(found) => exports.get(found).map(|(_, index)| *index).ok_or_else(|| self.no_such_export(export)),
+            Err(_) => Err(self.no_such_export(export)),
+        }
     }
 
     pub(crate) fn no_such_export(&self, export: &str) -> RuntimeError {
@@ -282,13 +287,13 @@ impl<T: 'static> LoadedComponent<T> {
 fn function_exports(
     engine: &RuntimeEngine,
     component: &Component,
-) -> (Vec<String>, HashMap<String, ComponentExportIndex>) {
+) -> (Vec<String>, Vec<(Box<str>, ComponentExportIndex)>) {
     let engine = engine.engine();
     let mut names = Vec::new();
-    let mut indices = HashMap::new();
+    let mut indices: Vec<(Box<str>, ComponentExportIndex)> = Vec::new();
     let mut add = |name: String, parent: Option<&ComponentExportIndex>, inner: &str| {
         if let Some((ComponentItem::ComponentFunc(_), index)) = component.get_export(parent, inner) {
-            indices.insert(name.clone(), index);
+            indices.push((Box::from(name.as_str()), index));
             names.push(name);
         }
     };
@@ -304,6 +309,7 @@ fn function_exports(
             _ => {}
         }
     }
+    indices.sort_by(|(a, _), (b, _)| a.cmp(b));
     (names, indices)
 }
 

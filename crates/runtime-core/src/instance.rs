@@ -150,8 +150,8 @@ impl<T: Send + 'static> ComponentInstance<T> {
 
     /// Instantiates a sync store under the fuel and deadline it was armed with.
     pub(crate) fn instantiate(&mut self) -> Result<(), RuntimeError> {
-        let pre = self.component.inner().pre.clone();
-        let outcome = catch_panic(|| pre.instantiate(&mut self.store));
+        let (pre, store) = (&self.component.inner().pre, &mut self.store);
+        let outcome = catch_panic(|| pre.instantiate(store));
         self.instantiated(outcome)
     }
 
@@ -159,8 +159,8 @@ impl<T: Send + 'static> ComponentInstance<T> {
     /// under its fuel and deadline, reporting into `progress`.
     pub async fn instantiate_async(&mut self, progress: Arc<CallProgress>) -> Result<(), RuntimeError> {
         self.store.data_mut().progress = progress;
-        let pre = self.component.inner().pre.clone();
-        let outcome = catch_panic_async(pre.instantiate_async(&mut self.store)).await;
+        let (pre, store) = (&self.component.inner().pre, &mut self.store);
+        let outcome = catch_panic_async(pre.instantiate_async(store)).await;
         self.instantiated(outcome)
     }
 
