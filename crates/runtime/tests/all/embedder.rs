@@ -292,3 +292,19 @@ fn a_hand_written_import_is_counted_and_its_error_is_a_host_error() -> TestResul
         Ok(())
     })
 }
+
+#[test]
+fn an_instance_made_synchronously_can_also_be_called_on_tokio_and_the_reverse_is_refused() -> TestResult {
+    let runtime = Runtime::builder().build()?;
+    let component = runtime.load_bytes(ECHO.as_bytes(), &manifest(Timeout::from_secs(10))?)?;
+    let tokio = tokio()?;
+    let mut sync = component.instantiate(())?;
+    assert_eq!(sync.call("echo", &[Val::U32(1)])?.results, [Val::U32(1)]);
+    assert_eq!(tokio.block_on(sync.call_async("echo", &[Val::U32(2)]))?.results, [Val::U32(2)]);
+    let mut on_tokio = tokio.block_on(component.instantiate_async(()))?;
+    let refused = on_tokio.call("echo", &[Val::U32(3)]).err().ok_or("an async store refuses a sync call")?;
+    assert_eq!(refused.kind(), "async-required");
+    assert!(!on_tokio.is_poisoned());
+    assert_eq!(tokio.block_on(on_tokio.call_async("echo", &[Val::U32(4)]))?.results, [Val::U32(4)]);
+    Ok(())
+}
