@@ -6,11 +6,13 @@ use std::time::{Duration, Instant};
 
 use runtime_core::{
     CallOutcome, CallProgress, CallReport, ComponentInstance, CrashKind, CrashReport, DeadlinePhase, LoadedComponent,
-    RuntimeError, TypedExport, TypedOutcome,
+    RuntimeError, StoreFuture, StoreState, TypedExport, TypedOutcome,
 };
 use runtime_limits::{Deadline, EPOCH_TICK};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
+use wasmtime::StoreContextMut;
+use wasmtime::component::Instance;
 use wasmtime::component::{ComponentNamedList, Lift, Lower, Val};
 
 /// How long a call waits for an instance slot by default.
@@ -142,6 +144,27 @@ impl AsyncExecutor {
         let outcome =
             guard(instance.call_async(export, args, deadline, progress.clone(), false), deadline, &progress, cancel)
                 .await;
+        settle(outcome, instance, &progress, started)
+    }
+
+    /// Runs `call` with the store and instance of a live `instance` (a
+    /// `bindgen!`-generated export wrapper), bounded like
+    /// [`call_instance`](Self::call_instance).
+    pub async fn run<T, R, F>(
+        &self,
+        instance: &mut ComponentInstance<T>,
+        call: F,
+        cancel: Option<&CancellationToken>,
+    ) -> Result<TypedOutcome<R>, RuntimeError>
+    where
+        T: Send + 'static,
+        F: for<'a> FnOnce(StoreContextMut<'a, StoreState<T>>, Instance) -> StoreFuture<'a, R>,
+    {
+        let started = Instant::now();
+        let deadline = Deadline::starting_at(started, instance.component().limits().timeout());
+        let progress = CallProgress::new();
+        let run = instance.run_async(call, deadline, progress.clone());
+        let outcome = guard(run, deadline, &progress, cancel).await;
         settle(outcome, instance, &progress, started)
     }
 

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use runtime_limits::{Deadline, ResourceLimits, fuel_consumed};
-use wasmtime::Store;
 use wasmtime::component::{ComponentNamedList, Func, Instance, Lift, Lower, Type, TypedFunc, Val};
+use wasmtime::{AsContextMut as _, Store, StoreContextMut};
 
 use crate::classify::classify;
 use crate::{
@@ -36,6 +36,10 @@ pub struct TypedOutcome<R> {
     /// Resources used.
     pub report: CallReport,
 }
+
+/// The future a [`ComponentInstance::run_async`] closure returns: it may
+/// borrow the store.
+pub type StoreFuture<'a, R> = std::pin::Pin<Box<dyn Future<Output = wasmtime::Result<R>> + Send + 'a>>;
 
 /// Whether a store runs on the async executor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -278,6 +282,46 @@ impl<T: Send + 'static> ComponentInstance<T> {
     /// inside wasmtime.
     fn require_sync(&self) -> Result<(), RuntimeError> {
         if self.mode == Mode::Async { Err(RuntimeError::AsyncRequired) } else { Ok(()) }
+    }
+
+    /// Runs `call` with the store and the instance under fresh fuel and a
+    /// fresh deadline, inside the panic boundary, with the same report as
+    /// any call: for `bindgen!`-generated export wrappers
+    /// (`Guest::new(&mut store, &instance)?.call_run(&mut store)`).
+    pub fn run<R>(
+        &mut self,
+        call: impl FnOnce(StoreContextMut<'_, StoreState<T>>, Instance) -> wasmtime::Result<R>,
+    ) -> Result<TypedOutcome<R>, RuntimeError> {
+        self.require_sync()?;
+        let started = Instant::now();
+        self.begin(Deadline::starting_at(started, self.component.limits().timeout()), None)?;
+        let instance = self.instantiated_instance()?;
+        let store = self.store.as_context_mut();
+        let outcome = catch_panic(|| call(store, instance));
+        self.finish(outcome, started, false)
+    }
+
+    /// Like [`run`](Self::run), on an async store, due by `deadline` and
+    /// reporting into `progress`; `call` returns a boxed future borrowing
+    /// the store.
+    pub async fn run_async<R, F>(
+        &mut self,
+        call: F,
+        deadline: Deadline,
+        progress: Arc<CallProgress>,
+    ) -> Result<TypedOutcome<R>, RuntimeError>
+    where
+        F: for<'a> FnOnce(StoreContextMut<'a, StoreState<T>>, Instance) -> StoreFuture<'a, R>,
+    {
+        self.begin(deadline, Some(progress))?;
+        let instance = self.instantiated_instance()?;
+        let started = Instant::now();
+        let outcome = catch_panic_async(call(self.store.as_context_mut(), instance)).await;
+        self.finish(outcome, started, false)
+    }
+
+    fn instantiated_instance(&self) -> Result<Instance, RuntimeError> {
+        self.instance.ok_or_else(|| RuntimeError::Internal { message: "the instance was never instantiated".into() })
     }
 
     fn check_typed<P, R>(&self, export: &TypedExport<P, R>) -> Result<(), RuntimeError> {

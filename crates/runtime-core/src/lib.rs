@@ -64,7 +64,7 @@ pub use engine::{
 pub use error::{LoadError, RuntimeError};
 pub use grants::WasiGrants;
 pub use host::{HostFunctionError, panic_message};
-pub use instance::{CallOutcome, ComponentInstance, TypedExport, TypedOutcome};
+pub use instance::{CallOutcome, ComponentInstance, StoreFuture, TypedExport, TypedOutcome};
 pub use loader::{CacheState, CompiledComponent, ComponentLoader, DEFAULT_MAX_COMPONENT_BYTES};
 pub use report::CallReport;
 pub use runtime_limits::Deadline;

@@ -11,7 +11,11 @@ use tracing::Instrument as _;
 use wasmtime::component::{ComponentNamedList, Lift, Lower, Val};
 
 use crate::observe::{CallObserver, call_span, finished, kind_of};
-use crate::{CallOutcome, CallReport, ExportSignature, ResourceLimits, RuntimeError, TypedExport, TypedOutcome};
+use crate::{
+    CallOutcome, CallReport, ExportSignature, ResourceLimits, RuntimeError, StoreFuture, StoreState, TypedExport,
+    TypedOutcome,
+};
+use wasmtime::StoreContextMut;
 
 /// What every component of one runtime shares: its admission and its observer.
 #[derive(Clone)]
@@ -295,6 +299,39 @@ impl<T: Send + 'static> Instance<T> {
         let call = self.shared.executor.call_typed(&mut self.core, export, params, Some(&self.cancel));
         let result = call.instrument(span.clone()).await;
         self.shared.observe(&span, &self.name, export.name(), started, result, |outcome| &outcome.report)
+    }
+}
+
+impl<T: Send + 'static> Instance<T> {
+    /// Runs `call` with the store and the wasmtime instance under fresh fuel
+    /// and a fresh deadline, inside the panic boundary, with the same report,
+    /// span and observer as any call: for `bindgen!`-generated export
+    /// wrappers, synchronously
+    /// (`|mut store, instance| Guest::new(&mut store, &instance)?.call_run(&mut store)`).
+    pub fn run<R>(
+        &mut self,
+        call: impl FnOnce(StoreContextMut<'_, StoreState<T>>, wasmtime::component::Instance) -> wasmtime::Result<R>,
+    ) -> Result<TypedOutcome<R>, RuntimeError> {
+        let span = call_span!("call", self.name, "run");
+        let _entered = span.enter();
+        let started = self.shared.clock(&span);
+        let result = self.core.run(call);
+        self.shared.observe(&span, &self.name, "run", started, result, |outcome| &outcome.report)
+    }
+
+    /// [`run`](Self::run) on Tokio, for `bindgen!` wrappers generated with
+    /// `exports: { default: async }`; `call` returns its future boxed
+    /// (`Box::pin(async move { ... })`). Bounded by the deadline and the
+    /// instance's cancellation token like [`call_async`](Self::call_async).
+    pub async fn run_async<R, F>(&mut self, call: F) -> Result<TypedOutcome<R>, RuntimeError>
+    where
+        F: for<'a> FnOnce(StoreContextMut<'a, StoreState<T>>, wasmtime::component::Instance) -> StoreFuture<'a, R>,
+    {
+        let span = call_span!("call", self.name, "run");
+        let started = self.shared.clock(&span);
+        let run = self.shared.executor.run(&mut self.core, call, Some(&self.cancel));
+        let result = run.instrument(span.clone()).await;
+        self.shared.observe(&span, &self.name, "run", started, result, |outcome| &outcome.report)
     }
 }
 

@@ -99,7 +99,7 @@ pub use runtime_core::ComponentLoader;
 pub use runtime_core::MAX_CAPTURED_OUTPUT_BYTES;
 pub use runtime_core::{
     Allocation, CacheSource, CacheState, CallOutcome, CallReport, ContentHash, CrashKind, CrashReport, DeadlinePhase,
-    DeclaredFigures, ExportSignature, HostFunctionError, LoadError, RuntimeError, StoreState, TypedExport,
+    DeclaredFigures, ExportSignature, HostFunctionError, LoadError, RuntimeError, StoreFuture, StoreState, TypedExport,
     TypedOutcome, component_binary, declared_figures,
 };
 pub use runtime_limits::{Error as LimitsError, ResourceLimits, Usage};

@@ -308,3 +308,56 @@ fn an_instance_made_synchronously_can_also_be_called_on_tokio_and_the_reverse_is
     assert_eq!(tokio.block_on(on_tokio.call_async("echo", &[Val::U32(4)]))?.results, [Val::U32(4)]);
     Ok(())
 }
+
+mod exported {
+    wasmtime::component::bindgen!({
+        inline: "
+            package test:exported;
+            world calc {
+                export double: func(n: u32) -> u32;
+                export spin: func();
+            }
+        ",
+        exports: { default: async },
+    });
+}
+
+/// `double(n) -> 2n` and `spin`, for the `calc` world above.
+const CALC: &str = r#"(component
+  (core module $m
+    (func (export "double") (param i32) (result i32) (i32.mul (local.get 0) (i32.const 2)))
+    (func (export "spin") (loop $l (br $l))))
+  (core instance $i (instantiate $m))
+  (func (export "double") (param "n" u32) (result u32) (canon lift (core func $i "double")))
+  (func (export "spin") (canon lift (core func $i "spin"))))"#;
+
+#[test]
+fn bindgen_export_wrappers_run_under_the_same_limits_and_report() -> TestResult {
+    let runtime = Runtime::builder().build()?;
+    let component = runtime.load_bytes(CALC.as_bytes(), &manifest(Timeout::from_millis(50))?)?;
+    tokio()?.block_on(async {
+        let mut instance = component.instantiate_async(()).await?;
+        let doubled = instance
+            .run_async(|mut store, instance| {
+                Box::pin(async move {
+                    let calc = exported::Calc::new(&mut store, &instance)?;
+                    calc.call_double(&mut store, 21).await
+                })
+            })
+            .await?;
+        assert_eq!(doubled.results, 42);
+        assert!(doubled.report.fuel_consumed > 0);
+        let error = instance
+            .run_async(|mut store, instance| {
+                Box::pin(async move { exported::Calc::new(&mut store, &instance)?.call_spin(&mut store).await })
+            })
+            .await
+            .err()
+            .ok_or("the spin stops at its deadline")?;
+        let crash = error.crash().ok_or("a crash")?;
+        assert!(matches!(crash.kind, CrashKind::DeadlineExceeded { .. }), "{error}");
+        assert!(crash.report.fuel_consumed >= 1_000_000, "{} fuel", crash.report.fuel_consumed);
+        assert!(instance.is_poisoned());
+        Ok(())
+    })
+}
