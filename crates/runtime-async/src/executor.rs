@@ -97,10 +97,12 @@ impl AsyncExecutor {
         let deadline = Deadline::starting_at(started, component.limits().timeout());
         let progress = CallProgress::new();
         let mut instance = component.vacant_async(state, started, deadline);
-        let call = async {
+        // Boxed: wasmtime's instantiation and call futures make this one
+        // about 8 KiB, which every layer above would otherwise copy.
+        let call = Box::pin(async {
             instance.instantiate_async(progress.clone()).await?;
             instance.call_async(export, args, deadline, progress.clone(), true).await
-        };
+        });
         let outcome = guard(call, deadline, &progress, cancel).await;
         let outcome = settle(outcome, &mut instance, &progress, started);
         with_queue_wait(outcome, admission.waited, |outcome| &mut outcome.report)
@@ -122,7 +124,8 @@ impl AsyncExecutor {
         let deadline = Deadline::starting_at(started, component.limits().timeout());
         let progress = CallProgress::new();
         let mut instance = component.vacant_async(state, started, deadline);
-        let outcome = guard(instance.instantiate_async(progress.clone()), deadline, &progress, cancel).await;
+        let instantiate = Box::pin(instance.instantiate_async(progress.clone()));
+        let outcome = guard(instantiate, deadline, &progress, cancel).await;
         settle(outcome, &mut instance, &progress, started)?;
         Ok((instance, admission))
     }
@@ -139,11 +142,10 @@ impl AsyncExecutor {
         cancel: Option<&CancellationToken>,
     ) -> Result<CallOutcome, RuntimeError> {
         let started = Instant::now();
-        let deadline = Deadline::after(instance.component().limits().timeout());
+        let deadline = Deadline::starting_at(started, instance.component().limits().timeout());
         let progress = CallProgress::new();
-        let outcome =
-            guard(instance.call_async(export, args, deadline, progress.clone(), false), deadline, &progress, cancel)
-                .await;
+        let call = Box::pin(instance.call_async(export, args, deadline, progress.clone(), false));
+        let outcome = guard(call, deadline, &progress, cancel).await;
         settle(outcome, instance, &progress, started)
     }
 
@@ -163,7 +165,7 @@ impl AsyncExecutor {
         let started = Instant::now();
         let deadline = Deadline::starting_at(started, instance.component().limits().timeout());
         let progress = CallProgress::new();
-        let run = instance.run_async(call, deadline, progress.clone());
+        let run = Box::pin(instance.run_async(call, deadline, progress.clone()));
         let outcome = guard(run, deadline, &progress, cancel).await;
         settle(outcome, instance, &progress, started)
     }
@@ -183,9 +185,9 @@ impl AsyncExecutor {
         R: ComponentNamedList + Lift + Send + Sync + 'static,
     {
         let started = Instant::now();
-        let deadline = Deadline::after(instance.component().limits().timeout());
+        let deadline = Deadline::starting_at(started, instance.component().limits().timeout());
         let progress = CallProgress::new();
-        let call = instance.call_typed_async(export, params, deadline, progress.clone());
+        let call = Box::pin(instance.call_typed_async(export, params, deadline, progress.clone()));
         let outcome = guard(call, deadline, &progress, cancel).await;
         settle(outcome, instance, &progress, started)
     }
