@@ -81,7 +81,7 @@ impl CallMetrics {
 
     /// The counts so far, per kind (`ok` included).
     pub fn snapshot(&self) -> BTreeMap<&'static str, KindMetrics> {
-        self.kinds.lock().map(|kinds| kinds.clone()).unwrap_or_default()
+        self.kinds.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 }
 
