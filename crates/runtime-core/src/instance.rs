@@ -175,15 +175,13 @@ impl<T: Send + 'static> ComponentInstance<T> {
                 self.instance = Some(instance);
                 Ok(())
             }
-            Err(error) => Err(self.fail(&error, DeadlinePhase::Instantiation, self.created)),
+            Err(error) => Err(self.fail(&error, DeadlinePhase::Instantiation, self.created, self.instantiate)),
         }
     }
 
     /// Calls `export` with fresh fuel and a fresh deadline.
     pub fn call(&mut self, export: &str, args: &[Val]) -> Result<CallOutcome, RuntimeError> {
-        self.require_sync()?;
-        let started = Instant::now();
-        self.begin(Deadline::starting_at(started, self.component.limits().timeout()), None)?;
+        let started = self.begin_sync()?;
         self.invoke(export, args, started, false)
     }
 
@@ -251,9 +249,7 @@ impl<T: Send + 'static> ComponentInstance<T> {
         R: ComponentNamedList + Lift,
     {
         self.check_typed(export)?;
-        self.require_sync()?;
-        let started = Instant::now();
-        self.begin(Deadline::starting_at(started, self.component.limits().timeout()), None)?;
+        let started = self.begin_sync()?;
         let outcome = catch_panic(|| export.func.call(&mut self.store, params));
         self.finish(outcome, started, false)
     }
@@ -278,10 +274,16 @@ impl<T: Send + 'static> ComponentInstance<T> {
         self.finish(outcome, started, false)
     }
 
-    /// An async store yields to its executor: a synchronous call would fail
-    /// inside wasmtime.
-    fn require_sync(&self) -> Result<(), RuntimeError> {
-        if self.mode == Mode::Async { Err(RuntimeError::AsyncRequired) } else { Ok(()) }
+    /// Readies the store for a synchronous call due one timeout from now,
+    /// and returns when the call began. An async store yields to its
+    /// executor: a synchronous call would fail inside wasmtime.
+    fn begin_sync(&mut self) -> Result<Instant, RuntimeError> {
+        if self.mode == Mode::Async {
+            return Err(RuntimeError::AsyncRequired);
+        }
+        let started = Instant::now();
+        self.begin(Deadline::starting_at(started, self.component.limits().timeout()), None)?;
+        Ok(started)
     }
 
     /// Runs `call` with the store and the instance under fresh fuel and a
@@ -292,9 +294,7 @@ impl<T: Send + 'static> ComponentInstance<T> {
         &mut self,
         call: impl FnOnce(StoreContextMut<'_, StoreState<T>>, Instance) -> wasmtime::Result<R>,
     ) -> Result<TypedOutcome<R>, RuntimeError> {
-        self.require_sync()?;
-        let started = Instant::now();
-        self.begin(Deadline::starting_at(started, self.component.limits().timeout()), None)?;
+        let started = self.begin_sync()?;
         let instance = self.instantiated_instance()?;
         let store = self.store.as_context_mut();
         let outcome = catch_panic(|| call(store, instance));
@@ -352,10 +352,9 @@ impl<T: Send + 'static> ComponentInstance<T> {
 
     /// The function for `export` and a results buffer, after checking `args`
     /// against its parameters. Looked up once per export and instance.
+    /// Callers checked the poison first ([`begin`](Self::begin); a fresh
+    /// store is only called after its instantiation succeeded).
     fn func(&mut self, export: &str, args: &[Val], fresh: bool) -> Result<(Func, Vec<Val>), RuntimeError> {
-        if let Some(by) = self.poisoned {
-            return Err(RuntimeError::Poisoned { by });
-        }
         if fresh {
             // One call in this store: caching the export would cost more
             // than it saves.
@@ -387,9 +386,7 @@ impl<T: Send + 'static> ComponentInstance<T> {
 
     fn lookup(&mut self, export: &str) -> Result<Func, RuntimeError> {
         let index = self.component.export_index(export)?;
-        let instance = self.instance.ok_or_else(|| RuntimeError::Internal {
-            message: format!("`{export}` was called before the instance was instantiated"),
-        })?;
+        let instance = self.instantiated_instance()?;
         instance.get_func(&mut self.store, index).ok_or_else(|| self.component.no_such_export(export))
     }
 
@@ -399,10 +396,11 @@ impl<T: Send + 'static> ComponentInstance<T> {
         started: Instant,
         fresh: bool,
     ) -> Result<TypedOutcome<R>, RuntimeError> {
+        // A fresh call's report covers its instantiation; a live call's does not.
         let instantiate = if fresh { self.instantiate } else { Duration::ZERO };
         match outcome {
             Ok(results) => Ok(TypedOutcome { results, report: self.report(started, instantiate) }),
-            Err(error) => Err(self.fail(&error, DeadlinePhase::Guest, started)),
+            Err(error) => Err(self.fail(&error, DeadlinePhase::Guest, started, instantiate)),
         }
     }
 }
@@ -471,9 +469,16 @@ impl<T: 'static> ComponentInstance<T> {
         }
     }
 
-    /// The crash `error` raised while `phase`, which poisons the instance.
-    fn fail(&mut self, error: &wasmtime::Error, phase: DeadlinePhase, started: Instant) -> RuntimeError {
-        let crash = crash(self, error, phase, started);
+    /// The crash `error` raised while `phase`, which poisons the instance;
+    /// its report counts from `started` and includes `instantiate`.
+    fn fail(
+        &mut self,
+        error: &wasmtime::Error,
+        phase: DeadlinePhase,
+        started: Instant,
+        instantiate: Duration,
+    ) -> RuntimeError {
+        let crash = crash(self, error, phase, started, instantiate);
         if let RuntimeError::Crash(report) = &crash {
             self.poisoned = Some(report.kind.as_str());
         }
@@ -486,6 +491,7 @@ fn crash<T: 'static>(
     error: &wasmtime::Error,
     phase: DeadlinePhase,
     started: Instant,
+    instantiate: Duration,
 ) -> RuntimeError {
     if error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
         return RuntimeError::Busy { waited: Duration::ZERO };
@@ -510,12 +516,6 @@ fn crash<T: 'static>(
             Some(format!("the handle limit is {} handles per instance", limits.max_handles()))
         }
         _ => classification.detail,
-    };
-    let instantiate = match phase {
-        DeadlinePhase::Instantiation => started.elapsed(),
-        // A fresh call's report covers its instantiation; a live call's does not.
-        _ if started == instance.created => instance.instantiate,
-        _ => Duration::ZERO,
     };
     RuntimeError::Crash(Box::new(CrashReport {
         kind: classification.kind,
