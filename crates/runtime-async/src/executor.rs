@@ -64,8 +64,8 @@ impl AsyncExecutor {
 
     /// Waits for an instance slot, within the queue's bounds.
     pub async fn admit(&self) -> Result<Admission, RuntimeError> {
-        if let Ok(permit) = self.slots.clone().try_acquire_owned() {
-            return Ok(Admission { _permit: permit, waited: Duration::ZERO });
+        if let Ok(admission) = self.try_admit() {
+            return Ok(admission);
         }
         let waiting =
             QueueTicket::take(&self.queued, self.max_queued).ok_or(RuntimeError::Busy { waited: Duration::ZERO })?;
@@ -93,9 +93,7 @@ impl AsyncExecutor {
         cancel: Option<&CancellationToken>,
     ) -> Result<CallOutcome, RuntimeError> {
         let admission = self.admit().await?;
-        let started = Instant::now();
-        let deadline = Deadline::starting_at(started, component.limits().timeout());
-        let progress = CallProgress::new();
+        let (started, deadline, progress) = start(component);
         let mut instance = component.vacant_async(state, started, deadline);
         // Boxed: wasmtime's instantiation and call futures make this one
         // about 8 KiB, which every layer above would otherwise copy.
@@ -120,9 +118,7 @@ impl AsyncExecutor {
         cancel: Option<&CancellationToken>,
     ) -> Result<(ComponentInstance<T>, Admission), RuntimeError> {
         let admission = self.admit().await?;
-        let started = Instant::now();
-        let deadline = Deadline::starting_at(started, component.limits().timeout());
-        let progress = CallProgress::new();
+        let (started, deadline, progress) = start(component);
         let mut instance = component.vacant_async(state, started, deadline);
         let instantiate = Box::pin(instance.instantiate_async(progress.clone()));
         let outcome = guard(instantiate, deadline, &progress, cancel).await;
@@ -141,9 +137,7 @@ impl AsyncExecutor {
         args: &[Val],
         cancel: Option<&CancellationToken>,
     ) -> Result<CallOutcome, RuntimeError> {
-        let started = Instant::now();
-        let deadline = Deadline::starting_at(started, instance.component().limits().timeout());
-        let progress = CallProgress::new();
+        let (started, deadline, progress) = start(instance.component());
         let call = Box::pin(instance.call_async(export, args, deadline, progress.clone(), false));
         let outcome = guard(call, deadline, &progress, cancel).await;
         settle(outcome, instance, &progress, started)
@@ -162,9 +156,7 @@ impl AsyncExecutor {
         T: Send + 'static,
         F: for<'a> FnOnce(StoreContextMut<'a, StoreState<T>>, Instance) -> StoreFuture<'a, R>,
     {
-        let started = Instant::now();
-        let deadline = Deadline::starting_at(started, instance.component().limits().timeout());
-        let progress = CallProgress::new();
+        let (started, deadline, progress) = start(instance.component());
         let run = Box::pin(instance.run_async(call, deadline, progress.clone()));
         let outcome = guard(run, deadline, &progress, cancel).await;
         settle(outcome, instance, &progress, started)
@@ -184,13 +176,18 @@ impl AsyncExecutor {
         P: ComponentNamedList + Lower + Send + Sync,
         R: ComponentNamedList + Lift + Send + Sync + 'static,
     {
-        let started = Instant::now();
-        let deadline = Deadline::starting_at(started, instance.component().limits().timeout());
-        let progress = CallProgress::new();
+        let (started, deadline, progress) = start(instance.component());
         let call = Box::pin(instance.call_typed_async(export, params, deadline, progress.clone()));
         let outcome = guard(call, deadline, &progress, cancel).await;
         settle(outcome, instance, &progress, started)
     }
+}
+
+/// When a call of `component` begins, when it must end, and the tracker
+/// that tells the deadline's timer what it is doing.
+fn start<T: 'static>(component: &LoadedComponent<T>) -> (Instant, Deadline, Arc<CallProgress>) {
+    let started = Instant::now();
+    (started, Deadline::starting_at(started, component.limits().timeout()), CallProgress::new())
 }
 
 /// An instance slot, given back when dropped.
