@@ -31,6 +31,35 @@ impl Shared {
         (self.observer.is_some() || !span.is_disabled()).then(Instant::now)
     }
 
+    /// Runs `work` inside `span`, then tells the span and the observer how
+    /// it ended.
+    fn observed<R>(
+        &self,
+        span: tracing::Span,
+        component: &str,
+        export: &str,
+        report: impl FnOnce(&R) -> &CallReport,
+        work: impl FnOnce() -> Result<R, RuntimeError>,
+    ) -> Result<R, RuntimeError> {
+        let started = self.clock(&span);
+        let result = span.in_scope(work);
+        self.observe(&span, component, export, started, result, report)
+    }
+
+    /// [`observed`](Self::observed) for a future.
+    async fn observed_async<R>(
+        &self,
+        span: tracing::Span,
+        component: &str,
+        export: &str,
+        report: impl FnOnce(&R) -> &CallReport,
+        work: impl Future<Output = Result<R, RuntimeError>>,
+    ) -> Result<R, RuntimeError> {
+        let started = self.clock(&span);
+        let result = work.instrument(span.clone()).await;
+        self.observe(&span, component, export, started, result, report)
+    }
+
     fn observe<R>(
         &self,
         span: &tracing::Span,
@@ -96,10 +125,9 @@ impl<T: Send + 'static> LoadedComponent<T> {
     /// [`call`](Self::call) with host state `state`.
     pub fn call_with(&self, state: T, export: &str, args: &[Val]) -> Result<CallOutcome, RuntimeError> {
         let span = call_span!("call", self.name, export);
-        let _entered = span.enter();
-        let started = self.shared.clock(&span);
-        let result = self.shared.executor.try_admit().and_then(|_slot| self.core.call_with(state, export, args));
-        self.shared.observe(&span, &self.name, export, started, result, |outcome| &outcome.report)
+        self.shared.observed(span, &self.name, export, report_of, || {
+            self.shared.executor.try_admit().and_then(|_slot| self.core.call_with(state, export, args))
+        })
     }
 
     /// Calls `export` in a fresh instance on Tokio with the default host
@@ -124,23 +152,20 @@ impl<T: Send + 'static> LoadedComponent<T> {
         cancel: Option<&CancellationToken>,
     ) -> Result<CallOutcome, RuntimeError> {
         let span = call_span!("call", self.name, export);
-        let started = self.shared.clock(&span);
         let call = self.shared.executor.call(&self.core, state, export, args, cancel);
-        let result = call.instrument(span.clone()).await;
-        self.shared.observe(&span, &self.name, export, started, result, |outcome| &outcome.report)
+        self.shared.observed_async(span, &self.name, export, report_of, call).await
     }
 
     /// A live instance with host state `state`, for several synchronous calls
     /// that share the guest's memory. It holds an instance slot until dropped.
     pub fn instantiate(&self, state: T) -> Result<Instance<T>, RuntimeError> {
         let span = call_span!("instantiate", self.name, "instantiate");
-        let _entered = span.enter();
-        let started = self.shared.clock(&span);
-        let result = self.shared.executor.try_admit().and_then(|admission| {
-            let instance = self.core.instantiate_with(state)?;
-            Ok(self.live(instance, admission))
-        });
-        self.shared.observe(&span, &self.name, "instantiate", started, result, |instance| &instance.instantiated)
+        self.shared.observed(span, &self.name, "instantiate", instantiated_report, || {
+            self.shared.executor.try_admit().and_then(|admission| {
+                let instance = self.core.instantiate_with(state)?;
+                Ok(self.live(instance, admission))
+            })
+        })
     }
 
     /// A live instance with host state `state` on Tokio, once admitted (it
@@ -148,10 +173,11 @@ impl<T: Send + 'static> LoadedComponent<T> {
     /// component's deadline, start functions and host calls included.
     pub async fn instantiate_async(&self, state: T) -> Result<Instance<T>, RuntimeError> {
         let span = call_span!("instantiate", self.name, "instantiate");
-        let started = self.shared.clock(&span);
-        let instantiate = self.shared.executor.instantiate(&self.core, state, None).instrument(span.clone()).await;
-        let result = instantiate.map(|(instance, admission)| self.live(instance, admission));
-        self.shared.observe(&span, &self.name, "instantiate", started, result, |instance| &instance.instantiated)
+        let instantiate = async {
+            let (instance, admission) = self.shared.executor.instantiate(&self.core, state, None).await?;
+            Ok(self.live(instance, admission))
+        };
+        self.shared.observed_async(span, &self.name, "instantiate", instantiated_report, instantiate).await
     }
 
     fn live(&self, core: ComponentInstance<T>, admission: Admission) -> Instance<T> {
@@ -215,6 +241,16 @@ impl<T: 'static> LoadedComponent<T> {
     }
 }
 
+/// What a call used, for the observer.
+fn report_of<R>(outcome: &TypedOutcome<R>) -> &CallReport {
+    &outcome.report
+}
+
+/// What an instantiation used, for the observer: its queue wait.
+fn instantiated_report<T>(instance: &Instance<T>) -> &CallReport {
+    &instance.instantiated
+}
+
 /// A live instance: calls share the guest's memory and the embedder's state
 /// `T`. It holds an instance slot of the runtime until dropped. After a crash,
 /// a deadline or a cancellation it refuses further calls with `poisoned`; a
@@ -240,10 +276,7 @@ impl<T: Send + 'static> Instance<T> {
     /// (an instance from [`LoadedComponent::instantiate`]).
     pub fn call(&mut self, export: &str, args: &[Val]) -> Result<CallOutcome, RuntimeError> {
         let span = call_span!("call", self.name, export);
-        let _entered = span.enter();
-        let started = self.shared.clock(&span);
-        let result = self.core.call(export, args);
-        self.shared.observe(&span, &self.name, export, started, result, |outcome| &outcome.report)
+        self.shared.observed(span, &self.name, export, report_of, || self.core.call(export, args))
     }
 
     /// Calls `export` on Tokio with fresh fuel and a fresh deadline that also
@@ -252,10 +285,8 @@ impl<T: Send + 'static> Instance<T> {
     /// outside (deadline, cancellation) poisons the instance.
     pub async fn call_async(&mut self, export: &str, args: &[Val]) -> Result<CallOutcome, RuntimeError> {
         let span = call_span!("call", self.name, export);
-        let started = self.shared.clock(&span);
         let call = self.shared.executor.call_instance(&mut self.core, export, args, Some(&self.cancel));
-        let result = call.instrument(span.clone()).await;
-        self.shared.observe(&span, &self.name, export, started, result, |outcome| &outcome.report)
+        self.shared.observed_async(span, &self.name, export, report_of, call).await
     }
 
     /// `export` as a typed function taking the tuple `P` and returning the
@@ -277,10 +308,7 @@ impl<T: Send + 'static> Instance<T> {
         R: ComponentNamedList + Lift,
     {
         let span = call_span!("call", self.name, export.name());
-        let _entered = span.enter();
-        let started = self.shared.clock(&span);
-        let result = self.core.call_typed(export, params);
-        self.shared.observe(&span, &self.name, export.name(), started, result, |outcome| &outcome.report)
+        self.shared.observed(span, &self.name, export.name(), report_of, || self.core.call_typed(export, params))
     }
 
     /// Calls a typed export on Tokio, under the same limits, cancellation and
@@ -295,14 +323,10 @@ impl<T: Send + 'static> Instance<T> {
         R: ComponentNamedList + Lift + Send + Sync + 'static,
     {
         let span = call_span!("call", self.name, export.name());
-        let started = self.shared.clock(&span);
         let call = self.shared.executor.call_typed(&mut self.core, export, params, Some(&self.cancel));
-        let result = call.instrument(span.clone()).await;
-        self.shared.observe(&span, &self.name, export.name(), started, result, |outcome| &outcome.report)
+        self.shared.observed_async(span, &self.name, export.name(), report_of, call).await
     }
-}
 
-impl<T: Send + 'static> Instance<T> {
     /// Runs `call` with the store and the wasmtime instance under fresh fuel
     /// and a fresh deadline, inside the panic boundary, with the same report,
     /// span and observer as any call: for `bindgen!`-generated export
@@ -313,10 +337,7 @@ impl<T: Send + 'static> Instance<T> {
         call: impl FnOnce(StoreContextMut<'_, StoreState<T>>, wasmtime::component::Instance) -> wasmtime::Result<R>,
     ) -> Result<TypedOutcome<R>, RuntimeError> {
         let span = call_span!("call", self.name, "run");
-        let _entered = span.enter();
-        let started = self.shared.clock(&span);
-        let result = self.core.run(call);
-        self.shared.observe(&span, &self.name, "run", started, result, |outcome| &outcome.report)
+        self.shared.observed(span, &self.name, "run", report_of, || self.core.run(call))
     }
 
     /// [`run`](Self::run) on Tokio, for `bindgen!` wrappers generated with
@@ -328,10 +349,8 @@ impl<T: Send + 'static> Instance<T> {
         F: for<'a> FnOnce(StoreContextMut<'a, StoreState<T>>, wasmtime::component::Instance) -> StoreFuture<'a, R>,
     {
         let span = call_span!("call", self.name, "run");
-        let started = self.shared.clock(&span);
         let run = self.shared.executor.run(&mut self.core, call, Some(&self.cancel));
-        let result = run.instrument(span.clone()).await;
-        self.shared.observe(&span, &self.name, "run", started, result, |outcome| &outcome.report)
+        self.shared.observed_async(span, &self.name, "run", report_of, run).await
     }
 }
 
