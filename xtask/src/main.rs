@@ -76,20 +76,22 @@ fn target_dir() -> std::path::PathBuf {
 /// The `wasm-runtime` binary, built once per suite run.
 pub(crate) fn cli_binary() -> Result<&'static std::path::Path, String> {
     static BINARY: std::sync::OnceLock<Result<std::path::PathBuf, String>> = std::sync::OnceLock::new();
-    BINARY
-        .get_or_init(|| {
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let status = std::process::Command::new(cargo)
-                .args(["build", "--quiet", "-p", "runtime-cli"])
-                .status()
-                .map_err(|e| format!("cannot run cargo: {e}"))?;
-            if !status.success() {
-                return Err("cargo build -p runtime-cli failed".into());
-            }
-            Ok(crate::target_dir().join("debug").join("wasm-runtime"))
-        })
-        .as_deref()
-        .map_err(Clone::clone)
+    BINARY.get_or_init(|| build_cli(false)).as_deref().map_err(Clone::clone)
+}
+
+/// Builds `wasm-runtime` (optimized with `release`) and returns its path.
+pub(crate) fn build_cli(release: bool) -> Result<std::path::PathBuf, String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = std::process::Command::new(cargo);
+    command.args(["build", "--quiet", "-p", "runtime-cli"]);
+    if release {
+        command.arg("--release");
+    }
+    let status = command.status().map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!("cargo build{} -p runtime-cli failed", if release { " --release" } else { "" }));
+    }
+    Ok(target_dir().join(if release { "release" } else { "debug" }).join("wasm-runtime"))
 }
 
 /// A manifest made of values (`"1MiB"`, `"1_000_000"`, `"100ms"`), as an

@@ -135,15 +135,7 @@ pub(super) fn facade_overhead(runtime: &Runtime) -> Result<Row, String> {
 /// Rust guest once, its compiled code already in the disk cache (and
 /// settled there, as a cache written minutes ago would be).
 pub(super) fn cli_process() -> Result<Row, String> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let built = std::process::Command::new(cargo)
-        .args(["build", "--release", "--quiet", "-p", "runtime-cli"])
-        .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if !built.success() {
-        return Err("cargo build --release -p runtime-cli failed".into());
-    }
-    let binary = crate::target_dir().join("release").join("wasm-runtime");
+    let binary = crate::build_cli(true)?;
     let root = crate::workspace_root();
     let cache = crate::target_dir().join("bench-cli-cache");
     let _ = std::fs::remove_dir_all(&cache);
