@@ -4,7 +4,7 @@ use runtime_limits::LimitedResource;
 use wasmtime::{Trap, WasmBacktrace};
 
 use crate::store::HostStage;
-use crate::{CrashKind, DeadlinePhase, HostFunction, HostFunctionError, StoreState};
+use crate::{CapabilityDenied, CrashKind, DeadlinePhase, HostFunction, HostFunctionError, StoreState};
 
 /// How a failed call is explained.
 pub(crate) struct Classification {
@@ -18,7 +18,7 @@ pub(crate) struct Classification {
 
 /// Classifies `error`, raised while `phase`, in a store whose data is `state`.
 ///
-/// In order: a registered host function's own error or panic; a wasm trap;
+/// In order: a call into an ungranted interface; a registered host function's own error or panic; a wasm trap;
 /// `wasi:cli/exit`; wasmtime's copy and handle limits; an error raised while
 /// a host function (WASI included) was doing its own work, which is that
 /// function's; and everything else wasmtime refuses at the boundary (bad
@@ -32,7 +32,9 @@ pub(crate) fn classify<T>(error: &wasmtime::Error, phase: DeadlinePhase, state: 
     let trap = error.downcast_ref::<Trap>().copied();
     let backtrace = error.downcast_ref::<WasmBacktrace>();
     let mut function = None;
-    let base = if let Some(host) = error.downcast_ref::<HostFunctionError>() {
+    let base = if error.downcast_ref::<CapabilityDenied>().is_some() {
+        CrashKind::CapabilityDenied
+    } else if let Some(host) = error.downcast_ref::<HostFunctionError>() {
         if host.panicked { CrashKind::HostPanic } else { CrashKind::HostError }
     } else if let Some(trap) = trap {
         CrashKind::from_trap(trap, phase)

@@ -74,6 +74,9 @@ pub enum CrashKind {
     CopyLimitExceeded,
     /// The guest held more resource handles than the host allows.
     HandleLimitExceeded,
+    /// The guest called into a WASI or HTTP interface that no grant of its
+    /// manifest links (the message names the interface and the grant).
+    CapabilityDenied,
     /// The guest called `wasi:cli/exit`: the call did not return.
     Exited {
         /// The exit status: 0 for `exit(ok)`, 1 for `exit(err)`, or the
@@ -110,6 +113,7 @@ impl CrashKind {
             Self::ComponentModelViolation => "component-model-violation",
             Self::CopyLimitExceeded => "copy-limit-exceeded",
             Self::HandleLimitExceeded => "handle-limit-exceeded",
+            Self::CapabilityDenied => "capability-denied",
             Self::Exited { .. } => "exited",
             Self::HostPanic => "host-panic",
             Self::HostError => "host-error",
@@ -195,6 +199,9 @@ impl CrashKind {
             }
             Self::HandleLimitExceeded => {
                 "the guest held more resource handles at once than the host policy allows (10,000 by default): drop handles it no longer needs, or ask the host to raise its handle limit"
+            }
+            Self::CapabilityDenied => {
+                "the guest called an interface its manifest grants nothing in: add the grant the message names (and have the host policy allow it), or keep the guest from calling it"
             }
             Self::Exited { .. } => {
                 "the guest called `wasi:cli/exit`, so the function did not return a result; the exit status is in the report"

@@ -68,4 +68,47 @@ impl WasiGrants {
     pub fn config(&self) -> &WasiConfig {
         &self.config
     }
+
+    /// Whether the manifest grants `capability`, so that the interfaces
+    /// needing it give the guest anything.
+    pub(crate) fn allows(&self, capability: Capability) -> bool {
+        match capability {
+            Capability::Network => !self.config.network.is_empty(),
+            Capability::Http => !self.config.http.is_empty(),
+        }
+    }
+}
+
+/// A grant that whole WASI interfaces need: without it, every call into
+/// them fails `capability-denied`. `wasi:filesystem` needs no gate of its
+/// own: without a directory grant its preopen list is empty, so no
+/// descriptor, and nothing a descriptor leads to, can exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(feature = "wasi"), allow(dead_code, reason = "read only where WASI is built in"))]
+pub(crate) enum Capability {
+    /// `wasi:sockets/*`: a `[wasi.network]` address.
+    Network,
+    /// `wasi:http/*`: a `[wasi.http]` origin.
+    Http,
+}
+
+impl Capability {
+    /// The grant that allows it, as the manifest and the CLI write it.
+    pub(crate) const fn grant(self) -> &'static str {
+        match self {
+            Self::Network => "a `[wasi.network]` address (CLI: --allow-tcp ADDR)",
+            Self::Http => "a `[wasi.http] allowed-hosts` origin (CLI: --allow-http ORIGIN)",
+        }
+    }
+}
+
+/// A guest called into an interface that no grant of its manifest links.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{interface}` gives this component nothing: it needs {grant}")]
+#[non_exhaustive]
+pub struct CapabilityDenied {
+    /// The interface called, e.g. `wasi:http/types`.
+    pub interface: &'static str,
+    /// The grant that would link it.
+    pub grant: &'static str,
 }

@@ -123,10 +123,7 @@ impl<T: Send + 'static> ComponentInstance<T> {
             // Follows every host call (counting, timing, the deadline's
             // phase, whose fault an error is). A component without imports
             // makes none, and a warm call saves two hook calls.
-            store.call_hook(|mut context, hook| {
-                context.data_mut().on_call_hook(hook);
-                Ok(())
-            });
+            store.call_hook(|mut context, hook| context.data_mut().on_call_hook(hook));
         }
         // What crosses the boundary is bounded by the guest's own budget:
         // one transfer (an export's results, one host call's arguments) may

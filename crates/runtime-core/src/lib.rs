@@ -62,7 +62,7 @@ pub use engine::{
     engine_config,
 };
 pub use error::{LoadError, RuntimeError};
-pub use grants::WasiGrants;
+pub use grants::{CapabilityDenied, WasiGrants};
 pub use host::{HostFunctionError, panic_message};
 pub use instance::{CallOutcome, ComponentInstance, StoreFuture, TypedExport, TypedOutcome};
 pub use loader::{CacheState, CompiledComponent, ComponentLoader, DEFAULT_MAX_COMPONENT_BYTES};
@@ -71,7 +71,7 @@ pub use runtime_limits::Deadline;
 pub use sniff::{DeclaredFigures, component_binary, declared_figures};
 pub use store::{CallProgress, HostFunction, StoreState};
 #[cfg(feature = "wasi")]
-pub use wasi::{MAX_CAPTURED_OUTPUT_BYTES, add_wasi_to_linker};
+pub use wasi::{MAX_CAPTURED_OUTPUT_BYTES, MAX_DEBUG_STRING_BYTES, add_wasi_to_linker};
 
 /// The result type of this crate.
 pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;

@@ -153,10 +153,21 @@ impl<T> StoreState<T> {
         }
     }
 
+    /// Records that the host call in progress entered an interface the
+    /// manifest does not grant: when it returns, the call hook turns it
+    /// into a `capability-denied` trap, whatever the function returned.
+    #[cfg_attr(not(feature = "wasi"), allow(dead_code, reason = "called only where WASI is built in"))]
+    pub(crate) fn deny(&mut self, denied: crate::CapabilityDenied) {
+        if self.host_call.depth >= 1 {
+            self.host_call.denied = Some(denied);
+        }
+    }
+
     /// Follows wasmtime's call hook: host calls (and libcalls such as
     /// `memory.grow`) entered and left, and wasm entered from inside them
-    /// (`cabi_realloc` while results are lowered).
-    pub(crate) fn on_call_hook(&mut self, hook: wasmtime::CallHook) {
+    /// (`cabi_realloc` while results are lowered). Fails a host call that
+    /// entered an ungranted interface ([`deny`](Self::deny)).
+    pub(crate) fn on_call_hook(&mut self, hook: wasmtime::CallHook) -> wasmtime::Result<()> {
         use wasmtime::CallHook;
         let host = &mut self.host_call;
         match hook {
@@ -177,6 +188,11 @@ impl<T> StoreState<T> {
                     host.last_exit = stage;
                 }
                 host.depth = host.depth.saturating_sub(1);
+                if host.depth == 0
+                    && let Some(denied) = host.denied.take()
+                {
+                    return Err(wasmtime::Error::new(denied));
+                }
             }
             CallHook::CallingWasm => {
                 if let HostStage::Body(function) = std::mem::take(&mut host.stage) {
@@ -187,6 +203,7 @@ impl<T> StoreState<T> {
             }
             _ => {}
         }
+        Ok(())
     }
 
     /// How the last host call (or libcall) the guest made ended, for the
@@ -254,6 +271,8 @@ pub(crate) struct HostCallTracker {
     stage: HostStage,
     entered: Option<Instant>,
     last_exit: HostStage,
+    /// An ungranted interface the current host call entered.
+    denied: Option<crate::CapabilityDenied>,
 }
 
 /// What a call is doing and how much host time it used, updated by the call

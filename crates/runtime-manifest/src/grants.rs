@@ -10,6 +10,23 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
+use crate::ByteSize;
+
+/// What a read-write directory grant may hold when its manifest states no
+/// `max-bytes`: bytes in files, counted from what the directory held when
+/// the instance first wrote to it.
+pub const DEFAULT_DIR_BYTES: ByteSize = ByteSize::mib(16);
+/// Files, directories and links a read-write grant may hold without `max-entries`.
+pub const DEFAULT_DIR_ENTRIES: u32 = 1_000;
+/// The largest `max-bytes` the default policy allows (`[grants] max-dir-bytes`).
+pub const DEFAULT_MAX_DIR_BYTES: ByteSize = ByteSize::mib(256);
+/// The largest `max-entries` the default policy allows (`[grants] max-dir-entries`).
+pub const DEFAULT_MAX_DIR_ENTRIES: u32 = 10_000;
+/// Open files, directories and sockets one instance may hold at once
+/// (`[grants] max-descriptors`): with the default 1,000 concurrent
+/// instances this stays inside a `ulimit -n` of 65,536.
+pub const DEFAULT_MAX_DESCRIPTORS: u32 = 32;
+
 /// The kinds of grant a host may allow or refuse as a whole, in its policy's
 /// `[grants]` table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,18 +42,43 @@ pub struct GrantPolicy {
     pub network: bool,
     /// Outgoing HTTP (`[wasi.http]`, `--allow-http`). Refused by default.
     pub http: bool,
+    /// Host directory paths that cross a symlink (`symlinked-dirs`).
+    /// Refused by default: a guest with a read-write grant can plant a
+    /// relative symlink that a later grant would otherwise follow out.
+    pub symlinked_dirs: bool,
+    /// The largest `max-bytes` of a read-write directory grant.
+    pub max_dir_bytes: ByteSize,
+    /// The largest `max-entries` of a read-write directory grant.
+    pub max_dir_entries: u32,
+    /// Open files, directories and sockets one instance may hold at once.
+    pub max_descriptors: u32,
 }
 
 impl Default for GrantPolicy {
     fn default() -> Self {
-        Self { dirs: true, absolute_dirs: false, network: false, http: false }
+        Self {
+            dirs: true,
+            absolute_dirs: false,
+            network: false,
+            http: false,
+            symlinked_dirs: false,
+            max_dir_bytes: DEFAULT_MAX_DIR_BYTES,
+            max_dir_entries: DEFAULT_MAX_DIR_ENTRIES,
+            max_descriptors: DEFAULT_MAX_DESCRIPTORS,
+        }
     }
 }
 
 impl GrantPolicy {
-    /// The `[grants]` keys and whether each is allowed, in file order.
-    pub fn entries(&self) -> [(&'static str, bool); 4] {
-        [("dirs", self.dirs), ("absolute-dirs", self.absolute_dirs), ("network", self.network), ("http", self.http)]
+    /// The boolean `[grants]` keys and whether each is allowed, in file order.
+    pub fn entries(&self) -> [(&'static str, bool); 5] {
+        [
+            ("dirs", self.dirs),
+            ("absolute-dirs", self.absolute_dirs),
+            ("symlinked-dirs", self.symlinked_dirs),
+            ("network", self.network),
+            ("http", self.http),
+        ]
     }
 
     /// Every grant of `wasi` this policy refuses, as (manifest key, policy key).
@@ -170,9 +212,35 @@ pub struct DirGrant {
     pub host: String,
     /// Read-only or read-write.
     pub mode: DirMode,
+    /// Bytes a read-write grant may hold in files (`max-bytes`); `None`:
+    /// [`DEFAULT_DIR_BYTES`], within the policy's maximum.
+    #[serde(rename = "max-bytes", skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<ByteSize>,
+    /// Files, directories and links a read-write grant may hold
+    /// (`max-entries`); `None`: [`DEFAULT_DIR_ENTRIES`], within the policy's maximum.
+    #[serde(rename = "max-entries", skip_serializing_if = "Option::is_none")]
+    pub max_entries: Option<u32>,
 }
 
 impl DirGrant {
+    /// The byte quota this grant gets under `policy`.
+    pub fn effective_max_bytes(&self, policy: &GrantPolicy) -> ByteSize {
+        let bytes = self.max_bytes.unwrap_or(DEFAULT_DIR_BYTES).as_bytes().min(policy.max_dir_bytes.as_bytes());
+        ByteSize::bytes(bytes)
+    }
+
+    /// The entry quota this grant gets under `policy`.
+    pub fn effective_max_entries(&self, policy: &GrantPolicy) -> u32 {
+        self.max_entries.unwrap_or(DEFAULT_DIR_ENTRIES).min(policy.max_dir_entries)
+    }
+
+    /// The same grant with its quotas.
+    pub fn with_quota(mut self, max_bytes: Option<ByteSize>, max_entries: Option<u32>) -> Self {
+        self.max_bytes = max_bytes;
+        self.max_entries = max_entries;
+        self
+    }
+
     /// A grant of `host` with `mode`, after checking the path is usable.
     pub fn new(host: impl Into<String>, mode: DirMode) -> Result<Self, &'static str> {
         let host = host.into();
@@ -182,7 +250,7 @@ impl DirGrant {
         if host.contains('\0') {
             return Err("the host path contains a NUL character");
         }
-        Ok(Self { host, mode })
+        Ok(Self { host, mode, max_bytes: None, max_entries: None })
     }
 
     /// Whether the host path is absolute or climbs out of its base directory
@@ -401,9 +469,9 @@ mod tests {
         let mut wasi = WasiConfig::default();
         let policy = GrantPolicy::default();
         assert!(policy.refusals(&wasi).is_empty());
-        wasi.dirs.insert("/data".into(), DirGrant { host: "data".into(), mode: DirMode::ReadOnly });
+        wasi.dirs.insert("/data".into(), DirGrant::new("data", DirMode::ReadOnly).unwrap_or_else(|_| unreachable!()));
         assert!(policy.refusals(&wasi).is_empty());
-        wasi.dirs.insert("/etc".into(), DirGrant { host: "/etc".into(), mode: DirMode::ReadOnly });
+        wasi.dirs.insert("/etc".into(), DirGrant::new("/etc", DirMode::ReadOnly).unwrap_or_else(|_| unreachable!()));
         assert_eq!(policy.refusals(&wasi), [("wasi.dirs", "absolute-dirs")]);
         wasi.network.ip_name_lookup = true;
         assert_eq!(policy.refusals(&wasi).len(), 2);

@@ -53,6 +53,7 @@ pub use compile::{
 };
 pub use error::{Error, InvalidManifest};
 pub use grants::{
+    DEFAULT_DIR_BYTES, DEFAULT_DIR_ENTRIES, DEFAULT_MAX_DESCRIPTORS, DEFAULT_MAX_DIR_BYTES, DEFAULT_MAX_DIR_ENTRIES,
     DirGrant, DirMode, GrantPolicy, HttpGrant, HttpOrigin, NetworkGrant, Stdin, Stdio, WasiConfig, check_env_var,
     check_guest_dir,
 };

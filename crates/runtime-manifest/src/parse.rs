@@ -32,7 +32,7 @@ const COMPONENT_KEYS: &[&str] = &["name", "version", "wasm"];
 const RESOURCE_KEYS: &[&str] = &["memory", "fuel", "timeout", "table-elements", "instances"];
 const WASI_KEYS: &[&str] = &["stdio", "stdin", "args", "env", "dirs", "network", "http"];
 const WASI_EXAMPLE: &str = "[wasi]\nstdio = \"capture\"";
-const DIR_KEYS: &[&str] = &["host", "mode"];
+const DIR_KEYS: &[&str] = &["host", "mode", "max-bytes", "max-entries"];
 const DIRS_EXAMPLE: &str = "[wasi.dirs]\n\"/data\" = { host = \"data\", mode = \"ro\" }";
 const NETWORK_KEYS: &[&str] = &["tcp-connect", "tcp-bind", "udp", "ip-name-lookup"];
 const NETWORK_EXAMPLE: &str = "[wasi.network]\ntcp-connect = [\"127.0.0.1:8080\"]";
@@ -477,9 +477,29 @@ impl<'p> Checker<'p> {
                 None
             }
         };
+        let max_bytes = match table.get("max-bytes") {
+            Some(value) => {
+                let key = format!("{key}.max-bytes");
+                let max = self.policy.grants().max_dir_bytes;
+                let bytes = self.size(value, &key)?;
+                self.within_grant_policy(&key, bytes, max.as_bytes(), value, "[grants] max-dir-bytes")?;
+                Some(ByteSize::bytes(bytes))
+            }
+            None => None,
+        };
+        let max_entries = match table.get("max-entries") {
+            Some(value) => {
+                let key = format!("{key}.max-entries");
+                let max = self.policy.grants().max_dir_entries;
+                let entries = self.count(value, &key)?;
+                self.within_grant_policy(&key, entries, u64::from(max), value, "[grants] max-dir-entries")?;
+                u32::try_from(entries).ok()
+            }
+            None => None,
+        };
         let (host, span) = host?;
         match DirGrant::new(host, mode?) {
-            Ok(dir) => Some(dir),
+            Ok(dir) => Some(dir.with_quota(max_bytes, max_entries)),
             Err(reason) => {
                 self.invalid(
                     &format!("{key}.host"),
@@ -491,6 +511,28 @@ impl<'p> Checker<'p> {
                 None
             }
         }
+    }
+
+    /// `value` (already read as `number`) is at most the policy's `max`, named by `policy_key`.
+    fn within_grant_policy(
+        &mut self,
+        key: &str,
+        number: u64,
+        max: u64,
+        value: &Spanned<DeValue<'_>>,
+        policy_key: &str,
+    ) -> Option<()> {
+        if number <= max {
+            return Some(());
+        }
+        self.problems.push(ManifestProblem::QuotaAbovePolicy {
+            key: key.to_owned(),
+            value: number.to_string(),
+            max: max.to_string(),
+            span: span_of(value),
+            help: format!("ask for at most {max}, or ask the host to raise `{policy_key}` in its policy"),
+        });
+        None
     }
 
     fn missing_key(&mut self, table: &str, key: &'static str, span: SourceSpan) {

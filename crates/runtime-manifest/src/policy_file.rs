@@ -49,7 +49,16 @@ const COMPILE_KEYS: &[&str] = &[
     "max-definitions",
     "max-wat-size",
 ];
-const GRANT_KEYS: &[&str] = &["dirs", "absolute-dirs", "network", "http"];
+const GRANT_KEYS: &[&str] = &[
+    "dirs",
+    "absolute-dirs",
+    "symlinked-dirs",
+    "network",
+    "http",
+    "max-dir-bytes",
+    "max-dir-entries",
+    "max-descriptors",
+];
 
 impl HostPolicy {
     /// Parses and validates a policy file's `text`; `name` labels it in diagnostics.
@@ -124,6 +133,9 @@ impl HostPolicy {
         for (key, allowed) in self.grants().entries() {
             text += &format!("{key} = {allowed}\n");
         }
+        text += &format!("max-dir-bytes = \"{}\"\n", self.grants().max_dir_bytes);
+        text += &format!("max-dir-entries = {}\n", self.grants().max_dir_entries);
+        text += &format!("max-descriptors = {}\n", self.grants().max_descriptors);
         text
     }
 }
@@ -188,9 +200,15 @@ impl Checker<'_> {
         }) {
             builder = builder.memory(min, max);
         }
-        if let Some((min, max)) = self
-            .range(table, "fuel", default.fuel().min, default.fuel().max, |c, v, k| c.count(v, k).and_then(Fuel::new))
-        {
+        if let Some((min, max)) = self.range(table, "fuel", default.fuel().min, default.fuel().max, |c, v, k| {
+            let units = c.count(v, k)?;
+            let fuel = Fuel::new(units);
+            if fuel.is_none() {
+                let help = format!("use at most {} (wasmtime keeps fuel as a signed 64-bit count)", Fuel::MAX.get());
+                c.problems.push(ManifestProblem::Overflow { key: k.to_owned(), span: span_of(v), help });
+            }
+            fuel
+        }) {
             builder = builder.fuel(min, max);
         }
         if let Some((min, max)) =
@@ -198,8 +216,7 @@ impl Checker<'_> {
         {
             builder = builder.timeout(min, max);
         }
-        let count32 =
-            |c: &mut Self, v: &Spanned<DeValue<'_>>, k: &str| c.count(v, k).and_then(|n| u32::try_from(n).ok());
+        let count32 = |c: &mut Self, v: &Spanned<DeValue<'_>>, k: &str| c.count(v, k).and_then(|n| c.fits_u32(n, k, v));
         if let Some((_, max)) = self.range(table, "table-elements", 1, default.table_elements().max, count32) {
             builder = builder.max_table_elements(max);
         }
@@ -281,21 +298,37 @@ impl Checker<'_> {
         let mut grants = GrantPolicy::default();
         for (key, value) in table.iter() {
             let key = key.get_ref().as_ref();
+            let path = format!("grants.{key}");
+            match key {
+                "max-dir-bytes" => {
+                    if let Some(bytes) = self.size(value, &path) {
+                        grants.max_dir_bytes = ByteSize::bytes(bytes);
+                    }
+                    continue;
+                }
+                "max-dir-entries" | "max-descriptors" => {
+                    let count = self.count(value, &path).and_then(|n| self.fits_u32(n, &path, value));
+                    if let Some(count) = count {
+                        if key == "max-dir-entries" {
+                            grants.max_dir_entries = count;
+                        } else {
+                            grants.max_descriptors = count;
+                        }
+                    }
+                    continue;
+                }
+                _ => {}
+            }
             let DeValue::Boolean(allowed) = value.get_ref() else {
                 if GRANT_KEYS.contains(&key) {
-                    self.wrong_type(
-                        &format!("grants.{key}"),
-                        "a boolean",
-                        value.get_ref(),
-                        span_of(value),
-                        &format!("{key} = true"),
-                    );
+                    self.wrong_type(&path, "a boolean", value.get_ref(), span_of(value), &format!("{key} = true"));
                 }
                 continue;
             };
             match key {
                 "dirs" => grants.dirs = *allowed,
                 "absolute-dirs" => grants.absolute_dirs = *allowed,
+                "symlinked-dirs" => grants.symlinked_dirs = *allowed,
                 "network" => grants.network = *allowed,
                 "http" => grants.http = *allowed,
                 _ => {}
@@ -304,8 +337,18 @@ impl Checker<'_> {
         grants
     }
 
+    /// `number` as a `u32`, or a diagnostic naming the largest value `key` takes.
+    pub(crate) fn fits_u32(&mut self, number: u64, key: &str, value: &Spanned<DeValue<'_>>) -> Option<u32> {
+        let fits = u32::try_from(number).ok();
+        if fits.is_none() {
+            let help = format!("use at most {} (it is a 32-bit count)", u32::MAX);
+            self.problems.push(ManifestProblem::Overflow { key: key.to_owned(), span: span_of(value), help });
+        }
+        fits
+    }
+
     /// A positive integer (`1_000`), reported otherwise.
-    fn count(&mut self, value: &Spanned<DeValue<'_>>, key: &str) -> Option<u64> {
+    pub(crate) fn count(&mut self, value: &Spanned<DeValue<'_>>, key: &str) -> Option<u64> {
         let span = span_of(value);
         let DeValue::Integer(integer) = value.get_ref() else {
             self.wrong_type(key, "an integer", value.get_ref(), span, "1_000 (an integer, no quotes)");
@@ -330,7 +373,7 @@ impl Checker<'_> {
     }
 
     /// A size: `"64MiB"` or a number of bytes.
-    fn size(&mut self, value: &Spanned<DeValue<'_>>, key: &str) -> Option<u64> {
+    pub(crate) fn size(&mut self, value: &Spanned<DeValue<'_>>, key: &str) -> Option<u64> {
         match value.get_ref() {
             DeValue::Integer(_) => self.count(value, key),
             DeValue::String(text) => match ByteSize::from_str(text) {

@@ -240,7 +240,7 @@ pub enum ManifestProblem {
         /// The key, as a dotted path.
         key: String,
         /// Where it is.
-        #[label("overflows 64 bits")]
+        #[label("too large")]
         span: SourceSpan,
         /// The largest value the host accepts.
         #[help]
@@ -263,6 +263,24 @@ pub enum ManifestProblem {
         #[label("allowed: {min}..={max}")]
         span: SourceSpan,
         /// How to get within range.
+        #[help]
+        help: String,
+    },
+
+    /// A grant's quota above the maximum the host policy allows.
+    #[error("`{key}` = {value} is above the host policy's maximum ({max})")]
+    #[diagnostic(code(runtime::manifest::quota_above_policy))]
+    QuotaAbovePolicy {
+        /// The quota, as a dotted path.
+        key: String,
+        /// The value asked for.
+        value: String,
+        /// The policy's maximum.
+        max: String,
+        /// Where it is.
+        #[label("at most {max}")]
+        span: SourceSpan,
+        /// How to get within it.
         #[help]
         help: String,
     },
@@ -310,7 +328,8 @@ impl ManifestProblem {
             | Self::NegativeValue { span, .. }
             | Self::Overflow { span, .. }
             | Self::OutOfRange { span, .. }
-            | Self::GrantRefused { span, .. } => *span,
+            | Self::GrantRefused { span, .. }
+            | Self::QuotaAbovePolicy { span, .. } => *span,
         }
     }
 }

@@ -182,8 +182,11 @@ fn sockets_are_denied_unless_the_policy_and_a_grant_allow_the_address() -> TestR
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let address = listener.local_addr()?.to_string();
     let action = format!("tcp:{address}");
-    let (_, stdout, _) = run_command(&[], &[&action])?;
-    assert!(stdout.contains("denied"), "{stdout}");
+    // Without a grant, `wasi:sockets` gives the guest nothing: its first call fails typed.
+    let (code, _, stderr) = run_command(&[], &[&action])?;
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("capability-denied") && stderr.contains("wasi:sockets/"), "{stderr}");
+    assert!(stderr.contains("--allow-tcp"), "the error names the grant: {stderr}");
     // The default policy refuses network grants outright.
     let (code, _, stderr) = run_command(&["--allow-tcp", &address], &[&action])?;
     assert_eq!(code, 1);
@@ -234,10 +237,11 @@ fn outgoing_http_reaches_granted_origins_only_and_bodies_count_against_memory() 
     let big = http_server(8 << 20, 1)?;
     let policy = crate::scratch("http-policy.toml", "[grants]\nhttp = true\n")?.display().to_string();
     let get = |address: &str| format!("http:{address}/");
-    // Without a grant, the guest's request is denied with the error code it sees.
-    let (code, stdout, _) = run_command(&[], &[&get(&small)])?;
-    assert_eq!(code, 0);
-    assert!(stdout.contains("HttpRequestDenied"), "{stdout}");
+    // Without a grant, `wasi:http` gives the guest nothing: its first call fails typed.
+    let (code, _, stderr) = run_command(&[], &[&get(&small)])?;
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("capability-denied") && stderr.contains("wasi:http/types"), "{stderr}");
+    assert!(stderr.contains("--allow-http"), "the error names the grant: {stderr}");
     // The default policy refuses HTTP grants outright.
     let (code, _, stderr) = run_command(&["--allow-http", &format!("http://{small}")], &[])?;
     assert_eq!(code, 1);

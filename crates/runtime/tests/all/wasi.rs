@@ -70,3 +70,38 @@ fn each_call_on_a_live_instance_reports_only_its_own_output() -> TestResult {
         Ok(())
     })
 }
+
+/// A guest that makes one `wasi:http/types` `fields` and returns its handle.
+const MAKES_FIELDS: &str = r#"(component
+  (import "wasi:http/types@0.2.6" (instance $http
+    (export "fields" (type $fields (sub resource)))
+    (export "[constructor]fields" (func (result (own $fields))))))
+  (core func $new (canon lower (func $http "[constructor]fields")))
+  (core module $m (import "h" "new" (func $new (result i32)))
+    (func (export "run") (result i32) (call $new)))
+  (core instance $i (instantiate $m (with "h" (instance (export "new" (func $new))))))
+  (func (export "run") (result u32) (canon lift (core func $i "run"))))"#;
+
+#[test]
+fn an_ungranted_interface_loads_but_gives_the_guest_nothing() -> TestResult {
+    tokio()?.block_on(async {
+        let resources = "[component]\nname = \"fields\"\nversion = \"0.1.0\"\n\
+            [resources]\nmemory = \"1MiB\"\nfuel = 1_000_000\ntimeout = \"1s\"\n";
+        let ungranted: ComponentManifest = resources.parse()?;
+        let guest = crate::runtime().load_bytes(MAKES_FIELDS.as_bytes(), &ungranted)?;
+        let error = guest.call_async("run", &[]).await.err().ok_or("fields made without a grant")?;
+        assert_eq!(error.kind(), "capability-denied", "{error}");
+        let text = error.to_string();
+        assert!(text.contains("wasi:http/types") && text.contains("--allow-http"), "{text}");
+
+        // Granted (and allowed by the policy), the same call makes its fields.
+        let policy = runtime::HostPolicy::parse("policy.toml", "[grants]\nhttp = true\n")?;
+        let runtime = runtime::Runtime::builder().policy(policy).build()?;
+        let granted = format!("{resources}[wasi.http]\nallowed-hosts = [\"http://127.0.0.1:1\"]\n");
+        let granted = ComponentManifest::parse("Component.toml", &granted, runtime.policy())?;
+        let guest = runtime.load_bytes(MAKES_FIELDS.as_bytes(), &granted)?;
+        let outcome = guest.call_async("run", &[]).await?;
+        assert!(matches!(outcome.results[..], [Val::U32(_)]), "{:?}", outcome.results);
+        Ok(())
+    })
+}

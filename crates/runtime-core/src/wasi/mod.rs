@@ -10,24 +10,25 @@ use std::sync::Arc;
 
 use http_body_util::BodyExt;
 use runtime_manifest::{DirMode, HttpGrant, NetworkGrant, Stdin, Stdio};
-use wasmtime::component::{HasData, Linker};
+use wasmtime::component::{HasData, Linker, Resource};
 use wasmtime_wasi::cli::WasiCli;
 use wasmtime_wasi::clocks::WasiClocks;
 use wasmtime_wasi::filesystem::WasiFilesystem;
 use wasmtime_wasi::p2::bindings;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::random::WasiRandom;
-use wasmtime_wasi::sockets::{SocketAddrUse, WasiSockets};
+use wasmtime_wasi::sockets::{SocketAddrUse, WasiSockets, WasiSocketsCtxView};
 use wasmtime_wasi::{FsPerms, ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{WasiHttp, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+use wasmtime_wasi_http::{WasiHttp, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks};
 
-use crate::{HostFunction, StoreState, WasiGrants};
+use crate::grants::Capability;
+use crate::{CapabilityDenied, HostFunction, StoreState, WasiGrants};
 
 // The accessors below (`clocks()`, `cli()`, ...) come from these views,
 // which wasmtime-wasi implements for every `WasiView`.
 use wasmtime_wasi::{
     cli::WasiCliView as _, clocks::WasiClocksView as _, filesystem::WasiFilesystemView as _,
-    random::WasiRandomView as _, sockets::WasiSocketsView as _,
+    random::WasiRandomView as _,
 };
 
 /// The most bytes of stdout (and, separately, of stderr) kept per call when
@@ -41,6 +42,9 @@ pub(crate) struct WasiState {
     captured: Option<(MemoryOutputPipe, MemoryOutputPipe)>,
     http: WasiHttpCtx,
     http_hooks: HttpHooks,
+    /// The table an ungranted interface sees: empty and unable to hold
+    /// anything, so the call makes nothing before it fails.
+    denied: ResourceTable,
 }
 
 impl WasiState {
@@ -91,7 +95,26 @@ impl WasiState {
             _ => None,
         };
         let http_hooks = HttpHooks { grant: Arc::new(config.http.clone()), max_body_bytes: max_bytes };
-        Self { ctx: builder.build(), table: ResourceTable::new(), captured, http: WasiHttpCtx::new(), http_hooks }
+        let mut denied = ResourceTable::new();
+        denied.set_max_capacity(0);
+        Self {
+            ctx: builder.build(),
+            table: ResourceTable::new(),
+            captured,
+            http: WasiHttpCtx::new(),
+            http_hooks,
+            denied,
+        }
+    }
+
+    fn sockets(&mut self, allowed: bool) -> WasiSocketsCtxView<'_> {
+        let table = if allowed { &mut self.table } else { &mut self.denied };
+        WasiSocketsCtxView { ctx: self.ctx.sockets(), table }
+    }
+
+    fn http(&mut self, allowed: bool) -> WasiHttpCtxView<'_> {
+        let table = if allowed { &mut self.table } else { &mut self.denied };
+        WasiHttpCtxView { ctx: &mut self.http, table, hooks: &mut self.http_hooks }
     }
 
     /// Captured stdout and stderr past `since` (bytes of each written
@@ -194,18 +217,47 @@ impl<T: Send> WasiView for StoreState<T> {
     }
 }
 
-impl<T: Send> WasiHttpView for StoreState<T> {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        let state = self.wasi_state();
-        WasiHttpCtxView { ctx: &mut state.http, table: &mut state.table, hooks: &mut state.http_hooks }
-    }
-}
-
 /// The resource table of WASI's `wasi:io` interfaces.
 struct Io;
 
 impl HasData for Io {
     type Data<'a> = &'a mut ResourceTable;
+}
+
+/// The longest `wasi:io/error.to-debug-string` the host formats, in bytes.
+pub const MAX_DEBUG_STRING_BYTES: usize = 4 * 1024;
+
+/// `wasi:io/error` with a bounded `to-debug-string`: wasmtime-wasi formats
+/// the error with `{:?}`, which symbolizes the host's own backtrace when
+/// `RUST_BACKTRACE` is set (about 200 MB from one call on a release build).
+/// Here it is the error's message chain, cut at [`MAX_DEBUG_STRING_BYTES`].
+struct IoErrors;
+
+impl HasData for IoErrors {
+    type Data<'a> = IoErrorsView<'a>;
+}
+
+struct IoErrorsView<'a>(&'a mut ResourceTable);
+
+impl bindings::io::error::Host for IoErrorsView<'_> {}
+
+impl bindings::io::error::HostError for IoErrorsView<'_> {
+    fn to_debug_string(&mut self, error: Resource<wasmtime::Error>) -> wasmtime::Result<String> {
+        let mut text = format!("{:#}", self.0.get(&error)?);
+        if text.len() > MAX_DEBUG_STRING_BYTES {
+            let mut end = MAX_DEBUG_STRING_BYTES;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+        }
+        Ok(text)
+    }
+
+    fn drop(&mut self, error: Resource<wasmtime::Error>) -> wasmtime::Result<()> {
+        self.0.delete(error)?;
+        Ok(())
+    }
 }
 
 /// Adds WASI p2 to `linker` as `wasmtime_wasi::p2::add_to_linker_async`
@@ -222,8 +274,19 @@ pub fn add_wasi_to_linker<T: Send + 'static>(linker: &mut Linker<StoreState<T>>)
         state.enter_host_function(HostFunction::Wasi(interface));
         state
     }
+    // An interface that needs a grant the manifest lacks sees an empty table
+    // that holds nothing, and the call hook fails the call when it returns.
+    fn gate<'a, T>(state: &'a mut StoreState<T>, interface: &'static str, needs: Capability) -> Gated<'a> {
+        state.enter_host_function(HostFunction::Wasi(interface));
+        let allowed = state.grants.allows(needs);
+        if !allowed {
+            state.deny(CapabilityDenied { interface, grant: needs.grant() });
+        }
+        Gated { wasi: state.wasi_state(), allowed }
+    }
+    use Capability::{Http, Network};
     let l = linker;
-    io::error::add_to_linker::<_, Io>(l, |t| enter(t, "wasi:io/error").ctx().table)?;
+    io::error::add_to_linker::<_, IoErrors>(l, |t| IoErrorsView(enter(t, "wasi:io/error").ctx().table))?;
     io::poll::add_to_linker::<_, Io>(l, |t| enter(t, "wasi:io/poll").ctx().table)?;
     io::streams::add_to_linker::<_, Io>(l, |t| enter(t, "wasi:io/streams").ctx().table)?;
     clocks::wall_clock::add_to_linker::<_, WasiClocks>(l, |t| enter(t, "wasi:clocks/wall-clock").clocks())?;
@@ -244,24 +307,42 @@ pub fn add_wasi_to_linker<T: Send + 'static>(linker: &mut Linker<StoreState<T>>)
     cli::terminal_stdout::add_to_linker::<_, WasiCli>(l, |t| enter(t, "wasi:cli/terminal-stdout").cli())?;
     cli::terminal_stderr::add_to_linker::<_, WasiCli>(l, |t| enter(t, "wasi:cli/terminal-stderr").cli())?;
     sockets::tcp_create_socket::add_to_linker::<_, WasiSockets>(l, |t| {
-        enter(t, "wasi:sockets/tcp-create-socket").sockets()
+        gate(t, "wasi:sockets/tcp-create-socket", Network).sockets()
     })?;
     sockets::instance_network::add_to_linker::<_, WasiSockets>(l, |t| {
-        enter(t, "wasi:sockets/instance-network").sockets()
+        gate(t, "wasi:sockets/instance-network", Network).sockets()
     })?;
     sockets::network::add_to_linker::<_, WasiSockets>(l, &Default::default(), |t| {
-        enter(t, "wasi:sockets/network").sockets()
+        gate(t, "wasi:sockets/network", Network).sockets()
     })?;
-    sockets::ip_name_lookup::add_to_linker::<_, WasiSockets>(l, |t| enter(t, "wasi:sockets/ip-name-lookup").sockets())?;
-    sockets::tcp::add_to_linker::<_, WasiSockets>(l, |t| enter(t, "wasi:sockets/tcp").sockets())?;
-    sockets::udp::add_to_linker::<_, WasiSockets>(l, |t| enter(t, "wasi:sockets/udp").sockets())?;
+    sockets::ip_name_lookup::add_to_linker::<_, WasiSockets>(l, |t| {
+        gate(t, "wasi:sockets/ip-name-lookup", Network).sockets()
+    })?;
+    sockets::tcp::add_to_linker::<_, WasiSockets>(l, |t| gate(t, "wasi:sockets/tcp", Network).sockets())?;
+    sockets::udp::add_to_linker::<_, WasiSockets>(l, |t| gate(t, "wasi:sockets/udp", Network).sockets())?;
     sockets::udp_create_socket::add_to_linker::<_, WasiSockets>(l, |t| {
-        enter(t, "wasi:sockets/udp-create-socket").sockets()
+        gate(t, "wasi:sockets/udp-create-socket", Network).sockets()
     })?;
     use wasmtime_wasi_http::p2::bindings::{LinkOptions, http};
-    http::outgoing_handler::add_to_linker::<_, WasiHttp>(l, |t| enter(t, "wasi:http/outgoing-handler").http())?;
+    http::outgoing_handler::add_to_linker::<_, WasiHttp>(l, |t| gate(t, "wasi:http/outgoing-handler", Http).http())?;
     http::types::add_to_linker::<_, WasiHttp>(l, &LinkOptions::default().into(), |t| {
-        enter(t, "wasi:http/types").http()
+        gate(t, "wasi:http/types", Http).http()
     })?;
     Ok(())
+}
+
+/// The WASI state as a gated interface's accessor sees it.
+struct Gated<'a> {
+    wasi: &'a mut WasiState,
+    allowed: bool,
+}
+
+impl<'a> Gated<'a> {
+    fn sockets(self) -> WasiSocketsCtxView<'a> {
+        self.wasi.sockets(self.allowed)
+    }
+
+    fn http(self) -> WasiHttpCtxView<'a> {
+        self.wasi.http(self.allowed)
+    }
 }
