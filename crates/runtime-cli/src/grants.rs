@@ -22,6 +22,14 @@ pub(crate) struct GrantFlags {
     /// Preopen a host directory read-only: `HOST::GUEST` (e.g. `data::/data`). Repeatable.
     #[arg(long = "dir-ro", value_name = "HOST::GUEST")]
     dirs_ro: Vec<String>,
+    /// The most bytes each `--dir` directory may hold in files (e.g. `64MiB`;
+    /// default 16 MiB, at most the policy's `[grants] max-dir-bytes`).
+    #[arg(long = "dir-max-bytes", value_name = "SIZE")]
+    dir_max_bytes: Option<runtime::ByteSize>,
+    /// The most files, directories and links each `--dir` directory may
+    /// hold (default 1,000, at most the policy's `[grants] max-dir-entries`).
+    #[arg(long = "dir-max-entries", value_name = "N")]
+    dir_max_entries: Option<u32>,
     /// Let TCP sockets connect to `IP:PORT`. Needs `[grants] network = true` in the policy.
     #[arg(long = "allow-tcp", value_name = "IP:PORT")]
     tcp: Vec<String>,
@@ -72,7 +80,9 @@ impl GrantFlags {
             runtime::manifest::check_guest_dir(guest).map_err(|reason| format!("{flag} {entry}: {reason}"))?;
             let absolute = std::path::absolute(Path::new(host))
                 .map_err(|error| format!("{flag} {entry}: cannot resolve {host}: {error}"))?;
-            let grant = DirGrant::new(absolute.to_string_lossy(), mode).map_err(|r| format!("{flag} {entry}: {r}"))?;
+            let grant = DirGrant::new(absolute.to_string_lossy(), mode)
+                .map_err(|r| format!("{flag} {entry}: {r}"))?
+                .with_quota(self.dir_max_bytes, self.dir_max_entries);
             wasi.dirs.insert(guest.to_owned(), grant);
         }
         for (entry, list, flag) in [
@@ -100,6 +110,19 @@ impl GrantFlags {
             None if command => Stdio::Inherit,
             None => wasi.stdio,
         };
+        let limits = policy.grants();
+        if let Some(bytes) = self.dir_max_bytes.filter(|b| b.as_bytes() > limits.max_dir_bytes.as_bytes()) {
+            return Err(format!(
+                "--dir-max-bytes {bytes} is above the policy's `[grants] max-dir-bytes` ({})",
+                limits.max_dir_bytes
+            ));
+        }
+        if let Some(entries) = self.dir_max_entries.filter(|n| *n > limits.max_dir_entries) {
+            return Err(format!(
+                "--dir-max-entries {entries} is above the policy's `[grants] max-dir-entries` ({})",
+                limits.max_dir_entries
+            ));
+        }
         // Directories typed here are the host's own choice; only the kinds
         // of grant are the policy's to refuse.
         let refused: Vec<_> =

@@ -344,6 +344,14 @@ fn report_json(report: &CallReport) -> serde_json::Value {
         "host_us": report.host_time.as_micros(),
         "stdout": report.stdout,
         "stderr": report.stderr,
+        "disk": report.disk.iter().map(|disk| json!({
+            "guest_path": disk.guest_path,
+            "bytes": disk.bytes,
+            "max_bytes": disk.max_bytes,
+            "entries": disk.entries,
+            "max_entries": disk.max_entries,
+            "refused": disk.refused,
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -370,8 +378,22 @@ fn captured_output(report: &CallReport) -> String {
 }
 
 fn report_line(report: &CallReport) -> String {
+    let disk: String = report
+        .disk
+        .iter()
+        .map(|disk| {
+            let refused = match disk.refused {
+                0 => String::new(),
+                n => format!(", {n} refused at the quota"),
+            };
+            format!(
+                ", disk {} {}/{} bytes {}/{} entries{refused}",
+                disk.guest_path, disk.bytes, disk.max_bytes, disk.entries, disk.max_entries
+            )
+        })
+        .collect();
     format!(
-        "fuel {}/{}, peak memory {}/{} bytes, {:.3} ms (instantiate {:.3} ms), host calls {}",
+        "fuel {}/{}, peak memory {}/{} bytes, {:.3} ms (instantiate {:.3} ms), host calls {}{disk}",
         report.fuel_consumed,
         report.fuel_limit,
         report.peak_memory_bytes,

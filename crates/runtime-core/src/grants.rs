@@ -3,18 +3,20 @@
 
 use std::path::{Path, PathBuf};
 
-use runtime_manifest::{DirMode, WasiConfig};
+use runtime_manifest::{DirMode, GrantPolicy, WasiConfig};
 
 use crate::LoadError;
 
 /// The `[wasi]` grants every store of a component gets, with each preopened
 /// directory resolved to a canonical host path.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 #[cfg_attr(not(feature = "wasi"), allow(dead_code, reason = "read only where WASI is built in"))]
 pub struct WasiGrants {
     pub(crate) config: WasiConfig,
     pub(crate) dirs: Vec<Preopen>,
     pub(crate) program_name: String,
+    /// Open files, directories and sockets one instance may hold at once.
+    pub(crate) max_descriptors: u32,
 }
 
 /// One preopened directory, resolved.
@@ -24,15 +26,33 @@ pub(crate) struct Preopen {
     pub(crate) host: PathBuf,
     pub(crate) guest: String,
     pub(crate) mode: DirMode,
+    /// Bytes the directory may hold in files (read-write grants).
+    pub(crate) max_bytes: u64,
+    /// Files, directories and links it may hold (read-write grants).
+    pub(crate) max_entries: u64,
+}
+
+impl Default for WasiGrants {
+    fn default() -> Self {
+        Self {
+            config: WasiConfig::default(),
+            dirs: Vec::new(),
+            program_name: String::from("component"),
+            max_descriptors: runtime_manifest::DEFAULT_MAX_DESCRIPTORS,
+        }
+    }
 }
 
 impl WasiGrants {
-    /// Resolves `config`'s directories: a relative host path is joined onto
-    /// `base` (the manifest's directory) and, once symlinks are followed,
-    /// must still lie inside it; an absolute one (which only a host, or a
-    /// policy allowing `absolute-dirs`, can grant) is taken as it is. Every
-    /// directory must exist.
-    pub fn resolve(config: &WasiConfig, base: &Path) -> Result<Self, LoadError> {
+    /// Resolves `config`'s directories under `policy`: a relative host path
+    /// is joined onto `base` (the manifest's directory) and must lie inside
+    /// it; an absolute one (which only a host, or a policy allowing
+    /// `absolute-dirs`, can grant) is taken as it is. Every directory must
+    /// exist, and no part of its path may be a symlink unless the policy
+    /// allows `symlinked-dirs`: a guest with a read-write grant can plant a
+    /// relative link that climbs out, and a later grant of a path through it
+    /// would reach what no host named.
+    pub fn resolve(config: &WasiConfig, base: &Path, policy: &GrantPolicy) -> Result<Self, LoadError> {
         let mut dirs = Vec::with_capacity(config.dirs.len());
         for (guest, grant) in &config.dirs {
             let refuse = |host: &Path, reason: String| LoadError::DirGrant {
@@ -42,6 +62,15 @@ impl WasiGrants {
             };
             let written = Path::new(&grant.host);
             let joined = if written.is_absolute() { written.to_owned() } else { base.join(written) };
+            if !policy.symlinked_dirs
+                && let Some(link) = first_symlink(&joined)
+            {
+                let reason = format!(
+                    "{} is a symlink; a granted path may not cross one unless the host policy sets `[grants] symlinked-dirs = true`",
+                    link.display()
+                );
+                return Err(refuse(&joined, reason));
+            }
             let host = joined.canonicalize().map_err(|error| refuse(&joined, error.to_string()))?;
             if !host.is_dir() {
                 return Err(refuse(&host, "not a directory".into()));
@@ -53,9 +82,15 @@ impl WasiGrants {
                     return Err(refuse(&host, reason));
                 }
             }
-            dirs.push(Preopen { host, guest: guest.clone(), mode: grant.mode });
+            dirs.push(Preopen {
+                host,
+                guest: guest.clone(),
+                mode: grant.mode,
+                max_bytes: grant.effective_max_bytes(policy).as_bytes(),
+                max_entries: u64::from(grant.effective_max_entries(policy)),
+            });
         }
-        Ok(Self { config: config.clone(), dirs, program_name: String::from("component") })
+        Ok(Self { config: config.clone(), dirs, max_descriptors: policy.max_descriptors, ..Self::default() })
     }
 
     /// The same grants with `name` as argv\[0\] (by default `component`).
@@ -77,6 +112,22 @@ impl WasiGrants {
             Capability::Http => !self.config.http.is_empty(),
         }
     }
+}
+
+/// The first part of `path`, walking from its start, that is a symlink.
+/// Parts above the current directory (`..` of a relative path) are the
+/// host's own layout and are not checked.
+fn first_symlink(path: &Path) -> Option<PathBuf> {
+    let mut walked = PathBuf::new();
+    for part in path.components() {
+        walked.push(part);
+        if matches!(part, std::path::Component::Normal(_))
+            && std::fs::symlink_metadata(&walked).is_ok_and(|meta| meta.file_type().is_symlink())
+        {
+            return Some(walked);
+        }
+    }
+    None
 }
 
 /// A grant that whole WASI interfaces need: without it, every call into

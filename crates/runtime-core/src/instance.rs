@@ -463,6 +463,7 @@ impl<T: 'static> ComponentInstance<T> {
             host_time: state.progress.host_time(),
             stdout,
             stderr,
+            disk: state.disk_usage(),
         }
     }
 

@@ -66,7 +66,7 @@ pub use grants::{CapabilityDenied, WasiGrants};
 pub use host::{HostFunctionError, panic_message};
 pub use instance::{CallOutcome, ComponentInstance, StoreFuture, TypedExport, TypedOutcome};
 pub use loader::{CacheState, CompiledComponent, ComponentLoader, DEFAULT_MAX_COMPONENT_BYTES};
-pub use report::CallReport;
+pub use report::{CallReport, DiskUsage};
 pub use runtime_limits::Deadline;
 pub use sniff::{DeclaredFigures, component_binary, declared_figures};
 pub use store::{CallProgress, HostFunction, StoreState};

@@ -38,4 +38,26 @@ pub struct CallReport {
     pub stdout: Option<String>,
     /// What the guest wrote to stderr, when the manifest captures it.
     pub stderr: Option<String>,
+    /// Each read-write directory grant the instance changed: what its
+    /// directory holds against its quota, and how many changes the quota
+    /// refused.
+    pub disk: Vec<DiskUsage>,
+}
+
+/// A read-write directory grant's quota and what its directory holds.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct DiskUsage {
+    /// The directory as the guest sees it, e.g. `/data`.
+    pub guest_path: String,
+    /// Bytes in its files.
+    pub bytes: u64,
+    /// The byte quota (`max-bytes`).
+    pub max_bytes: u64,
+    /// Files, directories and links in it.
+    pub entries: u64,
+    /// The entry quota (`max-entries`).
+    pub max_entries: u64,
+    /// Writes and creations the quota refused (the guest saw `insufficient-space`).
+    pub refused: u64,
 }

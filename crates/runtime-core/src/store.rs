@@ -124,6 +124,18 @@ impl<T> StoreState<T> {
         }
     }
 
+    /// The read-write grants' quotas the instance touched.
+    pub(crate) fn disk_usage(&self) -> Vec<crate::DiskUsage> {
+        #[cfg(feature = "wasi")]
+        {
+            self.wasi.as_ref().map(|wasi| wasi.disk.usage()).unwrap_or_default()
+        }
+        #[cfg(not(feature = "wasi"))]
+        {
+            Vec::new()
+        }
+    }
+
     /// Starts a call's captured output: what was written before is not its.
     pub(crate) fn mark_output(&mut self) {
         #[cfg(feature = "wasi")]

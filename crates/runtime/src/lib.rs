@@ -98,9 +98,9 @@ pub use runtime_core::ComponentLoader;
 #[cfg(feature = "wasi")]
 pub use runtime_core::MAX_CAPTURED_OUTPUT_BYTES;
 pub use runtime_core::{
-    Allocation, CacheSource, CacheState, CallOutcome, CallReport, ContentHash, CrashKind, CrashReport, DeadlinePhase,
-    DeclaredFigures, ExportSignature, HostFunctionError, LoadError, RuntimeError, StoreFuture, StoreState, TypedExport,
-    TypedOutcome, component_binary, declared_figures,
+    Allocation, CacheSource, CacheState, CallOutcome, CallReport, CapabilityDenied, ContentHash, CrashKind,
+    CrashReport, DeadlinePhase, DeclaredFigures, DiskUsage, ExportSignature, HostFunctionError, LoadError,
+    RuntimeError, StoreFuture, StoreState, TypedExport, TypedOutcome, component_binary, declared_figures,
 };
 pub use runtime_limits::{Error as LimitsError, ResourceLimits, Usage};
 pub use runtime_manifest::{
@@ -395,7 +395,8 @@ impl<T: Send + 'static> Runtime<T> {
     ) -> Result<LoadedComponent<T>, RuntimeError> {
         let started = Instant::now();
         let limits = ResourceLimits::new(&manifest.resources, self.engine.policy())?;
-        let grants = WasiGrants::resolve(&manifest.wasi, base_dir)?.with_program_name(program_name);
+        let policy = self.engine.policy();
+        let grants = WasiGrants::resolve(&manifest.wasi, base_dir, policy.grants())?.with_program_name(program_name);
         let core = runtime_core::LoadedComponent::new(&self.engine, compiled, &self.linker, limits)?.with_wasi(grants);
         // Every function this runtime's linker provides may be async (host
         // registry and WASI), so a component that imports any needs the

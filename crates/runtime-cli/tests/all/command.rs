@@ -258,3 +258,87 @@ fn outgoing_http_reaches_granted_origins_only_and_bodies_count_against_memory() 
     assert!(lines[2].contains("denied") && lines[2].contains("exceeds limit"), "{}", lines[2]);
     Ok(())
 }
+
+/// Bytes in the regular files under `dir` and the number of entries, as the disk has them.
+fn on_disk(dir: &Path) -> Result<(u64, usize), std::io::Error> {
+    let (mut bytes, mut entries) = (0, 0);
+    for entry in std::fs::read_dir(dir)? {
+        let meta = std::fs::symlink_metadata(entry?.path())?;
+        entries += 1;
+        if meta.is_file() {
+            bytes += meta.len();
+        }
+    }
+    Ok((bytes, entries))
+}
+
+#[test]
+fn a_read_write_grant_holds_no_more_than_its_byte_quota_across_runs() -> TestResult {
+    let root = tree("quota-bytes")?;
+    let dir = dir_flag(&root, "/data");
+    let quota = ["--dir", &dir, "--dir-max-bytes", "1MiB", "--json"];
+    // 3 MB asked in 64 KiB writes: the write that would cross 1 MiB fails as on a full disk.
+    // With --json the guest's stdout goes to stderr.
+    let (code, stdout, guest) = run_command(&quota, &["fill:/data/big=3000000"])?;
+    assert_eq!(code, 0, "{guest}");
+    assert!(guest.contains("wrote 983040 (") && guest.contains("error"), "{guest}");
+    let (bytes, _) = on_disk(&root.join("data"))?;
+    assert_eq!(bytes, 10 + 983040, "the directory holds what fit in its quota, nothing more");
+    let report = stdout.trim();
+    assert!(report.contains(r#""guest_path":"/data""#) && report.contains(r#""max_bytes":1048576"#), "{report}");
+    assert!(report.contains(r#""refused":1"#), "the report names the refusal: {report}");
+    // The next run finds the quota spent: what is on disk counts, not what one run wrote.
+    let (_, _, guest) = run_command(&quota, &["fill:/data/more=100000"])?;
+    assert!(guest.contains("wrote 0 ("), "{guest}");
+    // Removing a file gives its bytes back; work under the quota succeeds.
+    let (_, _, guest) = run_command(&quota, &["rm:/data/big", "fill:/data/more=1000"])?;
+    assert!(guest.contains("rm:/data/big ok") && guest.contains("fill:/data/more=1000 wrote 1000\n"), "{guest}");
+    assert_eq!(on_disk(&root.join("data"))?.0, 10 + 1000);
+    Ok(())
+}
+
+#[test]
+fn a_read_write_grant_holds_no_more_than_its_entry_quota() -> TestResult {
+    let root = tree("quota-entries")?;
+    let dir = dir_flag(&root, "/data");
+    // `a.txt` and `link` are there already: 18 more fit in 20.
+    let (_, stdout, _) = run_command(&["--dir", &dir, "--dir-max-entries", "20"], &["files:/data=50", "dirs:/data=5"])?;
+    assert!(stdout.contains("files:/data=50 created 18 ("), "{stdout}");
+    assert!(stdout.contains("dirs:/data=5 created 0 ("), "{stdout}");
+    assert_eq!(on_disk(&root.join("data"))?.1, 20);
+    // A quota above the policy's maximum is refused before the guest runs.
+    let (code, _, stderr) = run_command(&["--dir", &dir, "--dir-max-entries", "1000000"], &[])?;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("max-dir-entries"), "{stderr}");
+    Ok(())
+}
+
+#[test]
+fn an_instance_holds_no_more_descriptors_than_its_cap() -> TestResult {
+    let root = tree("descriptors")?;
+    let dir = dir_flag(&root, "/data");
+    let policy = crate::scratch("descriptors-policy.toml", "[grants]\nmax-descriptors = 8\n")?.display().to_string();
+    // The preopen is one of the 8; past the cap the guest sees an error, not a trap.
+    let (code, stdout, _) = run_command(&["--policy", &policy, "--dir", &dir], &["hold:/data=100", "args"])?;
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("hold:/data=100 opened 7 ("), "{stdout}");
+    assert!(stdout.lines().nth(1).is_some_and(|line| line.ends_with("args")), "the guest went on: {stdout}");
+    Ok(())
+}
+
+#[test]
+#[cfg(unix)]
+fn a_symlink_a_guest_planted_does_not_widen_the_next_grant() -> TestResult {
+    let root = tree("planted")?;
+    let dir = dir_flag(&root, "/data");
+    // wasmtime-wasi lets a guest create a relative link that climbs out of its preopen.
+    let (_, stdout, _) = run_command(&["--dir", &dir], &["symlink:../../../../../../etc=/data/rel"])?;
+    assert!(stdout.contains("ok"), "{stdout}");
+    // A later host grants a path through it: refused, nothing read.
+    let through = format!("{}::/etc", root.join("data/rel").display());
+    let (code, stdout, stderr) = run_command(&["--dir-ro", &through], &["read:/etc/passwd"])?;
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stderr.contains("is a symlink") && stderr.contains("symlinked-dirs"), "{stderr}");
+    assert!(!stdout.contains("root:"), "{stdout}");
+    Ok(())
+}

@@ -5,6 +5,9 @@
 //! guest's first WASI call, so a component that never calls WASI pays nothing
 //! for it.
 
+mod disk;
+mod fs;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -13,7 +16,7 @@ use runtime_manifest::{DirMode, HttpGrant, NetworkGrant, Stdin, Stdio};
 use wasmtime::component::{HasData, Linker, Resource};
 use wasmtime_wasi::cli::WasiCli;
 use wasmtime_wasi::clocks::WasiClocks;
-use wasmtime_wasi::filesystem::WasiFilesystem;
+use wasmtime_wasi::filesystem::WasiFilesystemCtxView;
 use wasmtime_wasi::p2::bindings;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::random::WasiRandom;
@@ -26,10 +29,7 @@ use crate::{CapabilityDenied, HostFunction, StoreState, WasiGrants};
 
 // The accessors below (`clocks()`, `cli()`, ...) come from these views,
 // which wasmtime-wasi implements for every `WasiView`.
-use wasmtime_wasi::{
-    cli::WasiCliView as _, clocks::WasiClocksView as _, filesystem::WasiFilesystemView as _,
-    random::WasiRandomView as _,
-};
+use wasmtime_wasi::{cli::WasiCliView as _, clocks::WasiClocksView as _, random::WasiRandomView as _};
 
 /// The most bytes of stdout (and, separately, of stderr) kept per call when
 /// output is captured; writes past it fail in the guest.
@@ -45,6 +45,9 @@ pub(crate) struct WasiState {
     /// The table an ungranted interface sees: empty and unable to hold
     /// anything, so the call makes nothing before it fails.
     denied: ResourceTable,
+    /// Quotas of the read-write grants, owners of the open descriptors.
+    pub(crate) disk: fs::DiskState,
+    max_descriptors: usize,
 }
 
 impl WasiState {
@@ -104,7 +107,14 @@ impl WasiState {
             http: WasiHttpCtx::new(),
             http_hooks,
             denied,
+            disk: fs::DiskState::new(&grants.dirs, grants.max_descriptors),
+            max_descriptors: grants.max_descriptors as usize,
         }
+    }
+
+    fn filesystem(&mut self) -> fs::QuotaFs<'_> {
+        let inner = WasiFilesystemCtxView { ctx: self.ctx.filesystem(), table: &mut self.table };
+        fs::QuotaFs { inner, disk: &mut self.disk }
     }
 
     fn sockets(&mut self, allowed: bool) -> WasiSocketsCtxView<'_> {
@@ -291,8 +301,12 @@ pub fn add_wasi_to_linker<T: Send + 'static>(linker: &mut Linker<StoreState<T>>)
     io::streams::add_to_linker::<_, Io>(l, |t| enter(t, "wasi:io/streams").ctx().table)?;
     clocks::wall_clock::add_to_linker::<_, WasiClocks>(l, |t| enter(t, "wasi:clocks/wall-clock").clocks())?;
     clocks::monotonic_clock::add_to_linker::<_, WasiClocks>(l, |t| enter(t, "wasi:clocks/monotonic-clock").clocks())?;
-    filesystem::preopens::add_to_linker::<_, WasiFilesystem>(l, |t| enter(t, "wasi:filesystem/preopens").filesystem())?;
-    filesystem::types::add_to_linker::<_, WasiFilesystem>(l, |t| enter(t, "wasi:filesystem/types").filesystem())?;
+    filesystem::preopens::add_to_linker::<_, fs::QuotaFilesystem>(l, |t| {
+        enter(t, "wasi:filesystem/preopens").wasi_state().filesystem()
+    })?;
+    filesystem::types::add_to_linker::<_, fs::QuotaFilesystem>(l, |t| {
+        enter(t, "wasi:filesystem/types").wasi_state().filesystem()
+    })?;
     random::random::add_to_linker::<_, WasiRandom>(l, |t| enter(t, "wasi:random/random").random())?;
     random::insecure::add_to_linker::<_, WasiRandom>(l, |t| enter(t, "wasi:random/insecure").random())?;
     random::insecure_seed::add_to_linker::<_, WasiRandom>(l, |t| enter(t, "wasi:random/insecure-seed").random())?;
@@ -306,8 +320,8 @@ pub fn add_wasi_to_linker<T: Send + 'static>(linker: &mut Linker<StoreState<T>>)
     cli::terminal_stdin::add_to_linker::<_, WasiCli>(l, |t| enter(t, "wasi:cli/terminal-stdin").cli())?;
     cli::terminal_stdout::add_to_linker::<_, WasiCli>(l, |t| enter(t, "wasi:cli/terminal-stdout").cli())?;
     cli::terminal_stderr::add_to_linker::<_, WasiCli>(l, |t| enter(t, "wasi:cli/terminal-stderr").cli())?;
-    sockets::tcp_create_socket::add_to_linker::<_, WasiSockets>(l, |t| {
-        gate(t, "wasi:sockets/tcp-create-socket", Network).sockets()
+    sockets::tcp_create_socket::add_to_linker::<_, CappedSockets>(l, |t| {
+        gate(t, "wasi:sockets/tcp-create-socket", Network).capped_sockets()
     })?;
     sockets::instance_network::add_to_linker::<_, WasiSockets>(l, |t| {
         gate(t, "wasi:sockets/instance-network", Network).sockets()
@@ -320,8 +334,8 @@ pub fn add_wasi_to_linker<T: Send + 'static>(linker: &mut Linker<StoreState<T>>)
     })?;
     sockets::tcp::add_to_linker::<_, WasiSockets>(l, |t| gate(t, "wasi:sockets/tcp", Network).sockets())?;
     sockets::udp::add_to_linker::<_, WasiSockets>(l, |t| gate(t, "wasi:sockets/udp", Network).sockets())?;
-    sockets::udp_create_socket::add_to_linker::<_, WasiSockets>(l, |t| {
-        gate(t, "wasi:sockets/udp-create-socket", Network).sockets()
+    sockets::udp_create_socket::add_to_linker::<_, CappedSockets>(l, |t| {
+        gate(t, "wasi:sockets/udp-create-socket", Network).capped_sockets()
     })?;
     use wasmtime_wasi_http::p2::bindings::{LinkOptions, http};
     http::outgoing_handler::add_to_linker::<_, WasiHttp>(l, |t| gate(t, "wasi:http/outgoing-handler", Http).http())?;
@@ -344,5 +358,71 @@ impl<'a> Gated<'a> {
 
     fn http(self) -> WasiHttpCtxView<'a> {
         self.wasi.http(self.allowed)
+    }
+
+    fn capped_sockets(self) -> CappedSocketsView<'a> {
+        let max_descriptors = self.wasi.max_descriptors;
+        CappedSocketsView { inner: self.wasi.sockets(self.allowed), max_descriptors }
+    }
+}
+
+/// Socket creation under the instance's descriptor cap: at the cap the
+/// guest gets `new-socket-limit`, as from an OS out of descriptors.
+struct CappedSockets;
+
+impl HasData for CappedSockets {
+    type Data<'a> = CappedSocketsView<'a>;
+}
+
+struct CappedSocketsView<'a> {
+    inner: WasiSocketsCtxView<'a>,
+    max_descriptors: usize,
+}
+
+impl CappedSocketsView<'_> {
+    fn at_cap(&mut self) -> bool {
+        fs::open_descriptors(self.inner.table) >= self.max_descriptors
+    }
+}
+
+use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode as SocketErrorCode, IpAddressFamily};
+
+impl bindings::sockets::network::Host for CappedSocketsView<'_> {
+    fn convert_error_code(&mut self, error: wasmtime_wasi::p2::SocketError) -> wasmtime::Result<SocketErrorCode> {
+        bindings::sockets::network::Host::convert_error_code(&mut self.inner, error)
+    }
+
+    fn network_error_code(&mut self, error: Resource<wasmtime::Error>) -> wasmtime::Result<Option<SocketErrorCode>> {
+        bindings::sockets::network::Host::network_error_code(&mut self.inner, error)
+    }
+}
+
+impl bindings::sockets::network::HostNetwork for CappedSocketsView<'_> {
+    fn drop(&mut self, network: Resource<wasmtime_wasi::p2::Network>) -> wasmtime::Result<()> {
+        bindings::sockets::network::HostNetwork::drop(&mut self.inner, network)
+    }
+}
+
+impl bindings::sockets::tcp_create_socket::Host for CappedSocketsView<'_> {
+    fn create_tcp_socket(
+        &mut self,
+        family: IpAddressFamily,
+    ) -> wasmtime_wasi::p2::SocketResult<Resource<wasmtime_wasi::p2::TcpSocket>> {
+        if self.at_cap() {
+            return Err(SocketErrorCode::NewSocketLimit.into());
+        }
+        bindings::sockets::tcp_create_socket::Host::create_tcp_socket(&mut self.inner, family)
+    }
+}
+
+impl bindings::sockets::udp_create_socket::Host for CappedSocketsView<'_> {
+    async fn create_udp_socket(
+        &mut self,
+        family: IpAddressFamily,
+    ) -> wasmtime_wasi::p2::SocketResult<Resource<wasmtime_wasi::p2::UdpSocket>> {
+        if self.at_cap() {
+            return Err(SocketErrorCode::NewSocketLimit.into());
+        }
+        bindings::sockets::udp_create_socket::Host::create_udp_socket(&mut self.inner, family).await
     }
 }
