@@ -188,7 +188,9 @@ fn run_command(
             "the component is not a command: it does not export `wasi:cli/run`; call one of its exports with --invoke instead (exports: {exports})"
         )));
     };
-    let (status, report) = match executor.block_on(component.call_async(&export, &[])) {
+    let outcome = executor.block_on(component.call_async(&export, &[]));
+    settle_output();
+    let (status, report) = match outcome {
         // `run` returns `result`: ok is exit status 0, err is 1.
         Ok(outcome) => (i32::from(matches!(outcome.results.first(), Some(Val::Result(Err(_))))), outcome.report),
         Err(RuntimeError::Crash(crash)) => match crash.kind {
@@ -246,6 +248,7 @@ fn run_invocations(
             Some(instance) => executor.block_on(instance.call_async(call.export, &params)),
             None => executor.block_on(component.call_async(call.export, &params)),
         };
+        settle_output();
         let outcome = match outcome {
             Ok(outcome) => outcome,
             Err(error) if as_json && parsed.len() > 1 => {
@@ -328,6 +331,12 @@ fn component_path(args: &RunArgs, manifest: &ComponentManifest, manifest_dir: &P
         ))),
         (None, _) => Err(Failure::Usage("no component given: wasm-runtime run COMPONENT.wasm ...".into())),
     }
+}
+
+/// Lets the guest's inherited output reach the terminal before the CLI
+/// prints its own lines; past a second of a stalled reader they may interleave.
+fn settle_output() {
+    runtime::flush_inherited_output(std::time::Instant::now() + std::time::Duration::from_secs(1));
 }
 
 fn report_json(report: &CallReport) -> serde_json::Value {

@@ -42,6 +42,8 @@ pub(crate) fn classify<T>(error: &wasmtime::Error, phase: DeadlinePhase, state: 
         CrashKind::Exited { status }
     } else if let Some(kind) = wasmtime_limit(error) {
         kind
+    } else if let Some(kind) = table_error(error) {
+        kind
     } else if let (Some(_), HostStage::Body(failed)) = (backtrace, state.last_host_exit()) {
         // Raised inside a guest's call (there is a wasm backtrace) while the
         // last host call was doing its own work: that host function failed.
@@ -89,6 +91,18 @@ fn follows_a_refused_growth(raw: &CrashKind) -> bool {
             | CrashKind::IndirectCallToNull
             | CrashKind::ComponentModelViolation
     )
+}
+
+/// A host resource table's refusal: full is the handle limit (the WASI
+/// table holds at most `MAX_WASI_OBJECTS`); a handle that is not there, of
+/// the wrong type, or dropped while its children live is the guest's misuse,
+/// whichever host function noticed it.
+fn table_error(error: &wasmtime::Error) -> Option<CrashKind> {
+    use wasmtime::component::ResourceTableError;
+    match error.downcast_ref::<ResourceTableError>()? {
+        ResourceTableError::Full => Some(CrashKind::HandleLimitExceeded),
+        _ => Some(CrashKind::ComponentModelViolation),
+    }
 }
 
 /// The status of a guest's `wasi:cli/exit`.

@@ -71,7 +71,10 @@ pub use runtime_limits::Deadline;
 pub use sniff::{DeclaredFigures, component_binary, declared_figures};
 pub use store::{CallProgress, HostFunction, StoreState};
 #[cfg(feature = "wasi")]
-pub use wasi::{MAX_CAPTURED_OUTPUT_BYTES, MAX_DEBUG_STRING_BYTES, add_wasi_to_linker};
+pub use wasi::{
+    MAX_CAPTURED_OUTPUT_BYTES, MAX_DEBUG_STRING_BYTES, MAX_QUEUED_OUTPUT_BYTES, MAX_QUEUED_OUTPUT_BYTES_PER_PROCESS,
+    MAX_WASI_OBJECTS, add_wasi_to_linker, flush_inherited_output,
+};
 
 /// The result type of this crate.
 pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;

@@ -30,6 +30,9 @@ pub struct StoreState<T = ()> {
     /// The memory budget, which also caps what one WASI call may produce.
     #[cfg_attr(not(feature = "wasi"), allow(dead_code, reason = "read only where WASI is built in"))]
     pub(crate) memory_limit_bytes: u64,
+    /// What the host may hold for the instance outside its linear memory.
+    #[cfg_attr(not(feature = "wasi"), allow(dead_code, reason = "read only where WASI is built in"))]
+    pub(crate) host_memory_bytes: u64,
     /// Where the guest's stdout goes when `stdio` inherits it: the host's
     /// stderr when the host's stdout carries something else (the CLI's JSON).
     pub(crate) stdout_to_stderr: bool,
@@ -70,6 +73,7 @@ impl<T> StoreState<T> {
             grants,
             deadline,
             memory_limit_bytes: limits.memory_bytes(),
+            host_memory_bytes: limits.host_memory_bytes(),
             stdout_to_stderr: false,
             host_call: HostCallTracker::default(),
             #[cfg(feature = "wasi")]

@@ -35,6 +35,7 @@ pub struct ResourceLimits {
     table_elements: u32,
     instances: u32,
     copy_limit_bytes: u64,
+    host_memory_bytes: u64,
     max_handles: u32,
 }
 
@@ -49,6 +50,7 @@ impl ResourceLimits {
             table_elements: resources.effective_table_elements(policy),
             instances: resources.effective_instances(policy),
             copy_limit_bytes: resources.memory.as_bytes().saturating_mul(u64::from(policy.copy_limit_factor())),
+            host_memory_bytes: resources.memory.as_bytes().saturating_mul(u64::from(policy.host_memory_factor())),
             max_handles: policy.max_handles(),
         })
     }
@@ -78,6 +80,12 @@ impl ResourceLimits {
     /// memory budget times the policy's copy-limit factor.
     pub fn copy_limit_bytes(&self) -> u64 {
         self.copy_limit_bytes
+    }
+
+    /// The most bytes the host holds for the instance outside its linear
+    /// memory at once: the memory budget times the policy's host-memory factor.
+    pub fn host_memory_bytes(&self) -> u64 {
+        self.host_memory_bytes
     }
 
     /// Resource handles the instance may hold at once.

@@ -38,6 +38,10 @@ pub const DEFAULT_MAX_HANDLES: u32 = 10_000;
 /// its memory in one transfer (an export's results, or one host call's
 /// arguments), counting host values as wasmtime sizes them.
 pub const DEFAULT_COPY_LIMIT_FACTOR: u32 = 8;
+/// How many times its memory budget a guest may make the host hold on its
+/// behalf outside its linear memory (HTTP fields and bodies, WASI objects,
+/// queued output), all at once.
+pub const DEFAULT_HOST_MEMORY_FACTOR: u32 = 4;
 
 /// An inclusive range of accepted values for one limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +78,7 @@ pub struct HostPolicy {
     max_concurrent_instances: u32,
     max_handles: u32,
     copy_limit_factor: u32,
+    host_memory_factor: u32,
     compile: CompileBudget,
     grants: GrantPolicy,
 }
@@ -89,6 +94,7 @@ impl Default for HostPolicy {
             max_concurrent_instances: DEFAULT_MAX_CONCURRENT_INSTANCES,
             max_handles: DEFAULT_MAX_HANDLES,
             copy_limit_factor: DEFAULT_COPY_LIMIT_FACTOR,
+            host_memory_factor: DEFAULT_HOST_MEMORY_FACTOR,
             compile: CompileBudget::default(),
             grants: GrantPolicy::default(),
         }
@@ -140,6 +146,12 @@ impl HostPolicy {
     /// one transfer (see [`DEFAULT_COPY_LIMIT_FACTOR`]).
     pub fn copy_limit_factor(&self) -> u32 {
         self.copy_limit_factor
+    }
+
+    /// How many times its memory budget a guest may make the host hold
+    /// outside its linear memory (see [`DEFAULT_HOST_MEMORY_FACTOR`]).
+    pub fn host_memory_factor(&self) -> u32 {
+        self.host_memory_factor
     }
 
     /// What a component may contain before it is compiled.
@@ -243,6 +255,13 @@ impl HostPolicyBuilder {
         self
     }
 
+    /// Let a guest make the host hold at most `factor` times its memory
+    /// budget outside its linear memory.
+    pub fn host_memory_factor(mut self, factor: u32) -> Self {
+        self.policy.host_memory_factor = factor;
+        self
+    }
+
     /// What a component may contain before it is compiled.
     pub fn compile_budget(mut self, budget: CompileBudget) -> Self {
         self.policy.compile = budget;
@@ -268,6 +287,7 @@ impl HostPolicyBuilder {
             (LimitKey::Instances, 1, u64::from(p.max_concurrent_instances)),
             (LimitKey::Instances, 1, u64::from(p.max_handles)),
             (LimitKey::Memory, 1, u64::from(p.copy_limit_factor)),
+            (LimitKey::Memory, 1, u64::from(p.host_memory_factor)),
         ];
         for (key, min, max) in ranges {
             if min == 0 || max == 0 {

@@ -38,6 +38,7 @@ const RESOURCE_KEYS: &[&str] = &[
     "concurrent-instances",
     "max-handles",
     "copy-limit-factor",
+    "host-memory-factor",
 ];
 const RANGE_KEYS: &[&str] = &["min", "max"];
 const COMPILE_KEYS: &[&str] = &[
@@ -121,6 +122,7 @@ impl HostPolicy {
         text += &format!("concurrent-instances = {}\n", self.max_concurrent_instances());
         text += &format!("max-handles = {}\n", self.max_handles());
         text += &format!("copy-limit-factor = {}\n", self.copy_limit_factor());
+        text += &format!("host-memory-factor = {}\n", self.host_memory_factor());
         text += "\n[compile]\n";
         text += &format!("max-functions = {}\n", budget.max_functions);
         text += &format!("max-function-size = \"{}\"\n", ByteSize::bytes(budget.max_function_body_bytes as u64));
@@ -223,13 +225,14 @@ impl Checker<'_> {
         if let Some((_, max)) = self.range(table, "instances", 1, default.instances().max, count32) {
             builder = builder.max_instances(max);
         }
-        for key in ["concurrent-instances", "max-handles", "copy-limit-factor"] {
+        for key in ["concurrent-instances", "max-handles", "copy-limit-factor", "host-memory-factor"] {
             let Some(value) = table.get(key).and_then(|v| count32(self, v, &format!("resources.{key}"))) else {
                 continue;
             };
             builder = match key {
                 "concurrent-instances" => builder.max_concurrent_instances(value),
                 "max-handles" => builder.max_handles(value),
+                "host-memory-factor" => builder.host_memory_factor(value),
                 _ => builder.copy_limit_factor(value),
             };
         }

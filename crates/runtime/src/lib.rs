@@ -95,12 +95,15 @@ pub use runtime_async::{
     LOG_INTERFACE, TIME_INTERFACE,
 };
 pub use runtime_core::ComponentLoader;
-#[cfg(feature = "wasi")]
-pub use runtime_core::MAX_CAPTURED_OUTPUT_BYTES;
 pub use runtime_core::{
     Allocation, CacheSource, CacheState, CallOutcome, CallReport, CapabilityDenied, ContentHash, CrashKind,
     CrashReport, DeadlinePhase, DeclaredFigures, DiskUsage, ExportSignature, HostFunctionError, LoadError,
     RuntimeError, StoreFuture, StoreState, TypedExport, TypedOutcome, component_binary, declared_figures,
+};
+#[cfg(feature = "wasi")]
+pub use runtime_core::{
+    MAX_CAPTURED_OUTPUT_BYTES, MAX_DEBUG_STRING_BYTES, MAX_QUEUED_OUTPUT_BYTES, MAX_QUEUED_OUTPUT_BYTES_PER_PROCESS,
+    MAX_WASI_OBJECTS, flush_inherited_output,
 };
 pub use runtime_limits::{Error as LimitsError, ResourceLimits, Usage};
 pub use runtime_manifest::{

@@ -342,3 +342,30 @@ fn a_symlink_a_guest_planted_does_not_widen_the_next_grant() -> TestResult {
     assert!(!stdout.contains("root:"), "{stdout}");
     Ok(())
 }
+
+#[test]
+fn inherited_output_to_a_stalled_reader_ends_at_the_deadline() -> TestResult {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let wasm = command();
+    let limits = ["--memory", "4MiB", "--fuel", "10_000_000_000", "--timeout", "300ms"];
+    // stdout is a pipe nobody reads until the process is gone: it fills after 64 KiB.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wasm-runtime"))
+        .args(["run", &wasm])
+        .args(limits)
+        .args(["--", "spam:100000000"])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut stderr = String::new();
+    child.stderr.take().ok_or("no stderr")?.read_to_string(&mut stderr)?;
+    let status = child.wait()?;
+    let mut written = Vec::new();
+    child.stdout.take().ok_or("no stdout")?.read_to_end(&mut written)?;
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("deadline-exceeded"), "the guest waited on a pollable its deadline covers: {stderr}");
+    // What reached the pipe is what it holds, not the 100 MB the guest tried.
+    assert!(written.len() <= 1 << 20, "{} bytes", written.len());
+    Ok(())
+}

@@ -7,9 +7,13 @@
 
 mod disk;
 mod fs;
+mod output;
+
+pub use output::{MAX_QUEUED_OUTPUT_BYTES, MAX_QUEUED_OUTPUT_BYTES_PER_PROCESS, flush_inherited_output};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use http_body_util::BodyExt;
 use runtime_manifest::{DirMode, HttpGrant, NetworkGrant, Stdin, Stdio};
@@ -31,6 +35,11 @@ use crate::{CapabilityDenied, HostFunction, StoreState, WasiGrants};
 // which wasmtime-wasi implements for every `WasiView`.
 use wasmtime_wasi::{cli::WasiCliView as _, clocks::WasiClocksView as _, random::WasiRandomView as _};
 
+/// Host objects one instance's WASI table may hold at once: descriptors,
+/// streams, pollables, sockets, HTTP fields, requests and bodies. Each HTTP
+/// object is sized so that this many of them fit the host-memory budget.
+pub const MAX_WASI_OBJECTS: usize = 1024;
+
 /// The most bytes of stdout (and, separately, of stderr) kept per call when
 /// output is captured; writes past it fail in the guest.
 pub const MAX_CAPTURED_OUTPUT_BYTES: usize = 64 * 1024;
@@ -47,6 +56,8 @@ pub(crate) struct WasiState {
     denied: ResourceTable,
     /// Quotas of the read-write grants, owners of the open descriptors.
     pub(crate) disk: fs::DiskState,
+    /// Where inherited stdout and stderr go, when `stdio` inherits them.
+    inherited: Option<(&'static output::Drain, &'static output::Drain)>,
     max_descriptors: usize,
 }
 
@@ -55,7 +66,7 @@ impl WasiState {
     /// `get-random-bytes` request and each HTTP body (the guest could not
     /// hold more anyway); `stdout_to_stderr` sends an inherited stdout to
     /// the host's stderr.
-    pub(crate) fn new(grants: &WasiGrants, max_bytes: u64, stdout_to_stderr: bool) -> Self {
+    pub(crate) fn new(grants: &WasiGrants, max_bytes: u64, host_bytes: u64, stdout_to_stderr: bool) -> Self {
         let config = &grants.config;
         let mut builder = WasiCtxBuilder::new();
         builder.max_random_size(max_bytes);
@@ -86,6 +97,8 @@ impl WasiState {
                 builder.stdout(pipes.0.clone()).stderr(pipes.1.clone());
                 Some(pipes)
             }
+            // The builder's own streams still answer `terminal-stdout`;
+            // writes go through `output`'s bounded queues.
             Stdio::Inherit if stdout_to_stderr => {
                 builder.stdout(std::io::stderr()).inherit_stderr();
                 None
@@ -97,19 +110,38 @@ impl WasiState {
             // The builder's default stdout and stderr drop what is written.
             _ => None,
         };
-        let http_hooks = HttpHooks { grant: Arc::new(config.http.clone()), max_body_bytes: max_bytes };
+        // One HTTP object (a `fields`, an outgoing body's buffered chunks)
+        // holds at most its share of the host-memory budget.
+        let per_object = usize::try_from(host_bytes / MAX_WASI_OBJECTS as u64).unwrap_or(usize::MAX);
+        let http_hooks = HttpHooks {
+            grant: Arc::new(config.http.clone()),
+            max_body_bytes: max_bytes,
+            chunk_bytes: (per_object / 2).max(1),
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            max_in_flight: grants.max_descriptors as usize,
+        };
+        let mut http = WasiHttpCtx::new();
+        http.set_field_size_limit(per_object.min(128 * 1024));
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_WASI_OBJECTS);
         let mut denied = ResourceTable::new();
         denied.set_max_capacity(0);
         Self {
             ctx: builder.build(),
-            table: ResourceTable::new(),
+            table,
             captured,
-            http: WasiHttpCtx::new(),
+            http,
             http_hooks,
             denied,
             disk: fs::DiskState::new(&grants.dirs, grants.max_descriptors),
+            inherited: (config.stdio == Stdio::Inherit).then(|| (output::drain(stdout_to_stderr), output::drain(true))),
             max_descriptors: grants.max_descriptors as usize,
         }
+    }
+
+    fn output(&mut self) -> StdOutputView<'_> {
+        let cli = wasmtime_wasi::cli::WasiCliCtxView { ctx: self.ctx.cli(), table: &mut self.table };
+        StdOutputView { cli, inherited: self.inherited }
     }
 
     fn filesystem(&mut self) -> fs::QuotaFs<'_> {
@@ -174,11 +206,34 @@ fn address_allowed(network: &NetworkGrant, address: SocketAddr, use_: SocketAddr
 struct HttpHooks {
     grant: Arc<HttpGrant>,
     max_body_bytes: u64,
+    /// The largest write to an outgoing body; one chunk is buffered.
+    chunk_bytes: usize,
+    /// Requests whose connection is open, each a socket the host holds.
+    in_flight: Arc<AtomicUsize>,
+    max_in_flight: usize,
+}
+
+/// One outgoing request's place among the instance's in-flight requests,
+/// given back when its connection ends (or the request is dropped).
+struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 type HttpFuture<T> = Box<dyn Future<Output = Result<T, wasmtime_wasi_http::Error>> + Send>;
 
 impl WasiHttpHooks for HttpHooks {
+    fn p2_outgoing_body_buffer_chunks(&mut self) -> usize {
+        1
+    }
+
+    fn p2_outgoing_body_chunk_size(&mut self) -> usize {
+        self.chunk_bytes
+    }
+
     fn send_request(
         &mut self,
         request: http::Request<wasmtime_wasi_http::WasiBody>,
@@ -194,6 +249,11 @@ impl WasiHttpHooks for HttpHooks {
         if !allowed {
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
+        if self.in_flight.fetch_add(1, Ordering::AcqRel) >= self.max_in_flight {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            return Box::new(async { Err(wasmtime_wasi_http::Error::ConnectionLimitReached) });
+        }
+        let place = InFlight(self.in_flight.clone());
         let limit = usize::try_from(self.max_body_bytes).unwrap_or(usize::MAX);
         let request = request.map(|body| {
             http_body_util::Limited::new(body, limit)
@@ -202,6 +262,10 @@ impl WasiHttpHooks for HttpHooks {
         });
         Box::new(async move {
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            let io = async move {
+                let _place = place;
+                io.await
+            };
             let response = response.map(|body| {
                 http_body_util::Limited::new(body, limit)
                     .map_err(move |_| wasmtime_wasi_http::Error::HttpResponseBodySize(Some(limit as u64)))
@@ -214,9 +278,10 @@ impl WasiHttpHooks for HttpHooks {
 
 impl<T> StoreState<T> {
     fn wasi_state(&mut self) -> &mut WasiState {
-        let (max_bytes, redirect) = (self.memory_limit_bytes, self.stdout_to_stderr);
+        let (max_bytes, host_bytes, redirect) =
+            (self.memory_limit_bytes, self.host_memory_bytes, self.stdout_to_stderr);
         let grants = &self.grants;
-        self.wasi.get_or_insert_with(|| Box::new(WasiState::new(grants, max_bytes, redirect)))
+        self.wasi.get_or_insert_with(|| Box::new(WasiState::new(grants, max_bytes, host_bytes, redirect)))
     }
 }
 
@@ -313,8 +378,8 @@ pub fn add_wasi_to_linker<T: Send + 'static>(linker: &mut Linker<StoreState<T>>)
     cli::exit::add_to_linker::<_, WasiCli>(l, |t| enter(t, "wasi:cli/exit").cli())?;
     cli::environment::add_to_linker::<_, WasiCli>(l, |t| enter(t, "wasi:cli/environment").cli())?;
     cli::stdin::add_to_linker::<_, WasiCli>(l, |t| enter(t, "wasi:cli/stdin").cli())?;
-    cli::stdout::add_to_linker::<_, WasiCli>(l, |t| enter(t, "wasi:cli/stdout").cli())?;
-    cli::stderr::add_to_linker::<_, WasiCli>(l, |t| enter(t, "wasi:cli/stderr").cli())?;
+    cli::stdout::add_to_linker::<_, StdOutput>(l, |t| enter(t, "wasi:cli/stdout").wasi_state().output())?;
+    cli::stderr::add_to_linker::<_, StdOutput>(l, |t| enter(t, "wasi:cli/stderr").wasi_state().output())?;
     cli::terminal_input::add_to_linker::<_, WasiCli>(l, |t| enter(t, "wasi:cli/terminal-input").cli())?;
     cli::terminal_output::add_to_linker::<_, WasiCli>(l, |t| enter(t, "wasi:cli/terminal-output").cli())?;
     cli::terminal_stdin::add_to_linker::<_, WasiCli>(l, |t| enter(t, "wasi:cli/terminal-stdin").cli())?;
@@ -343,6 +408,37 @@ pub fn add_wasi_to_linker<T: Send + 'static>(linker: &mut Linker<StoreState<T>>)
         gate(t, "wasi:http/types", Http).http()
     })?;
     Ok(())
+}
+
+/// `wasi:cli/stdout` and `stderr`: inherited ones through `output`'s
+/// bounded queues, the others as wasmtime-wasi makes them.
+struct StdOutput;
+
+impl HasData for StdOutput {
+    type Data<'a> = StdOutputView<'a>;
+}
+
+struct StdOutputView<'a> {
+    cli: wasmtime_wasi::cli::WasiCliCtxView<'a>,
+    inherited: Option<(&'static output::Drain, &'static output::Drain)>,
+}
+
+impl bindings::cli::stdout::Host for StdOutputView<'_> {
+    fn get_stdout(&mut self) -> wasmtime::Result<Resource<wasmtime_wasi::p2::DynOutputStream>> {
+        match self.inherited {
+            Some((stdout, _)) => Ok(self.cli.table.push(Box::new(output::InheritedStream::new(stdout)) as _)?),
+            None => bindings::cli::stdout::Host::get_stdout(&mut self.cli),
+        }
+    }
+}
+
+impl bindings::cli::stderr::Host for StdOutputView<'_> {
+    fn get_stderr(&mut self) -> wasmtime::Result<Resource<wasmtime_wasi::p2::DynOutputStream>> {
+        match self.inherited {
+            Some((_, stderr)) => Ok(self.cli.table.push(Box::new(output::InheritedStream::new(stderr)) as _)?),
+            None => bindings::cli::stderr::Host::get_stderr(&mut self.cli),
+        }
+    }
 }
 
 /// The WASI state as a gated interface's accessor sees it.
