@@ -73,6 +73,8 @@ fn main() -> ExitCode {
         }
     };
     init_logging(&cli.log_level);
+    // One guest at a time here: the soft limit can only be too low.
+    runtime::raise_descriptor_limit();
     match cli.command {
         Command::Check { manifest, policy } => check::check(manifest.as_deref(), policy.as_deref()),
         Command::Run(args) => run::run(&args),

@@ -23,9 +23,10 @@ pub const DEFAULT_MAX_DIR_BYTES: ByteSize = ByteSize::mib(256);
 /// The largest `max-entries` the default policy allows (`[grants] max-dir-entries`).
 pub const DEFAULT_MAX_DIR_ENTRIES: u32 = 10_000;
 /// Open files, directories and sockets one instance may hold at once
-/// (`[grants] max-descriptors`): with the default 1,000 concurrent
-/// instances this stays inside a `ulimit -n` of 65,536.
-pub const DEFAULT_MAX_DESCRIPTORS: u32 = 32;
+/// (`[grants] max-descriptors`; in-flight outgoing HTTP requests have the
+/// same cap): with the default 1,000 concurrent instances, 16,000
+/// descriptors, inside a hard `ulimit -n` of 20,000 and more.
+pub const DEFAULT_MAX_DESCRIPTORS: u32 = 16;
 
 /// The kinds of grant a host may allow or refuse as a whole, in its policy's
 /// `[grants]` table.

@@ -276,6 +276,7 @@ impl<T: Send + 'static> RuntimeBuilder<T> {
             add(&mut linker)
                 .map_err(|error| RuntimeError::Internal { message: format!("cannot link the imports: {error:#}") })?;
         }
+        warn_if_descriptors_do_not_fit(engine.policy());
         let (max_waiting, timeout) = self.queue.unwrap_or((DEFAULT_MAX_QUEUED, DEFAULT_QUEUE_TIMEOUT));
         let executor = runtime_async::AsyncExecutor::new(engine.policy().max_concurrent_instances())
             .with_queue(max_waiting, timeout);
@@ -410,6 +411,45 @@ impl<T: Send + 'static> Runtime<T> {
         tracing::debug!(component = %name, link_us = started.elapsed().as_micros() as u64, "linked");
         Ok(LoadedComponent { core, shared: self.shared.clone(), name })
     }
+}
+
+/// Descriptors the host keeps for itself beside its guests' (its own files,
+/// the cache, listeners).
+const HOST_DESCRIPTORS: u64 = 64;
+
+/// Raises this process's soft limit on open descriptors to its hard limit
+/// (Unix; `ulimit -n` is often 1,024 while the hard limit is far higher) and
+/// returns the soft limit now in force, or `None` where there is none to read.
+pub fn raise_descriptor_limit() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        rlimit::increase_nofile_limit(u64::MAX).ok()
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
+/// Warns when every admitted instance holding its descriptor cap would take
+/// more descriptors than the process may open: then one guest's opens could
+/// fail another's, or the host's own, with "too many open files".
+fn warn_if_descriptors_do_not_fit(policy: &HostPolicy) {
+    #[cfg(unix)]
+    if let Ok((soft, _)) = rlimit::getrlimit(rlimit::Resource::NOFILE) {
+        let per_instance = u64::from(policy.grants().max_descriptors);
+        let needed = u64::from(policy.max_concurrent_instances()) * per_instance + HOST_DESCRIPTORS;
+        if needed > soft {
+            tracing::warn!(
+                needed,
+                limit = soft,
+                "{} concurrent instances x {per_instance} descriptors each (+{HOST_DESCRIPTORS} for the host) exceed this process's descriptor limit: raise it (`ulimit -n`, or runtime::raise_descriptor_limit), or lower `concurrent-instances` or `[grants] max-descriptors` in the policy",
+                policy.max_concurrent_instances()
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = policy;
 }
 
 /// Reads and validates the manifest at `manifest_path`, then compiles the

@@ -26,10 +26,15 @@ pub(crate) struct DiskState {
     /// Descriptor handle to preopen index.
     owners: HashMap<u32, usize>,
     max_descriptors: usize,
+    /// Bytes each open directory listing holds (wasmtime-wasi reads a
+    /// listing whole when the stream opens), by stream handle.
+    listings: HashMap<u32, u64>,
+    /// What all open listings may hold together.
+    max_listing_bytes: u64,
 }
 
 impl DiskState {
-    pub(crate) fn new(preopens: &[Preopen], max_descriptors: u32) -> Self {
+    pub(crate) fn new(preopens: &[Preopen], max_descriptors: u32, max_listing_bytes: u64) -> Self {
         let grants = preopens
             .iter()
             .map(|preopen| {
@@ -37,7 +42,13 @@ impl DiskState {
                 (preopen.guest.clone(), usage)
             })
             .collect();
-        Self { grants, owners: HashMap::new(), max_descriptors: max_descriptors as usize }
+        Self {
+            grants,
+            owners: HashMap::new(),
+            max_descriptors: max_descriptors as usize,
+            listings: HashMap::new(),
+            max_listing_bytes,
+        }
     }
 
     /// The quotas the instance touched, for the report.
@@ -75,6 +86,34 @@ pub(crate) fn open_descriptors(table: &mut ResourceTable) -> usize {
         }
     }
     files.len() + sockets
+}
+
+/// Host bytes one listed entry takes in wasmtime-wasi's listing, besides its name.
+const LISTED_ENTRY_BYTES: u64 = 64;
+
+/// What listing `dir` makes the host hold, counted by reading its names
+/// (no `stat`) and stopping once it passes `room`. Linux reads the open
+/// directory through `/proc/self/fd`; elsewhere listings are bounded by the
+/// WASI object cap only.
+fn listing_cost(dir: &std::fs::File, room: u64) -> u64 {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let Ok(entries) = std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd())) else { return 0 };
+        let mut cost = 0u64;
+        for entry in entries.flatten() {
+            cost += LISTED_ENTRY_BYTES + entry.file_name().len() as u64;
+            if cost > room {
+                break;
+            }
+        }
+        cost
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (dir, room);
+        0
+    }
 }
 
 /// The `HasData` of the wrapped filesystem interfaces.
@@ -220,15 +259,34 @@ impl HostDescriptor for QuotaFs<'_> {
         let Some(quota) = self.disk.quota(&fd)? else {
             return HostDescriptor::write(&mut self.inner, fd, buf, offset).await;
         };
-        let len = buf.len() as u64;
-        quota.charge_bytes(len).map_err(insufficient_space)?;
+        // A positioned write holds what it adds past the file's end (a byte
+        // at 1 TiB makes a 1 TiB file, however sparse).
+        let size = match self.inner.table.get(&fd)? {
+            Descriptor::File(file) => file.file.metadata().map_or(0, |meta| meta.len()),
+            Descriptor::Dir(_) => 0,
+        };
+        let growth = offset.saturating_add(buf.len() as u64).saturating_sub(size);
+        quota.charge_bytes(growth).map_err(insufficient_space)?;
         let written = HostDescriptor::write(&mut self.inner, fd, buf, offset).await;
-        quota.refund_bytes(len - written.as_ref().map_or(0, |n| (*n).min(len)));
+        if written.is_err() {
+            quota.refund_bytes(growth);
+        }
         written
     }
 
     async fn read_directory(&mut self, fd: Resource<Descriptor>) -> FsResult<Resource<types::DirectoryEntryStream>> {
-        HostDescriptor::read_directory(&mut self.inner, fd).await
+        let held: u64 = self.disk.listings.values().sum();
+        let room = self.disk.max_listing_bytes.saturating_sub(held);
+        let cost = match self.inner.table.get(&fd)? {
+            Descriptor::Dir(dir) => listing_cost(&dir.dir, room),
+            Descriptor::File(_) => 0,
+        };
+        if cost > room {
+            return Err(ErrorCode::InsufficientMemory.into());
+        }
+        let stream = HostDescriptor::read_directory(&mut self.inner, fd).await?;
+        self.disk.listings.insert(stream.rep(), cost);
+        Ok(stream)
     }
 
     async fn sync(&mut self, fd: Resource<Descriptor>) -> FsResult<()> {
@@ -437,6 +495,7 @@ impl HostDirectoryEntryStream for QuotaFs<'_> {
     }
 
     fn drop(&mut self, stream: Resource<types::DirectoryEntryStream>) -> wasmtime::Result<()> {
+        self.disk.listings.remove(&stream.rep());
         HostDirectoryEntryStream::drop(&mut self.inner, stream)
     }
 }

@@ -133,7 +133,7 @@ impl WasiState {
             http,
             http_hooks,
             denied,
-            disk: fs::DiskState::new(&grants.dirs, grants.max_descriptors),
+            disk: fs::DiskState::new(&grants.dirs, grants.max_descriptors, host_bytes / 2),
             inherited: (config.stdio == Stdio::Inherit).then(|| (output::drain(stdout_to_stderr), output::drain(true))),
             max_descriptors: grants.max_descriptors as usize,
         }
