@@ -112,5 +112,6 @@ fn load_policy(path: Option<&std::path::Path>) -> Result<runtime::HostPolicy, ru
 
 /// Prints a diagnostic to stderr with miette's graphical renderer.
 fn report_error(error: impl miette::Diagnostic + Send + Sync + 'static) {
-    crate::print::stderr_text(&format!("{:?}\n", miette::Report::new(error)));
+    let report = format!("{:?}\n", miette::Report::new(error));
+    crate::print::stderr_text(&runtime::manifest::escape_for_terminal(&report));
 }

@@ -71,10 +71,21 @@ pub struct InvalidManifest {
     problems: Vec<ManifestProblem>,
 }
 
+/// The most problems one report lists; the rest are counted in one line,
+/// so a hostile file of 10,000 bad keys prints a screen, not megabytes.
+pub const MAX_REPORTED_PROBLEMS: usize = 50;
+
 impl InvalidManifest {
-    /// Wraps `problems`, which the parser never leaves empty.
+    /// Wraps `problems`, which the parser never leaves empty: the first
+    /// [`MAX_REPORTED_PROBLEMS`] in file order, then one that counts the rest.
     pub(crate) fn new(name: &str, text: String, mut problems: Vec<ManifestProblem>) -> Self {
         problems.sort_by_key(|p| p.span().offset());
+        if problems.len() > MAX_REPORTED_PROBLEMS {
+            let count = problems.len() - MAX_REPORTED_PROBLEMS;
+            let span = problems[MAX_REPORTED_PROBLEMS].span();
+            problems.truncate(MAX_REPORTED_PROBLEMS);
+            problems.push(ManifestProblem::MoreProblems { count, span });
+        }
         Self { source: NamedSource::new(name, text).with_language("TOML"), problems }
     }
 

@@ -39,6 +39,7 @@
 
 mod compile;
 mod error;
+mod escape;
 mod grants;
 mod manifest;
 mod parse;
@@ -51,7 +52,8 @@ pub use compile::{
     CompileBudget, DEFAULT_MAX_CODE_BYTES, DEFAULT_MAX_CONTROL_DEPTH, DEFAULT_MAX_DEFINITIONS,
     DEFAULT_MAX_FUNCTION_BODY_BYTES, DEFAULT_MAX_FUNCTIONS, DEFAULT_MAX_INSTANTIATIONS, DEFAULT_MAX_WAT_BYTES,
 };
-pub use error::{Error, InvalidManifest};
+pub use error::{Error, InvalidManifest, MAX_REPORTED_PROBLEMS};
+pub use escape::escape_for_terminal;
 pub use grants::{
     DEFAULT_DIR_BYTES, DEFAULT_DIR_ENTRIES, DEFAULT_MAX_DESCRIPTORS, DEFAULT_MAX_DIR_BYTES, DEFAULT_MAX_DIR_ENTRIES,
     DirGrant, DirMode, GrantPolicy, HttpGrant, HttpOrigin, NetworkGrant, Stdin, Stdio, WasiConfig, check_env_var,

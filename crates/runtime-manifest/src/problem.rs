@@ -267,6 +267,17 @@ pub enum ManifestProblem {
         help: String,
     },
 
+    /// Problems past the first [`crate::MAX_REPORTED_PROBLEMS`], counted.
+    #[error("{count} more problems not shown")]
+    #[diagnostic(code(runtime::manifest::more_problems), help("fix the problems above and check again"))]
+    MoreProblems {
+        /// How many were left out.
+        count: usize,
+        /// Where the first of them is.
+        #[label("the next problem is here")]
+        span: SourceSpan,
+    },
+
     /// A grant's quota above the maximum the host policy allows.
     #[error("`{key}` = {value} is above the host policy's maximum ({max})")]
     #[diagnostic(code(runtime::manifest::quota_above_policy))]
@@ -329,7 +340,8 @@ impl ManifestProblem {
             | Self::Overflow { span, .. }
             | Self::OutOfRange { span, .. }
             | Self::GrantRefused { span, .. }
-            | Self::QuotaAbovePolicy { span, .. } => *span,
+            | Self::QuotaAbovePolicy { span, .. }
+            | Self::MoreProblems { span, .. } => *span,
         }
     }
 }
