@@ -13,6 +13,7 @@ mod catalog;
 mod cli;
 mod components;
 mod guests;
+mod hold;
 mod host;
 mod manifests;
 mod probe;
@@ -137,6 +138,7 @@ pub(crate) fn run(options: &Options) -> Result<bool, String> {
     cases.extend(boundary::cases());
     cases.extend(cli::cases());
     cases.extend(host::cases(options.quick));
+    cases.extend(hold::cases(options.quick));
     cases.extend(random::cases(options.quick, options.seed));
     cases.extend(storm::cases(options.quick));
     if let Some(group) = &options.group {
