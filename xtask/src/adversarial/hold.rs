@@ -81,7 +81,10 @@ fn run(flags: &[String], actions: &[&str], env: &[(&str, &str)], reader: Reader)
         if let Some(rss) = status_field(&proc_dir, "VmHWM:") {
             peak_rss = peak_rss.max(rss);
         }
-        if let Ok(fds) = std::fs::read_dir(proc_dir.join("fd")) {
+        // Between fork and exec the child still holds this process's
+        // descriptors: count only once it runs the CLI.
+        let execed = std::fs::read_link(proc_dir.join("exe")).is_ok_and(|exe| exe == binary);
+        if execed && let Ok(fds) = std::fs::read_dir(proc_dir.join("fd")) {
             peak_fds = peak_fds.max(fds.count());
         }
         if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
