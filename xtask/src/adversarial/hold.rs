@@ -22,6 +22,8 @@ const RSS_ALLOWANCE: u64 = 16 << 20;
 /// Descriptors the host may open beyond its baseline: the default cap of 16
 /// plus a few of its own (the cache, the output thread).
 const FD_ALLOWANCE: usize = 16 + 4;
+/// The guest action every run ends with.
+const SETTLING_PAUSE: &str = "pause:60";
 /// A run may take this long (start-up, a cached load and the guest's work).
 const WALL: Duration = Duration::from_secs(15);
 
@@ -59,7 +61,10 @@ fn run(flags: &[String], actions: &[&str], env: &[(&str, &str)], reader: Reader)
     let cache = crate::target_dir().join("adversarial/hold-cache");
     let mut command = Command::new(binary);
     command.arg("run").arg(fixture()).args(["--memory", MEMORY, "--fuel", "10_000_000_000", "--timeout", "5s"]);
-    command.arg("--cache-dir").arg(&cache).args(flags).arg("--").args(actions);
+    // The closing pause keeps the process alive for a few samples after the
+    // attack, so its high-water mark (VmHWM only grows) is read, however
+    // quick the attack was.
+    command.arg("--cache-dir").arg(&cache).args(flags).arg("--").args(actions).arg(SETTLING_PAUSE);
     command.envs(env.iter().copied()).env("NO_COLOR", "1");
     command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let started = Instant::now();
@@ -125,9 +130,10 @@ fn baseline() -> Result<(u64, usize), String> {
     static BASELINE: OnceLock<Result<(u64, usize), String>> = OnceLock::new();
     BASELINE
         .get_or_init(|| {
-            // The first run compiles into the cache; the second is the baseline.
+            // The first run compiles into the cache; the second is the
+            // baseline, paused long enough to be sampled many times.
             run(&[], &["args"], &[], Reader::Draining)?;
-            let quiet = run(&[], &["args"], &[], Reader::Draining)?;
+            let quiet = run(&[], &["pause:200"], &[], Reader::Draining)?;
             Ok((quiet.peak_rss, quiet.peak_fds))
         })
         .clone()
@@ -248,11 +254,22 @@ impl Attack {
         let (bytes, entries) = on_disk(&data);
         let disk_ok =
             self.disk.is_none_or(|DiskLimit(max_bytes, max_entries)| bytes <= max_bytes && entries <= max_entries);
-        let held_ok = rss <= RSS_ALLOWANCE && run.peak_fds <= base_fds + FD_ALLOWANCE && run.wall <= WALL;
+        let over: Vec<String> = [
+            (rss > RSS_ALLOWANCE).then(|| format!("rss +{} KiB > {} KiB", rss >> 10, RSS_ALLOWANCE >> 10)),
+            (run.peak_fds > base_fds + FD_ALLOWANCE)
+                .then(|| format!("fds {} > {base_fds} + {FD_ALLOWANCE}", run.peak_fds)),
+            (run.wall > WALL).then(|| format!("wall {} ms", run.wall.as_millis())),
+            (!disk_ok).then(|| format!("disk {bytes} B/{entries} entries")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let held_ok = over.is_empty();
         let first_line = run.stdout.lines().chain(run.stderr.lines()).find(|l| !l.trim().is_empty()).unwrap_or("");
+        // What broke a bound comes first: the table clips the rest.
+        let lead = if held_ok { super::clip(first_line, 60) } else { format!("OVER {}", over.join(", ")) };
         let observed = format!(
-            "{}; exit {:?}, rss +{} KiB, fds {}, disk {bytes} B/{entries}, {} ms",
-            super::clip(first_line, 60),
+            "{lead}; exit {:?}, rss +{} KiB, fds {}/{base_fds}, disk {bytes} B/{entries}, {} ms",
             run.code,
             rss >> 10,
             run.peak_fds,
@@ -406,7 +423,7 @@ fn attacks(quick: bool) -> Result<Vec<Attack>, String> {
                 run.stdout
                     .split("longest ")
                     .nth(1)
-                    .and_then(|n| n.trim().parse::<usize>().ok())
+                    .and_then(|rest| rest.split_whitespace().next()?.parse::<usize>().ok())
                     .is_some_and(|n| n <= 4096)
             }),
         // Descriptors.
