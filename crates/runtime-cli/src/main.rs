@@ -73,6 +73,7 @@ fn main() -> ExitCode {
         }
     };
     init_logging(&cli.log_level);
+    init_diagnostics();
     // One guest at a time here: the soft limit can only be too low.
     runtime::raise_descriptor_limit();
     match cli.command {
@@ -100,6 +101,14 @@ fn init_logging(level: &str) {
         .log_internal_errors(false)
         .finish();
     let _ = tracing::subscriber::set_global_default(tracing_subscriber::layer::SubscriberExt::with(subscriber, filter));
+}
+
+/// Wraps diagnostics to the width of a terminal only: piped into a log, a
+/// message stays on one line so that `grep` finds it whole.
+fn init_diagnostics() {
+    use std::io::IsTerminal;
+    let wrap = std::io::stderr().is_terminal();
+    let _ = miette::set_hook(Box::new(move |_| Box::new(miette::MietteHandlerOpts::new().wrap_lines(wrap).build())));
 }
 
 /// The host policy: the file's, or the default one.
