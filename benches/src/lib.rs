@@ -6,8 +6,8 @@
 use std::fmt::Write as _;
 
 use runtime::{
-    AsyncHostRegistry, ByteSize, ComponentManifest, ComponentName, Fuel, LoadedComponent, Resources, Runtime,
-    RuntimeError, TIME_INTERFACE, Timeout,
+    AsyncHostRegistry, ByteSize, ComponentManifest, ComponentName, Fuel, HostInterface, LoadedComponent, Resources,
+    Runtime, RuntimeError, TIME_INTERFACE, Timeout, WasiConfig,
 };
 
 /// A guest without imports, with one page of memory like any real guest:
@@ -115,5 +115,6 @@ pub fn load_with_memory(runtime: &Runtime, bytes: &[u8], memory: &str) -> Result
     let resources = Resources::new(memory, Fuel::new(10_000_000_000).unwrap_or(Fuel::MAX), Timeout::from_secs(10));
     let name: ComponentName =
         "bench".parse().map_err(|error: &str| RuntimeError::Internal { message: error.to_owned() })?;
-    runtime.load_bytes(bytes, &ComponentManifest::from_resources(name, resources))
+    let wasi = WasiConfig::default().with_host_functions(HostInterface::ALL);
+    runtime.load_bytes(bytes, &ComponentManifest::from_resources(name, resources).with_wasi(wasi))
 }

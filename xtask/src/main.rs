@@ -103,5 +103,7 @@ pub(crate) fn limits_manifest(memory: &str, fuel: &str, timeout: &str) -> Result
     let fuel = runtime::Fuel::new(units).ok_or_else(|| format!("fuel {fuel} is too large"))?;
     let timeout: runtime::Timeout = timeout.parse().map_err(|e| format!("timeout {timeout}: {e}"))?;
     let name = "xtask".parse().map_err(|e: &str| e.to_owned())?;
-    Ok(runtime::ComponentManifest::from_resources(name, runtime::Resources::new(memory, fuel, timeout)))
+    // The suite's guests may call the reference host functions: their own bounds are under attack too.
+    let wasi = runtime::WasiConfig::default().with_host_functions(runtime::HostInterface::ALL);
+    Ok(runtime::ComponentManifest::from_resources(name, runtime::Resources::new(memory, fuel, timeout)).with_wasi(wasi))
 }

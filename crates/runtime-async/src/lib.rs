@@ -8,13 +8,14 @@
 //!   dropping the future or by a [`CancellationToken`].
 //! - [`AsyncHostRegistry`]: async host functions registered against WIT
 //!   interfaces, counted, timed and wrapped in a panic boundary; the
-//!   reference functions of `wit/host.wit` (log, sleep, key-value).
+//!   reference functions of `wit/host.wit` (log, sleep, key-value), each
+//!   answering only a manifest that names it in `[wasi] host-functions`.
 //!
 //! This is the only crate of the runtime that names tokio.
 //!
 //! ```
 //! use runtime_async::{AsyncExecutor, AsyncHostRegistry, TIME_INTERFACE};
-//! use runtime_core::{Allocation, ComponentLoader, CrashKind, DeadlinePhase, LoadedComponent, RuntimeEngine};
+//! use runtime_core::{Allocation, ComponentLoader, CrashKind, DeadlinePhase, LoadedComponent, RuntimeEngine, WasiGrants};
 //! use runtime_limits::ResourceLimits;
 //! use runtime_manifest::{ComponentManifest, HostPolicy};
 //!
@@ -31,9 +32,11 @@
 //!   (func (export "run") (canon lift (core func $i "run"))))"#);
 //! let compiled = ComponentLoader::new(engine.clone()).load_bytes(wat.as_bytes())?;
 //! let manifest: ComponentManifest = "[component]\nname = \"sleepy\"\nversion = \"0.1.0\"\n\
-//!     [resources]\nmemory = \"1MiB\"\nfuel = 1_000_000\ntimeout = \"50ms\"\n".parse()?;
+//!     [resources]\nmemory = \"1MiB\"\nfuel = 1_000_000\ntimeout = \"50ms\"\n\
+//!     [wasi]\nhost-functions = [\"time\"]\n".parse()?;
 //! let limits = ResourceLimits::new(&manifest.resources, engine.policy())?;
-//! let component = LoadedComponent::new(&engine, compiled, &linker, limits)?;
+//! let grants = WasiGrants::resolve(&manifest.wasi, std::path::Path::new("."), engine.policy().grants())?;
+//! let component = LoadedComponent::new(&engine, compiled, &linker, limits)?.with_wasi(grants);
 //!
 //! let error = AsyncExecutor::new(10).call(&component, (), "run", &[], None).await.unwrap_err();
 //! let crash = error.crash().ok_or("a crash")?;

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use runtime_manifest::HostInterface;
 use wasmtime::component::{ComponentType, Lift, Lower};
 
 use crate::AsyncHostRegistry;
@@ -69,27 +70,43 @@ impl KvStore {
 }
 
 impl<T: Send + 'static> AsyncHostRegistry<T> {
-    /// A registry with the reference functions of `wit/host.wit`.
+    /// A registry with the reference functions of `wit/host.wit`. Each
+    /// interface answers only a component whose manifest names it in
+    /// `[wasi] host-functions`; for any other, a call does nothing and fails
+    /// `capability-denied`.
     pub fn with_reference_functions() -> Self {
         Self::new()
-            .func_async(LOG_INTERFACE, "log", |_store, (level, message): (Level, String)| {
-                Box::new(async move {
+            .func_async(LOG_INTERFACE, "log", |mut store, (level, message): (Level, String)| {
+                if store.data_mut().grants_host_interface(HostInterface::Log, LOG_INTERFACE) {
                     log(level, &message);
-                    Ok(())
-                })
+                }
+                Box::new(async { Ok(()) })
             })
-            .func_async(TIME_INTERFACE, "sleep", |_store, (ms,): (u32,)| {
+            .func_async(TIME_INTERFACE, "sleep", |mut store, (ms,): (u32,)| {
+                let granted = store.data_mut().grants_host_interface(HostInterface::Time, TIME_INTERFACE);
                 Box::new(async move {
-                    tokio::time::sleep(Duration::from_millis(u64::from(ms))).await;
+                    if granted {
+                        tokio::time::sleep(Duration::from_millis(u64::from(ms))).await;
+                    }
                     Ok(())
                 })
             })
             .func_async(KV_INTERFACE, "get", |mut store, (key,): (String,)| {
-                let value = store.data_mut().with_extension(|kv: &mut KvStore| kv.entries.get(&key).cloned());
+                let state = store.data_mut();
+                let value = if state.grants_host_interface(HostInterface::Kv, KV_INTERFACE) {
+                    state.with_extension(|kv: &mut KvStore| kv.entries.get(&key).cloned())
+                } else {
+                    None
+                };
                 Box::new(async move { Ok((Ok::<_, String>(value),)) })
             })
             .func_async(KV_INTERFACE, "set", |mut store, (key, value): (String, String)| {
-                let result = store.data_mut().with_extension(|kv: &mut KvStore| kv.set(key, value));
+                let state = store.data_mut();
+                let result = if state.grants_host_interface(HostInterface::Kv, KV_INTERFACE) {
+                    state.with_extension(|kv: &mut KvStore| kv.set(key, value))
+                } else {
+                    Ok(())
+                };
                 Box::new(async move { Ok((result,)) })
             })
     }

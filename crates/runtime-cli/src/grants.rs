@@ -1,5 +1,5 @@
 //! Capability grants from the command line: `--env`, `--dir`, `--dir-ro`,
-//! `--allow-tcp`, `--allow-udp`, `--allow-http`, `--stdin`, `--stdio` and the
+//! `--allow-tcp`, `--allow-udp`, `--allow-http`, `--host-functions`, `--stdin`, `--stdio` and the
 //! arguments after `--`. They add to the manifest's `[wasi]` grants; each kind
 //! must be allowed by the host policy, exactly as in a manifest. The person
 //! typing them is the host, so their host directories may lie anywhere.
@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use runtime::{DirGrant, DirMode, HostPolicy, HttpOrigin, Stdin, Stdio, WasiConfig};
+use runtime::{DirGrant, DirMode, HostInterface, HostPolicy, HttpOrigin, Stdin, Stdio, WasiConfig};
 
 /// The grant flags of `wasm-runtime run`.
 #[derive(Debug, Default, clap::Args)]
@@ -40,6 +40,11 @@ pub(crate) struct GrantFlags {
     /// Needs `[grants] http = true` in the policy.
     #[arg(long = "allow-http", value_name = "ORIGIN")]
     http: Vec<String>,
+    /// Let the guest call the runtime's reference host interfaces
+    /// (`wasm-runtime:host/*`): `log`, `time` (sleep) and `kv`,
+    /// comma-separated. Repeatable.
+    #[arg(long = "host-functions", value_name = "NAMES", value_delimiter = ',', value_parser = ["log", "time", "kv"])]
+    host_functions: Vec<String>,
     /// The guest's stdin: `inherit` (this process's) or `none` (end of file).
     #[arg(long, value_name = "MODE", value_parser = ["none", "inherit"])]
     stdin: Option<String>,
@@ -99,6 +104,10 @@ impl GrantFlags {
         for origin in &self.http {
             let parsed = origin.parse::<HttpOrigin>().map_err(|reason| format!("--allow-http {origin}: {reason}"))?;
             wasi.http.allowed_hosts.push(parsed);
+        }
+        for name in &self.host_functions {
+            let interface = name.parse::<HostInterface>().map_err(|()| format!("--host-functions {name}: not a host interface"))?;
+            wasi.host_functions.insert(interface);
         }
         if let Some(stdin) = &self.stdin {
             wasi.stdin = if stdin == "inherit" { Stdin::Inherit } else { Stdin::None };

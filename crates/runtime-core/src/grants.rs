@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use runtime_manifest::{DirMode, GrantPolicy, WasiConfig};
+use runtime_manifest::{DirMode, GrantPolicy, HostInterface, WasiConfig};
 
 use crate::LoadError;
 
@@ -106,6 +106,12 @@ impl WasiGrants {
 
     /// Whether the manifest grants `capability`, so that the interfaces
     /// needing it give the guest anything.
+    /// Whether the manifest grants `interface`, one of the runtime's
+    /// reference host interfaces (`[wasi] host-functions`).
+    pub fn allows_host_interface(&self, interface: HostInterface) -> bool {
+        self.config.host_functions.contains(&interface)
+    }
+
     pub(crate) fn allows(&self, capability: Capability) -> bool {
         match capability {
             Capability::Network => !self.config.network.is_empty(),
@@ -150,6 +156,16 @@ impl Capability {
             Self::Network => "a `[wasi.network]` address (CLI: --allow-tcp ADDR)",
             Self::Http => "a `[wasi.http] allowed-hosts` origin (CLI: --allow-http ORIGIN)",
         }
+    }
+}
+
+/// The grant that allows a reference host interface, as the manifest and the CLI write it.
+pub(crate) const fn host_interface_grant(interface: HostInterface) -> &'static str {
+    match interface {
+        HostInterface::Log => "`[wasi] host-functions = [\"log\"]` (CLI: --host-functions log)",
+        HostInterface::Time => "`[wasi] host-functions = [\"time\"]` (CLI: --host-functions time)",
+        HostInterface::Kv => "`[wasi] host-functions = [\"kv\"]` (CLI: --host-functions kv)",
+        _ => "`[wasi] host-functions` naming it",
     }
 }
 

@@ -169,10 +169,21 @@ impl<T> StoreState<T> {
         }
     }
 
+    /// Whether the manifest grants `interface`, one of the runtime's
+    /// reference host interfaces, imported as `qualified`. When it does not,
+    /// the host call in progress fails `capability-denied` when it returns,
+    /// whatever the function returns: it should then do nothing.
+    pub fn grants_host_interface(&mut self, interface: runtime_manifest::HostInterface, qualified: &'static str) -> bool {
+        let granted = self.grants.allows_host_interface(interface);
+        if !granted {
+            self.deny(crate::CapabilityDenied { interface: qualified, grant: crate::grants::host_interface_grant(interface) });
+        }
+        granted
+    }
+
     /// Records that the host call in progress entered an interface the
     /// manifest does not grant: when it returns, the call hook turns it
     /// into a `capability-denied` trap, whatever the function returned.
-    #[cfg_attr(not(feature = "wasi"), allow(dead_code, reason = "called only where WASI is built in"))]
     pub(crate) fn deny(&mut self, denied: crate::CapabilityDenied) {
         if self.host_call.depth >= 1 {
             self.host_call.denied = Some(denied);

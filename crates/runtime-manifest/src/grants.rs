@@ -2,7 +2,7 @@
 //! touch. Every grant is off unless written down, and each kind of grant must
 //! also be allowed by the host's [`GrantPolicy`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Component as PathPart, Path};
@@ -130,6 +130,10 @@ pub struct WasiConfig {
     /// Outgoing HTTP.
     #[serde(skip_serializing_if = "HttpGrant::is_empty")]
     pub http: HttpGrant,
+    /// The runtime's reference host interfaces (`wasm-runtime:host/*`) the
+    /// component may call; a call into any other fails `capability-denied`.
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub host_functions: BTreeSet<HostInterface>,
 }
 
 fn is_default<T: Default + PartialEq>(value: &T) -> bool {
@@ -142,9 +146,53 @@ impl WasiConfig {
         Self { stdio, ..Self::default() }
     }
 
+    /// The same grants, with the reference host interfaces `interfaces` added.
+    pub fn with_host_functions(mut self, interfaces: impl IntoIterator<Item = HostInterface>) -> Self {
+        self.host_functions.extend(interfaces);
+        self
+    }
+
     /// Whether this grants nothing at all.
     pub fn is_default(&self) -> bool {
         *self == Self::default()
+    }
+}
+
+/// One of the runtime's reference host interfaces (`wit/host.wit`), granted
+/// by name in `[wasi] host-functions`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum HostInterface {
+    /// `wasm-runtime:host/log`: records on the host's log.
+    Log,
+    /// `wasm-runtime:host/time`: `sleep`, bounded by the call's deadline.
+    Time,
+    /// `wasm-runtime:host/kv`: a per-instance key-value store with a fixed cap.
+    Kv,
+}
+
+impl HostInterface {
+    /// The names a manifest may use.
+    pub const NAMES: &[&str] = &["log", "time", "kv"];
+    /// Every reference interface.
+    pub const ALL: [Self; 3] = [Self::Log, Self::Time, Self::Kv];
+
+    /// The name a manifest uses.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Log => "log",
+            Self::Time => "time",
+            Self::Kv => "kv",
+        }
+    }
+}
+
+impl FromStr for HostInterface {
+    type Err = ();
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::ALL.into_iter().find(|interface| interface.name() == text).ok_or(())
     }
 }
 

@@ -4,7 +4,7 @@
 //! than deserialized with serde: serde stops at the first error, while a user
 //! fixing a manifest wants every problem at once, each at its exact place.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -16,7 +16,7 @@ use toml::de::{DeInteger, DeTable, DeValue};
 
 use crate::error::{Error, InvalidManifest};
 use crate::grants::{
-    DirGrant, DirMode, HttpGrant, HttpOrigin, NetworkGrant, Stdio, WasiConfig, check_env_var, check_guest_dir,
+    DirGrant, DirMode, HostInterface, HttpGrant, HttpOrigin, NetworkGrant, Stdio, WasiConfig, check_env_var, check_guest_dir,
 };
 use crate::manifest::{ComponentInfo, ComponentManifest, ComponentName, Resources, WasmPath};
 use crate::policy::{Bounds, HostPolicy, LimitKey, PolicyViolation};
@@ -30,7 +30,7 @@ pub const MAX_MANIFEST_BYTES: usize = 64 * 1024;
 const ROOT_KEYS: &[&str] = &["component", "resources", "wasi"];
 const COMPONENT_KEYS: &[&str] = &["name", "version", "wasm"];
 const RESOURCE_KEYS: &[&str] = &["memory", "fuel", "timeout", "table-elements", "instances"];
-const WASI_KEYS: &[&str] = &["stdio", "stdin", "args", "env", "dirs", "network", "http"];
+const WASI_KEYS: &[&str] = &["stdio", "stdin", "args", "env", "dirs", "network", "http", "host-functions"];
 const WASI_EXAMPLE: &str = "[wasi]\nstdio = \"capture\"";
 const DIR_KEYS: &[&str] = &["host", "mode", "max-bytes", "max-entries"];
 const DIRS_EXAMPLE: &str = "[wasi.dirs]\n\"/data\" = { host = \"data\", mode = \"ro\" }";
@@ -310,6 +310,9 @@ impl<'p> Checker<'p> {
             http_span = Some(span_of(value));
             wasi.http = self.http(value).unwrap_or_default();
         }
+        if let Some(value) = t.get("host-functions") {
+            wasi.host_functions = self.host_functions(value).unwrap_or_default();
+        }
         for (key, policy_key) in self.policy.grants().refusals(&wasi) {
             let span = match key {
                 "wasi.dirs" => dirs_span,
@@ -391,6 +394,26 @@ impl<'p> Checker<'p> {
         };
         self.unknown_keys(table, known, key);
         Some(table)
+    }
+
+    /// `[wasi] host-functions`: names of the runtime's reference interfaces.
+    fn host_functions(&mut self, value: &Spanned<DeValue<'_>>) -> Option<BTreeSet<HostInterface>> {
+        let key = "wasi.host-functions";
+        let names = self.string_array(value, key, "host-functions = [\"log\", \"time\", \"kv\"]")?;
+        let mut granted = BTreeSet::new();
+        for (name, span) in names {
+            match HostInterface::from_str(name) {
+                Ok(interface) => {
+                    granted.insert(interface);
+                }
+                Err(()) => {
+                    let suggestion = closest(name, HostInterface::NAMES).map_or(String::new(), |s| format!("did you mean `{s}`? "));
+                    let help = format!("{suggestion}the runtime's host interfaces are {}", HostInterface::NAMES.join(", "));
+                    self.invalid(key, name, "not a host interface", span, &help);
+                }
+            }
+        }
+        Some(granted)
     }
 
     fn env(&mut self, value: &Spanned<DeValue<'_>>) -> Option<BTreeMap<String, String>> {

@@ -140,3 +140,29 @@ fn a_resource_handle_returned_by_one_call_is_passed_to_the_next() -> TestResult 
     assert!(String::from_utf8_lossy(&output.stderr).contains("names no earlier result"));
     Ok(())
 }
+
+/// `nap()` asks the runtime's reference `sleep` for 1 ms.
+const NAPS: &str = r#"(component
+  (import "wasm-runtime:host/time@0.1.0" (instance $time (export "sleep" (func (param "ms" u32)))))
+  (core func $sleep (canon lower (func $time "sleep")))
+  (core module $m (import "host" "sleep" (func $sleep (param i32))) (func (export "nap") (call $sleep (i32.const 1))))
+  (core instance $i (instantiate $m (with "host" (instance (export "sleep" (func $sleep))))))
+  (func (export "nap") (canon lift (core func $i "nap"))))"#;
+
+#[test]
+fn the_reference_host_functions_need_the_host_functions_flag() -> TestResult {
+    let path = scratch("naps.wat", NAPS)?;
+    let path = path.to_str().ok_or("path")?;
+    let limits = ["--memory", "1MiB", "--fuel", "1000000", "--timeout", "5s", "--invoke", "nap()", "--json"];
+    let denied = run(path, &limits)?;
+    assert_eq!(denied.status.code(), Some(3), "{}", String::from_utf8_lossy(&denied.stderr));
+    let body = json(&denied.stdout)?;
+    assert_eq!(body["error"]["kind"], "capability-denied", "{body}");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("--host-functions time")), "{body}");
+    let granted = run(path, &[&limits[..], &["--host-functions", "log,time"]].concat())?;
+    assert_eq!(granted.status.code(), Some(0), "{}", String::from_utf8_lossy(&granted.stderr));
+    assert_eq!(json(&granted.stdout)?["report"]["host_calls"], 1);
+    let unknown = run(path, &[&limits[..], &["--host-functions", "sleep"]].concat())?;
+    assert_eq!(unknown.status.code(), Some(1), "a usage error");
+    Ok(())
+}

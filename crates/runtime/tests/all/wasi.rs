@@ -105,3 +105,73 @@ fn an_ungranted_interface_loads_but_gives_the_guest_nothing() -> TestResult {
         Ok(())
     })
 }
+
+/// A guest that sets `k` in the reference key-value store, reads it back
+/// and sleeps `ms` through the reference `sleep`.
+fn kv_and_sleep() -> String {
+    format!(
+        r#"(component
+  (import "{kv}" (instance $kv
+    (export "get" (func (param "key" string) (result (result (option string) (error string)))))
+    (export "set" (func (param "key" string) (param "value" string) (result (result (error string)))))))
+  (import "{time}" (instance $time (export "sleep" (func (param "ms" u32)))))
+  (core module $mem (memory (export "memory") 1)
+    (global $next (mut i32) (i32.const 1024))
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
+      (global.get $next) (global.set $next (i32.add (global.get $next) (local.get 3)))))
+  (core instance $mem (instantiate $mem))
+  (alias core export $mem "memory" (core memory $memory))
+  (alias core export $mem "realloc" (core func $realloc))
+  (core func $set (canon lower (func $kv "set") (memory $memory) (realloc $realloc)))
+  (core func $get (canon lower (func $kv "get") (memory $memory) (realloc $realloc)))
+  (core func $sleep (canon lower (func $time "sleep")))
+  (core module $m
+    (import "h" "memory" (memory 1))
+    (import "h" "set" (func $set (param i32 i32 i32 i32 i32)))
+    (import "h" "get" (func $get (param i32 i32 i32)))
+    (import "h" "sleep" (func $sleep (param i32)))
+    (data (i32.const 0) "kv")
+    ;; set("k", "v"), then get("k"): 1 when the value came back.
+    (func (export "run") (param $ms i32) (result i32)
+      (call $set (i32.const 0) (i32.const 1) (i32.const 1) (i32.const 1) (i32.const 64))
+      (call $get (i32.const 0) (i32.const 1) (i32.const 128))
+      (call $sleep (local.get $ms))
+      ;; result<option<string>>: ok (0 at 128), some (1 at 132).
+      (i32.and (i32.eqz (i32.load8_u (i32.const 128))) (i32.load8_u (i32.const 132)))))
+  (core instance $i (instantiate $m (with "h" (instance
+    (export "memory" (memory $memory)) (export "set" (func $set)) (export "get" (func $get))
+    (export "sleep" (func $sleep))))))
+  (func (export "run") (param "ms" u32) (result u32) (canon lift (core func $i "run"))))"#,
+        kv = runtime::KV_INTERFACE,
+        time = runtime::TIME_INTERFACE,
+    )
+}
+
+#[test]
+fn the_reference_host_functions_answer_only_a_manifest_that_names_them() -> TestResult {
+    tokio()?.block_on(async {
+        let resources = "[component]\nname = \"kv\"\nversion = \"0.1.0\"\n\
+            [resources]\nmemory = \"1MiB\"\nfuel = 1_000_000\ntimeout = \"5s\"\n";
+        let wat = kv_and_sleep();
+        // Not named: the first call into `kv` fails at once, before any sleep.
+        let ungranted = crate::runtime().load_bytes(wat.as_bytes(), &resources.parse()?)?;
+        let started = std::time::Instant::now();
+        let error = ungranted.call_async("run", &[Val::U32(3_000)]).await.err().ok_or("kv used without a grant")?;
+        assert_eq!(error.kind(), "capability-denied", "{error}");
+        let text = error.to_string();
+        assert!(text.contains(runtime::KV_INTERFACE) && text.contains("--host-functions kv"), "{text}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(3), "the sleep never ran");
+        // `kv` alone: the store answers and the sleep is refused.
+        let kv_only: ComponentManifest = format!("{resources}[wasi]\nhost-functions = [\"kv\"]\n").parse()?;
+        let kv_only = crate::runtime().load_bytes(wat.as_bytes(), &kv_only)?;
+        let error = kv_only.call_async("run", &[Val::U32(1)]).await.err().ok_or("sleep used without a grant")?;
+        assert!(error.to_string().contains(runtime::TIME_INTERFACE), "{error}");
+        // Both named: the value comes back and the sleep is served.
+        let both: ComponentManifest = format!("{resources}[wasi]\nhost-functions = [\"kv\", \"time\"]\n").parse()?;
+        let both = crate::runtime().load_bytes(wat.as_bytes(), &both)?;
+        let outcome = both.call_async("run", &[Val::U32(1)]).await?;
+        assert_eq!(outcome.results, [Val::U32(1)]);
+        assert_eq!(outcome.report.host_calls, 3);
+        Ok(())
+    })
+}
