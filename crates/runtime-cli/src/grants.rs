@@ -106,7 +106,8 @@ impl GrantFlags {
             wasi.http.allowed_hosts.push(parsed);
         }
         for name in &self.host_functions {
-            let interface = name.parse::<HostInterface>().map_err(|()| format!("--host-functions {name}: not a host interface"))?;
+            let interface =
+                name.parse::<HostInterface>().map_err(|()| format!("--host-functions {name}: not a host interface"))?;
             wasi.host_functions.insert(interface);
         }
         if let Some(stdin) = &self.stdin {

@@ -173,10 +173,17 @@ impl<T> StoreState<T> {
     /// reference host interfaces, imported as `qualified`. When it does not,
     /// the host call in progress fails `capability-denied` when it returns,
     /// whatever the function returns: it should then do nothing.
-    pub fn grants_host_interface(&mut self, interface: runtime_manifest::HostInterface, qualified: &'static str) -> bool {
+    pub fn grants_host_interface(
+        &mut self,
+        interface: runtime_manifest::HostInterface,
+        qualified: &'static str,
+    ) -> bool {
         let granted = self.grants.allows_host_interface(interface);
         if !granted {
-            self.deny(crate::CapabilityDenied { interface: qualified, grant: crate::grants::host_interface_grant(interface) });
+            self.deny(crate::CapabilityDenied {
+                interface: qualified,
+                grant: crate::grants::host_interface_grant(interface),
+            });
         }
         granted
     }

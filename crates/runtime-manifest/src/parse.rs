@@ -16,7 +16,8 @@ use toml::de::{DeInteger, DeTable, DeValue};
 
 use crate::error::{Error, InvalidManifest};
 use crate::grants::{
-    DirGrant, DirMode, HostInterface, HttpGrant, HttpOrigin, NetworkGrant, Stdio, WasiConfig, check_env_var, check_guest_dir,
+    DirGrant, DirMode, HostInterface, HttpGrant, HttpOrigin, NetworkGrant, Stdio, WasiConfig, check_env_var,
+    check_guest_dir,
 };
 use crate::manifest::{ComponentInfo, ComponentManifest, ComponentName, Resources, WasmPath};
 use crate::policy::{Bounds, HostPolicy, LimitKey, PolicyViolation};
@@ -407,8 +408,10 @@ impl<'p> Checker<'p> {
                     granted.insert(interface);
                 }
                 Err(()) => {
-                    let suggestion = closest(name, HostInterface::NAMES).map_or(String::new(), |s| format!("did you mean `{s}`? "));
-                    let help = format!("{suggestion}the runtime's host interfaces are {}", HostInterface::NAMES.join(", "));
+                    let suggestion =
+                        closest(name, HostInterface::NAMES).map_or(String::new(), |s| format!("did you mean `{s}`? "));
+                    let help =
+                        format!("{suggestion}the runtime's host interfaces are {}", HostInterface::NAMES.join(", "));
                     self.invalid(key, name, "not a host interface", span, &help);
                 }
             }

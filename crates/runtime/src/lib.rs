@@ -108,8 +108,8 @@ pub use runtime_core::{
 pub use runtime_limits::{Error as LimitsError, ResourceLimits, Usage};
 pub use runtime_manifest::{
     self as manifest, ByteSize, ComponentManifest, ComponentName, DirGrant, DirMode, Error as ManifestError, Fuel,
-    GrantPolicy, HostInterface, HostPolicy, HttpGrant, HttpOrigin, ManifestProblem, NetworkGrant, Resources, Stdin, Stdio, Timeout,
-    WasiConfig,
+    GrantPolicy, HostInterface, HostPolicy, HttpGrant, HttpOrigin, ManifestProblem, NetworkGrant, Resources, Stdin,
+    Stdio, Timeout, WasiConfig,
 };
 pub use wasmtime::component::{Type, Val};
 
