@@ -55,6 +55,11 @@ pub(crate) struct GrantFlags {
 }
 
 impl GrantFlags {
+    /// Whether these flags preopen any directory.
+    pub(crate) fn grants_dirs(&self) -> bool {
+        !self.dirs.is_empty() || !self.dirs_ro.is_empty()
+    }
+
     /// Adds these grants (and `args`) to `wasi`, refusing any kind the policy
     /// refuses. `command` makes stdio inherited unless `--stdio` says otherwise.
     pub(crate) fn apply(

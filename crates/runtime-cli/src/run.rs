@@ -138,17 +138,20 @@ impl Failure {
     }
 }
 
+/// The policy the runtime enforces at load: the host's, where directories
+/// typed on the command line may lie anywhere (the person typing them is the
+/// host; a manifest's own were checked against `policy` when it was parsed).
+fn runtime_policy(policy: &HostPolicy, flags: &GrantFlags) -> Result<HostPolicy, Failure> {
+    if !flags.grants_dirs() || policy.grants().absolute_dirs {
+        return Ok(policy.clone());
+    }
+    let mut grants = *policy.grants();
+    grants.absolute_dirs = true;
+    policy.to_builder().grants(grants).build().map_err(|error| Failure::Usage(error.to_string()))
+}
+
 fn execute(args: &RunArgs) -> Result<ExitCode, Failure> {
     let policy = crate::load_policy(args.policy.as_deref())?;
-    let mut builder = Runtime::builder()
-        // One process, one instance: a pool of slots it never reuses costs
-        // milliseconds to reserve.
-        .allocation(Allocation::OnDemand)
-        .policy(policy.clone());
-    if let Some(dir) = &args.cache_dir {
-        builder = builder.disk_cache(dir);
-    }
-    let runtime = builder.build()?;
     let (mut manifest, grants_dir) = manifest(args, &policy)?;
     let path = component_path(args, &manifest, &grants_dir)?;
     let command = args.invoke.is_empty();
@@ -158,6 +161,15 @@ fn execute(args: &RunArgs) -> Result<ExitCode, Failure> {
         ));
     }
     args.grants.apply(&mut manifest.wasi, &args.args, command, &policy).map_err(Failure::Usage)?;
+    let mut builder = Runtime::builder()
+        // One process, one instance: a pool of slots it never reuses costs
+        // milliseconds to reserve.
+        .allocation(Allocation::OnDemand)
+        .policy(runtime_policy(&policy, &args.grants)?);
+    if let Some(dir) = &args.cache_dir {
+        builder = builder.disk_cache(dir);
+    }
+    let runtime = builder.build()?;
     let component = runtime.load_file(&path, &manifest, &grants_dir)?.with_stdout_to_stderr(args.json);
     // Calls go through the async executor, as an embedder's would.
     let executor = tokio::runtime::Builder::new_current_thread()

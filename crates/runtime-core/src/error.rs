@@ -159,6 +159,22 @@ pub enum LoadError {
         reason: String,
     },
 
+    /// The manifest grants what this runtime's policy refuses, whatever
+    /// policy it was parsed or built with.
+    #[error("`{grant}` asks for a grant this runtime's policy refuses (`[grants] {policy_key} = false`)")]
+    #[diagnostic(
+        code(runtime::load::grant_refused),
+        help(
+            "every load checks the manifest against the runtime's own policy: remove the grant, or allow it in the policy the runtime was built with"
+        )
+    )]
+    GrantRefused {
+        /// The manifest key, e.g. `wasi.network`.
+        grant: &'static str,
+        /// The policy key that refuses it, e.g. `network`.
+        policy_key: &'static str,
+    },
+
     /// The file could not be read.
     #[error("cannot read {}: {}", path.display(), source)]
     #[diagnostic(code(runtime::load::io))]
@@ -174,7 +190,7 @@ pub enum LoadError {
 impl LoadError {
     /// The stable kind name: not-a-component, malformed, too-large,
     /// memory-limit-exceeded, table-limit-exceeded, compile-failed,
-    /// link-failed (or io).
+    /// link-failed, grant-invalid, grant-refused (or io).
     pub fn kind(&self) -> &'static str {
         match self {
             Self::NotAComponent => "not-a-component",
@@ -186,6 +202,7 @@ impl LoadError {
             Self::LinkFailed { .. } => "link-failed",
             Self::Io { .. } | Self::NoComponentPath { .. } => "io",
             Self::DirGrant { .. } => "grant-invalid",
+            Self::GrantRefused { .. } => "grant-refused",
         }
     }
 }

@@ -107,6 +107,11 @@ impl HostPolicy {
         HostPolicyBuilder { policy: Self::default() }
     }
 
+    /// A builder starting from this policy, to derive a changed one.
+    pub fn to_builder(&self) -> HostPolicyBuilder {
+        HostPolicyBuilder { policy: self.clone() }
+    }
+
     /// Accepted memory budgets (the sum of all linear memories of an instance).
     pub fn memory(&self) -> Bounds<ByteSize> {
         self.memory

@@ -398,8 +398,13 @@ impl<T: Send + 'static> Runtime<T> {
         program_name: &str,
     ) -> Result<LoadedComponent<T>, RuntimeError> {
         let started = Instant::now();
+        // The runtime's own policy is the last gate, whatever policy the
+        // manifest was parsed or built with.
         let limits = ResourceLimits::new(&manifest.resources, self.engine.policy())?;
         let policy = self.engine.policy();
+        if let Some((grant, policy_key)) = policy.grants().refusals(&manifest.wasi).into_iter().next() {
+            return Err(LoadError::GrantRefused { grant, policy_key }.into());
+        }
         let grants = WasiGrants::resolve(&manifest.wasi, base_dir, policy.grants())?.with_program_name(program_name);
         let core = runtime_core::LoadedComponent::new(&self.engine, compiled, &self.linker, limits)?.with_wasi(grants);
         // Every function this runtime's linker provides may be async (host

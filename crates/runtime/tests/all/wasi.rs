@@ -175,3 +175,27 @@ fn the_reference_host_functions_answer_only_a_manifest_that_names_them() -> Test
         Ok(())
     })
 }
+
+#[test]
+fn the_runtime_policy_is_the_last_gate_whatever_policy_the_manifest_was_parsed_with() -> TestResult {
+    let text = "[component]\nname = \"wide\"\nversion = \"0.1.0\"\n\
+        [resources]\nmemory = \"1MiB\"\nfuel = 1_000_000\ntimeout = \"1s\"\n\
+        [wasi.network]\ntcp-connect = [\"127.0.0.1:9\"]\n";
+    let wide = runtime::HostPolicy::parse("wide.toml", "[grants]\nnetwork = true\n")?;
+    let parsed_wide = ComponentManifest::parse("Component.toml", text, &wide)?;
+    // The default runtime refuses sockets: loading fails, naming the grant.
+    let error = crate::runtime().load_bytes(MAKES_FIELDS.as_bytes(), &parsed_wide).err().ok_or("loaded")?;
+    assert_eq!(error.kind(), "grant-refused", "{error}");
+    assert!(error.to_string().contains("wasi.network"), "{error}");
+    // Built from values, or changed after parsing: the same gate.
+    let mut changed: ComponentManifest = "[component]\nname = \"c\"\nversion = \"0.1.0\"\n\
+        [resources]\nmemory = \"1MiB\"\nfuel = 1_000_000\ntimeout = \"1s\"\n"
+        .parse()?;
+    changed.wasi.http.allowed_hosts.push("http://127.0.0.1:1".parse()?);
+    let error = crate::runtime().load_bytes(MAKES_FIELDS.as_bytes(), &changed).err().ok_or("loaded")?;
+    assert_eq!(error.kind(), "grant-refused", "{error}");
+    // A runtime whose own policy allows it loads the same manifest.
+    let runtime = runtime::Runtime::builder().policy(wide).build()?;
+    runtime.load_bytes(MAKES_FIELDS.as_bytes(), &parsed_wide)?;
+    Ok(())
+}
