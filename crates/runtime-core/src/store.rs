@@ -229,10 +229,17 @@ impl<T> StoreState<T> {
                 }
             }
             CallHook::CallingWasm => {
-                if let HostStage::Body(function) = std::mem::take(&mut host.stage) {
-                    host.stage = HostStage::Lowering(function);
-                } else if host.depth == 0 {
-                    host.last_exit = HostStage::Idle;
+                // Wasm entered from a host function (`cabi_realloc`) lowers
+                // its results; a second entry (a list of strings) keeps the
+                // stage, so the call is still counted when it returns.
+                match std::mem::take(&mut host.stage) {
+                    HostStage::Body(function) => host.stage = HostStage::Lowering(function),
+                    other => {
+                        host.stage = other;
+                        if host.depth == 0 {
+                            host.last_exit = HostStage::Idle;
+                        }
+                    }
                 }
             }
             _ => {}
