@@ -183,6 +183,86 @@ impl AsyncExecutor {
     }
 }
 
+/// One component's share of the runtime's instances, its manifest's
+/// `resources.instances`: a fresh call holds one for its duration, a live
+/// instance until dropped. Calls beyond it wait in the component's own
+/// bounded queue, so a component at its quota never takes a place in the
+/// runtime's shared queue from another.
+#[derive(Debug, Clone)]
+pub struct ComponentQuota {
+    component: Arc<str>,
+    instances: u32,
+    slots: Arc<Semaphore>,
+    queued: Arc<AtomicUsize>,
+    max_queued: usize,
+    queue_timeout: Duration,
+}
+
+impl ComponentQuota {
+    /// A quota of `instances` for `component`, queueing like `executor`.
+    pub fn new(component: impl Into<Arc<str>>, instances: u32, executor: &AsyncExecutor) -> Self {
+        Self {
+            component: component.into(),
+            instances,
+            slots: Arc::new(Semaphore::new(instances as usize)),
+            queued: Arc::new(AtomicUsize::new(0)),
+            max_queued: executor.max_queued,
+            queue_timeout: executor.queue_timeout,
+        }
+    }
+
+    /// Instances of the component that may start now.
+    pub fn available(&self) -> usize {
+        self.slots.available_permits()
+    }
+
+    /// The quota.
+    pub fn instances(&self) -> u32 {
+        self.instances
+    }
+
+    fn refused(&self, waited: Duration) -> RuntimeError {
+        RuntimeError::QuotaReached { component: self.component.to_string(), instances: self.instances, waited }
+    }
+
+    /// One of the component's instances now, or `busy` naming the quota.
+    pub fn try_admit(&self) -> Result<QuotaPermit, RuntimeError> {
+        match self.slots.clone().try_acquire_owned() {
+            Ok(permit) => Ok(QuotaPermit { _permit: permit, waited: Duration::ZERO }),
+            Err(_) => Err(self.refused(Duration::ZERO)),
+        }
+    }
+
+    /// Waits for one of the component's instances in its own queue.
+    pub async fn admit(&self) -> Result<QuotaPermit, RuntimeError> {
+        if let Ok(permit) = self.try_admit() {
+            return Ok(permit);
+        }
+        let waiting = QueueTicket::take(&self.queued, self.max_queued).ok_or_else(|| self.refused(Duration::ZERO))?;
+        let started = Instant::now();
+        let acquired = tokio::time::timeout(self.queue_timeout, self.slots.clone().acquire_owned()).await;
+        drop(waiting);
+        match acquired {
+            Ok(Ok(permit)) => Ok(QuotaPermit { _permit: permit, waited: started.elapsed() }),
+            Ok(Err(_)) | Err(_) => Err(self.refused(started.elapsed())),
+        }
+    }
+}
+
+/// One of a component's instances under its [`ComponentQuota`], given back when dropped.
+#[derive(Debug)]
+pub struct QuotaPermit {
+    _permit: OwnedSemaphorePermit,
+    waited: Duration,
+}
+
+impl QuotaPermit {
+    /// How long the call waited in the component's queue.
+    pub fn waited(&self) -> Duration {
+        self.waited
+    }
+}
+
 /// When a call of `component` begins, when it must end, and the tracker
 /// that tells the deadline's timer what it is doing.
 fn start<T: 'static>(component: &LoadedComponent<T>) -> (Instant, Deadline, Arc<CallProgress>) {

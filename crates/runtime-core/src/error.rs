@@ -247,6 +247,24 @@ pub enum RuntimeError {
         waited: Duration,
     },
 
+    /// The component has as many instances as its manifest's
+    /// `resources.instances` allows, and none ended within the queue's wait.
+    #[error(
+        "component `{component}` is at its quota of {instances} concurrent instances (`resources.instances`): none became free within {waited:?}"
+    )]
+    #[diagnostic(
+        code(runtime::busy),
+        help("retry later, or raise `resources.instances` in the manifest (the host policy caps it)")
+    )]
+    QuotaReached {
+        /// The component's name.
+        component: String,
+        /// Its quota.
+        instances: u32,
+        /// How long the call waited in the component's queue.
+        waited: Duration,
+    },
+
     /// A reusable instance crashed earlier and refuses further calls.
     #[error("the instance was stopped earlier ({by}) and refuses further calls")]
     #[diagnostic(code(runtime::poisoned), help("create a new instance; a trap leaves an instance in an unknown state"))]
@@ -347,7 +365,7 @@ impl RuntimeError {
             Self::Limits(_) => "limits-exceed-policy",
             Self::Crash(report) => report.kind.as_str(),
             Self::Cancelled { .. } => "cancelled",
-            Self::Busy { .. } => "busy",
+            Self::Busy { .. } | Self::QuotaReached { .. } => "busy",
             Self::Poisoned { .. } => "poisoned",
             Self::NoSuchExport { .. } => "no-such-export",
             Self::InvalidArguments { .. } => "invalid-arguments",

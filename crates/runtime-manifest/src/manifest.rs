@@ -7,7 +7,7 @@ use std::str::FromStr;
 use serde::{Serialize, Serializer};
 
 use crate::grants::WasiConfig;
-use crate::policy::{DEFAULT_INSTANCES, DEFAULT_TABLE_ELEMENTS, HostPolicy, PolicyViolation};
+use crate::policy::{DEFAULT_TABLE_ELEMENTS, HostPolicy, PolicyViolation};
 use crate::units::{ByteSize, Fuel, Timeout};
 
 /// A validated `Component.toml`.
@@ -115,10 +115,11 @@ impl Resources {
         self.table_elements.unwrap_or(DEFAULT_TABLE_ELEMENTS).min(policy.table_elements().max)
     }
 
-    /// Concurrent instances in force: the manifest's value or [`DEFAULT_INSTANCES`],
-    /// never above the policy.
+    /// Concurrent instances in force: the manifest's value, or the policy's
+    /// most for one component (`max-instances`, 100 by default) when it
+    /// does not say; never above the policy.
     pub fn effective_instances(&self, policy: &HostPolicy) -> u32 {
-        self.instances.unwrap_or(DEFAULT_INSTANCES).min(policy.instances().max)
+        self.instances.unwrap_or(policy.instances().max).min(policy.instances().max)
     }
 
     /// Checks these limits against `policy` again (see [`HostPolicy::violations`]).

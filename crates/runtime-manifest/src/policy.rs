@@ -24,9 +24,8 @@ pub const DEFAULT_MAX_TIMEOUT: Timeout = Timeout::from_secs(60);
 pub const DEFAULT_TABLE_ELEMENTS: u32 = 10_000;
 /// Most table elements (summed over all tables) the default policy allows.
 pub const DEFAULT_MAX_TABLE_ELEMENTS: u32 = 100_000;
-/// Concurrent instances a component gets when its manifest does not say.
-pub const DEFAULT_INSTANCES: u32 = 10;
-/// Most concurrent instances of one component the default policy allows.
+/// Most concurrent instances of one component the default policy allows,
+/// and what a manifest that does not say `resources.instances` gets.
 pub const DEFAULT_MAX_INSTANCES: u32 = 100;
 /// Instances alive at once across all components of a runtime: the size of
 /// the pooling allocator and of the async executor's admission.

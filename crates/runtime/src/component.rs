@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use runtime_async::{Admission, AsyncExecutor, CancellationToken};
+use runtime_async::{Admission, AsyncExecutor, CancellationToken, ComponentQuota, QuotaPermit};
 use runtime_core::ComponentInstance;
 use tracing::Instrument as _;
 use wasmtime::component::{ComponentNamedList, Lift, Lower, Val};
@@ -97,11 +97,18 @@ pub struct LoadedComponent<T: 'static = ()> {
     pub(crate) core: runtime_core::LoadedComponent<T>,
     pub(crate) shared: Shared,
     pub(crate) name: Arc<str>,
+    /// `resources.instances`, shared by every clone.
+    pub(crate) quota: ComponentQuota,
 }
 
 impl<T> Clone for LoadedComponent<T> {
     fn clone(&self) -> Self {
-        Self { core: self.core.clone(), shared: self.shared.clone(), name: self.name.clone() }
+        Self {
+            core: self.core.clone(),
+            shared: self.shared.clone(),
+            name: self.name.clone(),
+            quota: self.quota.clone(),
+        }
     }
 }
 
@@ -126,6 +133,7 @@ impl<T: Send + 'static> LoadedComponent<T> {
     pub fn call_with(&self, state: T, export: &str, args: &[Val]) -> Result<CallOutcome, RuntimeError> {
         let span = call_span!("call", self.name, export);
         self.shared.observed(span, &self.name, export, report_of, || {
+            let _quota = self.quota.try_admit()?;
             self.shared.executor.try_admit().and_then(|_slot| self.core.call_with(state, export, args))
         })
     }
@@ -152,7 +160,11 @@ impl<T: Send + 'static> LoadedComponent<T> {
         cancel: Option<&CancellationToken>,
     ) -> Result<CallOutcome, RuntimeError> {
         let span = call_span!("call", self.name, export);
-        let call = self.shared.executor.call(&self.core, state, export, args, cancel);
+        let call = async {
+            let quota = self.quota.admit().await?;
+            let outcome = self.shared.executor.call(&self.core, state, export, args, cancel).await;
+            with_quota_wait(outcome, &quota)
+        };
         self.shared.observed_async(span, &self.name, export, report_of, call).await
     }
 
@@ -161,9 +173,10 @@ impl<T: Send + 'static> LoadedComponent<T> {
     pub fn instantiate(&self, state: T) -> Result<Instance<T>, RuntimeError> {
         let span = call_span!("instantiate", self.name, "instantiate");
         self.shared.observed(span, &self.name, "instantiate", instantiated_report, || {
+            let quota = self.quota.try_admit()?;
             self.shared.executor.try_admit().and_then(|admission| {
                 let instance = self.core.instantiate_with(state)?;
-                Ok(self.live(instance, admission))
+                Ok(self.live(instance, admission, quota))
             })
         })
     }
@@ -174,18 +187,20 @@ impl<T: Send + 'static> LoadedComponent<T> {
     pub async fn instantiate_async(&self, state: T) -> Result<Instance<T>, RuntimeError> {
         let span = call_span!("instantiate", self.name, "instantiate");
         let instantiate = async {
+            let quota = self.quota.admit().await?;
             let (instance, admission) = self.shared.executor.instantiate(&self.core, state, None).await?;
-            Ok(self.live(instance, admission))
+            Ok(self.live(instance, admission, quota))
         };
         self.shared.observed_async(span, &self.name, "instantiate", instantiated_report, instantiate).await
     }
 
-    fn live(&self, core: ComponentInstance<T>, admission: Admission) -> Instance<T> {
+    fn live(&self, core: ComponentInstance<T>, admission: Admission, quota: QuotaPermit) -> Instance<T> {
         let mut instantiated = CallReport::default();
-        instantiated.queue_wait = admission.waited();
+        instantiated.queue_wait = admission.waited() + quota.waited();
         Instance {
             core,
             _admission: admission,
+            _quota: quota,
             cancel: CancellationToken::new(),
             shared: self.shared.clone(),
             name: self.name.clone(),
@@ -205,6 +220,12 @@ impl<T: 'static> LoadedComponent<T> {
     /// The component's name, from its manifest.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// How many more instances of this component may start now, fresh
+    /// calls and live instances alike, out of its `resources.instances`.
+    pub fn available_instances(&self) -> usize {
+        self.quota.available()
     }
 
     /// The limits every call runs under.
@@ -241,6 +262,21 @@ impl<T: 'static> LoadedComponent<T> {
     }
 }
 
+/// Adds the time a call waited in its component's queue to its report.
+fn with_quota_wait(
+    mut outcome: Result<CallOutcome, RuntimeError>,
+    quota: &QuotaPermit,
+) -> Result<CallOutcome, RuntimeError> {
+    let report = match &mut outcome {
+        Ok(outcome) => Some(&mut outcome.report),
+        Err(error) => error.report_mut(),
+    };
+    if let Some(report) = report {
+        report.queue_wait += quota.waited();
+    }
+    outcome
+}
+
 /// What a call used, for the observer.
 fn report_of<R>(outcome: &TypedOutcome<R>) -> &CallReport {
     &outcome.report
@@ -258,6 +294,8 @@ fn instantiated_report<T>(instance: &Instance<T>) -> &CallReport {
 pub struct Instance<T: 'static = ()> {
     core: ComponentInstance<T>,
     _admission: Admission,
+    /// One of its component's `resources.instances`.
+    _quota: QuotaPermit,
     cancel: CancellationToken,
     shared: Shared,
     name: Arc<str>,

@@ -414,7 +414,8 @@ impl<T: Send + 'static> Runtime<T> {
         let core = core.requiring_async(requires_async);
         let name: Arc<str> = manifest.component.name.as_str().into();
         tracing::debug!(component = %name, link_us = started.elapsed().as_micros() as u64, "linked");
-        Ok(LoadedComponent { core, shared: self.shared.clone(), name })
+        let quota = runtime_async::ComponentQuota::new(name.clone(), core.limits().instances(), &self.shared.executor);
+        Ok(LoadedComponent { core, shared: self.shared.clone(), name, quota })
     }
 }
 

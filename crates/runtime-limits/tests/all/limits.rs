@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use runtime_limits::{Deadline, EpochTicker, ResourceLimits};
-use runtime_manifest::{ByteSize, ComponentManifest, DEFAULT_INSTANCES, DEFAULT_TABLE_ELEMENTS, HostPolicy};
+use runtime_manifest::{ByteSize, ComponentManifest, DEFAULT_MAX_INSTANCES, DEFAULT_TABLE_ELEMENTS, HostPolicy};
 
 use crate::{TestResult, limits};
 
@@ -14,7 +14,7 @@ fn limits_carry_the_manifest_and_the_policy_defaults() -> TestResult {
     assert_eq!(limits.fuel(), 5_000);
     assert_eq!(limits.timeout(), Duration::from_millis(250));
     assert_eq!(limits.table_elements(), DEFAULT_TABLE_ELEMENTS);
-    assert_eq!(limits.instances(), DEFAULT_INSTANCES);
+    assert_eq!(limits.instances(), DEFAULT_MAX_INSTANCES);
     Ok(())
 }
 

@@ -71,7 +71,7 @@ fn optional_limits_default_within_the_policy() -> TestResult {
     let parsed: ComponentManifest = manifest("1MiB", 1_000, "1s").parse()?;
     let policy = HostPolicy::default();
     assert_eq!(parsed.resources.effective_table_elements(&policy), runtime_manifest::DEFAULT_TABLE_ELEMENTS);
-    assert_eq!(parsed.resources.effective_instances(&policy), runtime_manifest::DEFAULT_INSTANCES);
+    assert_eq!(parsed.resources.effective_instances(&policy), runtime_manifest::DEFAULT_MAX_INSTANCES);
     let tight = HostPolicy::builder().max_instances(2).max_table_elements(100).build()?;
     assert_eq!(parsed.resources.effective_instances(&tight), 2);
     assert_eq!(parsed.resources.effective_table_elements(&tight), 100);

@@ -191,6 +191,79 @@ fn a_live_instance_holds_its_slot_for_every_entry_point() -> TestResult {
 }
 
 #[test]
+fn a_component_at_its_instance_quota_waits_in_its_own_queue_and_starves_no_other() -> TestResult {
+    let runtime = Runtime::builder().queue(1_000, Duration::from_millis(200)).build()?;
+    let resources = Resources::new(ByteSize::mib(1), Fuel::new(1_000_000).ok_or("fuel")?, Timeout::from_secs(10));
+    let two = ComponentManifest::from_resources("tenant".parse()?, resources.clone().with_instances(2));
+    let tenant = runtime.load_bytes(ECHO.as_bytes(), &two)?;
+    let other = runtime.load_bytes(ECHO.as_bytes(), &manifest(Timeout::from_secs(10))?)?;
+    let tokio = tokio()?;
+    tokio.block_on(async {
+        let first = tenant.instantiate_async(()).await?;
+        let second = tenant.instantiate(())?;
+        assert_eq!(tenant.available_instances(), 0);
+        // The third of each kind is refused, naming the quota, after its wait.
+        let error = tenant.instantiate_async(()).await.err().ok_or("a third live instance")?;
+        assert!(matches!(&error, RuntimeError::QuotaReached { instances: 2, waited, .. } if *waited >= Duration::from_millis(200)), "{error}");
+        assert_eq!(error.kind(), "busy");
+        assert!(error.to_string().contains("resources.instances"), "{error}");
+        assert_eq!(tenant.call("echo", &[Val::U32(1)]).err().map(|e| e.kind()), Some("busy"));
+        // The runtime has room: another component is admitted at once.
+        assert_eq!(other.call_async("echo", &[Val::U32(5)]).await?.results, [Val::U32(5)]);
+        // A queued call of the tenant gets the slot a dropped instance frees.
+        let queued = tenant.call_async("echo", &[Val::U32(7)]);
+        let release = async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            drop(first);
+        };
+        let (outcome, ()) = tokio::join!(queued, release);
+        let outcome = outcome?;
+        assert_eq!(outcome.results, [Val::U32(7)]);
+        assert!(outcome.report.queue_wait >= Duration::from_millis(10), "{:?}", outcome.report.queue_wait);
+        drop(second);
+        assert_eq!(tenant.available_instances(), 2);
+        Ok(())
+    })
+}
+
+/// Two components share a runtime: one floods it, the other calls now and
+/// then; the second's calls are admitted as if alone, because the first
+/// queues behind its own quota.
+#[test]
+fn a_flooding_component_does_not_delay_another_beyond_its_quota() -> TestResult {
+    // Eight slots in all; the flood's quota is four, so four are always free.
+    let policy = HostPolicy::builder().max_concurrent_instances(8).build()?;
+    let runtime = Arc::new(Runtime::builder().policy(policy).queue(100_000, Duration::from_secs(30)).build()?);
+    let resources = Resources::new(ByteSize::mib(1), Fuel::new(1_000_000).ok_or("fuel")?, Timeout::from_secs(10));
+    let flood = runtime.load_bytes(
+        ECHO.as_bytes(),
+        &ComponentManifest::from_resources("flood".parse()?, resources.clone().with_instances(4)),
+    )?;
+    let quiet = runtime.load_bytes(ECHO.as_bytes(), &ComponentManifest::from_resources("quiet".parse()?, resources))?;
+    let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    tokio.block_on(async {
+        let mut flooding = tokio::task::JoinSet::new();
+        for n in 0..2_000u32 {
+            let flood = flood.clone();
+            flooding.spawn(async move { flood.call_async("echo", &[Val::U32(n)]).await.map(|_| ()) });
+        }
+        tokio::task::yield_now().await;
+        // While thousands of the flood's calls wait, the quiet one is never queued.
+        let mut waits = Vec::new();
+        for n in 0..20 {
+            let outcome = quiet.call_async("echo", &[Val::U32(n)]).await?;
+            waits.push(outcome.report.queue_wait);
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        assert!(waits.iter().all(Duration::is_zero), "the quiet component queued: {waits:?}");
+        while let Some(joined) = flooding.join_next().await {
+            joined??;
+        }
+        Ok(())
+    })
+}
+
+#[test]
 fn cancelling_a_live_instance_stops_its_call_reports_the_fuel_burned_and_poisons_it() -> TestResult {
     tokio()?.block_on(async {
         let metrics = Arc::new(CallMetrics::new());
