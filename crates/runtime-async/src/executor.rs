@@ -416,8 +416,10 @@ async fn guard<R>(
     let bounded = bounded_by_deadline(call, deadline, progress);
     match cancel {
         None => bounded.await,
-        // The call is polled first: one refused at once (a poisoned
-        // instance, a wrong argument) says so even if the token is cancelled.
+        // A token cancelled before the call refuses it, however short.
+        Some(token) if token.is_cancelled() => Err(Abandoned::Cancelled),
+        // Otherwise the call is polled first: one refused at once (a
+        // poisoned instance, a wrong argument) says so.
         Some(token) => tokio::select! {
             biased;
             outcome = bounded => outcome,

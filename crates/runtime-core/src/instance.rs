@@ -87,6 +87,10 @@ pub struct ComponentInstance<T: 'static = ()> {
     instance: Option<Instance>,
     mode: Mode,
     poisoned: Option<&'static str>,
+    /// Set while an async call awaits the guest: still set at the next call
+    /// when the embedder dropped that call's future, which stopped the guest
+    /// at an unknown point.
+    awaiting: bool,
     funcs: ExportCache,
     /// Tells this instance's typed exports from another's.
     id: u64,
@@ -142,6 +146,7 @@ impl<T: Send + 'static> ComponentInstance<T> {
             instance: None,
             mode,
             poisoned: None,
+            awaiting: false,
             funcs: ExportCache::default(),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             created: started,
@@ -221,7 +226,9 @@ impl<T: Send + 'static> ComponentInstance<T> {
             Instant::now()
         };
         let (func, mut results) = self.func(export, args, fresh)?;
+        self.awaiting = true;
         let outcome = catch_panic_async(func.call_async(&mut self.store, args, &mut results)).await;
+        self.awaiting = false;
         self.finish(outcome.map(|()| results), started, fresh)
     }
 
@@ -267,7 +274,9 @@ impl<T: Send + 'static> ComponentInstance<T> {
         self.check_typed(export)?;
         self.begin(deadline, Some(progress))?;
         let started = Instant::now();
+        self.awaiting = true;
         let outcome = catch_panic_async(export.func.call_async(&mut self.store, params)).await;
+        self.awaiting = false;
         self.finish(outcome, started, false)
     }
 
@@ -313,7 +322,9 @@ impl<T: Send + 'static> ComponentInstance<T> {
         self.begin(deadline, Some(progress))?;
         let instance = self.instantiated_instance()?;
         let started = Instant::now();
+        self.awaiting = true;
         let outcome = catch_panic_async(call(self.store.as_context_mut(), instance)).await;
+        self.awaiting = false;
         self.finish(outcome, started, false)
     }
 
@@ -332,9 +343,13 @@ impl<T: Send + 'static> ComponentInstance<T> {
     /// Readies the store for a call due by `deadline`, reporting into
     /// `progress` (an async caller's) or into the instance's own tracker.
     fn begin(&mut self, deadline: Deadline, progress: Option<Arc<CallProgress>>) -> Result<(), RuntimeError> {
+        if self.awaiting {
+            self.poisoned.get_or_insert("cancelled");
+        }
         if let Some(by) = self.poisoned {
             return Err(RuntimeError::Poisoned { by });
         }
+        self.yield_if_async(progress.is_some());
         let state = self.store.data_mut();
         match progress {
             Some(progress) => state.progress = progress,
@@ -345,6 +360,21 @@ impl<T: Send + 'static> ComponentInstance<T> {
         state.mark_output();
         arm(&mut self.store, self.component.limits(), deadline);
         Ok(())
+    }
+
+    /// Makes the store yield to its executor at epoch ticks and fuel chunks
+    /// for an async caller (which passes its progress tracker). wasmtime
+    /// cannot turn that off again, so an instance made synchronously is an
+    /// async one from its first async call: a later synchronous call is
+    /// refused with `async-required`, poisoning nothing.
+    fn yield_if_async(&mut self, async_caller: bool) {
+        if !async_caller || self.mode == Mode::Async {
+            return;
+        }
+        // Fuel is always enabled by the engine and the chunk is not zero.
+        let _ = self.store.fuel_async_yield_interval(Some(ASYNC_FUEL_CHUNK));
+        Deadline::install_callback(&mut self.store, true);
+        self.mode = Mode::Async;
     }
 
     /// The function for `export` and a results buffer, after checking `args`
@@ -424,9 +454,10 @@ impl<T: 'static> ComponentInstance<T> {
         self.poisoned.get_or_insert(by);
     }
 
-    /// Whether an earlier crash poisoned the instance.
+    /// Whether an earlier crash, a call stopped from outside, or a call
+    /// whose future was dropped poisoned the instance.
     pub fn is_poisoned(&self) -> bool {
-        self.poisoned.is_some()
+        self.poisoned.is_some() || self.awaiting
     }
 
     /// The component this is an instance of.

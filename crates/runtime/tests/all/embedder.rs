@@ -278,11 +278,12 @@ fn cancelling_a_live_instance_stops_its_call_reports_the_fuel_burned_and_poisons
         let error = instance.call_async("spin", &[]).await.err().ok_or("cancelled")?;
         let RuntimeError::Cancelled { report } = &error else { return Err(format!("{error:?}").into()) };
         assert!(report.fuel_consumed >= 1_000_000, "a 30 ms spin burned only {} fuel", report.fuel_consumed);
-        let after = instance.call_async("echo", &[Val::U32(1)]).await.err().ok_or("poisoned")?;
-        assert!(matches!(after, RuntimeError::Poisoned { by: "cancelled" }), "{after:?}");
+        // The token stays cancelled: the next call is refused at once.
+        let after = instance.call_async("echo", &[Val::U32(1)]).await.err().ok_or("refused")?;
+        assert!(matches!(after, RuntimeError::Cancelled { .. }), "{after:?}");
+        assert!(instance.is_poisoned());
         let counts = metrics.snapshot();
-        assert_eq!(counts.get("cancelled").map(|kind| kind.count), Some(1));
-        assert_eq!(counts.get("poisoned").map(|kind| kind.count), Some(1));
+        assert_eq!(counts.get("cancelled").map(|kind| kind.count), Some(2));
         assert_eq!(counts.get("instantiate").map(|kind| kind.count), None, "kinds are outcomes, not exports");
         assert_eq!(counts.get("ok").map(|kind| kind.count), Some(1), "the instantiation");
         Ok(())
@@ -379,6 +380,74 @@ fn an_instance_made_synchronously_can_also_be_called_on_tokio_and_the_reverse_is
     assert_eq!(refused.kind(), "async-required");
     assert!(!on_tokio.is_poisoned());
     assert_eq!(tokio.block_on(on_tokio.call_async("echo", &[Val::U32(4)]))?.results, [Val::U32(4)]);
+    Ok(())
+}
+
+#[test]
+fn a_cancelled_token_refuses_every_later_call_however_short() -> TestResult {
+    tokio()?.block_on(async {
+        let runtime = counter_runtime(HostPolicy::default(), None)?;
+        let component = load(&runtime, Timeout::from_secs(10))?;
+        let mut instance = component.instantiate_async(Counter::default()).await?;
+        instance.cancellation_token().cancel();
+        for n in 0..100 {
+            let error = instance.call_async("echo", &[Val::U32(n)]).await.err().ok_or("a call after cancel()")?;
+            assert_eq!(error.kind(), "cancelled", "call {n}: {error}");
+        }
+        assert!(instance.is_poisoned());
+        Ok(())
+    })
+}
+
+#[test]
+fn dropping_a_live_call_poisons_the_instance_as_cancelled() -> TestResult {
+    tokio()?.block_on(async {
+        let runtime = counter_runtime(HostPolicy::default(), None)?;
+        let component = load(&runtime, Timeout::from_secs(10))?;
+        let mut instance = component.instantiate_async(Counter::default()).await?;
+        let dropped = tokio::time::timeout(Duration::from_millis(20), instance.call_async("spin", &[])).await;
+        assert!(dropped.is_err(), "the spin ended by itself");
+        assert!(instance.is_poisoned(), "the guest stopped at an unknown point");
+        let after = instance.call_async("echo", &[Val::U32(1)]).await.err().ok_or("a call after the drop")?;
+        assert!(matches!(after, RuntimeError::Poisoned { by: "cancelled" }), "{after:?}");
+        // Nothing was dropped here: the instance answers.
+        let mut fresh = component.instantiate_async(Counter::default()).await?;
+        assert_eq!(fresh.call_async("echo", &[Val::U32(2)]).await?.results, [Val::U32(2)]);
+        assert!(!fresh.is_poisoned());
+        Ok(())
+    })
+}
+
+#[test]
+fn an_instance_made_synchronously_yields_to_tokio_on_the_async_entry_points() -> TestResult {
+    let runtime = Runtime::builder().build()?;
+    let component = runtime.load_bytes(CALC.as_bytes(), &manifest(Timeout::from_secs(5))?)?;
+    let tokio = tokio()?;
+    let mut spinning = component.instantiate(())?;
+    let token = spinning.cancellation_token();
+    tokio.block_on(async {
+        let started = std::time::Instant::now();
+        // On this one thread: the sleeper wakes only if the spin yields.
+        let sleeper = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            let woke = started.elapsed();
+            token.cancel();
+            woke
+        });
+        let error = spinning.call_async("spin", &[]).await.err().ok_or("the spin ended")?;
+        assert_eq!(error.kind(), "cancelled", "{error}");
+        let woke = sleeper.await?;
+        assert!(woke < Duration::from_secs(2), "the sleeper woke after {woke:?}: the spin never yielded");
+        assert!(started.elapsed() < Duration::from_secs(2), "the call ran on for {:?}", started.elapsed());
+        Ok::<_, Box<dyn std::error::Error>>(())
+    })?;
+    // From its first async call on, it is an async instance: a synchronous
+    // call is a usage error that poisons nothing.
+    let mut both = component.instantiate(())?;
+    assert_eq!(both.call("double", &[Val::U32(1)])?.results, [Val::U32(2)]);
+    assert_eq!(tokio.block_on(both.call_async("double", &[Val::U32(2)]))?.results, [Val::U32(4)]);
+    assert_eq!(both.call("double", &[Val::U32(3)]).err().map(|e| e.kind()), Some("async-required"));
+    assert_eq!(tokio.block_on(both.call_async("double", &[Val::U32(5)]))?.results, [Val::U32(10)]);
     Ok(())
 }
 
