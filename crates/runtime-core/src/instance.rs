@@ -448,6 +448,12 @@ impl<T: 'static> ComponentInstance<T> {
         self.store.data_mut().host_mut()
     }
 
+    /// The embedder's state, taken out of the instance, which ends: an actor
+    /// replaced after a crash carries its state into the next instance.
+    pub fn into_host(self) -> T {
+        self.store.into_data().into_host()
+    }
+
     /// Refuses every later call with [`RuntimeError::Poisoned`]: for a host
     /// that stopped a call from outside (its deadline, a cancellation).
     pub fn poison(&mut self, by: &'static str) {

@@ -90,6 +90,11 @@ impl<T> StoreState<T> {
         &self.host
     }
 
+    /// The embedder's state of this instance, taken out of it.
+    pub fn into_host(self) -> T {
+        self.host
+    }
+
     /// The embedder's state of this instance, mutably.
     pub fn host_mut(&mut self) -> &mut T {
         &mut self.host

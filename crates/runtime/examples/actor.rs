@@ -6,7 +6,13 @@
 //! Each round, every actor handles the messages in its inbox; handling one
 //! adds its amount to the guest's running total and forwards half of it to
 //! the next actor through the host's `mailbox.send`. Then one actor is asked
-//! to spin and is cancelled, and one traps: neither harms the others.
+//! to spin and is cancelled, and one traps: neither harms the others, and a
+//! supervisor replaces both, carrying each one's host state into its new
+//! instance. A burst of fresh calls beyond the component's quota of 100
+//! instances (`resources.instances`) is refused `busy`, naming the quota.
+//!
+//! The example depends on the facade alone: `bindgen!` resolves through
+//! `runtime::wasmtime`.
 //!
 //! Run it from the workspace root: `cargo run -p runtime --example actor`.
 #![allow(clippy::print_stdout, reason = "an example shows its results on stdout")]
@@ -14,11 +20,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use runtime::wasmtime::component::HasSelf;
 use runtime::{
-    ByteSize, CallMetrics, ComponentManifest, Fuel, Instance, Resources, RuntimeBuilder, RuntimeError, StoreState,
-    Timeout,
+    ByteSize, CallMetrics, ComponentManifest, Fuel, Instance, LoadedComponent, Resources, RuntimeBuilder, RuntimeError,
+    StoreState, Timeout, wasmtime,
 };
-use wasmtime::component::HasSelf;
 
 wasmtime::component::bindgen!({
     inline: "
@@ -97,9 +103,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let runtime = RuntimeBuilder::<ActorState>::new()
         .link(|linker| Actor::add_to_linker::<_, HasSelf<ActorState>>(linker, StoreState::import_host))
         .observer(metrics.clone())
+        // A call waits at most 50 ms for an instance before `busy`.
+        .queue(1_000, Duration::from_millis(50))
         .build()?;
-    // Limits as values: no manifest file, no TOML text.
-    let resources = Resources::new(ByteSize::mib(1), Fuel::new(1_000_000_000).ok_or("fuel")?, Timeout::from_secs(1));
+    // Limits as values: no manifest file, no TOML text. One instance per
+    // actor, and no more: the quota covers live instances and fresh calls.
+    let resources = Resources::new(ByteSize::mib(1), Fuel::new(1_000_000_000).ok_or("fuel")?, Timeout::from_secs(1))
+        .with_instances(ACTORS);
     let manifest = ComponentManifest::from_resources("actor".parse()?, resources);
     let component = runtime.load_bytes(ACTOR_GUEST.as_bytes(), &manifest)?;
 
@@ -140,6 +150,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("actor 42 trapped: {}", failed.map_or_else(|e| e.kind(), |_| "ok"));
     println!("actor 7 afterwards: {}", actors[7].call_async("total", &[]).await.map_or_else(|e| e.kind(), |_| "ok"));
 
+    // All 100 instances are live: a burst of fresh calls is over the quota.
+    let refused = burst(&component, 5).await;
+    println!("a burst of 5 fresh calls beside 100 live actors: {refused} refused busy (quota {ACTORS})");
+
+    // The supervisor replaces every poisoned actor, keeping its host state.
+    for slot in 0..actors.len() {
+        if actors[slot].is_poisoned() {
+            let crashed = actors.swap_remove(slot);
+            let state = crashed.into_host();
+            let id = state.id;
+            actors.push(component.instantiate_async(state).await?);
+            let last = actors.len() - 1;
+            actors.swap(slot, last);
+            println!(
+                "actor {id} replaced: {}",
+                actors[slot].call_async("total", &[]).await.map_or_else(|e| e.kind(), |_| "ok")
+            );
+        }
+    }
+
     let mut sum = 0;
     for actor in actors.iter_mut().filter(|actor| !actor.is_poisoned()) {
         let total = actor.typed::<(), (u64,)>("total")?;
@@ -153,6 +183,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{kind:<22} {:>7} {:>10?} {:>10?} {:>14}", calls.count, p50, p99, calls.fuel);
     }
     Ok(())
+}
+
+/// Makes `count` fresh calls of `component`; returns how many were refused
+/// `busy` (each after its 50 ms in the component's queue).
+async fn burst(component: &LoadedComponent<ActorState>, count: usize) -> usize {
+    let mut refused = 0;
+    for _ in 0..count {
+        if component.call_async("total", &[]).await.is_err_and(|error| error.kind() == "busy") {
+            refused += 1;
+        }
+    }
+    refused
 }
 
 /// Calls `spin` on `actor` and cancels it 20 ms later through its token.

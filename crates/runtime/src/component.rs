@@ -409,6 +409,13 @@ impl<T: 'static> Instance<T> {
         self.core.host_mut()
     }
 
+    /// The embedder's state, taken out of the instance, which ends and
+    /// gives back its slot: a supervisor carries a crashed actor's state
+    /// into its replacement this way.
+    pub fn into_host(self) -> T {
+        self.core.into_host()
+    }
+
     /// Memory in use now and at peak.
     pub fn usage(&self) -> crate::Usage {
         self.core.usage()

@@ -85,7 +85,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use runtime_core::{RuntimeEngine, WasiGrants};
+use runtime_core::WasiGrants;
 use wasmtime::component::Linker;
 
 pub use component::{Instance, LoadedComponent};
@@ -94,12 +94,13 @@ pub use runtime_async::{
     AsyncHostRegistry, CancellationToken, DEFAULT_MAX_QUEUED, DEFAULT_QUEUE_TIMEOUT, HostFuture, KV_INTERFACE,
     LOG_INTERFACE, TIME_INTERFACE,
 };
-pub use runtime_core::ComponentLoader;
+// The loader and everything its public methods return.
 pub use runtime_core::{
     Allocation, CacheSource, CacheState, CallOutcome, CallReport, CapabilityDenied, ContentHash, CrashKind,
     CrashReport, DeadlinePhase, DeclaredFigures, DiskUsage, ExportSignature, HostFunctionError, LoadError,
     RuntimeError, StoreFuture, StoreState, TypedExport, TypedOutcome, component_binary, declared_figures,
 };
+pub use runtime_core::{CompiledComponent, ComponentLoader, DiskCache, RuntimeEngine};
 #[cfg(feature = "wasi")]
 pub use runtime_core::{
     MAX_CAPTURED_OUTPUT_BYTES, MAX_DEBUG_STRING_BYTES, MAX_QUEUED_OUTPUT_BYTES, MAX_QUEUED_OUTPUT_BYTES_PER_PROCESS,
@@ -111,13 +112,18 @@ pub use runtime_manifest::{
     GrantPolicy, HostInterface, HostPolicy, HttpGrant, HttpOrigin, ManifestProblem, NetworkGrant, Resources, Stdin,
     Stdio, Timeout, WasiConfig,
 };
+/// The wasmtime this runtime is built on, so that `wasmtime::component::bindgen!`
+/// and the types it generates resolve through this crate alone
+/// (`use runtime::wasmtime;`, then `wasmtime::component::bindgen!({ ... })`).
+pub use wasmtime;
 pub use wasmtime::component::{Type, Val};
 
 /// The linker every component of a `Runtime<T>` is linked against.
 pub type HostLinker<T> = Linker<StoreState<T>>;
 
-type LinkHook<T> = Box<dyn FnOnce(&mut HostLinker<T>) -> wasmtime::Result<()>>;
-type EngineHook = Box<dyn Fn(&mut wasmtime::Config)>;
+// `Send`, so that a builder can be made on one thread and built on another.
+type LinkHook<T> = Box<dyn FnOnce(&mut HostLinker<T>) -> wasmtime::Result<()> + Send>;
+type EngineHook = Box<dyn Fn(&mut wasmtime::Config) + Send>;
 
 /// Builds a [`Runtime`]: the host policy, the allocation strategy, a disk
 /// cache directory, the largest component accepted, the host functions, the
@@ -220,7 +226,7 @@ impl<T: Send + 'static> RuntimeBuilder<T> {
     /// its errors are `host-error`. A panic in any linked function ends that
     /// call only (`host-panic`). A synchronous function that blocks its
     /// thread cannot be interrupted: make slow imports async.
-    pub fn link(mut self, add: impl FnOnce(&mut HostLinker<T>) -> wasmtime::Result<()> + 'static) -> Self {
+    pub fn link(mut self, add: impl FnOnce(&mut HostLinker<T>) -> wasmtime::Result<()> + Send + 'static) -> Self {
         self.links.push(Box::new(add));
         self
     }
@@ -244,7 +250,7 @@ impl<T: Send + 'static> RuntimeBuilder<T> {
     /// (profiling, debug info, Cranelift flags). Turning off what the runtime
     /// relies on (fuel, epoch interruption, the component model) breaks its
     /// limits; what this accepts may change with any wasmtime upgrade.
-    pub fn unstable_engine_config(mut self, configure: impl Fn(&mut wasmtime::Config) + 'static) -> Self {
+    pub fn unstable_engine_config(mut self, configure: impl Fn(&mut wasmtime::Config) + Send + 'static) -> Self {
         self.engine_hook = Some(Box::new(configure));
         self
     }
