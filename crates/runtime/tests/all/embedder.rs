@@ -503,3 +503,14 @@ fn bindgen_export_wrappers_run_under_the_same_limits_and_report() -> TestResult 
         Ok(())
     })
 }
+
+/// Compiles only while the builder, the runtime and a loaded component can
+/// move to another thread (a builder made in `main` and built in a task).
+#[test]
+fn the_builder_the_runtime_and_a_component_are_send() {
+    fn send<S: Send>() {}
+    send::<RuntimeBuilder<Counter>>();
+    send::<Runtime<Counter>>();
+    send::<LoadedComponent<Counter>>();
+    send::<runtime::Instance<Counter>>();
+}
