@@ -482,6 +482,12 @@ impl<T: 'static> ComponentInstance<T> {
         report
     }
 
+    /// What instantiation used: the fuel, memory and time of its start
+    /// functions and host calls, from the store's creation until now.
+    pub fn instantiation_report(&self) -> CallReport {
+        self.report(self.created, self.instantiate)
+    }
+
     fn report(&self, started: Instant, instantiate: Duration) -> CallReport {
         let state = self.store.data();
         let usage = state.budget.usage();

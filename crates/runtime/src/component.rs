@@ -195,7 +195,7 @@ impl<T: Send + 'static> LoadedComponent<T> {
     }
 
     fn live(&self, core: ComponentInstance<T>, admission: Admission, quota: QuotaPermit) -> Instance<T> {
-        let mut instantiated = CallReport::default();
+        let mut instantiated = core.instantiation_report();
         instantiated.queue_wait = admission.waited() + quota.waited();
         Instance {
             core,
@@ -282,7 +282,7 @@ fn report_of<R>(outcome: &TypedOutcome<R>) -> &CallReport {
     &outcome.report
 }
 
-/// What an instantiation used, for the observer: its queue wait.
+/// What an instantiation used, for the observer.
 fn instantiated_report<T>(instance: &Instance<T>) -> &CallReport {
     &instance.instantiated
 }
@@ -299,7 +299,8 @@ pub struct Instance<T: 'static = ()> {
     cancel: CancellationToken,
     shared: Shared,
     name: Arc<str>,
-    /// The report of the instantiation (its queue wait).
+    /// The report of the instantiation: its start functions' fuel, memory
+    /// and time, and its queue wait.
     instantiated: CallReport,
 }
 
@@ -424,6 +425,12 @@ impl<T: 'static> Instance<T> {
     /// Whether a crash, deadline or cancellation poisoned the instance.
     pub fn is_poisoned(&self) -> bool {
         self.core.is_poisoned()
+    }
+
+    /// What the instantiation used: its start functions' fuel, memory and
+    /// time, and how long it queued.
+    pub fn instantiation_report(&self) -> &CallReport {
+        &self.instantiated
     }
 
     /// How long the instantiation waited for its slot.

@@ -514,3 +514,29 @@ fn the_builder_the_runtime_and_a_component_are_send() {
     send::<LoadedComponent<Counter>>();
     send::<runtime::Instance<Counter>>();
 }
+
+/// A start function that counts down from 10,000 in two pages of memory.
+const STARTS_WORKING: &str = r#"(component
+  (core module $m
+    (memory 2)
+    (func $start (local $n i32)
+      (local.set $n (i32.const 10000))
+      (loop $l (local.set $n (i32.sub (local.get $n) (i32.const 1))) (br_if $l (local.get $n))))
+    (start $start)
+    (func (export "echo") (param i32) (result i32) (local.get 0)))
+  (core instance $i (instantiate $m))
+  (func (export "echo") (param "n" u32) (result u32) (canon lift (core func $i "echo"))))"#;
+
+#[test]
+fn a_live_instantiation_reports_what_its_start_functions_used() -> TestResult {
+    let runtime = Runtime::builder().build()?;
+    let component = runtime.load_bytes(STARTS_WORKING.as_bytes(), &manifest(Timeout::from_secs(10))?)?;
+    let tokio = tokio()?;
+    for instance in [component.instantiate(())?, tokio.block_on(component.instantiate_async(()))?] {
+        let report = instance.instantiation_report();
+        assert!(report.fuel_consumed >= 10_000, "{report:?}");
+        assert!(report.peak_memory_bytes >= 2 * 65_536, "{report:?}");
+        assert!(report.instantiate > Duration::ZERO && report.wall >= report.instantiate, "{report:?}");
+    }
+    Ok(())
+}
