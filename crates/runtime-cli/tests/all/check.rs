@@ -17,7 +17,7 @@ fn a_valid_manifest_prints_its_effective_limits() -> TestResult {
     let stdout = String::from_utf8(output.stdout)?;
     assert_eq!(
         stdout.trim_end(),
-        "ok: hello 0.1.0: memory 1MiB, fuel 50000000, timeout 100ms, table-elements 10000, instances 10, wasm hello.wasm"
+        "ok: hello 0.1.0: memory 1MiB, fuel 50000000, timeout 100ms, table-elements 10000, instances 100, wasm hello.wasm"
     );
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 mod boundary;
 mod embedder;
+mod fresh_state;
 mod rust_guest;
 mod wasi;
 
