@@ -19,6 +19,7 @@ mod manifests;
 mod probe;
 mod random;
 mod storm;
+mod tenancy;
 
 /// Options of `cargo xtask adversarial`.
 #[derive(Debug, clap::Args)]
@@ -141,6 +142,7 @@ pub(crate) fn run(options: &Options) -> Result<bool, String> {
     cases.extend(hold::cases(options.quick));
     cases.extend(random::cases(options.quick, options.seed));
     cases.extend(storm::cases(options.quick));
+    cases.extend(tenancy::cases());
     if let Some(group) = &options.group {
         cases.retain(|case| case.group == group);
     }

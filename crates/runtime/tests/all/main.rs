@@ -2,7 +2,6 @@
 
 mod boundary;
 mod embedder;
-mod fresh_state;
 mod rust_guest;
 mod wasi;
 
