@@ -161,7 +161,7 @@ fn flood(count: usize, slots: u32) -> Outcome {
         while let Some(joined) = calls.join_next().await {
             match joined {
                 Ok(Ok(_)) => ok += 1,
-                Ok(Err(RuntimeError::Busy { .. })) => busy += 1,
+                Ok(Err(error)) if error.kind() == "busy" => busy += 1,
                 Ok(Err(error)) => other.push(error.kind()),
                 Err(join) => other.push(if join.is_panic() { "panic" } else { "join-error" }),
             }
