@@ -56,27 +56,17 @@ impl AsyncExecutor {
 
     /// An instance slot now, or `busy`: for synchronous calls, which do not wait.
     pub fn try_admit(&self) -> Result<Admission, RuntimeError> {
-        match self.slots.clone().try_acquire_owned() {
-            Ok(permit) => Ok(Admission { _permit: permit, waited: Duration::ZERO }),
-            Err(_) => Err(RuntimeError::Busy { waited: Duration::ZERO }),
-        }
+        let permit =
+            self.slots.clone().try_acquire_owned().map_err(|_| RuntimeError::Busy { waited: Duration::ZERO })?;
+        Ok(Admission { _permit: permit, waited: Duration::ZERO })
     }
 
     /// Waits for an instance slot, within the queue's bounds.
     pub async fn admit(&self) -> Result<Admission, RuntimeError> {
-        if let Ok(admission) = self.try_admit() {
-            return Ok(admission);
-        }
-        let waiting =
-            QueueTicket::take(&self.queued, self.max_queued).ok_or(RuntimeError::Busy { waited: Duration::ZERO })?;
-        let started = Instant::now();
-        let acquired = tokio::time::timeout(self.queue_timeout, self.slots.clone().acquire_owned()).await;
-        drop(waiting);
-        match acquired {
-            Ok(Ok(permit)) => Ok(Admission { _permit: permit, waited: started.elapsed() }),
-            // A closed semaphore or a timeout both mean no slot for this call.
-            Ok(Err(_)) | Err(_) => Err(RuntimeError::Busy { waited: started.elapsed() }),
-        }
+        let (permit, waited) = acquire(&self.slots, &self.queued, self.max_queued, self.queue_timeout)
+            .await
+            .map_err(|waited| RuntimeError::Busy { waited })?;
+        Ok(Admission { _permit: permit, waited })
     }
 
     /// Calls `export` of `component` in a fresh instance whose host state is
@@ -103,7 +93,7 @@ impl AsyncExecutor {
         });
         let outcome = guard(call, deadline, &progress, cancel).await;
         let outcome = settle(outcome, &mut instance, &progress, started);
-        with_queue_wait(outcome, admission.waited, |outcome| &mut outcome.report)
+        add_queue_wait(outcome, admission.waited, |outcome| &mut outcome.report)
     }
 
     /// A live instance of `component` with host state `state`, instantiated
@@ -227,25 +217,16 @@ impl ComponentQuota {
 
     /// One of the component's instances now, or `busy` naming the quota.
     pub fn try_admit(&self) -> Result<QuotaPermit, RuntimeError> {
-        match self.slots.clone().try_acquire_owned() {
-            Ok(permit) => Ok(QuotaPermit { _permit: permit, waited: Duration::ZERO }),
-            Err(_) => Err(self.refused(Duration::ZERO)),
-        }
+        let permit = self.slots.clone().try_acquire_owned().map_err(|_| self.refused(Duration::ZERO))?;
+        Ok(QuotaPermit { _permit: permit, waited: Duration::ZERO })
     }
 
     /// Waits for one of the component's instances in its own queue.
     pub async fn admit(&self) -> Result<QuotaPermit, RuntimeError> {
-        if let Ok(permit) = self.try_admit() {
-            return Ok(permit);
-        }
-        let waiting = QueueTicket::take(&self.queued, self.max_queued).ok_or_else(|| self.refused(Duration::ZERO))?;
-        let started = Instant::now();
-        let acquired = tokio::time::timeout(self.queue_timeout, self.slots.clone().acquire_owned()).await;
-        drop(waiting);
-        match acquired {
-            Ok(Ok(permit)) => Ok(QuotaPermit { _permit: permit, waited: started.elapsed() }),
-            Ok(Err(_)) | Err(_) => Err(self.refused(started.elapsed())),
-        }
+        let (permit, waited) = acquire(&self.slots, &self.queued, self.max_queued, self.queue_timeout)
+            .await
+            .map_err(|waited| self.refused(waited))?;
+        Ok(QuotaPermit { _permit: permit, waited })
     }
 }
 
@@ -303,23 +284,47 @@ fn settle<T: 'static, R>(
     }
 }
 
-/// Records in the report (of a result or of a crash) how long the call queued.
-fn with_queue_wait<R>(
+/// Adds to the report (of a result or of a crash) how long the call queued:
+/// the executor adds the runtime's queue, the facade a component's own.
+pub fn add_queue_wait<R>(
     outcome: Result<R, RuntimeError>,
     waited: Duration,
     report: impl FnOnce(&mut R) -> &mut CallReport,
 ) -> Result<R, RuntimeError> {
     match outcome {
         Ok(mut outcome) => {
-            report(&mut outcome).queue_wait = waited;
+            report(&mut outcome).queue_wait += waited;
             Ok(outcome)
         }
         Err(mut error) => {
             if let Some(report) = error.report_mut() {
-                report.queue_wait = waited;
+                report.queue_wait += waited;
             }
             Err(error)
         }
+    }
+}
+
+/// A permit of `slots` now, or after waiting at most `timeout` in a queue of
+/// `queued` callers (at most `max_queued`), with how long it waited; the
+/// error is how long it waited before it was refused.
+async fn acquire(
+    slots: &Arc<Semaphore>,
+    queued: &AtomicUsize,
+    max_queued: usize,
+    timeout: Duration,
+) -> Result<(OwnedSemaphorePermit, Duration), Duration> {
+    if let Ok(permit) = slots.clone().try_acquire_owned() {
+        return Ok((permit, Duration::ZERO));
+    }
+    let waiting = QueueTicket::take(queued, max_queued).ok_or(Duration::ZERO)?;
+    let started = Instant::now();
+    let acquired = tokio::time::timeout(timeout, slots.clone().acquire_owned()).await;
+    drop(waiting);
+    match acquired {
+        Ok(Ok(permit)) => Ok((permit, started.elapsed())),
+        // A closed semaphore or a timeout both mean no slot for this call.
+        Ok(Err(_)) | Err(_) => Err(started.elapsed()),
     }
 }
 

@@ -53,7 +53,9 @@ mod executor;
 mod reference;
 mod registry;
 
-pub use executor::{Admission, AsyncExecutor, ComponentQuota, DEFAULT_MAX_QUEUED, DEFAULT_QUEUE_TIMEOUT, QuotaPermit};
+pub use executor::{
+    Admission, AsyncExecutor, ComponentQuota, DEFAULT_MAX_QUEUED, DEFAULT_QUEUE_TIMEOUT, QuotaPermit, add_queue_wait,
+};
 pub use reference::{
     KV_CAPACITY_BYTES, KV_INTERFACE, LOG_INTERFACE, Level, MAX_KV_KEY_BYTES, MAX_LOG_MESSAGE_BYTES, TIME_INTERFACE,
 };

@@ -134,11 +134,7 @@ impl<T: Send + 'static> ComponentInstance<T> {
         // make the host hold at most `copy_limit` bytes of values.
         store.set_hostcall_fuel(usize::try_from(limits.copy_limit_bytes()).unwrap_or(usize::MAX));
         store.set_max_component_handles(limits.max_handles() as usize);
-        if mode == Mode::Async {
-            // Fuel is always enabled by the engine and the chunk is not zero.
-            let _ = store.fuel_async_yield_interval(Some(ASYNC_FUEL_CHUNK));
-        }
-        Deadline::install_callback(&mut store, mode == Mode::Async);
+        set_yielding(&mut store, mode == Mode::Async);
         arm(&mut store, limits, deadline);
         Self {
             component,
@@ -226,9 +222,8 @@ impl<T: Send + 'static> ComponentInstance<T> {
             Instant::now()
         };
         let (func, mut results) = self.func(export, args, fresh)?;
-        self.awaiting = true;
-        let outcome = catch_panic_async(func.call_async(&mut self.store, args, &mut results)).await;
-        self.awaiting = false;
+        let outcome =
+            awaiting(&mut self.awaiting, catch_panic_async(func.call_async(&mut self.store, args, &mut results))).await;
         self.finish(outcome.map(|()| results), started, fresh)
     }
 
@@ -274,9 +269,8 @@ impl<T: Send + 'static> ComponentInstance<T> {
         self.check_typed(export)?;
         self.begin(deadline, Some(progress))?;
         let started = Instant::now();
-        self.awaiting = true;
-        let outcome = catch_panic_async(export.func.call_async(&mut self.store, params)).await;
-        self.awaiting = false;
+        let outcome =
+            awaiting(&mut self.awaiting, catch_panic_async(export.func.call_async(&mut self.store, params))).await;
         self.finish(outcome, started, false)
     }
 
@@ -322,9 +316,8 @@ impl<T: Send + 'static> ComponentInstance<T> {
         self.begin(deadline, Some(progress))?;
         let instance = self.instantiated_instance()?;
         let started = Instant::now();
-        self.awaiting = true;
-        let outcome = catch_panic_async(call(self.store.as_context_mut(), instance)).await;
-        self.awaiting = false;
+        let outcome =
+            awaiting(&mut self.awaiting, catch_panic_async(call(self.store.as_context_mut(), instance))).await;
         self.finish(outcome, started, false)
     }
 
@@ -371,9 +364,7 @@ impl<T: Send + 'static> ComponentInstance<T> {
         if !async_caller || self.mode == Mode::Async {
             return;
         }
-        // Fuel is always enabled by the engine and the chunk is not zero.
-        let _ = self.store.fuel_async_yield_interval(Some(ASYNC_FUEL_CHUNK));
-        Deadline::install_callback(&mut self.store, true);
+        set_yielding(&mut self.store, true);
         self.mode = Mode::Async;
     }
 
@@ -636,6 +627,24 @@ impl ExportCache {
 
 /// Gives `store` the fuel of one call and the deadline the epoch callback
 /// (installed once per store) checks.
+/// Whether the store yields to its executor at epoch ticks and fuel chunks
+/// (async stores) or only checks its deadline there (synchronous ones).
+fn set_yielding<T: 'static>(store: &mut Store<StoreState<T>>, yielding: bool) {
+    if yielding {
+        // Fuel is always enabled by the engine and the chunk is not zero.
+        let _ = store.fuel_async_yield_interval(Some(ASYNC_FUEL_CHUNK));
+    }
+    Deadline::install_callback(store, yielding);
+}
+
+/// Awaits `call` with `flag` set: a future dropped mid-call leaves it set.
+async fn awaiting<R>(flag: &mut bool, call: impl Future<Output = R>) -> R {
+    *flag = true;
+    let outcome = call.await;
+    *flag = false;
+    outcome
+}
+
 fn arm<T: 'static>(store: &mut Store<StoreState<T>>, limits: &ResourceLimits, deadline: Deadline) {
     // Fuel is always enabled by the engine; `set_fuel` cannot fail then.
     let _ = store.set_fuel(limits.fuel());

@@ -163,7 +163,7 @@ impl<T: Send + 'static> LoadedComponent<T> {
         let call = async {
             let quota = self.quota.admit().await?;
             let outcome = self.shared.executor.call(&self.core, state, export, args, cancel).await;
-            with_quota_wait(outcome, &quota)
+            runtime_async::add_queue_wait(outcome, quota.waited(), |outcome| &mut outcome.report)
         };
         self.shared.observed_async(span, &self.name, export, report_of, call).await
     }
@@ -260,21 +260,6 @@ impl<T: 'static> LoadedComponent<T> {
     pub fn requires_async(&self) -> bool {
         self.core.requires_async()
     }
-}
-
-/// Adds the time a call waited in its component's queue to its report.
-fn with_quota_wait(
-    mut outcome: Result<CallOutcome, RuntimeError>,
-    quota: &QuotaPermit,
-) -> Result<CallOutcome, RuntimeError> {
-    let report = match &mut outcome {
-        Ok(outcome) => Some(&mut outcome.report),
-        Err(error) => error.report_mut(),
-    };
-    if let Some(report) = report {
-        report.queue_wait += quota.waited();
-    }
-    outcome
 }
 
 /// What a call used, for the observer.
