@@ -54,16 +54,23 @@ impl AsyncExecutor {
         self.slots.available_permits()
     }
 
-    /// An instance slot now, or `busy`: for synchronous calls, which do not wait.
-    pub fn try_admit(&self) -> Result<Admission, RuntimeError> {
-        let permit =
-            self.slots.clone().try_acquire_owned().map_err(|_| RuntimeError::Busy { waited: Duration::ZERO })?;
+    /// The slots one instance of `component` takes now, or `busy`: for
+    /// synchronous calls, which do not wait.
+    pub fn try_admit<T: 'static>(&self, component: &LoadedComponent<T>) -> Result<Admission, RuntimeError> {
+        let permit = self
+            .slots
+            .clone()
+            .try_acquire_many_owned(component.pool_slots())
+            .map_err(|_| RuntimeError::Busy { waited: Duration::ZERO })?;
         Ok(Admission { _permit: permit, waited: Duration::ZERO })
     }
 
-    /// Waits for an instance slot, within the queue's bounds.
-    pub async fn admit(&self) -> Result<Admission, RuntimeError> {
-        let (permit, waited) = acquire(&self.slots, &self.queued, self.max_queued, self.queue_timeout)
+    /// Waits for the slots one instance of `component` takes (see
+    /// [`LoadedComponent::pool_slots`]), within the queue's bounds: an
+    /// admitted call always finds room in the instance pool.
+    pub async fn admit<T: 'static>(&self, component: &LoadedComponent<T>) -> Result<Admission, RuntimeError> {
+        let slots = component.pool_slots();
+        let (permit, waited) = acquire(&self.slots, slots, &self.queued, self.max_queued, self.queue_timeout)
             .await
             .map_err(|waited| RuntimeError::Busy { waited })?;
         Ok(Admission { _permit: permit, waited })
@@ -82,7 +89,7 @@ impl AsyncExecutor {
         args: &[Val],
         cancel: Option<&CancellationToken>,
     ) -> Result<CallOutcome, RuntimeError> {
-        let admission = self.admit().await?;
+        let admission = self.admit(component).await?;
         let (started, deadline, progress) = start(component);
         let mut instance = component.vacant_async(state, started, deadline);
         // Boxed: wasmtime's instantiation and call futures make this one
@@ -107,7 +114,7 @@ impl AsyncExecutor {
         state: T,
         cancel: Option<&CancellationToken>,
     ) -> Result<(ComponentInstance<T>, Admission), RuntimeError> {
-        let admission = self.admit().await?;
+        let admission = self.admit(component).await?;
         let (started, deadline, progress) = start(component);
         let mut instance = component.vacant_async(state, started, deadline);
         let instantiate = Box::pin(instance.instantiate_async(progress.clone()));
@@ -223,7 +230,7 @@ impl ComponentQuota {
 
     /// Waits for one of the component's instances in its own queue.
     pub async fn admit(&self) -> Result<QuotaPermit, RuntimeError> {
-        let (permit, waited) = acquire(&self.slots, &self.queued, self.max_queued, self.queue_timeout)
+        let (permit, waited) = acquire(&self.slots, 1, &self.queued, self.max_queued, self.queue_timeout)
             .await
             .map_err(|waited| self.refused(waited))?;
         Ok(QuotaPermit { _permit: permit, waited })
@@ -305,21 +312,24 @@ pub fn add_queue_wait<R>(
     }
 }
 
-/// A permit of `slots` now, or after waiting at most `timeout` in a queue of
-/// `queued` callers (at most `max_queued`), with how long it waited; the
-/// error is how long it waited before it was refused.
+/// `n` permits of `slots` now, or after waiting at most `timeout` in a queue
+/// of `queued` callers (at most `max_queued`), with how long it waited; the
+/// error is how long it waited before it was refused. Tokio's semaphore is
+/// fair: a call waiting for several permits is not overtaken by later calls
+/// that need one.
 async fn acquire(
     slots: &Arc<Semaphore>,
+    n: u32,
     queued: &AtomicUsize,
     max_queued: usize,
     timeout: Duration,
 ) -> Result<(OwnedSemaphorePermit, Duration), Duration> {
-    if let Ok(permit) = slots.clone().try_acquire_owned() {
+    if let Ok(permit) = slots.clone().try_acquire_many_owned(n) {
         return Ok((permit, Duration::ZERO));
     }
     let waiting = QueueTicket::take(queued, max_queued).ok_or(Duration::ZERO)?;
     let started = Instant::now();
-    let acquired = tokio::time::timeout(timeout, slots.clone().acquire_owned()).await;
+    let acquired = tokio::time::timeout(timeout, slots.clone().acquire_many_owned(n)).await;
     drop(waiting);
     match acquired {
         Ok(Ok(permit)) => Ok((permit, started.elapsed())),

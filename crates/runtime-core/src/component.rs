@@ -47,6 +47,9 @@ pub(crate) struct Inner<T: 'static> {
     /// Whether the component imports anything: without imports there are
     /// no host calls to follow, and stores skip the call hook.
     pub(crate) imports: bool,
+    /// The runtime's instance slots one instance takes
+    /// ([`RuntimeEngine::pool_slots`]).
+    pub(crate) pool_slots: u32,
     /// Every function export, as `name` or `interface#name`, in the
     /// component's order.
     pub(crate) export_names: Arc<[String]>,
@@ -66,6 +69,7 @@ impl<T: 'static> Clone for Inner<T> {
             stdout_to_stderr: self.stdout_to_stderr,
             requires_async: self.requires_async,
             imports: self.imports,
+            pool_slots: self.pool_slots,
             export_names: self.export_names.clone(),
             exports: self.exports.clone(),
         }
@@ -83,7 +87,8 @@ impl<T: 'static> std::fmt::Debug for LoadedComponent<T> {
 
 impl<T: Send + 'static> LoadedComponent<T> {
     /// Links `compiled` against `linker` and binds it to `limits`. Imports the
-    /// linker does not provide fail here, naming each one.
+    /// linker does not provide fail here, naming each one, and so does a
+    /// component one instance of which the instance pool cannot hold.
     pub fn new(
         engine: &RuntimeEngine,
         compiled: CompiledComponent,
@@ -97,10 +102,12 @@ impl<T: Send + 'static> LoadedComponent<T> {
                 import_names(engine, &compiled.component).join(", ")
             ),
         })?;
+        let pool_slots = engine.pool_slots(&compiled.component)?;
         let (export_names, exports) = function_exports(engine, &compiled.component);
         let imports = compiled.component.component_type().imports(engine.engine()).next().is_some();
         let inner = Inner {
             imports,
+            pool_slots,
             engine: engine.clone(),
             compiled,
             pre,
@@ -223,6 +230,12 @@ impl<T: 'static> LoadedComponent<T> {
     /// The compiled component.
     pub fn compiled(&self) -> &CompiledComponent {
         &self.inner.compiled
+    }
+
+    /// How many of the runtime's instance slots one instance takes: one,
+    /// unless it defines more memories or tables than a pool slot holds.
+    pub fn pool_slots(&self) -> u32 {
+        self.inner.pool_slots
     }
 
     /// The limits every call runs under.

@@ -4,9 +4,10 @@ use std::sync::Arc;
 
 use runtime_limits::EpochTicker;
 use runtime_manifest::HostPolicy;
+use wasmtime::component::Component;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use crate::RuntimeError;
+use crate::{LoadError, RuntimeError};
 
 /// Linear memories one component may define (multi-memory guests).
 pub const MAX_MEMORIES_PER_COMPONENT: u32 = 4;
@@ -17,6 +18,11 @@ const POOL_GUARD_BYTES: u64 = 64 << 10;
 const WASM_PAGE: u64 = 64 << 10;
 /// Core module instances one component may create.
 pub const MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 32;
+/// Linear memories one pool slot holds; a component defining more takes
+/// several slots (see [`RuntimeEngine::pool_slots`]).
+pub const MEMORIES_PER_SLOT: u32 = 2;
+/// Tables one pool slot holds.
+pub const TABLES_PER_SLOT: u32 = 2;
 
 /// How instances get their memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -39,6 +45,7 @@ pub enum Allocation {
 pub struct RuntimeEngine {
     engine: Engine,
     policy: Arc<HostPolicy>,
+    allocation: Allocation,
     _ticker: Arc<EpochTicker>,
 }
 
@@ -69,20 +76,22 @@ impl RuntimeEngine {
             #[expect(clippy::disallowed_methods, reason = "runtime-core is the one place that builds engines")]
             Engine::new(&config)
         };
-        let engine = match build(allocation) {
-            Ok(engine) => engine,
+        let (engine, allocation) = match build(allocation) {
+            Ok(engine) => (engine, allocation),
             // The pool reserves its address space up front; a host that
             // cannot give it (a small address space, a tight `ulimit -v`)
             // still runs guests, each memory mapped when it is created.
             Err(error) if allocation == Allocation::Pooling => {
                 tracing::warn!(%error, "cannot reserve the instance pool; allocating on demand instead");
-                build(Allocation::OnDemand).map_err(|e| RuntimeError::internal("cannot create the engine", &e))?
+                let engine =
+                    build(Allocation::OnDemand).map_err(|e| RuntimeError::internal("cannot create the engine", &e))?;
+                (engine, Allocation::OnDemand)
             }
             Err(error) => return Err(RuntimeError::internal("cannot create the engine", &error)),
         };
         let ticker = EpochTicker::start(engine.clone())
             .map_err(|e| RuntimeError::Internal { message: format!("cannot start the epoch ticker: {e}") })?;
-        Ok(Self { engine, policy: Arc::new(policy), _ticker: Arc::new(ticker) })
+        Ok(Self { engine, policy: Arc::new(policy), allocation, _ticker: Arc::new(ticker) })
     }
 
     /// The wasmtime engine.
@@ -93,6 +102,36 @@ impl RuntimeEngine {
     /// The policy the engine was sized for and that limits are checked against.
     pub fn policy(&self) -> &HostPolicy {
         &self.policy
+    }
+
+    /// How instances get their memory: what was asked for, unless the pool
+    /// could not be reserved.
+    pub fn allocation(&self) -> Allocation {
+        self.allocation
+    }
+
+    /// How many of the runtime's instance slots one instance of `component`
+    /// takes: a pool slot holds [`MEMORIES_PER_SLOT`] memories and
+    /// [`TABLES_PER_SLOT`] tables (core instances are only counted, up to
+    /// [`MAX_CORE_INSTANCES_PER_COMPONENT`] per slot), so admission takes as
+    /// many slots as the pool needs to place the instance, and a call that
+    /// is admitted always finds its memories. Without a pool, one. A
+    /// component that could never be placed is refused with its figures.
+    pub fn pool_slots(&self, component: &Component) -> Result<u32, LoadError> {
+        if self.allocation != Allocation::Pooling {
+            return Ok(1);
+        }
+        // `None`: the component instantiates an imported core module, whose
+        // needs are unknown; assume the most a component may define.
+        let (memories, tables) = component
+            .resources_required()
+            .map_or((MAX_MEMORIES_PER_COMPONENT, MAX_TABLES_PER_COMPONENT), |r| (r.num_memories, r.num_tables));
+        let needed = memories.div_ceil(MEMORIES_PER_SLOT).max(tables.div_ceil(TABLES_PER_SLOT)).max(1);
+        let slots = self.policy.max_concurrent_instances();
+        if needed > slots {
+            return Err(LoadError::PoolTooSmall { memories, tables, needed, slots });
+        }
+        Ok(needed)
     }
 }
 
@@ -114,9 +153,13 @@ pub fn engine_config(policy: &HostPolicy, allocation: Allocation) -> Config {
         let mut pool = PoolingAllocationConfig::new();
         let memory_max = usize::try_from(policy.memory().max.as_bytes()).unwrap_or(usize::MAX);
         pool.total_component_instances(instances)
-            .total_core_instances(instances.saturating_mul(4))
-            .total_memories(instances.saturating_mul(2))
-            .total_tables(instances.saturating_mul(2))
+            // Core instances are only counted by the pool (their state is
+            // allocated when they are made): every slot may hold a
+            // component's most. Memories and tables are reserved up front,
+            // so a component defining more takes several slots.
+            .total_core_instances(instances.saturating_mul(MAX_CORE_INSTANCES_PER_COMPONENT))
+            .total_memories(instances.saturating_mul(MEMORIES_PER_SLOT))
+            .total_tables(instances.saturating_mul(TABLES_PER_SLOT))
             .max_memories_per_component(MAX_MEMORIES_PER_COMPONENT)
             .max_memories_per_module(MAX_MEMORIES_PER_COMPONENT)
             .max_tables_per_module(MAX_TABLES_PER_COMPONENT)

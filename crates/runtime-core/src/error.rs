@@ -109,6 +109,28 @@ pub enum LoadError {
         limit: u64,
     },
 
+    /// One instance of the component needs more of the instance pool than
+    /// the runtime has.
+    #[error(
+        "one instance of the component defines {memories} memories and {tables} tables, which take {needed} of the instance pool's slots; the runtime has {slots}"
+    )]
+    #[diagnostic(
+        code(runtime::load::pool_too_small),
+        help(
+            "a pool slot holds 2 memories and 2 tables: raise the policy's max-concurrent-instances, or load it into a runtime that allocates on demand"
+        )
+    )]
+    PoolTooSmall {
+        /// Memories one instance defines.
+        memories: u32,
+        /// Tables one instance defines.
+        tables: u32,
+        /// Pool slots one instance takes.
+        needed: u32,
+        /// Slots the runtime has.
+        slots: u32,
+    },
+
     /// Validation or compilation failed.
     #[error("the component failed to compile: {message}")]
     #[diagnostic(
@@ -195,7 +217,7 @@ impl LoadError {
         match self {
             Self::NotAComponent => "not-a-component",
             Self::Malformed { .. } | Self::Truncated { .. } | Self::UnsupportedVersion { .. } => "malformed",
-            Self::TooLarge { .. } | Self::ExceedsCompileBudget { .. } => "too-large",
+            Self::TooLarge { .. } | Self::ExceedsCompileBudget { .. } | Self::PoolTooSmall { .. } => "too-large",
             Self::MemoryMinimumTooLarge { .. } => "memory-limit-exceeded",
             Self::TableMinimumTooLarge { .. } => "table-limit-exceeded",
             Self::CompileFailed { .. } => "compile-failed",

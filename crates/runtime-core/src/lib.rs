@@ -58,8 +58,8 @@ pub use cache::{CacheSource, ContentHash, DEFAULT_DISK_CACHE_BYTES, DEFAULT_MEMO
 pub use component::{ExportSignature, LoadedComponent};
 pub use crash::{CrashKind, CrashReport, DeadlinePhase};
 pub use engine::{
-    Allocation, MAX_CORE_INSTANCES_PER_COMPONENT, MAX_MEMORIES_PER_COMPONENT, MAX_TABLES_PER_COMPONENT, RuntimeEngine,
-    engine_config,
+    Allocation, MAX_CORE_INSTANCES_PER_COMPONENT, MAX_MEMORIES_PER_COMPONENT, MAX_TABLES_PER_COMPONENT,
+    MEMORIES_PER_SLOT, RuntimeEngine, TABLES_PER_SLOT, engine_config,
 };
 pub use error::{LoadError, RuntimeError};
 pub use grants::{CapabilityDenied, WasiGrants};

@@ -134,7 +134,7 @@ impl<T: Send + 'static> LoadedComponent<T> {
         let span = call_span!("call", self.name, export);
         self.shared.observed(span, &self.name, export, report_of, || {
             let _quota = self.quota.try_admit()?;
-            self.shared.executor.try_admit().and_then(|_slot| self.core.call_with(state, export, args))
+            self.shared.executor.try_admit(&self.core).and_then(|_slot| self.core.call_with(state, export, args))
         })
     }
 
@@ -174,7 +174,7 @@ impl<T: Send + 'static> LoadedComponent<T> {
         let span = call_span!("instantiate", self.name, "instantiate");
         self.shared.observed(span, &self.name, "instantiate", instantiated_report, || {
             let quota = self.quota.try_admit()?;
-            self.shared.executor.try_admit().and_then(|admission| {
+            self.shared.executor.try_admit(&self.core).and_then(|admission| {
                 let instance = self.core.instantiate_with(state)?;
                 Ok(self.live(instance, admission, quota))
             })
@@ -185,10 +185,21 @@ impl<T: Send + 'static> LoadedComponent<T> {
     /// holds its slot until dropped); instantiation runs under the
     /// component's deadline, start functions and host calls included.
     pub async fn instantiate_async(&self, state: T) -> Result<Instance<T>, RuntimeError> {
+        self.instantiate_async_with(state, None).await
+    }
+
+    /// [`instantiate_async`](Self::instantiate_async), also ended with
+    /// `cancelled` when `cancel` is cancelled: once admitted, at once if it
+    /// already is, else wherever its start functions are.
+    pub async fn instantiate_async_with(
+        &self,
+        state: T,
+        cancel: Option<&CancellationToken>,
+    ) -> Result<Instance<T>, RuntimeError> {
         let span = call_span!("instantiate", self.name, "instantiate");
         let instantiate = async {
             let quota = self.quota.admit().await?;
-            let (instance, admission) = self.shared.executor.instantiate(&self.core, state, None).await?;
+            let (instance, admission) = self.shared.executor.instantiate(&self.core, state, cancel).await?;
             Ok(self.live(instance, admission, quota))
         };
         self.shared.observed_async(span, &self.name, "instantiate", instantiated_report, instantiate).await
@@ -220,6 +231,13 @@ impl<T: 'static> LoadedComponent<T> {
     /// The component's name, from its manifest.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// How many of the runtime's instance slots one instance takes: one,
+    /// unless it defines more memories or tables than a pool slot holds
+    /// (two of each), so that an admitted instance always fits the pool.
+    pub fn pool_slots(&self) -> u32 {
+        self.core.pool_slots()
     }
 
     /// How many more instances of this component may start now, fresh

@@ -1,5 +1,6 @@
 //! Integration tests of the facade: real components end to end.
 
+mod admission;
 mod boundary;
 mod embedder;
 mod rust_guest;
