@@ -49,6 +49,15 @@ pub(crate) fn classify<T>(error: &wasmtime::Error, phase: DeadlinePhase, state: 
         // last host call was doing its own work: that host function failed.
         function = Some(failed.clone());
         CrashKind::HostError
+    } else if let (Some(_), HostStage::Lifting) = (backtrace, state.last_host_exit())
+        && !refused_at_the_boundary(error)
+    {
+        // Raised in a host call that never marked its body (an import the
+        // embedder linked without `import_host`): not one of wasmtime's
+        // refusals of what the guest passed, so the import's own error.
+        state.count_unmarked_host_call();
+        function = Some(HostFunction::Linked);
+        CrashKind::HostError
     } else {
         CrashKind::ComponentModelViolation
     };
@@ -91,6 +100,43 @@ fn follows_a_refused_growth(raw: &CrashKind) -> bool {
             | CrashKind::IndirectCallToNull
             | CrashKind::ComponentModelViolation
     )
+}
+
+/// Whether `error` is wasmtime refusing what a guest passed across the
+/// boundary while it lifted a host call's arguments or lowered its results
+/// (wasmtime 48's messages, pinned with the version): bad pointers,
+/// lengths, alignment, encodings, discriminants, flags, handles and
+/// resources. Everything else raised in an unmarked host call is the host's.
+fn refused_at_the_boundary(error: &wasmtime::Error) -> bool {
+    const REFUSALS: &[&str] = &[
+        "out of bounds",
+        "not aligned",
+        "overflow",
+        "discriminant",
+        "invalid utf",
+        "unknown handle index",
+        "is not a resource",
+        "is not an own resource",
+        "resource type mismatch",
+        "mismatched resource types",
+        "host resource already consumed",
+        "host-owned resource was already de-allocated",
+        "cannot lend resource",
+        "cannot lift own resource",
+        "cannot lower a `borrow`",
+        "cannot remove owned resource",
+        "borrow handles still remain",
+        "cannot allocate another handle",
+        "realloc return",
+        "byte length too large",
+        "unknown flag",
+        "unknown variant case",
+        "converted integer out of range",
+    ];
+    // The root cause: wasmtime raises these without context, and the
+    // backtrace a guest's names appear in is context.
+    let message = error.root_cause().to_string();
+    REFUSALS.iter().any(|refusal| message.contains(refusal))
 }
 
 /// A host resource table's refusal: full is the handle limit (the WASI

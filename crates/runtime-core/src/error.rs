@@ -317,6 +317,22 @@ pub enum RuntimeError {
         reason: String,
     },
 
+    /// The embedder's own code given to `run` failed before it entered the
+    /// guest: a `bindgen!` world that does not match the component, a
+    /// synchronous wrapper on an async store. Nothing ran, nothing is
+    /// poisoned.
+    #[error("the embedder's call failed before it entered the guest: {message}")]
+    #[diagnostic(
+        code(runtime::usage),
+        help(
+            "check that the `bindgen!` world matches the component's exports, and that async stores get async wrappers"
+        )
+    )]
+    Usage {
+        /// wasmtime's message.
+        message: String,
+    },
+
     /// The component imports async host functions (or WASI), so it must be
     /// called through the async entry points.
     #[error(
@@ -391,6 +407,7 @@ impl RuntimeError {
             Self::Poisoned { .. } => "poisoned",
             Self::NoSuchExport { .. } => "no-such-export",
             Self::InvalidArguments { .. } => "invalid-arguments",
+            Self::Usage { .. } => "usage",
             Self::AsyncRequired => "async-required",
             Self::Internal { .. } => "internal",
         }

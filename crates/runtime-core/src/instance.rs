@@ -298,7 +298,7 @@ impl<T: Send + 'static> ComponentInstance<T> {
         let instance = self.instantiated_instance()?;
         let store = self.store.as_context_mut();
         let outcome = catch_panic(|| call(store, instance));
-        self.finish(outcome, started, false)
+        self.finish_run(outcome, started)
     }
 
     /// Like [`run`](Self::run), on an async store, due by `deadline` and
@@ -318,6 +318,24 @@ impl<T: Send + 'static> ComponentInstance<T> {
         let started = Instant::now();
         let outcome =
             awaiting(&mut self.awaiting, catch_panic_async(call(self.store.as_context_mut(), instance))).await;
+        self.finish_run(outcome, started)
+    }
+
+    /// [`finish`](Self::finish) for the embedder's own code: an error raised
+    /// before the guest ran (no fuel burned, no guest frame in it) is the
+    /// embedder's mistake, a usage error that poisons nothing.
+    fn finish_run<R>(
+        &mut self,
+        outcome: wasmtime::Result<R>,
+        started: Instant,
+    ) -> Result<TypedOutcome<R>, RuntimeError> {
+        if let Err(error) = &outcome
+            && error.downcast_ref::<wasmtime::WasmBacktrace>().is_none()
+            && error.downcast_ref::<HostFunctionError>().is_none()
+            && fuel_consumed(&self.store, self.component.limits().fuel()) == 0
+        {
+            return Err(RuntimeError::Usage { message: format!("{error:#}") });
+        }
         self.finish(outcome, started, false)
     }
 
@@ -349,7 +367,7 @@ impl<T: Send + 'static> ComponentInstance<T> {
             None => CallProgress::renew(&mut state.progress),
         }
         state.progress.enter(DeadlinePhase::Guest);
-        state.budget.clear_denials();
+        state.budget.begin_call();
         state.mark_output();
         arm(&mut self.store, self.component.limits(), deadline);
         Ok(())

@@ -161,7 +161,6 @@ impl<T> StoreState<T> {
     pub fn enter_host_function(&mut self, function: HostFunction) {
         if self.host_call.depth == 1 {
             self.host_call.stage = HostStage::Body(function);
-            self.host_call.entered = Some(Instant::now());
             self.progress.enter_host();
         }
     }
@@ -214,14 +213,19 @@ impl<T> StoreState<T> {
                 host.depth += 1;
                 if host.depth == 1 {
                     host.stage = HostStage::Lifting;
-                    host.entered = None;
+                    host.entered = Some(Instant::now());
                 }
             }
             CallHook::ReturningFromHost => {
                 if host.depth == 1 {
                     let stage = std::mem::take(&mut host.stage);
-                    if let (HostStage::Body(_) | HostStage::Lowering(_), Some(entered)) = (&stage, host.entered) {
-                        self.progress.record_host_call(entered.elapsed());
+                    let took = host.entered.map(|entered| entered.elapsed()).unwrap_or_default();
+                    match stage {
+                        HostStage::Body(_) | HostStage::Lowering(_) => self.progress.record_host_call(took),
+                        // A libcall, or an import that never marked its
+                        // body: counted only if it failed
+                        // (`count_unmarked_host_call`).
+                        _ => host.unmarked_took = took,
                     }
                     self.progress.leave_host();
                     host.last_exit = stage;
@@ -256,6 +260,13 @@ impl<T> StoreState<T> {
     /// classification of an error raised while guest frames were live.
     pub(crate) fn last_host_exit(&self) -> &HostStage {
         &self.host_call.last_exit
+    }
+
+    /// Counts the last host call, which never marked its body (an import
+    /// linked without [`import_host`](Self::import_host)) and whose error
+    /// ended the call: it is the host's, and counted and timed as such.
+    pub(crate) fn count_unmarked_host_call(&self) {
+        self.progress.record_host_call(self.host_call.unmarked_took);
     }
 
     /// Runs `f` on per-instance state of type `E` for host functions,
@@ -315,7 +326,10 @@ pub(crate) enum HostStage {
 pub(crate) struct HostCallTracker {
     depth: u32,
     stage: HostStage,
+    /// When the current host call (or libcall) was entered.
     entered: Option<Instant>,
+    /// How long the last one that never marked its body took.
+    unmarked_took: std::time::Duration,
     last_exit: HostStage,
     /// An ungranted interface the current host call entered.
     denied: Option<crate::CapabilityDenied>,

@@ -129,6 +129,16 @@ impl InstanceBudget {
         self.denials.clear();
     }
 
+    /// Starts a new call of a reused instance: forgets the denials, and the
+    /// peak starts again at the memory in use, so the call's report shows
+    /// its own peak, not one of an earlier call (linear memory never
+    /// shrinks, but a growth granted and then failed in wasmtime is taken
+    /// back).
+    pub fn begin_call(&mut self) {
+        self.clear_denials();
+        self.peak_memory = self.memory.used;
+    }
+
     fn grow(&mut self, resource: LimitedResource, current: usize, desired: usize) -> bool {
         let counter = match resource {
             LimitedResource::Memory => &mut self.memory,

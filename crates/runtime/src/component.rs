@@ -10,7 +10,7 @@ use runtime_core::ComponentInstance;
 use tracing::Instrument as _;
 use wasmtime::component::{ComponentNamedList, Lift, Lower, Val};
 
-use crate::observe::{CallObserver, call_span, finished, kind_of};
+use crate::observe::{CallObserver, Operation, call_span, finished, kind_of};
 use crate::{
     CallOutcome, CallReport, ExportSignature, ResourceLimits, RuntimeError, StoreFuture, StoreState, TypedExport,
     TypedOutcome,
@@ -37,7 +37,7 @@ impl Shared {
         &self,
         span: tracing::Span,
         component: &str,
-        export: &str,
+        export: Operation<'_>,
         report: impl FnOnce(&R) -> &CallReport,
         work: impl FnOnce() -> Result<R, RuntimeError>,
     ) -> Result<R, RuntimeError> {
@@ -51,7 +51,7 @@ impl Shared {
         &self,
         span: tracing::Span,
         component: &str,
-        export: &str,
+        export: Operation<'_>,
         report: impl FnOnce(&R) -> &CallReport,
         work: impl Future<Output = Result<R, RuntimeError>>,
     ) -> Result<R, RuntimeError> {
@@ -64,7 +64,7 @@ impl Shared {
         &self,
         span: &tracing::Span,
         component: &str,
-        export: &str,
+        export: Operation<'_>,
         started: Option<Instant>,
         result: Result<R, RuntimeError>,
         report: impl FnOnce(&R) -> &CallReport,
@@ -132,7 +132,7 @@ impl<T: Send + 'static> LoadedComponent<T> {
     /// [`call`](Self::call) with host state `state`.
     pub fn call_with(&self, state: T, export: &str, args: &[Val]) -> Result<CallOutcome, RuntimeError> {
         let span = call_span!("call", self.name, export);
-        self.shared.observed(span, &self.name, export, report_of, || {
+        self.shared.observed(span, &self.name, Operation::Call(export), report_of, || {
             let _quota = self.quota.try_admit()?;
             self.shared.executor.try_admit(&self.core).and_then(|_slot| self.core.call_with(state, export, args))
         })
@@ -165,14 +165,14 @@ impl<T: Send + 'static> LoadedComponent<T> {
             let outcome = self.shared.executor.call(&self.core, state, export, args, cancel).await;
             runtime_async::add_queue_wait(outcome, quota.waited(), |outcome| &mut outcome.report)
         };
-        self.shared.observed_async(span, &self.name, export, report_of, call).await
+        self.shared.observed_async(span, &self.name, Operation::Call(export), report_of, call).await
     }
 
     /// A live instance with host state `state`, for several synchronous calls
     /// that share the guest's memory. It holds an instance slot until dropped.
     pub fn instantiate(&self, state: T) -> Result<Instance<T>, RuntimeError> {
         let span = call_span!("instantiate", self.name, "instantiate");
-        self.shared.observed(span, &self.name, "instantiate", instantiated_report, || {
+        self.shared.observed(span, &self.name, Operation::Instantiate, instantiated_report, || {
             let quota = self.quota.try_admit()?;
             self.shared.executor.try_admit(&self.core).and_then(|admission| {
                 let instance = self.core.instantiate_with(state)?;
@@ -202,7 +202,7 @@ impl<T: Send + 'static> LoadedComponent<T> {
             let (instance, admission) = self.shared.executor.instantiate(&self.core, state, cancel).await?;
             Ok(self.live(instance, admission, quota))
         };
-        self.shared.observed_async(span, &self.name, "instantiate", instantiated_report, instantiate).await
+        self.shared.observed_async(span, &self.name, Operation::Instantiate, instantiated_report, instantiate).await
     }
 
     fn live(&self, core: ComponentInstance<T>, admission: Admission, quota: QuotaPermit) -> Instance<T> {
@@ -318,7 +318,7 @@ impl<T: Send + 'static> Instance<T> {
     /// (an instance from [`LoadedComponent::instantiate`]).
     pub fn call(&mut self, export: &str, args: &[Val]) -> Result<CallOutcome, RuntimeError> {
         let span = call_span!("call", self.name, export);
-        self.shared.observed(span, &self.name, export, report_of, || self.core.call(export, args))
+        self.shared.observed(span, &self.name, Operation::Call(export), report_of, || self.core.call(export, args))
     }
 
     /// Calls `export` on Tokio with fresh fuel and a fresh deadline that also
@@ -328,7 +328,7 @@ impl<T: Send + 'static> Instance<T> {
     pub async fn call_async(&mut self, export: &str, args: &[Val]) -> Result<CallOutcome, RuntimeError> {
         let span = call_span!("call", self.name, export);
         let call = self.shared.executor.call_instance(&mut self.core, export, args, Some(&self.cancel));
-        self.shared.observed_async(span, &self.name, export, report_of, call).await
+        self.shared.observed_async(span, &self.name, Operation::Call(export), report_of, call).await
     }
 
     /// `export` as a typed function taking the tuple `P` and returning the
@@ -350,7 +350,9 @@ impl<T: Send + 'static> Instance<T> {
         R: ComponentNamedList + Lift,
     {
         let span = call_span!("call", self.name, export.name());
-        self.shared.observed(span, &self.name, export.name(), report_of, || self.core.call_typed(export, params))
+        self.shared.observed(span, &self.name, Operation::Call(export.name()), report_of, || {
+            self.core.call_typed(export, params)
+        })
     }
 
     /// Calls a typed export on Tokio, under the same limits, cancellation and
@@ -366,7 +368,7 @@ impl<T: Send + 'static> Instance<T> {
     {
         let span = call_span!("call", self.name, export.name());
         let call = self.shared.executor.call_typed(&mut self.core, export, params, Some(&self.cancel));
-        self.shared.observed_async(span, &self.name, export.name(), report_of, call).await
+        self.shared.observed_async(span, &self.name, Operation::Call(export.name()), report_of, call).await
     }
 
     /// Runs `call` with the store and the wasmtime instance under fresh fuel
@@ -379,7 +381,7 @@ impl<T: Send + 'static> Instance<T> {
         call: impl FnOnce(StoreContextMut<'_, StoreState<T>>, wasmtime::component::Instance) -> wasmtime::Result<R>,
     ) -> Result<TypedOutcome<R>, RuntimeError> {
         let span = call_span!("call", self.name, "run");
-        self.shared.observed(span, &self.name, "run", report_of, || self.core.run(call))
+        self.shared.observed(span, &self.name, Operation::Call("run"), report_of, || self.core.run(call))
     }
 
     /// [`run`](Self::run) on Tokio, for `bindgen!` wrappers generated with
@@ -392,7 +394,7 @@ impl<T: Send + 'static> Instance<T> {
     {
         let span = call_span!("call", self.name, "run");
         let run = self.shared.executor.run(&mut self.core, call, Some(&self.cancel));
-        self.shared.observed_async(span, &self.name, "run", report_of, run).await
+        self.shared.observed_async(span, &self.name, Operation::Call("run"), report_of, run).await
     }
 }
 

@@ -18,6 +18,8 @@ pub struct CallEvent<'a> {
     pub component: &'a str,
     /// The export called; `instantiate` for an instantiation.
     pub export: &'a str,
+    /// Whether this was an instantiation (of a live instance) rather than a call.
+    pub instantiation: bool,
     /// `ok`, or the kind of the error (`out-of-fuel`, `busy`, ...).
     pub kind: &'static str,
     /// What the call used, when it ran.
@@ -34,11 +36,21 @@ pub trait CallObserver: Send + Sync + 'static {
 }
 
 /// A [`CallObserver`] counting calls per outcome kind, with a latency
-/// histogram of each (powers of two of microseconds). Share it as an `Arc`
-/// with the runtime and read [`snapshot`](Self::snapshot) whenever.
+/// histogram of each (powers of two of microseconds), per component and
+/// export as well as in all; instantiations of live instances are counted
+/// apart from calls. Share it as an `Arc` with the runtime and read it
+/// whenever.
 #[derive(Debug, Default)]
 pub struct CallMetrics {
-    kinds: Mutex<BTreeMap<&'static str, KindMetrics>>,
+    counts: Mutex<Counts>,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    calls: BTreeMap<&'static str, KindMetrics>,
+    instantiations: BTreeMap<&'static str, KindMetrics>,
+    /// Component, then export (`instantiate` for instantiations), then kind.
+    by_export: BTreeMap<Box<str>, BTreeMap<Box<str>, BTreeMap<&'static str, KindMetrics>>>,
 }
 
 /// The calls of one outcome kind.
@@ -71,6 +83,12 @@ impl KindMetrics {
         }
         Duration::from_micros(1 << (LATENCY_BUCKETS - 1))
     }
+
+    fn add(&mut self, fuel: u64, bucket: usize) {
+        self.count += 1;
+        self.fuel = self.fuel.saturating_add(fuel);
+        self.buckets[bucket.min(LATENCY_BUCKETS - 1)] += 1;
+    }
 }
 
 impl CallMetrics {
@@ -79,9 +97,37 @@ impl CallMetrics {
         Self::default()
     }
 
-    /// The counts so far, per kind (`ok` included).
+    fn counts(&self) -> std::sync::MutexGuard<'_, Counts> {
+        // A poisoned lock only means another observer call panicked; the
+        // counts are still whole numbers, so counting goes on.
+        self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The calls so far, per outcome kind (`ok` included), of every
+    /// component and export; instantiations are not calls
+    /// ([`instantiations`](Self::instantiations)).
     pub fn snapshot(&self) -> BTreeMap<&'static str, KindMetrics> {
-        self.kinds.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.counts().calls.clone()
+    }
+
+    /// The instantiations of live instances so far, per outcome kind.
+    pub fn instantiations(&self) -> BTreeMap<&'static str, KindMetrics> {
+        self.counts().instantiations.clone()
+    }
+
+    /// The calls of `export` of `component` so far, per outcome kind (with
+    /// `export` `instantiate`, its instantiations).
+    pub fn of_export(&self, component: &str, export: &str) -> BTreeMap<&'static str, KindMetrics> {
+        self.counts().by_export.get(component).and_then(|exports| exports.get(export)).cloned().unwrap_or_default()
+    }
+
+    /// Every component and export seen so far, as `(component, export)`.
+    pub fn exports(&self) -> Vec<(String, String)> {
+        let counts = self.counts();
+        let exports = counts.by_export.iter().flat_map(|(component, exports)| {
+            exports.keys().map(move |export| (component.to_string(), export.to_string()))
+        });
+        exports.collect()
     }
 }
 
@@ -90,14 +136,30 @@ impl CallObserver for CallMetrics {
         let micros = u64::try_from(event.wall.as_micros()).unwrap_or(u64::MAX);
         // The bucket whose bound 2^i is the first above the wall time.
         let bucket = (u64::BITS - micros.leading_zeros()) as usize;
-        // A poisoned lock only means another observer call panicked; the
-        // counts are still whole numbers, so counting goes on.
-        let mut kinds = self.kinds.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let metrics = kinds.entry(event.kind).or_default();
-        metrics.count += 1;
-        metrics.fuel = metrics.fuel.saturating_add(event.report.map_or(0, |report| report.fuel_consumed));
-        metrics.buckets[bucket.min(LATENCY_BUCKETS - 1)] += 1;
+        let fuel = event.report.map_or(0, |report| report.fuel_consumed);
+        let mut counts = self.counts();
+        let totals = if event.instantiation { &mut counts.instantiations } else { &mut counts.calls };
+        totals.entry(event.kind).or_default().add(fuel, bucket);
+        // Allocates a key only the first time a component or export is seen.
+        let exports = match counts.by_export.get_mut(event.component) {
+            Some(exports) => exports,
+            None => counts.by_export.entry(event.component.into()).or_default(),
+        };
+        let kinds = match exports.get_mut(event.export) {
+            Some(kinds) => kinds,
+            None => exports.entry(event.export.into()).or_default(),
+        };
+        kinds.entry(event.kind).or_default().add(fuel, bucket);
     }
+}
+
+/// What an observed entry point did.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Operation<'a> {
+    /// Called this export.
+    Call(&'a str),
+    /// Made a live instance.
+    Instantiate,
 }
 
 /// The outcome kind of a result: `ok`, or the error's kind.
@@ -113,7 +175,7 @@ pub(crate) fn finished(
     observer: Option<&dyn CallObserver>,
     span: &tracing::Span,
     component: &str,
-    export: &str,
+    operation: Operation<'_>,
     kind: &'static str,
     report: Option<&CallReport>,
     wall: Duration,
@@ -128,7 +190,11 @@ pub(crate) fn finished(
         span.record("wall_us", wall.as_micros() as u64);
     }
     if let Some(observer) = observer {
-        observer.call_finished(&CallEvent { component, export, kind, report, wall });
+        let (export, instantiation) = match operation {
+            Operation::Call(export) => (export, false),
+            Operation::Instantiate => ("instantiate", true),
+        };
+        observer.call_finished(&CallEvent { component, export, instantiation, kind, report, wall });
     }
 }
 

@@ -62,6 +62,23 @@ fn denials_are_recorded_up_to_a_cap() -> TestResult {
     Ok(())
 }
 
+/// A growth granted and then failed in wasmtime is taken back: the peak of
+/// the call it happened in shows it, the next call's does not.
+#[test]
+fn each_call_of_a_reused_instance_has_its_own_peak() -> TestResult {
+    let mut budget = budget()?;
+    assert!(budget.memory_growing(0, PAGE, None)?);
+    assert!(budget.memory_growing(PAGE, 9 * PAGE, None)?);
+    budget.memory_grow_failed(wasmtime::Error::msg("mmap failed"))?;
+    assert_eq!(budget.usage().current_memory_bytes, PAGE as u64);
+    assert_eq!(budget.usage().peak_memory_bytes, 9 * PAGE as u64);
+    budget.begin_call();
+    assert_eq!(budget.usage().peak_memory_bytes, PAGE as u64);
+    assert!(budget.memory_growing(PAGE, 2 * PAGE, None)?);
+    assert_eq!(budget.usage().peak_memory_bytes, 2 * PAGE as u64);
+    Ok(())
+}
+
 #[test]
 fn a_later_successful_growth_forgets_the_denials_of_that_resource_only() -> TestResult {
     let mut budget = budget()?;

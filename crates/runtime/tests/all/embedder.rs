@@ -285,7 +285,14 @@ fn cancelling_a_live_instance_stops_its_call_reports_the_fuel_burned_and_poisons
         let counts = metrics.snapshot();
         assert_eq!(counts.get("cancelled").map(|kind| kind.count), Some(2));
         assert_eq!(counts.get("instantiate").map(|kind| kind.count), None, "kinds are outcomes, not exports");
-        assert_eq!(counts.get("ok").map(|kind| kind.count), Some(1), "the instantiation");
+        assert_eq!(counts.get("ok").map(|kind| kind.count), None, "an instantiation is not a call");
+        assert_eq!(metrics.instantiations().get("ok").map(|kind| kind.count), Some(1));
+        // Keyed by component and export too.
+        let spin = metrics.of_export("embedder", "spin");
+        assert_eq!(spin.get("cancelled").map(|kind| (kind.count, kind.fuel >= 1_000_000)), Some((1, true)));
+        assert_eq!(metrics.of_export("embedder", "echo").get("cancelled").map(|kind| kind.count), Some(1));
+        assert_eq!(metrics.of_export("embedder", "instantiate").get("ok").map(|kind| kind.count), Some(1));
+        assert_eq!(metrics.exports().len(), 3, "{:?}", metrics.exports());
         Ok(())
     })
 }
@@ -363,6 +370,118 @@ fn a_hand_written_import_is_counted_and_its_error_is_a_host_error() -> TestResul
         assert_eq!(error.crash().map(|crash| crash.kind), Some(CrashKind::HostError), "{error}");
         assert!(error.to_string().contains("11 is past 10"), "{error}");
         assert_eq!(error.report().map(|report| report.host_calls), Some(1));
+        Ok(())
+    })
+}
+
+/// `check(n)` through an unmarked import; `say(ptr, len)` passes the host a
+/// string wherever the caller points.
+const UNMARKED_GUEST: &str = r#"(component
+  (import "test:embedder/fallible" (instance $f
+    (export "check" (func (param "n" u32) (result u32)))
+    (export "say" (func (param "s" string)))))
+  (core module $mem (memory (export "memory") 1))
+  (core instance $mem (instantiate $mem))
+  (core func $check (canon lower (func $f "check")))
+  (core func $say (canon lower (func $f "say") (memory (core memory $mem "memory"))))
+  (core module $m
+    (import "host" "check" (func $check (param i32) (result i32)))
+    (import "host" "say" (func $say (param i32 i32)))
+    (func (export "check") (param i32) (result i32) (call $check (local.get 0)))
+    (func (export "say") (param i32 i32) (call $say (local.get 0) (local.get 1))))
+  (core instance $i (instantiate $m (with "host" (instance (export "check" (func $check)) (export "say" (func $say))))))
+  (func (export "check") (param "n" u32) (result u32) (canon lift (core func $i "check")))
+  (func (export "say") (param "ptr" u32) (param "len" u32) (canon lift (core func $i "say"))))"#;
+
+/// An import linked by hand that never calls `import_host`: its error is
+/// still the host's, counted and timed; a bad string the guest passes to it
+/// is still the guest's.
+#[test]
+fn an_unmarked_linked_import_that_fails_is_a_counted_host_error_and_a_bad_argument_stays_the_guests() -> TestResult {
+    let runtime = RuntimeBuilder::<Counter>::new()
+        .link(|linker| {
+            let mut fallible = linker.instance("test:embedder/fallible")?;
+            fallible.func_wrap(
+                "check",
+                |_store: wasmtime::StoreContextMut<'_, StoreState<Counter>>, (n,): (u32,)| {
+                    if n > 10 { Err(wasmtime::Error::msg(format!("{n} is past ten"))) } else { Ok((n,)) }
+                },
+            )?;
+            fallible
+                .func_wrap("say", |_store: wasmtime::StoreContextMut<'_, StoreState<Counter>>, (_s,): (String,)| Ok(()))
+        })
+        .build()?;
+    let component = runtime.load_bytes(UNMARKED_GUEST.as_bytes(), &manifest(Timeout::from_secs(10))?)?;
+    tokio()?.block_on(async {
+        let mut instance = component.instantiate_async(Counter::default()).await?;
+        assert_eq!(instance.call_async("check", &[Val::U32(7)]).await?.results, [Val::U32(7)]);
+        let error = instance.call_async("check", &[Val::U32(11)]).await.err().ok_or("past the limit")?;
+        assert_eq!(error.crash().map(|crash| crash.kind), Some(CrashKind::HostError), "{error}");
+        assert!(error.to_string().contains("11 is past ten"), "{error}");
+        assert!(error.to_string().contains("an import the embedder linked"), "{error}");
+        assert_eq!(error.report().map(|report| report.host_calls), Some(1));
+        assert!(matches!(
+            instance.call_async("check", &[Val::U32(1)]).await,
+            Err(RuntimeError::Poisoned { by: "host-error" })
+        ));
+
+        let mut instance = component.instantiate_async(Counter::default()).await?;
+        instance.call_async("say", &[Val::U32(0), Val::U32(5)]).await?;
+        let error =
+            instance.call_async("say", &[Val::U32(65_000), Val::U32(5_000)]).await.err().ok_or("out of bounds")?;
+        assert_eq!(error.crash().map(|crash| crash.kind), Some(CrashKind::ComponentModelViolation), "{error}");
+        Ok(())
+    })
+}
+
+mod mismatched {
+    wasmtime::component::bindgen!({
+        inline: "
+            package test:mismatched;
+            world calc {
+                export triple: func(n: u32) -> u32;
+            }
+        ",
+        exports: { default: async },
+    });
+}
+
+/// The embedder's mistakes inside `run`: a world the component does not
+/// export, a synchronous wrapper on an async store. Usage errors; the
+/// instance still answers.
+#[test]
+fn an_embedders_mistake_inside_run_is_a_usage_error_that_poisons_nothing() -> TestResult {
+    let runtime = Runtime::builder().build()?;
+    let component = runtime.load_bytes(CALC.as_bytes(), &manifest(Timeout::from_secs(10))?)?;
+    tokio()?.block_on(async {
+        let mut instance = component.instantiate_async(()).await?;
+        let wrong_world = instance
+            .run_async(|mut store, instance| {
+                Box::pin(async move { mismatched::Calc::new(&mut store, &instance)?.call_triple(&mut store, 1).await })
+            })
+            .await
+            .err()
+            .ok_or("a world the component does not export")?;
+        assert_eq!(wrong_world.kind(), "usage", "{wrong_world}");
+        assert!(!instance.is_poisoned());
+        let sync_on_async = instance
+            .run_async(|mut store, instance| {
+                Box::pin(async move {
+                    let double = instance.get_typed_func::<(u32,), (u32,)>(&mut store, "double")?;
+                    double.call(&mut store, (2,)).map(|(n,)| n)
+                })
+            })
+            .await
+            .err()
+            .ok_or("a synchronous call on an async store")?;
+        assert_eq!(sync_on_async.kind(), "usage", "{sync_on_async}");
+        assert!(!instance.is_poisoned());
+        let doubled = instance
+            .run_async(|mut store, instance| {
+                Box::pin(async move { exported::Calc::new(&mut store, &instance)?.call_double(&mut store, 21).await })
+            })
+            .await?;
+        assert_eq!(doubled.results, 42);
         Ok(())
     })
 }
