@@ -134,7 +134,7 @@ impl AsyncExecutor {
         args: &[Val],
         cancel: Option<&CancellationToken>,
     ) -> Result<CallOutcome, RuntimeError> {
-        let (started, deadline, progress) = start(instance.component());
+        let (started, deadline, progress) = start_live(instance);
         let call = Box::pin(instance.call_async(export, args, deadline, progress.clone(), false));
         let outcome = guard(call, deadline, &progress, cancel).await;
         settle(outcome, instance, &progress, started)
@@ -153,7 +153,7 @@ impl AsyncExecutor {
         T: Send + 'static,
         F: for<'a> FnOnce(StoreContextMut<'a, StoreState<T>>, Instance) -> StoreFuture<'a, R>,
     {
-        let (started, deadline, progress) = start(instance.component());
+        let (started, deadline, progress) = start_live(instance);
         let run = Box::pin(instance.run_async(call, deadline, progress.clone()));
         let outcome = guard(run, deadline, &progress, cancel).await;
         settle(outcome, instance, &progress, started)
@@ -173,7 +173,7 @@ impl AsyncExecutor {
         P: ComponentNamedList + Lower + Send + Sync,
         R: ComponentNamedList + Lift + Send + Sync + 'static,
     {
-        let (started, deadline, progress) = start(instance.component());
+        let (started, deadline, progress) = start_live(instance);
         let call = Box::pin(instance.call_typed_async(export, params, deadline, progress.clone()));
         let outcome = guard(call, deadline, &progress, cancel).await;
         settle(outcome, instance, &progress, started)
@@ -254,8 +254,17 @@ impl QuotaPermit {
 /// When a call of `component` begins, when it must end, and the tracker
 /// that tells the deadline's timer what it is doing.
 fn start<T: 'static>(component: &LoadedComponent<T>) -> (Instant, Deadline, Arc<CallProgress>) {
+    starting(component.limits().timeout())
+}
+
+/// [`start`] for a call of a live instance, which may have a shorter timeout.
+fn start_live<T: 'static>(instance: &ComponentInstance<T>) -> (Instant, Deadline, Arc<CallProgress>) {
+    starting(instance.call_timeout())
+}
+
+fn starting(timeout: Duration) -> (Instant, Deadline, Arc<CallProgress>) {
     let started = Instant::now();
-    (started, Deadline::starting_at(started, component.limits().timeout()), CallProgress::new())
+    (started, Deadline::starting_at(started, timeout), CallProgress::new())
 }
 
 /// An instance slot, given back when dropped.

@@ -98,6 +98,8 @@ pub struct ComponentInstance<T: 'static = ()> {
     /// report of a fresh call.
     created: Instant,
     instantiate: Duration,
+    /// A per-call timeout the embedder set, shorter than the manifest's.
+    call_timeout: Option<Duration>,
 }
 
 impl<T: 'static> std::fmt::Debug for ComponentInstance<T> {
@@ -147,6 +149,7 @@ impl<T: Send + 'static> ComponentInstance<T> {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             created: started,
             instantiate: Duration::ZERO,
+            call_timeout: None,
         }
     }
 
@@ -282,7 +285,7 @@ impl<T: Send + 'static> ComponentInstance<T> {
             return Err(RuntimeError::AsyncRequired);
         }
         let started = Instant::now();
-        self.begin(Deadline::starting_at(started, self.component.limits().timeout()), None)?;
+        self.begin(Deadline::starting_at(started, self.call_timeout()), None)?;
         Ok(started)
     }
 
@@ -473,6 +476,21 @@ impl<T: 'static> ComponentInstance<T> {
     /// whose future was dropped poisoned the instance.
     pub fn is_poisoned(&self) -> bool {
         self.poisoned.is_some() || self.awaiting
+    }
+
+    /// Ends each later call of this instance after `timeout` if that is
+    /// sooner than the manifest's timeout (which always caps it); `None`
+    /// goes back to the manifest's. For a supervisor that gives one
+    /// message less time than the component's worst case.
+    pub fn set_call_timeout(&mut self, timeout: Option<Duration>) {
+        self.call_timeout = timeout;
+    }
+
+    /// How long each call of this instance may take: the manifest's
+    /// timeout, or a shorter one set with [`set_call_timeout`](Self::set_call_timeout).
+    pub fn call_timeout(&self) -> Duration {
+        let manifest = self.component.limits().timeout();
+        self.call_timeout.map_or(manifest, |timeout| timeout.min(manifest))
     }
 
     /// The component this is an instance of.

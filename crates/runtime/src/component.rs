@@ -399,6 +399,19 @@ impl<T: Send + 'static> Instance<T> {
 }
 
 impl<T: 'static> Instance<T> {
+    /// Ends each later call of this instance after `timeout` if that is
+    /// sooner than the manifest's timeout, which always caps it; `None`
+    /// goes back to the manifest's. A call stopped this way is
+    /// `deadline-exceeded` and poisons the instance, like any deadline.
+    pub fn set_call_timeout(&mut self, timeout: Option<std::time::Duration>) {
+        self.core.set_call_timeout(timeout);
+    }
+
+    /// How long each call of this instance may take now.
+    pub fn call_timeout(&self) -> std::time::Duration {
+        self.core.call_timeout()
+    }
+
     /// The token that cancels this instance's async call in progress (and
     /// so poisons the instance): hand it to whoever may stop the actor.
     pub fn cancellation_token(&self) -> CancellationToken {

@@ -297,6 +297,35 @@ fn cancelling_a_live_instance_stops_its_call_reports_the_fuel_burned_and_poisons
     })
 }
 
+/// A supervisor gives one call less time than the manifest allows; the
+/// manifest's timeout still caps a longer one.
+#[test]
+fn a_live_instance_can_be_given_a_shorter_call_timeout_but_never_a_longer_one() -> TestResult {
+    let runtime = Runtime::builder().build()?;
+    let component = runtime.load_bytes(CALC.as_bytes(), &manifest(Timeout::from_secs(10))?)?;
+    tokio()?.block_on(async {
+        let mut instance = component.instantiate_async(()).await?;
+        instance.set_call_timeout(Some(Duration::from_secs(60)));
+        assert_eq!(instance.call_timeout(), Duration::from_secs(10), "the manifest caps it");
+        instance.set_call_timeout(Some(Duration::from_millis(50)));
+        assert_eq!(instance.call_async("double", &[Val::U32(4)]).await?.results, [Val::U32(8)]);
+        let started = std::time::Instant::now();
+        let error = instance.call_async("spin", &[]).await.err().ok_or("the spin stops")?;
+        let took = started.elapsed();
+        assert!(matches!(error.crash().map(|crash| crash.kind), Some(CrashKind::DeadlineExceeded { .. })), "{error}");
+        assert!(took < Duration::from_secs(2), "the 50 ms timeout took {took:?}");
+        assert!(instance.is_poisoned());
+        // The synchronous entry point honours it too.
+        let mut sync = component.instantiate(())?;
+        sync.set_call_timeout(Some(Duration::from_millis(50)));
+        let started = std::time::Instant::now();
+        let error = sync.call("spin", &[]).err().ok_or("the sync spin stops")?;
+        assert!(matches!(error.crash().map(|crash| crash.kind), Some(CrashKind::DeadlineExceeded { .. })), "{error}");
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        Ok(())
+    })
+}
+
 #[test]
 fn a_call_stopped_at_its_deadline_reports_the_fuel_it_burned() -> TestResult {
     tokio()?.block_on(async {
