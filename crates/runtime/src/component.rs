@@ -86,9 +86,9 @@ impl Shared {
 ///
 /// | entry point | instance | admission | fuel and deadline |
 /// |---|---|---|---|
-/// | [`call`](Self::call), [`call_with`](Self::call_with) | fresh, sync | a free slot now, else `busy` | one budget for instantiation and call |
-/// | [`call_async`](Self::call_async), [`call_async_with`](Self::call_async_with) | fresh, on Tokio | waits in the bounded queue | the same; the deadline also covers blocked host calls |
-/// | [`instantiate`](Self::instantiate), [`instantiate_async`](Self::instantiate_async) | live ([`Instance`]) | its slot is held while it lives | instantiation has its own; each call gets its own |
+/// | [`call`](Self::call), [`call_with`](Self::call_with) | fresh, sync | one of the quota and the [`pool_slots`](Self::pool_slots) now, else `busy` | one budget for instantiation and call |
+/// | [`call_async`](Self::call_async), [`call_async_with`](Self::call_async_with) | fresh, on Tokio | waits in the component's queue, then the runtime's | the same; the deadline also covers blocked host calls |
+/// | [`instantiate`](Self::instantiate), [`instantiate_async`](Self::instantiate_async), [`instantiate_async_with`](Self::instantiate_async_with) | live ([`Instance`]) | its quota and slots are held while it lives | instantiation has its own; each call gets its own ([`Instance::set_call_timeout`] shortens it) |
 ///
 /// A component that imports anything (WASI, host functions) is linked
 /// against async functions: its synchronous entry points refuse it with

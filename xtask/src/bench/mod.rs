@@ -3,10 +3,12 @@
 //! interleaved batch by batch, so that the overhead of the safety layer is a
 //! ratio measured under the same conditions. Plus the runtime's own figures:
 //! async against sync on compute, deadline overshoot, 10,000 concurrent
-//! sleeping calls, RSS per idle instance.
+//! sleeping calls, fairness between a flooding and a quiet component, RSS
+//! per idle instance.
 
 mod bare;
 mod cold_start;
+mod fairness;
 mod own;
 
 use std::time::Instant;
@@ -102,6 +104,7 @@ pub(crate) fn run(options: &Options) -> Result<bool, String> {
     rows.push(cold_start::cached_cold_start(&tokio)?);
     rows.extend(own::overshoot(&runtime)?);
     rows.push(own::sleeping_calls()?);
+    rows.extend(fairness::fairness()?);
     rows.push(own::cli_process()?);
     rows.push(idle_rss);
 

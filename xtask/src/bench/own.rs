@@ -28,9 +28,9 @@ pub(super) fn overshoot(runtime: &Runtime) -> Result<[Row; 2], String> {
     ])
 }
 
-/// Wall time of 10,000 concurrent calls that each sleep 10 ms in the host.
-pub(super) fn sleeping_calls() -> Result<Row, String> {
-    let wat = format!(
+/// `nap`: sleeps 10 ms in the host.
+pub(super) fn napping_guest() -> String {
+    format!(
         r#"(component
   (import "{}" (instance $time (export "sleep" (func (param "ms" u32)))))
   (core func $sleep (canon lower (func $time "sleep")))
@@ -38,7 +38,12 @@ pub(super) fn sleeping_calls() -> Result<Row, String> {
   (core instance $i (instantiate $m (with "host" (instance (export "sleep" (func $sleep))))))
   (func (export "nap") (canon lift (core func $i "nap"))))"#,
         runtime::TIME_INTERFACE
-    );
+    )
+}
+
+/// Wall time of 10,000 concurrent calls that each sleep 10 ms in the host.
+pub(super) fn sleeping_calls() -> Result<Row, String> {
+    let wat = napping_guest();
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     let runtime = Arc::new(Runtime::builder().build().map_err(|e| e.to_string())?);
     let component =
