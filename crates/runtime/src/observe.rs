@@ -50,8 +50,11 @@ struct Counts {
     calls: BTreeMap<&'static str, KindMetrics>,
     instantiations: BTreeMap<&'static str, KindMetrics>,
     /// Component, then export (`instantiate` for instantiations), then kind.
-    by_export: BTreeMap<Box<str>, BTreeMap<Box<str>, BTreeMap<&'static str, KindMetrics>>>,
+    by_export: BTreeMap<Box<str>, BTreeMap<Box<str>, ByKind>>,
 }
+
+/// Metrics per outcome kind.
+type ByKind = BTreeMap<&'static str, KindMetrics>;
 
 /// The calls of one outcome kind.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
