@@ -8,8 +8,11 @@ use std::path::Path;
 use std::process::Command;
 
 /// Each Rust guest: its source directory under `fixtures/guests`, and the built file.
-const RUST_GUESTS: &[(&str, &str)] =
-    &[("rust-guest", "release/rust_guest.wasm"), ("rust-command", "release/rust-command.wasm")];
+const RUST_GUESTS: &[(&str, &str)] = &[
+    ("rust-guest", "release/rust_guest.wasm"),
+    ("rust-command", "release/rust-command.wasm"),
+    ("rust-http", "release/rust_http.wasm"),
+];
 /// The toolchain versions the committed components were built with.
 const COMPONENTIZE_PY: &str = "componentize-py==0.25.0";
 const COMPONENTIZE_JS: &str = "@bytecodealliance/componentize-js@0.23";
