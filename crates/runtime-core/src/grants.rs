@@ -115,7 +115,7 @@ impl WasiGrants {
     pub(crate) fn allows(&self, capability: Capability) -> bool {
         match capability {
             Capability::Network => !self.config.network.is_empty(),
-            Capability::Http => !self.config.http.is_empty(),
+            Capability::Http | Capability::HttpTypes => !self.config.http.is_empty(),
         }
     }
 }
@@ -145,8 +145,11 @@ fn first_symlink(path: &Path) -> Option<PathBuf> {
 pub(crate) enum Capability {
     /// `wasi:sockets/*`: a `[wasi.network]` address.
     Network,
-    /// `wasi:http/*`: a `[wasi.http]` origin.
+    /// `wasi:http/outgoing-handler`: a `[wasi.http]` origin.
     Http,
+    /// `wasi:http/types`: a `[wasi.http]` origin, or a request the host
+    /// serves to the store (its request, body and response live there).
+    HttpTypes,
 }
 
 impl Capability {
@@ -154,7 +157,7 @@ impl Capability {
     pub(crate) const fn grant(self) -> &'static str {
         match self {
             Self::Network => "a `[wasi.network]` address (CLI: --allow-tcp ADDR)",
-            Self::Http => "a `[wasi.http] allowed-hosts` origin (CLI: --allow-http ORIGIN)",
+            Self::Http | Self::HttpTypes => "a `[wasi.http] allowed-hosts` origin (CLI: --allow-http ORIGIN)",
         }
     }
 }

@@ -59,6 +59,9 @@ pub(crate) struct WasiState {
     /// Where inherited stdout and stderr go, when `stdio` inherits them.
     inherited: Option<(&'static output::Drain, &'static output::Drain)>,
     max_descriptors: usize,
+    /// Whether the host handed this store an incoming HTTP request, which
+    /// opens `wasi:http/types` to it whatever the outgoing grants say.
+    serving: bool,
 }
 
 impl WasiState {
@@ -136,6 +139,7 @@ impl WasiState {
             disk: fs::DiskState::new(&grants.dirs, grants.max_descriptors, host_bytes / 2),
             inherited: (config.stdio == Stdio::Inherit).then(|| (output::drain(stdout_to_stderr), output::drain(true))),
             max_descriptors: grants.max_descriptors as usize,
+            serving: false,
         }
     }
 
@@ -285,6 +289,20 @@ impl<T> StoreState<T> {
     }
 }
 
+impl<T> StoreState<T> {
+    /// The store's `wasi:http` state, for a host that serves it an incoming
+    /// request: `new_incoming_request` and `new_response_outparam` put the
+    /// request and the response's slot in its table. From this call on the
+    /// guest may use `wasi:http/types` (to read the request and answer it)
+    /// without an outgoing grant; `wasi:http/outgoing-handler` still needs
+    /// one. Everything the request holds counts against the store's caps.
+    pub fn incoming_http(&mut self) -> WasiHttpCtxView<'_> {
+        let state = self.wasi_state();
+        state.serving = true;
+        state.http(true)
+    }
+}
+
 impl<T: Send> WasiView for StoreState<T> {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         let state = self.wasi_state();
@@ -353,13 +371,14 @@ pub fn add_wasi_to_linker<T: Send + 'static>(linker: &mut Linker<StoreState<T>>)
     // that holds nothing, and the call hook fails the call when it returns.
     fn gate<'a, T>(state: &'a mut StoreState<T>, interface: &'static str, needs: Capability) -> Gated<'a> {
         state.enter_host_function(HostFunction::Wasi(interface));
-        let allowed = state.grants.allows(needs);
+        let serving = needs == Capability::HttpTypes && state.wasi.as_ref().is_some_and(|wasi| wasi.serving);
+        let allowed = serving || state.grants.allows(needs);
         if !allowed {
             state.deny(CapabilityDenied { interface, grant: needs.grant() });
         }
         Gated { wasi: state.wasi_state(), allowed }
     }
-    use Capability::{Http, Network};
+    use Capability::{Http, HttpTypes, Network};
     let l = linker;
     io::error::add_to_linker::<_, IoErrors>(l, |t| IoErrorsView(enter(t, "wasi:io/error").ctx().table))?;
     io::poll::add_to_linker::<_, Io>(l, |t| enter(t, "wasi:io/poll").ctx().table)?;
@@ -405,7 +424,7 @@ pub fn add_wasi_to_linker<T: Send + 'static>(linker: &mut Linker<StoreState<T>>)
     use wasmtime_wasi_http::p2::bindings::{LinkOptions, http};
     http::outgoing_handler::add_to_linker::<_, WasiHttp>(l, |t| gate(t, "wasi:http/outgoing-handler", Http).http())?;
     http::types::add_to_linker::<_, WasiHttp>(l, &LinkOptions::default().into(), |t| {
-        gate(t, "wasi:http/types", Http).http()
+        gate(t, "wasi:http/types", HttpTypes).http()
     })?;
     Ok(())
 }
