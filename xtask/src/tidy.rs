@@ -16,12 +16,14 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
     ("runtime-core", &["runtime-manifest", "runtime-limits"], &["tokio"]),
     ("runtime-async", &["runtime-manifest", "runtime-limits", "runtime-core"], &[]),
     ("runtime", &["runtime-manifest", "runtime-limits", "runtime-core", "runtime-async"], &[]),
-    ("runtime-cli", &["runtime", "workspace-hack"], &[]),
+    // The serving layer sits above the facade and below the CLI.
+    ("runtime-http", &["runtime", "workspace-hack"], &[]),
+    ("runtime-cli", &["runtime", "runtime-http", "workspace-hack"], &[]),
     // The tools measure below the facade too: the engine configuration the
     // bare-wasmtime baselines share, the loader on its own.
     ("xtask", &["runtime", "runtime-core", "workspace-hack"], &[]),
     ("benches", &["runtime", "runtime-core", "workspace-hack"], &[]),
-    ("workspace-hack", &[], &["wasmtime", "tokio"]),
+    ("workspace-hack", &[], &["wasmtime"]),
 ];
 
 #[derive(Deserialize)]

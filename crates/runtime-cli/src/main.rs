@@ -1,4 +1,4 @@
-//! `wasm-runtime`: check, run and inspect WebAssembly components.
+//! `wasm-runtime`: check, run, inspect and serve WebAssembly components.
 //!
 //! Exit codes are part of the contract scripts rely on: 0 ok, 1 usage or
 //! manifest error, 2 load error, 3 guest crash.
@@ -15,6 +15,7 @@ mod invoke;
 mod limit_flags;
 mod print;
 mod run;
+mod serve;
 
 /// Exit code for a usage error or an invalid manifest.
 const EXIT_INVALID: u8 = 1;
@@ -60,6 +61,15 @@ enum Command {
     /// and exports as WIT, and whether it is in the compile cache.
     #[command(after_help = "Example:\n  wasm-runtime inspect fixtures/guests/rust-guest.wasm")]
     Inspect(inspect::InspectArgs),
+    /// Serve a `wasi:http/proxy` component over HTTP/1.1: one fresh
+    /// instance per request under the manifest's limits.
+    #[command(after_help = "Example:\n  \
+        wasm-runtime serve fixtures/guests/rust-http.wasm --memory 4MiB --fuel 100000000 --timeout 1s --addr 127.0.0.1:8080\n  \
+        curl http://127.0.0.1:8080/hello\n\n\
+        A failed guest is 500 with `x-wasm-runtime-kind: KIND`; overload is 503 with `retry-after`;\n\
+        a declared body over --max-request-body is 413. SIGTERM or SIGINT drains and exits 0.\n\
+        Exit codes: 0 stopped by a signal, 1 usage or manifest error, 2 load error (not a proxy component).")]
+    Serve(Box<serve::ServeArgs>),
 }
 
 fn main() -> ExitCode {
@@ -80,6 +90,7 @@ fn main() -> ExitCode {
         Command::Check { manifest, policy } => check::check(manifest.as_deref(), policy.as_deref()),
         Command::Run(args) => run::run(&args),
         Command::Inspect(args) => inspect::inspect(&args),
+        Command::Serve(args) => serve::serve(&args),
     }
 }
 
@@ -89,7 +100,8 @@ fn init_logging(level: &str) {
     use tracing_subscriber::filter::Targets;
     let filter = match std::env::var("RUST_LOG") {
         Ok(text) if !text.is_empty() => text.parse::<Targets>(),
-        _ => format!("warn,guest={level}").parse::<Targets>(),
+        // The server's one line per request shows at the default level.
+        _ => format!("warn,guest={level},wasm_runtime::serve={level}").parse::<Targets>(),
     };
     // A malformed RUST_LOG falls back to warnings only rather than failing the command.
     let filter = filter.unwrap_or_else(|_| Targets::new().with_default(tracing_subscriber::filter::LevelFilter::WARN));

@@ -12,12 +12,9 @@ use serde_json::json;
 use crate::grants::GrantFlags;
 use crate::invoke::Invocation;
 
-/// Arguments of `wasm-runtime run`.
+/// Where the limits come from: a manifest, or all three limit flags.
 #[derive(Debug, clap::Args)]
-pub(crate) struct RunArgs {
-    /// The component: a binary (.wasm) or its text form (.wat). Without it,
-    /// the manifest's `wasm` key names it.
-    component: Option<PathBuf>,
+pub(crate) struct LimitSource {
     /// The manifest whose limits and grants the component runs under.
     #[arg(long)]
     manifest: Option<PathBuf>,
@@ -30,6 +27,16 @@ pub(crate) struct RunArgs {
     /// Wall-clock deadline per call, e.g. 100ms; with --memory and --fuel, instead of --manifest.
     #[arg(long)]
     timeout: Option<String>,
+}
+
+/// Arguments of `wasm-runtime run`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct RunArgs {
+    /// The component: a binary (.wasm) or its text form (.wat). Without it,
+    /// the manifest's `wasm` key names it.
+    component: Option<PathBuf>,
+    #[command(flatten)]
+    limits: LimitSource,
     /// A call in WAVE syntax: `name(arg, ...)` or `interface#name(...)`, e.g.
     /// 'fib(20)' or 'docs:adder/add@0.1.0#add(1, 2)'. Repeatable: the calls
     /// run in order on one instance, and `$N` as an argument passes the first
@@ -74,6 +81,7 @@ pub(crate) fn run(args: &RunArgs) -> ExitCode {
 pub(crate) enum Failure {
     Usage(String),
     Runtime(RuntimeError),
+    Serve(runtime_http::ServeError),
 }
 
 impl From<RuntimeError> for Failure {
@@ -83,7 +91,7 @@ impl From<RuntimeError> for Failure {
 }
 
 impl Failure {
-    fn exit_code(&self) -> u8 {
+    pub(crate) fn exit_code(&self) -> u8 {
         match self {
             Self::Usage(_) => crate::EXIT_INVALID,
             Self::Runtime(error) => match error {
@@ -91,6 +99,8 @@ impl Failure {
                 RuntimeError::Crash(_) => crate::EXIT_CRASH,
                 _ => crate::EXIT_INVALID,
             },
+            Self::Serve(runtime_http::ServeError::NotAProxy { .. }) => crate::EXIT_LOAD,
+            Self::Serve(_) => crate::EXIT_INVALID,
         }
     }
 
@@ -99,6 +109,10 @@ impl Failure {
             Self::Usage(message) => json!({
                 "ok": false,
                 "error": { "kind": "usage", "message": message, "help": "see `wasm-runtime run --help`" },
+            }),
+            Self::Serve(error) => json!({
+                "ok": false,
+                "error": { "kind": "serve", "message": error.to_string() },
             }),
             Self::Runtime(error) => {
                 let mut body = json!({
@@ -124,9 +138,10 @@ impl Failure {
         }
     }
 
-    fn print(self) {
+    pub(crate) fn print(self) {
         match self {
             Self::Usage(message) => crate::print::stderr_text(&format!("error: {message}\n")),
+            Self::Serve(error) => crate::report_error(error),
             Self::Runtime(error) => {
                 let report = error.crash().map(|crash| crash.report.clone());
                 crate::report_error(error);
@@ -141,7 +156,7 @@ impl Failure {
 /// The policy the runtime enforces at load: the host's, where directories
 /// typed on the command line may lie anywhere (the person typing them is the
 /// host; a manifest's own were checked against `policy` when it was parsed).
-fn runtime_policy(policy: &HostPolicy, flags: &GrantFlags) -> Result<HostPolicy, Failure> {
+pub(crate) fn runtime_policy(policy: &HostPolicy, flags: &GrantFlags) -> Result<HostPolicy, Failure> {
     if !flags.grants_dirs() || policy.grants().absolute_dirs {
         return Ok(policy.clone());
     }
@@ -152,8 +167,8 @@ fn runtime_policy(policy: &HostPolicy, flags: &GrantFlags) -> Result<HostPolicy,
 
 fn execute(args: &RunArgs) -> Result<ExitCode, Failure> {
     let policy = crate::load_policy(args.policy.as_deref())?;
-    let (mut manifest, grants_dir) = manifest(args, &policy)?;
-    let path = component_path(args, &manifest, &grants_dir)?;
+    let (mut manifest, grants_dir) = manifest(&args.limits, &policy)?;
+    let path = component_path(args.component.as_deref(), &args.limits, &manifest, &grants_dir)?;
     let command = args.invoke.is_empty();
     if !command && !args.args.is_empty() {
         return Err(Failure::Usage(
@@ -295,7 +310,7 @@ fn run_invocations(
 
 /// The manifest (from its file or from the limit flags) and the directory its
 /// relative paths are relative to.
-fn manifest(args: &RunArgs, policy: &HostPolicy) -> Result<(ComponentManifest, PathBuf), Failure> {
+pub(crate) fn manifest(args: &LimitSource, policy: &HostPolicy) -> Result<(ComponentManifest, PathBuf), Failure> {
     let flags = [("--memory", &args.memory), ("--fuel", &args.fuel), ("--timeout", &args.timeout)];
     let given: Vec<&str> = flags.iter().filter(|(_, v)| v.is_some()).map(|(name, _)| *name).collect();
     match (&args.manifest, &args.memory, &args.fuel, &args.timeout) {
@@ -331,11 +346,16 @@ fn manifest(args: &RunArgs, policy: &HostPolicy) -> Result<(ComponentManifest, P
 }
 
 /// The component file: the one named on the command line, or the manifest's `wasm`.
-fn component_path(args: &RunArgs, manifest: &ComponentManifest, manifest_dir: &Path) -> Result<PathBuf, Failure> {
-    if let Some(path) = &args.component {
-        return Ok(path.clone());
+pub(crate) fn component_path(
+    component: Option<&Path>,
+    limits: &LimitSource,
+    manifest: &ComponentManifest,
+    manifest_dir: &Path,
+) -> Result<PathBuf, Failure> {
+    if let Some(path) = component {
+        return Ok(path.to_owned());
     }
-    match (&args.manifest, &manifest.component.wasm) {
+    match (&limits.manifest, &manifest.component.wasm) {
         (Some(_), Some(wasm)) => Ok(wasm.resolve(manifest_dir)),
         (Some(path), None) => Err(Failure::Usage(format!(
             "no component given: name it on the command line, or add `wasm = \"component.wasm\"` to [component] in {}",

@@ -5,6 +5,7 @@ mod command;
 mod inspect;
 mod readme;
 mod run;
+mod serve;
 mod toolchains;
 
 use std::path::PathBuf;

@@ -1,0 +1,113 @@
+//! `wasm-runtime serve`: the CLI contract, driven over real sockets on
+//! 127.0.0.1 with a plain HTTP/1.1 client written on `std::net`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::TestResult;
+
+const GUEST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/guests/rust-http.wasm");
+
+/// A `serve` process, killed when dropped.
+struct Served {
+    child: Child,
+    addr: SocketAddr,
+    stderr: BufReader<std::process::ChildStderr>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `wasm-runtime serve GUEST ARGS --addr 127.0.0.1:0` and reads its
+/// one `listening on` line.
+fn start(args: &[&str]) -> Result<Served, Box<dyn std::error::Error>> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wasm-runtime"))
+        .arg("serve")
+        .arg(GUEST)
+        .args(args)
+        .args(["--addr", "127.0.0.1:0"])
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut stderr = BufReader::new(child.stderr.take().ok_or("no stderr")?);
+    let mut line = String::new();
+    stderr.read_line(&mut line)?;
+    let addr = line
+        .trim_end()
+        .strip_prefix("listening on http://")
+        .ok_or_else(|| format!("the first stderr line is not `listening on`: {line:?}"))?
+        .parse()?;
+    Ok(Served { child, addr, stderr })
+}
+
+/// `GET path` on a new connection: the status, the `x-wasm-runtime-kind`
+/// header and the body.
+fn get(addr: SocketAddr, path: &str) -> Result<(u16, Option<String>, String), Box<dyn std::error::Error>> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    // HTTP/1.0: the body ends with the connection, never chunked.
+    write!(stream, "GET {path} HTTP/1.0\r\nhost: {addr}\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let (head, body) = response.split_once("\r\n\r\n").ok_or("no end of head")?;
+    let status = head.split(' ').nth(1).ok_or("no status")?.parse()?;
+    let kind = head.lines().find_map(|line| line.strip_prefix("x-wasm-runtime-kind: ")).map(str::to_owned);
+    Ok((status, kind, body.to_owned()))
+}
+
+const LIMITS: &[&str] = &["--memory", "4MiB", "--fuel", "200000000", "--timeout", "1s"];
+
+#[test]
+fn serve_answers_names_failures_logs_each_request_and_drains_on_sigterm() -> TestResult {
+    let metrics = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let metrics_flag = metrics.to_string();
+    let mut args = LIMITS.to_vec();
+    args.extend(["--metrics-addr", &metrics_flag]);
+    let mut served = start(&args)?;
+    let (status, kind, body) = get(served.addr, "/hello")?;
+    assert_eq!((status, kind, body.as_str()), (200, None, "hello from rust\n"));
+    let (status, kind, _) = get(served.addr, "/spin")?;
+    assert_eq!((status, kind.as_deref()), (500, Some("out-of-fuel")));
+    assert_eq!(get(served.addr, "/hello")?.0, 200, "the server keeps serving");
+
+    let (status, _, text) = get(metrics, "/metrics")?;
+    assert_eq!(status, 200);
+    assert!(text.contains("wasm_runtime_requests_total{kind=\"out-of-fuel\"} 1"), "{text}");
+
+    let pid = served.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status()?.success());
+    let exit = served.child.wait()?;
+    assert_eq!(exit.code(), Some(0), "SIGTERM drains and exits 0");
+    let mut log = String::new();
+    served.stderr.read_to_string(&mut log)?;
+    let lines: Vec<&str> = log.lines().filter(|line| line.contains("request")).collect();
+    assert_eq!(lines.len(), 3, "one log line per request:\n{log}");
+    assert!(lines[1].contains("status=500") && lines[1].contains("kind=out-of-fuel"), "{}", lines[1]);
+    assert!(lines[0].contains("method=GET") && lines[0].contains("path=/hello"), "{}", lines[0]);
+    Ok(())
+}
+
+#[test]
+fn serve_refuses_a_component_without_an_incoming_handler_with_exit_2() -> TestResult {
+    let wat = crate::scratch(
+        "serve-plain.wat",
+        r#"(component (core module $m (func (export "f"))) (core instance $i (instantiate $m))
+          (func (export "greet") (canon lift (core func $i "f"))))"#,
+    )?;
+    let path = wat.to_str().ok_or("path")?;
+    let mut args = vec!["serve", path];
+    args.extend(LIMITS);
+    let output = crate::wasm_runtime(&args)?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("wasi:http/incoming-handler") && stderr.contains("greet"), "{stderr}");
+    Ok(())
+}

@@ -1,0 +1,86 @@
+//! The response body: the guest's, cut off at the request's deadline.
+
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use http_body_util::combinators::UnsyncBoxBody;
+use hyper::body::{Body, Frame, SizeHint};
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+/// Why a response body ended early. hyper ends the connection abruptly on
+/// it, so a client never mistakes a truncated body for a whole one.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BodyError {
+    /// The request's deadline passed while the body was still being written.
+    #[error("the request's deadline passed while its response body was being written")]
+    Deadline,
+    /// The guest's body failed (it trapped, or dropped the body unfinished).
+    #[error("the component's response body failed: {0}")]
+    Guest(String),
+}
+
+/// How the guest's call ended, once it has: set by the call's task before
+/// its store (and so the body's sender) is dropped.
+#[derive(Clone, Default)]
+pub(crate) struct CallOutcome(Arc<OnceLock<&'static str>>);
+
+impl CallOutcome {
+    pub(crate) fn set(&self, kind: &'static str) {
+        let _ = self.0.set(kind);
+    }
+
+    /// The kind of a call that failed.
+    fn failure(&self) -> Option<&'static str> {
+        self.0.get().copied().filter(|kind| *kind != "ok")
+    }
+}
+
+/// The body of every response [`HttpService`](crate::HttpService) gives.
+pub type ResponseBody = UnsyncBoxBody<Bytes, BodyError>;
+
+/// `body`, failing with [`BodyError::Deadline`] once `deadline` passes.
+/// A body whose call failed (wasmtime-wasi-http ends a body its guest never
+/// finished as if it were complete) fails too.
+pub(crate) fn until_deadline(body: HyperOutgoingBody, deadline: Instant, outcome: CallOutcome) -> ResponseBody {
+    let sleep = Box::pin(tokio::time::sleep_until(deadline.into()));
+    let inner = body.map_err(|error| BodyError::Guest(format!("{error:?}"))).boxed_unsync();
+    Deadlined { inner, sleep, outcome }.boxed_unsync()
+}
+
+struct Deadlined {
+    inner: ResponseBody,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    outcome: CallOutcome,
+}
+
+impl Body for Deadlined {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(None) => match self.outcome.failure() {
+                Some(kind) => Poll::Ready(Some(Err(BodyError::Guest(format!("the component failed ({kind})"))))),
+                None => Poll::Ready(None),
+            },
+            Poll::Ready(frame) => Poll::Ready(frame),
+            Poll::Pending => match self.sleep.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(BodyError::Deadline))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

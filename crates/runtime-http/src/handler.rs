@@ -1,0 +1,296 @@
+//! One request: admission, a fresh instance, the guest's handler, the
+//! response, and what it all used.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Body;
+use runtime::{CallReport, LoadedComponent, RuntimeError};
+use wasmtime_wasi_http::p2::bindings::Proxy;
+use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+use crate::body::{CallOutcome, ResponseBody, until_deadline};
+use crate::metrics::ServeMetrics;
+use crate::{ServeError, ServeOptions};
+
+/// The response header that names what went wrong, with the kinds of
+/// `wasm-runtime run --json` (`out-of-fuel`, `deadline-exceeded`, ...).
+pub const KIND_HEADER: &str = "x-wasm-runtime-kind";
+
+/// A served component: hand it requests with [`handle`](Self::handle), or
+/// give it to a [`Server`](crate::Server). Cheap to clone.
+pub struct HttpService<T: 'static = ()> {
+    inner: Arc<Inner<T>>,
+}
+
+impl<T> Clone for HttpService<T> {
+    fn clone(&self) -> Self {
+        Self { inner: self.inner.clone() }
+    }
+}
+
+impl<T> std::fmt::Debug for HttpService<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpService").field("component", &self.inner.component).finish_non_exhaustive()
+    }
+}
+
+struct Inner<T: 'static> {
+    component: LoadedComponent<T>,
+    options: ServeOptions,
+    max_body: u64,
+    timeout: Duration,
+    metrics: Arc<ServeMetrics>,
+}
+
+/// How a request ended, for the log line and the metrics.
+struct Ended {
+    kind: &'static str,
+    report: Option<CallReport>,
+}
+
+impl<T: Default + Send + 'static> HttpService<T> {
+    /// Serves `component`, which must export `wasi:http/incoming-handler@0.2.x`
+    /// (any minor version of 0.2: real guests export 0.2.0 to 0.2.12).
+    pub fn new(component: LoadedComponent<T>, options: ServeOptions) -> Result<Self, ServeError> {
+        let names = component.export_names();
+        if !names.iter().any(|name| is_incoming_handler(name)) {
+            let exports = if names.is_empty() { String::from("none") } else { names.join(", ") };
+            return Err(ServeError::NotAProxy { exports });
+        }
+        let limits = component.limits();
+        let max_body = options.max_request_body.unwrap_or_else(|| limits.memory_bytes());
+        let timeout = limits.timeout();
+        Ok(Self { inner: Arc::new(Inner { component, options, max_body, timeout, metrics: ServeMetrics::new() }) })
+    }
+
+    /// The server's metrics, to expose with [`serve_metrics`](crate::serve_metrics).
+    pub fn metrics(&self) -> Arc<ServeMetrics> {
+        self.inner.metrics.clone()
+    }
+
+    /// The options it serves with.
+    pub fn options(&self) -> &ServeOptions {
+        &self.inner.options
+    }
+
+    /// The deadline of each request, from the manifest.
+    pub fn timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
+    /// The longest request body it accepts, in bytes.
+    pub fn max_request_body(&self) -> u64 {
+        self.inner.max_body
+    }
+
+    /// Answers one request in a fresh instance. Never fails: every failure
+    /// is a response (`413`, `503`, `500` with [`KIND_HEADER`]).
+    pub async fn handle<B>(&self, request: Request<B>) -> Response<ResponseBody>
+    where
+        B: Body<Data = Bytes> + Send + Sync + 'static,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        let inner = &self.inner;
+        let started = Instant::now();
+        let deadline = started + inner.timeout;
+        let in_flight = inner.metrics.enter();
+        let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+        let log = move |status: StatusCode, ended: &Ended| {
+            tracing::info!(
+                target: "wasm_runtime::serve",
+                %method,
+                path = %path,
+                status = status.as_u16(),
+                kind = %ended.kind,
+                wall_ms = started.elapsed().as_secs_f64() * 1e3,
+                "request"
+            );
+        };
+        if let Some(refused) = refuse_early(&request, inner.max_body) {
+            let ended = Ended { kind: refused.1, report: None };
+            log(refused.0, &ended);
+            inner.metrics.finish(ended.kind, started.elapsed(), None, in_flight);
+            return plain(refused.0, refused.1, refused.2);
+        }
+        let instance = match inner.component.instantiate_async(T::default()).await {
+            Ok(instance) => instance,
+            Err(error) => {
+                let ended = Ended { kind: error.kind(), report: error.report().cloned() };
+                let status = status_of(&error);
+                log(status, &ended);
+                inner.metrics.finish(ended.kind, started.elapsed(), ended.report.as_ref(), in_flight);
+                return failure(status, &error, &inner.options);
+            }
+        };
+        let queue_wait = instance.queue_wait();
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let outcome = CallOutcome::default();
+        let call = spawn_handler(instance, request, inner.max_body, sender, deadline, outcome.clone());
+        let (status, response) = match receiver.await {
+            Ok(Ok(response)) => {
+                let status = response.status();
+                (status, Ok(response))
+            }
+            Ok(Err(code)) => (StatusCode::INTERNAL_SERVER_ERROR, Err(Some(code))),
+            // The guest ended without answering: the call's outcome says why.
+            Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, Err(None)),
+        };
+        let metrics = inner.metrics.clone();
+        let finish = async move {
+            let ended = match call.await {
+                Ok(ended) => ended,
+                // The task panicked: the runtime's own boundary failed.
+                Err(_) => Ended { kind: "host-panic", report: None },
+            };
+            log(status, &ended);
+            let mut report = ended.report.clone();
+            if let Some(report) = report.as_mut() {
+                report.queue_wait = queue_wait;
+            }
+            metrics.finish(ended.kind, started.elapsed(), report.as_ref(), in_flight);
+            ended
+        };
+        match response {
+            Ok(response) => {
+                // The body may still stream: the call's end is logged when it comes.
+                tokio::spawn(finish);
+                response.map(|body| until_deadline(body, deadline, outcome))
+            }
+            Err(code) => {
+                let ended = finish.await;
+                let kind = match (code, ended.kind) {
+                    (_, kind) if kind != "ok" => kind,
+                    (Some(_), _) => "guest-error-response",
+                    (None, _) => "no-response",
+                };
+                plain(status, kind, format!("the component did not answer the request ({kind})\n"))
+            }
+        }
+    }
+}
+
+/// Whether `name` is the handler of `wasi:http/incoming-handler@0.2.x`.
+fn is_incoming_handler(name: &str) -> bool {
+    name.strip_prefix("wasi:http/incoming-handler@0.2.").is_some_and(|rest| rest.ends_with("#handle"))
+}
+
+/// A request refused before any instance is made: its status, kind and text.
+fn refuse_early<B>(request: &Request<B>, max_body: u64) -> Option<(StatusCode, &'static str, String)> {
+    let declared = request
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .map(|value| value.to_str().ok().and_then(|text| text.trim().parse::<u64>().ok()).ok_or(()));
+    match declared {
+        Some(Err(())) => {
+            return Some((StatusCode::BAD_REQUEST, "bad-request", "the content-length is not a number\n".into()));
+        }
+        Some(Ok(length)) if length > max_body => {
+            let text = format!("the request body of {length} bytes exceeds the limit of {max_body} bytes\n");
+            return Some((StatusCode::PAYLOAD_TOO_LARGE, "request-too-large", text));
+        }
+        _ => {}
+    }
+    if request.uri().authority().is_none() && !request.headers().contains_key(http::header::HOST) {
+        return Some((StatusCode::BAD_REQUEST, "bad-request", "the request names no host\n".into()));
+    }
+    None
+}
+
+type ResponseSender = tokio::sync::oneshot::Sender<Result<Response<HyperOutgoingBody>, ErrorCode>>;
+
+/// Runs the guest's handler in `instance` on its own task, so the response
+/// head can go out while the guest still writes the body; the task ends
+/// with the call's outcome.
+fn spawn_handler<T, B>(
+    mut instance: runtime::Instance<T>,
+    request: Request<B>,
+    max_body: u64,
+    sender: ResponseSender,
+    deadline: Instant,
+    outcome_cell: CallOutcome,
+) -> tokio::task::JoinHandle<Ended>
+where
+    T: Send + 'static,
+    B: Body<Data = Bytes> + Send + Sync + 'static,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    // One deadline for the whole request: instantiation already spent part.
+    instance.set_call_timeout(Some(deadline.saturating_duration_since(Instant::now())));
+    let request = request.map(|body| {
+        let limit = usize::try_from(max_body).unwrap_or(usize::MAX);
+        Limited::new(body, limit).map_err(move |error| match error.downcast::<hyper::Error>() {
+            Ok(hyper) => wasmtime_wasi_http::Error::Hyper(*hyper),
+            Err(_) => wasmtime_wasi_http::Error::HttpRequestBodySize(Some(max_body)),
+        })
+    });
+    tokio::spawn(async move {
+        let outcome = instance
+            .run_async(move |mut store, wasm| {
+                Box::pin(async move {
+                    let proxy = Proxy::new(&mut store, &wasm)?;
+                    let mut http = store.data_mut().incoming_http();
+                    let request = http.new_incoming_request(Scheme::Http, request)?;
+                    let outparam = http.new_response_outparam(sender)?;
+                    proxy.wasi_http_incoming_handler().call_handle(&mut store, request, outparam).await
+                })
+            })
+            .await;
+        let instantiated = instance.instantiation_report().clone();
+        let ended = match outcome {
+            Ok(outcome) => Ended { kind: "ok", report: Some(merged(&instantiated, outcome.report)) },
+            Err(error) => {
+                let report = error.report().cloned().map(|report| merged(&instantiated, report));
+                Ended { kind: error.kind(), report }
+            }
+        };
+        // Before the store goes: dropping it ends an unfinished body, which
+        // must then read as cut short, not as complete.
+        outcome_cell.set(ended.kind);
+        drop(instance);
+        ended
+    })
+}
+
+/// The call's report with its instance's instantiation added in.
+fn merged(instantiated: &CallReport, mut call: CallReport) -> CallReport {
+    call.fuel_consumed = call.fuel_consumed.saturating_add(instantiated.fuel_consumed);
+    call.peak_memory_bytes = call.peak_memory_bytes.max(instantiated.peak_memory_bytes);
+    call.instantiate = instantiated.wall;
+    call.wall += instantiated.wall;
+    call
+}
+
+/// The status a failure before the handler ran gets.
+fn status_of(error: &RuntimeError) -> StatusCode {
+    match error {
+        RuntimeError::Busy { .. } | RuntimeError::QuotaReached { .. } | RuntimeError::Cancelled { .. } => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn failure(status: StatusCode, error: &RuntimeError, options: &ServeOptions) -> Response<ResponseBody> {
+    let mut response = plain(status, error.kind(), format!("{error}\n"));
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        let seconds = options.retry_after.as_secs().max(1);
+        response.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+/// A short text response naming `kind` in [`KIND_HEADER`].
+fn plain(status: StatusCode, kind: &'static str, text: String) -> Response<ResponseBody> {
+    let body = Full::new(Bytes::from(text)).map_err(|never| match never {}).boxed_unsync();
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    headers.insert(KIND_HEADER, HeaderValue::from_static(kind));
+    response
+}

@@ -1,0 +1,156 @@
+//! Each request's contract: the guest's answer, or a status and a kind.
+
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+use http::{Request, StatusCode};
+use http_body_util::Full;
+use runtime::{ComponentManifest, Runtime};
+use runtime_http::{HttpService, ServeError, ServeOptions};
+
+use crate::client::{get, send};
+use crate::{LIMITS, TestResult, serve};
+
+/// One runtime for these tests: engines are costly to create.
+fn runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| Runtime::builder().build().unwrap_or_else(|error| panic!("cannot build the runtime: {error}")))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_guest_answers_hello_and_echoes_the_request() -> TestResult {
+    let running = serve(runtime(), LIMITS, ServeOptions::default()).await?;
+    let hello = get(running.addr, "/hello").await?;
+    assert_eq!((hello.status, hello.text().as_str()), (StatusCode::OK, "hello from rust\n"));
+    assert_eq!(hello.kind(), None, "a guest's own answer carries no kind");
+
+    let request = Request::post("/echo?a=1&b=two")
+        .header("host", running.addr.to_string())
+        .header("x-test", "yes")
+        .body(Full::new(Bytes::from_static(b"the body")))?;
+    let echo = send(running.addr, request).await?;
+    let text = echo.text();
+    assert_eq!(echo.status, StatusCode::OK, "{text}");
+    for line in ["method: POST", "path: /echo", "query: a=1&b=two", "header x-test: yes", "body: the body"] {
+        assert!(text.lines().any(|l| l == line), "no line `{line}` in:\n{text}");
+    }
+    let missing = get(running.addr, "/nowhere").await?;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "the guest's own status passes through");
+    running.stop(std::time::Duration::from_secs(5)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_guest_is_500_naming_its_kind_and_the_server_keeps_serving() -> TestResult {
+    let running = serve(runtime(), LIMITS, ServeOptions::default()).await?;
+    for (path, kind) in
+        [("/spin", "out-of-fuel"), ("/alloc?mib=16", "memory-limit-exceeded"), ("/panic", "unreachable")]
+    {
+        let failed = get(running.addr, path).await?;
+        assert_eq!((failed.status, failed.kind()), (StatusCode::INTERNAL_SERVER_ERROR, Some(kind)), "{path}");
+        let hello = get(running.addr, "/hello").await?;
+        assert_eq!(hello.status, StatusCode::OK, "after {path}");
+    }
+    // Under the budget the same route succeeds.
+    let allocated = get(running.addr, "/alloc?mib=1").await?;
+    assert_eq!(allocated.status, StatusCode::OK, "{}", allocated.text());
+    running.stop(std::time::Duration::from_secs(5)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_deadline_covers_the_guest_and_its_blocked_host_calls() -> TestResult {
+    let limits = "memory = \"4MiB\"\nfuel = 10_000_000_000\ntimeout = \"300ms\"";
+    let running = serve(runtime(), limits, ServeOptions::default()).await?;
+    for path in ["/spin", "/sleep?ms=5000"] {
+        let started = std::time::Instant::now();
+        let failed = get(running.addr, path).await?;
+        assert_eq!(failed.status, StatusCode::INTERNAL_SERVER_ERROR, "{path}: {}", failed.text());
+        assert_eq!(failed.kind(), Some("deadline-exceeded"), "{path}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(4), "{path} was not stopped at its deadline");
+    }
+    let slept = get(running.addr, "/sleep?ms=10").await?;
+    assert_eq!((slept.status, slept.text().as_str()), (StatusCode::OK, "slept 10 ms\n"));
+    running.stop(std::time::Duration::from_secs(5)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declared_body_over_the_limit_is_413_and_one_under_it_is_served() -> TestResult {
+    let running = serve(runtime(), LIMITS, ServeOptions::default().with_max_request_body(1024)).await?;
+    let post = |size: usize| {
+        Request::post("/echo").header("host", running.addr.to_string()).body(Full::new(Bytes::from(vec![b'a'; size])))
+    };
+    let refused = send(running.addr, post(2048)?).await?;
+    assert_eq!((refused.status, refused.kind()), (StatusCode::PAYLOAD_TOO_LARGE, Some("request-too-large")));
+    let served = send(running.addr, post(1000)?).await?;
+    assert_eq!(served.status, StatusCode::OK);
+    assert!(served.text().contains(&"a".repeat(1000)));
+    running.stop(std::time::Duration::from_secs(5)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_still_streaming_at_the_deadline_ends_the_connection_abruptly() -> TestResult {
+    let limits = "memory = \"4MiB\"\nfuel = 10_000_000_000\ntimeout = \"300ms\"";
+    let running = serve(runtime(), limits, ServeOptions::default()).await?;
+    // 4 GiB cannot be written in 300 ms: the head went out, the body cannot end cleanly.
+    let cut = get(running.addr, "/stream?mib=4096").await?;
+    assert_eq!(cut.status, StatusCode::OK);
+    assert!(cut.body.is_err(), "a truncated body ended cleanly");
+    // A short stream ends whole.
+    let whole = get(running.addr, "/stream?mib=1").await?;
+    assert_eq!(whole.body.as_ref().map(Bytes::len).ok(), Some(1 << 20));
+    running.stop(std::time::Duration::from_secs(5)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_without_an_incoming_handler_is_refused_with_its_exports() -> TestResult {
+    let wat = r#"(component (core module $m (func (export "f"))) (core instance $i (instantiate $m))
+      (func (export "greet") (canon lift (core func $i "f"))))"#;
+    let manifest: ComponentManifest =
+        format!("[component]\nname = \"plain\"\nversion = \"0.1.0\"\n[resources]\n{LIMITS}").parse()?;
+    let component = runtime().load_bytes(wat.as_bytes(), &manifest)?;
+    match HttpService::new(component, ServeOptions::default()) {
+        Err(ServeError::NotAProxy { exports }) => assert_eq!(exports, "greet"),
+        other => panic!("served a component without a handler: {other:?}"),
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_by_kind_and_are_served_as_prometheus_text() -> TestResult {
+    let service = HttpService::new(crate::guest(runtime(), LIMITS)?, ServeOptions::default())?;
+    let metrics = service.metrics();
+    let running = crate::Running::start(service).await?;
+    get(running.addr, "/hello").await?;
+    get(running.addr, "/hello").await?;
+    get(running.addr, "/spin").await?;
+    // The call's end is counted once its task ends, just after the response.
+    for _ in 0..100 {
+        if metrics.in_flight() == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!((metrics.requests("ok"), metrics.requests("out-of-fuel")), (2, 1));
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let exporter = tokio::spawn(runtime_http::serve_metrics(listener, metrics, async move {
+        let _ = stopped.await;
+    }));
+    let scraped = get(addr, "/metrics").await?;
+    let text = scraped.text();
+    assert_eq!(scraped.status, StatusCode::OK);
+    for line in [
+        "wasm_runtime_requests_total{kind=\"ok\"} 2",
+        "wasm_runtime_requests_total{kind=\"out-of-fuel\"} 1",
+        "wasm_runtime_requests_in_flight 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no line `{line}` in:\n{text}");
+    }
+    assert!(text.contains("wasm_runtime_request_duration_seconds_bucket"), "{text}");
+    assert!(text.contains("wasm_runtime_queue_wait_seconds_count 3"), "{text}");
+    let _ = stop.send(());
+    exporter.await?;
+    running.stop(std::time::Duration::from_secs(5)).await
+}

@@ -1,0 +1,169 @@
+//! The listener: overload, slow and idle clients, connection caps, drain on
+//! shutdown, and the host's memory and descriptors under load.
+
+use std::time::Duration;
+
+use http::StatusCode;
+use runtime::{Allocation, Runtime};
+use runtime_http::ServeOptions;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::client::get;
+use crate::{TestResult, serve};
+
+/// A runtime whose admission queue holds `waiting` requests for `wait`.
+fn runtime_with_queue(waiting: usize, wait: Duration) -> Result<Runtime, runtime::RuntimeError> {
+    Runtime::builder().allocation(Allocation::OnDemand).queue(waiting, wait).build()
+}
+
+/// Sends `count` concurrent `path` requests; returns the statuses, each with
+/// whether it carried `retry-after`.
+async fn burst(addr: std::net::SocketAddr, path: &str, count: usize) -> Result<Vec<(StatusCode, bool)>, String> {
+    let mut requests = tokio::task::JoinSet::new();
+    for _ in 0..count {
+        let path = path.to_owned();
+        requests.spawn(async move {
+            let answer = get(addr, &path).await.map_err(|e| e.to_string())?;
+            Ok::<_, String>((answer.status, answer.headers.contains_key(http::header::RETRY_AFTER)))
+        });
+    }
+    let mut statuses = Vec::with_capacity(count);
+    while let Some(joined) = requests.join_next().await {
+        statuses.push(joined.map_err(|e| e.to_string())??);
+    }
+    Ok(statuses)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_hundred_slow_requests_get_200_or_503_with_retry_after() -> TestResult {
+    let runtime = runtime_with_queue(1000, Duration::from_millis(100))?;
+    let limits = "memory = \"4MiB\"\nfuel = 200_000_000\ntimeout = \"5s\"\ninstances = 20";
+    let running = serve(&runtime, limits, ServeOptions::default()).await?;
+    let statuses = burst(running.addr, "/sleep?ms=300", 300).await?;
+    let ok = statuses.iter().filter(|(status, _)| *status == StatusCode::OK).count();
+    let unavailable: Vec<_> =
+        statuses.iter().filter(|(status, _)| *status == StatusCode::SERVICE_UNAVAILABLE).collect();
+    assert_eq!(ok + unavailable.len(), 300, "only 200 and 503: {statuses:?}");
+    assert!(ok >= 20, "the quota's 20 instances served: {ok}");
+    assert!(!unavailable.is_empty(), "300 requests of 300 ms cannot all fit 20 slots within 100 ms of queueing");
+    assert!(unavailable.iter().all(|(_, retry)| *retry), "every 503 carries retry-after");
+    running.stop(Duration::from_secs(10)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spin_and_an_allocation_bomb_leave_healthy_requests_healthy() -> TestResult {
+    let runtime = runtime_with_queue(1000, Duration::from_secs(5))?;
+    let limits = "memory = \"4MiB\"\nfuel = 2_000_000_000\ntimeout = \"1s\"";
+    let running = serve(&runtime, limits, ServeOptions::default()).await?;
+    let addr = running.addr;
+    let bombs = tokio::spawn(async move {
+        let spins = burst(addr, "/spin", 4);
+        let allocs = burst(addr, "/alloc?mib=64", 8);
+        let (spins, allocs) = tokio::join!(spins, allocs);
+        Ok::<_, String>((spins?, allocs?))
+    });
+    let healthy = burst(addr, "/hello", 50).await?;
+    assert!(healthy.iter().all(|(status, _)| *status == StatusCode::OK), "{healthy:?}");
+    let (spins, allocs) = bombs.await??;
+    assert!(spins.iter().chain(&allocs).all(|(status, _)| *status == StatusCode::INTERNAL_SERVER_ERROR));
+    running.stop(Duration::from_secs(10)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_closed_and_do_not_block_a_request() -> TestResult {
+    let runtime = runtime_with_queue(100, Duration::from_secs(1))?;
+    let options = ServeOptions::default().with_header_timeout(Duration::from_millis(500));
+    let running = serve(&runtime, crate::LIMITS, options).await?;
+    let before = open_descriptors();
+    let mut idle = Vec::new();
+    for _ in 0..500 {
+        idle.push(tokio::net::TcpStream::connect(running.addr).await?);
+    }
+    // One more that sends half a request head and stops.
+    let mut partial = tokio::net::TcpStream::connect(running.addr).await?;
+    partial.write_all(b"GET /hello HTTP/1.1\r\nhost: x\r\n").await?;
+    let hello = get(running.addr, "/hello").await?;
+    assert_eq!(hello.status, StatusCode::OK, "a request beside 500 idle connections");
+    // Each idle connection is closed by the server: reading sees the end.
+    for stream in idle.iter_mut().chain(std::iter::once(&mut partial)) {
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut byte)).await?;
+        assert!(matches!(read, Ok(0) | Err(_)), "an idle connection was kept open");
+    }
+    drop(idle);
+    drop(partial);
+    // The server's side of them is gone too (the test shares its process).
+    let mut after = open_descriptors();
+    for _ in 0..50 {
+        if after <= before + 8 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        after = open_descriptors();
+    }
+    assert!(after <= before + 8, "descriptors {before} before, {after} after");
+    running.stop(Duration::from_secs(5)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_cap_wait_until_one_closes() -> TestResult {
+    let runtime = runtime_with_queue(100, Duration::from_secs(1))?;
+    let options = ServeOptions::default().with_max_connections(4).with_header_timeout(Duration::from_secs(30));
+    let running = serve(&runtime, crate::LIMITS, options).await?;
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(tokio::net::TcpStream::connect(running.addr).await?);
+    }
+    let addr = running.addr;
+    let mut fifth = tokio::spawn(async move { get(addr, "/hello").await.map(|a| a.status).map_err(|e| e.to_string()) });
+    let waited = tokio::time::timeout(Duration::from_millis(300), &mut fifth).await;
+    assert!(waited.is_err(), "a fifth connection was served while four were open");
+    drop(held);
+    let status = tokio::time::timeout(Duration::from_secs(10), fifth).await???;
+    assert_eq!(status, StatusCode::OK);
+    running.stop(Duration::from_secs(5)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_requests_in_flight_finish_and_accepts_no_more() -> TestResult {
+    let runtime = runtime_with_queue(100, Duration::from_secs(1))?;
+    let running = serve(&runtime, crate::LIMITS, ServeOptions::default()).await?;
+    let addr = running.addr;
+    let in_flight =
+        tokio::spawn(async move { get(addr, "/sleep?ms=400").await.map(|a| a.text()).map_err(|e| e.to_string()) });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    running.stop(Duration::from_secs(10)).await?;
+    assert_eq!(in_flight.await??, "slept 400 ms\n");
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "still accepting after shutdown");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hosts_memory_stays_bounded_over_many_requests() -> TestResult {
+    let runtime = runtime_with_queue(1000, Duration::from_secs(5))?;
+    let running = serve(&runtime, crate::LIMITS, ServeOptions::default()).await?;
+    // Warm up: allocator arenas and the first instances.
+    burst(running.addr, "/alloc?mib=2", 20).await?;
+    let before = resident_kib();
+    for _ in 0..10 {
+        let statuses = burst(running.addr, "/alloc?mib=2", 50).await?;
+        assert!(statuses.iter().all(|(status, _)| *status == StatusCode::OK), "{statuses:?}");
+    }
+    let after = resident_kib();
+    // 500 requests of 2 MiB each: what stays behind must be far less than what passed through.
+    assert!(after.saturating_sub(before) < 100 * 1024, "RSS grew from {before} KiB to {after} KiB");
+    running.stop(Duration::from_secs(5)).await
+}
+
+fn open_descriptors() -> usize {
+    std::fs::read_dir("/proc/self/fd").map(Iterator::count).unwrap_or(0)
+}
+
+fn resident_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
