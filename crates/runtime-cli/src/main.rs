@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod check;
+mod compile;
 mod grants;
 mod inspect;
 mod invoke;
@@ -70,6 +71,13 @@ enum Command {
         a declared body over --max-request-body is 413. SIGTERM or SIGINT drains and exits 0.\n\
         Exit codes: 0 stopped by a signal, 1 usage or manifest error, 2 load error (not a proxy component).")]
     Serve(Box<serve::ServeArgs>),
+    /// Compile a component ahead of time into a cache directory that `run`
+    /// and `serve` with the same `--cache-dir` and policy load without
+    /// compiling.
+    #[command(after_help = "Example:\n  \
+        wasm-runtime compile fixtures/guests/rust-http.wasm --cache-dir /var/cache/wasm-runtime\n\n\
+        Exit codes: 0 compiled (or already cached), 1 usage or policy error, 2 load error.")]
+    Compile(compile::CompileArgs),
 }
 
 fn main() -> ExitCode {
@@ -91,6 +99,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Inspect(args) => inspect::inspect(&args),
         Command::Serve(args) => serve::serve(&args),
+        Command::Compile(args) => compile::compile(&args),
     }
 }
 

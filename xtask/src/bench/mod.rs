@@ -10,6 +10,7 @@ mod bare;
 mod cold_start;
 mod fairness;
 mod own;
+mod serve;
 
 use std::time::Instant;
 
@@ -24,6 +25,11 @@ pub(crate) struct Options {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
+    /// Which rows: `calls` (the default: calls, instantiation, cold start,
+    /// deadlines, fairness, the CLI), `serve` (HTTP serving against a bare
+    /// hyper + wasmtime-wasi-http server) or `fairness` alone.
+    #[arg(value_parser = ["calls", "serve", "fairness"])]
+    group: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -63,9 +69,27 @@ pub(crate) fn run(options: &Options) -> Result<bool, String> {
         if options.json {
             command.arg("--json");
         }
+        command.args(options.group.as_deref());
         let status = command.status().map_err(|e| format!("cannot run cargo: {e}"))?;
         return Ok(status.success());
     }
+    let rows = match options.group.as_deref() {
+        Some("serve") => serve::serve_rows()?,
+        Some("fairness") => fairness::fairness()?.into(),
+        _ => call_rows()?,
+    };
+    let met = rows.iter().all(|row| row.met);
+    if options.json {
+        let json = serde_json::to_string_pretty(&rows).map_err(|e| e.to_string())?;
+        print_line(&json);
+    } else {
+        print_table(&rows);
+    }
+    Ok(met)
+}
+
+/// The rows of plain `cargo xtask bench`.
+fn call_rows() -> Result<Vec<Row>, String> {
     // First, while the heap holds nothing freed that new instances could reuse.
     let idle_rss = own::idle_instance_rss()?;
     let runtime = Runtime::builder().build().map_err(|e| e.to_string())?;
@@ -107,15 +131,7 @@ pub(crate) fn run(options: &Options) -> Result<bool, String> {
     rows.extend(fairness::fairness()?);
     rows.push(own::cli_process()?);
     rows.push(idle_rss);
-
-    let met = rows.iter().all(|row| row.met);
-    if options.json {
-        let json = serde_json::to_string_pretty(&rows).map_err(|e| e.to_string())?;
-        print_line(&json);
-    } else {
-        print_table(&rows);
-    }
-    Ok(met)
+    Ok(rows)
 }
 
 fn limits(memory: &str, fuel: &str, timeout: &str) -> Result<ComponentManifest, String> {

@@ -98,7 +98,7 @@ pub(super) fn idle_instance_rss() -> Result<Row, String> {
     })
 }
 
-fn rss_bytes() -> Result<u64, String> {
+pub(super) fn rss_bytes() -> Result<u64, String> {
     let statm = std::fs::read_to_string("/proc/self/statm").map_err(|e| e.to_string())?;
     let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).ok_or("malformed statm")?;
     Ok(pages * 4096)

@@ -1,7 +1,10 @@
 //! Every `cargo run -p runtime-cli -- ...` line in the README's `sh` blocks
 //! runs as written, from the repository's root, with the exit code its
 //! comment states (`# exit N: ...`, else 0); a comment that is not about the
-//! exit code lists, separated by ` / `, text the output must contain.
+//! exit code lists, separated by ` / `, text the output must contain. A line
+//! ending in ` &` is a server: it is started, its comment is its first
+//! stderr line, the `curl` lines after it run against it (each comment again
+//! lists text the output must contain), and SIGTERM must stop it with exit 0.
 
 use std::path::Path;
 use std::process::Command;
@@ -16,6 +19,14 @@ struct Example {
     line: String,
     exit_code: i32,
     output_contains: Vec<String>,
+    /// For a server (`... &`): the `curl` lines run against it, each with
+    /// the text its output must contain.
+    requests: Option<Vec<(String, Vec<String>)>>,
+}
+
+/// The text a `# a / b` comment lists.
+fn listed(comment: &str) -> Vec<String> {
+    comment.split(" / ").map(str::to_owned).collect()
 }
 
 fn examples(readme: &str) -> Vec<Example> {
@@ -29,12 +40,27 @@ fn examples(readme: &str) -> Vec<Example> {
         }
         let Some(rest) = line.strip_prefix(PREFIX).filter(|_| in_sh) else { continue };
         let comment = lines.get(i + 1).and_then(|next| next.strip_prefix("# ")).unwrap_or("");
+        if let Some(server) = rest.strip_suffix(" &") {
+            let mut requests = Vec::new();
+            for (j, next) in lines.iter().enumerate().skip(i + 1) {
+                if next.starts_with("```") {
+                    break;
+                }
+                if next.starts_with("curl ") {
+                    let expected = lines.get(j + 1).and_then(|c| c.strip_prefix("# ")).unwrap_or("");
+                    requests.push(((*next).to_owned(), listed(expected)));
+                }
+            }
+            let output_contains = listed(comment);
+            found.push(Example { line: server.to_owned(), exit_code: 0, output_contains, requests: Some(requests) });
+            continue;
+        }
         let (exit_code, output_contains) = match comment.strip_prefix("exit ") {
             Some(tail) => (tail.split(':').next().and_then(|n| n.trim().parse().ok()).unwrap_or(-1), Vec::new()),
             None if comment.is_empty() => (0, Vec::new()),
-            None => (0, comment.split(" / ").map(str::to_owned).collect()),
+            None => (0, listed(comment)),
         };
-        found.push(Example { line: rest.to_owned(), exit_code, output_contains });
+        found.push(Example { line: rest.to_owned(), exit_code, output_contains, requests: None });
     }
     found
 }
@@ -82,6 +108,10 @@ fn every_cli_command_in_the_readme_runs_as_written() -> TestResult {
     assert!(examples.len() >= 6, "the README's commands were not found: {examples:?}");
     let cache = format!("{}/toolchain-cache", env!("CARGO_TARGET_TMPDIR"));
     for example in examples {
+        if let Some(requests) = &example.requests {
+            serve_as_written(&root, &example, requests)?;
+            continue;
+        }
         let output = Command::new(env!("CARGO_BIN_EXE_wasm-runtime"))
             .args(words(&example.line))
             .current_dir(&root)
@@ -100,5 +130,41 @@ fn every_cli_command_in_the_readme_runs_as_written() -> TestResult {
             assert!(stdout.contains(text.as_str()), "{PREFIX}{}\nmissing {text:?} in stdout: {stdout}", example.line);
         }
     }
+    Ok(())
+}
+
+/// Starts a README server line, runs its `curl` lines, stops it with SIGTERM.
+fn serve_as_written(root: &Path, example: &Example, requests: &[(String, Vec<String>)]) -> TestResult {
+    use std::io::{BufRead, BufReader, Read};
+    let mut server = Command::new(env!("CARGO_BIN_EXE_wasm-runtime"))
+        .args(words(&example.line))
+        .current_dir(root)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let mut stderr = BufReader::new(server.stderr.take().ok_or("no stderr")?);
+    let mut first = String::new();
+    stderr.read_line(&mut first)?;
+    let outcome = (|| -> TestResult {
+        for text in &example.output_contains {
+            assert!(first.contains(text.as_str()), "{PREFIX}{}\nfirst stderr line: {first}", example.line);
+        }
+        for (request, expected) in requests {
+            let output = Command::new("sh").args(["-c", request]).output()?;
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            for text in expected {
+                assert!(stdout.contains(text.as_str()), "{request}\nmissing {text:?} in: {stdout}");
+            }
+        }
+        Ok(())
+    })();
+    let pid = server.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status()?;
+    let status = server.wait()?;
+    outcome?;
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest)?;
+    assert_eq!(status.code(), Some(0), "{PREFIX}{} after SIGTERM\nstderr: {first}{rest}", example.line);
     Ok(())
 }

@@ -111,3 +111,66 @@ fn serve_refuses_a_component_without_an_incoming_handler_with_exit_2() -> TestRe
     assert!(stderr.contains("wasi:http/incoming-handler") && stderr.contains("greet"), "{stderr}");
     Ok(())
 }
+
+#[test]
+fn compile_fills_a_cache_that_run_and_serve_then_load_from() -> TestResult {
+    let cache = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("compile-cache");
+    let _ = std::fs::remove_dir_all(&cache);
+    let dir = cache.to_str().ok_or("path")?;
+    let inspect = crate::wasm_runtime(&["inspect", GUEST, "--cache-dir", dir])?;
+    assert!(String::from_utf8_lossy(&inspect.stdout).contains("compile cache: not cached"));
+
+    let compiled = crate::wasm_runtime(&["compile", GUEST, "--cache-dir", dir])?;
+    let stderr = String::from_utf8_lossy(&compiled.stderr);
+    assert_eq!(compiled.status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr.matches("compiled in").count(), 2, "one entry for `run`, one for `serve`: {stderr}");
+    let inspect = crate::wasm_runtime(&["inspect", GUEST, "--cache-dir", dir])?;
+    assert!(String::from_utf8_lossy(&inspect.stdout).contains("compile cache: cached"));
+    let again = crate::wasm_runtime(&["compile", GUEST, "--cache-dir", dir])?;
+    assert_eq!(String::from_utf8_lossy(&again.stderr).matches("already cached").count(), 2);
+
+    let refused = crate::wasm_runtime(&["compile", "/dev/null", "--cache-dir", dir])?;
+    assert_eq!(refused.status.code(), Some(2), "a load error exits 2");
+    Ok(())
+}
+
+#[test]
+fn two_servers_starting_together_share_one_cache_and_one_port() -> TestResult {
+    let cache = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("shared-serve-cache");
+    let _ = std::fs::remove_dir_all(&cache);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_wasm-runtime"))
+            .arg("serve")
+            .arg(GUEST)
+            .args(LIMITS)
+            .args(["--addr", &port.to_string(), "--reuse-port", "--cache-dir"])
+            .arg(&cache)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+    };
+    let mut servers = [spawn()?, spawn()?];
+    for server in &mut servers {
+        let mut line = String::new();
+        BufReader::new(server.stderr.as_mut().ok_or("no stderr")?).read_line(&mut line)?;
+        assert_eq!(line.trim_end(), format!("listening on http://{port}"), "both bind the one port");
+    }
+    for _ in 0..8 {
+        assert_eq!(get(port, "/hello")?.0, 200);
+    }
+    for server in &mut servers {
+        let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status()?;
+        assert_eq!(server.wait()?.code(), Some(0));
+    }
+    // Both compiled at most once each and left one whole entry: a third
+    // process finds it.
+    let entries: Vec<_> = std::fs::read_dir(&cache)?
+        .filter_map(Result::ok)
+        .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "cwasm"))
+        .collect();
+    assert_eq!(entries.len(), 1, "one pooled-engine entry: {entries:?}");
+    let third = crate::wasm_runtime(&["compile", GUEST, "--cache-dir", cache.to_str().ok_or("path")?])?;
+    assert!(String::from_utf8_lossy(&third.stderr).contains("for `serve`: already cached"));
+    Ok(())
+}
