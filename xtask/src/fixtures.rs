@@ -65,11 +65,14 @@ fn javascript_guest(guests: &Path, toolchains: &Path) -> Result<(), String> {
     }
     let script = dir.join("build.mjs");
     std::fs::write(&script, BUILD_JS).map_err(|e| format!("cannot write {}: {e}", script.display()))?;
-    let source = guests.join("js-guest");
-    let out = guests.join("js-guest.wasm");
-    eprintln!("building {}", source.display());
-    run(Command::new("node").arg(&script).args(["guest.js", "wit", "adder"]).arg(&out).current_dir(&source))?;
-    eprintln!("wrote {}", out.display());
+    // The adder world, and a `wasi:http/proxy` fetch handler.
+    for (name, world) in [("js-guest", "adder"), ("js-http", "http-guest")] {
+        let source = guests.join(name);
+        let out = guests.join(format!("{name}.wasm"));
+        eprintln!("building {}", source.display());
+        run(Command::new("node").arg(&script).args(["guest.js", "wit", world]).arg(&out).current_dir(&source))?;
+        eprintln!("wrote {}", out.display());
+    }
     Ok(())
 }
 

@@ -89,8 +89,23 @@ impl<T: Default + Send + 'static> HttpService<T> {
     }
 
     /// Answers one request in a fresh instance. Never fails: every failure
-    /// is a response (`413`, `503`, `500` with [`KIND_HEADER`]).
+    /// is a response (`413`, `503`, `500` with [`KIND_HEADER`]). The work
+    /// runs on its own task, so a client that goes away stops nothing the
+    /// request holds short of its deadline, and the request is still counted
+    /// and logged.
     pub async fn handle<B>(&self, request: Request<B>) -> Response<ResponseBody>
+    where
+        B: Body<Data = Bytes> + Send + Sync + 'static,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        let service = self.clone();
+        match tokio::spawn(async move { service.respond(request).await }).await {
+            Ok(response) => response,
+            Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the request's task failed\n".into()),
+        }
+    }
+
+    async fn respond<B>(&self, request: Request<B>) -> Response<ResponseBody>
     where
         B: Body<Data = Bytes> + Send + Sync + 'static,
         B::Error: std::error::Error + Send + Sync + 'static,

@@ -174,3 +174,31 @@ fn two_servers_starting_together_share_one_cache_and_one_port() -> TestResult {
     assert!(String::from_utf8_lossy(&third.stderr).contains("for `serve`: already cached"));
     Ok(())
 }
+
+#[test]
+fn serve_runs_a_javascript_fetch_handler_under_a_widened_policy() -> TestResult {
+    let policy = crate::scratch("serve-js-policy.toml", crate::toolchains::WIDE_POLICY)?;
+    let cache = format!("{}/toolchain-cache", env!("CARGO_TARGET_TMPDIR"));
+    let guest = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/guests/js-http.wasm");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wasm-runtime"))
+        .args(["serve", guest, "--policy"])
+        .arg(&policy)
+        .args(["--cache-dir", &cache, "--memory", "48MiB", "--fuel", "2000000000", "--timeout", "5s"])
+        .args(["--addr", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut stderr = BufReader::new(child.stderr.take().ok_or("no stderr")?);
+    let mut line = String::new();
+    stderr.read_line(&mut line)?;
+    let served = Served {
+        addr: line.trim_end().strip_prefix("listening on http://").ok_or(line.clone())?.parse()?,
+        child,
+        stderr,
+    };
+    assert_eq!(get(served.addr, "/hello")?, (200, None, "hello from js\n".to_owned()));
+    let (status, kind, _) = get(served.addr, "/spin")?;
+    assert_eq!((status, kind.as_deref()), (500, Some("out-of-fuel")));
+    assert_eq!(get(served.addr, "/nowhere")?.0, 404);
+    Ok(())
+}

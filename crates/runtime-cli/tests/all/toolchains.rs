@@ -4,7 +4,7 @@
 use crate::{TestResult, wasm_runtime};
 
 /// The README's policy: wide enough for Python and JavaScript components.
-const WIDE_POLICY: &str = r#"
+pub(crate) const WIDE_POLICY: &str = r#"
 [resources]
 memory = { min = "512KiB", max = "64MiB" }
 fuel = { max = 100_000_000_000 }
