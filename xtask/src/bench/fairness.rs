@@ -13,7 +13,7 @@ use super::{GUEST, Row, own, row};
 /// Calls of the flooding component.
 const FLOOD: usize = 10_000;
 /// Calls of the quiet one, one every 10 ms.
-const QUIET: usize = 100;
+const QUIET: usize = 300;
 
 /// Two rows: a flood of calls that sleep 10 ms in the host (what admission
 /// and queueing alone do to the quiet component; the goal), and a flood of
