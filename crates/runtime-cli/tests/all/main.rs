@@ -23,3 +23,13 @@ fn scratch(name: &str, text: &str) -> Result<PathBuf, std::io::Error> {
     std::fs::write(&path, text)?;
     Ok(path)
 }
+
+/// A child process (a server), killed if a failed assertion leaves it running.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

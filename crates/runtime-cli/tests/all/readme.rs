@@ -136,33 +136,30 @@ fn every_cli_command_in_the_readme_runs_as_written() -> TestResult {
 /// Starts a README server line, runs its `curl` lines, stops it with SIGTERM.
 fn serve_as_written(root: &Path, example: &Example, requests: &[(String, Vec<String>)]) -> TestResult {
     use std::io::{BufRead, BufReader, Read};
-    let mut server = Command::new(env!("CARGO_BIN_EXE_wasm-runtime"))
-        .args(words(&example.line))
-        .current_dir(root)
-        .env("NO_COLOR", "1")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()?;
-    let mut stderr = BufReader::new(server.stderr.take().ok_or("no stderr")?);
+    let mut server = crate::KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_wasm-runtime"))
+            .args(words(&example.line))
+            .current_dir(root)
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?,
+    );
+    let mut stderr = BufReader::new(server.0.stderr.take().ok_or("no stderr")?);
     let mut first = String::new();
     stderr.read_line(&mut first)?;
-    let outcome = (|| -> TestResult {
-        for text in &example.output_contains {
-            assert!(first.contains(text.as_str()), "{PREFIX}{}\nfirst stderr line: {first}", example.line);
+    for text in &example.output_contains {
+        assert!(first.contains(text.as_str()), "{PREFIX}{}\nfirst stderr line: {first}", example.line);
+    }
+    for (request, expected) in requests {
+        let output = Command::new("sh").args(["-c", request]).output()?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        for text in expected {
+            assert!(stdout.contains(text.as_str()), "{request}\nmissing {text:?} in: {stdout}");
         }
-        for (request, expected) in requests {
-            let output = Command::new("sh").args(["-c", request]).output()?;
-            let stdout = String::from_utf8_lossy(&output.stdout);
-            for text in expected {
-                assert!(stdout.contains(text.as_str()), "{request}\nmissing {text:?} in: {stdout}");
-            }
-        }
-        Ok(())
-    })();
-    let pid = server.id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status()?;
-    let status = server.wait()?;
-    outcome?;
+    }
+    Command::new("kill").args(["-TERM", &server.0.id().to_string()]).status()?;
+    let status = server.0.wait()?;
     let mut rest = String::new();
     stderr.read_to_string(&mut rest)?;
     assert_eq!(status.code(), Some(0), "{PREFIX}{} after SIGTERM\nstderr: {first}{rest}", example.line);

@@ -3,41 +3,36 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::TestResult;
 
 const GUEST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/guests/rust-http.wasm");
 
-/// A `serve` process, killed when dropped.
+/// A `serve` process (killed when dropped), its address and its stderr.
 struct Served {
-    child: Child,
+    child: crate::KillOnDrop,
     addr: SocketAddr,
     stderr: BufReader<std::process::ChildStderr>,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Starts `wasm-runtime serve GUEST ARGS --addr 127.0.0.1:0` and reads its
 /// one `listening on` line.
 fn start(args: &[&str]) -> Result<Served, Box<dyn std::error::Error>> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wasm-runtime"))
-        .arg("serve")
-        .arg(GUEST)
-        .args(args)
-        .args(["--addr", "127.0.0.1:0"])
-        .env("NO_COLOR", "1")
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let mut stderr = BufReader::new(child.stderr.take().ok_or("no stderr")?);
+    let mut child = crate::KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_wasm-runtime"))
+            .arg("serve")
+            .arg(GUEST)
+            .args(args)
+            .args(["--addr", "127.0.0.1:0"])
+            .env("NO_COLOR", "1")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()?,
+    );
+    let mut stderr = BufReader::new(child.0.stderr.take().ok_or("no stderr")?);
     let mut line = String::new();
     stderr.read_line(&mut line)?;
     let addr = line
@@ -82,9 +77,9 @@ fn serve_answers_names_failures_logs_each_request_and_drains_on_sigterm() -> Tes
     assert_eq!(status, 200);
     assert!(text.contains("wasm_runtime_requests_total{kind=\"out-of-fuel\"} 1"), "{text}");
 
-    let pid = served.child.id().to_string();
+    let pid = served.child.0.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status()?.success());
-    let exit = served.child.wait()?;
+    let exit = served.child.0.wait()?;
     assert_eq!(exit.code(), Some(0), "SIGTERM drains and exits 0");
     let mut log = String::new();
     served.stderr.read_to_string(&mut log)?;
@@ -150,18 +145,18 @@ fn two_servers_starting_together_share_one_cache_and_one_port() -> TestResult {
             .stderr(Stdio::piped())
             .spawn()
     };
-    let mut servers = [spawn()?, spawn()?];
+    let mut servers = [crate::KillOnDrop(spawn()?), crate::KillOnDrop(spawn()?)];
     for server in &mut servers {
         let mut line = String::new();
-        BufReader::new(server.stderr.as_mut().ok_or("no stderr")?).read_line(&mut line)?;
+        BufReader::new(server.0.stderr.as_mut().ok_or("no stderr")?).read_line(&mut line)?;
         assert_eq!(line.trim_end(), format!("listening on http://{port}"), "both bind the one port");
     }
     for _ in 0..8 {
         assert_eq!(get(port, "/hello")?.0, 200);
     }
     for server in &mut servers {
-        let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status()?;
-        assert_eq!(server.wait()?.code(), Some(0));
+        let _ = Command::new("kill").args(["-TERM", &server.0.id().to_string()]).status()?;
+        assert_eq!(server.0.wait()?.code(), Some(0));
     }
     // Both compiled at most once each and left one whole entry: a third
     // process finds it.
@@ -180,15 +175,17 @@ fn serve_runs_a_javascript_fetch_handler_under_a_widened_policy() -> TestResult 
     let policy = crate::scratch("serve-js-policy.toml", crate::toolchains::WIDE_POLICY)?;
     let cache = format!("{}/toolchain-cache", env!("CARGO_TARGET_TMPDIR"));
     let guest = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/guests/js-http.wasm");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wasm-runtime"))
-        .args(["serve", guest, "--policy"])
-        .arg(&policy)
-        .args(["--cache-dir", &cache, "--memory", "48MiB", "--fuel", "2000000000", "--timeout", "5s"])
-        .args(["--addr", "127.0.0.1:0"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let mut stderr = BufReader::new(child.stderr.take().ok_or("no stderr")?);
+    let mut child = crate::KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_wasm-runtime"))
+            .args(["serve", guest, "--policy"])
+            .arg(&policy)
+            .args(["--cache-dir", &cache, "--memory", "48MiB", "--fuel", "2000000000", "--timeout", "5s"])
+            .args(["--addr", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()?,
+    );
+    let mut stderr = BufReader::new(child.0.stderr.take().ok_or("no stderr")?);
     let mut line = String::new();
     stderr.read_line(&mut line)?;
     let served = Served {

@@ -74,6 +74,8 @@ async fn idle_connections_are_closed_and_do_not_block_a_request() -> TestResult 
     let runtime = runtime_with_queue(100, Duration::from_secs(1))?;
     let options = ServeOptions::default().with_header_timeout(Duration::from_millis(500));
     let running = serve(&runtime, crate::LIMITS, options).await?;
+    // 500 client sockets and their 500 server sides in one process.
+    runtime::raise_descriptor_limit();
     let before = open_descriptors();
     let mut idle = Vec::new();
     for _ in 0..500 {
