@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use runtime::{Allocation, CacheSource, Runtime, RuntimeError};
+use runtime::{Allocation, CacheSource, RuntimeError};
 
 use crate::run::Failure;
 
@@ -44,8 +44,11 @@ fn execute(args: &CompileArgs) -> Result<(), Failure> {
     // differ, so the cache gets what each will look for.
     for (allocation, command) in [(Allocation::OnDemand, "run"), (Allocation::Pooling, "serve")] {
         let started = Instant::now();
-        let runtime =
-            Runtime::builder().policy(policy.clone()).allocation(allocation).disk_cache(&args.cache_dir).build()?;
+        let runtime = crate::runtime_builder()
+            .policy(policy.clone())
+            .allocation(allocation)
+            .disk_cache(&args.cache_dir)
+            .build()?;
         let compiled = runtime.loader().load_file(&args.component).map_err(RuntimeError::from)?;
         let how = match compiled.source {
             CacheSource::Compiled => format!("compiled in {} ms", started.elapsed().as_millis()),

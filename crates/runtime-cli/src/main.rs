@@ -78,6 +78,19 @@ enum Command {
         wasm-runtime compile fixtures/guests/rust-http.wasm --cache-dir /var/cache/wasm-runtime\n\n\
         Exit codes: 0 compiled (or already cached), 1 usage or policy error, 2 load error.")]
     Compile(compile::CompileArgs),
+    /// Internal: compiles one component into a cache directory under the
+    /// policy's compile limits, for a parent `wasm-runtime` process.
+    #[command(name = "__compile-worker", hide = true)]
+    CompileWorker {
+        #[arg(long)]
+        cache_dir: PathBuf,
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        policy: PathBuf,
+        #[arg(long)]
+        allocation: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -100,6 +113,9 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect::inspect(&args),
         Command::Serve(args) => serve::serve(&args),
         Command::Compile(args) => compile::compile(&args),
+        Command::CompileWorker { cache_dir, input, policy, allocation } => {
+            ExitCode::from(runtime::compile_worker_main(&cache_dir, &input, &policy, &allocation))
+        }
     }
 }
 
@@ -130,6 +146,17 @@ fn init_diagnostics() {
     use std::io::IsTerminal;
     let wrap = std::io::stderr().is_terminal();
     let _ = miette::set_hook(Box::new(move |_| Box::new(miette::MietteHandlerOpts::new().wrap_lines(wrap).build())));
+}
+
+/// A runtime builder whose cache misses compile in a child `wasm-runtime`
+/// (this binary's `__compile-worker`), bounded by the policy's compile limits.
+fn runtime_builder() -> runtime::RuntimeBuilder {
+    let builder = runtime::Runtime::builder();
+    match std::env::current_exe() {
+        Ok(program) => builder.compile_worker(runtime::CompileWorker::new(program, ["__compile-worker"])),
+        // Without a path to itself the CLI compiles in process.
+        Err(_) => builder,
+    }
 }
 
 /// The host policy: the file's, or the default one.

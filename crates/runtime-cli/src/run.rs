@@ -4,9 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use runtime::{
-    Allocation, CallReport, ComponentManifest, CrashKind, HostPolicy, LoadedComponent, Runtime, RuntimeError, Val,
-};
+use runtime::{Allocation, CallReport, ComponentManifest, CrashKind, HostPolicy, LoadedComponent, RuntimeError, Val};
 use serde_json::json;
 
 use crate::grants::GrantFlags;
@@ -176,7 +174,7 @@ fn execute(args: &RunArgs) -> Result<ExitCode, Failure> {
         ));
     }
     args.grants.apply(&mut manifest.wasi, &args.args, command, &policy).map_err(Failure::Usage)?;
-    let mut builder = Runtime::builder()
+    let mut builder = crate::runtime_builder()
         // One process, one instance: a pool of slots it never reuses costs
         // milliseconds to reserve.
         .allocation(Allocation::OnDemand)

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use runtime::{ByteSize, Runtime, RuntimeError};
+use runtime::{ByteSize, RuntimeError};
 use runtime_http::{HttpService, ServeOptions, Server};
 
 use crate::grants::GrantFlags;
@@ -62,7 +62,7 @@ fn execute(args: &ServeArgs) -> Result<(), Failure> {
     let policy = crate::load_policy(args.policy.as_deref())?;
     let (mut manifest, grants_dir) = crate::run::manifest(&args.limits, &policy)?;
     args.grants.apply(&mut manifest.wasi, &[], false, &policy).map_err(Failure::Usage)?;
-    let mut builder = Runtime::builder()
+    let mut builder = crate::runtime_builder()
         .policy(crate::run::runtime_policy(&policy, &args.grants)?)
         // A request waits for a slot at most a second, then gets 503; at
         // most one request per connection waits.

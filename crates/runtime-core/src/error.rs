@@ -48,6 +48,20 @@ pub enum LoadError {
         layer: u16,
     },
 
+    /// A compile worker passed the policy's hard compile limits and was
+    /// stopped.
+    #[error("compiling the component passed the policy's `{limit}` ({value}) and was stopped")]
+    #[diagnostic(
+        code(runtime::load::compile_limit_exceeded),
+        help("if the component is trusted, raise `[compile] {limit}` in the host policy")
+    )]
+    CompileLimitExceeded {
+        /// The policy key: `max-compile-time` or `max-compile-memory`.
+        limit: &'static str,
+        /// Its value, and what it bounds.
+        value: String,
+    },
+
     /// The input is larger than the loader accepts.
     #[error("the component is {size} bytes; the limit is {limit} bytes")]
     #[diagnostic(code(runtime::load::too_large), help("raise the loader's size limit if this component is trusted"))]
@@ -221,6 +235,7 @@ impl LoadError {
             Self::MemoryMinimumTooLarge { .. } => "memory-limit-exceeded",
             Self::TableMinimumTooLarge { .. } => "table-limit-exceeded",
             Self::CompileFailed { .. } => "compile-failed",
+            Self::CompileLimitExceeded { .. } => "compile-limit-exceeded",
             Self::LinkFailed { .. } => "link-failed",
             Self::Io { .. } | Self::NoComponentPath { .. } => "io",
             Self::DirGrant { .. } => "grant-invalid",

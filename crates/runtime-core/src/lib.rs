@@ -53,6 +53,7 @@ mod store;
 mod typecheck;
 #[cfg(feature = "wasi")]
 mod wasi;
+mod worker;
 
 pub use cache::{CacheSource, ContentHash, DEFAULT_DISK_CACHE_BYTES, DEFAULT_MEMORY_CACHE_BYTES, DiskCache};
 pub use component::{ExportSignature, LoadedComponent};
@@ -75,6 +76,7 @@ pub use wasi::{
     MAX_CAPTURED_OUTPUT_BYTES, MAX_DEBUG_STRING_BYTES, MAX_QUEUED_OUTPUT_BYTES, MAX_QUEUED_OUTPUT_BYTES_PER_PROCESS,
     MAX_WASI_OBJECTS, add_wasi_to_linker, flush_inherited_output,
 };
+pub use worker::{CompileWorker, compile_worker_main};
 
 /// The result type of this crate.
 pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use wasmtime::component::Component;
 
 use crate::cache::{CacheSource, ContentHash, DEFAULT_MEMORY_CACHE_BYTES, DiskCache, Identity, MemoryCache};
+use crate::worker::CompileWorker;
 use crate::{LoadError, RuntimeEngine, sniff};
 
 /// The largest input the loader accepts by default.
@@ -54,6 +55,8 @@ pub struct ComponentLoader {
     max_bytes: u64,
     memory: MemoryCache,
     disk: Option<DiskCache>,
+    /// Compiles cache misses in a child process, when set.
+    worker: Option<CompileWorker>,
 }
 
 impl ComponentLoader {
@@ -64,7 +67,18 @@ impl ComponentLoader {
             max_bytes: DEFAULT_MAX_COMPONENT_BYTES,
             memory: MemoryCache::new(DEFAULT_MEMORY_CACHE_BYTES),
             disk: None,
+            worker: None,
         }
+    }
+
+    /// Compiles every component the caches do not hold in a child process
+    /// (see [`CompileWorker`]) under the policy's `max-compile-time` and
+    /// `max-compile-memory`, instead of in this process. The child writes
+    /// into the disk cache; a loader without one uses a private directory
+    /// under the system's temporary directory.
+    pub fn with_compile_worker(mut self, worker: CompileWorker) -> Self {
+        self.worker = Some(worker);
+        self
     }
 
     /// Holds at most `bytes` of compiled code in memory (default
@@ -181,12 +195,45 @@ impl ComponentLoader {
         let engine = self.engine.engine();
         // Only now, on a miss: every cached binary was walked before it was compiled.
         sniff::scan(&binary, policy)?;
-        let component = Component::from_binary(engine, &binary)
-            .map_err(|e| LoadError::CompileFailed { message: format!("{e:#}") })?;
+        let component = match &self.worker {
+            Some(worker) => self.compile_in_worker(worker, &binary, hash)?,
+            None => {
+                let component = Component::from_binary(engine, &binary)
+                    .map_err(|e| LoadError::CompileFailed { message: format!("{e:#}") })?;
+                if let Some(disk) = &self.disk {
+                    disk.put(hash, &component);
+                }
+                component
+            }
+        };
         self.memory.insert(hash, &component);
-        if let Some(disk) = &self.disk {
-            disk.put(hash, &component);
-        }
         Ok(CompiledComponent { component, hash, source: CacheSource::Compiled })
+    }
+
+    /// Has `worker` compile `binary` into the disk cache, then maps the entry.
+    fn compile_in_worker(
+        &self,
+        worker: &CompileWorker,
+        binary: &[u8],
+        hash: ContentHash,
+    ) -> Result<Component, LoadError> {
+        let engine = self.engine.engine();
+        let private;
+        let disk = match &self.disk {
+            Some(disk) => disk,
+            None => {
+                let dir = std::env::temp_dir().join(format!("wasm-runtime-compile-{}", std::process::id()));
+                private = DiskCache::new(dir, engine);
+                &private
+            }
+        };
+        worker.compile(binary, hash, self.engine.policy(), self.engine.allocation(), disk)?;
+        let component = disk.get(engine, hash).ok_or_else(|| LoadError::CompileFailed {
+            message: String::from("the compile worker finished but left no usable cache entry"),
+        });
+        if self.disk.is_none() {
+            let _ = std::fs::remove_file(disk.entry_path(hash));
+        }
+        component
     }
 }

@@ -1,5 +1,7 @@
 //! [`CompileBudget`]: what a component may contain before it is compiled.
 
+use crate::units::{ByteSize, Timeout};
+
 /// Structural limits checked before Cranelift (or the WAT parser) sees a
 /// component. The size cap alone does not bound compilation: a few hundred
 /// kilobytes of nested components, aliases or one huge function take the
@@ -36,6 +38,12 @@ pub struct CompileBudget {
     /// Largest WAT text accepted; the text parser's time grows faster than
     /// linearly in some constructs (inline aliases).
     pub max_wat_bytes: usize,
+    /// Wall time a compile in a worker process may take (and CPU time per
+    /// compiling thread); past it the worker is killed.
+    pub max_compile_time: Timeout,
+    /// Address space a compile worker may map; past it its allocations fail
+    /// and it ends.
+    pub max_compile_memory: ByteSize,
 }
 
 /// Functions of the default budget.
@@ -52,6 +60,11 @@ pub const DEFAULT_MAX_INSTANTIATIONS: u64 = 1_000;
 pub const DEFAULT_MAX_DEFINITIONS: u64 = 20_000;
 /// WAT text size of the default budget.
 pub const DEFAULT_MAX_WAT_BYTES: usize = 256 * 1024;
+/// A compile worker's wall time by default: the 18 MB Python guest compiles
+/// in about 25 s on one core.
+pub const DEFAULT_MAX_COMPILE_TIME: Timeout = Timeout::from_secs(60);
+/// A compile worker's address space by default.
+pub const DEFAULT_MAX_COMPILE_MEMORY: ByteSize = ByteSize::mib(2048);
 
 impl Default for CompileBudget {
     fn default() -> Self {
@@ -63,6 +76,8 @@ impl Default for CompileBudget {
             max_instantiations: DEFAULT_MAX_INSTANTIATIONS,
             max_definitions: DEFAULT_MAX_DEFINITIONS,
             max_wat_bytes: DEFAULT_MAX_WAT_BYTES,
+            max_compile_time: DEFAULT_MAX_COMPILE_TIME,
+            max_compile_memory: DEFAULT_MAX_COMPILE_MEMORY,
         }
     }
 }

@@ -49,6 +49,8 @@ const COMPILE_KEYS: &[&str] = &[
     "max-instantiations",
     "max-definitions",
     "max-wat-size",
+    "max-compile-time",
+    "max-compile-memory",
 ];
 const GRANT_KEYS: &[&str] = &[
     "dirs",
@@ -131,6 +133,8 @@ impl HostPolicy {
         text += &format!("max-instantiations = {}\n", budget.max_instantiations);
         text += &format!("max-definitions = {}\n", budget.max_definitions);
         text += &format!("max-wat-size = \"{}\"\n", ByteSize::bytes(budget.max_wat_bytes as u64));
+        text += &format!("max-compile-time = \"{}\"\n", budget.max_compile_time);
+        text += &format!("max-compile-memory = \"{}\"\n", budget.max_compile_memory);
         text += "\n[grants]\n";
         for (key, allowed) in self.grants().entries() {
             text += &format!("{key} = {allowed}\n");
@@ -291,6 +295,13 @@ impl Checker<'_> {
                 "max-instantiations" => budget.max_instantiations = count(self).unwrap_or(budget.max_instantiations),
                 "max-definitions" => budget.max_definitions = count(self).unwrap_or(budget.max_definitions),
                 "max-wat-size" => budget.max_wat_bytes = size(self).unwrap_or(budget.max_wat_bytes),
+                "max-compile-time" => {
+                    budget.max_compile_time = self.duration(value, &path).unwrap_or(budget.max_compile_time)
+                }
+                "max-compile-memory" => {
+                    budget.max_compile_memory =
+                        self.size(value, &path).map_or(budget.max_compile_memory, ByteSize::bytes)
+                }
                 _ => {}
             }
         }

@@ -100,7 +100,9 @@ pub use runtime_core::{
     CrashReport, DeadlinePhase, DeclaredFigures, DiskUsage, ExportSignature, HostFunctionError, LoadError,
     RuntimeError, StoreFuture, StoreState, TypedExport, TypedOutcome, component_binary, declared_figures,
 };
-pub use runtime_core::{CompiledComponent, ComponentLoader, DiskCache, RuntimeEngine};
+pub use runtime_core::{
+    CompileWorker, CompiledComponent, ComponentLoader, DiskCache, RuntimeEngine, compile_worker_main,
+};
 #[cfg(feature = "wasi")]
 pub use runtime_core::{
     MAX_CAPTURED_OUTPUT_BYTES, MAX_DEBUG_STRING_BYTES, MAX_QUEUED_OUTPUT_BYTES, MAX_QUEUED_OUTPUT_BYTES_PER_PROCESS,
@@ -140,6 +142,7 @@ pub struct RuntimeBuilder<T: 'static = ()> {
     queue: Option<(usize, Duration)>,
     observer: Option<Arc<dyn CallObserver>>,
     engine_hook: Option<EngineHook>,
+    worker: Option<CompileWorker>,
 }
 
 impl<T> std::fmt::Debug for RuntimeBuilder<T> {
@@ -165,6 +168,7 @@ impl<T> Default for RuntimeBuilder<T> {
             queue: None,
             observer: None,
             engine_hook: None,
+            worker: None,
         }
     }
 }
@@ -231,6 +235,19 @@ impl<T: Send + 'static> RuntimeBuilder<T> {
         self
     }
 
+    /// Compiles components the caches do not hold in a child process run as
+    /// `worker` describes (for the `wasm-runtime` binary:
+    /// `CompileWorker::new(path_to_wasm_runtime, ["__compile-worker"])`),
+    /// killed past the policy's `[compile] max-compile-time` and limited to
+    /// its `max-compile-memory`; past either the load fails
+    /// `compile-limit-exceeded`. Without it (the default) Cranelift runs in
+    /// this process. Ignored with [`unstable_engine_config`](Self::unstable_engine_config),
+    /// whose settings a worker cannot reproduce.
+    pub fn compile_worker(mut self, worker: CompileWorker) -> Self {
+        self.worker = Some(worker);
+        self
+    }
+
     /// Lets at most `max_waiting` async calls wait for an instance slot, each
     /// at most `timeout`, before they fail with [`RuntimeError::Busy`].
     pub fn queue(mut self, max_waiting: usize, timeout: Duration) -> Self {
@@ -257,6 +274,7 @@ impl<T: Send + 'static> RuntimeBuilder<T> {
 
     /// The runtime: creates the engine and starts its epoch ticker.
     pub fn build(self) -> Result<Runtime<T>, RuntimeError> {
+        let hooked = self.engine_hook.is_some();
         let engine = match self.engine_hook {
             Some(configure) => RuntimeEngine::with_config(self.policy, self.allocation, configure)?,
             None => RuntimeEngine::new(self.policy, self.allocation)?,
@@ -272,6 +290,12 @@ impl<T: Send + 'static> RuntimeBuilder<T> {
         }
         if let Some(bytes) = self.max_component_bytes {
             loader = loader.with_max_bytes(bytes);
+        }
+        // A worker builds its engine from the policy alone: with an engine
+        // hook its code would not fit this engine, so the hook's runtime
+        // compiles in process.
+        if let Some(worker) = self.worker.filter(|_| !hooked) {
+            loader = loader.with_compile_worker(worker);
         }
         let host = self.host.unwrap_or_else(AsyncHostRegistry::with_reference_functions);
         let mut linker = host.linker(engine.engine())?;

@@ -199,3 +199,43 @@ fn serve_runs_a_javascript_fetch_handler_under_a_widened_policy() -> TestResult 
     assert_eq!(get(served.addr, "/nowhere")?.0, 404);
     Ok(())
 }
+
+#[test]
+fn a_compile_past_the_policys_hard_limits_is_killed_and_typed() -> TestResult {
+    // The 13 MB JavaScript guest under the widened budget, but with one
+    // second of compile time, then 256 MiB of address space: the worker
+    // process is stopped, the host is not, and nothing is cached.
+    let guest = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/guests/js-http.wasm");
+    for (limit, value) in [("max-compile-time", "\"1s\""), ("max-compile-memory", "\"256MiB\"")] {
+        let text = crate::toolchains::WIDE_POLICY.replace("[compile]\n", &format!("[compile]\n{limit} = {value}\n"));
+        let policy = crate::scratch(&format!("compile-limit-{limit}.toml"), &text)?;
+        let cache = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("compile-limit-{limit}"));
+        let _ = std::fs::remove_dir_all(&cache);
+        let started = std::time::Instant::now();
+        let output = crate::wasm_runtime(&[
+            "compile",
+            guest,
+            "--policy",
+            policy.to_str().ok_or("path")?,
+            "--cache-dir",
+            cache.to_str().ok_or("path")?,
+        ])?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{limit}: {stderr}");
+        assert!(stderr.contains("compile_limit_exceeded") && stderr.contains(limit), "{limit}: {stderr}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "{limit}: the worker was not stopped");
+        let left: Vec<_> = std::fs::read_dir(&cache)?.filter_map(Result::ok).map(|e| e.file_name()).collect();
+        assert!(left.is_empty(), "{limit}: the cache holds {left:?}");
+        // Under the same limit a small component compiles.
+        let small = crate::wasm_runtime(&[
+            "compile",
+            GUEST,
+            "--policy",
+            policy.to_str().ok_or("path")?,
+            "--cache-dir",
+            cache.to_str().ok_or("path")?,
+        ])?;
+        assert_eq!(small.status.code(), Some(0), "{limit}: {}", String::from_utf8_lossy(&small.stderr));
+    }
+    Ok(())
+}
