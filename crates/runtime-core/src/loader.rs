@@ -2,6 +2,7 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use wasmtime::component::Component;
 
@@ -222,17 +223,23 @@ impl ComponentLoader {
         let disk = match &self.disk {
             Some(disk) => disk,
             None => {
-                let dir = std::env::temp_dir().join(format!("wasm-runtime-compile-{}", std::process::id()));
+                // One directory per compile, removed after: concurrent loads
+                // of one component must not remove each other's entry.
+                static COMPILES: AtomicU64 = AtomicU64::new(0);
+                let n = COMPILES.fetch_add(1, Ordering::Relaxed);
+                let dir = std::env::temp_dir().join(format!("wasm-runtime-compile-{}-{n}", std::process::id()));
                 private = DiskCache::new(dir, engine);
                 &private
             }
         };
-        worker.compile(binary, hash, self.engine.policy(), self.engine.allocation(), disk)?;
-        let component = disk.get(engine, hash).ok_or_else(|| LoadError::CompileFailed {
-            message: String::from("the compile worker finished but left no usable cache entry"),
+        let compiled = worker.compile(binary, hash, self.engine.policy(), self.engine.allocation(), disk);
+        let component = compiled.and_then(|()| {
+            disk.get(engine, hash).ok_or_else(|| LoadError::CompileFailed {
+                message: String::from("the compile worker finished but left no usable cache entry"),
+            })
         });
         if self.disk.is_none() {
-            let _ = std::fs::remove_file(disk.entry_path(hash));
+            let _ = std::fs::remove_dir_all(disk.dir());
         }
         component
     }
