@@ -149,9 +149,13 @@ fn init_diagnostics() {
 }
 
 /// A runtime builder whose cache misses compile in a child `wasm-runtime`
-/// (this binary's `__compile-worker`), bounded by the policy's compile limits.
+/// (this binary's `__compile-worker`), bounded by the policy's compile
+/// limits; `WASM_RUNTIME_COMPILE_IN_PROCESS=1` compiles in this process.
 fn runtime_builder() -> runtime::RuntimeBuilder {
     let builder = runtime::Runtime::builder();
+    if std::env::var_os("WASM_RUNTIME_COMPILE_IN_PROCESS").is_some_and(|v| v == "1") {
+        return builder;
+    }
     match std::env::current_exe() {
         Ok(program) => builder.compile_worker(runtime::CompileWorker::new(program, ["__compile-worker"])),
         // Without a path to itself the CLI compiles in process.
