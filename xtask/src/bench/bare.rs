@@ -145,3 +145,58 @@ impl BareColdStart {
         Ok(results)
     }
 }
+
+/// A bare embedder of a real toolchain's guest: compiled in process with the
+/// same engine configuration as a runtime under `policy`, precompiled to a
+/// file, mapped in and called through an interface export.
+pub(super) struct BareToolchain {
+    engine: Engine,
+    linker: Linker<BareWasi>,
+}
+
+impl BareToolchain {
+    /// Compiles `wasm` (Cranelift in this process) and writes it to `cwasm`.
+    pub(super) fn compile(policy: &HostPolicy, wasm: &[u8], cwasm: &Path) -> Result<Self, String> {
+        let config = engine_config(policy, Allocation::Pooling);
+        #[expect(clippy::disallowed_methods, reason = "the baseline is bare wasmtime with the runtime's configuration")]
+        let engine = Engine::new(&config).map_err(|e| e.to_string())?;
+        let component = Component::from_binary(&engine, wasm).map_err(|e| e.to_string())?;
+        std::fs::write(cwasm, component.serialize().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| e.to_string())?;
+        Ok(Self { engine, linker })
+    }
+
+    /// Maps `cwasm` in.
+    pub(super) fn load(&self, cwasm: &Path) -> Result<Component, String> {
+        #[allow(
+            unsafe_code,
+            reason = "Component::deserialize_file is unsafe; the SAFETY comment says why this is sound"
+        )]
+        // SAFETY: `cwasm` was written by `compile` in this process from
+        // `Component::serialize` of this very engine, and nothing else writes
+        // the benchmark's temporary directory.
+        let component = unsafe { Component::deserialize_file(&self.engine, cwasm) }.map_err(|e| e.to_string())?;
+        Ok(component)
+    }
+
+    /// Instantiates `component` and calls `func` of the exported `interface`.
+    pub(super) async fn call(
+        &self,
+        component: &Component,
+        (interface, func): (&str, &str),
+        args: &[Val],
+    ) -> Result<Vec<Val>, String> {
+        let pre = self.linker.instantiate_pre(component).map_err(|e| e.to_string())?;
+        let data = BareWasi { ctx: WasiCtx::builder().build(), table: ResourceTable::new() };
+        let mut store = Store::new(&self.engine, data);
+        arm(&mut store);
+        let instance = pre.instantiate_async(&mut store).await.map_err(|e| e.to_string())?;
+        let parent = instance.get_export_index(&mut store, None, interface).ok_or("no such interface")?;
+        let index = instance.get_export_index(&mut store, Some(&parent), func).ok_or("no such function")?;
+        let func = instance.get_func(&mut store, index).ok_or("not a function")?;
+        let mut results = vec![Val::Bool(false); func.ty(&store).results().len()];
+        func.call_async(&mut store, args, &mut results).await.map_err(|e| e.to_string())?;
+        Ok(results)
+    }
+}

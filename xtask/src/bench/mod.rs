@@ -11,6 +11,7 @@ mod cold_start;
 mod fairness;
 mod own;
 mod serve;
+mod toolchains;
 
 use std::time::Instant;
 
@@ -27,8 +28,9 @@ pub(crate) struct Options {
     json: bool,
     /// Which rows: `calls` (the default: calls, instantiation, cold start,
     /// deadlines, fairness, the CLI), `serve` (HTTP serving against a bare
-    /// hyper + wasmtime-wasi-http server) or `fairness` alone.
-    #[arg(value_parser = ["calls", "serve", "fairness"])]
+    /// hyper + wasmtime-wasi-http server), `toolchains` (the Python and
+    /// JavaScript guests' cold and warm starts) or `fairness` alone.
+    #[arg(value_parser = ["calls", "serve", "fairness", "toolchains"])]
     group: Option<String>,
 }
 
@@ -76,6 +78,7 @@ pub(crate) fn run(options: &Options) -> Result<bool, String> {
     let rows = match options.group.as_deref() {
         Some("serve") => serve::serve_rows()?,
         Some("fairness") => fairness::fairness()?.into(),
+        Some("toolchains") => toolchains::toolchain_rows()?,
         _ => call_rows()?,
     };
     let met = rows.iter().all(|row| row.met);
