@@ -24,14 +24,7 @@ pub(crate) struct CompileArgs {
 }
 
 pub(crate) fn compile(args: &CompileArgs) -> ExitCode {
-    match execute(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(failure) => {
-            let code = failure.exit_code();
-            failure.print();
-            ExitCode::from(code)
-        }
-    }
+    crate::run::exit_code(execute(args))
 }
 
 fn execute(args: &CompileArgs) -> Result<(), Failure> {

@@ -75,6 +75,19 @@ pub(crate) fn run(args: &RunArgs) -> ExitCode {
     }
 }
 
+/// The exit code of a command that prints nothing on success: 0, or the
+/// failure's code once its diagnostic is printed.
+pub(crate) fn exit_code(result: Result<(), Failure>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            let code = failure.exit_code();
+            failure.print();
+            ExitCode::from(code)
+        }
+    }
+}
+
 /// A failure before or during a call, with the exit code it maps to.
 pub(crate) enum Failure {
     Usage(String),

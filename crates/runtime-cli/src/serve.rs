@@ -48,14 +48,7 @@ pub(crate) struct ServeArgs {
 }
 
 pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
-    match execute(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(failure) => {
-            let code = failure.exit_code();
-            failure.print();
-            ExitCode::from(code)
-        }
-    }
+    crate::run::exit_code(execute(args))
 }
 
 fn execute(args: &ServeArgs) -> Result<(), Failure> {

@@ -151,7 +151,7 @@ impl BareColdStart {
 /// file, mapped in and called through an interface export.
 pub(super) struct BareToolchain {
     engine: Engine,
-    linker: Linker<BareWasi>,
+    linker: Linker<super::serve::BareHost>,
 }
 
 impl BareToolchain {
@@ -164,6 +164,7 @@ impl BareToolchain {
         std::fs::write(cwasm, component.serialize().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| e.to_string())?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(|e| e.to_string())?;
         Ok(Self { engine, linker })
     }
 
@@ -188,8 +189,7 @@ impl BareToolchain {
         args: &[Val],
     ) -> Result<Vec<Val>, String> {
         let pre = self.linker.instantiate_pre(component).map_err(|e| e.to_string())?;
-        let data = BareWasi { ctx: WasiCtx::builder().build(), table: ResourceTable::new() };
-        let mut store = Store::new(&self.engine, data);
+        let mut store = Store::new(&self.engine, super::serve::BareHost::new());
         arm(&mut store);
         let instance = pre.instantiate_async(&mut store).await.map_err(|e| e.to_string())?;
         let parent = instance.get_export_index(&mut store, None, interface).ok_or("no such interface")?;

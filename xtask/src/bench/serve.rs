@@ -180,10 +180,17 @@ async fn start_ours(queue_seconds: u64) -> Result<SocketAddr, String> {
     Ok(addr)
 }
 
-struct BareHost {
+/// Store data of a bare WASI and `wasi:http` embedder.
+pub(super) struct BareHost {
     table: ResourceTable,
     wasi: WasiCtx,
     http: WasiHttpCtx,
+}
+
+impl BareHost {
+    pub(super) fn new() -> Self {
+        Self { table: ResourceTable::new(), wasi: WasiCtx::builder().build(), http: WasiHttpCtx::new() }
+    }
 }
 
 impl WasiView for BareHost {
@@ -233,8 +240,7 @@ async fn bare_handle(
     pre: &ProxyPre<BareHost>,
     request: hyper::Request<Incoming>,
 ) -> hyper::Response<BareBody> {
-    let host = BareHost { table: ResourceTable::new(), wasi: WasiCtx::builder().build(), http: WasiHttpCtx::new() };
-    let mut store = Store::new(engine, host);
+    let mut store = Store::new(engine, BareHost::new());
     let _ = store.set_fuel(10_000_000_000);
     store.set_epoch_deadline(1_000_000);
     let (sender, receiver) = tokio::sync::oneshot::channel();

@@ -12,24 +12,14 @@ use runtime::{CompileWorker, HostPolicy, Runtime, Val};
 use super::bare::BareToolchain;
 use super::{Row, row};
 
-/// Wide enough for both guests, as the README's policy.
-const WIDE_POLICY: &str = r#"
-[resources]
-memory = { min = "512KiB", max = "64MiB" }
-fuel = { max = 100_000_000_000 }
-timeout = { max = "60s" }
-[compile]
-max-functions = 50_000
-max-function-size = "2MiB"
-max-code = "64MiB"
-"#;
-
 /// The export both guests implement, and its expected result.
 const ADD: (&str, &str) = ("docs:adder/add@0.1.0", "add");
 
 pub(super) fn toolchain_rows() -> Result<Vec<Row>, String> {
     let cli = crate::build_cli(true)?;
-    let policy = HostPolicy::parse("wide-policy.toml", WIDE_POLICY).map_err(|e| e.to_string())?;
+    // The README's policy, wide enough for both guests.
+    let policy =
+        HostPolicy::from_path(crate::workspace_root().join("examples/policy/wide.toml")).map_err(|e| e.to_string())?;
     let tokio = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     let mut rows = Vec::new();
     for (language, file) in [("Python", "python-guest.wasm"), ("JavaScript", "js-guest.wasm")] {
@@ -39,8 +29,20 @@ pub(super) fn toolchain_rows() -> Result<Vec<Row>, String> {
         let _ = std::fs::remove_dir_all(&dir);
         let m = measured?;
         let name = |what: &str| -> &'static str { Box::leak(format!("{language} guest: {what}").into_boxed_str()) };
-        rows.push(row(name("cold compile, wall ms"), m.ours_cold.wall_ms(), Some(m.bare_cold.wall_ms()), "report only", |_| true));
-        rows.push(row(name("cold compile, CPU ms"), m.ours_cold.cpu_ms(), Some(m.bare_cold.cpu_ms()), "report only", |_| true));
+        rows.push(row(
+            name("cold compile, wall ms"),
+            m.ours_cold.wall_ms(),
+            Some(m.bare_cold.wall_ms()),
+            "report only",
+            |_| true,
+        ));
+        rows.push(row(
+            name("cold compile, CPU ms"),
+            m.ours_cold.cpu_ms(),
+            Some(m.bare_cold.cpu_ms()),
+            "report only",
+            |_| true,
+        ));
         rows.push(row(
             name("cold compile, wall / CPU (ours)"),
             m.ours_cold.wall_ms() / m.ours_cold.cpu_ms().max(1.0),
@@ -49,7 +51,13 @@ pub(super) fn toolchain_rows() -> Result<Vec<Row>, String> {
             |r| r <= 0.65,
         ));
         rows.push(row(name("cached load, ms"), m.ours_cached_ms, Some(m.bare_cached_ms), "report only", |_| true));
-        rows.push(row(name("instantiate + first call, ms"), m.ours_call_ms, Some(m.bare_call_ms), "report only", |_| true));
+        rows.push(row(
+            name("instantiate + first call, ms"),
+            m.ours_call_ms,
+            Some(m.bare_call_ms),
+            "report only",
+            |_| true,
+        ));
     }
     Ok(rows)
 }
@@ -96,12 +104,19 @@ struct Measured {
     bare_call_ms: f64,
 }
 
-fn measure(tokio: &tokio::runtime::Runtime, cli: &Path, policy: &HostPolicy, path: &Path, dir: &Path) -> Result<Measured, String> {
+fn measure(
+    tokio: &tokio::runtime::Runtime,
+    cli: &Path,
+    policy: &HostPolicy,
+    path: &Path,
+    dir: &Path,
+) -> Result<Measured, String> {
     let manifest = crate::limits_manifest("48MiB", "10_000_000_000", "30s")?;
     let cache: PathBuf = dir.join("cache");
     let runtime = |worker: bool| {
         let builder = Runtime::builder().policy(policy.clone()).disk_cache(&cache);
-        let builder = if worker { builder.compile_worker(CompileWorker::new(cli, ["__compile-worker"])) } else { builder };
+        let builder =
+            if worker { builder.compile_worker(CompileWorker::new(cli, ["__compile-worker"])) } else { builder };
         builder.build().map_err(|e| e.to_string())
     };
     let cold = runtime(true)?;

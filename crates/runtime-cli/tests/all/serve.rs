@@ -211,15 +211,11 @@ fn a_compile_past_the_policys_hard_limits_is_killed_and_typed() -> TestResult {
         let policy = crate::scratch(&format!("compile-limit-{limit}.toml"), &text)?;
         let cache = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("compile-limit-{limit}"));
         let _ = std::fs::remove_dir_all(&cache);
+        let policy = policy.to_str().ok_or("path")?;
+        let dir = cache.to_str().ok_or("path")?;
+        let compile = |wasm: &str| crate::wasm_runtime(&["compile", wasm, "--policy", policy, "--cache-dir", dir]);
         let started = std::time::Instant::now();
-        let output = crate::wasm_runtime(&[
-            "compile",
-            guest,
-            "--policy",
-            policy.to_str().ok_or("path")?,
-            "--cache-dir",
-            cache.to_str().ok_or("path")?,
-        ])?;
+        let output = compile(guest)?;
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{limit}: {stderr}");
         assert!(stderr.contains("compile_limit_exceeded") && stderr.contains(limit), "{limit}: {stderr}");
@@ -227,14 +223,7 @@ fn a_compile_past_the_policys_hard_limits_is_killed_and_typed() -> TestResult {
         let left: Vec<_> = std::fs::read_dir(&cache)?.filter_map(Result::ok).map(|e| e.file_name()).collect();
         assert!(left.is_empty(), "{limit}: the cache holds {left:?}");
         // Under the same limit a small component compiles.
-        let small = crate::wasm_runtime(&[
-            "compile",
-            GUEST,
-            "--policy",
-            policy.to_str().ok_or("path")?,
-            "--cache-dir",
-            cache.to_str().ok_or("path")?,
-        ])?;
+        let small = compile(GUEST)?;
         assert_eq!(small.status.code(), Some(0), "{limit}: {}", String::from_utf8_lossy(&small.stderr));
     }
     Ok(())
