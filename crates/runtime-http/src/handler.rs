@@ -2,6 +2,7 @@
 //! response, and what it all used.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -145,23 +146,31 @@ impl<T: Default + Send + 'static> HttpService<T> {
         let queue_wait = instance.queue_wait();
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let outcome = CallOutcome::default();
-        let call = spawn_handler(instance, request, inner.max_body, sender, deadline, outcome.clone());
+        let body_cut = Arc::new(AtomicBool::new(false));
+        let limits = BodyLimit { max: inner.max_body, cut: body_cut.clone() };
+        let call = spawn_handler(instance, request, limits, sender, deadline, outcome.clone());
         let (status, response) = match receiver.await {
+            // A body cut at the limit (a chunked one: a declared length was
+            // refused earlier) makes whatever the guest answered from it moot.
+            Ok(Ok(_)) if body_cut.load(Ordering::Acquire) => (StatusCode::PAYLOAD_TOO_LARGE, Err(Unanswered::BodyCut)),
             Ok(Ok(response)) => {
                 let status = response.status();
                 (status, Ok(response))
             }
-            Ok(Err(code)) => (StatusCode::INTERNAL_SERVER_ERROR, Err(Some(code))),
+            Ok(Err(_)) => (StatusCode::INTERNAL_SERVER_ERROR, Err(Unanswered::ErrorCode)),
             // The guest ended without answering: the call's outcome says why.
-            Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, Err(None)),
+            Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, Err(Unanswered::Nothing)),
         };
         let metrics = inner.metrics.clone();
         let finish = async move {
-            let ended = match call.await {
+            let mut ended = match call.await {
                 Ok(ended) => ended,
                 // The task panicked: the runtime's own boundary failed.
                 Err(_) => Ended { kind: "host-panic", report: None },
             };
+            if status == StatusCode::PAYLOAD_TOO_LARGE && ended.kind == "ok" {
+                ended.kind = "request-too-large";
+            }
             log(status, &ended);
             let mut report = ended.report.clone();
             if let Some(report) = report.as_mut() {
@@ -176,17 +185,35 @@ impl<T: Default + Send + 'static> HttpService<T> {
                 tokio::spawn(finish);
                 response.map(|body| until_deadline(body, deadline, outcome))
             }
-            Err(code) => {
+            Err(unanswered) => {
                 let ended = finish.await;
-                let kind = match (code, ended.kind) {
+                let kind = match (unanswered, ended.kind) {
+                    (Unanswered::BodyCut, _) => "request-too-large",
                     (_, kind) if kind != "ok" => kind,
-                    (Some(_), _) => "guest-error-response",
-                    (None, _) => "no-response",
+                    (Unanswered::ErrorCode, _) => "guest-error-response",
+                    (_, _) => "no-response",
                 };
                 plain(status, kind, format!("the component did not answer the request ({kind})\n"))
             }
         }
     }
+}
+
+/// Why a request got no answer of its guest's.
+#[derive(Clone, Copy)]
+enum Unanswered {
+    /// Its body passed the limit while the guest read it.
+    BodyCut,
+    /// The guest answered with an error code.
+    ErrorCode,
+    /// The guest never answered.
+    Nothing,
+}
+
+/// The request body's limit, and whether a body passed it.
+struct BodyLimit {
+    max: u64,
+    cut: Arc<AtomicBool>,
 }
 
 /// Whether `name` is the handler of `wasi:http/incoming-handler@0.2.x`.
@@ -224,7 +251,7 @@ type ResponseSender = tokio::sync::oneshot::Sender<Result<Response<HyperOutgoing
 fn spawn_handler<T, B>(
     mut instance: runtime::Instance<T>,
     request: Request<B>,
-    max_body: u64,
+    limit: BodyLimit,
     sender: ResponseSender,
     deadline: Instant,
     outcome_cell: CallOutcome,
@@ -237,10 +264,16 @@ where
     // One deadline for the whole request: instantiation already spent part.
     instance.set_call_timeout(Some(deadline.saturating_duration_since(Instant::now())));
     let request = request.map(|body| {
-        let limit = usize::try_from(max_body).unwrap_or(usize::MAX);
-        Limited::new(body, limit).map_err(move |error| match error.downcast::<hyper::Error>() {
-            Ok(hyper) => wasmtime_wasi_http::Error::Hyper(*hyper),
-            Err(_) => wasmtime_wasi_http::Error::HttpRequestBodySize(Some(max_body)),
+        let BodyLimit { max, cut } = limit;
+        Limited::new(body, usize::try_from(max).unwrap_or(usize::MAX)).map_err(move |error| {
+            if error.is::<http_body_util::LengthLimitError>() {
+                cut.store(true, Ordering::Release);
+                return wasmtime_wasi_http::Error::HttpRequestBodySize(Some(max));
+            }
+            match error.downcast::<hyper::Error>() {
+                Ok(hyper) => wasmtime_wasi_http::Error::Hyper(*hyper),
+                Err(other) => wasmtime_wasi_http::Error::InternalError(Some(other.to_string())),
+            }
         })
     });
     tokio::spawn(async move {

@@ -63,8 +63,9 @@ pub struct ServeOptions {
     /// kernel's backlog until one closes.
     pub max_connections: usize,
     /// The largest request body; `None`: the component's memory budget. A
-    /// request that declares a longer one is `413`; a chunked body that
-    /// grows past it fails the guest's read.
+    /// request that declares a longer one is `413` before any instance is
+    /// made; a chunked body that grows past it fails the guest's read, and
+    /// the request is `413` whatever the guest answers.
     pub max_request_body: Option<u64>,
     /// See [`DEFAULT_HEADER_TIMEOUT`].
     pub header_timeout: Duration,

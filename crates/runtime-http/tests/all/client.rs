@@ -28,10 +28,12 @@ impl Answer {
 }
 
 /// Sends `request` on a new connection and reads the whole answer.
-pub(crate) async fn send(
-    addr: SocketAddr,
-    request: Request<Full<Bytes>>,
-) -> Result<Answer, Box<dyn std::error::Error>> {
+pub(crate) async fn send<B>(addr: SocketAddr, request: Request<B>) -> Result<Answer, Box<dyn std::error::Error>>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let stream = tokio::net::TcpStream::connect(addr).await?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     let driver = tokio::spawn(connection);

@@ -88,6 +88,25 @@ async fn a_declared_body_over_the_limit_is_413_and_one_under_it_is_served() -> T
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunked_body_over_the_limit_is_413_whatever_the_guest_answers() -> TestResult {
+    let running = serve(runtime(), LIMITS, ServeOptions::default().with_max_request_body(64 * 1024)).await?;
+    let chunked = |size: usize| -> Result<Request<http_body_util::StreamBody<_>>, http::Error> {
+        // A stream body has no declared length: hyper sends it chunked.
+        let chunks = (0..size / 4096)
+            .map(|_| Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(Bytes::from(vec![b'a'; 4096]))));
+        Request::post("/echo")
+            .header("host", running.addr.to_string())
+            .body(http_body_util::StreamBody::new(futures::stream::iter(chunks)))
+    };
+    let refused = send(running.addr, chunked(1 << 20)?).await?;
+    assert_eq!((refused.status, refused.kind()), (StatusCode::PAYLOAD_TOO_LARGE, Some("request-too-large")));
+    let served = send(running.addr, chunked(32 * 1024)?).await?;
+    assert_eq!(served.status, StatusCode::OK);
+    assert!(served.text().contains(&"a".repeat(32 * 1024)));
+    running.stop(std::time::Duration::from_secs(5)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_still_streaming_at_the_deadline_ends_the_connection_abruptly() -> TestResult {
     let limits = "memory = \"4MiB\"\nfuel = 10_000_000_000\ntimeout = \"300ms\"";
     let running = serve(runtime(), limits, ServeOptions::default()).await?;
