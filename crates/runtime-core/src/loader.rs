@@ -223,12 +223,7 @@ impl ComponentLoader {
         let disk = match &self.disk {
             Some(disk) => disk,
             None => {
-                // One directory per compile, removed after: concurrent loads
-                // of one component must not remove each other's entry.
-                static COMPILES: AtomicU64 = AtomicU64::new(0);
-                let n = COMPILES.fetch_add(1, Ordering::Relaxed);
-                let dir = std::env::temp_dir().join(format!("wasm-runtime-compile-{}-{n}", std::process::id()));
-                private = DiskCache::new(dir, engine);
+                private = DiskCache::new(private_dir(hash)?, engine);
                 &private
             }
         };
@@ -243,4 +238,25 @@ impl ComponentLoader {
         }
         component
     }
+}
+
+/// A new directory, readable and writable by this user only, for one
+/// compile without a disk cache: the host maps what it finds there, so it
+/// must be one this process created (never one that was there already,
+/// which another user of a shared temporary directory could have planted)
+/// and one no concurrent load of the same component removes.
+fn private_dir(hash: ContentHash) -> Result<PathBuf, LoadError> {
+    static COMPILES: AtomicU64 = AtomicU64::new(0);
+    let n = COMPILES.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let name = format!("wasm-runtime-compile-{}-{n}-{nanos}-{}", std::process::id(), &hash.to_hex()[..16]);
+    let dir = std::env::temp_dir().join(name);
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    // `create`, not `create_all`: it fails if the directory exists.
+    builder.create(&dir).map_err(|error| LoadError::CompileFailed {
+        message: format!("cannot create a private directory for the compile worker ({}): {error}", dir.display()),
+    })?;
+    Ok(dir)
 }

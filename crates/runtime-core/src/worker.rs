@@ -13,6 +13,7 @@ use std::ffi::OsString;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use runtime_manifest::HostPolicy;
@@ -51,7 +52,10 @@ impl CompileWorker {
         let io = |what: &str, error: std::io::Error| LoadError::CompileFailed {
             message: format!("the compile worker could not {what}: {error}"),
         };
-        let stem = format!(".compile-{}-{}", hash.to_hex(), std::process::id());
+        // Unique per compile: two loads of one component at once each have their own files.
+        static COMPILES: AtomicU64 = AtomicU64::new(0);
+        let n = COMPILES.fetch_add(1, Ordering::Relaxed);
+        let stem = format!(".compile-{}-{}-{n}", hash.to_hex(), std::process::id());
         let input = cache.dir().join(format!("{stem}.wasm"));
         let policy_file = cache.dir().join(format!("{stem}.toml"));
         let _cleanup = Cleanup(vec![input.clone(), policy_file.clone()]);
