@@ -161,23 +161,29 @@ impl<T: Default + Send + 'static> HttpService<T> {
             // The guest ended without answering: the call's outcome says why.
             Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, Err(Unanswered::Nothing)),
         };
+        let unanswered = response.as_ref().err().copied();
         let metrics = inner.metrics.clone();
+        // The header, the log line and the metrics name the same kind.
         let finish = async move {
             let mut ended = match call.await {
                 Ok(ended) => ended,
                 // The task panicked: the runtime's own boundary failed.
                 Err(_) => Ended { kind: "host-panic", report: None },
             };
-            if status == StatusCode::PAYLOAD_TOO_LARGE && ended.kind == "ok" {
-                ended.kind = "request-too-large";
-            }
+            ended.kind = match (unanswered, ended.kind) {
+                (Some(Unanswered::BodyCut), _) => "request-too-large",
+                (_, kind) if kind != "ok" => kind,
+                (Some(Unanswered::ErrorCode), _) => "guest-error-response",
+                (Some(Unanswered::Nothing), _) => "no-response",
+                (None, kind) => kind,
+            };
             log(status, &ended);
             let mut report = ended.report.clone();
             if let Some(report) = report.as_mut() {
                 report.queue_wait = queue_wait;
             }
             metrics.finish(ended.kind, started.elapsed(), report.as_ref(), in_flight);
-            ended
+            ended.kind
         };
         match response {
             Ok(response) => {
@@ -185,14 +191,8 @@ impl<T: Default + Send + 'static> HttpService<T> {
                 tokio::spawn(finish);
                 response.map(|body| until_deadline(body, deadline, outcome))
             }
-            Err(unanswered) => {
-                let ended = finish.await;
-                let kind = match (unanswered, ended.kind) {
-                    (Unanswered::BodyCut, _) => "request-too-large",
-                    (_, kind) if kind != "ok" => kind,
-                    (Unanswered::ErrorCode, _) => "guest-error-response",
-                    (_, _) => "no-response",
-                };
+            Err(_) => {
+                let kind = finish.await;
                 plain(status, kind, format!("the component did not answer the request ({kind})\n"))
             }
         }

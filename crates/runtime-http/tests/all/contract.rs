@@ -89,7 +89,10 @@ async fn a_declared_body_over_the_limit_is_413_and_one_under_it_is_served() -> T
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chunked_body_over_the_limit_is_413_whatever_the_guest_answers() -> TestResult {
-    let running = serve(runtime(), LIMITS, ServeOptions::default().with_max_request_body(64 * 1024)).await?;
+    let options = ServeOptions::default().with_max_request_body(64 * 1024);
+    let service = HttpService::new(crate::guest(runtime(), LIMITS)?, options)?;
+    let metrics = service.metrics();
+    let running = crate::Running::start(service).await?;
     let chunked = |size: usize| -> Result<Request<http_body_util::StreamBody<_>>, http::Error> {
         // A stream body has no declared length: hyper sends it chunked.
         let chunks = (0..size / 4096)
@@ -103,6 +106,9 @@ async fn a_chunked_body_over_the_limit_is_413_whatever_the_guest_answers() -> Te
     let served = send(running.addr, chunked(32 * 1024)?).await?;
     assert_eq!(served.status, StatusCode::OK);
     assert!(served.text().contains(&"a".repeat(32 * 1024)));
+    wait_until_ended(&metrics).await;
+    // The metrics name the same kind as the header.
+    assert_eq!((metrics.requests("request-too-large"), metrics.requests("ok")), (1, 1));
     running.stop(std::time::Duration::from_secs(5)).await
 }
 
@@ -142,13 +148,7 @@ async fn metrics_count_requests_by_kind_and_are_served_as_prometheus_text() -> T
     get(running.addr, "/hello").await?;
     get(running.addr, "/hello").await?;
     get(running.addr, "/spin").await?;
-    // The call's end is counted once its task ends, just after the response.
-    for _ in 0..100 {
-        if metrics.in_flight() == 0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    wait_until_ended(&metrics).await;
     assert_eq!((metrics.requests("ok"), metrics.requests("out-of-fuel")), (2, 1));
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -172,4 +172,15 @@ async fn metrics_count_requests_by_kind_and_are_served_as_prometheus_text() -> T
     let _ = stop.send(());
     exporter.await?;
     running.stop(std::time::Duration::from_secs(5)).await
+}
+
+/// Waits (at most a second) until no request is in flight: a call's end is
+/// counted once its task ends, just after its response.
+async fn wait_until_ended(metrics: &runtime_http::ServeMetrics) {
+    for _ in 0..100 {
+        if metrics.in_flight() == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }
