@@ -45,9 +45,11 @@ pub(super) fn napping_guest() -> String {
 pub(super) fn sleeping_calls() -> Result<Row, String> {
     let wat = napping_guest();
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
-    let runtime = Arc::new(Runtime::builder().build().map_err(|e| e.to_string())?);
-    let component =
-        runtime.load_bytes(wat.as_bytes(), &limits("1MiB", "1_000_000", "10s")?).map_err(|e| e.to_string())?;
+    // One component may use the whole pool: the row measures the pool and
+    // the runtime's queue, not a component's quota.
+    let policy = HostPolicy::builder().max_instances(1_000).build().map_err(|e| e.to_string())?;
+    let runtime = Arc::new(Runtime::builder().policy(policy).build().map_err(|e| e.to_string())?);
+    let component = runtime.load_bytes(wat.as_bytes(), &with_instances(1_000, "10s")?).map_err(|e| e.to_string())?;
     let started = Instant::now();
     let failures = tokio.block_on(async {
         let mut calls = tokio::task::JoinSet::new();
@@ -77,10 +79,13 @@ pub(super) fn sleeping_calls() -> Result<Row, String> {
 /// Resident memory per live, idle instance, over 1,000 instances (in a
 /// runtime of its own, whose pool has room for all of them).
 pub(super) fn idle_instance_rss() -> Result<Row, String> {
-    let policy = HostPolicy::builder().max_concurrent_instances(1_100).build().map_err(|e| e.to_string())?;
+    let policy = HostPolicy::builder()
+        .max_concurrent_instances(1_100)
+        .max_instances(1_000)
+        .build()
+        .map_err(|e| e.to_string())?;
     let runtime = Runtime::builder().policy(policy).build().map_err(|e| e.to_string())?;
-    let component =
-        runtime.load_bytes(GUEST.as_bytes(), &limits("1MiB", "1_000_000", "1s")?).map_err(|e| e.to_string())?;
+    let component = runtime.load_bytes(GUEST.as_bytes(), &with_instances(1_000, "1s")?).map_err(|e| e.to_string())?;
     drop(component.call("noop", &[]));
     let before = rss_bytes()?;
     let instances =
@@ -166,4 +171,11 @@ pub(super) fn cli_process() -> Result<Row, String> {
     times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
     Ok(row("CLI process: run the cached Rust guest (median of 10)", median, None, "<= 5000 us", |us| us <= 5_000.0))
+}
+
+/// A 1 MiB, 1,000,000-fuel manifest whose component may have `instances` at once.
+fn with_instances(instances: u32, timeout: &str) -> Result<runtime::ComponentManifest, String> {
+    let mut manifest = limits("1MiB", "1_000_000", timeout)?;
+    manifest.resources = manifest.resources.with_instances(instances);
+    Ok(manifest)
 }
