@@ -108,6 +108,58 @@ async fn idle_connections_are_closed_and_do_not_block_a_request() -> TestResult 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_trickled_a_byte_at_a_time_is_cut_at_the_header_timeout() -> TestResult {
+    let runtime = runtime_with_queue(100, Duration::from_secs(1))?;
+    let options = ServeOptions::default().with_header_timeout(Duration::from_millis(500));
+    let running = serve(&runtime, crate::LIMITS, options).await?;
+    let mut stream = tokio::net::TcpStream::connect(running.addr).await?;
+    stream.write_all(b"GET /hello HTTP/1.1\r\nhost: x\r\nx-slow: ").await?;
+    let started = std::time::Instant::now();
+    // A byte every 50 ms keeps the connection busy but never ends the head.
+    let mut closed = false;
+    while started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if stream.write_all(b"a").await.is_err() {
+            closed = true;
+            break;
+        }
+        let mut byte = [0u8; 1];
+        if let Ok(read) = tokio::time::timeout(Duration::from_millis(1), stream.read(&mut byte)).await {
+            closed = matches!(read, Ok(0) | Err(_));
+            if closed {
+                break;
+            }
+        }
+    }
+    assert!(closed, "a trickled head kept its connection for 10 s");
+    assert!(started.elapsed() < Duration::from_secs(5), "cut after {:?}", started.elapsed());
+    // A whole request still gets its answer.
+    assert_eq!(get(running.addr, "/hello").await?.status, StatusCode::OK);
+    running.stop(Duration::from_secs(5)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_of_too_many_or_too_large_fields_is_refused_before_any_instance() -> TestResult {
+    let runtime = runtime_with_queue(100, Duration::from_secs(1))?;
+    let running = serve(&runtime, crate::LIMITS, ServeOptions::default()).await?;
+    let many: String = (0..1_000).map(|i| format!("x-{i}: y\r\n")).collect();
+    let large = format!("x-large: {}\r\n", "y".repeat(1 << 20));
+    for (what, fields) in [("1,000 fields", many), ("a 1 MiB field", large)] {
+        let mut stream = tokio::net::TcpStream::connect(running.addr).await?;
+        let head = format!("GET /hello HTTP/1.1\r\nhost: x\r\n{fields}\r\n");
+        // 431 (seen here), or a close if the server stops reading before the
+        // head is all sent: either way no instance and no held connection.
+        let _ = stream.write_all(head.as_bytes()).await;
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await?;
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.is_empty() || text.starts_with("HTTP/1.1 431"), "{what}: {text}");
+    }
+    assert_eq!(get(running.addr, "/hello").await?.status, StatusCode::OK);
+    running.stop(Duration::from_secs(5)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_past_the_cap_wait_until_one_closes() -> TestResult {
     let runtime = runtime_with_queue(100, Duration::from_secs(1))?;
     let options = ServeOptions::default().with_max_connections(4).with_header_timeout(Duration::from_secs(30));
