@@ -17,13 +17,18 @@ struct Served {
     stderr: BufReader<std::process::ChildStderr>,
 }
 
-/// Starts `wasm-runtime serve GUEST ARGS --addr 127.0.0.1:0` and reads its
-/// one `listening on` line.
+/// Starts `wasm-runtime serve GUEST ARGS --addr 127.0.0.1:0` (the Rust
+/// guest) and reads its one `listening on` line.
 fn start(args: &[&str]) -> Result<Served, Box<dyn std::error::Error>> {
+    start_serving(GUEST, args)
+}
+
+/// [`start`] for any component.
+fn start_serving(guest: &str, args: &[&str]) -> Result<Served, Box<dyn std::error::Error>> {
     let mut child = crate::KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_wasm-runtime"))
             .arg("serve")
-            .arg(GUEST)
+            .arg(guest)
             .args(args)
             .args(["--addr", "127.0.0.1:0"])
             .env("NO_COLOR", "1")
@@ -175,24 +180,11 @@ fn serve_runs_a_javascript_fetch_handler_under_a_widened_policy() -> TestResult 
     let policy = crate::scratch("serve-js-policy.toml", crate::toolchains::WIDE_POLICY)?;
     let cache = format!("{}/toolchain-cache", env!("CARGO_TARGET_TMPDIR"));
     let guest = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/guests/js-http.wasm");
-    let mut child = crate::KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_wasm-runtime"))
-            .args(["serve", guest, "--policy"])
-            .arg(&policy)
-            .args(["--cache-dir", &cache, "--memory", "48MiB", "--fuel", "2000000000", "--timeout", "5s"])
-            .args(["--addr", "127.0.0.1:0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()?,
-    );
-    let mut stderr = BufReader::new(child.0.stderr.take().ok_or("no stderr")?);
-    let mut line = String::new();
-    stderr.read_line(&mut line)?;
-    let served = Served {
-        addr: line.trim_end().strip_prefix("listening on http://").ok_or(line.clone())?.parse()?,
-        child,
-        stderr,
-    };
+    let policy = policy.to_str().ok_or("path")?;
+    let limits = ["--memory", "48MiB", "--fuel", "2000000000", "--timeout", "5s"];
+    let mut args = vec!["--policy", policy, "--cache-dir", &cache];
+    args.extend(limits);
+    let served = start_serving(guest, &args)?;
     assert_eq!(get(served.addr, "/hello")?, (200, None, "hello from js\n".to_owned()));
     let (status, kind, _) = get(served.addr, "/spin")?;
     assert_eq!((status, kind.as_deref()), (500, Some("out-of-fuel")));
