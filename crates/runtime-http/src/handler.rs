@@ -48,7 +48,7 @@ struct Inner<T: 'static> {
     metrics: Arc<ServeMetrics>,
 }
 
-/// How a request ended, for the log line and the metrics.
+/// How the guest's call ended.
 struct Ended {
     kind: &'static str,
     report: Option<CallReport>,
@@ -116,34 +116,33 @@ impl<T: Default + Send + 'static> HttpService<T> {
         let deadline = started + inner.timeout;
         let in_flight = inner.metrics.enter();
         let (method, path) = (request.method().clone(), request.uri().path().to_owned());
-        let log = move |status: StatusCode, ended: &Ended| {
+        let metrics = inner.metrics.clone();
+        // Every way a request ends: one log line and the metrics, with one kind.
+        let record = move |status: StatusCode, kind: &'static str, report: Option<&CallReport>| {
+            let wall = started.elapsed();
             tracing::info!(
                 target: "wasm_runtime::serve",
                 %method,
                 path = %path,
                 status = status.as_u16(),
-                kind = %ended.kind,
-                wall_ms = started.elapsed().as_secs_f64() * 1e3,
+                kind = %kind,
+                wall_ms = wall.as_secs_f64() * 1e3,
                 "request"
             );
+            metrics.finish(kind, wall, report, in_flight);
         };
-        if let Some(refused) = refuse_early(&request, inner.max_body) {
-            let ended = Ended { kind: refused.1, report: None };
-            log(refused.0, &ended);
-            inner.metrics.finish(ended.kind, started.elapsed(), None, in_flight);
-            return plain(refused.0, refused.1, refused.2);
+        if let Some((status, kind, text)) = refuse_early(&request, inner.max_body) {
+            record(status, kind, None);
+            return plain(status, kind, text);
         }
         let instance = match inner.component.instantiate_async(T::default()).await {
             Ok(instance) => instance,
             Err(error) => {
-                let ended = Ended { kind: error.kind(), report: error.report().cloned() };
                 let status = status_of(&error);
-                log(status, &ended);
-                inner.metrics.finish(ended.kind, started.elapsed(), ended.report.as_ref(), in_flight);
+                record(status, error.kind(), error.report());
                 return failure(status, &error, &inner.options);
             }
         };
-        let queue_wait = instance.queue_wait();
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let outcome = CallOutcome::default();
         let body_cut = Arc::new(AtomicBool::new(false));
@@ -162,28 +161,22 @@ impl<T: Default + Send + 'static> HttpService<T> {
             Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, Err(Unanswered::Nothing)),
         };
         let unanswered = response.as_ref().err().copied();
-        let metrics = inner.metrics.clone();
         // The header, the log line and the metrics name the same kind.
         let finish = async move {
-            let mut ended = match call.await {
+            let ended = match call.await {
                 Ok(ended) => ended,
                 // The task panicked: the runtime's own boundary failed.
                 Err(_) => Ended { kind: "host-panic", report: None },
             };
-            ended.kind = match (unanswered, ended.kind) {
+            let kind = match (unanswered, ended.kind) {
                 (Some(Unanswered::BodyCut), _) => "request-too-large",
                 (_, kind) if kind != "ok" => kind,
                 (Some(Unanswered::ErrorCode), _) => "guest-error-response",
                 (Some(Unanswered::Nothing), _) => "no-response",
                 (None, kind) => kind,
             };
-            log(status, &ended);
-            let mut report = ended.report.clone();
-            if let Some(report) = report.as_mut() {
-                report.queue_wait = queue_wait;
-            }
-            metrics.finish(ended.kind, started.elapsed(), report.as_ref(), in_flight);
-            ended.kind
+            record(status, kind, ended.report.as_ref());
+            kind
         };
         match response {
             Ok(response) => {
@@ -304,8 +297,10 @@ where
     })
 }
 
-/// The call's report with its instance's instantiation added in.
+/// The call's report with its instance's instantiation (and its queue
+/// wait) added in.
 fn merged(instantiated: &CallReport, mut call: CallReport) -> CallReport {
+    call.queue_wait = instantiated.queue_wait;
     call.fuel_consumed = call.fuel_consumed.saturating_add(instantiated.fuel_consumed);
     call.peak_memory_bytes = call.peak_memory_bytes.max(instantiated.peak_memory_bytes);
     call.instantiate = instantiated.wall;

@@ -5,6 +5,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::{TcpListener, TcpSocket};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::Semaphore;
 
 use crate::{HttpService, ServeError, ServeMetrics};
@@ -63,28 +64,14 @@ impl<T: Default + Send + 'static> Server<T> {
                 },
                 () = &mut shutdown => break,
             };
-            let stream = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => stream,
-                    Err(error) => {
-                        // Out of descriptors, most likely: wait for some to close.
-                        tracing::warn!(target: "wasm_runtime::serve", "cannot accept a connection: {error}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                () = &mut shutdown => break,
-            };
+            let Some(stream) = accept(&listener, &mut shutdown).await else { break };
             let _ = stream.set_nodelay(true);
             let service = service.clone();
             let handler = service_fn(move |request: Request<Incoming>| {
                 let service = service.clone();
                 async move { Ok::<_, Infallible>(service.handle(request).await) }
             });
-            let connection = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(options.header_timeout)
-                .serve_connection(TokioIo::new(stream), handler);
+            let connection = http1_connections(options.header_timeout).serve_connection(TokioIo::new(stream), handler);
             let connection = graceful.watch(connection);
             tokio::spawn(async move {
                 let _permit = permit;
@@ -117,30 +104,41 @@ fn listen(addr: SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener> {
 /// Serves `GET /metrics` from `metrics` on `listener` until `shutdown`.
 pub async fn serve_metrics(listener: TcpListener, metrics: Arc<ServeMetrics>, shutdown: impl Future<Output = ()>) {
     let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => return,
-        };
+    while let Some(stream) = accept(&listener, &mut shutdown).await {
         let metrics = metrics.clone();
         let handler = service_fn(move |request: Request<Incoming>| {
             let metrics = metrics.clone();
             async move { Ok::<_, Infallible>(metrics_response(&request, &metrics)) }
         });
-        tokio::spawn(async move {
-            let connection = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(crate::DEFAULT_HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), handler);
-            let _ = connection.await;
-        });
+        let connection =
+            http1_connections(crate::DEFAULT_HEADER_TIMEOUT).serve_connection(TokioIo::new(stream), handler);
+        tokio::spawn(connection);
     }
+}
+
+/// The next connection, or `None` once `shutdown` completes. A failed
+/// accept (out of descriptors, most likely) waits for some to close.
+async fn accept(listener: &TcpListener, shutdown: &mut Pin<&mut impl Future<Output = ()>>) -> Option<TcpStream> {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => return Some(stream),
+                Err(error) => {
+                    tracing::warn!(target: "wasm_runtime::serve", "cannot accept a connection: {error}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            () = shutdown.as_mut() => return None,
+        }
+    }
+}
+
+/// HTTP/1.1 connections that close when no complete request head arrives
+/// within `header_timeout`.
+fn http1_connections(header_timeout: Duration) -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(header_timeout);
+    builder
 }
 
 fn metrics_response(

@@ -287,9 +287,7 @@ impl<T> StoreState<T> {
         let grants = &self.grants;
         self.wasi.get_or_insert_with(|| Box::new(WasiState::new(grants, max_bytes, host_bytes, redirect)))
     }
-}
 
-impl<T> StoreState<T> {
     /// The store's `wasi:http` state, for a host that serves it an incoming
     /// request: `new_incoming_request` and `new_response_outparam` put the
     /// request and the response's slot in its table. From this call on the
