@@ -10,13 +10,19 @@ use runtime_core::engine_config;
 use wasmtime::component::{Component, Instance, InstancePre, Linker, TypedFunc, Val};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// Fuel and epoch ticks every bare store gets: ample, like the runtime's limits.
 const FUEL: u64 = 10_000_000_000;
 const EPOCH_TICKS: u64 = 1_000;
 
 pub(super) fn engine() -> Result<Engine, String> {
-    let config = engine_config(&HostPolicy::default(), Allocation::Pooling);
+    engine_for(&HostPolicy::default())
+}
+
+/// The engine a runtime under `policy` has, pooling on.
+fn engine_for(policy: &HostPolicy) -> Result<Engine, String> {
+    let config = engine_config(policy, Allocation::Pooling);
     #[expect(clippy::disallowed_methods, reason = "the baseline is bare wasmtime with the runtime's configuration")]
     Engine::new(&config).map_err(|e| e.to_string())
 }
@@ -92,79 +98,56 @@ fn call<T>(store: &mut Store<T>, instance: &Instance, export: &str, args: &[Val]
     }
 }
 
-/// Store data of a bare WASI embedder.
-pub(super) struct BareWasi {
-    ctx: WasiCtx,
+/// Store data of a bare embedder of WASI and `wasi:http`.
+pub(super) struct BareHost {
     table: ResourceTable,
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
 }
 
-impl WasiView for BareWasi {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.ctx, table: &mut self.table }
+impl BareHost {
+    pub(super) fn new() -> Self {
+        Self { table: ResourceTable::new(), wasi: WasiCtx::builder().build(), http: WasiHttpCtx::new() }
     }
 }
 
-/// A bare embedder's cached cold start: a component precompiled to `cwasm`
-/// earlier, mapped in with `Component::deserialize_file`, linked against
-/// WASI p2, instantiated and called once on an async store.
+impl WasiView for BareHost {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for BareHost {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: wasmtime_wasi_http::default_hooks() }
+    }
+}
+
+/// All of WASI p2 and `wasi:http`, as the runtime links them for a guest
+/// (and as `wasmtime serve -Scli` does).
+pub(super) fn wasi_linker(engine: &Engine) -> Result<Linker<BareHost>, String> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| e.to_string())?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(|e| e.to_string())?;
+    Ok(linker)
+}
+
+/// A bare embedder's cached cold start: a component compiled in process
+/// with the engine configuration a runtime under `policy` has, precompiled
+/// to a file, later mapped in with `Component::deserialize_file`, linked
+/// against WASI, instantiated and called once on an async store.
 pub(super) struct BareColdStart {
     engine: Engine,
-    linker: Linker<BareWasi>,
+    linker: Linker<BareHost>,
 }
 
 impl BareColdStart {
-    /// Compiles `wasm` and writes it precompiled to `cwasm`.
-    pub(super) fn prepare(wasm: &[u8], cwasm: &Path) -> Result<Self, String> {
-        let engine = engine()?;
-        let component = Component::from_binary(&engine, wasm).map_err(|e| e.to_string())?;
-        let serialized = component.serialize().map_err(|e| e.to_string())?;
-        std::fs::write(cwasm, serialized).map_err(|e| e.to_string())?;
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| e.to_string())?;
-        Ok(Self { engine, linker })
-    }
-
-    /// Loads `cwasm`, instantiates it and calls `export` with `args`.
-    pub(super) async fn run(&self, cwasm: &Path, export: &str, args: &[Val]) -> Result<Vec<Val>, String> {
-        #[allow(
-            unsafe_code,
-            reason = "Component::deserialize_file is unsafe; the SAFETY comment says why this is sound"
-        )]
-        // SAFETY: `cwasm` was written by `prepare` in this process from
-        // `Component::serialize` of an engine with the same configuration,
-        // and nothing else writes the benchmark's temporary directory.
-        let component = unsafe { Component::deserialize_file(&self.engine, cwasm) }.map_err(|e| e.to_string())?;
-        let pre = self.linker.instantiate_pre(&component).map_err(|e| e.to_string())?;
-        let data = BareWasi { ctx: WasiCtx::builder().build(), table: ResourceTable::new() };
-        let mut store = Store::new(&self.engine, data);
-        arm(&mut store);
-        let instance = pre.instantiate_async(&mut store).await.map_err(|e| e.to_string())?;
-        let func = instance.get_func(&mut store, export).ok_or("no such export")?;
-        let mut results = vec![Val::Bool(false); func.ty(&store).results().len()];
-        func.call_async(&mut store, args, &mut results).await.map_err(|e| e.to_string())?;
-        Ok(results)
-    }
-}
-
-/// A bare embedder of a real toolchain's guest: compiled in process with the
-/// same engine configuration as a runtime under `policy`, precompiled to a
-/// file, mapped in and called through an interface export.
-pub(super) struct BareToolchain {
-    engine: Engine,
-    linker: Linker<super::serve::BareHost>,
-}
-
-impl BareToolchain {
     /// Compiles `wasm` (Cranelift in this process) and writes it to `cwasm`.
-    pub(super) fn compile(policy: &HostPolicy, wasm: &[u8], cwasm: &Path) -> Result<Self, String> {
-        let config = engine_config(policy, Allocation::Pooling);
-        #[expect(clippy::disallowed_methods, reason = "the baseline is bare wasmtime with the runtime's configuration")]
-        let engine = Engine::new(&config).map_err(|e| e.to_string())?;
+    pub(super) fn prepare(policy: &HostPolicy, wasm: &[u8], cwasm: &Path) -> Result<Self, String> {
+        let engine = engine_for(policy)?;
         let component = Component::from_binary(&engine, wasm).map_err(|e| e.to_string())?;
         std::fs::write(cwasm, component.serialize().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| e.to_string())?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(|e| e.to_string())?;
+        let linker = wasi_linker(&engine)?;
         Ok(Self { engine, linker })
     }
 
@@ -174,27 +157,31 @@ impl BareToolchain {
             unsafe_code,
             reason = "Component::deserialize_file is unsafe; the SAFETY comment says why this is sound"
         )]
-        // SAFETY: `cwasm` was written by `compile` in this process from
+        // SAFETY: `cwasm` was written by `prepare` in this process from
         // `Component::serialize` of this very engine, and nothing else writes
         // the benchmark's temporary directory.
         let component = unsafe { Component::deserialize_file(&self.engine, cwasm) }.map_err(|e| e.to_string())?;
         Ok(component)
     }
 
-    /// Instantiates `component` and calls `func` of the exported `interface`.
-    pub(super) async fn call(
-        &self,
-        component: &Component,
-        (interface, func): (&str, &str),
-        args: &[Val],
-    ) -> Result<Vec<Val>, String> {
+    /// Loads `cwasm`, instantiates it and calls the export at `path`.
+    pub(super) async fn run(&self, cwasm: &Path, path: &[&str], args: &[Val]) -> Result<Vec<Val>, String> {
+        self.call(&self.load(cwasm)?, path, args).await
+    }
+
+    /// Instantiates `component` and calls the export at `path`: a function's
+    /// name (`["greet"]`), or an interface's and its function's
+    /// (`["docs:adder/add@0.1.0", "add"]`).
+    pub(super) async fn call(&self, component: &Component, path: &[&str], args: &[Val]) -> Result<Vec<Val>, String> {
         let pre = self.linker.instantiate_pre(component).map_err(|e| e.to_string())?;
-        let mut store = Store::new(&self.engine, super::serve::BareHost::new());
+        let mut store = Store::new(&self.engine, BareHost::new());
         arm(&mut store);
         let instance = pre.instantiate_async(&mut store).await.map_err(|e| e.to_string())?;
-        let parent = instance.get_export_index(&mut store, None, interface).ok_or("no such interface")?;
-        let index = instance.get_export_index(&mut store, Some(&parent), func).ok_or("no such function")?;
-        let func = instance.get_func(&mut store, index).ok_or("not a function")?;
+        let mut index = None;
+        for name in path {
+            index = Some(instance.get_export_index(&mut store, index.as_ref(), name).ok_or("no such export")?);
+        }
+        let func = instance.get_func(&mut store, index.ok_or("no export named")?).ok_or("not a function")?;
         let mut results = vec![Val::Bool(false); func.ty(&store).results().len()];
         func.call_async(&mut store, args, &mut results).await.map_err(|e| e.to_string())?;
         Ok(results)

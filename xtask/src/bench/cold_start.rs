@@ -35,7 +35,7 @@ fn measure(tokio: &tokio::runtime::Runtime, dir: &Path) -> Result<(f64, f64), St
     runtime.load_file(&path, &manifest, ".").map_err(|e| e.to_string())?;
     let wasm = std::fs::read(&path).map_err(|e| e.to_string())?;
     let cwasm = dir.join("rust-guest.cwasm");
-    let bare = BareColdStart::prepare(&wasm, &cwasm)?;
+    let bare = BareColdStart::prepare(&runtime::HostPolicy::default(), &wasm, &cwasm)?;
     let args = [Val::String("world".into())];
     let expected = [Val::String("hello, world!".into())];
 
@@ -45,8 +45,13 @@ fn measure(tokio: &tokio::runtime::Runtime, dir: &Path) -> Result<(f64, f64), St
         guest.call_async("greet", &args).await.map(|outcome| outcome.results).map_err(|e| e.to_string())
     };
     // Both must work before their times mean anything.
-    if tokio.block_on(ours())? != expected || tokio.block_on(bare.run(&cwasm, "greet", &args))? != expected {
+    if tokio.block_on(ours())? != expected || tokio.block_on(bare.run(&cwasm, &["greet"], &args))? != expected {
         return Err("the cold-start call returned something else than `hello, world!`".into());
     }
-    Ok(interleaved(11, 10, || drop(tokio.block_on(ours())), || drop(tokio.block_on(bare.run(&cwasm, "greet", &args)))))
+    Ok(interleaved(
+        11,
+        10,
+        || drop(tokio.block_on(ours())),
+        || drop(tokio.block_on(bare.run(&cwasm, &["greet"], &args))),
+    ))
 }

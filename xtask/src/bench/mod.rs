@@ -13,6 +13,7 @@ mod own;
 mod serve;
 mod toolchains;
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use runtime::{ComponentManifest, Runtime, Val};
@@ -36,7 +37,7 @@ pub(crate) struct Options {
 
 #[derive(Serialize)]
 struct Row {
-    operation: &'static str,
+    operation: Cow<'static, str>,
     ours_us: f64,
     bare_us: Option<f64>,
     ratio: Option<f64>,
@@ -168,9 +169,15 @@ fn median(mut values: Vec<f64>) -> f64 {
     values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-fn row(operation: &'static str, ours: f64, bare: Option<f64>, goal: &'static str, ok: impl Fn(f64) -> bool) -> Row {
+fn row(
+    operation: impl Into<Cow<'static, str>>,
+    ours: f64,
+    bare: Option<f64>,
+    goal: &'static str,
+    ok: impl Fn(f64) -> bool,
+) -> Row {
     let ratio = bare.map(|b| ours / b);
-    Row { operation, ours_us: ours, bare_us: bare, ratio, goal, met: ok(ratio.unwrap_or(ours)) }
+    Row { operation: operation.into(), ours_us: ours, bare_us: bare, ratio, goal, met: ok(ratio.unwrap_or(ours)) }
 }
 
 #[expect(clippy::print_stdout, reason = "the table is the command's output")]

@@ -94,7 +94,7 @@ pub(super) fn idle_instance_rss() -> Result<Row, String> {
     drop(instances);
     let per_instance = after.saturating_sub(before) as f64 / 1_000.0;
     Ok(Row {
-        operation: "RSS per idle instance (bytes, of 1,000)",
+        operation: "RSS per idle instance (bytes, of 1,000)".into(),
         ours_us: per_instance,
         bare_us: None,
         ratio: None,

@@ -17,13 +17,13 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use runtime::{ComponentManifest, Runtime};
 use runtime_http::{HttpService, ServeOptions, Server};
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::Component;
 use wasmtime::{Engine, Store};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use super::bare::BareHost;
 use super::{Row, row};
 
 /// How long each load round lasts, per server.
@@ -66,9 +66,8 @@ pub(super) fn serve_rows() -> Result<Vec<Row>, String> {
     })
 }
 
-fn label(what: &str, concurrency: usize) -> &'static str {
-    // Rows keep `&'static str` names; a handful of leaked labels per run.
-    Box::leak(format!("serve /hello {what}, concurrency {concurrency}").into_boxed_str())
+fn label(what: &str, concurrency: usize) -> String {
+    format!("serve /hello {what}, concurrency {concurrency}")
 }
 
 /// Throughput and latency of one load round.
@@ -180,40 +179,13 @@ async fn start_ours(queue_seconds: u64) -> Result<SocketAddr, String> {
     Ok(addr)
 }
 
-/// Store data of a bare WASI and `wasi:http` embedder.
-pub(super) struct BareHost {
-    table: ResourceTable,
-    wasi: WasiCtx,
-    http: WasiHttpCtx,
-}
-
-impl BareHost {
-    pub(super) fn new() -> Self {
-        Self { table: ResourceTable::new(), wasi: WasiCtx::builder().build(), http: WasiHttpCtx::new() }
-    }
-}
-
-impl WasiView for BareHost {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
-    }
-}
-
-impl WasiHttpView for BareHost {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: wasmtime_wasi_http::default_hooks() }
-    }
-}
-
 /// hyper and wasmtime-wasi-http as `wasmtime serve -Scli` wires them: a
 /// fresh store per request, all of WASI linked, fuel and an epoch deadline
 /// set as the shared engine configuration requires, nothing else.
 async fn start_bare() -> Result<SocketAddr, String> {
     let engine = super::bare::engine()?;
     let component = Component::from_file(&engine, guest()).map_err(|e| e.to_string())?;
-    let mut linker = Linker::<BareHost>::new(&engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| e.to_string())?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(|e| e.to_string())?;
+    let linker = super::bare::wasi_linker(&engine)?;
     let pre =
         ProxyPre::new(linker.instantiate_pre(&component).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
     let pre = Arc::new((engine, pre));

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use runtime::{CompileWorker, HostPolicy, Runtime, Val};
 
-use super::bare::BareToolchain;
+use super::bare::BareColdStart;
 use super::{Row, row};
 
 /// The export both guests implement, and its expected result.
@@ -28,7 +28,7 @@ pub(super) fn toolchain_rows() -> Result<Vec<Row>, String> {
         let measured = measure(&tokio, &cli, &policy, &path, &dir);
         let _ = std::fs::remove_dir_all(&dir);
         let m = measured?;
-        let name = |what: &str| -> &'static str { Box::leak(format!("{language} guest: {what}").into_boxed_str()) };
+        let name = |what: &str| format!("{language} guest: {what}");
         rows.push(row(
             name("cold compile, wall ms"),
             m.ours_cold.wall_ms(),
@@ -126,7 +126,7 @@ fn measure(
     drop(cold);
     let wasm = std::fs::read(path).map_err(|e| e.to_string())?;
     let cwasm = dir.join("guest.cwasm");
-    let (bare, bare_cold) = spent(|| BareToolchain::compile(policy, &wasm, &cwasm))?;
+    let (bare, bare_cold) = spent(|| BareColdStart::prepare(policy, &wasm, &cwasm))?;
 
     // The first load of a settled entry verifies its checksum and stamps it
     // (see the disk cache); what a host then sees on every start is the next.
@@ -143,7 +143,7 @@ fn measure(
     let outcome = tokio.block_on(component.call_async(&export, &args)).map_err(|e| e.to_string())?;
     let ours_call = started.elapsed();
     let started = Instant::now();
-    let results = tokio.block_on(bare.call(&loaded, ADD, &args))?;
+    let results = tokio.block_on(bare.call(&loaded, &[ADD.0, ADD.1], &args))?;
     let bare_call = started.elapsed();
     if outcome.results != [Val::U32(42)] || results != [Val::U32(42)] {
         return Err(format!("add(40, 2) returned {:?} and {results:?}", outcome.results));
