@@ -58,10 +58,14 @@ impl CompileWorker {
         let stem = format!(".compile-{}-{}-{n}", hash.to_hex(), std::process::id());
         let input = cache.dir().join(format!("{stem}.wasm"));
         let policy_file = cache.dir().join(format!("{stem}.toml"));
-        let _cleanup = Cleanup(vec![input.clone(), policy_file.clone()]);
+        // A file, not a pipe: a child that writes more than a pipe holds
+        // would block until the time limit killed it.
+        let stderr_file = cache.dir().join(format!("{stem}.err"));
+        let _cleanup = Cleanup(vec![input.clone(), policy_file.clone(), stderr_file.clone()]);
         std::fs::create_dir_all(cache.dir()).map_err(|e| io("create the cache directory", e))?;
         std::fs::write(&input, binary).map_err(|e| io("write its input", e))?;
         std::fs::write(&policy_file, policy.to_toml()).map_err(|e| io("write its policy", e))?;
+        let stderr = std::fs::File::create(&stderr_file).map_err(|e| io("create its error file", e))?;
         let mut child = Command::new(&self.program)
             .args(&self.args)
             .arg("--cache-dir")
@@ -74,7 +78,7 @@ impl CompileWorker {
             .arg(allocation_name(allocation))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(stderr)
             .spawn()
             .map_err(|e| io(&format!("start `{}`", self.program.display()), e))?;
         let limits = policy.compile_budget();
@@ -88,8 +92,8 @@ impl CompileWorker {
             });
         };
         let mut stderr = String::new();
-        if let Some(pipe) = child.stderr.take() {
-            let _ = pipe.take(64 * 1024).read_to_string(&mut stderr);
+        if let Ok(file) = std::fs::File::open(&stderr_file) {
+            let _ = file.take(64 * 1024).read_to_string(&mut stderr);
         }
         if status.success() {
             return Ok(());
