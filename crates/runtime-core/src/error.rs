@@ -195,6 +195,24 @@ pub enum LoadError {
         reason: String,
     },
 
+    /// Another process holds this read-write directory: one process at a
+    /// time may, so that N processes never hold more than one quota.
+    #[error("cannot grant {host} read-write as `{guest}`: {holder} holds it read-write")]
+    #[diagnostic(
+        code(runtime::load::grant_busy),
+        help(
+            "a read-write directory belongs to one process at a time; stop the holder, give each process its own directory, or grant it read-only (`ro`) to all of them"
+        )
+    )]
+    GrantBusy {
+        /// The directory as the guest would see it.
+        guest: String,
+        /// The host path.
+        host: String,
+        /// The process holding it, as the OS tells (`process 1234 (wasm-runtime)`).
+        holder: String,
+    },
+
     /// The manifest grants what this runtime's policy refuses, whatever
     /// policy it was parsed or built with.
     #[error("`{grant}` asks for a grant this runtime's policy refuses (`[grants] {policy_key} = false`)")]
@@ -226,7 +244,7 @@ pub enum LoadError {
 impl LoadError {
     /// The stable kind name: not-a-component, malformed, too-large,
     /// memory-limit-exceeded, table-limit-exceeded, compile-failed,
-    /// link-failed, grant-invalid, grant-refused (or io).
+    /// link-failed, grant-invalid, grant-refused, grant-busy (or io).
     pub fn kind(&self) -> &'static str {
         match self {
             Self::NotAComponent => "not-a-component",
@@ -240,6 +258,7 @@ impl LoadError {
             Self::Io { .. } | Self::NoComponentPath { .. } => "io",
             Self::DirGrant { .. } => "grant-invalid",
             Self::GrantRefused { .. } => "grant-refused",
+            Self::GrantBusy { .. } => "grant-busy",
         }
     }
 }

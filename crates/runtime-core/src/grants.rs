@@ -1,11 +1,14 @@
 //! [`WasiGrants`]: a manifest's `[wasi]` grants made concrete for one host:
 //! directories resolved and checked on disk, the program's name for argv\[0\].
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use runtime_manifest::{DirMode, GrantPolicy, HostInterface, WasiConfig};
 
 use crate::LoadError;
+use crate::grant_dir::{AccountError, GrantAccount, open_pinned};
 
 /// The `[wasi]` grants every store of a component gets, with each preopened
 /// directory resolved to a canonical host path.
@@ -19,11 +22,14 @@ pub struct WasiGrants {
     pub(crate) max_descriptors: u32,
 }
 
-/// One preopened directory, resolved.
+/// One preopened directory, resolved and opened.
 #[derive(Debug, Clone)]
 #[cfg_attr(not(feature = "wasi"), allow(dead_code, reason = "read only where WASI is built in"))]
 pub(crate) struct Preopen {
-    pub(crate) host: PathBuf,
+    /// The directory, opened once at load; each instance gets a duplicate.
+    pub(crate) dir: Arc<File>,
+    /// A read-write grant's disk account, shared by every instance.
+    pub(crate) account: Option<Arc<GrantAccount>>,
     pub(crate) guest: String,
     pub(crate) mode: DirMode,
     /// Bytes the directory may hold in files (read-write grants).
@@ -82,12 +88,24 @@ impl WasiGrants {
                     return Err(refuse(&host, reason));
                 }
             }
+            let dir = open_pinned(&host).map_err(|error| refuse(&host, format!("cannot open it: {error}")))?;
+            let max_entries = u64::from(grant.effective_max_entries(policy));
+            let account = match grant.mode {
+                DirMode::ReadWrite => Some(GrantAccount::acquire(&dir, max_entries).map_err(|error| match error {
+                    AccountError::Busy { holder } => {
+                        LoadError::GrantBusy { guest: guest.clone(), host: host.display().to_string(), holder }
+                    }
+                    AccountError::Io(error) => refuse(&host, format!("cannot measure it: {error}")),
+                })?),
+                _ => None,
+            };
             dirs.push(Preopen {
-                host,
+                dir: Arc::new(dir),
+                account,
                 guest: guest.clone(),
                 mode: grant.mode,
                 max_bytes: grant.effective_max_bytes(policy).as_bytes(),
-                max_entries: u64::from(grant.effective_max_entries(policy)),
+                max_entries,
             });
         }
         Ok(Self { config: config.clone(), dirs, max_descriptors: policy.max_descriptors, ..Self::default() })

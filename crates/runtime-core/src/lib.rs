@@ -43,6 +43,7 @@ mod component;
 mod crash;
 mod engine;
 mod error;
+mod grant_dir;
 mod grants;
 mod host;
 mod instance;

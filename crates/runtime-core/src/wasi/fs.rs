@@ -1,59 +1,74 @@
-//! `wasi:filesystem` as wasmtime-wasi implements it, wrapped: every change
-//! to a read-write grant's directory goes through its quota
-//! ([`GrantUsage`]), and one instance holds at most its cap of open
-//! descriptors. Everything else is wasmtime-wasi's own code, delegated.
+//! `wasi:filesystem` as wasmtime-wasi implements it, wrapped: the preopens
+//! are duplicates of the descriptors pinned at load, every change to a
+//! read-write grant's directory goes through its account ([`Quota`]),
+//! listings stream ([`Listing`]), and one instance holds at most its cap of
+//! open descriptors. Everything else is wasmtime-wasi's own code, delegated.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::fs::File;
+use std::sync::{Arc, Weak};
 
 use wasmtime::component::{HasData, Resource};
-use wasmtime_wasi::ResourceTable;
-use wasmtime_wasi::filesystem::{Descriptor, WasiFilesystemCtxView};
+use wasmtime_wasi::filesystem::{Descriptor, Dir, WasiFilesystemCtxView};
 use wasmtime_wasi::p2::bindings::filesystem::{preopens, types};
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, FsError, FsResult};
+use wasmtime_wasi::{FsPerms, OpenMode, ResourceTable};
 
-use super::disk::{GrantUsage, QuotaStream, Refused};
+use super::disk::{FileHold, HeldInput, Quota, QuotaStream};
+use super::listing::Listing;
+use crate::grant_dir::{Refused, file_identity};
 use crate::grants::Preopen;
 use crate::report::DiskUsage;
 
 use types::{ErrorCode, HostDescriptor, HostDirectoryEntryStream};
 
-/// Per instance: which grant each open descriptor belongs to, each
-/// read-write grant's quota, and the descriptor cap.
+/// One granted directory as an instance sees it.
+struct Grant {
+    guest: String,
+    /// The descriptor pinned at load; each preopen is a duplicate.
+    dir: Arc<File>,
+    read_write: bool,
+    /// A read-write grant's account; `None` for a read-only one.
+    quota: Option<Quota>,
+}
+
+/// Per instance: which grant each open descriptor belongs to, the holds of
+/// its open files on their grant's account, and the descriptor cap.
 pub(crate) struct DiskState {
-    /// By preopen index: the quota of a read-write grant, `None` for a read-only one.
-    grants: Vec<(String, Option<Arc<GrantUsage>>)>,
-    /// Descriptor handle to preopen index.
+    grants: Vec<Grant>,
+    /// Descriptor handle to grant index.
     owners: HashMap<u32, usize>,
+    /// Descriptor handle to its hold on a read-write grant's file.
+    holds: HashMap<u32, FileHold>,
+    /// Files that streams opened from them may keep open after their
+    /// descriptor is dropped.
+    pub(super) streamed: Vec<Weak<File>>,
     max_descriptors: usize,
-    /// Bytes each open directory listing holds (wasmtime-wasi reads a
-    /// listing whole when the stream opens), by stream handle.
-    listings: HashMap<u32, u64>,
-    /// What all open listings may hold together.
-    max_listing_bytes: u64,
 }
 
 impl DiskState {
-    pub(crate) fn new(preopens: &[Preopen], max_descriptors: u32, max_listing_bytes: u64) -> Self {
+    pub(crate) fn new(preopens: &[Preopen], max_descriptors: u32) -> Self {
         let grants = preopens
             .iter()
-            .map(|preopen| {
-                let usage = (preopen.mode == runtime_manifest::DirMode::ReadWrite).then(|| GrantUsage::new(preopen));
-                (preopen.guest.clone(), usage)
+            .map(|preopen| Grant {
+                guest: preopen.guest.clone(),
+                dir: preopen.dir.clone(),
+                read_write: preopen.mode == runtime_manifest::DirMode::ReadWrite,
+                quota: Quota::of(preopen),
             })
             .collect();
         Self {
             grants,
             owners: HashMap::new(),
+            holds: HashMap::new(),
+            streamed: Vec::new(),
             max_descriptors: max_descriptors as usize,
-            listings: HashMap::new(),
-            max_listing_bytes,
         }
     }
 
-    /// The quotas the instance touched, for the report.
+    /// The read-write grants' accounts, for the report.
     pub(crate) fn usage(&self) -> Vec<DiskUsage> {
-        self.grants.iter().filter_map(|(_, usage)| usage.as_ref()).filter(|u| u.touched()).map(|u| u.usage()).collect()
+        self.grants.iter().filter_map(|grant| grant.quota.as_ref()).map(Quota::usage).collect()
     }
 
     fn owner(&self, fd: &Resource<Descriptor>) -> Option<usize> {
@@ -62,18 +77,19 @@ impl DiskState {
 
     /// The quota of `fd`'s grant; a read-only grant's is `None` (wasmtime-wasi
     /// refuses its writes itself).
-    fn quota(&self, fd: &Resource<Descriptor>) -> Result<Option<Arc<GrantUsage>>, FsError> {
+    fn quota(&self, fd: &Resource<Descriptor>) -> Result<Option<Quota>, FsError> {
         let index = self.owner(fd).ok_or(ErrorCode::BadDescriptor)?;
-        Ok(self.grants.get(index).and_then(|(_, usage)| usage.clone()))
+        Ok(self.grants.get(index).and_then(|grant| grant.quota.clone()))
     }
 }
 
-/// Open OS descriptors (files, directories, sockets) behind the handles of
-/// `table`. Preopens handed out twice share one descriptor, so descriptors
-/// are told apart by the file they share.
-pub(crate) fn open_descriptors(table: &mut ResourceTable) -> usize {
+/// Open OS descriptors behind the handles of `table`: files and
+/// directories (preopens handed out twice share one descriptor, so they are
+/// told apart by the file they share), files that only a stream still
+/// holds (`streamed`), listings and sockets.
+pub(crate) fn open_descriptors(table: &mut ResourceTable, streamed: &mut Vec<Weak<File>>) -> usize {
     let mut files = std::collections::HashSet::new();
-    let mut sockets = 0;
+    let mut others = 0;
     for entry in table.iter_mut() {
         if let Some(descriptor) = entry.downcast_ref::<Descriptor>() {
             let file = match descriptor {
@@ -81,39 +97,16 @@ pub(crate) fn open_descriptors(table: &mut ResourceTable) -> usize {
                 Descriptor::Dir(dir) => Arc::as_ptr(&dir.dir),
             };
             files.insert(file);
-        } else if entry.is::<wasmtime_wasi::p2::TcpSocket>() || entry.is::<wasmtime_wasi::p2::UdpSocket>() {
-            sockets += 1;
+        } else if entry.is::<Listing>()
+            || entry.is::<wasmtime_wasi::p2::TcpSocket>()
+            || entry.is::<wasmtime_wasi::p2::UdpSocket>()
+        {
+            others += 1;
         }
     }
-    files.len() + sockets
-}
-
-/// Host bytes one listed entry takes in wasmtime-wasi's listing, besides its name.
-const LISTED_ENTRY_BYTES: u64 = 64;
-
-/// What listing `dir` makes the host hold, counted by reading its names
-/// (no `stat`) and stopping once it passes `room`. Linux reads the open
-/// directory through `/proc/self/fd`; elsewhere listings are bounded by the
-/// WASI object cap only.
-fn listing_cost(dir: &std::fs::File, room: u64) -> u64 {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        let Ok(entries) = std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd())) else { return 0 };
-        let mut cost = 0u64;
-        for entry in entries.flatten() {
-            cost += LISTED_ENTRY_BYTES + entry.file_name().len() as u64;
-            if cost > room {
-                break;
-            }
-        }
-        cost
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = (dir, room);
-        0
-    }
+    streamed.retain(|file| file.strong_count() > 0);
+    files.extend(streamed.iter().map(Weak::as_ptr));
+    files.len() + others
 }
 
 /// The `HasData` of the wrapped filesystem interfaces.
@@ -127,6 +120,9 @@ impl HasData for QuotaFilesystem {
 pub(crate) struct QuotaFs<'a> {
     pub(crate) inner: WasiFilesystemCtxView<'a>,
     pub(crate) disk: &'a mut DiskState,
+    /// Descriptors the instance holds outside the filesystem (outgoing
+    /// HTTP requests in flight).
+    pub(crate) elsewhere: usize,
 }
 
 /// A borrow of the handle `fd`, to ask wasmtime-wasi about it before the
@@ -139,13 +135,23 @@ fn insufficient_space(_: Refused) -> FsError {
     ErrorCode::InsufficientSpace.into()
 }
 
+/// The guest-visible code of `error`, or the trap it is.
+fn error_code(error: FsError) -> Result<ErrorCode, FsError> {
+    error.downcast().map_err(FsError::trap)
+}
+
+/// A listing's handle as the bindings type it.
+fn as_listing(stream: &Resource<types::DirectoryEntryStream>) -> Resource<Listing> {
+    Resource::new_borrow(stream.rep())
+}
+
 impl QuotaFs<'_> {
-    /// Whether `path` names something in `fd`'s directory (a symlink is not followed).
-    async fn exists(&mut self, fd: &Resource<Descriptor>, path: &str) -> bool {
-        HostDescriptor::stat_at(&mut self.inner, borrow(fd), types::PathFlags::empty(), path.to_owned()).await.is_ok()
+    fn at_descriptor_cap(&mut self) -> bool {
+        open_descriptors(self.inner.table, &mut self.disk.streamed) + self.elsewhere >= self.disk.max_descriptors
     }
 
-    /// Runs `create` (which makes one entry in `fd`'s directory) within the quota.
+    /// Runs `create` (which makes one entry in `fd`'s directory, or fails
+    /// if the name exists) within the quota.
     async fn create_entry<R>(
         &mut self,
         fd: &Resource<Descriptor>,
@@ -157,9 +163,54 @@ impl QuotaFs<'_> {
         }
         let created = create(&mut self.inner).await;
         if let (Some(quota), Err(_)) = (&quota, &created) {
-            quota.refund_entry();
+            quota.account.refund_entry();
         }
         created
+    }
+
+    /// Opens with `create` in a read-write grant, charged by its result:
+    /// an open that finds the file makes nothing; otherwise an exclusive
+    /// create makes exactly one entry. A dangling symlink in the way is not
+    /// followed to create its target (the guest sees `exist`).
+    async fn open_creating(
+        &mut self,
+        fd: Resource<Descriptor>,
+        path_flags: types::PathFlags,
+        path: String,
+        oflags: types::OpenFlags,
+        flags: types::DescriptorFlags,
+        quota: &Quota,
+    ) -> FsResult<Resource<Descriptor>> {
+        let exclusive = oflags.contains(types::OpenFlags::EXCLUSIVE);
+        // A name created or removed by another instance in between is
+        // looked at again, a few times.
+        for _ in 0..3 {
+            if !exclusive {
+                let found = oflags & !types::OpenFlags::CREATE;
+                match HostDescriptor::open_at(&mut self.inner, borrow(&fd), path_flags, path.clone(), found, flags)
+                    .await
+                {
+                    Ok(opened) => return Ok(opened),
+                    Err(error) => match error_code(error)? {
+                        ErrorCode::NoEntry => {}
+                        code => return Err(code.into()),
+                    },
+                }
+            }
+            quota.charge_entry().map_err(insufficient_space)?;
+            let create = oflags | types::OpenFlags::EXCLUSIVE;
+            match HostDescriptor::open_at(&mut self.inner, borrow(&fd), path_flags, path.clone(), create, flags).await {
+                Ok(created) => return Ok(created),
+                Err(error) => {
+                    quota.account.refund_entry();
+                    match error_code(error)? {
+                        ErrorCode::Exist if !exclusive => {}
+                        code => return Err(code.into()),
+                    }
+                }
+            }
+        }
+        Err(ErrorCode::Exist.into())
     }
 
     /// Refuses a link or rename between two grants: each grant is its own
@@ -170,15 +221,81 @@ impl QuotaFs<'_> {
             _ => Err(ErrorCode::CrossDevice.into()),
         }
     }
+
+    /// The open file behind `fd`, if it is one.
+    fn file(&mut self, fd: &Resource<Descriptor>) -> FsResult<Option<Arc<File>>> {
+        Ok(match self.inner.table.get(fd)? {
+            Descriptor::File(file) => Some(file.file.clone()),
+            Descriptor::Dir(_) => None,
+        })
+    }
+
+    /// The account key of the file behind `fd`.
+    fn file_key(&mut self, fd: &Resource<Descriptor>) -> FsResult<Option<u64>> {
+        if let Some(hold) = self.disk.holds.get(&fd.rep()) {
+            return Ok(Some(hold.key));
+        }
+        let Some(file) = self.file(fd)? else { return Ok(None) };
+        Ok(Some(file_identity(&file)?.0))
+    }
+
+    /// What a name in `fd`'s directory is, before it is removed or
+    /// replaced: its account key, type and links; `None` if nothing.
+    async fn identify(
+        &mut self,
+        fd: &Resource<Descriptor>,
+        path: &str,
+    ) -> Option<(u64, types::DescriptorType, types::LinkCount)> {
+        let none = types::PathFlags::empty();
+        let stat = HostDescriptor::stat_at(&mut self.inner, borrow(fd), none, path.to_owned()).await.ok()?;
+        let hash = HostDescriptor::metadata_hash_at(&mut self.inner, borrow(fd), none, path.to_owned()).await.ok()?;
+        Some((hash.lower, stat.type_, stat.link_count))
+    }
+
+    /// A name that was `identified` is gone: its entry is refunded, and a
+    /// file's bytes once its last link is (and no descriptor holds it).
+    fn removed(quota: &Quota, identified: Option<(u64, types::DescriptorType, types::LinkCount)>) {
+        quota.account.refund_entry();
+        if let Some((key, types::DescriptorType::RegularFile, links)) = identified {
+            quota.account.unlinked(key, links);
+        }
+    }
+
+    /// Records what a new stream of `file` keeps open.
+    fn streaming(&mut self, file: &Arc<File>) {
+        self.disk.streamed.push(Arc::downgrade(file));
+    }
+
+    /// Puts the stream wasmtime-wasi made for a read-write grant's file
+    /// behind its quota.
+    fn counted(
+        &mut self,
+        stream: Resource<DynOutputStream>,
+        quota: Option<Quota>,
+        file: Arc<File>,
+        position: Option<u64>,
+    ) -> FsResult<Resource<DynOutputStream>> {
+        self.streaming(&file);
+        let Some(quota) = quota else { return Ok(stream) };
+        let inner = self.inner.table.delete(stream)?;
+        let wrapped = QuotaStream::wrap(inner, quota, file, position)?;
+        Ok(self.inner.table.push(wrapped)?)
+    }
 }
 
 impl preopens::Host for QuotaFs<'_> {
+    /// Duplicates of the descriptors pinned at load, never a reopen by name.
     fn get_directories(&mut self) -> wasmtime::Result<Vec<(Resource<Descriptor>, String)>> {
-        let dirs = preopens::Host::get_directories(&mut self.inner)?;
-        for (fd, guest) in &dirs {
-            if let Some(index) = self.disk.grants.iter().position(|(path, _)| path == guest) {
-                self.disk.owners.insert(fd.rep(), index);
-            }
+        let mut dirs = Vec::with_capacity(self.disk.grants.len());
+        for (index, grant) in self.disk.grants.iter().enumerate() {
+            let (perms, mode) = match grant.read_write {
+                true => (FsPerms::ReadWrite, OpenMode::READ | OpenMode::WRITE),
+                false => (FsPerms::ReadOnly, OpenMode::READ),
+            };
+            let dir = Dir::new(grant.dir.try_clone()?, perms, mode, false);
+            let fd = self.inner.table.push(Descriptor::Dir(dir))?;
+            self.disk.owners.insert(fd.rep(), index);
+            dirs.push((fd, grant.guest.clone()));
         }
         Ok(dirs)
     }
@@ -218,18 +335,16 @@ impl HostDescriptor for QuotaFs<'_> {
     }
 
     async fn set_size(&mut self, fd: Resource<Descriptor>, size: types::Filesize) -> FsResult<()> {
-        let Some(quota) = self.disk.quota(&fd)? else {
+        let (Some(quota), Some(file)) = (self.disk.quota(&fd)?, self.file(&fd)?) else {
             return HostDescriptor::set_size(&mut self.inner, fd, size).await;
         };
-        let now = HostDescriptor::stat(&mut self.inner, borrow(&fd)).await?.size;
-        let growth = size.saturating_sub(now);
-        quota.charge_bytes(growth).map_err(insufficient_space)?;
-        let resized = HostDescriptor::set_size(&mut self.inner, fd, size).await;
-        match &resized {
-            Err(_) => quota.refund_bytes(growth),
-            Ok(()) => quota.refund_bytes(now.saturating_sub(size)),
-        }
-        resized
+        let key = file_identity(&file)?.0;
+        quota.grow(key, size).map_err(insufficient_space)?;
+        HostDescriptor::set_size(&mut self.inner, fd, size).await?;
+        // A shrink frees what the disk says it freed.
+        let (_, now, allocated) = file_identity(&file)?;
+        quota.account.settle(key, now, allocated);
+        Ok(())
     }
 
     async fn set_times(
@@ -256,37 +371,26 @@ impl HostDescriptor for QuotaFs<'_> {
         buf: Vec<u8>,
         offset: types::Filesize,
     ) -> FsResult<types::Filesize> {
-        let Some(quota) = self.disk.quota(&fd)? else {
+        let (Some(quota), Some(key)) = (self.disk.quota(&fd)?, self.file_key(&fd)?) else {
             return HostDescriptor::write(&mut self.inner, fd, buf, offset).await;
         };
-        // A positioned write holds what it adds past the file's end (a byte
-        // at 1 TiB makes a 1 TiB file, however sparse).
-        let size = match self.inner.table.get(&fd)? {
-            Descriptor::File(file) => file.file.metadata().map_or(0, |meta| meta.len()),
-            Descriptor::Dir(_) => 0,
-        };
-        let growth = offset.saturating_add(buf.len() as u64).saturating_sub(size);
-        quota.charge_bytes(growth).map_err(insufficient_space)?;
-        let written = HostDescriptor::write(&mut self.inner, fd, buf, offset).await;
-        if written.is_err() {
-            quota.refund_bytes(growth);
-        }
-        written
+        // Charged by the end it reaches: a byte at 1 TiB makes a 1 TiB
+        // file, however sparse, and writes into its holes are covered.
+        quota.grow(key, offset.saturating_add(buf.len() as u64)).map_err(insufficient_space)?;
+        HostDescriptor::write(&mut self.inner, fd, buf, offset).await
     }
 
     async fn read_directory(&mut self, fd: Resource<Descriptor>) -> FsResult<Resource<types::DirectoryEntryStream>> {
-        let held: u64 = self.disk.listings.values().sum();
-        let room = self.disk.max_listing_bytes.saturating_sub(held);
-        let cost = match self.inner.table.get(&fd)? {
-            Descriptor::Dir(dir) => listing_cost(&dir.dir, room),
-            Descriptor::File(_) => 0,
+        let Descriptor::Dir(dir) = self.inner.table.get(&fd)? else {
+            return Err(ErrorCode::NotDirectory.into());
         };
-        if cost > room {
+        let dir = dir.dir.clone();
+        // Each listing holds a directory descriptor of its own.
+        if self.at_descriptor_cap() {
             return Err(ErrorCode::InsufficientMemory.into());
         }
-        let stream = HostDescriptor::read_directory(&mut self.inner, fd).await?;
-        self.disk.listings.insert(stream.rep(), cost);
-        Ok(stream)
+        let listing = self.inner.table.push(Listing::open(dir)?)?;
+        Ok(Resource::new_own(listing.rep()))
     }
 
     async fn sync(&mut self, fd: Resource<Descriptor>) -> FsResult<()> {
@@ -347,41 +451,33 @@ impl HostDescriptor for QuotaFs<'_> {
         flags: types::DescriptorFlags,
     ) -> FsResult<Resource<Descriptor>> {
         let owner = self.disk.owner(&fd).ok_or(ErrorCode::BadDescriptor)?;
-        if open_descriptors(self.inner.table) >= self.disk.max_descriptors {
+        if self.at_descriptor_cap() {
             // wasi:filesystem has no "too many open files"; a guest's libc
             // reports this one as out of memory, which is what it is.
             return Err(ErrorCode::InsufficientMemory.into());
         }
-        let creates = oflags.contains(types::OpenFlags::CREATE) && !self.exists(&fd, &path).await;
-        let truncates = oflags.contains(types::OpenFlags::TRUNCATE);
         let quota = self.disk.quota(&fd)?;
-        // What truncation frees is known only before the open.
-        let freed = match (&quota, truncates && !creates) {
-            (Some(_), true) => HostDescriptor::stat_at(&mut self.inner, borrow(&fd), path_flags, path.clone())
-                .await
-                .map_or(0, |stat| if stat.link_count <= 1 { stat.size } else { 0 }),
-            _ => 0,
+        let opened = match &quota {
+            Some(quota) if oflags.contains(types::OpenFlags::CREATE) => {
+                self.open_creating(fd, path_flags, path, oflags, flags, quota).await?
+            }
+            _ => HostDescriptor::open_at(&mut self.inner, fd, path_flags, path, oflags, flags).await?,
         };
-        let opened = if creates {
-            let dir = borrow(&fd);
-            self.create_entry(&dir, async |inner| {
-                HostDescriptor::open_at(inner, fd, path_flags, path, oflags, flags).await
-            })
-            .await
-        } else {
-            HostDescriptor::open_at(&mut self.inner, fd, path_flags, path, oflags, flags).await
-        };
-        if let (Ok(_), Some(quota)) = (&opened, &quota) {
-            quota.refund_bytes(freed);
+        self.disk.owners.insert(opened.rep(), owner);
+        if let (Some(quota), Some(file)) = (quota, self.file(&opened)?) {
+            let hold = quota.hold(&file, false)?;
+            if oflags.contains(types::OpenFlags::TRUNCATE) {
+                let (key, size, allocated) = file_identity(&file)?;
+                quota.account.settle(key, size, allocated);
+            }
+            self.disk.holds.insert(opened.rep(), hold);
         }
-        if let Ok(opened) = &opened {
-            self.disk.owners.insert(opened.rep(), owner);
-        }
-        opened
+        Ok(opened)
     }
 
     fn drop(&mut self, fd: Resource<Descriptor>) -> wasmtime::Result<()> {
         self.disk.owners.remove(&fd.rep());
+        self.disk.holds.remove(&fd.rep());
         HostDescriptor::drop(&mut self.inner, fd)
     }
 
@@ -391,11 +487,11 @@ impl HostDescriptor for QuotaFs<'_> {
 
     async fn remove_directory_at(&mut self, fd: Resource<Descriptor>, path: String) -> FsResult<()> {
         let quota = self.disk.quota(&fd)?;
-        let removed = HostDescriptor::remove_directory_at(&mut self.inner, fd, path).await;
-        if let (Ok(()), Some(quota)) = (&removed, quota) {
-            quota.refund_entry();
+        HostDescriptor::remove_directory_at(&mut self.inner, fd, path).await?;
+        if let Some(quota) = quota {
+            quota.account.refund_entry();
         }
-        removed
+        Ok(())
     }
 
     async fn rename_at(
@@ -406,7 +502,18 @@ impl HostDescriptor for QuotaFs<'_> {
         new_path: String,
     ) -> FsResult<()> {
         self.same_grant(&fd, &new_fd)?;
-        HostDescriptor::rename_at(&mut self.inner, fd, old_path, new_fd, new_path).await
+        let Some(quota) = self.disk.quota(&fd)? else {
+            return HostDescriptor::rename_at(&mut self.inner, fd, old_path, new_fd, new_path).await;
+        };
+        // What the rename replaces is removed.
+        let source = self.identify(&fd, &old_path).await;
+        let replaced = self.identify(&new_fd, &new_path).await;
+        HostDescriptor::rename_at(&mut self.inner, fd, old_path, new_fd, new_path).await?;
+        let same = matches!((source, replaced), (Some(a), Some(b)) if a.0 == b.0);
+        if replaced.is_some() && !same {
+            Self::removed(&quota, replaced);
+        }
+        Ok(())
     }
 
     async fn symlink_at(&mut self, fd: Resource<Descriptor>, src_path: String, dest_path: String) -> FsResult<()> {
@@ -418,16 +525,10 @@ impl HostDescriptor for QuotaFs<'_> {
         let Some(quota) = self.disk.quota(&fd)? else {
             return HostDescriptor::unlink_file_at(&mut self.inner, fd, path).await;
         };
-        let stat = HostDescriptor::stat_at(&mut self.inner, borrow(&fd), types::PathFlags::empty(), path.clone()).await;
-        let unlinked = HostDescriptor::unlink_file_at(&mut self.inner, fd, path).await;
-        if let (Ok(()), Ok(stat)) = (&unlinked, stat) {
-            quota.refund_entry();
-            // The bytes stay on disk while another link to them does.
-            if stat.link_count <= 1 && stat.type_ == types::DescriptorType::RegularFile {
-                quota.refund_bytes(stat.size);
-            }
-        }
-        unlinked
+        let identified = self.identify(&fd, &path).await;
+        HostDescriptor::unlink_file_at(&mut self.inner, fd, path).await?;
+        Self::removed(&quota, identified);
+        Ok(())
     }
 
     fn read_via_stream(
@@ -435,7 +536,15 @@ impl HostDescriptor for QuotaFs<'_> {
         fd: Resource<Descriptor>,
         offset: types::Filesize,
     ) -> FsResult<Resource<DynInputStream>> {
-        HostDescriptor::read_via_stream(&mut self.inner, fd, offset)
+        let quota = self.disk.quota(&fd)?;
+        let file = self.file(&fd)?;
+        let stream = HostDescriptor::read_via_stream(&mut self.inner, fd, offset)?;
+        let Some(file) = file else { return Ok(stream) };
+        self.streaming(&file);
+        let Some(quota) = quota else { return Ok(stream) };
+        let hold = quota.hold(&file, false)?;
+        let inner = self.inner.table.delete(stream)?;
+        Ok(self.inner.table.push(HeldInput::wrap(inner, hold))?)
     }
 
     fn write_via_stream(
@@ -444,14 +553,16 @@ impl HostDescriptor for QuotaFs<'_> {
         offset: types::Filesize,
     ) -> FsResult<Resource<DynOutputStream>> {
         let quota = self.disk.quota(&fd)?;
+        let Some(file) = self.file(&fd)? else { return HostDescriptor::write_via_stream(&mut self.inner, fd, offset) };
         let stream = HostDescriptor::write_via_stream(&mut self.inner, fd, offset)?;
-        self.counted(stream, quota)
+        self.counted(stream, quota, file, Some(offset))
     }
 
     fn append_via_stream(&mut self, fd: Resource<Descriptor>) -> FsResult<Resource<DynOutputStream>> {
         let quota = self.disk.quota(&fd)?;
+        let Some(file) = self.file(&fd)? else { return HostDescriptor::append_via_stream(&mut self.inner, fd) };
         let stream = HostDescriptor::append_via_stream(&mut self.inner, fd)?;
-        self.counted(stream, quota)
+        self.counted(stream, quota, file, None)
     }
 
     async fn is_same_object(&mut self, a: Resource<Descriptor>, b: Resource<Descriptor>) -> wasmtime::Result<bool> {
@@ -472,30 +583,16 @@ impl HostDescriptor for QuotaFs<'_> {
     }
 }
 
-impl QuotaFs<'_> {
-    /// Puts the stream wasmtime-wasi made for a read-write grant's file
-    /// behind its quota.
-    fn counted(
-        &mut self,
-        stream: Resource<DynOutputStream>,
-        quota: Option<Arc<GrantUsage>>,
-    ) -> FsResult<Resource<DynOutputStream>> {
-        let Some(quota) = quota else { return Ok(stream) };
-        let inner = self.inner.table.delete(stream)?;
-        Ok(self.inner.table.push(QuotaStream::wrap(inner, quota))?)
-    }
-}
-
 impl HostDirectoryEntryStream for QuotaFs<'_> {
     async fn read_directory_entry(
         &mut self,
         stream: Resource<types::DirectoryEntryStream>,
     ) -> FsResult<Option<types::DirectoryEntry>> {
-        HostDirectoryEntryStream::read_directory_entry(&mut self.inner, stream).await
+        self.inner.table.get_mut(&as_listing(&stream))?.next()
     }
 
     fn drop(&mut self, stream: Resource<types::DirectoryEntryStream>) -> wasmtime::Result<()> {
-        self.disk.listings.remove(&stream.rep());
-        HostDirectoryEntryStream::drop(&mut self.inner, stream)
+        self.inner.table.delete(Resource::<Listing>::new_own(stream.rep()))?;
+        Ok(())
     }
 }

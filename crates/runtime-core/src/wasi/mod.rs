@@ -7,7 +7,9 @@
 
 mod disk;
 mod fs;
+mod listing;
 mod output;
+mod sockets;
 
 pub use output::{MAX_QUEUED_OUTPUT_BYTES, MAX_QUEUED_OUTPUT_BYTES_PER_PROCESS, flush_inherited_output};
 
@@ -16,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use http_body_util::BodyExt;
-use runtime_manifest::{DirMode, HttpGrant, NetworkGrant, Stdin, Stdio};
+use runtime_manifest::{HttpGrant, NetworkGrant, Stdin, Stdio};
 use wasmtime::component::{HasData, Linker, Resource};
 use wasmtime_wasi::cli::WasiCli;
 use wasmtime_wasi::clocks::WasiClocks;
@@ -25,11 +27,12 @@ use wasmtime_wasi::p2::bindings;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::random::WasiRandom;
 use wasmtime_wasi::sockets::{SocketAddrUse, WasiSockets, WasiSocketsCtxView};
-use wasmtime_wasi::{FsPerms, ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttp, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks};
 
 use crate::grants::Capability;
 use crate::{CapabilityDenied, HostFunction, StoreState, WasiGrants};
+use sockets::CappedSockets;
 
 // The accessors below (`clocks()`, `cli()`, ...) come from these views,
 // which wasmtime-wasi implements for every `WasiView`.
@@ -79,17 +82,9 @@ impl WasiState {
         if config.stdin == Stdin::Inherit {
             builder.inherit_stdin();
         }
-        for dir in &grants.dirs {
-            let perms = match dir.mode {
-                DirMode::ReadOnly => FsPerms::ReadOnly,
-                _ => FsPerms::ReadWrite,
-            };
-            // The directory was checked when the component was loaded; one
-            // removed since then is simply not there for the guest.
-            if let Err(error) = builder.preopened_dir(&dir.host, &dir.guest, perms) {
-                tracing::warn!(host = %dir.host.display(), guest = %dir.guest, "cannot preopen: {error:#}");
-            }
-        }
+        // The preopens are not the builder's (it opens each by name for
+        // every instance): `fs` hands out duplicates of the descriptors
+        // pinned when the component was loaded.
         grant_network(&mut builder, &config.network);
         let captured = match config.stdio {
             Stdio::Capture => {
@@ -121,7 +116,8 @@ impl WasiState {
             max_body_bytes: max_bytes,
             chunk_bytes: (per_object / 2).max(1),
             in_flight: Arc::new(AtomicUsize::new(0)),
-            max_in_flight: grants.max_descriptors as usize,
+            descriptors: 0,
+            max_descriptors: grants.max_descriptors as usize,
         };
         let mut http = WasiHttpCtx::new();
         http.set_field_size_limit(per_object.min(128 * 1024));
@@ -136,7 +132,7 @@ impl WasiState {
             http,
             http_hooks,
             denied,
-            disk: fs::DiskState::new(&grants.dirs, grants.max_descriptors, host_bytes / 2),
+            disk: fs::DiskState::new(&grants.dirs, grants.max_descriptors),
             inherited: (config.stdio == Stdio::Inherit).then(|| (output::drain(stdout_to_stderr), output::drain(true))),
             max_descriptors: grants.max_descriptors as usize,
             serving: false,
@@ -149,8 +145,16 @@ impl WasiState {
     }
 
     fn filesystem(&mut self) -> fs::QuotaFs<'_> {
+        let elsewhere = self.http_hooks.in_flight.load(Ordering::Acquire);
         let inner = WasiFilesystemCtxView { ctx: self.ctx.filesystem(), table: &mut self.table };
-        fs::QuotaFs { inner, disk: &mut self.disk }
+        fs::QuotaFs { inner, disk: &mut self.disk, elsewhere }
+    }
+
+    /// Descriptors the instance holds: files, directories, listings,
+    /// sockets and outgoing HTTP connections.
+    fn descriptors_open(&mut self) -> usize {
+        fs::open_descriptors(&mut self.table, &mut self.disk.streamed)
+            + self.http_hooks.in_flight.load(Ordering::Acquire)
     }
 
     fn sockets(&mut self, allowed: bool) -> WasiSocketsCtxView<'_> {
@@ -214,7 +218,10 @@ struct HttpHooks {
     chunk_bytes: usize,
     /// Requests whose connection is open, each a socket the host holds.
     in_flight: Arc<AtomicUsize>,
-    max_in_flight: usize,
+    /// The instance's other descriptors, as of its last outgoing call.
+    descriptors: usize,
+    /// The instance's descriptor cap, which in-flight requests share.
+    max_descriptors: usize,
 }
 
 /// One outgoing request's place among the instance's in-flight requests,
@@ -253,7 +260,7 @@ impl WasiHttpHooks for HttpHooks {
         if !allowed {
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
-        if self.in_flight.fetch_add(1, Ordering::AcqRel) >= self.max_in_flight {
+        if self.in_flight.fetch_add(1, Ordering::AcqRel) + self.descriptors >= self.max_descriptors {
             self.in_flight.fetch_sub(1, Ordering::AcqRel);
             return Box::new(async { Err(wasmtime_wasi_http::Error::ConnectionLimitReached) });
         }
@@ -414,13 +421,15 @@ pub fn add_wasi_to_linker<T: Send + 'static>(linker: &mut Linker<StoreState<T>>)
     sockets::ip_name_lookup::add_to_linker::<_, WasiSockets>(l, |t| {
         gate(t, "wasi:sockets/ip-name-lookup", Network).sockets()
     })?;
-    sockets::tcp::add_to_linker::<_, WasiSockets>(l, |t| gate(t, "wasi:sockets/tcp", Network).sockets())?;
+    sockets::tcp::add_to_linker::<_, CappedSockets>(l, |t| gate(t, "wasi:sockets/tcp", Network).capped_sockets())?;
     sockets::udp::add_to_linker::<_, WasiSockets>(l, |t| gate(t, "wasi:sockets/udp", Network).sockets())?;
     sockets::udp_create_socket::add_to_linker::<_, CappedSockets>(l, |t| {
         gate(t, "wasi:sockets/udp-create-socket", Network).capped_sockets()
     })?;
     use wasmtime_wasi_http::p2::bindings::{LinkOptions, http};
-    http::outgoing_handler::add_to_linker::<_, WasiHttp>(l, |t| gate(t, "wasi:http/outgoing-handler", Http).http())?;
+    http::outgoing_handler::add_to_linker::<_, WasiHttp>(l, |t| {
+        gate(t, "wasi:http/outgoing-handler", Http).outgoing_http()
+    })?;
     http::types::add_to_linker::<_, WasiHttp>(l, &LinkOptions::default().into(), |t| {
         gate(t, "wasi:http/types", HttpTypes).http()
     })?;
@@ -473,69 +482,15 @@ impl<'a> Gated<'a> {
         self.wasi.http(self.allowed)
     }
 
-    fn capped_sockets(self) -> CappedSocketsView<'a> {
-        let max_descriptors = self.wasi.max_descriptors;
-        CappedSocketsView { inner: self.wasi.sockets(self.allowed), max_descriptors }
-    }
-}
-
-/// Socket creation under the instance's descriptor cap: at the cap the
-/// guest gets `new-socket-limit`, as from an OS out of descriptors.
-struct CappedSockets;
-
-impl HasData for CappedSockets {
-    type Data<'a> = CappedSocketsView<'a>;
-}
-
-struct CappedSocketsView<'a> {
-    inner: WasiSocketsCtxView<'a>,
-    max_descriptors: usize,
-}
-
-impl CappedSocketsView<'_> {
-    fn at_cap(&mut self) -> bool {
-        fs::open_descriptors(self.inner.table) >= self.max_descriptors
-    }
-}
-
-use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode as SocketErrorCode, IpAddressFamily};
-
-impl bindings::sockets::network::Host for CappedSocketsView<'_> {
-    fn convert_error_code(&mut self, error: wasmtime_wasi::p2::SocketError) -> wasmtime::Result<SocketErrorCode> {
-        bindings::sockets::network::Host::convert_error_code(&mut self.inner, error)
+    /// `http`, with the descriptors the instance holds now, which its
+    /// requests in flight share a cap with.
+    fn outgoing_http(self) -> WasiHttpCtxView<'a> {
+        self.wasi.http_hooks.descriptors = fs::open_descriptors(&mut self.wasi.table, &mut self.wasi.disk.streamed);
+        self.wasi.http(self.allowed)
     }
 
-    fn network_error_code(&mut self, error: Resource<wasmtime::Error>) -> wasmtime::Result<Option<SocketErrorCode>> {
-        bindings::sockets::network::Host::network_error_code(&mut self.inner, error)
-    }
-}
-
-impl bindings::sockets::network::HostNetwork for CappedSocketsView<'_> {
-    fn drop(&mut self, network: Resource<wasmtime_wasi::p2::Network>) -> wasmtime::Result<()> {
-        bindings::sockets::network::HostNetwork::drop(&mut self.inner, network)
-    }
-}
-
-impl bindings::sockets::tcp_create_socket::Host for CappedSocketsView<'_> {
-    fn create_tcp_socket(
-        &mut self,
-        family: IpAddressFamily,
-    ) -> wasmtime_wasi::p2::SocketResult<Resource<wasmtime_wasi::p2::TcpSocket>> {
-        if self.at_cap() {
-            return Err(SocketErrorCode::NewSocketLimit.into());
-        }
-        bindings::sockets::tcp_create_socket::Host::create_tcp_socket(&mut self.inner, family)
-    }
-}
-
-impl bindings::sockets::udp_create_socket::Host for CappedSocketsView<'_> {
-    async fn create_udp_socket(
-        &mut self,
-        family: IpAddressFamily,
-    ) -> wasmtime_wasi::p2::SocketResult<Resource<wasmtime_wasi::p2::UdpSocket>> {
-        if self.at_cap() {
-            return Err(SocketErrorCode::NewSocketLimit.into());
-        }
-        bindings::sockets::udp_create_socket::Host::create_udp_socket(&mut self.inner, family).await
+    fn capped_sockets(self) -> sockets::CappedSocketsView<'a> {
+        let at_cap = self.wasi.descriptors_open() >= self.wasi.max_descriptors;
+        sockets::CappedSocketsView { inner: self.wasi.sockets(self.allowed), at_cap }
     }
 }

@@ -31,6 +31,8 @@ const MAX_WAITING_STREAMS: usize = 4096;
 pub(crate) struct Drain {
     chunks: Mutex<mpsc::Sender<Chunk>>,
     queued: AtomicUsize,
+    /// Bytes promised by `check-write` permits and not yet written.
+    reserved: AtomicUsize,
     /// Streams waiting for room in the process-wide queue.
     waiting: Mutex<Vec<Waker>>,
     /// Signalled after each chunk written, for [`flush_inherited_output`].
@@ -86,6 +88,7 @@ pub(crate) fn drain(stderr: bool) -> &'static Drain {
         Drain {
             chunks: Mutex::new(sender),
             queued: AtomicUsize::new(0),
+            reserved: AtomicUsize::new(0),
             waiting: Mutex::new(Vec::new()),
             written: (Mutex::new(()), Condvar::new()),
         }
@@ -120,24 +123,60 @@ fn wake(waker: &Mutex<Option<Waker>>) {
 pub(crate) struct InheritedStream {
     drain: &'static Drain,
     state: Arc<StreamState>,
+    /// Bytes the last `check-write` promised and reserved in the queue: the
+    /// `write` that follows gets them whatever other instances wrote since.
+    permit: usize,
 }
 
 impl InheritedStream {
     pub(crate) fn new(drain: &'static Drain) -> Self {
-        Self { drain, state: Arc::default() }
+        Self { drain, state: Arc::default(), permit: 0 }
     }
 
-    /// Bytes the guest may write now.
+    /// Bytes the guest may queue beyond its permit.
     fn room(&self) -> usize {
+        let own = MAX_QUEUED_OUTPUT_BYTES
+            .saturating_sub(self.state.queued.load(Ordering::Acquire))
+            .saturating_sub(self.permit);
+        let held = self.drain.queued.load(Ordering::Acquire) + self.drain.reserved.load(Ordering::Acquire);
+        own.min(MAX_QUEUED_OUTPUT_BYTES_PER_PROCESS.saturating_sub(held))
+    }
+
+    /// Gives back what is left of the permit.
+    fn release(&mut self) {
+        self.drain.reserved.fetch_sub(self.permit, Ordering::AcqRel);
+        self.permit = 0;
+    }
+
+    /// Reserves what may be written now as the new permit.
+    fn reserve(&mut self) -> usize {
+        self.release();
         let own = MAX_QUEUED_OUTPUT_BYTES.saturating_sub(self.state.queued.load(Ordering::Acquire));
-        let shared = MAX_QUEUED_OUTPUT_BYTES_PER_PROCESS.saturating_sub(self.drain.queued.load(Ordering::Acquire));
-        own.min(shared)
+        let reserved = &self.drain.reserved;
+        let mut before = reserved.load(Ordering::Acquire);
+        loop {
+            let held = self.drain.queued.load(Ordering::Acquire) + before;
+            let room = own.min(MAX_QUEUED_OUTPUT_BYTES_PER_PROCESS.saturating_sub(held));
+            match reserved.compare_exchange(before, before + room, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => {
+                    self.permit = room;
+                    return room;
+                }
+                Err(now) => before = now,
+            }
+        }
     }
 
     fn failure(&self) -> Option<StreamError> {
         let failed = self.state.failed.lock().ok()?;
         let error = failed.as_ref()?;
         Some(StreamError::LastOperationFailed(wasmtime::Error::msg(format!("writing the host's output: {error}"))))
+    }
+}
+
+impl Drop for InheritedStream {
+    fn drop(&mut self) {
+        self.release();
     }
 }
 
@@ -172,7 +211,8 @@ impl Future for Room<'_> {
                 waiting.push(cx.waker().clone());
             }
         }
-        if stream.room() > 0 || stream.failure().is_some() { Poll::Ready(()) } else { Poll::Pending }
+        let writable = stream.permit > 0 || stream.room() > 0;
+        if writable || stream.failure().is_some() { Poll::Ready(()) } else { Poll::Pending }
     }
 }
 
@@ -182,7 +222,8 @@ impl OutputStream for InheritedStream {
         if let Some(failure) = self.failure() {
             return Err(failure);
         }
-        if bytes.len() > self.room() {
+        let len = bytes.len();
+        if len > self.permit + self.room() {
             return Err(StreamError::Trap(wasmtime::Error::msg(
                 "write exceeds what check-write allowed on an inherited output stream",
             )));
@@ -190,7 +231,10 @@ impl OutputStream for InheritedStream {
         if bytes.is_empty() {
             return Ok(());
         }
-        let len = bytes.len();
+        // The permit's bytes move from reserved to queued.
+        let used = len.min(self.permit);
+        self.permit -= used;
+        self.drain.reserved.fetch_sub(used, Ordering::AcqRel);
         self.state.queued.fetch_add(len, Ordering::AcqRel);
         self.drain.queued.fetch_add(len, Ordering::AcqRel);
         let sent = self
@@ -219,7 +263,7 @@ impl OutputStream for InheritedStream {
     fn check_write(&mut self) -> StreamResult<usize> {
         match self.failure() {
             Some(failure) => Err(failure),
-            None => Ok(self.room()),
+            None => Ok(self.reserve()),
         }
     }
 }
