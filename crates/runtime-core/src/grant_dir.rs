@@ -354,11 +354,97 @@ fn lock_holder(ino: u64) -> String {
 mod tests {
     use super::*;
 
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    /// A fresh empty directory of this test's own.
+    fn scratch(name: &str) -> io::Result<std::path::PathBuf> {
+        let dir = std::env::temp_dir().join(format!("grant-dir-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        dir.canonicalize()
+    }
+
+    fn totals(dir: &Path) -> Result<(u64, u64, u64), AccountError> {
+        let pinned = open_pinned(dir).map_err(AccountError::Io)?;
+        Ok(GrantAccount::acquire(&pinned, 1_000)?.totals())
+    }
+
     #[test]
     fn footprints_round_up_to_blocks() {
         assert_eq!(footprint(0, 0), 0);
         assert_eq!(footprint(1, 0), BLOCK_BYTES);
         assert_eq!(footprint(BLOCK_BYTES + 1, 0), 2 * BLOCK_BYTES);
         assert_eq!(footprint(1, 3 * BLOCK_BYTES), 3 * BLOCK_BYTES);
+    }
+
+    #[test]
+    fn entries_deeper_than_path_max_are_measured() -> TestResult {
+        let root = scratch("deep")?;
+        // 25 levels of 200-byte names: 5,000 bytes of path, past Linux's 4,096.
+        let name = "d".repeat(200);
+        let mut dir = rustix::fs::open(&root, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())?;
+        for _ in 0..25 {
+            rustix::fs::mkdirat(&dir, name.as_str(), Mode::from_raw_mode(0o755))?;
+            dir = rustix::fs::openat(&dir, name.as_str(), OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())?;
+        }
+        let file = rustix::fs::openat(&dir, "bottom", OFlags::WRONLY | OFlags::CREATE, Mode::from_raw_mode(0o644))?;
+        rustix::io::write(&file, &[7; 10_000])?;
+        drop(file);
+        let (bytes, entries, _) = totals(&root).map_err(|e| format!("{e:?}"))?;
+        assert_eq!(entries, 26, "25 directories and the file at the bottom");
+        assert!(bytes >= 3 * BLOCK_BYTES, "the file at the bottom is charged: {bytes}");
+        Ok(())
+    }
+
+    #[test]
+    fn a_second_lock_on_the_directory_is_refused_and_one_account_is_shared() -> TestResult {
+        let root = scratch("busy")?;
+        std::fs::write(root.join("a"), [1; 5000])?;
+        let pinned = open_pinned(&root)?;
+        let first = GrantAccount::acquire(&pinned, 100).map_err(|e| format!("{e:?}"))?;
+        // The process's second grant of the directory shares the account.
+        let again = GrantAccount::acquire(&open_pinned(&root)?, 100).map_err(|e| format!("{e:?}"))?;
+        assert!(Arc::ptr_eq(&first, &again));
+        assert_eq!(first.totals(), (2 * BLOCK_BYTES, 1, 0));
+        // Another holder of the lock (as another process would be) is named.
+        let other = rustix::fs::open(&root, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())?;
+        drop((first, again));
+        rustix::fs::flock(&other, FlockOperation::NonBlockingLockExclusive)?;
+        match GrantAccount::acquire(&pinned, 100) {
+            Err(AccountError::Busy { holder }) => {
+                assert!(holder.contains(&std::process::id().to_string()), "{holder}");
+            }
+            other => return Err(format!("expected busy, got {other:?}").into()),
+        }
+        drop(other);
+        assert!(GrantAccount::acquire(&pinned, 100).is_ok(), "free again once the holder is gone");
+        Ok(())
+    }
+
+    #[test]
+    fn a_symlink_in_the_path_is_not_followed() -> TestResult {
+        let root = scratch("link")?;
+        std::fs::create_dir(root.join("real"))?;
+        std::os::unix::fs::symlink("real", root.join("alias"))?;
+        assert!(open_pinned(&root.join("real")).is_ok());
+        assert!(open_pinned(&root.join("alias")).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn an_unlinked_file_stays_charged_while_open_and_sparse_ends_are_charged() -> TestResult {
+        let root = scratch("unlinked")?;
+        let account = GrantAccount::acquire(&open_pinned(&root)?, 100).map_err(|e| format!("{e:?}"))?;
+        let key = 42;
+        account.opened(key, 0, 0, false);
+        // A byte at 1 MiB - 1 is charged as 1 MiB: the hole counts.
+        assert!(account.grow(key, 1 << 20, 1 << 20).is_ok());
+        assert!(account.grow(key, (1 << 20) + 1, 1 << 20).is_err(), "one byte more is refused");
+        assert_eq!(account.totals(), (1 << 20, 0, 1));
+        account.unlinked(key, 1);
+        assert_eq!(account.totals().0, 1 << 20, "open: still on disk, still charged");
+        account.closed(key, false);
+        assert_eq!(account.totals().0, 0, "the last close frees it");
+        Ok(())
     }
 }

@@ -30,6 +30,9 @@ struct Grant {
     read_write: bool,
     /// A read-write grant's account; `None` for a read-only one.
     quota: Option<Quota>,
+    /// This instance's duplicate of `dir`, made on first use and shared by
+    /// every preopen handle it hands out.
+    preopened: Option<Dir>,
 }
 
 /// Per instance: which grant each open descriptor belongs to, the holds of
@@ -55,6 +58,7 @@ impl DiskState {
                 dir: preopen.dir.clone(),
                 read_write: preopen.mode == runtime_manifest::DirMode::ReadWrite,
                 quota: Quota::of(preopen),
+                preopened: None,
             })
             .collect();
         Self {
@@ -287,12 +291,17 @@ impl preopens::Host for QuotaFs<'_> {
     /// Duplicates of the descriptors pinned at load, never a reopen by name.
     fn get_directories(&mut self) -> wasmtime::Result<Vec<(Resource<Descriptor>, String)>> {
         let mut dirs = Vec::with_capacity(self.disk.grants.len());
-        for (index, grant) in self.disk.grants.iter().enumerate() {
-            let (perms, mode) = match grant.read_write {
-                true => (FsPerms::ReadWrite, OpenMode::READ | OpenMode::WRITE),
-                false => (FsPerms::ReadOnly, OpenMode::READ),
+        for (index, grant) in self.disk.grants.iter_mut().enumerate() {
+            let dir = match &grant.preopened {
+                Some(dir) => dir.clone(),
+                None => {
+                    let (perms, mode) = match grant.read_write {
+                        true => (FsPerms::ReadWrite, OpenMode::READ | OpenMode::WRITE),
+                        false => (FsPerms::ReadOnly, OpenMode::READ),
+                    };
+                    grant.preopened.insert(Dir::new(grant.dir.try_clone()?, perms, mode, false)).clone()
+                }
             };
-            let dir = Dir::new(grant.dir.try_clone()?, perms, mode, false);
             let fd = self.inner.table.push(Descriptor::Dir(dir))?;
             self.disk.owners.insert(fd.rep(), index);
             dirs.push((fd, grant.guest.clone()));
