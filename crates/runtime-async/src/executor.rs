@@ -406,7 +406,10 @@ impl Abandoned {
 /// interrupted by the epoch callback; it gets two more ticks to do so, so
 /// that its crash report comes from its store, with fuel and memory filled
 /// in. Whatever it is doing, a call still pending then is abandoned, so no
-/// call outlives its deadline by more than two ticks while it yields.
+/// call outlives its deadline by more than two ticks while it yields. A
+/// guest waiting in an import linked without `import_host` (whose work the
+/// phase cannot see) is told by the call hook's count of host calls: still
+/// in the same host call after the grace, it was waiting in a host call.
 /// Exactly one outcome is returned either way.
 async fn bounded_by_deadline<R>(
     call: impl Future<Output = Result<R, RuntimeError>>,
@@ -416,14 +419,26 @@ async fn bounded_by_deadline<R>(
     let mut call = std::pin::pin!(call);
     let mut check_at = tokio::time::Instant::from_std(deadline.instant());
     let mut grace_given = false;
+    // The host call the guest was in at the deadline, marked or not.
+    let mut waiting_in = None;
     loop {
         match tokio::time::timeout_at(check_at, call.as_mut()).await {
             Ok(outcome) => return Ok(outcome),
-            Err(_) if grace_given || progress.phase() == DeadlinePhase::HostCall => {
-                return Err(Abandoned::Deadline { during: progress.phase() });
+            Err(_) if progress.phase() == DeadlinePhase::HostCall => {
+                return Err(Abandoned::Deadline { during: DeadlinePhase::HostCall });
+            }
+            Err(_) if grace_given => {
+                // Still in the host call it was in at the deadline, through
+                // the whole grace (polled meanwhile, so a guest that only
+                // yielded at a tick would have left it): an import that
+                // never marked its work, waiting.
+                let stayed = waiting_in.is_some() && progress.host_call_in_progress() == waiting_in;
+                let during = if stayed { DeadlinePhase::HostCall } else { progress.phase() };
+                return Err(Abandoned::Deadline { during });
             }
             Err(_) => {
                 grace_given = true;
+                waiting_in = progress.host_call_in_progress();
                 check_at = tokio::time::Instant::now() + 2 * EPOCH_TICK;
             }
         }

@@ -19,12 +19,16 @@ pub(crate) struct Classification {
 /// Classifies `error`, raised while `phase`, in a store whose data is `state`.
 ///
 /// In order: a call into an ungranted interface; a registered host function's own error or panic; a wasm trap;
-/// `wasi:cli/exit`; wasmtime's copy and handle limits; an error raised while
-/// a host function (WASI included) was doing its own work, which is that
-/// function's; and everything else wasmtime refuses at the boundary (bad
-/// strings, lists, pointers, discriminants, handles, `cabi_realloc`
-/// results), which is a component-model violation. Nothing a guest does
-/// ends as `unknown`.
+/// `wasi:cli/exit`; wasmtime's copy and handle limits; a host resource
+/// table's refusal; a host-side budget the guest overdrew
+/// ([`host_budget`]); an error raised while a host function (WASI
+/// included) was doing its own work, which is that function's; an error of
+/// the import's own type raised in an import that never marked its work
+/// ([`raised_by_the_body`]); and everything else wasmtime refuses at the
+/// boundary (bad strings, lists, pointers, discriminants, handles,
+/// `cabi_realloc` results), which is a component-model violation. Types
+/// and the call hook's stages decide, never message text. Nothing a guest
+/// does ends as `unknown` or as `host-error`.
 ///
 /// Then attribution: a failure that follows a refused growth in the same
 /// failing path is the budget's doing ([`follows_a_refused_growth`]).
@@ -44,17 +48,23 @@ pub(crate) fn classify<T>(error: &wasmtime::Error, phase: DeadlinePhase, state: 
         kind
     } else if let Some(kind) = table_error(error) {
         kind
+    } else if let Some(kind) = host_budget(error) {
+        if let HostStage::Body(failed) = state.last_host_exit() {
+            function = Some(failed.clone());
+        }
+        kind
     } else if let (Some(_), HostStage::Body(failed)) = (backtrace, state.last_host_exit()) {
         // Raised inside a guest's call (there is a wasm backtrace) while the
         // last host call was doing its own work: that host function failed.
         function = Some(failed.clone());
         CrashKind::HostError
     } else if let (Some(_), HostStage::Lifting) = (backtrace, state.last_host_exit())
-        && !refused_at_the_boundary(error)
+        && raised_by_the_body(error)
     {
         // Raised in a host call that never marked its body (an import the
-        // embedder linked without `import_host`): not one of wasmtime's
-        // refusals of what the guest passed, so the import's own error.
+        // embedder linked without `import_host` that never reached its
+        // state), with a type wasmtime never refuses a guest's values with:
+        // the import's own error.
         state.count_unmarked_host_call();
         function = Some(HostFunction::Linked);
         CrashKind::HostError
@@ -102,41 +112,61 @@ fn follows_a_refused_growth(raw: &CrashKind) -> bool {
     )
 }
 
-/// Whether `error` is wasmtime refusing what a guest passed across the
-/// boundary while it lifted a host call's arguments or lowered its results
-/// (wasmtime 48's messages, pinned with the version): bad pointers,
-/// lengths, alignment, encodings, discriminants, flags, handles and
-/// resources. Everything else raised in an unmarked host call is the host's.
-fn refused_at_the_boundary(error: &wasmtime::Error) -> bool {
-    const REFUSALS: &[&str] = &[
-        "out of bounds",
-        "not aligned",
-        "overflow",
-        "discriminant",
-        "invalid utf",
-        "unknown handle index",
-        "is not a resource",
-        "is not an own resource",
-        "resource type mismatch",
-        "mismatched resource types",
-        "host resource already consumed",
-        "host-owned resource was already de-allocated",
-        "cannot lend resource",
-        "cannot lift own resource",
-        "cannot lower a `borrow`",
-        "cannot remove owned resource",
-        "borrow handles still remain",
-        "cannot allocate another handle",
-        "realloc return",
-        "byte length too large",
-        "unknown flag",
-        "unknown variant case",
-        "converted integer out of range",
-    ];
-    // The root cause: wasmtime raises these without context, and the
-    // backtrace a guest's names appear in is context.
-    let message = error.root_cause().to_string();
-    REFUSALS.iter().any(|refusal| message.contains(refusal))
+/// Whether `error`, raised in a host call whose body the runtime never saw
+/// begin (an import linked by hand that neither called
+/// [`StoreState::import_host`] nor reached its state through
+/// [`StoreState::host_mut`]), came from that body. wasmtime 48 refuses what
+/// a guest passed (lifting arguments, lowering results: bad pointers,
+/// lengths, alignment, discriminants, flags, handles, `cabi_realloc`
+/// results) with bare messages (`bail!`, `format_err!`), and bad encodings
+/// and out-of-range values with the standard library's conversion errors
+/// (`str::from_utf8`, `char::decode_utf16`, `char::try_from`,
+/// `usize::try_from`). An error of any other type can only be the
+/// import's own. A bare message from such an import cannot be told from
+/// wasmtime's refusal of the guest's arguments and is the guest's: no guest
+/// can make its refusal read as the host's failure (an import marks its
+/// work, or returns a typed error, to be blamed for its failures).
+fn raised_by_the_body(error: &wasmtime::Error) -> bool {
+    !(bare_message(error)
+        || error.is::<std::str::Utf8Error>()
+        || error.is::<std::char::DecodeUtf16Error>()
+        || error.is::<std::char::CharTryFromError>()
+        || error.is::<std::num::TryFromIntError>()
+        || error.is::<wasmtime::OutOfMemory>())
+}
+
+/// Whether `error`'s root cause is a bare message (`Error::msg`, `bail!`,
+/// `format_err!`): a `String` or `&'static str` that is the root itself,
+/// not a context wrapped around an error of some other type.
+fn bare_message(error: &wasmtime::Error) -> bool {
+    // The message found must be the root's own (the same value printed
+    // twice), not a `context` some other error was given.
+    let root = || error.root_cause().to_string();
+    match (error.downcast_ref::<String>(), error.downcast_ref::<&'static str>()) {
+        (Some(message), _) => root() == *message,
+        (None, Some(message)) => root() == *message,
+        (None, None) => false,
+    }
+}
+
+/// A host-side budget the guest overdrew: wasmtime-wasi-http traps when a
+/// `fields` would outgrow its share of the host-memory budget (the field
+/// size limit `wasi/mod.rs` sets from it) or hold more entries than
+/// `http::HeaderMap` can. Either is what the guest asked the host to hold.
+fn host_budget(error: &wasmtime::Error) -> Option<CrashKind> {
+    #[cfg(feature = "wasi")]
+    {
+        use wasmtime_wasi_http::FieldMapError;
+        match error.downcast_ref::<FieldMapError>()? {
+            FieldMapError::TotalSizeTooBig | FieldMapError::TooManyFields => Some(CrashKind::HostMemoryLimitExceeded),
+            _ => None,
+        }
+    }
+    #[cfg(not(feature = "wasi"))]
+    {
+        let _ = error;
+        None
+    }
 }
 
 /// A host resource table's refusal: full is the handle limit (the WASI

@@ -44,6 +44,9 @@ pub enum CrashKind {
     MemoryLimitExceeded,
     /// The table budget refused a growth the guest needed.
     TableLimitExceeded,
+    /// The guest made the host hold more for it than the host-side memory
+    /// budget allows (e.g. a `wasi:http/types` `fields` past its share).
+    HostMemoryLimitExceeded,
     /// The guest exhausted its call stack.
     StackOverflow,
     /// An out-of-bounds linear memory access.
@@ -99,6 +102,7 @@ impl CrashKind {
             Self::DeadlineExceeded { .. } => "deadline-exceeded",
             Self::MemoryLimitExceeded => "memory-limit-exceeded",
             Self::TableLimitExceeded => "table-limit-exceeded",
+            Self::HostMemoryLimitExceeded => "host-memory-limit-exceeded",
             Self::StackOverflow => "stack-overflow",
             Self::MemoryOutOfBounds => "memory-out-of-bounds",
             Self::TableOutOfBounds => "table-out-of-bounds",
@@ -173,6 +177,9 @@ impl CrashKind {
             }
             Self::TableLimitExceeded => {
                 "the guest needed more table elements than its budget: raise `resources.table-elements`"
+            }
+            Self::HostMemoryLimitExceeded => {
+                "the guest made the host hold more for it than the host-side budget (an HTTP `fields` past its share of it): the budget is `resources.memory` times the host policy's `[resources] host-memory-factor` (4 by default), one 1,024th of it per host object; raise either, or have the guest hold less at once"
             }
             Self::StackOverflow => "the guest exhausted its call stack: look for unbounded recursion",
             Self::MemoryOutOfBounds => "the guest accessed linear memory out of bounds: a bug in the guest",

@@ -583,6 +583,11 @@ fn crash<T: 'static>(
         CrashKind::HandleLimitExceeded => {
             Some(format!("the handle limit is {} handles per instance", limits.max_handles()))
         }
+        CrashKind::HostMemoryLimitExceeded => Some(format!(
+            "the host-side budget is {} bytes ({} bytes of memory budget times the policy's `host-memory-factor`)",
+            limits.host_memory_bytes(),
+            limits.memory_bytes()
+        )),
         _ => classification.detail,
     };
     RuntimeError::Crash(Box::new(CrashReport {

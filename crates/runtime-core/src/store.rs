@@ -95,8 +95,15 @@ impl<T> StoreState<T> {
         self.host
     }
 
-    /// The embedder's state of this instance, mutably.
+    /// The embedder's state of this instance, mutably. Reached from inside
+    /// an import that never marked its work (linked by hand without
+    /// [`import_host`](Self::import_host)), it marks it as `import_host`
+    /// does: wasmtime has lifted the arguments, so the import's own work has
+    /// begun, and its errors are the host's from here on.
     pub fn host_mut(&mut self) -> &mut T {
+        if self.host_call.depth == 1 && self.host_call.stage == HostStage::Lifting {
+            self.enter_host_function(HostFunction::Linked);
+        }
         &mut self.host
     }
 
@@ -214,10 +221,12 @@ impl<T> StoreState<T> {
                 if host.depth == 1 {
                     host.stage = HostStage::Lifting;
                     host.entered = Some(Instant::now());
+                    self.progress.host_edge();
                 }
             }
             CallHook::ReturningFromHost => {
                 if host.depth == 1 {
+                    self.progress.host_edge();
                     let stage = std::mem::take(&mut host.stage);
                     let took = host.entered.map(|entered| entered.elapsed()).unwrap_or_default();
                     match stage {
@@ -344,6 +353,9 @@ pub struct CallProgress {
     in_host: AtomicBool,
     host_calls: AtomicU64,
     host_nanos: AtomicU64,
+    /// Host calls (and libcalls) entered and left, counted at both ends,
+    /// marked or not: odd while one is in progress.
+    host_edges: AtomicU64,
 }
 
 impl CallProgress {
@@ -380,6 +392,24 @@ impl CallProgress {
     /// Records that the host function returned.
     pub fn leave_host(&self) {
         self.in_host.store(false, Ordering::Release);
+    }
+
+    /// Records that a host call (or a libcall) was entered or left, whether
+    /// or not the host function marks its work: the call hook calls this.
+    pub(crate) fn host_edge(&self) {
+        self.host_edges.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The host call (or libcall) the call is in now, if any, as a token:
+    /// the same token read at two instants means the call stayed in that
+    /// one host call in between. A guest that yields to its executor (epoch
+    /// ticks, fuel chunks) leaves the libcall it yielded in each time it is
+    /// polled again; a linked import that never marks its work (no
+    /// [`StoreState::import_host`]) and waits on a future does not, so this
+    /// tells a guest blocked in such an import from one that runs.
+    pub fn host_call_in_progress(&self) -> Option<u64> {
+        let edges = self.host_edges.load(Ordering::Acquire);
+        (edges % 2 == 1).then_some(edges)
     }
 
     /// The phase the call is in: a host call, or else the phase entered last.

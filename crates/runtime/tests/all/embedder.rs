@@ -422,9 +422,21 @@ const UNMARKED_GUEST: &str = r#"(component
   (func (export "check") (param "n" u32) (result u32) (canon lift (core func $i "check")))
   (func (export "say") (param "ptr" u32) (param "len" u32) (canon lift (core func $i "say"))))"#;
 
-/// An import linked by hand that never calls `import_host`: its error is
-/// still the host's, counted and timed; a bad string the guest passes to it
-/// is still the guest's.
+/// An import's own typed error, whatever its text says.
+#[derive(Debug)]
+struct OwnError(String);
+
+impl std::fmt::Display for OwnError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for OwnError {}
+
+/// An import linked by hand that never calls `import_host`: its error (of
+/// its own type) is still the host's, counted and timed; a bad string the
+/// guest passes to it is still the guest's.
 #[test]
 fn an_unmarked_linked_import_that_fails_is_a_counted_host_error_and_a_bad_argument_stays_the_guests() -> TestResult {
     let runtime = RuntimeBuilder::<Counter>::new()
@@ -433,7 +445,7 @@ fn an_unmarked_linked_import_that_fails_is_a_counted_host_error_and_a_bad_argume
             fallible.func_wrap(
                 "check",
                 |_store: wasmtime::StoreContextMut<'_, StoreState<Counter>>, (n,): (u32,)| {
-                    if n > 10 { Err(wasmtime::Error::msg(format!("{n} is past ten"))) } else { Ok((n,)) }
+                    if n > 10 { Err(wasmtime::Error::new(OwnError(format!("{n} is past ten")))) } else { Ok((n,)) }
                 },
             )?;
             fallible
@@ -459,6 +471,111 @@ fn an_unmarked_linked_import_that_fails_is_a_counted_host_error_and_a_bad_argume
         let error =
             instance.call_async("say", &[Val::U32(65_000), Val::U32(5_000)]).await.err().ok_or("out of bounds")?;
         assert_eq!(error.crash().map(|crash| crash.kind), Some(CrashKind::ComponentModelViolation), "{error}");
+        Ok(())
+    })
+}
+
+/// `check(n)` and `say(ptr, len)` as in [`UNMARKED_GUEST`], and `bad` (3
+/// bytes of invalid UTF-8 at 16) in its memory.
+fn unmarked_guest_with_bad_utf8() -> String {
+    UNMARKED_GUEST.replace(
+        r#"(core module $mem (memory (export "memory") 1))"#,
+        r#"(core module $mem (memory (export "memory") 1) (data (i32.const 16) "\ff\fe\fd"))"#,
+    )
+}
+
+/// Blame by type and by where the error was raised, never by its text: an
+/// import's own error that says "invalid utf-8" is the host's, whether it
+/// reached its state (which marks its work) or returned a typed error; a
+/// string of invalid UTF-8 the guest passes is the guest's.
+#[test]
+fn an_imports_error_that_reads_like_a_guests_fault_is_the_hosts_and_a_real_bad_string_is_the_guests() -> TestResult {
+    let runtime = RuntimeBuilder::<Counter>::new()
+        .link(|linker| {
+            let mut fallible = linker.instance("test:embedder/fallible")?;
+            fallible.func_wrap(
+                "check",
+                |mut store: wasmtime::StoreContextMut<'_, StoreState<Counter>>, (n,): (u32,)| match n {
+                    // Reaches its state (no `import_host`), then fails with a bare message.
+                    1 => {
+                        let value = store.data_mut().host_mut().value;
+                        Err(wasmtime::Error::msg(format!("invalid utf-8 in the host's table {value}")))
+                    }
+                    // Never touches its state; a typed error.
+                    2 => Err(wasmtime::Error::new(OwnError("invalid utf-8 sequence of 1 bytes from index 0".into()))),
+                    n => Ok((n,)),
+                },
+            )?;
+            fallible
+                .func_wrap("say", |_store: wasmtime::StoreContextMut<'_, StoreState<Counter>>, (_s,): (String,)| Ok(()))
+        })
+        .build()?;
+    let component =
+        runtime.load_bytes(unmarked_guest_with_bad_utf8().as_bytes(), &manifest(Timeout::from_secs(10))?)?;
+    tokio()?.block_on(async {
+        for n in [1, 2] {
+            let mut instance = component.instantiate_async(Counter::default()).await?;
+            assert_eq!(instance.call_async("check", &[Val::U32(7)]).await?.results, [Val::U32(7)]);
+            let error = instance.call_async("check", &[Val::U32(n)]).await.err().ok_or("the import fails")?;
+            assert_eq!(error.crash().map(|crash| crash.kind), Some(CrashKind::HostError), "{error}");
+            assert!(error.to_string().contains("invalid utf-8"), "{error}");
+            assert!(error.to_string().contains("an import the embedder linked"), "{error}");
+            assert_eq!(error.report().map(|report| report.host_calls), Some(1), "{error}");
+        }
+        let mut instance = component.instantiate_async(Counter::default()).await?;
+        instance.call_async("say", &[Val::U32(0), Val::U32(5)]).await?;
+        let error = instance.call_async("say", &[Val::U32(16), Val::U32(3)]).await.err().ok_or("bad utf-8")?;
+        assert_eq!(error.crash().map(|crash| crash.kind), Some(CrashKind::ComponentModelViolation), "{error}");
+        Ok(())
+    })
+}
+
+/// `check(n) -> n` through an import, and `spin`.
+const CHECKING_SPINNER: &str = r#"(component
+  (import "test:embedder/fallible" (instance $f (export "check" (func (param "n" u32) (result u32)))))
+  (core func $check (canon lower (func $f "check")))
+  (core module $m
+    (import "host" "check" (func $check (param i32) (result i32)))
+    (func (export "check") (param i32) (result i32) (call $check (local.get 0)))
+    (func (export "spin") (loop $l (br $l))))
+  (core instance $i (instantiate $m (with "host" (instance (export "check" (func $check))))))
+  (func (export "check") (param "n" u32) (result u32) (canon lift (core func $i "check")))
+  (func (export "spin") (canon lift (core func $i "spin"))))"#;
+
+/// An async import linked by hand that never calls `import_host` and
+/// sleeps past the deadline: the call waited in a host call, not in the
+/// guest; a guest spinning in its own code (yielding through the same call
+/// hook at every tick) is still `during guest`.
+#[test]
+fn an_unmarked_async_import_past_the_deadline_is_a_deadline_during_a_host_call() -> TestResult {
+    let runtime = RuntimeBuilder::<Counter>::new()
+        .link(|linker| {
+            linker.instance("test:embedder/fallible")?.func_wrap_async(
+                "check",
+                |_store: wasmtime::StoreContextMut<'_, StoreState<Counter>>, (n,): (u32,)| {
+                    Box::new(async move {
+                        tokio::time::sleep(Duration::from_millis(u64::from(n))).await;
+                        Ok((n,))
+                    })
+                },
+            )
+        })
+        .build()?;
+    let component = runtime.load_bytes(CHECKING_SPINNER.as_bytes(), &manifest(Timeout::from_millis(200))?)?;
+    tokio()?.block_on(async {
+        let mut instance = component.instantiate_async(Counter::default()).await?;
+        assert_eq!(instance.call_async("check", &[Val::U32(1)]).await?.results, [Val::U32(1)]);
+        let started = std::time::Instant::now();
+        let error = instance.call_async("check", &[Val::U32(5_000)]).await.err().ok_or("past the deadline")?;
+        let crash = error.crash().ok_or("a crash")?;
+        assert_eq!(crash.kind, CrashKind::DeadlineExceeded { during: runtime::DeadlinePhase::HostCall }, "{error}");
+        assert!(crash.kind.help().contains("host function"), "{}", crash.kind.help());
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+
+        let mut instance = component.instantiate_async(Counter::default()).await?;
+        let error = instance.call_async("spin", &[]).await.err().ok_or("the spin stops")?;
+        let kind = error.crash().map(|crash| crash.kind);
+        assert_eq!(kind, Some(CrashKind::DeadlineExceeded { during: runtime::DeadlinePhase::Guest }), "{error}");
         Ok(())
     })
 }

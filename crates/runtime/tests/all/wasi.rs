@@ -106,6 +106,73 @@ fn an_ungranted_interface_loads_but_gives_the_guest_nothing() -> TestResult {
     })
 }
 
+/// A guest whose `run(times, size)` appends `times` values of `size` bytes
+/// under one name to one `wasi:http/types` `fields`, stopping at the first
+/// error value, and returns that result's discriminant (0 for ok).
+const GROWS_FIELDS: &str = r#"(component
+  (import "wasi:http/types@0.2.6" (instance $http
+    (export "fields" (type $fields (sub resource)))
+    (type $he (variant (case "invalid-syntax") (case "forbidden") (case "immutable")))
+    (export "header-error" (type $header-error (eq $he)))
+    (export "[constructor]fields" (func (result (own $fields))))
+    (export "[method]fields.append"
+      (func (param "self" (borrow $fields)) (param "name" string) (param "value" (list u8))
+        (result (result (error $header-error)))))))
+  (core module $mem (memory (export "memory") 1))
+  (core instance $mem (instantiate $mem))
+  (alias core export $mem "memory" (core memory $memory))
+  (core func $new (canon lower (func $http "[constructor]fields")))
+  (core func $append (canon lower (func $http "[method]fields.append") (memory $memory)))
+  (core module $m
+    (import "h" "memory" (memory 1))
+    (import "h" "new" (func $new (result i32)))
+    (import "h" "append" (func $append (param i32 i32 i32 i32 i32 i32)))
+    (data (i32.const 0) "x-big")
+    (func (export "run") (param $times i32) (param $size i32) (result i32)
+      (local $fields i32) (local $i i32)
+      (memory.fill (i32.const 1024) (i32.const 97) (local.get $size))
+      (local.set $fields (call $new))
+      (block $done
+        (loop $again
+          (br_if $done (i32.ge_u (local.get $i) (local.get $times)))
+          (call $append (local.get $fields) (i32.const 0) (i32.const 5) (i32.const 1024) (local.get $size) (i32.const 64))
+          (br_if $done (i32.load8_u (i32.const 64)))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br $again)))
+      (i32.load8_u (i32.const 64))))
+  (core instance $i (instantiate $m (with "h" (instance
+    (export "memory" (memory $memory)) (export "new" (func $new)) (export "append" (func $append))))))
+  (func (export "run") (param "times" u32) (param "size" u32) (result u32) (canon lift (core func $i "run"))))"#;
+
+/// A `fields` the guest grows past its share of the host-side budget (1 MiB
+/// of memory x 4 / 1,024 objects: 4 KiB) is the guest's overdraft,
+/// `host-memory-limit-exceeded` with a help line naming the policy's
+/// `host-memory-factor`, never `host-error`; under its share it grows.
+#[test]
+fn a_fields_past_its_share_of_the_host_memory_budget_is_the_guests_overdraft() -> TestResult {
+    tokio()?.block_on(async {
+        let policy = runtime::HostPolicy::parse("policy.toml", "[grants]\nhttp = true\n")?;
+        let runtime = runtime::Runtime::builder().policy(policy).build()?;
+        let text = "[component]\nname = \"fields\"\nversion = \"0.1.0\"\n\
+            [resources]\nmemory = \"1MiB\"\nfuel = 100_000_000\ntimeout = \"10s\"\n\
+            [wasi.http]\nallowed-hosts = [\"http://127.0.0.1:1\"]\n";
+        let manifest = ComponentManifest::parse("Component.toml", text, runtime.policy())?;
+        let guest = runtime.load_bytes(GROWS_FIELDS.as_bytes(), &manifest)?;
+        // Two values of 1,500 bytes fit 4 KiB.
+        let under = guest.call_async("run", &[Val::U32(2), Val::U32(1_500)]).await?;
+        assert_eq!(under.results, [Val::U32(0)]);
+        // A third does not.
+        let error = guest.call_async("run", &[Val::U32(3), Val::U32(1_500)]).await.err().ok_or("past the share")?;
+        assert_eq!(error.kind(), "host-memory-limit-exceeded", "{error}");
+        let crash = error.crash().ok_or("a crash")?;
+        assert_eq!(crash.kind, runtime::CrashKind::HostMemoryLimitExceeded);
+        assert!(crash.kind.help().contains("host-memory-factor"), "{}", crash.kind.help());
+        assert!(crash.message.contains("wasi:http/types"), "{}", crash.message);
+        assert!(crash.detail.as_deref().is_some_and(|detail| detail.contains("4194304 bytes")), "{:?}", crash.detail);
+        Ok(())
+    })
+}
+
 /// A guest that sets `k` in the reference key-value store, reads it back
 /// and sleeps `ms` through the reference `sleep`.
 fn kv_and_sleep() -> String {
