@@ -369,3 +369,43 @@ fn inherited_output_to_a_stalled_reader_ends_at_the_deadline() -> TestResult {
     assert!(written.len() <= 1 << 20, "{} bytes", written.len());
     Ok(())
 }
+
+#[test]
+#[cfg(target_os = "linux")]
+fn one_process_at_a_time_holds_a_read_write_grant() -> TestResult {
+    let root = tree("busy")?;
+    let dir = dir_flag(&root, "/data");
+    let started = root.join("data/started");
+    let mut args = vec!["run".to_owned(), command()];
+    args.extend(LIMITS.iter().map(|s| (*s).to_owned()));
+    args.extend(["--dir".to_owned(), dir.clone(), "--".to_owned(), "write:/data/started".into(), "pause:8000".into()]);
+    let mut holder = std::process::Command::new(env!("CARGO_BIN_EXE_wasm-runtime"))
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let result = (|| -> TestResult {
+        // Bounded: the holder has loaded once its guest wrote the marker.
+        let waited = std::time::Instant::now();
+        while !started.exists() {
+            assert!(waited.elapsed() < std::time::Duration::from_secs(60), "the holder never started");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let (code, _, stderr) = run_command(&["--dir", &dir], &["write:/data/second"])?;
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains("grant_busy") && stderr.contains(&format!("process {}", holder.id())), "{stderr}");
+        assert!(!root.join("data/second").exists(), "the refused process wrote nothing");
+        // Reading beside the holder is allowed.
+        let (code, stdout, _) = run_command(&["--dir-ro", &dir], &["read:/data/a.txt"])?;
+        assert_eq!((code, stdout.trim()), (0, "hello data"));
+        Ok(())
+    })();
+    holder.kill()?;
+    holder.wait()?;
+    result?;
+    // Once the holder is gone, the grant is free.
+    let (code, stdout, stderr) = run_command(&["--dir", &dir], &["write:/data/second"])?;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(root.join("data/second").exists());
+    Ok(())
+}
