@@ -21,7 +21,8 @@ pub(crate) struct Classification {
 /// In order: a call into an ungranted interface; a registered host function's own error or panic; a wasm trap;
 /// `wasi:cli/exit`; wasmtime's copy and handle limits; a host resource
 /// table's refusal; a host-side budget the guest overdrew
-/// ([`host_budget`]); an error raised while a host function (WASI
+/// ([`host_budget`]); a WASI interface's trap on a broken contract (a bare
+/// message from wasmtime-wasi); an error raised while a host function (WASI
 /// included) was doing its own work, which is that function's; an error of
 /// the import's own type raised in an import that never marked its work
 /// ([`raised_by_the_body`]); and everything else wasmtime refuses at the
@@ -53,6 +54,16 @@ pub(crate) fn classify<T>(error: &wasmtime::Error, phase: DeadlinePhase, state: 
             function = Some(failed.clone());
         }
         kind
+    } else if let (Some(_), HostStage::Body(failed @ HostFunction::Wasi(_))) = (backtrace, state.last_host_exit())
+        && bare_message(error)
+    {
+        // wasmtime-wasi traps with a bare message only where the interface
+        // says a call traps (a write past its `check-write` permit, an empty
+        // `poll` list, more random bytes than the guest's budget): the
+        // guest broke the interface's contract. Its own failures (I/O, a
+        // full table) are typed.
+        function = Some(failed.clone());
+        CrashKind::ComponentModelViolation
     } else if let (Some(_), HostStage::Body(failed)) = (backtrace, state.last_host_exit()) {
         // Raised inside a guest's call (there is a wasm backtrace) while the
         // last host call was doing its own work: that host function failed.

@@ -144,11 +144,15 @@ fn wasi() -> Vec<Case> {
             "20,000 pollables held",
             Probe::new(with_clock(pollables), fuel_rich(""), "run", "handle-limit-exceeded"),
         ),
-        case("wasi", "poll an empty list", Probe::new(with_clock(empty_poll), tight(""), "run", "host-error")),
+        case(
+            "wasi",
+            "poll an empty list",
+            Probe::new(with_clock(empty_poll), tight(""), "run", "component-model-violation"),
+        ),
         case(
             "wasi",
             "get-random-bytes(64 MiB)",
-            Probe::new(with_random(&random(64 << 20), None), tight(""), "run", "host-error"),
+            Probe::new(with_random(&random(64 << 20), None), tight(""), "run", "component-model-violation"),
         ),
         case(
             "wasi",
@@ -158,7 +162,7 @@ fn wasi() -> Vec<Case> {
         case(
             "wasi",
             "write past the capture pipe's capacity",
-            Probe::new(with_stdout(&write(100_000)), tight(capture), "run", "host-error"),
+            Probe::new(with_stdout(&write(100_000)), tight(capture), "run", "component-model-violation"),
         ),
         case(
             "wasi",
