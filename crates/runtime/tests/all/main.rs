@@ -3,6 +3,7 @@
 mod admission;
 mod boundary;
 mod embedder;
+mod grants;
 mod rust_guest;
 mod wasi;
 
