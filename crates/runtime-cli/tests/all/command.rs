@@ -389,7 +389,7 @@ fn one_process_at_a_time_holds_a_read_write_grant() -> TestResult {
         let waited = std::time::Instant::now();
         while !started.exists() {
             assert!(waited.elapsed() < std::time::Duration::from_secs(60), "the holder never started");
-            std::thread::sleep(std::time::Duration::from_millis(20));
+            std::thread::park_timeout(std::time::Duration::from_millis(20));
         }
         let (code, _, stderr) = run_command(&["--dir", &dir], &["write:/data/second"])?;
         assert_eq!(code, 2, "{stderr}");
