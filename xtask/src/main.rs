@@ -36,6 +36,9 @@ enum Command {
     Tidy,
     /// Run the wasi-testsuite's wasm32-wasip1 tests through the CLI as commands (90% must pass).
     WasiTestsuite(wasi_testsuite::Options),
+    /// The part of an attack that runs in a process of its own (started by `adversarial`).
+    #[command(hide = true)]
+    AdversarialWorker { name: String },
 }
 
 fn main() -> ExitCode {
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Some(Command::Fixtures) => fixtures::rebuild().map(|()| true),
         Some(Command::Bench(options)) => bench::run(&options),
         Some(Command::WasiTestsuite(options)) => wasi_testsuite::run(&options),
+        Some(Command::AdversarialWorker { name }) => adversarial::worker(&name),
         None => {
             use clap::CommandFactory as _;
             let _ = Cli::command().print_help();

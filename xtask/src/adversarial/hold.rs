@@ -15,60 +15,84 @@ use std::time::{Duration, Instant};
 use super::{Case, Outcome, Verdict};
 
 /// The guest's memory budget, as in the outside corpus.
-const MEMORY: &str = "1MiB";
+pub(super) const MEMORY: &str = "1MiB";
 /// What the host may hold beyond its baseline for one guest: the host-memory
 /// budget (4 x 1 MiB) and room for the allocator's and the CLI's own noise.
-const RSS_ALLOWANCE: u64 = 16 << 20;
+pub(super) const RSS_ALLOWANCE: u64 = 16 << 20;
 /// Descriptors the host may open beyond its baseline: the default cap of 16
 /// plus a few of its own (the cache, the output thread).
-const FD_ALLOWANCE: usize = 16 + 4;
+pub(super) const FD_ALLOWANCE: usize = 16 + 4;
 /// The guest action every run ends with.
 const SETTLING_PAUSE: &str = "pause:60";
 /// A run may take this long (start-up, a cached load and the guest's work).
 const WALL: Duration = Duration::from_secs(15);
 
 /// What one CLI run did, seen from outside.
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-    wall: Duration,
-    peak_rss: u64,
-    peak_fds: usize,
+pub(super) struct Run {
+    pub(super) code: Option<i32>,
+    pub(super) stdout: String,
+    pub(super) stderr: String,
+    pub(super) wall: Duration,
+    pub(super) peak_rss: u64,
+    pub(super) peak_fds: usize,
+    /// The most bytes the watched directory held at once: its files on disk
+    /// plus the unlinked files under it the process still held open.
+    pub(super) peak_held: u64,
 }
 
 /// How the attack's stdout is read.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Reader {
+pub(super) enum Reader {
     /// Read as it comes.
     Draining,
     /// Not read until the process is gone: the pipe fills.
     Stalled,
 }
 
-fn fixture() -> PathBuf {
+pub(super) fn fixture() -> PathBuf {
     crate::workspace_root().join("fixtures/guests/rust-command.wasm")
 }
 
-fn scratch(name: &str) -> PathBuf {
+pub(super) fn scratch(name: &str) -> PathBuf {
     crate::target_dir().join("adversarial/hold").join(name)
 }
 
 /// Runs the command fixture with `flags`, then `-- actions`, and samples the
 /// process's memory and descriptors until it exits.
-fn run(flags: &[String], actions: &[&str], env: &[(&str, &str)], reader: Reader) -> Result<Run, String> {
+pub(super) fn run(flags: &[String], actions: &[&str], env: &[(&str, &str)], reader: Reader) -> Result<Run, String> {
+    run_watching(flags, actions, env, reader, None)
+}
+
+/// Starts the command fixture with `flags` and `-- actions` (limits from the
+/// flags' `--manifest` when they name one, else the suite's own).
+pub(super) fn spawn(flags: &[String], actions: &[&str], env: &[(&str, &str)]) -> Result<std::process::Child, String> {
     let binary = crate::cli_binary()?;
     let cache = crate::target_dir().join("adversarial/hold-cache");
     let mut command = Command::new(binary);
-    command.arg("run").arg(fixture()).args(["--memory", MEMORY, "--fuel", "10_000_000_000", "--timeout", "5s"]);
+    command.arg("run").arg(fixture());
+    if !flags.iter().any(|flag| flag == "--manifest") {
+        command.args(["--memory", MEMORY, "--fuel", "10_000_000_000", "--timeout", "5s"]);
+    }
     // The closing pause keeps the process alive for a few samples after the
     // attack, so its high-water mark (VmHWM only grows) is read, however
     // quick the attack was.
     command.arg("--cache-dir").arg(&cache).args(flags).arg("--").args(actions).arg(SETTLING_PAUSE);
     command.envs(env.iter().copied()).env("NO_COLOR", "1");
     command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    command.spawn().map_err(|e| format!("cannot start {}: {e}", binary.display()))
+}
+
+/// [`run`], also sampling the bytes under `watch` (see [`Run::peak_held`]).
+pub(super) fn run_watching(
+    flags: &[String],
+    actions: &[&str],
+    env: &[(&str, &str)],
+    reader: Reader,
+    watch: Option<&Path>,
+) -> Result<Run, String> {
+    let binary = crate::cli_binary()?;
     let started = Instant::now();
-    let mut child = command.spawn().map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+    let mut child = spawn(flags, actions, env)?;
     let stdout_pipe = child.stdout.take();
     let mut stderr_pipe = child.stderr.take().ok_or("no stderr")?;
     let stdout_reader = match reader {
@@ -81,8 +105,12 @@ fn run(flags: &[String], actions: &[&str], env: &[(&str, &str)], reader: Reader)
         text
     });
     let proc_dir = PathBuf::from(format!("/proc/{}", child.id()));
-    let (mut peak_rss, mut peak_fds) = (0, 0);
+    let (mut peak_rss, mut peak_fds, mut peak_held) = (0, 0, 0);
     let status = loop {
+        if let Some(dir) = watch {
+            let (apparent, allocated, _) = on_disk_exact(dir);
+            peak_held = peak_held.max(apparent.max(allocated) + unlinked_open(&proc_dir, dir));
+        }
         if let Some(rss) = status_field(&proc_dir, "VmHWM:") {
             peak_rss = peak_rss.max(rss);
         }
@@ -107,7 +135,7 @@ fn run(flags: &[String], actions: &[&str], env: &[(&str, &str)], reader: Reader)
         None => String::new(),
     };
     let stderr = stderr_reader.join().unwrap_or_default();
-    Ok(Run { code: status.code(), stdout, stderr, wall, peak_rss, peak_fds })
+    Ok(Run { code: status.code(), stdout, stderr, wall, peak_rss, peak_fds, peak_held })
 }
 
 fn read_all(pipe: Option<std::process::ChildStdout>) -> String {
@@ -125,8 +153,27 @@ fn status_field(proc_dir: &Path, name: &str) -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// Bytes of the files under `dir` that the process at `proc_dir` holds open
+/// though they are unlinked (by apparent size and by blocks, the larger).
+fn unlinked_open(proc_dir: &Path, dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt as _;
+    let Ok(fds) = std::fs::read_dir(proc_dir.join("fd")) else { return 0 };
+    let prefix = dir.display().to_string();
+    fds.flatten()
+        .filter(|fd| {
+            std::fs::read_link(fd.path()).is_ok_and(|target| {
+                let target = target.display().to_string();
+                target.starts_with(&prefix) && target.ends_with(" (deleted)")
+            })
+        })
+        .filter_map(|fd| std::fs::metadata(fd.path()).ok())
+        .filter(|meta| meta.is_file())
+        .map(|meta| meta.len().max(meta.blocks() * 512))
+        .sum()
+}
+
 /// The host's peak memory and descriptors for a guest that does nothing.
-fn baseline() -> Result<(u64, usize), String> {
+pub(super) fn baseline() -> Result<(u64, usize), String> {
     static BASELINE: OnceLock<Result<(u64, usize), String>> = OnceLock::new();
     BASELINE
         .get_or_init(|| {
@@ -140,32 +187,55 @@ fn baseline() -> Result<(u64, usize), String> {
 }
 
 /// Bytes in files (by apparent size and by blocks, the larger) and entries under `dir`.
-fn on_disk(dir: &Path) -> (u64, u64) {
+pub(super) fn on_disk(dir: &Path) -> (u64, u64) {
+    let (apparent, allocated, entries) = on_disk_exact(dir);
+    (apparent.max(allocated), entries)
+}
+
+/// Bytes in files by apparent size (`du --apparent-size`), bytes allocated
+/// (`du`: blocks x 512), and entries under `dir`, however deep: the walk
+/// goes through directory descriptors (`/proc/self/fd/N/name`), so no path
+/// it opens is longer than one name, and a tree deeper than `PATH_MAX`
+/// is counted whole. Hard links count once per name, as `du -l` would.
+pub(super) fn on_disk_exact(dir: &Path) -> (u64, u64, u64) {
+    use std::os::fd::AsRawFd as _;
     use std::os::unix::fs::MetadataExt as _;
-    let (mut bytes, mut entries) = (0u64, 0u64);
-    let mut pending = vec![dir.to_owned()];
-    while let Some(dir) = pending.pop() {
-        let Ok(listing) = std::fs::read_dir(&dir) else { continue };
-        for entry in listing.flatten() {
-            entries += 1;
-            let Ok(meta) = std::fs::symlink_metadata(entry.path()) else { continue };
-            if meta.is_dir() {
-                pending.push(entry.path());
-            } else if meta.is_file() {
-                bytes += meta.len().max(meta.blocks() * 512);
+    use std::rc::Rc;
+    let (mut apparent, mut allocated, mut entries) = (0u64, 0u64, 0u64);
+    let Ok(root) = std::fs::File::open(dir) else { return (0, 0, 0) };
+    // Directories still to list: their parent's descriptor and their name.
+    let mut pending: Vec<(Rc<std::fs::File>, std::ffi::OsString)> = Vec::new();
+    let mut listing = Some(Rc::new(root));
+    loop {
+        if let Some(parent) = listing.take() {
+            let fd_path = PathBuf::from(format!("/proc/self/fd/{}", parent.as_raw_fd()));
+            if let Ok(children) = std::fs::read_dir(&fd_path) {
+                for child in children.flatten() {
+                    entries += 1;
+                    let Ok(meta) = std::fs::symlink_metadata(fd_path.join(child.file_name())) else { continue };
+                    if meta.is_dir() {
+                        pending.push((Rc::clone(&parent), child.file_name()));
+                    } else if meta.is_file() {
+                        apparent += meta.len();
+                        allocated += meta.blocks() * 512;
+                    }
+                }
             }
         }
+        let Some((parent, name)) = pending.pop() else { break };
+        let path = PathBuf::from(format!("/proc/self/fd/{}", parent.as_raw_fd())).join(name);
+        listing = std::fs::File::open(path).ok().map(Rc::new);
     }
-    (bytes, entries)
+    (apparent, allocated, entries)
 }
 
 /// What an attack must leave on disk at most: bytes and entries.
 #[derive(Clone, Copy)]
-struct DiskLimit(u64, u64);
+pub(super) struct DiskLimit(u64, u64);
 
 /// One attack: CLI flags and guest actions, what the guest or the CLI must
 /// show, and what the disk may hold afterwards.
-struct Attack {
+pub(super) struct Attack {
     group: &'static str,
     name: &'static str,
     expected: &'static str,
@@ -173,14 +243,19 @@ struct Attack {
     actions: Vec<String>,
     env: Vec<(&'static str, &'static str)>,
     reader: Reader,
-    /// A run before the judged one (flags, actions), e.g. to plant something.
-    before: Option<(Vec<String>, Vec<String>)>,
+    /// Runs before the judged one (flags, actions), in order, e.g. to plant something.
+    before: Vec<(Vec<String>, Vec<String>)>,
     disk: Option<DiskLimit>,
+    /// The most the data directory may hold at any moment of the judged
+    /// run, unlinked files still open included.
+    held: Option<u64>,
+    /// Started just before the judged run (a client the guest serves, say).
+    start: Option<Box<dyn FnOnce()>>,
     shows: Box<dyn Fn(&Run) -> bool>,
 }
 
 impl Attack {
-    fn new(group: &'static str, name: &'static str, expected: &'static str) -> Self {
+    pub(super) fn new(group: &'static str, name: &'static str, expected: &'static str) -> Self {
         Self {
             group,
             name,
@@ -189,44 +264,56 @@ impl Attack {
             actions: Vec::new(),
             env: Vec::new(),
             reader: Reader::Draining,
-            before: None,
+            before: Vec::new(),
             disk: None,
+            held: None,
+            start: None,
             shows: Box::new(|_| true),
         }
     }
 
-    fn flags(mut self, flags: &[&str]) -> Self {
+    pub(super) fn flags(mut self, flags: &[&str]) -> Self {
         self.flags.extend(flags.iter().map(|f| (*f).to_owned()));
         self
     }
 
-    fn actions(mut self, actions: &[&str]) -> Self {
+    pub(super) fn actions(mut self, actions: &[&str]) -> Self {
         self.actions.extend(actions.iter().map(|a| (*a).to_owned()));
         self
     }
 
-    fn before(mut self, flags: &[&str], actions: &[&str]) -> Self {
+    pub(super) fn before(mut self, flags: &[&str], actions: &[&str]) -> Self {
         let owned = |items: &[&str]| items.iter().map(|i| (*i).to_owned()).collect();
-        self.before = Some((owned(flags), owned(actions)));
+        self.before.push((owned(flags), owned(actions)));
         self
     }
 
-    fn disk(mut self, bytes: u64, entries: u64) -> Self {
+    pub(super) fn disk(mut self, bytes: u64, entries: u64) -> Self {
         self.disk = Some(DiskLimit(bytes, entries));
         self
     }
 
-    fn shows(mut self, check: impl Fn(&Run) -> bool + 'static) -> Self {
+    pub(super) fn held(mut self, bytes: u64) -> Self {
+        self.held = Some(bytes);
+        self
+    }
+
+    pub(super) fn start(mut self, start: impl FnOnce() + 'static) -> Self {
+        self.start = Some(Box::new(start));
+        self
+    }
+
+    pub(super) fn shows(mut self, check: impl Fn(&Run) -> bool + 'static) -> Self {
         self.shows = Box::new(check);
         self
     }
 
-    fn case(self) -> Case {
+    pub(super) fn case(self) -> Case {
         let (group, name, expected) = (self.group, self.name, self.expected);
         Case::new(group, name, expected, move || self.judge())
     }
 
-    fn judge(self) -> Outcome {
+    fn judge(mut self) -> Outcome {
         let root = scratch(self.name.replace(' ', "-").as_str());
         let data = root.join("data");
         let _ = std::fs::remove_dir_all(&root);
@@ -236,7 +323,7 @@ impl Attack {
         let place = |flags: &[String]| -> Vec<String> {
             flags.iter().map(|f| f.replace("{data}", &data.display().to_string())).collect()
         };
-        if let Some((flags, actions)) = &self.before {
+        for (flags, actions) in &self.before {
             let actions: Vec<&str> = actions.iter().map(String::as_str).collect();
             if let Err(error) = run(&place(flags), &actions, &[], Reader::Draining) {
                 return super::probe::host_failure(error);
@@ -244,22 +331,34 @@ impl Attack {
         }
         let flags = place(&self.flags);
         let actions: Vec<&str> = self.actions.iter().map(String::as_str).collect();
-        let outcome = baseline().and_then(|base| Ok((base, run(&flags, &actions, &self.env, self.reader)?)));
+        let base = baseline();
+        if let Some(start) = self.start.take() {
+            start();
+        }
+        let watch = self.held.is_some().then_some(data.as_path());
+        let outcome = base.and_then(|base| Ok((base, run_watching(&flags, &actions, &self.env, self.reader, watch)?)));
         let ((base_rss, base_fds), run) = match outcome {
             Ok(both) => both,
             Err(error) => return super::probe::host_failure(error),
         };
         let shown = (self.shows)(&run);
         let rss = run.peak_rss.saturating_sub(base_rss);
-        let (bytes, entries) = on_disk(&data);
-        let disk_ok =
-            self.disk.is_none_or(|DiskLimit(max_bytes, max_entries)| bytes <= max_bytes && entries <= max_entries);
+        let (apparent, allocated, entries) = on_disk_exact(&data);
+        let bytes = apparent.max(allocated);
+        let disk_ok = self.disk.is_none_or(|DiskLimit(max_bytes, max_entries)| {
+            apparent <= max_bytes && allocated <= max_bytes && entries <= max_entries
+        }) && self.held.is_none_or(|max| run.peak_held <= max);
         let over: Vec<String> = [
             (rss > RSS_ALLOWANCE).then(|| format!("rss +{} KiB > {} KiB", rss >> 10, RSS_ALLOWANCE >> 10)),
             (run.peak_fds > base_fds + FD_ALLOWANCE)
                 .then(|| format!("fds {} > {base_fds} + {FD_ALLOWANCE}", run.peak_fds)),
             (run.wall > WALL).then(|| format!("wall {} ms", run.wall.as_millis())),
-            (!disk_ok).then(|| format!("disk {bytes} B/{entries} entries")),
+            (!disk_ok).then(|| {
+                format!(
+                    "disk {apparent} B apparent/{allocated} B allocated/{entries} entries, held {} B",
+                    run.peak_held
+                )
+            }),
         ]
         .into_iter()
         .flatten()
@@ -305,18 +404,18 @@ fn silent_listener(connections: usize, hold: Duration) -> Result<SocketAddr, Str
     Ok(address)
 }
 
-fn policy_file(name: &str, text: &str) -> Result<String, String> {
+pub(super) fn policy_file(name: &str, text: &str) -> Result<String, String> {
     let path = crate::target_dir().join("adversarial").join(format!("hold-{name}.toml"));
     std::fs::create_dir_all(path.parent().unwrap_or(Path::new("."))).map_err(|e| e.to_string())?;
     std::fs::write(&path, text).map_err(|e| e.to_string())?;
     Ok(path.display().to_string())
 }
 
-fn says(text: &'static str) -> impl Fn(&Run) -> bool {
+pub(super) fn says(text: &'static str) -> impl Fn(&Run) -> bool {
     move |run| run.stdout.contains(text) || run.stderr.contains(text)
 }
 
-fn kind(kind: &'static str) -> impl Fn(&Run) -> bool {
+pub(super) fn kind(kind: &'static str) -> impl Fn(&Run) -> bool {
     move |run| run.code == Some(3) && run.stderr.contains(kind)
 }
 
@@ -411,10 +510,12 @@ fn attacks(quick: bool) -> Result<Vec<Attack>, String> {
             .flags(&http_grant)
             .actions(&["bodies:400=1048576"])
             .shows(kind("handle-limit-exceeded")),
-        Attack::new("hostobj", "16 listings of a huge directory", "insufficient memory")
+        // Listings stream: each holds one descriptor and a bounded batch,
+        // so the descriptor cap (15 beside the preopen) is what stops them.
+        Attack::new("hostobj", "16 listings of a huge directory", "15 open, RSS flat")
             .flags(&["--dir-ro", big.as_str()])
             .actions(&["lsmany:/big=16"])
-            .shows(says("opened 0 (")),
+            .shows(says("opened 15 (")),
         Attack::new("hostobj", "debug strings with RUST_BACKTRACE=1", "bounded, no backtrace")
             .flags(&rw)
             .flags(&["--dir-max-bytes", "64KiB"])

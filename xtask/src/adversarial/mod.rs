@@ -17,6 +17,7 @@ mod hold;
 mod host;
 mod manifests;
 mod probe;
+mod quota;
 mod random;
 mod storm;
 mod tenancy;
@@ -129,6 +130,12 @@ struct Report<'r> {
     cases: &'r [Row],
 }
 
+/// `cargo xtask adversarial-worker NAME`: the part of an attack that runs in
+/// a process of its own (see `quota.rs`).
+pub(crate) fn worker(name: &str) -> Result<bool, String> {
+    quota::worker(name)
+}
+
 /// Runs the suite; `Ok(true)` when every case passed.
 pub(crate) fn run(options: &Options) -> Result<bool, String> {
     // Attacks make host functions panic on purpose; the runtime catches those
@@ -140,6 +147,7 @@ pub(crate) fn run(options: &Options) -> Result<bool, String> {
     cases.extend(cli::cases());
     cases.extend(host::cases(options.quick));
     cases.extend(hold::cases(options.quick));
+    cases.extend(quota::cases(options.quick));
     cases.extend(random::cases(options.quick, options.seed));
     cases.extend(storm::cases(options.quick));
     cases.extend(tenancy::cases());
