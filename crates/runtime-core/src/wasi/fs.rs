@@ -265,9 +265,15 @@ impl QuotaFs<'_> {
         }
     }
 
-    /// Records what a new stream of `file` keeps open.
+    /// Records what a new stream of `file` keeps open. Streams that are
+    /// gone are forgotten as the list grows, so a guest that opens and
+    /// drops streams in a loop makes it no longer than the live ones.
     fn streaming(&mut self, file: &Arc<File>) {
-        self.disk.streamed.push(Arc::downgrade(file));
+        let streamed = &mut self.disk.streamed;
+        if streamed.len() >= super::MAX_WASI_OBJECTS {
+            streamed.retain(|file| file.strong_count() > 0);
+        }
+        streamed.push(Arc::downgrade(file));
     }
 
     /// Puts the stream wasmtime-wasi made for a read-write grant's file
