@@ -29,7 +29,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Component, Path};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
 
 use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags};
 
@@ -112,12 +112,11 @@ struct FileCharge {
     size: u64,
     /// Bytes charged for it.
     charged: u64,
-    /// Descriptors and streams of the process that hold it open.
-    open: u32,
     /// Output streams on it: while one may have a write in flight, a
     /// shrink is not refunded.
     writers: u32,
-    /// Unlinked while open: refunded at the last close.
+    /// Unlinked while open: refunded when the process's last hold on it
+    /// ([`OpenFile`]) drops.
     unlinked: bool,
 }
 
@@ -128,6 +127,59 @@ pub(crate) struct Refused;
 /// Accounts by directory identity; an account lives while a grant uses it.
 static ACCOUNTS: Mutex<Vec<Weak<GrantAccount>>> = Mutex::new(Vec::new());
 
+/// Files the process holds open through any grant (read-only ones too), by
+/// key: an unlinked file stays charged while one holds it. Locks are taken
+/// in the order `OPEN_FILES`, `ACCOUNTS`, an account's usage.
+static OPEN_FILES: LazyLock<Mutex<HashMap<u64, u32>>> = LazyLock::new(Mutex::default);
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every update leaves the data consistent, so a poisoned lock's
+    // contents are still right.
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// One descriptor's or stream's hold on a file, through any grant.
+#[derive(Debug)]
+pub(crate) struct OpenFile {
+    pub(crate) key: u64,
+}
+
+impl OpenFile {
+    pub(crate) fn new(key: u64) -> Self {
+        *lock(&OPEN_FILES).entry(key).or_default() += 1;
+        Self { key }
+    }
+}
+
+impl Drop for OpenFile {
+    fn drop(&mut self) {
+        let mut open = lock(&OPEN_FILES);
+        let Some(count) = open.get_mut(&self.key) else { return };
+        *count -= 1;
+        if *count > 0 {
+            return;
+        }
+        open.remove(&self.key);
+        // The last hold: an account that saw the file unlinked frees it now.
+        let accounts = lock(&ACCOUNTS);
+        for account in accounts.iter().filter_map(Weak::upgrade) {
+            let mut usage = account.usage();
+            if usage.files.get(&self.key).is_some_and(|file| file.unlinked) {
+                usage.forget(self.key);
+            }
+        }
+    }
+}
+
+impl Usage {
+    /// Refunds and forgets the file `key`.
+    fn forget(&mut self, key: u64) {
+        if let Some(file) = self.files.remove(&key) {
+            self.bytes = self.bytes.saturating_sub(file.charged);
+        }
+    }
+}
+
 impl GrantAccount {
     /// The account of `dir`: the process's existing one, or a new one that
     /// takes the directory's lock and measures it (visiting at most
@@ -135,7 +187,7 @@ impl GrantAccount {
     pub(crate) fn acquire(dir: &File, max_entries: u64) -> Result<Arc<Self>, AccountError> {
         let meta = dir.metadata().map_err(AccountError::Io)?;
         let identity = (meta.dev(), meta.ino());
-        let mut accounts = ACCOUNTS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut accounts = lock(&ACCOUNTS);
         accounts.retain(|account| account.strong_count() > 0);
         if let Some(account) = accounts.iter().filter_map(Weak::upgrade).find(|a| a.identity == identity) {
             return Ok(account);
@@ -156,9 +208,7 @@ impl GrantAccount {
     }
 
     fn usage(&self) -> MutexGuard<'_, Usage> {
-        // Every update leaves the usage consistent, so a poisoned lock's
-        // contents are still right.
-        self.usage.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.usage)
     }
 
     fn refuse(&self) -> Refused {
@@ -172,25 +222,29 @@ impl GrantAccount {
         (usage.bytes, usage.entries, self.refused.load(Ordering::Relaxed))
     }
 
-    /// Takes one entry, or refuses at `max_entries`.
-    pub(crate) fn charge_entry(&self, max_entries: u64) -> Result<(), Refused> {
+    /// Takes one entry and the `bytes` it holds (a block for a directory or
+    /// a symlink, nothing for a file or a hard link), or refuses.
+    pub(crate) fn charge_entry(&self, bytes: u64, max_entries: u64, max_bytes: u64) -> Result<(), Refused> {
         let mut usage = self.usage();
-        if usage.entries >= max_entries {
+        if usage.entries >= max_entries || usage.bytes.saturating_add(bytes) > max_bytes {
             drop(usage);
             return Err(self.refuse());
         }
         usage.entries += 1;
+        usage.bytes += bytes;
         Ok(())
     }
 
-    pub(crate) fn refund_entry(&self) {
+    /// Gives back an entry and the bytes it held.
+    pub(crate) fn refund_entry(&self, bytes: u64) {
         let mut usage = self.usage();
         usage.entries = usage.entries.saturating_sub(1);
+        usage.bytes = usage.bytes.saturating_sub(bytes);
     }
 
-    /// A descriptor or stream of the process opened the file `key` (of
-    /// `size` and `allocated` bytes now); a file not seen before is charged
-    /// what it holds, whatever the quota (it is on disk already).
+    /// A descriptor or stream opened the file `key` (of `size` and
+    /// `allocated` bytes now) through this grant; a file not seen before is
+    /// charged what it holds, whatever the quota (it is on disk already).
     pub(crate) fn opened(&self, key: u64, size: u64, allocated: u64, writer: bool) {
         let mut usage = self.usage();
         let usage = &mut *usage;
@@ -199,29 +253,42 @@ impl GrantAccount {
             usage.bytes = usage.bytes.saturating_add(charged);
             FileCharge { size, charged, ..FileCharge::default() }
         });
-        file.open += 1;
         file.writers += u32::from(writer);
     }
 
-    /// The matching close of [`opened`](Self::opened).
-    pub(crate) fn closed(&self, key: u64, writer: bool) {
+    /// An output stream on the file `key` closed; `now` is the file's size
+    /// and allocation as its descriptor tells. When no stream of the
+    /// process writes to it any more, a shrink deferred while one could is
+    /// settled.
+    pub(crate) fn writer_closed(&self, key: u64, now: Option<(u64, u64)>) {
         let mut usage = self.usage();
         let Some(file) = usage.files.get_mut(&key) else { return };
-        file.open = file.open.saturating_sub(1);
-        file.writers = file.writers.saturating_sub(u32::from(writer));
-        if file.open == 0 && file.unlinked {
-            let charged = file.charged;
-            usage.files.remove(&key);
-            usage.bytes = usage.bytes.saturating_sub(charged);
+        file.writers = file.writers.saturating_sub(1);
+        if file.writers == 0
+            && let Some((size, allocated)) = now
+        {
+            drop(usage);
+            self.settle(key, size, allocated);
         }
     }
 
     /// Charges what making the file `key` reach `end` bytes adds, or refuses
     /// past `max_bytes`.
     pub(crate) fn grow(&self, key: u64, end: u64, max_bytes: u64) -> Result<(), Refused> {
+        self.grow_from(key, |_| end, max_bytes)
+    }
+
+    /// Charges an append of `len` bytes to the file `key`, whose size on
+    /// disk is `on_disk` now: it lands at the larger of that and the size
+    /// already charged, so appends whose writes are still in flight add up.
+    pub(crate) fn grow_append(&self, key: u64, on_disk: u64, len: u64, max_bytes: u64) -> Result<(), Refused> {
+        self.grow_from(key, |charged| charged.max(on_disk).saturating_add(len), max_bytes)
+    }
+
+    fn grow_from(&self, key: u64, end: impl FnOnce(u64) -> u64, max_bytes: u64) -> Result<(), Refused> {
         let mut usage = self.usage();
         let current = usage.files.get(&key).copied().unwrap_or_default();
-        let size = current.size.max(end);
+        let size = current.size.max(end(current.size));
         let charged = footprint(size, 0).max(current.charged);
         let more = charged - current.charged;
         if more > 0 && usage.bytes.saturating_add(more) > max_bytes {
@@ -236,8 +303,8 @@ impl GrantAccount {
     }
 
     /// The file `key` now holds `size` and `allocated` bytes (after a
-    /// truncation): charged as it is, except that a shrink is not refunded
-    /// while a stream of the process may still be writing to it.
+    /// truncation): charged as it is, except that a shrink waits while a
+    /// stream of the process may still be writing to it.
     pub(crate) fn settle(&self, key: u64, size: u64, allocated: u64) {
         let mut usage = self.usage();
         let usage = &mut *usage;
@@ -255,78 +322,101 @@ impl GrantAccount {
     }
 
     /// A link to the file `key` was removed, which had `links` links before:
-    /// the last one frees its bytes, once no descriptor holds it.
+    /// the last one frees its bytes, once nothing in the process holds it.
     pub(crate) fn unlinked(&self, key: u64, links: u64) {
         if links > 1 {
             return;
         }
+        let open = lock(&OPEN_FILES);
         let mut usage = self.usage();
-        let Some(file) = usage.files.get_mut(&key) else { return };
-        if file.open > 0 {
-            file.unlinked = true;
-            return;
+        if open.contains_key(&key) {
+            if let Some(file) = usage.files.get_mut(&key) {
+                file.unlinked = true;
+            }
+        } else {
+            usage.forget(key);
         }
-        let charged = file.charged;
-        usage.files.remove(&key);
-        usage.bytes = usage.bytes.saturating_sub(charged);
     }
 }
 
-/// Bytes in files, entries, and each file's charge under `root`, visiting
-/// at most `max_entries` entries. Subdirectories are opened from their
-/// parent's descriptor without following links; only the directories with
-/// children still to visit are held open, so descriptors grow with depth,
-/// not width.
+/// Bytes, entries, and each file's charge under `root`, visiting at most
+/// `max_entries` entries. Subdirectories are opened from their parent's
+/// descriptor without following links, and the walk climbs back through
+/// `..`, so it holds two descriptors whatever the tree's depth or width
+/// (the names still to visit are kept, at most `max_entries` of them). Run
+/// under the directory's lock, before any instance can change it.
 fn measure(root: &OwnedFd, max_entries: u64) -> io::Result<Usage> {
     let mut usage = Usage::default();
     let open_dir = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    let root = Arc::new(rustix::fs::openat(root, ".", open_dir, Mode::empty())?);
-    let mut pending: Vec<(Arc<OwnedFd>, Option<CString>)> = vec![(root, None)];
-    while let Some((parent, name)) = pending.pop() {
-        let dir = match name {
-            None => parent,
-            Some(name) => match rustix::fs::openat(&*parent, name.as_c_str(), open_dir, Mode::empty()) {
-                Ok(dir) => Arc::new(dir),
+    let mut dir = rustix::fs::openat(root, ".", open_dir, Mode::empty())?;
+    let mut pending = vec![list(&dir, &mut usage, max_entries)?];
+    while let Some(names) = pending.last_mut() {
+        if usage.entries >= max_entries {
+            break;
+        }
+        match names.pop() {
+            Some(name) => match rustix::fs::openat(&dir, name.as_c_str(), open_dir, Mode::empty()) {
+                Ok(child) => {
+                    dir = child;
+                    pending.push(list(&dir, &mut usage, max_entries)?);
+                }
                 // Removed or replaced since it was listed.
-                Err(rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR | rustix::io::Errno::LOOP) => continue,
+                Err(rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR | rustix::io::Errno::LOOP) => {}
                 Err(errno) => return Err(errno.into()),
             },
-        };
-        let mut listing = rustix::fs::Dir::read_from(&*dir)?;
-        while let Some(entry) = listing.read() {
-            let entry = entry?;
-            let name = entry.file_name();
-            if name.to_bytes() == b"." || name.to_bytes() == b".." {
-                continue;
-            }
-            usage.entries += 1;
-            if usage.entries >= max_entries {
-                return Ok(usage);
-            }
-            let kind = match entry.file_type() {
-                FileType::Unknown => match rustix::fs::statat(&*dir, name, AtFlags::SYMLINK_NOFOLLOW) {
-                    Ok(stat) => FileType::from_raw_mode(stat.st_mode),
-                    Err(_) => continue,
-                },
-                kind => kind,
-            };
-            match kind {
-                FileType::Directory => pending.push((dir.clone(), Some(name.to_owned()))),
-                FileType::RegularFile => {
-                    let Ok(stat) = rustix::fs::statat(&*dir, name, AtFlags::SYMLINK_NOFOLLOW) else { continue };
-                    let key = file_key(stat.st_dev, stat.st_ino);
-                    let (size, allocated) = (stat.st_size as u64, (stat.st_blocks as u64).saturating_mul(512));
-                    usage.files.entry(key).or_insert_with(|| {
-                        let charged = footprint(size, allocated);
-                        usage.bytes = usage.bytes.saturating_add(charged);
-                        FileCharge { size, charged, ..FileCharge::default() }
-                    });
+            None => {
+                pending.pop();
+                if !pending.is_empty() {
+                    dir = rustix::fs::openat(&dir, "..", open_dir, Mode::empty())?;
                 }
-                _ => {}
             }
         }
     }
     Ok(usage)
+}
+
+/// Counts the entries of `dir` into `usage` (a file by its footprint, a
+/// directory or symlink by one block) and returns its subdirectories' names.
+fn list(dir: &OwnedFd, usage: &mut Usage, max_entries: u64) -> io::Result<Vec<CString>> {
+    let mut subdirectories = Vec::new();
+    let mut listing = rustix::fs::Dir::read_from(dir)?;
+    while let Some(entry) = listing.read() {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name.to_bytes() == b"." || name.to_bytes() == b".." {
+            continue;
+        }
+        usage.entries += 1;
+        if usage.entries >= max_entries {
+            break;
+        }
+        let kind = match entry.file_type() {
+            FileType::Unknown => match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(stat) => FileType::from_raw_mode(stat.st_mode),
+                Err(_) => continue,
+            },
+            kind => kind,
+        };
+        match kind {
+            FileType::Directory => {
+                usage.bytes = usage.bytes.saturating_add(BLOCK_BYTES);
+                subdirectories.push(name.to_owned());
+            }
+            FileType::Symlink => usage.bytes = usage.bytes.saturating_add(BLOCK_BYTES),
+            FileType::RegularFile => {
+                let Ok(stat) = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) else { continue };
+                let key = file_key(stat.st_dev, stat.st_ino);
+                let (size, allocated) = (stat.st_size as u64, (stat.st_blocks as u64).saturating_mul(512));
+                usage.files.entry(key).or_insert_with(|| {
+                    let charged = footprint(size, allocated);
+                    usage.bytes = usage.bytes.saturating_add(charged);
+                    FileCharge { size, charged, ..FileCharge::default() }
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok(subdirectories)
 }
 
 /// The process holding the `flock` of the directory with inode `ino`, as
@@ -392,7 +482,7 @@ mod tests {
         drop(file);
         let (bytes, entries, _) = totals(&root).map_err(|e| format!("{e:?}"))?;
         assert_eq!(entries, 26, "25 directories and the file at the bottom");
-        assert!(bytes >= 3 * BLOCK_BYTES, "the file at the bottom is charged: {bytes}");
+        assert!(bytes >= 28 * BLOCK_BYTES, "25 directories and the file at the bottom are charged: {bytes}");
         Ok(())
     }
 
@@ -436,6 +526,7 @@ mod tests {
         let root = scratch("unlinked")?;
         let account = GrantAccount::acquire(&open_pinned(&root)?, 100).map_err(|e| format!("{e:?}"))?;
         let key = 42;
+        let hold = OpenFile::new(key);
         account.opened(key, 0, 0, false);
         // A byte at 1 MiB - 1 is charged as 1 MiB: the hole counts.
         assert!(account.grow(key, 1 << 20, 1 << 20).is_ok());
@@ -443,7 +534,7 @@ mod tests {
         assert_eq!(account.totals(), (1 << 20, 0, 1));
         account.unlinked(key, 1);
         assert_eq!(account.totals().0, 1 << 20, "open: still on disk, still charged");
-        account.closed(key, false);
+        drop(hold);
         assert_eq!(account.totals().0, 0, "the last close frees it");
         Ok(())
     }

@@ -14,7 +14,7 @@ use wasmtime_wasi::p2::{
     DynInputStream, DynOutputStream, InputStream, OutputStream, Pollable, StreamError, StreamResult,
 };
 
-use crate::grant_dir::{GrantAccount, Refused, file_identity};
+use crate::grant_dir::{GrantAccount, OpenFile, Refused, file_identity};
 use crate::grants::Preopen;
 use crate::report::DiskUsage;
 
@@ -46,8 +46,9 @@ impl Quota {
         })
     }
 
-    pub(crate) fn charge_entry(&self) -> Result<(), Refused> {
-        self.account.charge_entry(self.max_entries)
+    /// Takes an entry holding `bytes` (see [`GrantAccount::charge_entry`]).
+    pub(crate) fn charge_entry(&self, bytes: u64) -> Result<(), Refused> {
+        self.account.charge_entry(bytes, self.max_entries, self.max_bytes)
     }
 
     pub(crate) fn grow(&self, key: u64, end: u64) -> Result<(), Refused> {
@@ -58,7 +59,7 @@ impl Quota {
     pub(crate) fn hold(&self, file: &std::fs::File, writer: bool) -> io::Result<FileHold> {
         let (key, size, allocated) = file_identity(file)?;
         self.account.opened(key, size, allocated, writer);
-        Ok(FileHold { account: self.account.clone(), key, writer })
+        Ok(FileHold { open: OpenFile::new(key) })
     }
 
     /// What the report shows of this grant.
@@ -75,17 +76,21 @@ impl Quota {
     }
 }
 
-/// A descriptor's or stream's hold on a file of a read-write grant: while
+/// A descriptor's or stream's hold on a file, through any grant: while
 /// one lives, the file's bytes stay charged even if it is unlinked.
 pub(crate) struct FileHold {
-    account: Arc<GrantAccount>,
-    pub(crate) key: u64,
-    writer: bool,
+    open: OpenFile,
 }
 
-impl Drop for FileHold {
-    fn drop(&mut self) {
-        self.account.closed(self.key, self.writer);
+impl FileHold {
+    /// A hold on a file of a read-only grant, which charges nothing but
+    /// keeps a read-write grant's unlinked file charged all the same.
+    pub(crate) fn of(file: &std::fs::File) -> io::Result<Self> {
+        Ok(Self { open: OpenFile::new(file_identity(file)?.0) })
+    }
+
+    pub(crate) fn key(&self) -> u64 {
+        self.open.key
     }
 }
 
@@ -113,6 +118,13 @@ impl QuotaStream {
     }
 }
 
+impl Drop for QuotaStream {
+    fn drop(&mut self) {
+        let now = file_identity(&self.file).ok().map(|(_, size, allocated)| (size, allocated));
+        self.quota.account.writer_closed(self.hold.key(), now);
+    }
+}
+
 #[async_trait]
 impl Pollable for QuotaStream {
     async fn ready(&mut self) {
@@ -124,11 +136,15 @@ impl Pollable for QuotaStream {
 impl OutputStream for QuotaStream {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
         let len = bytes.len() as u64;
-        let start = match self.position {
-            Some(position) => position,
-            None => self.file.metadata().map_or(0, |meta| meta.len()),
+        let key = self.hold.key();
+        let charged = match self.position {
+            Some(position) => self.quota.grow(key, position.saturating_add(len)),
+            None => {
+                let on_disk = self.file.metadata().map_or(0, |meta| meta.len());
+                self.quota.account.grow_append(key, on_disk, len, self.quota.max_bytes)
+            }
         };
-        if self.quota.grow(self.hold.key, start.saturating_add(len)).is_err() {
+        if charged.is_err() {
             return Err(StreamError::LastOperationFailed(wasmtime::Error::new(no_space())));
         }
         self.inner.write(bytes)?;

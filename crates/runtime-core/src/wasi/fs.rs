@@ -16,7 +16,7 @@ use wasmtime_wasi::{FsPerms, OpenMode, ResourceTable};
 
 use super::disk::{FileHold, HeldInput, Quota, QuotaStream};
 use super::listing::Listing;
-use crate::grant_dir::{Refused, file_identity};
+use crate::grant_dir::{BLOCK_BYTES, Refused, file_identity};
 use crate::grants::Preopen;
 use crate::report::DiskUsage;
 
@@ -91,7 +91,7 @@ impl DiskState {
 /// directories (preopens handed out twice share one descriptor, so they are
 /// told apart by the file they share), files that only a stream still
 /// holds (`streamed`), listings and sockets.
-pub(crate) fn open_descriptors(table: &mut ResourceTable, streamed: &mut Vec<Weak<File>>) -> usize {
+pub(crate) fn open_descriptors(table: &mut ResourceTable, disk: &mut DiskState) -> usize {
     let mut files = std::collections::HashSet::new();
     let mut others = 0;
     for entry in table.iter_mut() {
@@ -101,15 +101,18 @@ pub(crate) fn open_descriptors(table: &mut ResourceTable, streamed: &mut Vec<Wea
                 Descriptor::Dir(dir) => Arc::as_ptr(&dir.dir),
             };
             files.insert(file);
-        } else if entry.is::<Listing>()
-            || entry.is::<wasmtime_wasi::p2::TcpSocket>()
-            || entry.is::<wasmtime_wasi::p2::UdpSocket>()
-        {
+        } else if let Some(listing) = entry.downcast_ref::<Listing>() {
+            // Its own descriptor, and its directory's, which it keeps open.
+            files.insert(Arc::as_ptr(listing.dir()));
+            others += 1;
+        } else if entry.is::<wasmtime_wasi::p2::TcpSocket>() || entry.is::<wasmtime_wasi::p2::UdpSocket>() {
             others += 1;
         }
     }
-    streamed.retain(|file| file.strong_count() > 0);
-    files.extend(streamed.iter().map(Weak::as_ptr));
+    disk.streamed.retain(|file| file.strong_count() > 0);
+    files.extend(disk.streamed.iter().map(Weak::as_ptr));
+    // A preopen stays open for the instance even once the guest drops it.
+    files.extend(disk.grants.iter().filter_map(|grant| grant.preopened.as_ref()).map(|dir| Arc::as_ptr(&dir.dir)));
     files.len() + others
 }
 
@@ -151,23 +154,24 @@ fn as_listing(stream: &Resource<types::DirectoryEntryStream>) -> Resource<Listin
 
 impl QuotaFs<'_> {
     fn at_descriptor_cap(&mut self) -> bool {
-        open_descriptors(self.inner.table, &mut self.disk.streamed) + self.elsewhere >= self.disk.max_descriptors
+        open_descriptors(self.inner.table, self.disk) + self.elsewhere >= self.disk.max_descriptors
     }
 
-    /// Runs `create` (which makes one entry in `fd`'s directory, or fails
-    /// if the name exists) within the quota.
+    /// Runs `create` (which makes one entry holding `bytes` in `fd`'s
+    /// directory, or fails if the name exists) within the quota.
     async fn create_entry<R>(
         &mut self,
         fd: &Resource<Descriptor>,
+        bytes: u64,
         create: impl AsyncFnOnce(&mut WasiFilesystemCtxView<'_>) -> FsResult<R>,
     ) -> FsResult<R> {
         let quota = self.disk.quota(fd)?;
         if let Some(quota) = &quota {
-            quota.charge_entry().map_err(insufficient_space)?;
+            quota.charge_entry(bytes).map_err(insufficient_space)?;
         }
         let created = create(&mut self.inner).await;
         if let (Some(quota), Err(_)) = (&quota, &created) {
-            quota.account.refund_entry();
+            quota.account.refund_entry(bytes);
         }
         created
     }
@@ -201,12 +205,12 @@ impl QuotaFs<'_> {
                     },
                 }
             }
-            quota.charge_entry().map_err(insufficient_space)?;
+            quota.charge_entry(0).map_err(insufficient_space)?;
             let create = oflags | types::OpenFlags::EXCLUSIVE;
             match HostDescriptor::open_at(&mut self.inner, borrow(&fd), path_flags, path.clone(), create, flags).await {
                 Ok(created) => return Ok(created),
                 Err(error) => {
-                    quota.account.refund_entry();
+                    quota.account.refund_entry(0);
                     match error_code(error)? {
                         ErrorCode::Exist if !exclusive => {}
                         code => return Err(code.into()),
@@ -237,7 +241,7 @@ impl QuotaFs<'_> {
     /// The account key of the file behind `fd`.
     fn file_key(&mut self, fd: &Resource<Descriptor>) -> FsResult<Option<u64>> {
         if let Some(hold) = self.disk.holds.get(&fd.rep()) {
-            return Ok(Some(hold.key));
+            return Ok(Some(hold.key()));
         }
         let Some(file) = self.file(fd)? else { return Ok(None) };
         Ok(Some(file_identity(&file)?.0))
@@ -259,9 +263,15 @@ impl QuotaFs<'_> {
     /// A name that was `identified` is gone: its entry is refunded, and a
     /// file's bytes once its last link is (and no descriptor holds it).
     fn removed(quota: &Quota, identified: Option<(u64, types::DescriptorType, types::LinkCount)>) {
-        quota.account.refund_entry();
-        if let Some((key, types::DescriptorType::RegularFile, links)) = identified {
-            quota.account.unlinked(key, links);
+        match identified {
+            Some((key, types::DescriptorType::RegularFile, links)) => {
+                quota.account.refund_entry(0);
+                quota.account.unlinked(key, links);
+            }
+            Some((_, types::DescriptorType::Directory | types::DescriptorType::SymbolicLink, _)) => {
+                quota.account.refund_entry(BLOCK_BYTES);
+            }
+            _ => quota.account.refund_entry(0),
         }
     }
 
@@ -414,7 +424,8 @@ impl HostDescriptor for QuotaFs<'_> {
 
     async fn create_directory_at(&mut self, fd: Resource<Descriptor>, path: String) -> FsResult<()> {
         let dir = borrow(&fd);
-        self.create_entry(&dir, async |inner| HostDescriptor::create_directory_at(inner, fd, path).await).await
+        let block = BLOCK_BYTES;
+        self.create_entry(&dir, block, async |inner| HostDescriptor::create_directory_at(inner, fd, path).await).await
     }
 
     async fn stat(&mut self, fd: Resource<Descriptor>) -> FsResult<types::DescriptorStat> {
@@ -451,7 +462,7 @@ impl HostDescriptor for QuotaFs<'_> {
     ) -> FsResult<()> {
         self.same_grant(&fd, &new_descriptor)?;
         let dir = borrow(&fd);
-        self.create_entry(&dir, async |inner| {
+        self.create_entry(&dir, 0, async |inner| {
             HostDescriptor::link_at(inner, fd, old_path_flags, old_path, new_descriptor, new_path).await
         })
         .await
@@ -479,9 +490,12 @@ impl HostDescriptor for QuotaFs<'_> {
             _ => HostDescriptor::open_at(&mut self.inner, fd, path_flags, path, oflags, flags).await?,
         };
         self.disk.owners.insert(opened.rep(), owner);
-        if let (Some(quota), Some(file)) = (quota, self.file(&opened)?) {
-            let hold = quota.hold(&file, false)?;
-            if oflags.contains(types::OpenFlags::TRUNCATE) {
+        if let Some(file) = self.file(&opened)? {
+            let hold = match &quota {
+                Some(quota) => quota.hold(&file, false)?,
+                None => FileHold::of(&file)?,
+            };
+            if let Some(quota) = quota.filter(|_| oflags.contains(types::OpenFlags::TRUNCATE)) {
                 let (key, size, allocated) = file_identity(&file)?;
                 quota.account.settle(key, size, allocated);
             }
@@ -504,7 +518,7 @@ impl HostDescriptor for QuotaFs<'_> {
         let quota = self.disk.quota(&fd)?;
         HostDescriptor::remove_directory_at(&mut self.inner, fd, path).await?;
         if let Some(quota) = quota {
-            quota.account.refund_entry();
+            quota.account.refund_entry(BLOCK_BYTES);
         }
         Ok(())
     }
@@ -533,7 +547,9 @@ impl HostDescriptor for QuotaFs<'_> {
 
     async fn symlink_at(&mut self, fd: Resource<Descriptor>, src_path: String, dest_path: String) -> FsResult<()> {
         let dir = borrow(&fd);
-        self.create_entry(&dir, async |inner| HostDescriptor::symlink_at(inner, fd, src_path, dest_path).await).await
+        let block = BLOCK_BYTES;
+        self.create_entry(&dir, block, async |inner| HostDescriptor::symlink_at(inner, fd, src_path, dest_path).await)
+            .await
     }
 
     async fn unlink_file_at(&mut self, fd: Resource<Descriptor>, path: String) -> FsResult<()> {
@@ -556,8 +572,10 @@ impl HostDescriptor for QuotaFs<'_> {
         let stream = HostDescriptor::read_via_stream(&mut self.inner, fd, offset)?;
         let Some(file) = file else { return Ok(stream) };
         self.streaming(&file);
-        let Some(quota) = quota else { return Ok(stream) };
-        let hold = quota.hold(&file, false)?;
+        let hold = match quota {
+            Some(quota) => quota.hold(&file, false)?,
+            None => FileHold::of(&file)?,
+        };
         let inner = self.inner.table.delete(stream)?;
         Ok(self.inner.table.push(HeldInput::wrap(inner, hold))?)
     }

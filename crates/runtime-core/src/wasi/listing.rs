@@ -26,6 +26,11 @@ impl Listing {
         Ok(Self { dir, entries })
     }
 
+    /// The directory listed, which the listing keeps open.
+    pub(crate) fn dir(&self) -> &Arc<File> {
+        &self.dir
+    }
+
     /// The next entry, skipping `.` and `..`; `None` at the end.
     pub(crate) fn next(&mut self) -> FsResult<Option<DirectoryEntry>> {
         loop {

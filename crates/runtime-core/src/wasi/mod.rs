@@ -153,8 +153,7 @@ impl WasiState {
     /// Descriptors the instance holds: files, directories, listings,
     /// sockets and outgoing HTTP connections.
     fn descriptors_open(&mut self) -> usize {
-        fs::open_descriptors(&mut self.table, &mut self.disk.streamed)
-            + self.http_hooks.in_flight.load(Ordering::Acquire)
+        fs::open_descriptors(&mut self.table, &mut self.disk) + self.http_hooks.in_flight.load(Ordering::Acquire)
     }
 
     fn sockets(&mut self, allowed: bool) -> WasiSocketsCtxView<'_> {
@@ -485,7 +484,7 @@ impl<'a> Gated<'a> {
     /// `http`, with the descriptors the instance holds now, which its
     /// requests in flight share a cap with.
     fn outgoing_http(self) -> WasiHttpCtxView<'a> {
-        self.wasi.http_hooks.descriptors = fs::open_descriptors(&mut self.wasi.table, &mut self.wasi.disk.streamed);
+        self.wasi.http_hooks.descriptors = fs::open_descriptors(&mut self.wasi.table, &mut self.wasi.disk);
         self.wasi.http(self.allowed)
     }
 

@@ -24,6 +24,12 @@ pub const MAX_QUEUED_OUTPUT_BYTES: usize = 64 * 1024;
 /// instances.
 pub const MAX_QUEUED_OUTPUT_BYTES_PER_PROCESS: usize = 1024 * 1024;
 
+/// What the host holds per queued write besides its bytes (the chunk and
+/// its channel slot), charged against the queue's bounds with them: a
+/// guest writing a byte at a time fills the queue with about 8,000 chunks,
+/// not a million.
+const CHUNK_COST: usize = 128;
+
 /// Streams that may wait for room in one process-wide queue at once.
 const MAX_WAITING_STREAMS: usize = 4096;
 
@@ -41,6 +47,8 @@ pub(crate) struct Drain {
 
 struct Chunk {
     bytes: Bytes,
+    /// What it takes of the queues' bounds: its bytes and [`CHUNK_COST`].
+    cost: usize,
     stream: Arc<StreamState>,
 }
 
@@ -72,8 +80,8 @@ pub(crate) fn drain(stderr: bool) -> &'static Drain {
                     failed.get_or_insert(error);
                 }
                 let drain = self::drain(stderr);
-                drain.queued.fetch_sub(chunk.bytes.len(), Ordering::AcqRel);
-                chunk.stream.queued.fetch_sub(chunk.bytes.len(), Ordering::AcqRel);
+                drain.queued.fetch_sub(chunk.cost, Ordering::AcqRel);
+                chunk.stream.queued.fetch_sub(chunk.cost, Ordering::AcqRel);
                 wake(&chunk.stream.waker);
                 if let Ok(mut waiting) = drain.waiting.lock() {
                     waiting.drain(..).for_each(Waker::wake);
@@ -123,7 +131,8 @@ fn wake(waker: &Mutex<Option<Waker>>) {
 pub(crate) struct InheritedStream {
     drain: &'static Drain,
     state: Arc<StreamState>,
-    /// Bytes the last `check-write` promised and reserved in the queue: the
+    /// What the last `check-write` promised and reserved in the queue (in
+    /// bytes with one [`CHUNK_COST`]): the
     /// `write` that follows gets them whatever other instances wrote since.
     permit: usize,
 }
@@ -133,7 +142,8 @@ impl InheritedStream {
         Self { drain, state: Arc::default(), permit: 0 }
     }
 
-    /// Bytes the guest may queue beyond its permit.
+    /// What the guest may queue beyond its permit, in bytes with each
+    /// write's [`CHUNK_COST`].
     fn room(&self) -> usize {
         let own = MAX_QUEUED_OUTPUT_BYTES
             .saturating_sub(self.state.queued.load(Ordering::Acquire))
@@ -211,7 +221,7 @@ impl Future for Room<'_> {
                 waiting.push(cx.waker().clone());
             }
         }
-        let writable = stream.permit > 0 || stream.room() > 0;
+        let writable = stream.permit > CHUNK_COST || stream.room() > CHUNK_COST;
         if writable || stream.failure().is_some() { Poll::Ready(()) } else { Poll::Pending }
     }
 }
@@ -223,7 +233,8 @@ impl OutputStream for InheritedStream {
             return Err(failure);
         }
         let len = bytes.len();
-        if len > self.permit + self.room() {
+        let cost = len + CHUNK_COST;
+        if cost > self.permit + self.room() {
             return Err(StreamError::Trap(wasmtime::Error::msg(
                 "write exceeds what check-write allowed on an inherited output stream",
             )));
@@ -231,21 +242,21 @@ impl OutputStream for InheritedStream {
         if bytes.is_empty() {
             return Ok(());
         }
-        // The permit's bytes move from reserved to queued.
-        let used = len.min(self.permit);
+        // The permit moves from reserved to queued.
+        let used = cost.min(self.permit);
         self.permit -= used;
         self.drain.reserved.fetch_sub(used, Ordering::AcqRel);
-        self.state.queued.fetch_add(len, Ordering::AcqRel);
-        self.drain.queued.fetch_add(len, Ordering::AcqRel);
+        self.state.queued.fetch_add(cost, Ordering::AcqRel);
+        self.drain.queued.fetch_add(cost, Ordering::AcqRel);
         let sent = self
             .drain
             .chunks
             .lock()
             .ok()
-            .is_some_and(|chunks| chunks.send(Chunk { bytes, stream: self.state.clone() }).is_ok());
+            .is_some_and(|chunks| chunks.send(Chunk { bytes, cost, stream: self.state.clone() }).is_ok());
         if !sent {
-            self.state.queued.fetch_sub(len, Ordering::AcqRel);
-            self.drain.queued.fetch_sub(len, Ordering::AcqRel);
+            self.state.queued.fetch_sub(cost, Ordering::AcqRel);
+            self.drain.queued.fetch_sub(cost, Ordering::AcqRel);
             return Err(StreamError::LastOperationFailed(wasmtime::Error::msg("the host's output is closed")));
         }
         Ok(())
@@ -263,7 +274,8 @@ impl OutputStream for InheritedStream {
     fn check_write(&mut self) -> StreamResult<usize> {
         match self.failure() {
             Some(failure) => Err(failure),
-            None => Ok(self.reserve()),
+            // The permit is reserved with the write's own cost.
+            None => Ok(self.reserve().saturating_sub(CHUNK_COST)),
         }
     }
 }
