@@ -538,4 +538,35 @@ mod tests {
         assert_eq!(account.totals().0, 0, "the last close frees it");
         Ok(())
     }
+
+    #[test]
+    fn a_comb_of_directories_is_measured_whole() -> TestResult {
+        // Each level holds an empty directory beside the one that goes on:
+        // a walk that kept every parent with pending children open would
+        // hold one descriptor per level.
+        let root = scratch("comb")?;
+        let mut level = root.clone();
+        for _ in 0..200 {
+            std::fs::create_dir(level.join("a"))?;
+            std::fs::create_dir(level.join("b"))?;
+            level = level.join("b");
+        }
+        let (bytes, entries, _) = totals(&root).map_err(|e| format!("{e:?}"))?;
+        assert_eq!(entries, 400);
+        assert_eq!(bytes, 400 * BLOCK_BYTES, "each directory is charged a block");
+        Ok(())
+    }
+
+    #[test]
+    fn appends_in_flight_add_up() -> TestResult {
+        let root = scratch("appends")?;
+        let account = GrantAccount::acquire(&open_pinned(&root)?, 100).map_err(|e| format!("{e:?}"))?;
+        let (key, quota) = (7, 1 << 20);
+        // Two streams append 600 KiB each before either write lands: the
+        // disk still says 0 bytes, the account does not.
+        assert!(account.grow_append(key, 0, 600 << 10, quota).is_ok());
+        assert!(account.grow_append(key, 0, 600 << 10, quota).is_err());
+        assert!(account.grow_append(key, 0, 400 << 10, quota).is_ok(), "what fits still fits");
+        Ok(())
+    }
 }
