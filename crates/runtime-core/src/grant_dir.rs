@@ -285,6 +285,13 @@ impl GrantAccount {
         self.grow_from(key, |charged| charged.max(on_disk).saturating_add(len), max_bytes)
     }
 
+    /// A write to the file `key` reached `end`: charged if a truncation
+    /// racing it settled the file below that in the meantime, whatever the
+    /// quota (the bytes are on disk; the truncation refunded as much).
+    pub(crate) fn reached(&self, key: u64, end: u64) {
+        let _ = self.grow_from(key, |_| end, u64::MAX);
+    }
+
     fn grow_from(&self, key: u64, end: impl FnOnce(u64) -> u64, max_bytes: u64) -> Result<(), Refused> {
         let mut usage = self.usage();
         let current = usage.files.get(&key).copied().unwrap_or_default();

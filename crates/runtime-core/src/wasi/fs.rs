@@ -401,8 +401,11 @@ impl HostDescriptor for QuotaFs<'_> {
         };
         // Charged by the end it reaches: a byte at 1 TiB makes a 1 TiB
         // file, however sparse, and writes into its holes are covered.
-        quota.grow(key, offset.saturating_add(buf.len() as u64)).map_err(insufficient_space)?;
-        HostDescriptor::write(&mut self.inner, fd, buf, offset).await
+        let end = offset.saturating_add(buf.len() as u64);
+        quota.grow(key, end).map_err(insufficient_space)?;
+        let written = HostDescriptor::write(&mut self.inner, fd, buf, offset).await?;
+        quota.account.reached(key, end);
+        Ok(written)
     }
 
     async fn read_directory(&mut self, fd: Resource<Descriptor>) -> FsResult<Resource<types::DirectoryEntryStream>> {
