@@ -9,7 +9,8 @@ use std::io::Read as _;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::{Case, Outcome, Verdict};
@@ -385,9 +386,13 @@ impl Attack {
     }
 }
 
-/// A listener on 127.0.0.1 that accepts up to `connections` and holds each
-/// open, answering nothing, for `hold`.
-fn silent_listener(connections: usize, hold: Duration) -> Result<SocketAddr, String> {
+/// A listener on 127.0.0.1 that accepts up to `connections`, counts them
+/// in `accepted` and holds each open, answering nothing, for `hold`.
+pub(super) fn silent_listener(
+    connections: usize,
+    hold: Duration,
+    accepted: Arc<AtomicUsize>,
+) -> Result<SocketAddr, String> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     std::thread::spawn(move || {
@@ -395,6 +400,7 @@ fn silent_listener(connections: usize, hold: Duration) -> Result<SocketAddr, Str
         let mut held = Vec::new();
         for stream in listener.incoming().take(connections) {
             held.push(stream);
+            accepted.fetch_add(1, Ordering::AcqRel);
             if started.elapsed() > hold {
                 break;
             }
@@ -436,8 +442,8 @@ fn attacks(quick: bool) -> Result<Vec<Attack>, String> {
     let http = policy_file("http", "[grants]\nhttp = true\n")?;
     let network = policy_file("network", "[grants]\nnetwork = true\n")?;
     let few_fds = policy_file("few-fds", "[grants]\nmax-descriptors = 4\n")?;
-    let sockets = silent_listener(2_100, Duration::from_secs(60))?.to_string();
-    let stalling = silent_listener(100, Duration::from_secs(60))?.to_string();
+    let sockets = silent_listener(2_100, Duration::from_secs(60), Arc::default())?.to_string();
+    let stalling = silent_listener(100, Duration::from_secs(60), Arc::default())?.to_string();
     let big_dir = scratch("big-listing");
     let entries = if quick { 30_000 } else { 100_000 };
     if on_disk(&big_dir).1 < entries {

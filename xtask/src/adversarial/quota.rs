@@ -103,23 +103,6 @@ fn connector(address: SocketAddr, count: usize, hold: Duration) -> impl FnOnce()
     }
 }
 
-/// A listener on 127.0.0.1 that accepts up to `connections`, counts them
-/// in `accepted` and answers nothing.
-fn silent_listener(connections: usize, hold: Duration, accepted: Arc<AtomicUsize>) -> Result<SocketAddr, String> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    let address = listener.local_addr().map_err(|e| e.to_string())?;
-    std::thread::spawn(move || {
-        let started = Instant::now();
-        let mut held = Vec::new();
-        for stream in listener.incoming().take(connections) {
-            held.push(stream);
-            accepted.fetch_add(1, Ordering::AcqRel);
-        }
-        std::thread::park_timeout(hold.saturating_sub(started.elapsed()));
-    });
-    Ok(address)
-}
-
 /// A manifest file with the suite's limits that grants binding `address`.
 fn bind_manifest(name: &str, address: SocketAddr) -> Result<String, String> {
     let text = format!(
@@ -154,7 +137,7 @@ fn attacks(quick: bool) -> Result<Vec<Attack>, String> {
     let (few_flags, few_action, few_address) = accept("accept-few", &network_few)?;
     let (kept_flags, kept_action, kept_address) = accept("accept-kept", &network)?;
     let outgoing = Arc::new(AtomicUsize::new(0));
-    let stalling = silent_listener(500, Duration::from_secs(120), Arc::clone(&outgoing))?;
+    let stalling = super::hold::silent_listener(500, Duration::from_secs(120), Arc::clone(&outgoing))?;
     // The same directory as `hold`'s listing attacks, built once by them.
     let big_dir = hold::scratch("big-listing");
     let entries = if quick { 30_000 } else { 100_000 };
