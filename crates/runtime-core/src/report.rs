@@ -44,13 +44,16 @@ pub struct CallReport {
     pub disk: Vec<DiskUsage>,
 }
 
-/// A read-write directory grant's quota and what its directory holds.
+/// A read-write directory grant's quota and what its directory holds, as
+/// the grant's one account tells: shared by every instance of the process,
+/// so it counts what they all wrote.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct DiskUsage {
     /// The directory as the guest sees it, e.g. `/data`.
     pub guest_path: String,
-    /// Bytes in its files.
+    /// Bytes its files, directories and links take on disk (a file by the
+    /// larger of its size rounded up to 4 KiB and its allocated blocks).
     pub bytes: u64,
     /// The byte quota (`max-bytes`).
     pub max_bytes: u64,
@@ -58,6 +61,7 @@ pub struct DiskUsage {
     pub entries: u64,
     /// The entry quota (`max-entries`).
     pub max_entries: u64,
-    /// Writes and creations the quota refused (the guest saw `insufficient-space`).
+    /// Writes and creations the quota refused so far, in the process (the
+    /// guest saw `insufficient-space`).
     pub refused: u64,
 }
