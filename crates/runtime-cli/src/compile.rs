@@ -29,9 +29,8 @@ pub(crate) fn compile(args: &CompileArgs) -> ExitCode {
 
 fn execute(args: &CompileArgs) -> Result<(), Failure> {
     let policy = crate::load_policy(args.policy.as_deref())?;
-    std::fs::create_dir_all(&args.cache_dir).map_err(|error| {
-        Failure::Usage(format!("cannot create the cache directory {}: {error}", args.cache_dir.display()))
-    })?;
+    // Created and checked by the runtime: an unusable directory is an `io` error naming it.
+    runtime::check_cache_dir(&args.cache_dir).map_err(RuntimeError::from)?;
     // `run` compiles for an engine that allocates on demand, `serve` for a
     // pooled one; their compiled code is keyed apart when their settings
     // differ, so the cache gets what each will look for.

@@ -40,7 +40,6 @@ pub(crate) fn inspect(args: &InspectArgs) -> ExitCode {
 }
 
 fn describe(path: &Path, cache_dir: Option<&Path>, policy: Option<&Path>) -> Result<String, RuntimeError> {
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
     let mut builder = Runtime::builder()
         // One process, one instance: a pool of slots it never reuses costs
         // milliseconds to reserve.
@@ -50,6 +49,8 @@ fn describe(path: &Path, cache_dir: Option<&Path>, policy: Option<&Path>) -> Res
         builder = builder.disk_cache(dir);
     }
     let runtime = builder.build()?;
+    // At most the loader's size cap, as `run` reads it (`inspect /dev/zero` stops there).
+    let bytes = runtime.loader().read_file(path)?;
     // Validates and names the input the way `run` would before decoding it.
     let binary = component_binary(&bytes, runtime.policy())?;
     let cache = runtime.loader().cache_state(ContentHash::of(&binary));

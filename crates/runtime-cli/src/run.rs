@@ -193,7 +193,18 @@ fn execute(args: &RunArgs) -> Result<ExitCode, Failure> {
         .allocation(Allocation::OnDemand)
         .policy(runtime_policy(&policy, &args.grants)?);
     if let Some(dir) = &args.cache_dir {
-        builder = builder.disk_cache(dir);
+        // One run needs no shared cache: an unusable one costs a compile
+        // (into a private temporary directory), never the run.
+        match runtime::check_cache_dir(dir) {
+            Ok(()) => builder = builder.disk_cache(dir),
+            Err(error) => {
+                let fix = match &error {
+                    runtime::LoadError::CacheDir { fix, .. } => format!(" ({fix})"),
+                    _ => String::new(),
+                };
+                tracing::warn!("{error}{fix}; compiling into a private temporary cache instead");
+            }
+        }
     }
     let runtime = builder.build()?;
     let component = runtime.load_file(&path, &manifest, &grants_dir)?.with_stdout_to_stderr(args.json);

@@ -62,6 +62,18 @@ pub enum LoadError {
         value: String,
     },
 
+    /// A compile worker ended without compiling and without passing a
+    /// compile limit: killed from outside, or crashed.
+    #[error("{what}")]
+    #[diagnostic(
+        code(runtime::load::compile_worker_failed),
+        help("the component is not known to be at fault; try again, and see the host's logs if it recurs")
+    )]
+    CompileWorker {
+        /// How it ended.
+        what: String,
+    },
+
     /// The input is larger than the loader accepts.
     #[error("the component is {size} bytes; the limit is {limit} bytes")]
     #[diagnostic(code(runtime::load::too_large), help("raise the loader's size limit if this component is trusted"))]
@@ -229,6 +241,19 @@ pub enum LoadError {
         policy_key: &'static str,
     },
 
+    /// The disk cache's directory cannot be used (see
+    /// [`check_cache_dir`](crate::check_cache_dir)): the component is not to blame.
+    #[error("cannot use {} as the compile cache directory: {problem}", dir.display())]
+    #[diagnostic(code(runtime::load::cache_dir), help("{fix}"))]
+    CacheDir {
+        /// The directory.
+        dir: PathBuf,
+        /// What is wrong with it (in the message already, so not a `source`).
+        problem: crate::CacheDirProblem,
+        /// How to fix it.
+        fix: String,
+    },
+
     /// The file could not be read.
     #[error("cannot read {}: {}", path.display(), source)]
     #[diagnostic(code(runtime::load::io))]
@@ -244,7 +269,7 @@ pub enum LoadError {
 impl LoadError {
     /// The stable kind name: not-a-component, malformed, too-large,
     /// memory-limit-exceeded, table-limit-exceeded, compile-failed,
-    /// link-failed, grant-invalid, grant-refused, grant-busy (or io).
+    /// compile-limit-exceeded, compile-worker-failed, link-failed, grant-invalid, grant-refused, grant-busy (or io).
     pub fn kind(&self) -> &'static str {
         match self {
             Self::NotAComponent => "not-a-component",
@@ -254,8 +279,9 @@ impl LoadError {
             Self::TableMinimumTooLarge { .. } => "table-limit-exceeded",
             Self::CompileFailed { .. } => "compile-failed",
             Self::CompileLimitExceeded { .. } => "compile-limit-exceeded",
+            Self::CompileWorker { .. } => "compile-worker-failed",
             Self::LinkFailed { .. } => "link-failed",
-            Self::Io { .. } | Self::NoComponentPath { .. } => "io",
+            Self::Io { .. } | Self::NoComponentPath { .. } | Self::CacheDir { .. } => "io",
             Self::DirGrant { .. } => "grant-invalid",
             Self::GrantRefused { .. } => "grant-refused",
             Self::GrantBusy { .. } => "grant-busy",

@@ -56,7 +56,10 @@ mod typecheck;
 mod wasi;
 mod worker;
 
-pub use cache::{CacheSource, ContentHash, DEFAULT_DISK_CACHE_BYTES, DEFAULT_MEMORY_CACHE_BYTES, DiskCache};
+pub use cache::{
+    CacheDirProblem, CacheSource, ContentHash, DEFAULT_DISK_CACHE_BYTES, DEFAULT_MEMORY_CACHE_BYTES, DiskCache,
+    STALE_TEMPORARY, check_cache_dir,
+};
 pub use component::{ExportSignature, LoadedComponent};
 pub use crash::{CrashKind, CrashReport, DeadlinePhase};
 pub use engine::{
@@ -77,7 +80,7 @@ pub use wasi::{
     MAX_CAPTURED_OUTPUT_BYTES, MAX_DEBUG_STRING_BYTES, MAX_QUEUED_OUTPUT_BYTES, MAX_QUEUED_OUTPUT_BYTES_PER_PROCESS,
     MAX_WASI_OBJECTS, add_wasi_to_linker, flush_inherited_output,
 };
-pub use worker::{CompileWorker, compile_worker_main};
+pub use worker::{CACHE_BUDGET_ENV, CompileWorker, compile_worker_main};
 
 /// The result type of this crate.
 pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;

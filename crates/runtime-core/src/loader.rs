@@ -2,7 +2,6 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use wasmtime::component::Component;
 
@@ -96,15 +95,19 @@ impl ComponentLoader {
     }
 
     /// Also caches compiled components in `dir` (see [`DiskCache`]).
+    /// The directory is checked when first used ([`DiskCache::check_dir`]);
+    /// a refused one is never read or written.
     pub fn with_disk_cache(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.disk = Some(DiskCache::new(dir, self.engine.engine()));
+        self.disk = Some(DiskCache::new(dir, self.engine.engine()).with_allocation(self.engine.allocation()));
         self
     }
 
     /// Also caches compiled components in `dir`, at most `bytes` of entries
     /// (default [`DEFAULT_DISK_CACHE_BYTES`](crate::DEFAULT_DISK_CACHE_BYTES)); the oldest are removed first.
     pub fn with_disk_cache_budget(mut self, dir: impl Into<PathBuf>, bytes: u64) -> Self {
-        self.disk = Some(DiskCache::new(dir, self.engine.engine()).with_budget(bytes));
+        self.disk = Some(
+            DiskCache::new(dir, self.engine.engine()).with_allocation(self.engine.allocation()).with_budget(bytes),
+        );
         self
     }
 
@@ -112,6 +115,31 @@ impl ComponentLoader {
     pub fn with_max_bytes(mut self, max_bytes: u64) -> Self {
         self.max_bytes = max_bytes;
         self
+    }
+
+    /// The largest input accepted, in bytes.
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
+    }
+
+    /// Reads a component file, at most the size cap: a larger file (or a
+    /// device that never ends) is refused `too-large` after the cap plus one
+    /// byte, and a FIFO with no writer fails at once instead of waiting.
+    pub fn read_file(&self, path: impl AsRef<Path>) -> Result<Vec<u8>, LoadError> {
+        let path = path.as_ref();
+        let file = open_input(path)?;
+        self.read_opened(path, file)
+    }
+
+    fn read_opened(&self, path: &Path, file: std::fs::File) -> Result<Vec<u8>, LoadError> {
+        let mut bytes = Vec::new();
+        file.take(self.max_bytes.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
+        if bytes.len() as u64 > self.max_bytes {
+            return Err(LoadError::TooLarge { size: bytes.len() as u64, limit: self.max_bytes });
+        }
+        Ok(bytes)
     }
 
     /// The disk cache, if any.
@@ -127,8 +155,7 @@ impl ComponentLoader {
     /// Loads a `.wasm` or `.wat` file, reading at most the size cap.
     pub fn load_file(&self, path: impl AsRef<Path>) -> Result<CompiledComponent, LoadError> {
         let path = path.as_ref();
-        let io_error = |source| LoadError::Io { path: path.to_owned(), source };
-        let file = std::fs::File::open(path).map_err(io_error)?;
+        let file = open_input(path)?;
         // With a disk cache, a file whose content hash was recorded for this
         // very version (see the disk cache's stamps) is not read again.
         let identity = self.disk.as_ref().and_then(|_| file.metadata().ok()).and_then(|m| Identity::from_metadata(&m));
@@ -139,8 +166,7 @@ impl ComponentLoader {
         {
             return Ok(compiled);
         }
-        let mut bytes = Vec::new();
-        file.take(self.max_bytes.saturating_add(1)).read_to_end(&mut bytes).map_err(io_error)?;
+        let bytes = self.read_opened(path, file)?;
         let compiled = self.load_bytes(&bytes)?;
         if let (Some(disk), Some(identity)) = (&self.disk, &identity)
             && bytes.len() as u64 == identity.size()
@@ -219,44 +245,51 @@ impl ComponentLoader {
         hash: ContentHash,
     ) -> Result<Component, LoadError> {
         let engine = self.engine.engine();
+        // Without a disk cache (or with a refused one), a new private
+        // directory for this compile, removed when it ends.
         let private;
         let disk = match &self.disk {
-            Some(disk) => disk,
-            None => {
-                private = DiskCache::new(private_dir(hash)?, engine);
-                &private
+            Some(disk) if disk.check_dir().is_ok() => disk,
+            _ => {
+                private = private_dir()?;
+                &DiskCache::new(private.path(), engine).with_allocation(self.engine.allocation())
             }
         };
-        let compiled = worker.compile(binary, hash, self.engine.policy(), self.engine.allocation(), disk);
-        let component = compiled.and_then(|()| {
-            disk.get(engine, hash).ok_or_else(|| LoadError::CompileFailed {
-                message: String::from("the compile worker finished but left no usable cache entry"),
-            })
-        });
-        if self.disk.is_none() {
-            let _ = std::fs::remove_dir_all(disk.dir());
-        }
-        component
+        worker.compile(binary, hash, self.engine.policy(), self.engine.allocation(), disk)?;
+        disk.get(engine, hash).ok_or_else(|| LoadError::CompileWorker {
+            what: String::from("the compile worker finished but left no usable cache entry"),
+        })
     }
 }
 
-/// A new directory, readable and writable by this user only, for one
-/// compile without a disk cache: the host maps what it finds there, so it
-/// must be one this process created (never one that was there already,
-/// which another user of a shared temporary directory could have planted)
-/// and one no concurrent load of the same component removes.
-fn private_dir(hash: ContentHash) -> Result<PathBuf, LoadError> {
-    static COMPILES: AtomicU64 = AtomicU64::new(0);
-    let n = COMPILES.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    let name = format!("wasm-runtime-compile-{}-{n}-{nanos}-{}", std::process::id(), &hash.to_hex()[..16]);
-    let dir = std::env::temp_dir().join(name);
-    let mut builder = std::fs::DirBuilder::new();
+/// Opens a component file for reading. The open does not block (a FIFO
+/// without a writer would hold it forever; it then reads as empty), the
+/// reads do (a pipe from `<(...)` is read as it fills).
+fn open_input(path: &Path) -> Result<std::fs::File, LoadError> {
+    let io_error = |source| LoadError::Io { path: path.to_owned(), source };
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
     #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    // `create`, not `create_all`: it fails if the directory exists.
-    builder.create(&dir).map_err(|error| LoadError::CompileFailed {
-        message: format!("cannot create a private directory for the compile worker ({}): {error}", dir.display()),
-    })?;
-    Ok(dir)
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, rustix::fs::OFlags::NONBLOCK.bits() as i32);
+    let file = options.open(path).map_err(io_error)?;
+    #[cfg(unix)]
+    {
+        let flags = rustix::fs::fcntl_getfl(&file).map_err(|e| io_error(e.into()))?;
+        rustix::fs::fcntl_setfl(&file, flags - rustix::fs::OFlags::NONBLOCK).map_err(|e| io_error(e.into()))?;
+    }
+    Ok(file)
+}
+
+/// A new directory, readable and writable by this user only (mode 0700,
+/// a random name, created exclusively), for one compile without a disk
+/// cache: the host maps what it finds there, so it must be one this process
+/// created (never one another user of a shared temporary directory could
+/// have planted) and one no concurrent load of the same component removes.
+fn private_dir() -> Result<tempfile::TempDir, LoadError> {
+    tempfile::Builder::new().prefix("wasm-runtime-compile-").tempdir().map_err(|error| LoadError::CompileWorker {
+        what: format!(
+            "cannot create a private directory for the compile worker in {}: {error}",
+            std::env::temp_dir().display()
+        ),
+    })
 }

@@ -10,26 +10,32 @@
 //! place as any entry), where the host then finds it as it finds any entry.
 
 use std::ffi::OsString;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use runtime_manifest::HostPolicy;
 use wait_timeout::ChildExt;
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
+use crate::cache::WORKER_TEMP_PREFIX;
 use crate::{Allocation, ContentHash, DiskCache, LoadError};
 
 /// The program a loader runs to compile: `program args... --cache-dir DIR
-/// --input FILE --policy FILE --allocation pooling|on-demand`.
+/// --input FILE --policy FILE --allocation pooling|on-demand`, with the
+/// host's disk-cache budget in [`CACHE_BUDGET_ENV`].
 #[derive(Debug, Clone)]
 pub struct CompileWorker {
     program: PathBuf,
     args: Vec<OsString>,
 }
+
+/// The environment variable that tells a worker the host's disk-cache
+/// budget in bytes: the entry it writes makes room within it.
+pub const CACHE_BUDGET_ENV: &str = "WASM_RUNTIME_COMPILE_CACHE_BUDGET";
 
 impl CompileWorker {
     /// Runs `program` with `args` first (a subcommand, say), then the
@@ -40,7 +46,8 @@ impl CompileWorker {
 
     /// Compiles `binary` (whose hash is `hash`) for `allocation` under
     /// `policy` into `cache`, in a child process bounded by the policy's
-    /// compile limits.
+    /// compile limits. At most one worker per core runs at a time in this
+    /// process; a compile waits for its turn within its own time limit.
     pub(crate) fn compile(
         &self,
         binary: &[u8],
@@ -49,40 +56,54 @@ impl CompileWorker {
         allocation: Allocation,
         cache: &DiskCache,
     ) -> Result<(), LoadError> {
-        let io = |what: &str, error: std::io::Error| LoadError::CompileFailed {
-            message: format!("the compile worker could not {what}: {error}"),
+        let io = |what: &str, error: std::io::Error| LoadError::CompileWorker {
+            what: format!("the compile worker could not {what}: {error}"),
         };
-        // Unique per compile: two loads of one component at once each have their own files.
-        static COMPILES: AtomicU64 = AtomicU64::new(0);
-        let n = COMPILES.fetch_add(1, Ordering::Relaxed);
-        let stem = format!(".compile-{}-{}-{n}", hash.to_hex(), std::process::id());
-        let input = cache.dir().join(format!("{stem}.wasm"));
-        let policy_file = cache.dir().join(format!("{stem}.toml"));
+        let limits = policy.compile_budget();
+        let wall = limits.max_compile_time.as_duration();
+        let started = Instant::now();
+        let Some(_slot) = WorkerSlots::global().acquire(wall) else {
+            return Err(LoadError::CompileLimitExceeded {
+                limit: "max-compile-time",
+                value: format!("{} of wall time, spent waiting for a free compile worker", limits.max_compile_time),
+            });
+        };
+        cache.check_dir()?;
+        // Created with O_CREAT|O_EXCL under random names, removed when
+        // dropped; a killed host's are removed as stale by a later start.
+        let temp = |suffix: &str| {
+            tempfile::Builder::new()
+                .prefix(&format!("{WORKER_TEMP_PREFIX}{}-", &hash.to_hex()[..16]))
+                .suffix(suffix)
+                .tempfile_in(cache.dir())
+        };
+        let mut input = temp(".wasm").map_err(|e| io("create its input", e))?;
+        input.write_all(binary).map_err(|e| io("write its input", e))?;
+        let mut policy_file = temp(".toml").map_err(|e| io("create its policy", e))?;
+        policy_file.write_all(policy.to_toml().as_bytes()).map_err(|e| io("write its policy", e))?;
         // A file, not a pipe: a child that writes more than a pipe holds
         // would block until the time limit killed it.
-        let stderr_file = cache.dir().join(format!("{stem}.err"));
-        let _cleanup = Cleanup(vec![input.clone(), policy_file.clone(), stderr_file.clone()]);
-        std::fs::create_dir_all(cache.dir()).map_err(|e| io("create the cache directory", e))?;
-        std::fs::write(&input, binary).map_err(|e| io("write its input", e))?;
-        std::fs::write(&policy_file, policy.to_toml()).map_err(|e| io("write its policy", e))?;
-        let stderr = std::fs::File::create(&stderr_file).map_err(|e| io("create its error file", e))?;
+        let stderr_file = temp(".err").map_err(|e| io("create its error file", e))?;
+        let stderr = stderr_file.reopen().map_err(|e| io("open its error file", e))?;
         let mut child = Command::new(&self.program)
             .args(&self.args)
             .arg("--cache-dir")
             .arg(cache.dir())
             .arg("--input")
-            .arg(&input)
+            .arg(input.path())
             .arg("--policy")
-            .arg(&policy_file)
+            .arg(policy_file.path())
             .arg("--allocation")
             .arg(allocation_name(allocation))
+            .env(CACHE_BUDGET_ENV, cache.budget().to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
             .map_err(|e| io(&format!("start `{}`", self.program.display()), e))?;
-        let limits = policy.compile_budget();
-        let waited = child.wait_timeout(limits.max_compile_time.as_duration()).map_err(|e| io("be waited for", e))?;
+        let spawned = Instant::now();
+        let remaining = wall.saturating_sub(started.elapsed());
+        let waited = child.wait_timeout(remaining).map_err(|e| io("be waited for", e))?;
         let Some(status) = waited else {
             let _ = child.kill();
             let _ = child.wait();
@@ -91,56 +112,153 @@ impl CompileWorker {
                 value: format!("{} of wall time", limits.max_compile_time),
             });
         };
-        let mut stderr = String::new();
-        if let Ok(file) = std::fs::File::open(&stderr_file) {
-            let _ = file.take(64 * 1024).read_to_string(&mut stderr);
-        }
         if status.success() {
             return Ok(());
         }
-        Err(failure(status, stderr.trim(), limits))
+        let mut stderr = String::new();
+        if let Ok(file) = stderr_file.reopen() {
+            let _ = file.take(64 * 1024).read_to_string(&mut stderr);
+        }
+        Err(failure(status, stderr.trim(), limits, spawned.elapsed()))
     }
 }
 
-/// What a worker's failed exit means.
-fn failure(status: std::process::ExitStatus, stderr: &str, limits: &runtime_manifest::CompileBudget) -> LoadError {
+/// At most one compile worker per core at a time in this process: N cache
+/// misses at once would otherwise start N workers, each allowed every core
+/// and `max-compile-memory`.
+struct WorkerSlots {
+    free: Mutex<usize>,
+    freed: Condvar,
+}
+
+impl WorkerSlots {
+    fn global() -> &'static Self {
+        static SLOTS: OnceLock<WorkerSlots> = OnceLock::new();
+        SLOTS.get_or_init(|| {
+            let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+            Self { free: Mutex::new(cores), freed: Condvar::new() }
+        })
+    }
+
+    /// A slot, waiting at most `timeout` for one.
+    fn acquire(&'static self, timeout: Duration) -> Option<WorkerSlot> {
+        let deadline = Instant::now() + timeout;
+        let mut free = self.free.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        while *free == 0 {
+            let left = deadline.checked_duration_since(Instant::now()).filter(|left| !left.is_zero())?;
+            free = self.freed.wait_timeout(free, left).unwrap_or_else(std::sync::PoisonError::into_inner).0;
+        }
+        *free -= 1;
+        Some(WorkerSlot(self))
+    }
+}
+
+/// A worker slot, returned when dropped.
+struct WorkerSlot(&'static WorkerSlots);
+
+impl Drop for WorkerSlot {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap_or_else(std::sync::PoisonError::into_inner) += 1;
+        self.0.freed.notify_one();
+    }
+}
+
+/// What a worker's failed exit means: a limit it hit, a signal from
+/// elsewhere, a crash, or the component's own compile error.
+fn failure(
+    status: std::process::ExitStatus,
+    stderr: &str,
+    limits: &runtime_manifest::CompileBudget,
+    ran: Duration,
+) -> LoadError {
+    // Rust's allocation-failure handler, and the OS error of a refused mapping.
+    let out_of_memory = stderr.contains("memory allocation of") || stderr.contains("Cannot allocate memory");
+    let memory_limit = || LoadError::CompileLimitExceeded {
+        limit: "max-compile-memory",
+        value: format!("{} of address space", limits.max_compile_memory),
+    };
+    let cpu_limit = || LoadError::CompileLimitExceeded {
+        limit: "max-compile-time",
+        value: format!("{} of CPU time per compiling thread", limits.max_compile_time),
+    };
     #[cfg(unix)]
     {
         use std::os::unix::process::ExitStatusExt;
-        // SIGXCPU at the soft CPU limit, SIGKILL at the hard one.
-        if matches!(status.signal(), Some(24 | 9)) {
-            return LoadError::CompileLimitExceeded {
-                limit: "max-compile-time",
-                value: format!("{} of CPU time per compiling thread", limits.max_compile_time),
+        if let Some(signal) = status.signal() {
+            const SIGABRT: i32 = 6;
+            const SIGKILL: i32 = 9;
+            const SIGXCPU: i32 = 24;
+            let name = match signal_name(signal) {
+                Some(named) => format!("signal {signal} (SIG{named})"),
+                None => format!("signal {signal}"),
             };
-        }
-        // An allocation the address-space limit refused aborts the child.
-        if status.signal() == Some(6) || stderr.contains("memory allocation") {
-            return LoadError::CompileLimitExceeded {
-                limit: "max-compile-memory",
-                value: format!("{} of address space", limits.max_compile_memory),
+            // SIGXCPU at the soft CPU limit. SIGKILL comes at the hard one,
+            // which a worker cannot reach before its threads could have
+            // used the limit's CPU seconds in the wall time it ran.
+            let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get) as u32;
+            let cpu_possible = ran.saturating_mul(threads) >= cpu_seconds(limits.max_compile_time.as_duration());
+            return match signal {
+                SIGXCPU => cpu_limit(),
+                SIGKILL if cpu_possible => cpu_limit(),
+                SIGABRT if out_of_memory => memory_limit(),
+                SIGKILL => LoadError::CompileWorker {
+                    what: format!(
+                        "the compile worker was killed by {name} after {} ms, from outside (or by the kernel's out-of-memory killer)",
+                        ran.as_millis()
+                    ),
+                },
+                _ => LoadError::CompileWorker {
+                    what: format!("the compile worker crashed: {name} after {} ms{}", ran.as_millis(), tail(stderr)),
+                },
             };
         }
     }
-    let message = if stderr.is_empty() { format!("the compile worker failed ({status})") } else { stderr.to_owned() };
-    LoadError::CompileFailed { message }
+    if out_of_memory {
+        return memory_limit();
+    }
+    match status.code() {
+        // 2: the worker's own refusal, on its stderr (the component's error).
+        Some(2) if !stderr.is_empty() => LoadError::CompileFailed { message: stderr.to_owned() },
+        _ => LoadError::CompileWorker { what: format!("the compile worker crashed ({status}){}", tail(stderr)) },
+    }
+}
+
+/// The worker's CPU limit for a wall limit of `wall` (see `limit_this_process`).
+fn cpu_seconds(wall: Duration) -> Duration {
+    Duration::from_secs(wall.as_secs().max(1))
+}
+
+/// `: STDERR` when the worker said something.
+fn tail(stderr: &str) -> String {
+    if stderr.is_empty() { String::new() } else { format!(": {stderr}") }
+}
+
+/// The usual names of the signals a worker may end by (Linux numbering).
+#[cfg(unix)]
+fn signal_name(signal: i32) -> Option<&'static str> {
+    Some(match signal {
+        1 => "HUP",
+        2 => "INT",
+        3 => "QUIT",
+        4 => "ILL",
+        6 => "ABRT",
+        7 => "BUS",
+        8 => "FPE",
+        9 => "KILL",
+        11 => "SEGV",
+        13 => "PIPE",
+        15 => "TERM",
+        24 => "XCPU",
+        25 => "XFSZ",
+        31 => "SYS",
+        _ => return None,
+    })
 }
 
 fn allocation_name(allocation: Allocation) -> &'static str {
     match allocation {
         Allocation::Pooling => "pooling",
         _ => "on-demand",
-    }
-}
-
-/// Files removed when the compile ends, however it ends.
-struct Cleanup(Vec<PathBuf>);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        for path in &self.0 {
-            let _ = std::fs::remove_file(path);
-        }
     }
 }
 
@@ -172,7 +290,12 @@ fn compile_in_this_process(cache_dir: &Path, input: &Path, policy: &Path, alloca
     let binary = std::fs::read(input).map_err(|e| format!("cannot read {}: {e}", input.display()))?;
     let engine = compile_engine(&policy, allocation)?;
     let component = Component::from_binary(&engine, &binary).map_err(|e| format!("{e:#}"))?;
-    DiskCache::new(cache_dir, &engine).put(ContentHash::of(&binary), &component);
+    let mut cache = DiskCache::new(cache_dir, &engine).with_allocation(allocation);
+    // The host's budget, so that this entry makes room within it.
+    if let Some(budget) = std::env::var(CACHE_BUDGET_ENV).ok().and_then(|text| text.parse().ok()) {
+        cache = cache.with_budget(budget);
+    }
+    cache.put(ContentHash::of(&binary), &component);
     Ok(())
 }
 

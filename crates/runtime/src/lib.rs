@@ -101,7 +101,8 @@ pub use runtime_core::{
     RuntimeError, StoreFuture, StoreState, TypedExport, TypedOutcome, component_binary, declared_figures,
 };
 pub use runtime_core::{
-    CompileWorker, CompiledComponent, ComponentLoader, DiskCache, RuntimeEngine, compile_worker_main,
+    CACHE_BUDGET_ENV, CacheDirProblem, CompileWorker, CompiledComponent, ComponentLoader, DiskCache, RuntimeEngine,
+    STALE_TEMPORARY, check_cache_dir, compile_worker_main,
 };
 #[cfg(feature = "wasi")]
 pub use runtime_core::{
@@ -192,7 +193,9 @@ impl<T: Send + 'static> RuntimeBuilder<T> {
     }
 
     /// Caches compiled components in `dir` as well as in memory. The
-    /// directory must not be writable by untrusted parties.
+    /// directory must not be writable by untrusted parties: [`build`](Self::build)
+    /// refuses one that another user owns or may write, or that cannot be
+    /// used, with a `LoadError::CacheDir` naming it.
     pub fn disk_cache(mut self, dir: impl Into<PathBuf>) -> Self {
         self.cache_dir = Some(dir.into());
         self
@@ -290,6 +293,11 @@ impl<T: Send + 'static> RuntimeBuilder<T> {
         }
         if let Some(bytes) = self.max_component_bytes {
             loader = loader.with_max_bytes(bytes);
+        }
+        // A directory that is a file, read-only, another user's or writable
+        // by others fails here, naming it, not later as a compile failure.
+        if let Some(disk) = loader.disk_cache() {
+            disk.check_dir()?;
         }
         // A worker builds its engine from the policy alone: with an engine
         // hook its code would not fit this engine, so the hook's runtime

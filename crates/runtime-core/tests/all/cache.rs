@@ -234,3 +234,165 @@ fn a_settled_input_file_is_served_by_its_recorded_hash_until_it_changes() -> Tes
     assert_eq!(run(&changed.component)?, "input stamp, changed".len() as u32);
     Ok(())
 }
+
+/// Two components in one cache whose `run` exports return different values,
+/// each compiled to disk; their entry paths.
+fn two_entries(dir: &PathBuf, a: &str, b: &str) -> Result<(PathBuf, PathBuf), Box<dyn std::error::Error>> {
+    let cache = disk_loader(dir);
+    let first = cache.load_bytes(a.as_bytes())?;
+    let second = cache.load_bytes(b.as_bytes())?;
+    let disk = cache.disk_cache().ok_or("disk cache")?;
+    Ok((disk.entry_path(first.hash), disk.entry_path(second.hash)))
+}
+
+/// Loads `source` through a new loader of `dir`: where it came from and what `run` returns.
+fn load_and_run(dir: &PathBuf, source: &str) -> Result<(CacheSource, u32), Box<dyn std::error::Error>> {
+    let loaded = disk_loader(dir).load_bytes(source.as_bytes())?;
+    Ok((loaded.source, run(&loaded.component)?))
+}
+
+#[test]
+fn a_swapped_entry_is_refused_and_never_runs_the_other_components_code() -> TestResult {
+    let dir = cache_dir("swapped")?;
+    let (a, b) = (wat("swap a"), wat("swap bbbbbbbb"));
+    let (entry_a, entry_b) = two_entries(&dir, &a, &b)?;
+    let moved = dir.join("moved");
+    std::fs::rename(&entry_a, &moved)?;
+    std::fs::rename(&entry_b, &entry_a)?;
+    std::fs::rename(&moved, &entry_b)?;
+    assert_eq!(load_and_run(&dir, &a)?, (CacheSource::Compiled, "swap a".len() as u32));
+    assert_eq!(load_and_run(&dir, &b)?, (CacheSource::Compiled, "swap bbbbbbbb".len() as u32));
+    // Recompiled into place: the next load is a hit again.
+    assert_eq!(load_and_run(&dir, &a)?, (CacheSource::Disk, "swap a".len() as u32));
+    Ok(())
+}
+
+#[test]
+fn an_entry_linked_to_another_is_refused() -> TestResult {
+    let dir = cache_dir("linked")?;
+    let (a, b) = (wat("link a"), wat("link bbbbbbbb"));
+    let (entry_a, entry_b) = two_entries(&dir, &a, &b)?;
+    std::fs::remove_file(&entry_a)?;
+    std::os::unix::fs::symlink(&entry_b, &entry_a)?;
+    assert_eq!(load_and_run(&dir, &a)?, (CacheSource::Compiled, "link a".len() as u32));
+    assert!(!std::fs::symlink_metadata(&entry_a)?.is_symlink(), "the link was replaced, not followed");
+    assert_eq!(load_and_run(&dir, &b)?, (CacheSource::Disk, "link bbbbbbbb".len() as u32), "b's entry untouched");
+    std::fs::remove_file(&entry_a)?;
+    std::fs::hard_link(&entry_b, &entry_a)?;
+    assert_eq!(load_and_run(&dir, &a)?, (CacheSource::Compiled, "link a".len() as u32));
+    assert_eq!(load_and_run(&dir, &b)?, (CacheSource::Disk, "link bbbbbbbb".len() as u32));
+    Ok(())
+}
+
+#[test]
+fn a_fifo_or_a_device_in_place_of_an_entry_is_refused_at_once() -> TestResult {
+    let dir = cache_dir("fifo")?;
+    let source = wat("fifo");
+    let (entry, _) = two_entries(&dir, &source, &wat("fifo other"))?;
+    std::fs::remove_file(&entry)?;
+    rustix::fs::mknodat(rustix::fs::CWD, &entry, rustix::fs::FileType::Fifo, 0o600.into(), 0)?;
+    let started = std::time::Instant::now();
+    assert_eq!(load_and_run(&dir, &source)?, (CacheSource::Compiled, "fifo".len() as u32));
+    std::fs::remove_file(&entry)?;
+    std::os::unix::fs::symlink("/dev/zero", &entry)?;
+    assert_eq!(load_and_run(&dir, &source)?, (CacheSource::Compiled, "fifo".len() as u32));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "took {:?}", started.elapsed());
+    Ok(())
+}
+
+#[test]
+fn writes_replace_planted_links_and_never_write_through_them() -> TestResult {
+    let dir = cache_dir("planted")?;
+    let outside = cache_dir("planted-outside")?;
+    std::fs::create_dir_all(&outside)?;
+    let source = wat("planted");
+    let hash = runtime_core::ContentHash::of(&wat::parse_str(&source)?);
+    let loader = disk_loader(&dir);
+    let entry = loader.disk_cache().ok_or("disk cache")?.entry_path(hash);
+    std::fs::create_dir_all(&dir)?;
+    let victim = outside.join("victim");
+    std::fs::write(&victim, "precious")?;
+    std::os::unix::fs::symlink(&victim, &entry)?;
+    std::os::unix::fs::symlink(&victim, entry.with_extension("verified"))?;
+    assert_eq!(loader.load_bytes(source.as_bytes())?.source, CacheSource::Compiled);
+    assert_eq!(std::fs::read_to_string(&victim)?, "precious");
+    assert!(std::fs::symlink_metadata(&entry)?.is_file());
+    Ok(())
+}
+
+#[test]
+fn an_entry_of_another_user_is_refused() -> TestResult {
+    if rustix::process::geteuid().as_raw() != 0 {
+        return Ok(()); // only root can give a file away
+    }
+    let dir = cache_dir("other-user")?;
+    let source = wat("other user");
+    let (entry, _) = two_entries(&dir, &source, &wat("other user 2"))?;
+    rustix::fs::chown(&entry, Some(rustix::fs::Uid::from_raw(65534)), None)?;
+    assert_eq!(load_and_run(&dir, &source)?.0, CacheSource::Compiled);
+    Ok(())
+}
+
+#[test]
+fn an_unsafe_or_unusable_cache_directory_is_refused_by_name() -> TestResult {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = cache_dir("insecure")?;
+    std::fs::create_dir_all(&dir)?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777))?;
+    let error = runtime_core::check_cache_dir(&dir).err().ok_or("a world-writable directory was accepted")?;
+    assert_eq!(error.kind(), "io");
+    assert!(error.to_string().contains(&dir.display().to_string()), "{error}");
+    assert!(error.to_string().contains("other users may write"), "{error}");
+    // Nothing is written into a refused directory.
+    let source = wat("insecure");
+    assert_eq!(disk_loader(&dir).load_bytes(source.as_bytes())?.source, CacheSource::Compiled);
+    assert_eq!(std::fs::read_dir(&dir)?.count(), 0);
+    // With the sticky bit, as /tmp: other users cannot replace this user's files.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777))?;
+    runtime_core::check_cache_dir(&dir)?;
+
+    let file = cache_dir("a-file")?;
+    std::fs::write(&file, "")?;
+    let error = runtime_core::check_cache_dir(&file).err().ok_or("a file was accepted")?;
+    assert!(error.to_string().contains("not a directory"), "{error}");
+    if rustix::process::geteuid().as_raw() == 0 {
+        let theirs = cache_dir("theirs")?;
+        std::fs::create_dir_all(&theirs)?;
+        rustix::fs::chown(&theirs, Some(rustix::fs::Uid::from_raw(65534)), None)?;
+        let error = runtime_core::check_cache_dir(&theirs).err().ok_or("another user's directory was accepted")?;
+        assert!(error.to_string().contains("owned by user 65534"), "{error}");
+    }
+    Ok(())
+}
+
+#[test]
+fn stale_temporaries_are_removed_when_a_cache_is_opened() -> TestResult {
+    let dir = cache_dir("stale")?;
+    std::fs::create_dir_all(&dir)?;
+    let aged = std::time::SystemTime::now() - runtime_core::STALE_TEMPORARY - std::time::Duration::from_secs(60);
+    for name in [".tmp-old", ".compile-old.wasm"] {
+        std::fs::File::create(dir.join(name))?.set_modified(aged)?;
+    }
+    std::fs::write(dir.join(".tmp-fresh"), "")?;
+    runtime_core::check_cache_dir(&dir)?;
+    let mut left: Vec<String> =
+        std::fs::read_dir(&dir)?.filter_map(Result::ok).map(|i| i.file_name().to_string_lossy().into_owned()).collect();
+    left.sort();
+    assert_eq!(left, [".tmp-fresh"]);
+    Ok(())
+}
+
+#[test]
+fn a_component_file_is_read_up_to_the_cap_and_a_fifo_does_not_block() -> TestResult {
+    let loader = ComponentLoader::new(engine().clone()).with_max_bytes(1 << 20);
+    let started = std::time::Instant::now();
+    let error = loader.read_file("/dev/zero").err().ok_or("/dev/zero was read")?;
+    assert_eq!(error.kind(), "too-large");
+    let dir = cache_dir("input-fifo")?;
+    std::fs::create_dir_all(&dir)?;
+    let fifo = dir.join("guest.wasm");
+    rustix::fs::mknodat(rustix::fs::CWD, &fifo, rustix::fs::FileType::Fifo, 0o600.into(), 0)?;
+    assert!(loader.load_file(&fifo).is_err());
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "took {:?}", started.elapsed());
+    Ok(())
+}
