@@ -103,7 +103,8 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    init_logging(&cli.log_level);
+    // Kept to the end: dropping it flushes the log lines still queued.
+    let _logging = init_logging(&cli.log_level);
     init_diagnostics();
     // One guest at a time here: the soft limit can only be too low.
     runtime::raise_descriptor_limit();
@@ -121,7 +122,10 @@ fn main() -> ExitCode {
 
 /// Prints guest log records (target `guest`) from `level` up and the
 /// runtime's warnings on stderr; `RUST_LOG` takes precedence when set.
-fn init_logging(level: &str) {
+/// Lines go through a bounded queue written by a thread of its own: when
+/// stderr stalls (a log collector that stops reading), lines past the
+/// queue's bound are dropped and no caller ever blocks.
+fn init_logging(level: &str) -> tracing_appender::non_blocking::WorkerGuard {
     use tracing_subscriber::filter::Targets;
     let filter = match std::env::var("RUST_LOG") {
         Ok(text) if !text.is_empty() => text.parse::<Targets>(),
@@ -130,15 +134,24 @@ fn init_logging(level: &str) {
     };
     // A malformed RUST_LOG falls back to warnings only rather than failing the command.
     let filter = filter.unwrap_or_else(|_| Targets::new().with_default(tracing_subscriber::filter::LevelFilter::WARN));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(MAX_QUEUED_LOG_LINES)
+        .lossy(true)
+        .thread_name("wasm-runtime-log")
+        .finish(std::io::stderr());
     let subscriber = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .without_time()
         .with_ansi(false)
         // A closed stderr must not turn into a panic (the default reports write errors with eprintln!).
         .log_internal_errors(false)
         .finish();
     let _ = tracing::subscriber::set_global_default(tracing_subscriber::layer::SubscriberExt::with(subscriber, filter));
+    guard
 }
+
+/// Log lines queued for a stalled stderr before new ones are dropped.
+const MAX_QUEUED_LOG_LINES: usize = 4096;
 
 /// Wraps diagnostics to the width of a terminal only: piped into a log, a
 /// message stays on one line so that `grep` finds it whole.

@@ -145,10 +145,24 @@ pub(crate) fn stdout_line(text: &str) {
     let _ = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
 }
 
-/// Writes `text` to stderr; like [`stdout_line`], a closed stderr is ignored.
+/// How long the CLI waits for its own message to reach a stderr that is
+/// not read (a full pipe) before it goes on, and exits, without it.
+const STDERR_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Writes `text` to stderr; like [`stdout_line`], a closed stderr is
+/// ignored, and a stalled one delays the command by [`STDERR_WAIT`] at most:
+/// the write happens on a thread of its own.
 pub(crate) fn stderr_text(text: &str) {
-    let mut stderr = std::io::stderr().lock();
-    let _ = stderr.write_all(text.as_bytes()).and_then(|()| stderr.flush());
+    let text = text.to_owned();
+    let (written, wait) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new().name("wasm-runtime-stderr".into()).spawn(move || {
+        let mut stderr = std::io::stderr().lock();
+        let _ = stderr.write_all(text.as_bytes()).and_then(|()| stderr.flush());
+        let _ = written.send(());
+    });
+    if spawned.is_ok() {
+        let _ = wait.recv_timeout(STDERR_WAIT);
+    }
 }
 
 /// A component type written as in WIT; records, variants, enums and flags

@@ -20,6 +20,8 @@ pub struct WasiGrants {
     pub(crate) program_name: String,
     /// Open files, directories and sockets one instance may hold at once.
     pub(crate) max_descriptors: u32,
+    /// Outgoing HTTP requests one instance may start in all.
+    pub(crate) max_outgoing_requests: u32,
 }
 
 /// One preopened directory, resolved and opened.
@@ -45,6 +47,7 @@ impl Default for WasiGrants {
             dirs: Vec::new(),
             program_name: String::from("component"),
             max_descriptors: runtime_manifest::DEFAULT_MAX_DESCRIPTORS,
+            max_outgoing_requests: runtime_manifest::DEFAULT_MAX_OUTGOING_REQUESTS,
         }
     }
 }
@@ -108,7 +111,13 @@ impl WasiGrants {
                 max_entries,
             });
         }
-        Ok(Self { config: config.clone(), dirs, max_descriptors: policy.max_descriptors, ..Self::default() })
+        Ok(Self {
+            config: config.clone(),
+            dirs,
+            max_descriptors: policy.max_descriptors,
+            max_outgoing_requests: policy.max_outgoing_requests,
+            ..Self::default()
+        })
     }
 
     /// The same grants with `name` as argv\[0\] (by default `component`).

@@ -77,8 +77,9 @@ pub use sniff::{DeclaredFigures, component_binary, declared_figures};
 pub use store::{CallProgress, HostFunction, StoreState};
 #[cfg(feature = "wasi")]
 pub use wasi::{
-    MAX_CAPTURED_OUTPUT_BYTES, MAX_DEBUG_STRING_BYTES, MAX_QUEUED_OUTPUT_BYTES, MAX_QUEUED_OUTPUT_BYTES_PER_PROCESS,
-    MAX_WASI_OBJECTS, add_wasi_to_linker, flush_inherited_output,
+    DEADLINE_HEADER, HOPS_HEADER, MAX_CAPTURED_OUTPUT_BYTES, MAX_DEBUG_STRING_BYTES, MAX_HOPS,
+    MAX_OUTGOING_REQUESTS_PER_PROCESS, MAX_QUEUED_OUTPUT_BYTES, MAX_QUEUED_OUTPUT_BYTES_PER_PROCESS, MAX_WASI_OBJECTS,
+    add_wasi_to_linker, flush_inherited_output,
 };
 pub use worker::{CACHE_BUDGET_ENV, CompileWorker, compile_worker_main};
 

@@ -27,6 +27,10 @@ pub const DEFAULT_MAX_DIR_ENTRIES: u32 = 10_000;
 /// same cap): with the default 1,000 concurrent instances, 16,000
 /// descriptors, inside a hard `ulimit -n` of 20,000 and more.
 pub const DEFAULT_MAX_DESCRIPTORS: u32 = 16;
+/// Outgoing HTTP requests one instance may start in all (`[grants]
+/// max-outgoing-requests`), like the subrequest limits of Cloudflare Workers
+/// and Fastly: a served request's work stays bounded by the request.
+pub const DEFAULT_MAX_OUTGOING_REQUESTS: u32 = 32;
 
 /// The kinds of grant a host may allow or refuse as a whole, in its policy's
 /// `[grants]` table.
@@ -53,6 +57,8 @@ pub struct GrantPolicy {
     pub max_dir_entries: u32,
     /// Open files, directories and sockets one instance may hold at once.
     pub max_descriptors: u32,
+    /// Outgoing HTTP requests one instance may start in all.
+    pub max_outgoing_requests: u32,
 }
 
 impl Default for GrantPolicy {
@@ -66,6 +72,7 @@ impl Default for GrantPolicy {
             max_dir_bytes: DEFAULT_MAX_DIR_BYTES,
             max_dir_entries: DEFAULT_MAX_DIR_ENTRIES,
             max_descriptors: DEFAULT_MAX_DESCRIPTORS,
+            max_outgoing_requests: DEFAULT_MAX_OUTGOING_REQUESTS,
         }
     }
 }

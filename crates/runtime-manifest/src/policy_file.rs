@@ -61,6 +61,7 @@ const GRANT_KEYS: &[&str] = &[
     "max-dir-bytes",
     "max-dir-entries",
     "max-descriptors",
+    "max-outgoing-requests",
 ];
 
 impl HostPolicy {
@@ -142,6 +143,7 @@ impl HostPolicy {
         text += &format!("max-dir-bytes = \"{}\"\n", self.grants().max_dir_bytes);
         text += &format!("max-dir-entries = {}\n", self.grants().max_dir_entries);
         text += &format!("max-descriptors = {}\n", self.grants().max_descriptors);
+        text += &format!("max-outgoing-requests = {}\n", self.grants().max_outgoing_requests);
         text
     }
 }
@@ -320,14 +322,13 @@ impl Checker<'_> {
                     }
                     continue;
                 }
-                "max-dir-entries" | "max-descriptors" => {
+                "max-dir-entries" | "max-descriptors" | "max-outgoing-requests" => {
                     let count = self.count(value, &path).and_then(|n| self.fits_u32(n, &path, value));
-                    if let Some(count) = count {
-                        if key == "max-dir-entries" {
-                            grants.max_dir_entries = count;
-                        } else {
-                            grants.max_descriptors = count;
-                        }
+                    match (key, count) {
+                        ("max-dir-entries", Some(count)) => grants.max_dir_entries = count,
+                        ("max-descriptors", Some(count)) => grants.max_descriptors = count,
+                        (_, Some(count)) => grants.max_outgoing_requests = count,
+                        (_, None) => {}
                     }
                     continue;
                 }

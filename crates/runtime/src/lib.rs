@@ -106,8 +106,9 @@ pub use runtime_core::{
 };
 #[cfg(feature = "wasi")]
 pub use runtime_core::{
-    MAX_CAPTURED_OUTPUT_BYTES, MAX_DEBUG_STRING_BYTES, MAX_QUEUED_OUTPUT_BYTES, MAX_QUEUED_OUTPUT_BYTES_PER_PROCESS,
-    MAX_WASI_OBJECTS, flush_inherited_output,
+    DEADLINE_HEADER, HOPS_HEADER, MAX_CAPTURED_OUTPUT_BYTES, MAX_DEBUG_STRING_BYTES, MAX_HOPS,
+    MAX_OUTGOING_REQUESTS_PER_PROCESS, MAX_QUEUED_OUTPUT_BYTES, MAX_QUEUED_OUTPUT_BYTES_PER_PROCESS, MAX_WASI_OBJECTS,
+    flush_inherited_output,
 };
 pub use runtime_limits::{Error as LimitsError, ResourceLimits, Usage};
 pub use runtime_manifest::{

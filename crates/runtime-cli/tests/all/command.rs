@@ -409,3 +409,92 @@ fn one_process_at_a_time_holds_a_read_write_grant() -> TestResult {
     assert!(root.join("data/second").exists());
     Ok(())
 }
+
+#[test]
+fn a_stderr_nobody_reads_does_not_hold_the_command_past_its_deadline() -> TestResult {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let wasm = command();
+    let limits = ["--memory", "4MiB", "--fuel", "10_000_000_000", "--timeout", "300ms"];
+    // The guest fills stderr, a pipe nobody reads until the process is
+    // gone; the command's own crash report, for the same stderr, must not
+    // wait on it (it did, forever, when written in line).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wasm-runtime"))
+        .args(["run", &wasm])
+        .args(limits)
+        .args(["--stdio", "inherit", "--", "espam:100000000"])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stderr = child.stderr.take().ok_or("no stderr")?;
+    let mut stdout = String::new();
+    child.stdout.take().ok_or("no stdout")?.read_to_string(&mut stdout)?;
+    // Bounded: a command that hung on its stderr is killed after a minute.
+    let waited = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if waited.elapsed() > std::time::Duration::from_secs(60) {
+            child.kill()?;
+            return Err("the command hung on a stderr nobody reads".into());
+        }
+        std::thread::park_timeout(std::time::Duration::from_millis(20));
+    };
+    drop(stderr);
+    assert_eq!(status.code(), Some(3), "{stdout}");
+    Ok(())
+}
+
+/// Request heads an origin kept, lowercased.
+type Heads = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// An origin that answers `200 OK` to `connections` requests and keeps
+/// each request's head.
+fn recording_http_server(connections: usize) -> Result<(String, Heads), std::io::Error> {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let address = listener.local_addr()?.to_string();
+    let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = heads.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(connections) {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = [0u8; 4096];
+            let read = stream.read(&mut request).unwrap_or(0);
+            if let Ok(mut heads) = kept.lock() {
+                heads.push(String::from_utf8_lossy(&request[..read]).to_lowercase());
+            }
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+        }
+    });
+    Ok((address, heads))
+}
+
+#[test]
+fn outgoing_requests_carry_the_deadline_and_a_hop_and_stop_at_their_count() -> TestResult {
+    let (origin, heads) = recording_http_server(100)?;
+    let policy = crate::scratch("http-count-policy.toml", "[grants]\nhttp = true\nmax-outgoing-requests = 5\n")?;
+    let policy = policy.display().to_string();
+    let get = format!("http:{origin}/");
+    let flags = ["--policy", &policy, "--allow-http", &format!("http://{origin}")];
+    let (code, stdout, stderr) = run_command(&flags, &[get.as_str(); 7])?;
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    // Work under the count succeeds; past it, the guest gets an error code.
+    assert!(lines[..5].iter().all(|line| line.ends_with("status 200, 2 bytes")), "{stdout}");
+    assert!(lines[5..7].iter().all(|line| line.contains("ConnectionLimitReached")), "{stdout}");
+    let heads = heads.lock().map_err(|_| "poisoned")?.clone();
+    assert_eq!(heads.len(), 5, "nothing past the count reached the origin");
+    for head in &heads {
+        assert!(head.contains("x-wasm-runtime-hops: 1\r\n"), "{head}");
+        let left: u64 = head
+            .split("x-wasm-runtime-deadline-ms: ")
+            .nth(1)
+            .and_then(|rest| rest.split("\r\n").next()?.parse().ok())
+            .ok_or("no deadline header")?;
+        assert!(left <= 10_000, "what is left of the 10 s deadline: {left} ms");
+    }
+    Ok(())
+}

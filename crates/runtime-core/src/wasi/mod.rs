@@ -118,6 +118,10 @@ impl WasiState {
             in_flight: Arc::new(AtomicUsize::new(0)),
             descriptors: 0,
             max_descriptors: grants.max_descriptors as usize,
+            started: 0,
+            max_started: grants.max_outgoing_requests as usize,
+            hops: 0,
+            deadline: None,
         };
         let mut http = WasiHttpCtx::new();
         http.set_field_size_limit(per_object.min(128 * 1024));
@@ -221,16 +225,53 @@ struct HttpHooks {
     descriptors: usize,
     /// The instance's descriptor cap, which in-flight requests share.
     max_descriptors: usize,
+    /// Requests the instance started, and how many it may.
+    started: usize,
+    max_started: usize,
+    /// Hops of the served request this instance answers (0 when it serves none).
+    hops: u32,
+    /// The deadline of the call in progress, which every request carries.
+    deadline: Option<std::time::Instant>,
 }
 
-/// One outgoing request's place among the instance's in-flight requests,
-/// given back when its connection ends (or the request is dropped).
+/// The header that counts how many served requests led to a request: the
+/// server sets it on every outgoing request (one more than its own) and
+/// answers `508 Loop Detected` past [`MAX_HOPS`].
+pub const HOPS_HEADER: &str = "x-wasm-runtime-hops";
+/// The header that carries, in milliseconds, what is left of the deadline
+/// of the request that caused an outgoing request; a server of this runtime
+/// gives the request no longer than that.
+pub const DEADLINE_HEADER: &str = "x-wasm-runtime-deadline-ms";
+/// How many served requests may lead to one another.
+pub const MAX_HOPS: u32 = 8;
+/// Outgoing requests all instances of the process may have in flight.
+pub const MAX_OUTGOING_REQUESTS_PER_PROCESS: usize = 1024;
+
+/// Outgoing requests in flight in the process.
+static OUTGOING_IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+
+/// One outgoing request's place among the instance's and the process's
+/// in-flight requests, given back when its connection ends (or the request
+/// is dropped).
 struct InFlight(Arc<AtomicUsize>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
+        OUTGOING_IN_FLIGHT.fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+/// The timeouts of `options`, each cut to what is left before `deadline`.
+fn within(
+    options: Option<wasmtime_wasi_http::RequestOptions>,
+    left: std::time::Duration,
+) -> wasmtime_wasi_http::RequestOptions {
+    let mut options = options.unwrap_or_default();
+    for timeout in [&mut options.connect_timeout, &mut options.first_byte_timeout, &mut options.between_bytes_timeout] {
+        *timeout = Some(timeout.map_or(left, |own| own.min(left)));
+    }
+    options
 }
 
 type HttpFuture<T> = Box<dyn Future<Output = Result<T, wasmtime_wasi_http::Error>> + Send>;
@@ -259,11 +300,38 @@ impl WasiHttpHooks for HttpHooks {
         if !allowed {
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
+        // Work stays bounded by the request that caused it: a count of
+        // requests per instance, the call's deadline carried along, a hop
+        // count that a server of this runtime refuses past `MAX_HOPS`.
+        let left = self.deadline.map(|at| at.saturating_duration_since(std::time::Instant::now()));
+        if left.is_some_and(|left| left.is_zero()) {
+            return Box::new(async { Err(wasmtime_wasi_http::Error::ConnectionTimeout) });
+        }
+        if self.started >= self.max_started {
+            return Box::new(async { Err(wasmtime_wasi_http::Error::ConnectionLimitReached) });
+        }
         if self.in_flight.fetch_add(1, Ordering::AcqRel) + self.descriptors >= self.max_descriptors {
             self.in_flight.fetch_sub(1, Ordering::AcqRel);
             return Box::new(async { Err(wasmtime_wasi_http::Error::ConnectionLimitReached) });
         }
+        if OUTGOING_IN_FLIGHT.fetch_add(1, Ordering::AcqRel) >= MAX_OUTGOING_REQUESTS_PER_PROCESS {
+            OUTGOING_IN_FLIGHT.fetch_sub(1, Ordering::AcqRel);
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            return Box::new(async { Err(wasmtime_wasi_http::Error::ConnectionLimitReached) });
+        }
+        self.started += 1;
         let place = InFlight(self.in_flight.clone());
+        let mut request = request;
+        let headers = request.headers_mut();
+        headers.insert(HOPS_HEADER, http::HeaderValue::from(self.hops.saturating_add(1)));
+        let options = match left {
+            Some(left) => {
+                let millis = u64::try_from(left.as_millis()).unwrap_or(u64::MAX);
+                headers.insert(DEADLINE_HEADER, http::HeaderValue::from(millis));
+                Some(within(options, left))
+            }
+            None => options,
+        };
         let limit = usize::try_from(self.max_body_bytes).unwrap_or(usize::MAX);
         let request = request.map(|body| {
             http_body_util::Limited::new(body, limit)
@@ -301,6 +369,14 @@ impl<T> StoreState<T> {
     /// without an outgoing grant; `wasi:http/outgoing-handler` still needs
     /// one. Everything the request holds counts against the store's caps.
     pub fn incoming_http(&mut self) -> WasiHttpCtxView<'_> {
+        self.incoming_http_after(0)
+    }
+
+    /// [`incoming_http`](Self::incoming_http) for a request that `hops`
+    /// served requests led to (its [`HOPS_HEADER`]): every request the guest
+    /// sends carries one more.
+    pub fn incoming_http_after(&mut self, hops: u32) -> WasiHttpCtxView<'_> {
+        self.wasi_state().http_hooks.hops = hops;
         let state = self.wasi_state();
         state.serving = true;
         state.http(true)
@@ -380,7 +456,10 @@ pub fn add_wasi_to_linker<T: Send + 'static>(linker: &mut Linker<StoreState<T>>)
         if !allowed {
             state.deny(CapabilityDenied { interface, grant: needs.grant() });
         }
-        Gated { wasi: state.wasi_state(), allowed }
+        let deadline = state.deadline.instant();
+        let wasi = state.wasi_state();
+        wasi.http_hooks.deadline = Some(deadline);
+        Gated { wasi, allowed }
     }
     use Capability::{Http, HttpTypes, Network};
     let l = linker;

@@ -68,12 +68,9 @@ pub(crate) fn drain(stderr: bool) -> &'static Drain {
     cell.get_or_init(|| {
         let (sender, receiver) = mpsc::channel::<Chunk>();
         let spawned = std::thread::Builder::new().name("wasm-runtime-output".into()).spawn(move || {
+            let mut sink = host_sink(stderr);
             for chunk in receiver {
-                let written = if stderr {
-                    std::io::stderr().lock().write_all(&chunk.bytes).and_then(|()| std::io::stderr().flush())
-                } else {
-                    std::io::stdout().lock().write_all(&chunk.bytes).and_then(|()| std::io::stdout().flush())
-                };
+                let written = sink.write_all(&chunk.bytes).and_then(|()| sink.flush());
                 if let Err(error) = written
                     && let Ok(mut failed) = chunk.stream.failed.lock()
                 {
@@ -101,6 +98,26 @@ pub(crate) fn drain(stderr: bool) -> &'static Drain {
             written: (Mutex::new(()), Condvar::new()),
         }
     })
+}
+
+/// The host's stdout or stderr as a file of the output thread's own (a
+/// duplicate of the descriptor): writing to it takes none of std's locks,
+/// so a reader that stalls blocks this thread alone, never the host's own
+/// writes (its log lines, its reports) to the same stream.
+fn host_sink(stderr: bool) -> Box<dyn Write + Send> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd as _;
+        let duplicate = if stderr {
+            std::io::stderr().as_fd().try_clone_to_owned()
+        } else {
+            std::io::stdout().as_fd().try_clone_to_owned()
+        };
+        if let Ok(fd) = duplicate {
+            return Box::new(std::fs::File::from(fd));
+        }
+    }
+    if stderr { Box::new(std::io::stderr()) } else { Box::new(std::io::stdout()) }
 }
 
 /// Waits until guests' inherited output queued so far has been written, or
