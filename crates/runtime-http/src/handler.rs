@@ -148,18 +148,7 @@ impl<T: Default + Send + 'static> HttpService<T> {
         let body_cut = Arc::new(AtomicBool::new(false));
         let limits = BodyLimit { max: inner.max_body, cut: body_cut.clone() };
         let call = spawn_handler(instance, request, limits, sender, deadline, outcome.clone());
-        let (status, response) = match receiver.await {
-            // A body cut at the limit (a chunked one: a declared length was
-            // refused earlier) makes whatever the guest answered from it moot.
-            Ok(Ok(_)) if body_cut.load(Ordering::Acquire) => (StatusCode::PAYLOAD_TOO_LARGE, Err(Unanswered::BodyCut)),
-            Ok(Ok(response)) => {
-                let status = response.status();
-                (status, Ok(response))
-            }
-            Ok(Err(_)) => (StatusCode::INTERNAL_SERVER_ERROR, Err(Unanswered::ErrorCode)),
-            // The guest ended without answering: the call's outcome says why.
-            Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, Err(Unanswered::Nothing)),
-        };
+        let (status, response) = judge(receiver.await.ok(), body_cut.load(Ordering::Acquire));
         let unanswered = response.as_ref().err().copied();
         // The header, the log line and the metrics name the same kind.
         let finish = async move {
@@ -168,13 +157,7 @@ impl<T: Default + Send + 'static> HttpService<T> {
                 // The task panicked: the runtime's own boundary failed.
                 Err(_) => Ended { kind: "host-panic", report: None },
             };
-            let kind = match (unanswered, ended.kind) {
-                (Some(Unanswered::BodyCut), _) => "request-too-large",
-                (_, kind) if kind != "ok" => kind,
-                (Some(Unanswered::ErrorCode), _) => "guest-error-response",
-                (Some(Unanswered::Nothing), _) => "no-response",
-                (None, kind) => kind,
-            };
+            let kind = kind_of(unanswered, ended.kind);
             record(status, kind, ended.report.as_ref());
             kind
         };
@@ -183,6 +166,11 @@ impl<T: Default + Send + 'static> HttpService<T> {
                 // The body may still stream: the call's end is logged when it comes.
                 tokio::spawn(finish);
                 response.map(|body| until_deadline(body, deadline, outcome))
+            }
+            Err(Unanswered::Informational(given)) => {
+                let kind = finish.await;
+                let text = format!("the component answered with status {given}, which is not a final response\n");
+                plain(status, kind, text)
             }
             Err(_) => {
                 let kind = finish.await;
@@ -193,14 +181,52 @@ impl<T: Default + Send + 'static> HttpService<T> {
 }
 
 /// Why a request got no answer of its guest's.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Unanswered {
     /// Its body passed the limit while the guest read it.
     BodyCut,
+    /// The guest answered with an informational status (1xx, 101
+    /// included), which cannot end a request that asked for no upgrade.
+    Informational(u16),
     /// The guest answered with an error code.
     ErrorCode,
     /// The guest never answered.
     Nothing,
+}
+
+/// What the guest's answer (`None`: it never gave one) becomes, with the
+/// status the client gets.
+fn judge(
+    answered: Option<Result<Response<HyperOutgoingBody>, ErrorCode>>,
+    body_cut: bool,
+) -> (StatusCode, Result<Response<HyperOutgoingBody>, Unanswered>) {
+    match answered {
+        // A body cut at the limit (a chunked one: a declared length was
+        // refused earlier) makes whatever the guest answered from it moot.
+        Some(Ok(_)) if body_cut => (StatusCode::PAYLOAD_TOO_LARGE, Err(Unanswered::BodyCut)),
+        // hyper would turn a 1xx into a bare 500 and send a 101 as if
+        // upgrading: the guest's mistake is the gateway's 502.
+        Some(Ok(response)) if response.status().is_informational() => {
+            (StatusCode::BAD_GATEWAY, Err(Unanswered::Informational(response.status().as_u16())))
+        }
+        Some(Ok(response)) => (response.status(), Ok(response)),
+        Some(Err(_)) => (StatusCode::INTERNAL_SERVER_ERROR, Err(Unanswered::ErrorCode)),
+        // The guest ended without answering: the call's outcome says why.
+        None => (StatusCode::INTERNAL_SERVER_ERROR, Err(Unanswered::Nothing)),
+    }
+}
+
+/// The kind a request is logged and counted as: what the client was told
+/// first, then how the call ended.
+fn kind_of(unanswered: Option<Unanswered>, ended: &'static str) -> &'static str {
+    match (unanswered, ended) {
+        (Some(Unanswered::BodyCut), _) => "request-too-large",
+        (Some(Unanswered::Informational(_)), _) => "invalid-response",
+        (_, kind) if kind != "ok" => kind,
+        (Some(Unanswered::ErrorCode), _) => "guest-error-response",
+        (Some(Unanswered::Nothing), _) => "no-response",
+        (None, kind) => kind,
+    }
 }
 
 /// The request body's limit, and whether a body passed it.
@@ -230,8 +256,17 @@ fn refuse_early<B>(request: &Request<B>, max_body: u64) -> Option<(StatusCode, &
         }
         _ => {}
     }
-    if request.uri().authority().is_none() && !request.headers().contains_key(http::header::HOST) {
-        return Some((StatusCode::BAD_REQUEST, "bad-request", "the request names no host\n".into()));
+    if request.uri().authority().is_none() {
+        // wasmtime-wasi-http needs the host as text; failing there would
+        // read as the host's fault.
+        match request.headers().get(http::header::HOST).map(HeaderValue::to_str) {
+            None => return Some((StatusCode::BAD_REQUEST, "bad-request", "the request names no host\n".into())),
+            Some(Err(_)) => {
+                let text = "the host header is not visible ASCII\n".into();
+                return Some((StatusCode::BAD_REQUEST, "bad-request", text));
+            }
+            Some(Ok(_)) => {}
+        }
     }
     None
 }
@@ -336,4 +371,40 @@ fn plain(status: StatusCode, kind: &'static str, text: String) -> Response<Respo
     headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     headers.insert(KIND_HEADER, HeaderValue::from_static(kind));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16) -> Option<Result<Response<HyperOutgoingBody>, ErrorCode>> {
+        let body = Full::new(Bytes::new()).map_err(|never| match never {}).boxed_unsync();
+        let mut response = Response::new(body);
+        *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::IM_A_TEAPOT);
+        Some(Ok(response))
+    }
+
+    #[test]
+    fn an_informational_status_is_502_invalid_response_whatever_the_call_did() {
+        for given in [100, 101, 103, 199] {
+            let (status, judged) = judge(answer(given), false);
+            assert_eq!(status, StatusCode::BAD_GATEWAY, "{given}");
+            let unanswered = judged.err();
+            assert_eq!(unanswered, Some(Unanswered::Informational(given)));
+            for ended in ["ok", "deadline-exceeded"] {
+                assert_eq!(kind_of(unanswered, ended), "invalid-response", "{given} then {ended}");
+            }
+        }
+    }
+
+    #[test]
+    fn final_statuses_pass_through() {
+        for given in [200, 204, 302, 404, 500, 599] {
+            let (status, judged) = judge(answer(given), false);
+            assert_eq!(status.as_u16(), given);
+            assert!(judged.is_ok(), "{given}");
+        }
+        assert_eq!(judge(answer(200), true).0, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(judge(None, false).0, StatusCode::INTERNAL_SERVER_ERROR);
+    }
 }

@@ -10,8 +10,12 @@
 //! `x-wasm-runtime-kind` naming the kind (`out-of-fuel`,
 //! `deadline-exceeded`, ...); overload (no slot within the queue's wait) is
 //! `503` with `retry-after`; a declared body over the limit is `413`; a
-//! deadline hit after the response head went out ends the connection
-//! abruptly, never with a clean end of a truncated body.
+//! client's malformed request is `400`; a guest's informational status
+//! (1xx, 101 included) is `502` with kind `invalid-response`; a deadline
+//! hit after the response head went out ends the connection abruptly,
+//! never with a clean end of a truncated body, and a [`Server`] closes the
+//! connection itself half a second past the deadline whether or not its
+//! client reads.
 //!
 //! ```
 //! use runtime::{ByteSize, ComponentManifest, Fuel, Resources, Runtime, Timeout};
@@ -45,7 +49,9 @@ use std::time::Duration;
 pub use body::{BodyError, ResponseBody};
 pub use handler::{HttpService, KIND_HEADER};
 pub use metrics::ServeMetrics;
-pub use server::{Server, serve_metrics};
+pub use server::{
+    DEFAULT_METRICS_MAX_CONNECTIONS, EDGE_BUDGET, MetricsOptions, Server, serve_metrics, serve_metrics_with,
+};
 
 /// How long a connection may take to send a complete request head (and how
 /// long a kept-alive connection may sit idle) before it is closed.

@@ -127,6 +127,25 @@ async fn a_body_still_streaming_at_the_deadline_ends_the_connection_abruptly() -
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_header_that_is_not_text_is_the_clients_400() -> TestResult {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let service = HttpService::new(crate::guest(runtime(), LIMITS)?, ServeOptions::default())?;
+    let metrics = service.metrics();
+    let running = crate::Running::start(service).await?;
+    let mut stream = tokio::net::TcpStream::connect(running.addr).await?;
+    stream.write_all(b"GET /hello HTTP/1.1\r\nhost: \xff\xfe.example\r\nconnection: close\r\n\r\n").await?;
+    let mut answer = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut answer)).await??;
+    let text = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    assert!(text.starts_with("http/1.1 400"), "{text}");
+    assert!(text.contains("x-wasm-runtime-kind: bad-request"), "{text}");
+    wait_until_ended(&metrics).await;
+    assert_eq!((metrics.requests("bad-request"), metrics.requests("usage")), (1, 0));
+    assert_eq!(get(running.addr, "/hello").await?.status, StatusCode::OK);
+    running.stop(std::time::Duration::from_secs(5)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_component_without_an_incoming_handler_is_refused_with_its_exports() -> TestResult {
     let wat = r#"(component (core module $m (func (export "f"))) (core instance $i (instantiate $m))
       (func (export "greet") (canon lift (core func $i "f"))))"#;

@@ -179,6 +179,126 @@ async fn connections_past_the_cap_wait_until_one_closes() -> TestResult {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_never_read_lose_their_connections_at_the_deadline() -> TestResult {
+    let runtime = runtime_with_queue(100, Duration::from_secs(1))?;
+    let options = ServeOptions::default().with_max_connections(4);
+    // A one-second deadline (crate::LIMITS).
+    let running = serve(&runtime, crate::LIMITS, options).await?;
+    let started = std::time::Instant::now();
+    let mut stalled = Vec::new();
+    for _ in 0..4 {
+        // A small receive window: the socket fills at once, and hyper stops
+        // polling the body (and its deadline) however fast the host is.
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.set_recv_buffer_size(4096)?;
+        let mut stream = socket.connect(running.addr).await?;
+        stream.write_all(b"GET /stream?mib=64 HTTP/1.1\r\nhost: x\r\n\r\n").await?;
+        stalled.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let fifth = tokio::time::timeout(Duration::from_secs(5), get(running.addr, "/hello")).await??;
+    let waited = started.elapsed();
+    assert_eq!(fifth.status, StatusCode::OK);
+    assert!(waited < Duration::from_secs(2), "a fifth request waited {waited:?}, past the deadline + 1 s");
+    assert!(waited > Duration::from_millis(900), "answered after {waited:?}: the four never held the cap");
+    // Each stalled connection was closed by the server: what it holds ends.
+    for stream in &mut stalled {
+        let mut sink = Vec::new();
+        // An end or a reset: only the timeout fails.
+        let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut sink)).await?;
+        assert!(sink.len() < 64 << 20, "a cut stream delivered all of its body");
+    }
+    // Normal requests are served whole afterwards.
+    let whole = get(running.addr, "/stream?mib=1").await?;
+    assert_eq!(whole.body.as_ref().map(bytes::Bytes::len).ok(), Some(1 << 20));
+    running.stop(Duration::from_secs(5)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_alive_connection_outlives_its_last_requests_deadline() -> TestResult {
+    let runtime = runtime_with_queue(100, Duration::from_secs(1))?;
+    let running = serve(&runtime, crate::LIMITS, ServeOptions::default()).await?;
+    let stream = tokio::net::TcpStream::connect(running.addr).await?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    let driver = tokio::spawn(connection);
+    let host = running.addr.to_string();
+    let request = || {
+        http::Request::get("/hello").header("host", host.as_str()).body(http_body_util::Empty::<bytes::Bytes>::new())
+    };
+    for round in 0..2 {
+        if round > 0 {
+            // Past the deadline and the write grace, within the header timeout.
+            tokio::time::sleep(Duration::from_millis(2_200)).await;
+        }
+        let response = sender.send_request(request()?).await?;
+        assert_eq!(response.status(), StatusCode::OK, "round {round}");
+        http_body_util::BodyExt::collect(response.into_body()).await?;
+    }
+    driver.abort();
+    running.stop(Duration::from_secs(5)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_listener_holds_at_most_its_cap_and_still_answers() -> TestResult {
+    let runtime = runtime_with_queue(100, Duration::from_secs(1))?;
+    let service = runtime_http::HttpService::new(crate::guest(&runtime, crate::LIMITS)?, ServeOptions::default())?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let options = runtime_http::MetricsOptions::default().with_header_timeout(Duration::from_millis(500));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let exporter = tokio::spawn(runtime_http::serve_metrics_with(listener, service.metrics(), options, async move {
+        let _ = stopped.await;
+    }));
+    runtime::raise_descriptor_limit();
+    let before = open_descriptors();
+    let mut idle = Vec::new();
+    for _ in 0..200 {
+        idle.push(tokio::net::TcpStream::connect(addr).await?);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The test's 200 client sockets, and the server's side of those it took.
+    let accepted = open_descriptors().saturating_sub(before + 200);
+    let cap = runtime_http::DEFAULT_METRICS_MAX_CONNECTIONS;
+    assert!(accepted <= cap + 4, "the metrics listener holds {accepted} connections, cap {cap}");
+    // Behind them in the backlog, a scrape is answered once idle ones time out.
+    let started = std::time::Instant::now();
+    let scraped = tokio::time::timeout(Duration::from_secs(10), get(addr, "/metrics")).await??;
+    assert_eq!(scraped.status, StatusCode::OK);
+    assert!(started.elapsed() < Duration::from_secs(5), "a scrape waited {:?}", started.elapsed());
+    let _ = stop.send(());
+    exporter.await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_unfinished_heads_stay_within_the_edge_budget() -> TestResult {
+    let runtime = runtime_with_queue(100, Duration::from_secs(1))?;
+    let running = serve(&runtime, crate::LIMITS, ServeOptions::default()).await?;
+    runtime::raise_descriptor_limit();
+    // Warm up: the allocator's arenas for the server's connection tasks.
+    assert_eq!(get(running.addr, "/hello").await?.status, StatusCode::OK);
+    let before = resident_kib();
+    // Just under each connection's share (64 KiB at 1,024 connections).
+    let field = format!("x-pad: {}\r\n", "a".repeat(1_000));
+    let head: String = std::iter::once(String::from("GET /hello HTTP/1.1\r\nhost: x\r\n"))
+        .chain(std::iter::repeat_n(field, 60))
+        .collect();
+    let mut held = Vec::new();
+    for _ in 0..1_000 {
+        let mut stream = tokio::net::TcpStream::connect(running.addr).await?;
+        stream.write_all(head.as_bytes()).await?;
+        held.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let grown = resident_kib().saturating_sub(before);
+    let budget_kib = u64::try_from(runtime_http::EDGE_BUDGET / 1024)?;
+    assert!(grown < budget_kib * 2, "1,000 unfinished heads of 60 KB grew the process by {grown} KiB");
+    drop(held);
+    assert_eq!(get(running.addr, "/hello").await?.status, StatusCode::OK);
+    running.stop(Duration::from_secs(5)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_lets_requests_in_flight_finish_and_accepts_no_more() -> TestResult {
     let runtime = runtime_with_queue(100, Duration::from_secs(1))?;
     let running = serve(&runtime, crate::LIMITS, ServeOptions::default()).await?;
