@@ -192,16 +192,15 @@ fn failure(
                 Some(named) => format!("signal {signal} (SIG{named})"),
                 None => format!("signal {signal}"),
             };
-            // SIGXCPU at the soft CPU limit. SIGKILL comes at the hard one,
-            // which a worker cannot reach before its threads could have
-            // used the limit's CPU seconds in the wall time it ran.
-            let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get) as u32;
-            let cpu_possible = ran.saturating_mul(threads) >= cpu_seconds(limits.max_compile_time.as_duration());
+            // SIGXCPU comes at the soft CPU limit, SIGKILL at the hard one:
+            // the worker's limit is the wall limit's seconds on every core,
+            // which it cannot use up in less wall time (10% slack for clock
+            // granularity). Sooner, the signal came from elsewhere.
+            let cpu_possible = ran.saturating_mul(10) >= cpu_seconds(limits.max_compile_time.as_duration()) * 9;
             return match signal {
-                SIGXCPU => cpu_limit(),
-                SIGKILL if cpu_possible => cpu_limit(),
+                SIGXCPU | SIGKILL if cpu_possible => cpu_limit(),
                 SIGABRT if out_of_memory => memory_limit(),
-                SIGKILL => LoadError::CompileWorker {
+                SIGXCPU | SIGKILL => LoadError::CompileWorker {
                     what: format!(
                         "the compile worker was killed by {name} after {} ms, from outside (or by the kernel's out-of-memory killer)",
                         ran.as_millis()
@@ -223,7 +222,8 @@ fn failure(
     }
 }
 
-/// The worker's CPU limit for a wall limit of `wall` (see `limit_this_process`).
+/// The wall time in which a worker can use up its CPU limit for a wall
+/// limit of `wall` on every core (see `limit_this_process`).
 fn cpu_seconds(wall: Duration) -> Duration {
     Duration::from_secs(wall.as_secs().max(1))
 }

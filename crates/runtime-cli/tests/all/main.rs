@@ -1,5 +1,6 @@
 //! Integration tests of the `wasm-runtime` binary: its CLI contract.
 
+mod cache;
 mod check;
 mod command;
 mod inspect;

@@ -396,3 +396,86 @@ fn a_component_file_is_read_up_to_the_cap_and_a_fifo_does_not_block() -> TestRes
     assert!(started.elapsed() < std::time::Duration::from_secs(5), "took {:?}", started.elapsed());
     Ok(())
 }
+
+/// A loader whose compile worker is the shell script `script` (the
+/// worker's arguments follow as `$1`...), with a 2 s compile-time limit.
+fn scripted_loader(dir: &PathBuf, script: &str) -> Result<ComponentLoader, Box<dyn std::error::Error>> {
+    let policy = HostPolicy::parse("policy.toml", "[compile]\nmax-compile-time = \"2s\"\n")?;
+    let engine = runtime_core::RuntimeEngine::new(policy, Allocation::OnDemand)?;
+    let worker = runtime_core::CompileWorker::new("/bin/sh", ["-c", script, "worker"]);
+    Ok(ComponentLoader::new(engine).with_disk_cache(dir).with_compile_worker(worker))
+}
+
+/// How a load through a worker running `script` failed: its kind and message.
+fn worker_failure(name: &str, script: &str) -> Result<(String, String), Box<dyn std::error::Error>> {
+    let dir = cache_dir(name)?;
+    let error =
+        scripted_loader(&dir, script)?.load_bytes(wat(name).as_bytes()).err().ok_or("the scripted worker compiled")?;
+    // Nothing is left behind in the cache but what a check made.
+    let left: Vec<_> = std::fs::read_dir(&dir)?.filter_map(Result::ok).map(|item| item.file_name()).collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    Ok((error.kind().to_owned(), error.to_string()))
+}
+
+#[test]
+fn a_worker_killed_from_outside_is_reported_as_killed_not_as_a_limit() -> TestResult {
+    let (kind, message) = worker_failure("worker-killed", "kill -KILL $$")?;
+    assert_eq!(kind, "compile-worker-failed", "{message}");
+    assert!(message.contains("signal 9 (SIGKILL)"), "{message}");
+    let (kind, message) = worker_failure("worker-segv", "kill -SEGV $$")?;
+    assert_eq!(kind, "compile-worker-failed", "{message}");
+    assert!(message.contains("crashed") && message.contains("signal 11"), "{message}");
+    let (kind, message) = worker_failure("worker-exit", "echo 'thread main panicked' >&2; exit 101")?;
+    assert_eq!(kind, "compile-worker-failed", "{message}");
+    assert!(message.contains("panicked"), "{message}");
+    Ok(())
+}
+
+#[test]
+fn a_worker_at_a_limit_is_reported_as_that_limit() -> TestResult {
+    let (kind, message) =
+        worker_failure("worker-memory", "echo 'memory allocation of 1048576 bytes failed' >&2; kill -ABRT $$")?;
+    assert_eq!(kind, "compile-limit-exceeded", "{message}");
+    assert!(message.contains("max-compile-memory"), "{message}");
+    // SIGXCPU after the CPU limit could have been used up (2 s on every core)...
+    let (kind, message) = worker_failure("worker-cpu", "sleep 1.9; kill -XCPU $$")?;
+    assert_eq!(kind, "compile-limit-exceeded", "{message}");
+    assert!(message.contains("max-compile-time") && message.contains("CPU"), "{message}");
+    // ...and at once, which only a signal from elsewhere does.
+    let (kind, message) = worker_failure("worker-xcpu-early", "kill -XCPU $$")?;
+    assert_eq!(kind, "compile-worker-failed", "{message}");
+    assert!(message.contains("signal 24 (SIGXCPU)"), "{message}");
+    let (kind, message) = worker_failure("worker-wall", "exec sleep 30")?;
+    assert_eq!(kind, "compile-limit-exceeded", "{message}");
+    assert!(message.contains("max-compile-time") && message.contains("wall"), "{message}");
+    // The component's own compile error stays the component's.
+    let (kind, message) = worker_failure("worker-invalid", "echo 'invalid input: type mismatch' >&2; exit 2")?;
+    assert_eq!((kind.as_str(), message.contains("type mismatch")), ("compile-failed", true), "{message}");
+    Ok(())
+}
+
+#[test]
+fn at_most_one_worker_per_core_runs_at_once() -> TestResult {
+    let cores = std::thread::available_parallelism()?.get();
+    let dir = cache_dir("worker-slots")?;
+    std::fs::create_dir_all(&dir)?;
+    let log = dir.join("log");
+    // Each worker logs its start and end around a short wait, then fails.
+    let script = format!("echo start >> {0}; sleep 0.3; echo end >> {0}; exit 3", log.display());
+    let loader = scripted_loader(&dir.join("cache"), &script)?;
+    std::thread::scope(|scope| {
+        for n in 0..cores + 2 {
+            let (loader, source) = (&loader, wat(&format!("slots {n}")));
+            scope.spawn(move || loader.load_bytes(source.as_bytes()).err().map(|e| e.kind()));
+        }
+    });
+    let text = std::fs::read_to_string(&log)?;
+    let (mut running, mut most) = (0_usize, 0_usize);
+    for line in text.lines() {
+        running = if line == "start" { running + 1 } else { running.saturating_sub(1) };
+        most = most.max(running);
+    }
+    assert_eq!(text.lines().filter(|line| *line == "start").count(), cores + 2, "{text}");
+    assert!(most <= cores, "{most} workers ran at once on {cores} cores:\n{text}");
+    Ok(())
+}
