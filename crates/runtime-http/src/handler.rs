@@ -113,7 +113,10 @@ impl<T: Default + Send + 'static> HttpService<T> {
     {
         let inner = &self.inner;
         let started = Instant::now();
-        let deadline = started + inner.timeout;
+        // A request that another served request caused gets no longer than
+        // what its cause had left, and a chain of them ends at `MAX_HOPS`.
+        let cause = Cause::of(&request);
+        let deadline = started + cause.left.map_or(inner.timeout, |left| left.min(inner.timeout));
         let in_flight = inner.metrics.enter();
         let (method, path) = (request.method().clone(), request.uri().path().to_owned());
         let metrics = inner.metrics.clone();
@@ -131,7 +134,7 @@ impl<T: Default + Send + 'static> HttpService<T> {
             );
             metrics.finish(kind, wall, report, in_flight);
         };
-        if let Some((status, kind, text)) = refuse_early(&request, inner.max_body) {
+        if let Some((status, kind, text)) = refuse_early(&request, inner.max_body).or_else(|| cause.refusal()) {
             record(status, kind, None);
             return plain(status, kind, text);
         }
@@ -147,7 +150,7 @@ impl<T: Default + Send + 'static> HttpService<T> {
         let outcome = CallOutcome::default();
         let body_cut = Arc::new(AtomicBool::new(false));
         let limits = BodyLimit { max: inner.max_body, cut: body_cut.clone() };
-        let call = spawn_handler(instance, request, limits, sender, deadline, outcome.clone());
+        let call = spawn_handler(instance, request, limits, sender, (deadline, cause.hops), outcome.clone());
         let (status, response) = judge(receiver.await.ok(), body_cut.load(Ordering::Acquire));
         let unanswered = response.as_ref().err().copied();
         // The header, the log line and the metrics name the same kind.
@@ -241,6 +244,32 @@ fn is_incoming_handler(name: &str) -> bool {
 }
 
 /// A request refused before any instance is made: its status, kind and text.
+/// What a request says of the served request that caused it: how many
+/// hops led to it (`x-wasm-runtime-hops`) and what its cause had left of
+/// its deadline (`x-wasm-runtime-deadline-ms`). A client may send either;
+/// it can only shorten its own request or have it refused.
+struct Cause {
+    hops: u32,
+    left: Option<Duration>,
+}
+
+impl Cause {
+    fn of<B>(request: &Request<B>) -> Self {
+        let number =
+            |name: &str| request.headers().get(name).and_then(|value| value.to_str().ok()?.trim().parse::<u64>().ok());
+        let hops = number(runtime::HOPS_HEADER).map_or(0, |hops| u32::try_from(hops).unwrap_or(u32::MAX));
+        Self { hops, left: number(runtime::DEADLINE_HEADER).map(Duration::from_millis) }
+    }
+
+    /// `508 Loop Detected` past [`runtime::MAX_HOPS`].
+    fn refusal(&self) -> Option<(StatusCode, &'static str, String)> {
+        (self.hops > runtime::MAX_HOPS).then(|| {
+            let text = format!("{} served requests led to this one; at most {} may\n", self.hops, runtime::MAX_HOPS);
+            (StatusCode::LOOP_DETECTED, "loop-detected", text)
+        })
+    }
+}
+
 fn refuse_early<B>(request: &Request<B>, max_body: u64) -> Option<(StatusCode, &'static str, String)> {
     let declared = request
         .headers()
@@ -281,7 +310,7 @@ fn spawn_handler<T, B>(
     request: Request<B>,
     limit: BodyLimit,
     sender: ResponseSender,
-    deadline: Instant,
+    (deadline, hops): (Instant, u32),
     outcome_cell: CallOutcome,
 ) -> tokio::task::JoinHandle<Ended>
 where
@@ -309,7 +338,7 @@ where
             .run_async(move |mut store, wasm| {
                 Box::pin(async move {
                     let proxy = Proxy::new(&mut store, &wasm)?;
-                    let mut http = store.data_mut().incoming_http();
+                    let mut http = store.data_mut().incoming_http_after(hops);
                     let request = http.new_incoming_request(Scheme::Http, request)?;
                     let outparam = http.new_response_outparam(sender)?;
                     proxy.wasi_http_incoming_handler().call_handle(&mut store, request, outparam).await

@@ -74,6 +74,30 @@ async fn one_deadline_covers_the_guest_and_its_blocked_host_calls() -> TestResul
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_another_caused_gets_what_its_cause_had_left_and_a_chain_ends() -> TestResult {
+    let limits = "memory = \"4MiB\"\nfuel = 10_000_000_000\ntimeout = \"10s\"";
+    let running = serve(runtime(), limits, ServeOptions::default()).await?;
+    let caused = |path: &str, hops: u32, left_ms: u64| {
+        Request::get(path)
+            .header("host", running.addr.to_string())
+            .header(runtime::HOPS_HEADER, hops)
+            .header(runtime::DEADLINE_HEADER, left_ms)
+            .body(Full::new(Bytes::new()))
+    };
+    // 300 ms left of its cause's deadline: stopped then, not at its own 10 s.
+    let started = std::time::Instant::now();
+    let slept = send(running.addr, caused("/sleep?ms=5000", 1, 300)?).await?;
+    assert_eq!(slept.kind(), Some("deadline-exceeded"), "{}", slept.text());
+    assert!(started.elapsed() < std::time::Duration::from_secs(4), "it ran past what its cause had left");
+    // Within the hop limit it is served; past it, refused before any instance.
+    let within = send(running.addr, caused("/hello", runtime::MAX_HOPS, 5_000)?).await?;
+    assert_eq!(within.status, StatusCode::OK, "{}", within.text());
+    let looped = send(running.addr, caused("/hello", runtime::MAX_HOPS + 1, 5_000)?).await?;
+    assert_eq!((looped.status, looped.kind()), (StatusCode::LOOP_DETECTED, Some("loop-detected")));
+    running.stop(std::time::Duration::from_secs(5)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_declared_body_over_the_limit_is_413_and_one_under_it_is_served() -> TestResult {
     let running = serve(runtime(), LIMITS, ServeOptions::default().with_max_request_body(1024)).await?;
     let post = |size: usize| {
