@@ -519,6 +519,18 @@ fn remove_stale_temporaries(dir: &Path) {
     }
 }
 
+/// Removes the temporaries the process `pid` (a compile worker that just
+/// died) left in `dir`: it can no longer rename them into place.
+pub(crate) fn remove_temporaries_of(dir: &Path, pid: u32) {
+    let prefix = format!("{TEMP_PREFIX}{pid}-");
+    let Ok(listing) = std::fs::read_dir(dir) else { return };
+    for item in listing.filter_map(Result::ok) {
+        if item.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(item.path());
+        }
+    }
+}
+
 /// Why a cache file was not used.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Refused {
@@ -593,7 +605,10 @@ fn read_small(path: &Path) -> Option<String> {
 /// created with `O_CREAT|O_EXCL` (never through a planted link) under a
 /// random name, mode 0600.
 fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut temp = tempfile::Builder::new().prefix(TEMP_PREFIX).tempfile_in(dir)?;
+    // The PID only lets a host remove what its killed worker left (see
+    // `remove_temporaries_of`); the random part keeps the name unpredictable.
+    let prefix = format!("{TEMP_PREFIX}{}-", std::process::id());
+    let mut temp = tempfile::Builder::new().prefix(&prefix).tempfile_in(dir)?;
     temp.write_all(bytes)?;
     // The rename replaces whatever name is at `path` (a link included), never its target.
     temp.persist(path).map(drop).map_err(|error| error.error)

@@ -21,7 +21,7 @@ use wait_timeout::ChildExt;
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-use crate::cache::WORKER_TEMP_PREFIX;
+use crate::cache::{WORKER_TEMP_PREFIX, remove_temporaries_of};
 use crate::{Allocation, ContentHash, DiskCache, LoadError};
 
 /// The program a loader runs to compile: `program args... --cache-dir DIR
@@ -107,6 +107,7 @@ impl CompileWorker {
         let Some(status) = waited else {
             let _ = child.kill();
             let _ = child.wait();
+            remove_temporaries_of(cache.dir(), child.id());
             return Err(LoadError::CompileLimitExceeded {
                 limit: "max-compile-time",
                 value: format!("{} of wall time", limits.max_compile_time),
@@ -115,6 +116,8 @@ impl CompileWorker {
         if status.success() {
             return Ok(());
         }
+        // A worker killed while writing its entry leaves the temporary.
+        remove_temporaries_of(cache.dir(), child.id());
         let mut stderr = String::new();
         if let Ok(file) = stderr_file.reopen() {
             let _ = file.take(64 * 1024).read_to_string(&mut stderr);

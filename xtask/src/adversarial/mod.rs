@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 mod boundary;
+mod cache;
 mod catalog;
 mod cli;
 mod components;
@@ -145,6 +146,7 @@ pub(crate) fn run(options: &Options) -> Result<bool, String> {
     cases.extend(components::cases()?);
     cases.extend(boundary::cases());
     cases.extend(cli::cases());
+    cases.extend(cache::cases());
     cases.extend(host::cases(options.quick));
     cases.extend(hold::cases(options.quick));
     cases.extend(quota::cases(options.quick));

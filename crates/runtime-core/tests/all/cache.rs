@@ -10,8 +10,10 @@ use crate::{TestResult, component_wat, engine};
 
 fn cache_dir(name: &str) -> Result<PathBuf, std::io::Error> {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cache-{name}"));
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)?;
+    match std::fs::symlink_metadata(&dir) {
+        Ok(metadata) if metadata.is_dir() => std::fs::remove_dir_all(&dir)?,
+        Ok(_) => std::fs::remove_file(&dir)?,
+        Err(_) => {}
     }
     Ok(dir)
 }
