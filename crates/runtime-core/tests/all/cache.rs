@@ -481,3 +481,17 @@ fn at_most_one_worker_per_core_runs_at_once() -> TestResult {
     assert!(most <= cores, "{most} workers ran at once on {cores} cores:\n{text}");
     Ok(())
 }
+
+#[test]
+fn a_worker_is_given_the_hosts_disk_cache_budget() -> TestResult {
+    let dir = cache_dir("worker-budget")?;
+    let policy = HostPolicy::parse("policy.toml", "[compile]\nmax-compile-time = \"2s\"\n")?;
+    let engine = runtime_core::RuntimeEngine::new(policy, Allocation::OnDemand)?;
+    // The script fails one way when the budget arrived, another when not.
+    let script = format!("test \"${}\" = 123456 && exit 3; exit 4", runtime_core::CACHE_BUDGET_ENV);
+    let worker = runtime_core::CompileWorker::new("/bin/sh", ["-c", script.as_str(), "worker"]);
+    let loader = ComponentLoader::new(engine).with_disk_cache_budget(&dir, 123_456).with_compile_worker(worker);
+    let error = loader.load_bytes(wat("worker budget").as_bytes()).err().ok_or("the script compiled")?;
+    assert!(error.to_string().contains("exit status: 3"), "{error}");
+    Ok(())
+}
