@@ -69,8 +69,19 @@ impl AsyncExecutor {
     /// [`LoadedComponent::pool_slots`]), within the queue's bounds: an
     /// admitted call always finds room in the instance pool.
     pub async fn admit<T: 'static>(&self, component: &LoadedComponent<T>) -> Result<Admission, RuntimeError> {
+        self.admit_within(component, self.queue_timeout).await
+    }
+
+    /// [`admit`](Self::admit), waiting at most `within` (and never longer
+    /// than the queue's own wait).
+    async fn admit_within<T: 'static>(
+        &self,
+        component: &LoadedComponent<T>,
+        within: Duration,
+    ) -> Result<Admission, RuntimeError> {
         let slots = component.pool_slots();
-        let (permit, waited) = acquire(&self.slots, slots, &self.queued, self.max_queued, self.queue_timeout)
+        let wait = within.min(self.queue_timeout);
+        let (permit, waited) = acquire(&self.slots, slots, &self.queued, self.max_queued, wait)
             .await
             .map_err(|waited| RuntimeError::Busy { waited })?;
         Ok(Admission { _permit: permit, waited })
@@ -116,11 +127,43 @@ impl AsyncExecutor {
     ) -> Result<(ComponentInstance<T>, Admission), RuntimeError> {
         let admission = self.admit(component).await?;
         let (started, deadline, progress) = start(component);
+        let instance = Self::instantiate_admitted(component, state, (started, deadline, progress), cancel).await?;
+        Ok((instance, admission))
+    }
+
+    /// [`instantiate`](Self::instantiate) for work whose deadline began
+    /// before it queued (a served request's): it waits for its slot at most
+    /// until `by`, and is `busy` if none came by then (or `by` passed while
+    /// it waited), never `deadline-exceeded`, which would blame the guest
+    /// for the host's overload; instantiation gets what is left of `by`.
+    pub async fn instantiate_by<T: Send + 'static>(
+        &self,
+        component: &LoadedComponent<T>,
+        state: T,
+        by: Instant,
+        cancel: Option<&CancellationToken>,
+    ) -> Result<(ComponentInstance<T>, Admission), RuntimeError> {
+        let admission = self.admit_within(component, by.saturating_duration_since(Instant::now())).await?;
+        let left = by.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(RuntimeError::Busy { waited: admission.waited });
+        }
+        let timing = starting(left.min(component.limits().timeout()));
+        let instance = Self::instantiate_admitted(component, state, timing, cancel).await?;
+        Ok((instance, admission))
+    }
+
+    async fn instantiate_admitted<T: Send + 'static>(
+        component: &LoadedComponent<T>,
+        state: T,
+        (started, deadline, progress): (Instant, Deadline, Arc<CallProgress>),
+        cancel: Option<&CancellationToken>,
+    ) -> Result<ComponentInstance<T>, RuntimeError> {
         let mut instance = component.vacant_async(state, started, deadline);
         let instantiate = Box::pin(instance.instantiate_async(progress.clone()));
         let outcome = guard(instantiate, deadline, &progress, cancel).await;
         settle(outcome, &mut instance, &progress, started)?;
-        Ok((instance, admission))
+        Ok(instance)
     }
 
     /// Calls `export` on a live `instance` with fresh fuel and a fresh
@@ -230,7 +273,14 @@ impl ComponentQuota {
 
     /// Waits for one of the component's instances in its own queue.
     pub async fn admit(&self) -> Result<QuotaPermit, RuntimeError> {
-        let (permit, waited) = acquire(&self.slots, 1, &self.queued, self.max_queued, self.queue_timeout)
+        self.admit_within(self.queue_timeout).await
+    }
+
+    /// [`admit`](Self::admit), waiting at most `within` (and never longer
+    /// than the queue's own wait).
+    pub async fn admit_within(&self, within: Duration) -> Result<QuotaPermit, RuntimeError> {
+        let wait = within.min(self.queue_timeout);
+        let (permit, waited) = acquire(&self.slots, 1, &self.queued, self.max_queued, wait)
             .await
             .map_err(|waited| self.refused(waited))?;
         Ok(QuotaPermit { _permit: permit, waited })

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::{Body, Frame, SizeHint};
+use runtime::CancellationToken;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 /// Why a response body ended early. hyper ends the connection abruptly on
@@ -45,17 +46,38 @@ pub type ResponseBody = UnsyncBoxBody<Bytes, BodyError>;
 
 /// `body`, failing with [`BodyError::Deadline`] once `deadline` passes.
 /// A body whose call failed (wasmtime-wasi-http ends a body its guest never
-/// finished as if it were complete) fails too.
-pub(crate) fn until_deadline(body: HyperOutgoingBody, deadline: Instant, outcome: CallOutcome) -> ResponseBody {
+/// finished as if it were complete) fails too. Dropped unfinished after it
+/// began to be written (its client went away, or its connection failed),
+/// it cancels `gone`, which stops the call.
+pub(crate) fn until_deadline(
+    body: HyperOutgoingBody,
+    deadline: Instant,
+    outcome: CallOutcome,
+    gone: CancellationToken,
+) -> ResponseBody {
     let sleep = Box::pin(tokio::time::sleep_until(deadline.into()));
     let inner = body.map_err(|error| BodyError::Guest(format!("{error:?}"))).boxed_unsync();
-    Deadlined { inner, sleep, outcome }.boxed_unsync()
+    Deadlined { inner, sleep, outcome, gone, polled: false, ended: false }.boxed_unsync()
 }
 
 struct Deadlined {
     inner: ResponseBody,
     sleep: Pin<Box<tokio::time::Sleep>>,
     outcome: CallOutcome,
+    gone: CancellationToken,
+    /// hyper asked for a frame: a body never asked for (the answer to a
+    /// `HEAD`, a `204`) is dropped unread with its client still there.
+    polled: bool,
+    /// It ended, whole or failed: dropping it then leaves the call alone.
+    ended: bool,
+}
+
+impl Drop for Deadlined {
+    fn drop(&mut self) {
+        if self.polled && !self.ended {
+            self.gone.cancel();
+        }
+    }
 }
 
 impl Body for Deadlined {
@@ -63,6 +85,25 @@ impl Body for Deadlined {
     type Error = BodyError;
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        self.polled = true;
+        let polled = self.poll_inner(cx);
+        if matches!(polled, Poll::Ready(None | Some(Err(_)))) {
+            self.ended = true;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Deadlined {
+    fn poll_inner(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(None) => match self.outcome.failure() {
                 Some(kind) => Poll::Ready(Some(Err(BodyError::Guest(format!("the component failed ({kind})"))))),
@@ -74,13 +115,5 @@ impl Body for Deadlined {
                 Poll::Pending => Poll::Pending,
             },
         }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
     }
 }

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Body;
-use runtime::{CallReport, LoadedComponent, RuntimeError};
+use runtime::{CallReport, CancellationToken, LoadedComponent, RuntimeError};
 use wasmtime_wasi_http::p2::bindings::Proxy;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
@@ -90,23 +90,34 @@ impl<T: Default + Send + 'static> HttpService<T> {
     }
 
     /// Answers one request in a fresh instance. Never fails: every failure
-    /// is a response (`413`, `503`, `500` with [`KIND_HEADER`]). The work
-    /// runs on its own task, so a client that goes away stops nothing the
-    /// request holds short of its deadline, and the request is still counted
-    /// and logged.
+    /// is a response (`413`, `503`, `500` with [`KIND_HEADER`]).
+    ///
+    /// A client that goes away cancels the request's work at once: dropping
+    /// this future before it is ready (hyper does when the client closes
+    /// its connection), or dropping the response body before its end, stops
+    /// the guest as a deadline would, or takes the request out of the
+    /// admission queue. The work runs on its own task, so the request is
+    /// still counted and logged, with kind `cancelled` (and status 499 when
+    /// the client left before the response head). There is no manifest
+    /// setting to let the guest finish instead.
     pub async fn handle<B>(&self, request: Request<B>) -> Response<ResponseBody>
     where
         B: Body<Data = Bytes> + Send + Sync + 'static,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
         let service = self.clone();
-        match tokio::spawn(async move { service.respond(request).await }).await {
+        let gone = CancellationToken::new();
+        let left_early = gone.clone().drop_guard();
+        let answered = tokio::spawn(async move { service.respond(request, gone).await }).await;
+        // The head is out: from now on the response body's drop tells.
+        left_early.disarm();
+        match answered {
             Ok(response) => response,
             Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the request's task failed\n".into()),
         }
     }
 
-    async fn respond<B>(&self, request: Request<B>) -> Response<ResponseBody>
+    async fn respond<B>(&self, request: Request<B>, gone: CancellationToken) -> Response<ResponseBody>
     where
         B: Body<Data = Bytes> + Send + Sync + 'static,
         B::Error: std::error::Error + Send + Sync + 'static,
@@ -138,48 +149,81 @@ impl<T: Default + Send + 'static> HttpService<T> {
             record(status, kind, None);
             return plain(status, kind, text);
         }
-        let instance = match inner.component.instantiate_async(T::default()).await {
+        // The deadline began when the request came: a request that waited
+        // for its slot instantiates in what is left, and one that found no
+        // slot in time is the host's overload (503), not the guest's fault.
+        let instantiate = inner.component.instantiate_async_by(T::default(), deadline, Some(&gone));
+        let instantiated = tokio::select! {
+            biased;
+            instantiated = instantiate => instantiated,
+            // Out of the queue at once; instantiation itself is stopped by the token.
+            () = gone.cancelled() => Err(RuntimeError::Cancelled { report: Box::default() }),
+        };
+        let instance = match instantiated {
             Ok(instance) => instance,
             Err(error) => {
-                let status = status_of(&error);
-                record(status, error.kind(), error.report());
+                let status = if gone.is_cancelled() { CLIENT_GONE } else { status_of(&error) };
+                let kind = if gone.is_cancelled() { "cancelled" } else { error.kind() };
+                record(status, kind, error.report());
                 return failure(status, &error, &inner.options);
             }
         };
+        // A request that queued had less than its full time once admitted.
+        let queued = !instance.queue_wait().is_zero();
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let outcome = CallOutcome::default();
         let body_cut = Arc::new(AtomicBool::new(false));
         let limits = BodyLimit { max: inner.max_body, cut: body_cut.clone() };
-        let call = spawn_handler(instance, request, limits, sender, (deadline, cause.hops), outcome.clone());
+        let call =
+            spawn_handler(instance, request, limits, sender, (deadline, cause.hops), outcome.clone(), gone.clone());
         let (status, response) = judge(receiver.await.ok(), body_cut.load(Ordering::Acquire));
         let unanswered = response.as_ref().err().copied();
-        // The header, the log line and the metrics name the same kind.
+        // The header, the log line and the metrics name the same kind and status.
+        let client = gone.clone();
         let finish = async move {
             let ended = match call.await {
                 Ok(ended) => ended,
                 // The task panicked: the runtime's own boundary failed.
                 Err(_) => Ended { kind: "host-panic", report: None },
             };
-            let kind = kind_of(unanswered, ended.kind);
-            record(status, kind, ended.report.as_ref());
-            kind
+            let (status, kind) = overloaded(status, kind_of(unanswered, ended.kind), queued);
+            // Logged as nginx does: nobody was there to take the answer.
+            let logged = if client.is_cancelled() { CLIENT_GONE } else { status };
+            record(logged, kind, ended.report.as_ref());
+            (status, kind)
         };
         match response {
             Ok(response) => {
                 // The body may still stream: the call's end is logged when it comes.
                 tokio::spawn(finish);
-                response.map(|body| until_deadline(body, deadline, outcome))
+                response.map(|body| until_deadline(body, deadline, outcome, gone))
             }
             Err(Unanswered::Informational(given)) => {
-                let kind = finish.await;
+                let (status, kind) = finish.await;
                 let text = format!("the component answered with status {given}, which is not a final response\n");
                 plain(status, kind, text)
             }
             Err(_) => {
-                let kind = finish.await;
-                plain(status, kind, format!("the component did not answer the request ({kind})\n"))
+                let (status, kind) = finish.await;
+                let mut response = plain(status, kind, format!("the component did not answer the request ({kind})\n"));
+                if status == StatusCode::SERVICE_UNAVAILABLE {
+                    retry_after(&mut response, &inner.options);
+                }
+                response
             }
         }
+    }
+}
+
+/// The status and kind of a request the guest did not answer: one that
+/// waited for its slot and then ran out of its deadline had less than its
+/// time because the host was overloaded, which is the host's `503 busy`,
+/// never the guest's `500 deadline-exceeded`.
+fn overloaded(status: StatusCode, kind: &'static str, queued: bool) -> (StatusCode, &'static str) {
+    if queued && kind == "deadline-exceeded" && status == StatusCode::INTERNAL_SERVER_ERROR {
+        (StatusCode::SERVICE_UNAVAILABLE, "busy")
+    } else {
+        (status, kind)
     }
 }
 
@@ -312,6 +356,7 @@ fn spawn_handler<T, B>(
     sender: ResponseSender,
     (deadline, hops): (Instant, u32),
     outcome_cell: CallOutcome,
+    gone: CancellationToken,
 ) -> tokio::task::JoinHandle<Ended>
 where
     T: Send + 'static,
@@ -334,8 +379,9 @@ where
         })
     });
     tokio::spawn(async move {
-        let outcome = instance
-            .run_async(move |mut store, wasm| {
+        let stop = instance.cancellation_token();
+        let outcome = {
+            let run = instance.run_async(move |mut store, wasm| {
                 Box::pin(async move {
                     let proxy = Proxy::new(&mut store, &wasm)?;
                     let mut http = store.data_mut().incoming_http_after(hops);
@@ -343,16 +389,33 @@ where
                     let outparam = http.new_response_outparam(sender)?;
                     proxy.wasi_http_incoming_handler().call_handle(&mut store, request, outparam).await
                 })
-            })
-            .await;
+            });
+            let mut run = std::pin::pin!(run);
+            // The client left: the guest is stopped as at a deadline, and
+            // the call ends `cancelled` with what it used.
+            tokio::select! {
+                biased;
+                outcome = &mut run => outcome,
+                () = gone.cancelled() => {
+                    stop.cancel();
+                    run.await
+                }
+            }
+        };
         let instantiated = instance.instantiation_report().clone();
-        let ended = match outcome {
+        let mut ended = match outcome {
             Ok(outcome) => Ended { kind: "ok", report: Some(merged(&instantiated, outcome.report)) },
             Err(error) => {
                 let report = error.report().cloned().map(|report| merged(&instantiated, report));
                 Ended { kind: error.kind(), report }
             }
         };
+        // A guest whose client left first may have ended on its own before
+        // the token stopped it (its body's writes failed, or it trapped on
+        // them): it ended because the client left.
+        if gone.is_cancelled() {
+            ended.kind = "cancelled";
+        }
         // Before the store goes: dropping it ends an unfinished body, which
         // must then read as cut short, not as complete.
         outcome_cell.set(ended.kind);
@@ -372,6 +435,13 @@ fn merged(instantiated: &CallReport, mut call: CallReport) -> CallReport {
     call
 }
 
+/// The status a request whose client went away is logged and counted with
+/// (nginx's "client closed request"); no client ever sees it.
+const CLIENT_GONE: StatusCode = match StatusCode::from_u16(499) {
+    Ok(status) => status,
+    Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
+};
+
 /// The status a failure before the handler ran gets.
 fn status_of(error: &RuntimeError) -> StatusCode {
     match error {
@@ -385,10 +455,14 @@ fn status_of(error: &RuntimeError) -> StatusCode {
 fn failure(status: StatusCode, error: &RuntimeError, options: &ServeOptions) -> Response<ResponseBody> {
     let mut response = plain(status, error.kind(), format!("{error}\n"));
     if status == StatusCode::SERVICE_UNAVAILABLE {
-        let seconds = options.retry_after.as_secs().max(1);
-        response.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from(seconds));
+        retry_after(&mut response, options);
     }
     response
+}
+
+fn retry_after(response: &mut Response<ResponseBody>, options: &ServeOptions) {
+    let seconds = options.retry_after.as_secs().max(1);
+    response.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from(seconds));
 }
 
 /// A short text response naming `kind` in [`KIND_HEADER`].

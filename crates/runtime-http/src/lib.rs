@@ -8,14 +8,21 @@
 //!
 //! The HTTP contract: a guest that fails is `500` with the header
 //! `x-wasm-runtime-kind` naming the kind (`out-of-fuel`,
-//! `deadline-exceeded`, ...); overload (no slot within the queue's wait) is
-//! `503` with `retry-after`; a declared body over the limit is `413`; a
+//! `deadline-exceeded`, ...); overload is `503` with `retry-after` and kind
+//! `busy`: no slot within the queue's wait or before the request's
+//! deadline (which starts when the request comes, so a request that waited
+//! instantiates in what is left), or a request that waited for its slot
+//! and then ran out of its deadline unanswered; a declared body over the limit is `413`; a
 //! client's malformed request is `400`; a guest's informational status
 //! (1xx, 101 included) is `502` with kind `invalid-response`; a deadline
 //! hit after the response head went out ends the connection abruptly,
 //! never with a clean end of a truncated body, and a [`Server`] closes the
 //! connection itself half a second past the deadline whether or not its
-//! client reads.
+//! client reads. A client that goes away (closes its connection before the
+//! answer, or before the end of a response body) cancels its request's
+//! work at once: the guest is stopped as at a deadline and the request is
+//! counted and logged with kind `cancelled`; no manifest setting lets the
+//! guest finish instead.
 //!
 //! ```
 //! use runtime::{ByteSize, ComponentManifest, Fuel, Resources, Runtime, Timeout};
@@ -70,8 +77,12 @@ pub struct ServeOptions {
     pub max_connections: usize,
     /// The largest request body; `None`: the component's memory budget. A
     /// request that declares a longer one is `413` before any instance is
-    /// made; a chunked body that grows past it fails the guest's read, and
-    /// the request is `413` whatever the guest answers.
+    /// made; a chunked body that grows past it fails the guest's read
+    /// (`HttpRequestBodySize`), and the request is `413` whatever the guest
+    /// answers if that happened before the guest's answer came. A guest
+    /// that answers before reading that far keeps its answer: its read past
+    /// the limit fails all the same, and the connection is not reused
+    /// (its request body was never read to the end).
     pub max_request_body: Option<u64>,
     /// See [`DEFAULT_HEADER_TIMEOUT`].
     pub header_timeout: Duration,

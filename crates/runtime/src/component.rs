@@ -205,6 +205,32 @@ impl<T: Send + 'static> LoadedComponent<T> {
         self.shared.observed_async(span, &self.name, Operation::Instantiate, instantiated_report, instantiate).await
     }
 
+    /// [`instantiate_async_with`](Self::instantiate_async_with) for work
+    /// whose deadline `by` began before it queued (a served request's): it
+    /// waits for its quota and slot at most until `by` and is `busy` if it
+    /// got none by then (or `by` passed while it waited), never
+    /// `deadline-exceeded`; instantiation gets only what is left of `by`.
+    pub async fn instantiate_async_by(
+        &self,
+        state: T,
+        by: Instant,
+        cancel: Option<&CancellationToken>,
+    ) -> Result<Instance<T>, RuntimeError> {
+        let span = call_span!("instantiate", self.name, "instantiate");
+        let instantiate = async {
+            let quota = self.quota.admit_within(by.saturating_duration_since(Instant::now())).await?;
+            let (instance, admission) =
+                self.shared.executor.instantiate_by(&self.core, state, by, cancel).await.map_err(|mut error| {
+                    if let RuntimeError::Busy { waited } = &mut error {
+                        *waited += quota.waited();
+                    }
+                    error
+                })?;
+            Ok(self.live(instance, admission, quota))
+        };
+        self.shared.observed_async(span, &self.name, Operation::Instantiate, instantiated_report, instantiate).await
+    }
+
     fn live(&self, core: ComponentInstance<T>, admission: Admission, quota: QuotaPermit) -> Instance<T> {
         let mut instantiated = core.instantiation_report();
         instantiated.queue_wait = admission.waited() + quota.waited();

@@ -329,6 +329,127 @@ async fn the_hosts_memory_stays_bounded_over_many_requests() -> TestResult {
     running.stop(Duration::from_secs(5)).await
 }
 
+/// A service of the guest under `limits` on `runtime`, with its metrics.
+async fn serve_counted(
+    runtime: &Runtime,
+    limits: &str,
+) -> Result<(crate::Running, std::sync::Arc<runtime_http::ServeMetrics>), Box<dyn std::error::Error>> {
+    let service = runtime_http::HttpService::new(crate::guest(runtime, limits)?, ServeOptions::default())?;
+    let metrics = service.metrics();
+    Ok((crate::Running::start(service).await?, metrics))
+}
+
+/// Waits (at most `within`) until `metrics` counted `count` requests of `kind`
+/// and none is in flight; how long that took.
+async fn counted(
+    metrics: &runtime_http::ServeMetrics,
+    kind: &'static str,
+    count: u64,
+    within: Duration,
+) -> Result<Duration, String> {
+    let started = std::time::Instant::now();
+    while started.elapsed() < within {
+        if metrics.requests(kind) >= count && metrics.in_flight() == 0 {
+            return Ok(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Err(format!("{} `{kind}` after {within:?} ({} in flight)", metrics.requests(kind), metrics.in_flight()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_gets_no_slot_by_its_deadline_is_503_then_not_500() -> TestResult {
+    // The queue would wait 5 s; the request's deadline is what bounds it.
+    let runtime = runtime_with_queue(1000, Duration::from_secs(5))?;
+    let limits = "memory = \"4MiB\"\nfuel = 200_000_000\ntimeout = \"5s\"\ninstances = 1";
+    let (running, metrics) = serve_counted(&runtime, limits).await?;
+    let addr = running.addr;
+    let occupant =
+        tokio::spawn(async move { get(addr, "/sleep?ms=1500").await.map(|a| a.status).map_err(|e| e.to_string()) });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // 300 ms left of a cause's deadline: no slot comes within it.
+    let started = std::time::Instant::now();
+    let mut waiting = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        waiting.spawn(async move {
+            let request = http::Request::get("/hello")
+                .header("host", addr.to_string())
+                .header(runtime::DEADLINE_HEADER, 300)
+                .body(http_body_util::Full::new(bytes::Bytes::new()))
+                .map_err(|e| e.to_string())?;
+            let answer = crate::client::send(addr, request).await.map_err(|e| e.to_string())?;
+            let retry = answer.headers.contains_key(http::header::RETRY_AFTER);
+            Ok::<_, String>((answer.status, answer.kind().map(str::to_owned), retry))
+        });
+    }
+    while let Some(joined) = waiting.join_next().await {
+        let (status, kind, retry) = joined??;
+        assert_eq!((status, kind.as_deref(), retry), (StatusCode::SERVICE_UNAVAILABLE, Some("busy"), true));
+    }
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_millis(900), "refused after {waited:?}, not at the 300 ms deadline");
+    assert_eq!(occupant.await??, StatusCode::OK);
+    assert_eq!(metrics.requests("deadline-exceeded"), 0);
+    running.stop(Duration::from_secs(5)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_past_a_quota_of_one_is_200_or_503_with_retry_after_never_500() -> TestResult {
+    let runtime = runtime_with_queue(1000, Duration::from_secs(5))?;
+    // Waits of up to 5 s would outlast the 300 ms deadline many times over.
+    let limits = "memory = \"4MiB\"\nfuel = 200_000_000\ntimeout = \"300ms\"\ninstances = 1";
+    let (running, metrics) = serve_counted(&runtime, limits).await?;
+    let started = std::time::Instant::now();
+    let statuses = burst(running.addr, "/sleep?ms=40", 40).await?;
+    let elapsed = started.elapsed();
+    let ok = statuses.iter().filter(|(status, _)| *status == StatusCode::OK).count();
+    let unavailable = statuses.iter().filter(|(status, retry)| *status == StatusCode::SERVICE_UNAVAILABLE && *retry);
+    assert_eq!(ok + unavailable.count(), 40, "only 200 and 503 with retry-after: {statuses:?}");
+    assert!((1..40).contains(&ok), "{ok} of 40 served by one instance in 300 ms");
+    assert!(elapsed < Duration::from_secs(2), "the burst took {elapsed:?}");
+    counted(&metrics, "busy", 1, Duration::from_secs(2)).await?;
+    assert_eq!(metrics.requests("deadline-exceeded"), 0);
+    running.stop(Duration::from_secs(5)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_leaves_cancels_its_request_at_once_and_it_is_counted() -> TestResult {
+    let runtime = runtime_with_queue(100, Duration::from_secs(10))?;
+    let limits = "memory = \"4MiB\"\nfuel = 10_000_000_000\ntimeout = \"10s\"\ninstances = 1";
+    let (running, metrics) = serve_counted(&runtime, limits).await?;
+    // One waiting in its guest, one in the queue behind it, one reading a body.
+    let mut sleeping = tokio::net::TcpStream::connect(running.addr).await?;
+    sleeping.write_all(b"GET /sleep?ms=8000 HTTP/1.1\r\nhost: x\r\n\r\n").await?;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut queued = tokio::net::TcpStream::connect(running.addr).await?;
+    queued.write_all(b"GET /hello HTTP/1.1\r\nhost: x\r\n\r\n").await?;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Out of the queue at once, while the guest ahead of it still waits.
+    drop(queued);
+    let left = std::time::Instant::now();
+    while metrics.requests("cancelled") < 1 && left.elapsed() < Duration::from_secs(2) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(left.elapsed() < Duration::from_millis(500), "the queued request was cancelled {:?} after", left.elapsed());
+    assert_eq!(metrics.in_flight(), 1, "the guest's request is still in flight");
+    drop(sleeping);
+    let took = counted(&metrics, "cancelled", 2, Duration::from_secs(2)).await?;
+    assert!(took < Duration::from_millis(500), "the guest was cancelled {took:?} after its client left");
+    // The slot is free: a streamed body whose reader leaves is cancelled too.
+    let mut streaming = tokio::net::TcpStream::connect(running.addr).await?;
+    streaming.write_all(b"GET /stream?mib=4096 HTTP/1.1\r\nhost: x\r\n\r\n").await?;
+    let mut some = vec![0u8; 64 * 1024];
+    let read = tokio::time::timeout(Duration::from_secs(5), streaming.read(&mut some)).await??;
+    assert!(read > 0, "no part of the body came");
+    drop(streaming);
+    let took = counted(&metrics, "cancelled", 3, Duration::from_secs(2)).await?;
+    assert!(took < Duration::from_millis(500), "a stream cancelled {took:?} after its reader left");
+    assert_eq!(metrics.requests("deadline-exceeded"), 0);
+    // A client that stays gets its answer.
+    assert_eq!(get(running.addr, "/hello").await?.status, StatusCode::OK);
+    running.stop(Duration::from_secs(5)).await
+}
+
 fn open_descriptors() -> usize {
     std::fs::read_dir("/proc/self/fd").map(Iterator::count).unwrap_or(0)
 }
