@@ -20,6 +20,7 @@ mod manifests;
 mod probe;
 mod quota;
 mod random;
+mod serve;
 mod storm;
 mod tenancy;
 
@@ -151,6 +152,7 @@ pub(crate) fn run(options: &Options) -> Result<bool, String> {
     cases.extend(hold::cases(options.quick));
     cases.extend(quota::cases(options.quick));
     cases.extend(random::cases(options.quick, options.seed));
+    cases.extend(serve::cases());
     cases.extend(storm::cases(options.quick));
     cases.extend(tenancy::cases());
     if let Some(group) = &options.group {

@@ -1,0 +1,330 @@
+//! Attacks on `wasm-runtime serve` as a client meets it: the real CLI on a
+//! port of 127.0.0.1 serving the Rust `wasi:http/proxy` fixture, attacked
+//! through plain sockets. Each case is judged on the status it got and on
+//! the server process seen from outside: its resident memory and open
+//! descriptors (from `/proc/PID`), and how long the next healthy `GET /hello`
+//! took.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use super::{Case, Outcome, Verdict};
+
+/// The deadline of every request unless a case says otherwise.
+const DEADLINE: Duration = Duration::from_secs(1);
+/// How long a healthy `GET /hello` may take beside an attack.
+const HEALTHY: Duration = Duration::from_secs(1);
+/// Descriptors the server may open beyond its baseline for a case's own
+/// connections (the listener's, the compile cache's, a log line's).
+const FD_SLACK: usize = 16;
+
+pub(crate) fn cases() -> Vec<Case> {
+    vec![
+        Case::new("serve", "4 clients never read, --max-connections 4", "GET / within deadline + 1 s", never_read),
+        Case::new("serve", "1,000 unfinished heads of 60 KB", "RSS within the edge budget", unfinished_heads),
+        Case::new("serve", "300 idle metrics connections", "descriptors within the metrics cap", idle_metrics),
+        Case::new("serve", "hop header of 9", "508 loop-detected", hops),
+        Case::new("serve", "deadline header 300 ms on /sleep?ms=5000", "500 deadline-exceeded by ~300 ms", deadline),
+        Case::new("serve", "non-ASCII Host header", "400 bad-request", bad_host),
+        Case::new("serve", "100 requests past a quota of 2", "200 or 503 with retry-after", quota_burst),
+    ]
+}
+
+/// A running `wasm-runtime serve`, killed when dropped.
+struct Served {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Served {
+    /// Serves the fixture under a manifest with `timeout` and `extra`
+    /// `[resources]` lines, with `flags`; ready once it says where it listens.
+    fn start(name: &str, timeout: &str, extra: &str, flags: &[&str]) -> Result<Self, String> {
+        let binary = crate::cli_binary()?;
+        let dir = crate::target_dir().join("adversarial/serve");
+        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let manifest = dir.join(format!("{name}.toml"));
+        std::fs::write(&manifest, super::probe::manifest("4MiB", "10_000_000_000", timeout, extra))
+            .map_err(|e| e.to_string())?;
+        let mut command = Command::new(binary);
+        command.arg("serve").arg(fixture()).arg("--manifest").arg(&manifest).args(["--addr", "127.0.0.1:0"]);
+        command.arg("--cache-dir").arg(crate::target_dir().join("adversarial/serve-cache")).args(flags);
+        command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        let mut child = command.spawn().map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+        let stderr = child.stderr.take().ok_or("no stderr")?;
+        let (tell, told) = mpsc::channel();
+        // Drained to its end: a server whose log nobody reads is another attack.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(addr) = line.trim().strip_prefix("listening on http://") {
+                    let _ = tell.send(addr.to_owned());
+                }
+            }
+        });
+        // Killed on any early return from here.
+        let mut served = Self { child, addr: SocketAddr::from(([127, 0, 0, 1], 0)) };
+        let addr = told.recv_timeout(Duration::from_secs(60)).map_err(|_| "the server never said it listens")?;
+        served.addr = addr.parse().map_err(|e| format!("listening on `{addr}`: {e}"))?;
+        Ok(served)
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn rss_mib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        let kib: u64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0);
+        kib >> 10
+    }
+
+    fn fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid())).map(Iterator::count).unwrap_or(0)
+    }
+
+    /// `GET /hello` on a new connection: its latency, if it was a 200.
+    fn healthy(&self) -> Result<Duration, String> {
+        let started = Instant::now();
+        let (status, head) = exchange(self.addr, "GET /hello HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")?;
+        if status != 200 {
+            return Err(format!("GET /hello was {status}: {}", first_line(&head)));
+        }
+        Ok(started.elapsed())
+    }
+}
+
+fn fixture() -> PathBuf {
+    crate::workspace_root().join("fixtures/guests/rust-http.wasm")
+}
+
+/// Sends `raw` on a new connection and reads the answer to its end (at most
+/// 10 s): the status and the head.
+fn exchange(addr: SocketAddr, raw: &str) -> Result<(u16, String), String> {
+    let mut stream = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
+    stream.write_all(raw.as_bytes()).map_err(|e| format!("write: {e}"))?;
+    let mut answer = Vec::new();
+    // An abrupt end after the head still tells the status.
+    let _ = stream.take(1 << 20).read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| format!("no status in {:?}", first_line(&text)))?;
+    let head = text.split("\r\n\r\n").next().unwrap_or_default().to_ascii_lowercase();
+    Ok((status, head))
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or_default()
+}
+
+/// Waits `pause` without the wall-clock sleep the house lint forbids.
+fn pause(pause: Duration) {
+    let until = Instant::now() + pause;
+    while let Some(left) = until.checked_duration_since(Instant::now()) {
+        std::thread::park_timeout(left);
+    }
+}
+
+/// A case's verdict from `attack`: pass when it says so, a host failure
+/// when the server could not be driven at all.
+fn judged(attack: impl FnOnce() -> Result<(bool, String), String>) -> Outcome {
+    match attack() {
+        Ok((true, observed)) => Outcome { observed, verdict: Verdict::Pass, figures: None },
+        Ok((false, observed)) => Outcome { observed, verdict: Verdict::Escaped, figures: None },
+        Err(error) => Outcome { observed: error, verdict: Verdict::HostFailure, figures: None },
+    }
+}
+
+/// Four clients ask for 64 MiB and never read: the deadline closes their
+/// connections whether or not they read, so a fifth is answered within the
+/// deadline plus a second.
+fn never_read() -> Outcome {
+    judged(|| {
+        let served = Served::start("never-read", "1s", "", &["--max-connections", "4"])?;
+        served.healthy()?;
+        let (rss, fds) = (served.rss_mib(), served.fds());
+        let started = Instant::now();
+        let mut stalled = Vec::new();
+        for _ in 0..4 {
+            let mut stream = TcpStream::connect(served.addr).map_err(|e| e.to_string())?;
+            stream.write_all(b"GET /stream?mib=64 HTTP/1.1\r\nhost: x\r\n\r\n").map_err(|e| e.to_string())?;
+            stalled.push(stream);
+        }
+        pause(Duration::from_millis(100));
+        let held_fds = served.fds();
+        served.healthy()?;
+        let answered = started.elapsed();
+        let grown = served.rss_mib().saturating_sub(rss);
+        drop(stalled);
+        let ok = answered < DEADLINE + Duration::from_secs(1) && grown < 64 && held_fds <= fds + 4 + FD_SLACK;
+        Ok((ok, format!("answered after {} ms, +{grown} MiB, {fds}->{held_fds} fds", answered.as_millis())))
+    })
+}
+
+/// A thousand connections each hold 60 KB of a head they never finish:
+/// each connection's buffer is its share of the edge budget.
+fn unfinished_heads() -> Outcome {
+    judged(|| {
+        runtime::raise_descriptor_limit();
+        let served = Served::start("heads", "1s", "", &[])?;
+        served.healthy()?;
+        let rss = served.rss_mib();
+        let field = format!("x-pad: {}\r\n", "a".repeat(1_000));
+        let head: String = std::iter::once(String::from("GET /hello HTTP/1.1\r\nhost: x\r\n"))
+            .chain(std::iter::repeat_n(field, 60))
+            .collect();
+        let mut held = Vec::with_capacity(1_000);
+        for _ in 0..1_000 {
+            let mut stream = TcpStream::connect(served.addr).map_err(|e| e.to_string())?;
+            stream.write_all(head.as_bytes()).map_err(|e| e.to_string())?;
+            held.push(stream);
+        }
+        pause(Duration::from_millis(300));
+        let grown = served.rss_mib().saturating_sub(rss);
+        let latency = served.healthy()?;
+        drop(held);
+        let budget = (runtime_http::EDGE_BUDGET >> 20) as u64;
+        let ok = grown < budget + 16 && latency < HEALTHY;
+        Ok((ok, format!("+{grown} MiB (budget {budget}), GET / {} ms", latency.as_millis())))
+    })
+}
+
+/// Idle connections to the metrics listener stop at its cap: the rest wait
+/// in the kernel's backlog and hold no descriptor of the server's.
+fn idle_metrics() -> Outcome {
+    judged(|| {
+        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
+        let metrics = SocketAddr::from(([127, 0, 0, 1], port));
+        let flag = metrics.to_string();
+        let served = Served::start("metrics", "1s", "", &["--metrics-addr", &flag])?;
+        let (status, _) = exchange(metrics, "GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")?;
+        if status != 200 {
+            return Err(format!("GET /metrics was {status}"));
+        }
+        let fds = served.fds();
+        // At once: a connect the server does not accept waits in the
+        // kernel (its backlog, then SYN retries) holding nothing of the server's.
+        let (opened, streams) = mpsc::channel();
+        for _ in 0..300 {
+            let opened = opened.clone();
+            std::thread::spawn(move || {
+                let _ = opened.send(TcpStream::connect_timeout(&metrics, Duration::from_secs(1)).ok());
+            });
+        }
+        drop(opened);
+        let idle: Vec<TcpStream> = streams.iter().flatten().collect();
+        let connected = idle.len();
+        pause(Duration::from_millis(300));
+        let held = served.fds();
+        let latency = served.healthy()?;
+        drop(idle);
+        let cap = runtime_http::DEFAULT_METRICS_MAX_CONNECTIONS;
+        let ok = held <= fds + cap + FD_SLACK && latency < HEALTHY;
+        let observed = format!("{connected} connected, {fds}->{held} fds (cap {cap}), GET / {} ms", latency.as_millis());
+        Ok((ok, observed))
+    })
+}
+
+/// A request that says 9 served requests led to it is refused before any
+/// instance.
+fn hops() -> Outcome {
+    let raw = "GET /hello HTTP/1.1\r\nhost: x\r\nx-wasm-runtime-hops: 9\r\nconnection: close\r\n\r\n";
+    single("hops", "1s", raw, (508, "loop-detected"))
+}
+
+/// A request that says its cause had 300 ms left ends then, not at the
+/// manifest's 10 s.
+fn deadline() -> Outcome {
+    let raw = "GET /sleep?ms=5000 HTTP/1.1\r\nhost: x\r\nx-wasm-runtime-deadline-ms: 300\r\nconnection: close\r\n\r\n";
+    single("deadline", "10s", raw, (500, "deadline-exceeded"))
+}
+
+/// A Host header that is not text is the client's 400.
+fn bad_host() -> Outcome {
+    let raw = "GET /hello HTTP/1.1\r\nhost: \u{ff}\u{fe}.example\r\nconnection: close\r\n\r\n";
+    single("host", "1s", raw, (400, "bad-request"))
+}
+
+/// One request expected to be answered `status` naming `expected` within 800 ms, then a
+/// healthy one, with the server's memory and descriptors unchanged.
+fn single(name: &str, timeout: &str, raw: &str, (status, expected): (u16, &str)) -> Outcome {
+    judged(|| {
+        let served = Served::start(name, timeout, "", &[])?;
+        served.healthy()?;
+        let (rss, fds) = (served.rss_mib(), served.fds());
+        let started = Instant::now();
+        let (got, head) = exchange(served.addr, raw)?;
+        let took = started.elapsed();
+        let kind = head
+            .lines()
+            .find_map(|line| line.strip_prefix("x-wasm-runtime-kind:"))
+            .map(str::trim)
+            .unwrap_or("none")
+            .to_owned();
+        let latency = served.healthy()?;
+        let (grown, after) = (served.rss_mib().saturating_sub(rss), served.fds());
+        let ok = got == status && kind == expected && took < Duration::from_millis(800) && latency < HEALTHY && grown < 16;
+        let ok = ok && after <= fds + FD_SLACK;
+        let observed =
+            format!("{got} {kind} in {} ms, GET / {} ms, +{grown} MiB", took.as_millis(), latency.as_millis());
+        Ok((ok, observed))
+    })
+}
+
+/// 100 concurrent requests of 100 ms at a quota of two instances: the
+/// queue and the deadline turn the excess into 503 with retry-after, and
+/// none into a 500 that would blame the guest.
+fn quota_burst() -> Outcome {
+    judged(|| {
+        let served = Served::start("quota", "1s", "instances = 2\n", &[])?;
+        served.healthy()?;
+        let (rss, fds) = (served.rss_mib(), served.fds());
+        let addr = served.addr;
+        let started = Instant::now();
+        let clients: Vec<_> = (0..100)
+            .map(|_| {
+                std::thread::spawn(move || {
+                    exchange(addr, "GET /sleep?ms=100 HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+                })
+            })
+            .collect();
+        let mut answers = Vec::with_capacity(clients.len());
+        for client in clients {
+            answers.push(client.join().map_err(|_| "a client thread panicked")??);
+        }
+        let took = started.elapsed();
+        let ok_count = answers.iter().filter(|(status, _)| *status == 200).count();
+        let refused = answers.iter().filter(|(status, head)| *status == 503 && head.contains("retry-after:")).count();
+        let others: Vec<u16> =
+            answers.iter().map(|(status, _)| *status).filter(|status| ![200, 503].contains(status)).collect();
+        let latency = served.healthy()?;
+        let (grown, after) = (served.rss_mib().saturating_sub(rss), served.fds());
+        let ok = ok_count + refused == answers.len() && ok_count >= 2 && latency < HEALTHY && grown < 64;
+        let ok = ok && took < DEADLINE + Duration::from_secs(2) && after <= fds + FD_SLACK;
+        let observed = format!(
+            "{ok_count} x 200, {refused} x 503, others {others:?}, {} ms, GET / {} ms, +{grown} MiB",
+            took.as_millis(),
+            latency.as_millis()
+        );
+        Ok((ok, observed))
+    })
+}
