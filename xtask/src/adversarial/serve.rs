@@ -239,7 +239,8 @@ fn idle_metrics() -> Outcome {
         drop(idle);
         let cap = runtime_http::DEFAULT_METRICS_MAX_CONNECTIONS;
         let ok = held <= fds + cap + FD_SLACK && latency < HEALTHY;
-        let observed = format!("{connected} connected, {fds}->{held} fds (cap {cap}), GET / {} ms", latency.as_millis());
+        let observed =
+            format!("{connected} connected, {fds}->{held} fds (cap {cap}), GET / {} ms", latency.as_millis());
         Ok((ok, observed))
     })
 }
@@ -282,7 +283,8 @@ fn single(name: &str, timeout: &str, raw: &str, (status, expected): (u16, &str))
             .to_owned();
         let latency = served.healthy()?;
         let (grown, after) = (served.rss_mib().saturating_sub(rss), served.fds());
-        let ok = got == status && kind == expected && took < Duration::from_millis(800) && latency < HEALTHY && grown < 16;
+        let ok =
+            got == status && kind == expected && took < Duration::from_millis(800) && latency < HEALTHY && grown < 16;
         let ok = ok && after <= fds + FD_SLACK;
         let observed =
             format!("{got} {kind} in {} ms, GET / {} ms, +{grown} MiB", took.as_millis(), latency.as_millis());
