@@ -149,10 +149,12 @@ impl<T: Default + Send + 'static> HttpService<T> {
             record(status, kind, None);
             return plain(status, kind, text);
         }
-        // The deadline began when the request came: a request that waited
-        // for its slot instantiates in what is left, and one that found no
-        // slot in time is the host's overload (503), not the guest's fault.
-        let instantiate = inner.component.instantiate_async_by(T::default(), deadline, Some(&gone));
+        // The deadline began when the request came. A request waits for
+        // its slot at most half of it: one that found none by then is the
+        // host's overload (503), and one admitted runs with at least half
+        // its time, so running out of it is the guest's own doing.
+        let admit_by = started + deadline.saturating_duration_since(started) / 2;
+        let instantiate = inner.component.instantiate_async_by(T::default(), admit_by, Some(&gone));
         let instantiated = tokio::select! {
             biased;
             instantiated = instantiate => instantiated,
@@ -168,8 +170,6 @@ impl<T: Default + Send + 'static> HttpService<T> {
                 return failure(status, &error, &inner.options);
             }
         };
-        // A request that queued had less than its full time once admitted.
-        let queued = !instance.queue_wait().is_zero();
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let outcome = CallOutcome::default();
         let body_cut = Arc::new(AtomicBool::new(false));
@@ -186,7 +186,7 @@ impl<T: Default + Send + 'static> HttpService<T> {
                 // The task panicked: the runtime's own boundary failed.
                 Err(_) => Ended { kind: "host-panic", report: None },
             };
-            let (status, kind) = overloaded(status, kind_of(unanswered, ended.kind), queued);
+            let kind = kind_of(unanswered, ended.kind);
             // Logged as nginx does: nobody was there to take the answer.
             let logged = if client.is_cancelled() { CLIENT_GONE } else { status };
             record(logged, kind, ended.report.as_ref());
@@ -205,25 +205,9 @@ impl<T: Default + Send + 'static> HttpService<T> {
             }
             Err(_) => {
                 let (status, kind) = finish.await;
-                let mut response = plain(status, kind, format!("the component did not answer the request ({kind})\n"));
-                if status == StatusCode::SERVICE_UNAVAILABLE {
-                    retry_after(&mut response, &inner.options);
-                }
-                response
+                plain(status, kind, format!("the component did not answer the request ({kind})\n"))
             }
         }
-    }
-}
-
-/// The status and kind of a request the guest did not answer: one that
-/// waited for its slot and then ran out of its deadline had less than its
-/// time because the host was overloaded, which is the host's `503 busy`,
-/// never the guest's `500 deadline-exceeded`.
-fn overloaded(status: StatusCode, kind: &'static str, queued: bool) -> (StatusCode, &'static str) {
-    if queued && kind == "deadline-exceeded" && status == StatusCode::INTERNAL_SERVER_ERROR {
-        (StatusCode::SERVICE_UNAVAILABLE, "busy")
-    } else {
-        (status, kind)
     }
 }
 

@@ -9,10 +9,10 @@
 //! The HTTP contract: a guest that fails is `500` with the header
 //! `x-wasm-runtime-kind` naming the kind (`out-of-fuel`,
 //! `deadline-exceeded`, ...); overload is `503` with `retry-after` and kind
-//! `busy`: no slot within the queue's wait or before the request's
+//! `busy`: no slot within the queue's wait or within half the request's
 //! deadline (which starts when the request comes, so a request that waited
-//! instantiates in what is left), or a request that waited for its slot
-//! and then ran out of its deadline unanswered; a declared body over the limit is `413`; a
+//! instantiates in what is left, at least half its time); a declared body
+//! over the limit is `413`; a
 //! client's malformed request is `400`; a guest's informational status
 //! (1xx, 101 included) is `502` with kind `invalid-response`; a deadline
 //! hit after the response head went out ends the connection abruptly,
