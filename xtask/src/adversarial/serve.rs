@@ -31,6 +31,7 @@ pub(crate) fn cases() -> Vec<Case> {
         Case::new("serve", "deadline header 300 ms on /sleep?ms=5000", "500 deadline-exceeded by ~300 ms", deadline),
         Case::new("serve", "non-ASCII Host header", "400 bad-request", bad_host),
         Case::new("serve", "100 requests past a quota of 2", "200 or 503 with retry-after", quota_burst),
+        Case::new("serve", "3,200 requests with a log nobody reads", "all served, GET / still fast", stalled_log),
     ]
 }
 
@@ -38,6 +39,9 @@ pub(crate) fn cases() -> Vec<Case> {
 struct Served {
     child: Child,
     addr: SocketAddr,
+    /// Its stderr, held open and never read again (a stalled log reader),
+    /// for the cases that ask for one.
+    _stalled_log: Option<BufReader<std::process::ChildStderr>>,
 }
 
 impl Drop for Served {
@@ -51,6 +55,12 @@ impl Served {
     /// Serves the fixture under a manifest with `timeout` and `extra`
     /// `[resources]` lines, with `flags`; ready once it says where it listens.
     fn start(name: &str, timeout: &str, extra: &str, flags: &[&str]) -> Result<Self, String> {
+        Self::start_logging(name, timeout, extra, flags, true)
+    }
+
+    /// [`start`](Self::start); with `drained` false, its stderr is read up
+    /// to the line that says where it listens and then never again.
+    fn start_logging(name: &str, timeout: &str, extra: &str, flags: &[&str], drained: bool) -> Result<Self, String> {
         let binary = crate::cli_binary()?;
         let dir = crate::target_dir().join("adversarial/serve");
         std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -64,19 +74,28 @@ impl Served {
         let mut child = command.spawn().map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
         let stderr = child.stderr.take().ok_or("no stderr")?;
         let (tell, told) = mpsc::channel();
-        // Drained to its end: a server whose log nobody reads is another attack.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
+        // Drained to its end unless the case stalls it.
+        let reader = std::thread::spawn(move || {
+            let mut stderr = BufReader::new(stderr);
+            let mut line = String::new();
+            while stderr.read_line(&mut line).is_ok_and(|read| read > 0) {
                 if let Some(addr) = line.trim().strip_prefix("listening on http://") {
                     let _ = tell.send(addr.to_owned());
+                    if !drained {
+                        return Some(stderr);
+                    }
                 }
+                line.clear();
             }
+            None
         });
         // Killed on any early return from here.
-        let mut served = Self { child, addr: SocketAddr::from(([127, 0, 0, 1], 0)) };
+        let mut served = Self { child, addr: SocketAddr::from(([127, 0, 0, 1], 0)), _stalled_log: None };
         let addr = told.recv_timeout(Duration::from_secs(60)).map_err(|_| "the server never said it listens")?;
         served.addr = addr.parse().map_err(|e| format!("listening on `{addr}`: {e}"))?;
+        if !drained {
+            served._stalled_log = reader.join().map_err(|_| "the log reader panicked")?;
+        }
         Ok(served)
     }
 
@@ -327,6 +346,42 @@ fn quota_burst() -> Outcome {
             took.as_millis(),
             latency.as_millis()
         );
+        Ok((ok, observed))
+    })
+}
+
+/// The server's stderr stops being read after its first line: 3,200
+/// requests log about 400 KB, far past a pipe's 64 KiB. Log lines are
+/// dropped rather than waited for, so every request is still served.
+fn stalled_log() -> Outcome {
+    judged(|| {
+        let served = Served::start_logging("stalled-log", "1s", "", &["--stdio", "inherit"], false)?;
+        served.healthy()?;
+        let addr = served.addr;
+        let started = Instant::now();
+        let clients: Vec<_> = (0..16)
+            .map(|_| {
+                std::thread::spawn(move || {
+                    let mut served = 0;
+                    for _ in 0..200 {
+                        let request = "GET /hello HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
+                        if exchange(addr, request).is_ok_and(|(status, _)| status == 200) {
+                            served += 1;
+                        }
+                    }
+                    served
+                })
+            })
+            .collect();
+        let mut served_count = 0;
+        for client in clients {
+            served_count += client.join().map_err(|_| "a client thread panicked")?;
+        }
+        let took = started.elapsed();
+        let latency = served.healthy()?;
+        let ok = served_count == 3_200 && latency < HEALTHY;
+        let observed =
+            format!("{served_count} of 3200 served in {} ms, GET / {} ms", took.as_millis(), latency.as_millis());
         Ok((ok, observed))
     })
 }
