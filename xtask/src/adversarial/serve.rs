@@ -32,6 +32,7 @@ pub(crate) fn cases() -> Vec<Case> {
         Case::new("serve", "non-ASCII Host header", "400 bad-request", bad_host),
         Case::new("serve", "100 requests past a quota of 2", "200 or 503 with retry-after", quota_burst),
         Case::new("serve", "3,200 requests with a log nobody reads", "all served, GET / still fast", stalled_log),
+        Case::new("serve", "a component that calls itself", "508 at hop 9, within the deadline", self_calling),
     ]
 }
 
@@ -55,12 +56,19 @@ impl Served {
     /// Serves the fixture under a manifest with `timeout` and `extra`
     /// `[resources]` lines, with `flags`; ready once it says where it listens.
     fn start(name: &str, timeout: &str, extra: &str, flags: &[&str]) -> Result<Self, String> {
-        Self::start_logging(name, timeout, extra, flags, true)
+        Self::start_logging(name, timeout, extra, flags, (true, 0))
     }
 
-    /// [`start`](Self::start); with `drained` false, its stderr is read up
-    /// to the line that says where it listens and then never again.
-    fn start_logging(name: &str, timeout: &str, extra: &str, flags: &[&str], drained: bool) -> Result<Self, String> {
+    /// [`start`](Self::start) on `port` (0: any); with `drained` false, its
+    /// stderr is read up to the line that says where it listens and then
+    /// never again.
+    fn start_logging(
+        name: &str,
+        timeout: &str,
+        extra: &str,
+        flags: &[&str],
+        (drained, port): (bool, u16),
+    ) -> Result<Self, String> {
         let binary = crate::cli_binary()?;
         let dir = crate::target_dir().join("adversarial/serve");
         std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -68,7 +76,8 @@ impl Served {
         std::fs::write(&manifest, super::probe::manifest("4MiB", "10_000_000_000", timeout, extra))
             .map_err(|e| e.to_string())?;
         let mut command = Command::new(binary);
-        command.arg("serve").arg(fixture()).arg("--manifest").arg(&manifest).args(["--addr", "127.0.0.1:0"]);
+        command.arg("serve").arg(fixture()).arg("--manifest").arg(&manifest);
+        command.arg("--addr").arg(format!("127.0.0.1:{port}"));
         command.arg("--cache-dir").arg(crate::target_dir().join("adversarial/serve-cache")).args(flags);
         command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
         let mut child = command.spawn().map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
@@ -355,7 +364,7 @@ fn quota_burst() -> Outcome {
 /// dropped rather than waited for, so every request is still served.
 fn stalled_log() -> Outcome {
     judged(|| {
-        let served = Served::start_logging("stalled-log", "1s", "", &["--stdio", "inherit"], false)?;
+        let served = Served::start_logging("stalled-log", "1s", "", &["--stdio", "inherit"], (false, 0))?;
         served.healthy()?;
         let addr = served.addr;
         let started = Instant::now();
@@ -382,6 +391,44 @@ fn stalled_log() -> Outcome {
         let ok = served_count == 3_200 && latency < HEALTHY;
         let observed =
             format!("{served_count} of 3200 served in {} ms, GET / {} ms", took.as_millis(), latency.as_millis());
+        Ok((ok, observed))
+    })
+}
+
+/// The fixture's `/chain` calls `/chain` on its own origin, which it is
+/// granted: each link carries one hop more and what is left of the first
+/// request's deadline, so the chain ends at the ninth hop (508), answered
+/// all the way back well within that deadline, and nothing runs on after.
+fn self_calling() -> Outcome {
+    judged(|| {
+        // A free port, so that the grant can name the server's own origin.
+        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
+        let policy = crate::target_dir().join("adversarial/serve/http-policy.toml");
+        std::fs::write(&policy, "[grants]\nhttp = true\n").map_err(|e| e.to_string())?;
+        let origin = format!("http://127.0.0.1:{port}");
+        let policy = policy.display().to_string();
+        let flags = ["--policy", policy.as_str(), "--allow-http", origin.as_str()];
+        let served = Served::start_logging("self-calling", "2s", "", &flags, (true, port))?;
+        served.healthy()?;
+        // Its own origin as the authority, which the guest calls.
+        let started = Instant::now();
+        let mut stream = TcpStream::connect(served.addr).map_err(|e| e.to_string())?;
+        stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
+        let request = format!("GET /chain HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nconnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
+        let mut answer = String::new();
+        let _ = stream.take(1 << 20).read_to_string(&mut answer);
+        let took = started.elapsed();
+        let first = first_line(&answer).to_owned();
+        let links = answer.matches("chained 200").count();
+        let looped = answer.contains("chained 508");
+        let latency = served.healthy()?;
+        let ok = first.contains(" 200 ") && links == 8 && looped && took < Duration::from_secs(2) && latency < HEALTHY;
+        let observed = format!(
+            "{links} links then 508, first `{first}` in {} ms, GET / {} ms",
+            took.as_millis(),
+            latency.as_millis()
+        );
         Ok((ok, observed))
     })
 }
