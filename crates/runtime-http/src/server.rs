@@ -21,7 +21,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 
 use crate::{HttpService, ResponseBody, ServeError, ServeMetrics};
@@ -81,15 +81,7 @@ impl<T: Default + Send + 'static> Server<T> {
         let slots = Arc::new(Semaphore::new(options.max_connections));
         let graceful = GracefulShutdown::new();
         let mut shutdown = std::pin::pin!(shutdown);
-        loop {
-            let permit = tokio::select! {
-                permit = slots.clone().acquire_owned() => match permit {
-                    Ok(permit) => permit,
-                    Err(_) => break,
-                },
-                () = &mut shutdown => break,
-            };
-            let Some(stream) = accept(&listener, &mut shutdown).await else { break };
+        while let Some((permit, stream)) = admit(&slots, &listener, &mut shutdown).await {
             let _ = stream.set_nodelay(true);
             let (io, blocked) = WriteWatch::new(TokioIo::new(stream));
             let clock = Arc::new(watch::Sender::new(Clock::Idle));
@@ -189,15 +181,7 @@ pub async fn serve_metrics_with(
 ) {
     let slots = Arc::new(Semaphore::new(options.max_connections.max(1)));
     let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let permit = tokio::select! {
-            permit = slots.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-            () = &mut shutdown => break,
-        };
-        let Some(stream) = accept(&listener, &mut shutdown).await else { break };
+    while let Some((permit, stream)) = admit(&slots, &listener, &mut shutdown).await {
         let metrics = metrics.clone();
         let handler = service_fn(move |request: Request<Incoming>| {
             let metrics = metrics.clone();
@@ -210,6 +194,21 @@ pub async fn serve_metrics_with(
             let _ = connection.await;
         });
     }
+}
+
+/// A free connection slot, then the next connection in it; `None` once
+/// `shutdown` completes. Past the cap, connections wait in the backlog.
+async fn admit(
+    slots: &Arc<Semaphore>,
+    listener: &TcpListener,
+    shutdown: &mut Pin<&mut impl Future<Output = ()>>,
+) -> Option<(OwnedSemaphorePermit, TcpStream)> {
+    let permit = tokio::select! {
+        permit = slots.clone().acquire_owned() => permit.ok()?,
+        () = shutdown.as_mut() => return None,
+    };
+    let stream = accept(listener, shutdown).await?;
+    Some((permit, stream))
 }
 
 /// The next connection, or `None` once `shutdown` completes. A failed
