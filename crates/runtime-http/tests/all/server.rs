@@ -71,6 +71,7 @@ async fn a_spin_and_an_allocation_bomb_leave_healthy_requests_healthy() -> TestR
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_are_closed_and_do_not_block_a_request() -> TestResult {
+    let _alone = measuring().await;
     let runtime = runtime_with_queue(100, Duration::from_secs(1))?;
     let options = ServeOptions::default().with_header_timeout(Duration::from_millis(500));
     let running = serve(&runtime, crate::LIMITS, options).await?;
@@ -273,6 +274,7 @@ async fn the_metrics_listener_holds_at_most_its_cap_and_still_answers() -> TestR
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_unfinished_heads_stay_within_the_edge_budget() -> TestResult {
+    let _alone = measuring().await;
     let runtime = runtime_with_queue(100, Duration::from_secs(1))?;
     let running = serve(&runtime, crate::LIMITS, ServeOptions::default()).await?;
     runtime::raise_descriptor_limit();
@@ -315,6 +317,7 @@ async fn shutdown_lets_requests_in_flight_finish_and_accepts_no_more() -> TestRe
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_hosts_memory_stays_bounded_over_many_requests() -> TestResult {
+    let _alone = measuring().await;
     let runtime = runtime_with_queue(1000, Duration::from_secs(5))?;
     let running = serve(&runtime, crate::LIMITS, ServeOptions::default()).await?;
     // Warm up: allocator arenas and the first instances.
@@ -467,6 +470,13 @@ fn accepted_on(port: u16) -> usize {
             here && established && accepted
         })
         .count()
+}
+
+/// Held by the tests that read the whole process's memory or descriptors,
+/// so that two of them never measure each other.
+async fn measuring() -> tokio::sync::MutexGuard<'static, ()> {
+    static MEASURING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    MEASURING.lock().await
 }
 
 fn open_descriptors() -> usize {
