@@ -172,6 +172,18 @@ impl Drop for OpenFile {
 }
 
 impl Usage {
+    /// The charge of the file `key`, found on disk with `size` and
+    /// `allocated` bytes: a file not seen before is charged what it holds,
+    /// whatever the quota (it is on disk already).
+    fn found(&mut self, key: u64, size: u64, allocated: u64) -> &mut FileCharge {
+        let bytes = &mut self.bytes;
+        self.files.entry(key).or_insert_with(|| {
+            let charged = footprint(size, allocated);
+            *bytes = bytes.saturating_add(charged);
+            FileCharge { size, charged, ..FileCharge::default() }
+        })
+    }
+
     /// Refunds and forgets the file `key`.
     fn forget(&mut self, key: u64) {
         if let Some(file) = self.files.remove(&key) {
@@ -246,14 +258,7 @@ impl GrantAccount {
     /// `allocated` bytes now) through this grant; a file not seen before is
     /// charged what it holds, whatever the quota (it is on disk already).
     pub(crate) fn opened(&self, key: u64, size: u64, allocated: u64, writer: bool) {
-        let mut usage = self.usage();
-        let usage = &mut *usage;
-        let file = usage.files.entry(key).or_insert_with(|| {
-            let charged = footprint(size, allocated);
-            usage.bytes = usage.bytes.saturating_add(charged);
-            FileCharge { size, charged, ..FileCharge::default() }
-        });
-        file.writers += u32::from(writer);
+        self.usage().found(key, size, allocated).writers += u32::from(writer);
     }
 
     /// An output stream on the file `key` closed; `now` is the file's size
@@ -414,11 +419,7 @@ fn list(dir: &OwnedFd, usage: &mut Usage, max_entries: u64) -> io::Result<Vec<CS
                 let Ok(stat) = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) else { continue };
                 let key = file_key(stat.st_dev, stat.st_ino);
                 let (size, allocated) = (stat.st_size as u64, (stat.st_blocks as u64).saturating_mul(512));
-                usage.files.entry(key).or_insert_with(|| {
-                    let charged = footprint(size, allocated);
-                    usage.bytes = usage.bytes.saturating_add(charged);
-                    FileCharge { size, charged, ..FileCharge::default() }
-                });
+                usage.found(key, size, allocated);
             }
             _ => {}
         }

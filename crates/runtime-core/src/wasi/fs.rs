@@ -70,6 +70,12 @@ impl DiskState {
         }
     }
 
+    /// Whether the instance, holding what `table` holds and `elsewhere`
+    /// descriptors outside it (outgoing HTTP connections), is at its cap.
+    pub(crate) fn at_cap(&mut self, table: &mut ResourceTable, elsewhere: usize) -> bool {
+        open_descriptors(table, self) + elsewhere >= self.max_descriptors
+    }
+
     /// The read-write grants' accounts, for the report.
     pub(crate) fn usage(&self) -> Vec<DiskUsage> {
         self.grants.iter().filter_map(|grant| grant.quota.as_ref()).map(Quota::usage).collect()
@@ -154,7 +160,7 @@ fn as_listing(stream: &Resource<types::DirectoryEntryStream>) -> Resource<Listin
 
 impl QuotaFs<'_> {
     fn at_descriptor_cap(&mut self) -> bool {
-        open_descriptors(self.inner.table, self.disk) + self.elsewhere >= self.disk.max_descriptors
+        self.disk.at_cap(self.inner.table, self.elsewhere)
     }
 
     /// Runs `create` (which makes one entry holding `bytes` in `fd`'s

@@ -61,7 +61,6 @@ pub(crate) struct WasiState {
     pub(crate) disk: fs::DiskState,
     /// Where inherited stdout and stderr go, when `stdio` inherits them.
     inherited: Option<(&'static output::Drain, &'static output::Drain)>,
-    max_descriptors: usize,
     /// Whether the host handed this store an incoming HTTP request, which
     /// opens `wasi:http/types` to it whatever the outgoing grants say.
     serving: bool,
@@ -138,7 +137,6 @@ impl WasiState {
             denied,
             disk: fs::DiskState::new(&grants.dirs, grants.max_descriptors),
             inherited: (config.stdio == Stdio::Inherit).then(|| (output::drain(stdout_to_stderr), output::drain(true))),
-            max_descriptors: grants.max_descriptors as usize,
             serving: false,
         }
     }
@@ -154,15 +152,20 @@ impl WasiState {
         fs::QuotaFs { inner, disk: &mut self.disk, elsewhere }
     }
 
-    /// Descriptors the instance holds: files, directories, listings,
-    /// sockets and outgoing HTTP connections.
-    fn descriptors_open(&mut self) -> usize {
-        fs::open_descriptors(&mut self.table, &mut self.disk) + self.http_hooks.in_flight.load(Ordering::Acquire)
-    }
-
     fn sockets(&mut self, allowed: bool) -> WasiSocketsCtxView<'_> {
         let table = if allowed { &mut self.table } else { &mut self.denied };
         WasiSocketsCtxView { ctx: self.ctx.sockets(), table }
+    }
+
+    /// `sockets` under the descriptor cap, which counts the instance's
+    /// files, listings, sockets and outgoing HTTP connections.
+    fn capped_sockets(&mut self, allowed: bool) -> sockets::CappedSocketsView<'_> {
+        let table = if allowed { &mut self.table } else { &mut self.denied };
+        sockets::CappedSocketsView {
+            inner: WasiSocketsCtxView { ctx: self.ctx.sockets(), table },
+            disk: &mut self.disk,
+            in_flight: self.http_hooks.in_flight.load(Ordering::Acquire),
+        }
     }
 
     fn http(&mut self, allowed: bool) -> WasiHttpCtxView<'_> {
@@ -568,7 +571,6 @@ impl<'a> Gated<'a> {
     }
 
     fn capped_sockets(self) -> sockets::CappedSocketsView<'a> {
-        let at_cap = self.wasi.descriptors_open() >= self.wasi.max_descriptors;
-        sockets::CappedSocketsView { inner: self.wasi.sockets(self.allowed), at_cap }
+        self.wasi.capped_sockets(self.allowed)
     }
 }

@@ -10,6 +10,8 @@ use wasmtime_wasi::p2::bindings::sockets::{network, tcp, tcp_create_socket, udp_
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, DynPollable, SocketResult, TcpSocket, UdpSocket};
 use wasmtime_wasi::sockets::WasiSocketsCtxView;
 
+use super::fs::DiskState;
+
 /// The `HasData` of the capped socket interfaces.
 pub(super) struct CappedSockets;
 
@@ -19,13 +21,17 @@ impl HasData for CappedSockets {
 
 pub(super) struct CappedSocketsView<'a> {
     pub(super) inner: WasiSocketsCtxView<'a>,
-    /// Whether the instance holds its cap of descriptors already.
-    pub(super) at_cap: bool,
+    /// The instance's files, for counting its descriptors.
+    pub(super) disk: &'a mut DiskState,
+    /// Its outgoing HTTP requests in flight, each a socket.
+    pub(super) in_flight: usize,
 }
 
 impl CappedSocketsView<'_> {
-    fn take_descriptor(&self) -> SocketResult<()> {
-        if self.at_cap { Err(ErrorCode::NewSocketLimit.into()) } else { Ok(()) }
+    /// Counted only where a descriptor is taken: the other socket calls
+    /// (`subscribe` in every poll loop among them) pay nothing.
+    fn take_descriptor(&mut self) -> SocketResult<()> {
+        if self.disk.at_cap(self.inner.table, self.in_flight) { Err(ErrorCode::NewSocketLimit.into()) } else { Ok(()) }
     }
 }
 
