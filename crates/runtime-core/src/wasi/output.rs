@@ -4,11 +4,11 @@
 //! past every deadline. Here a guest's write only queues bytes; when the
 //! queue is full the guest waits on a pollable, which its deadline covers.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::io::Write;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
@@ -35,14 +35,21 @@ const MAX_WAITING_STREAMS: usize = 4096;
 
 /// The host's stdout or stderr and the thread that writes to it.
 pub(crate) struct Drain {
-    chunks: Mutex<mpsc::Sender<Chunk>>,
+    /// Chunks not yet taken by the thread, oldest first.
+    chunks: Mutex<VecDeque<Chunk>>,
+    /// Signalled when a chunk is queued, for the thread.
+    pending: Condvar,
     queued: AtomicUsize,
     /// Bytes promised by `check-write` permits and not yet written.
     reserved: AtomicUsize,
+    /// Bytes of ended streams dropped unwritten to make room for live ones.
+    dropped: AtomicU64,
     /// Streams waiting for room in the process-wide queue.
     waiting: Mutex<Vec<Waker>>,
     /// Signalled after each chunk written, for [`flush_inherited_output`].
     written: (Mutex<()>, Condvar),
+    /// No thread writes: the output is closed.
+    closed: AtomicBool,
 }
 
 struct Chunk {
@@ -58,46 +65,105 @@ struct StreamState {
     queued: AtomicUsize,
     waker: Mutex<Option<Waker>>,
     failed: Mutex<Option<std::io::Error>>,
+    /// Its guest stream is gone (its instance ended, by a deadline too):
+    /// what it still has queued may be dropped to make room.
+    ended: AtomicBool,
 }
 
 /// The host's stdout (`false`) or stderr (`true`), started on first use.
 pub(crate) fn drain(stderr: bool) -> &'static Drain {
-    static STDOUT: OnceLock<Drain> = OnceLock::new();
-    static STDERR: OnceLock<Drain> = OnceLock::new();
+    static STDOUT: OnceLock<&'static Drain> = OnceLock::new();
+    static STDERR: OnceLock<&'static Drain> = OnceLock::new();
     let cell = if stderr { &STDERR } else { &STDOUT };
-    cell.get_or_init(|| {
-        let (sender, receiver) = mpsc::channel::<Chunk>();
+    cell.get_or_init(|| Drain::start(host_sink(stderr)))
+}
+
+impl Drain {
+    /// A drain writing to `sink` on a thread of its own. Lives as long as
+    /// the process: there are two, made once.
+    fn start(mut sink: Box<dyn Write + Send>) -> &'static Drain {
+        let drain: &'static Drain = Box::leak(Box::new(Drain {
+            chunks: Mutex::new(VecDeque::new()),
+            pending: Condvar::new(),
+            queued: AtomicUsize::new(0),
+            reserved: AtomicUsize::new(0),
+            dropped: AtomicU64::new(0),
+            waiting: Mutex::new(Vec::new()),
+            written: (Mutex::new(()), Condvar::new()),
+            closed: AtomicBool::new(false),
+        }));
         let spawned = std::thread::Builder::new().name("wasm-runtime-output".into()).spawn(move || {
-            let mut sink = host_sink(stderr);
-            for chunk in receiver {
+            while let Some(chunk) = drain.next_chunk() {
                 let written = sink.write_all(&chunk.bytes).and_then(|()| sink.flush());
                 if let Err(error) = written
                     && let Ok(mut failed) = chunk.stream.failed.lock()
                 {
                     failed.get_or_insert(error);
                 }
-                let drain = self::drain(stderr);
-                drain.queued.fetch_sub(chunk.cost, Ordering::AcqRel);
-                chunk.stream.queued.fetch_sub(chunk.cost, Ordering::AcqRel);
-                wake(&chunk.stream.waker);
-                if let Ok(mut waiting) = drain.waiting.lock() {
-                    waiting.drain(..).for_each(Waker::wake);
-                }
-                let _guard = drain.written.0.lock();
-                drain.written.1.notify_all();
+                drain.done(&chunk);
             }
         });
         if let Err(error) = spawned {
+            drain.closed.store(true, Ordering::Release);
             tracing::warn!("cannot start the output thread; inherited output is dropped: {error}");
         }
-        Drain {
-            chunks: Mutex::new(sender),
-            queued: AtomicUsize::new(0),
-            reserved: AtomicUsize::new(0),
-            waiting: Mutex::new(Vec::new()),
-            written: (Mutex::new(()), Condvar::new()),
+        drain
+    }
+
+    /// The oldest chunk, once there is one (`None`: the queue is poisoned).
+    fn next_chunk(&self) -> Option<Chunk> {
+        let mut chunks = self.chunks.lock().ok()?;
+        loop {
+            if let Some(chunk) = chunks.pop_front() {
+                return Some(chunk);
+            }
+            chunks = self.pending.wait(chunks).ok()?;
         }
-    })
+    }
+
+    /// `chunk` left the queue (written or dropped): its room is free again.
+    fn done(&self, chunk: &Chunk) {
+        self.queued.fetch_sub(chunk.cost, Ordering::AcqRel);
+        chunk.stream.queued.fetch_sub(chunk.cost, Ordering::AcqRel);
+        wake(&chunk.stream.waker);
+        if let Ok(mut waiting) = self.waiting.lock() {
+            waiting.drain(..).for_each(Waker::wake);
+        }
+        let _guard = self.written.0.lock();
+        self.written.1.notify_all();
+    }
+
+    /// Room left in the process-wide queue.
+    fn room(&self) -> usize {
+        let held = self.queued.load(Ordering::Acquire) + self.reserved.load(Ordering::Acquire);
+        MAX_QUEUED_OUTPUT_BYTES_PER_PROCESS.saturating_sub(held)
+    }
+
+    /// When the process-wide queue could hold a live stream back, drops
+    /// what ended streams still have queued: a stalled reader then keeps a
+    /// guest waiting within its own deadline, and never past it the guests
+    /// that come after. Counted in [`Self::dropped`] and logged.
+    fn make_room(&self) {
+        if self.room() >= MAX_QUEUED_OUTPUT_BYTES {
+            return;
+        }
+        let Ok(mut chunks) = self.chunks.lock() else { return };
+        if !chunks.iter().any(|chunk| chunk.stream.ended.load(Ordering::Acquire)) {
+            return;
+        }
+        let (ended, live): (VecDeque<Chunk>, VecDeque<Chunk>) =
+            chunks.drain(..).partition(|chunk| chunk.stream.ended.load(Ordering::Acquire));
+        *chunks = live;
+        drop(chunks);
+        let bytes: usize = ended.iter().map(|chunk| chunk.bytes.len()).sum();
+        ended.iter().for_each(|chunk| self.done(chunk));
+        let total = self.dropped.fetch_add(bytes as u64, Ordering::AcqRel) + bytes as u64;
+        tracing::warn!(
+            dropped_bytes = bytes,
+            total_dropped_bytes = total,
+            "dropped output of ended instances that the host's reader has not taken"
+        );
+    }
 }
 
 /// The host's stdout or stderr as a file of the output thread's own (a
@@ -165,8 +231,7 @@ impl InheritedStream {
         let own = MAX_QUEUED_OUTPUT_BYTES
             .saturating_sub(self.state.queued.load(Ordering::Acquire))
             .saturating_sub(self.permit);
-        let held = self.drain.queued.load(Ordering::Acquire) + self.drain.reserved.load(Ordering::Acquire);
-        own.min(MAX_QUEUED_OUTPUT_BYTES_PER_PROCESS.saturating_sub(held))
+        own.min(self.drain.room())
     }
 
     /// Gives back what is left of the permit.
@@ -178,6 +243,7 @@ impl InheritedStream {
     /// Reserves what may be written now as the new permit.
     fn reserve(&mut self) -> usize {
         self.release();
+        self.drain.make_room();
         let own = MAX_QUEUED_OUTPUT_BYTES.saturating_sub(self.state.queued.load(Ordering::Acquire));
         let reserved = &self.drain.reserved;
         let mut before = reserved.load(Ordering::Acquire);
@@ -204,6 +270,13 @@ impl InheritedStream {
 impl Drop for InheritedStream {
     fn drop(&mut self) {
         self.release();
+        self.state.ended.store(true, Ordering::Release);
+        // What it left queued may now make room for those waiting.
+        if self.state.queued.load(Ordering::Acquire) > 0
+            && let Ok(mut waiting) = self.drain.waiting.lock()
+        {
+            waiting.drain(..).for_each(Waker::wake);
+        }
     }
 }
 
@@ -238,6 +311,7 @@ impl Future for Room<'_> {
                 waiting.push(cx.waker().clone());
             }
         }
+        stream.drain.make_room();
         let writable = stream.permit > CHUNK_COST || stream.room() > CHUNK_COST;
         if writable || stream.failure().is_some() { Poll::Ready(()) } else { Poll::Pending }
     }
@@ -265,12 +339,13 @@ impl OutputStream for InheritedStream {
         self.drain.reserved.fetch_sub(used, Ordering::AcqRel);
         self.state.queued.fetch_add(cost, Ordering::AcqRel);
         self.drain.queued.fetch_add(cost, Ordering::AcqRel);
-        let sent = self
-            .drain
-            .chunks
-            .lock()
-            .ok()
-            .is_some_and(|chunks| chunks.send(Chunk { bytes, cost, stream: self.state.clone() }).is_ok());
+        let open = !self.drain.closed.load(Ordering::Acquire);
+        let sent = open
+            && self.drain.chunks.lock().is_ok_and(|mut chunks| {
+                chunks.push_back(Chunk { bytes, cost, stream: self.state.clone() });
+                true
+            });
+        self.drain.pending.notify_one();
         if !sent {
             self.state.queued.fetch_sub(cost, Ordering::AcqRel);
             self.drain.queued.fetch_sub(cost, Ordering::AcqRel);
@@ -294,5 +369,90 @@ impl OutputStream for InheritedStream {
             // The permit is reserved with the write's own cost.
             None => Ok(self.reserve().saturating_sub(CHUNK_COST)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sink that takes nothing until `open` is set: a reader that stalls.
+    struct Gated {
+        open: Arc<(Mutex<bool>, Condvar)>,
+        taken: Arc<Mutex<Vec<u8>>>,
+    }
+
+    impl Write for Gated {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            let (open, opened) = &*self.open;
+            let mut guard = open.lock().map_err(|_| std::io::ErrorKind::Other)?;
+            while !*guard {
+                guard = opened.wait(guard).map_err(|_| std::io::ErrorKind::Other)?;
+            }
+            self.taken.lock().map_err(|_| std::io::ErrorKind::Other)?.extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Writes `byte` into `stream` until it has no room left; the bytes written.
+    fn fill(stream: &mut InheritedStream, byte: u8) -> usize {
+        let mut total = 0;
+        loop {
+            let room = stream.check_write().unwrap_or(0).min(8192);
+            if room == 0 {
+                return total;
+            }
+            assert!(stream.write(Bytes::from(vec![byte; room])).is_ok());
+            total += room;
+        }
+    }
+
+    #[test]
+    fn a_stalled_reader_holds_ended_streams_output_only_until_a_live_stream_needs_room() {
+        let open = Arc::new((Mutex::new(false), Condvar::new()));
+        let taken = Arc::new(Mutex::new(Vec::new()));
+        let drain = Drain::start(Box::new(Gated { open: open.clone(), taken: taken.clone() }));
+        // Sixteen guests fill the process-wide queue while nobody reads.
+        let mut ended: Vec<InheritedStream> = (0..16).map(|_| InheritedStream::new(drain)).collect();
+        let queued: usize = ended.iter_mut().map(|stream| fill(stream, b'x')).sum();
+        assert!(queued > MAX_QUEUED_OUTPUT_BYTES_PER_PROCESS / 2, "{queued}");
+        let mut live = InheritedStream::new(drain);
+        assert_eq!(fill(&mut live, b'y'), 0, "the process-wide bound holds while the writers live");
+        // Their instances end (a deadline): their output gives way.
+        drop(ended);
+        let written = fill(&mut live, b'y');
+        assert!(written >= MAX_QUEUED_OUTPUT_BYTES / 2, "the live guest got room: {written}");
+        let dropped = drain.dropped.load(Ordering::Acquire);
+        assert!(dropped > 0 && dropped as usize <= queued, "{dropped} of {queued}");
+        // The reader comes back: the live guest's output is all there.
+        *open.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+        open.1.notify_all();
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        while drain.queued.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        let taken = taken.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        assert_eq!(taken.iter().filter(|byte| **byte == b'y').count(), written);
+        assert_eq!(taken.iter().filter(|byte| **byte == b'x').count() + dropped as usize, queued);
+    }
+
+    #[test]
+    fn output_of_an_ended_stream_is_still_written_when_nobody_needs_its_room() {
+        let open = Arc::new((Mutex::new(true), Condvar::new()));
+        let taken = Arc::new(Mutex::new(Vec::new()));
+        let drain = Drain::start(Box::new(Gated { open, taken: taken.clone() }));
+        let mut stream = InheritedStream::new(drain);
+        let written = fill(&mut stream, b'z');
+        drop(stream);
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        while drain.queued.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        assert_eq!(taken.lock().map(|taken| taken.len()).unwrap_or(0), written);
+        assert_eq!(drain.dropped.load(Ordering::Acquire), 0);
     }
 }
