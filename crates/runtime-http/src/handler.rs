@@ -2,12 +2,11 @@
 //! response, and what it all used.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Body;
 use runtime::{CallReport, CancellationToken, LoadedComponent, RuntimeError};
 use wasmtime_wasi_http::p2::bindings::Proxy;
@@ -16,6 +15,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::body::{CallOutcome, ResponseBody, until_deadline};
 use crate::metrics::ServeMetrics;
+use crate::request_body::{GuestBody, Verdict, limited};
 use crate::{ServeError, ServeOptions};
 
 /// The response header that names what went wrong, with the kinds of
@@ -172,11 +172,28 @@ impl<T: Default + Send + 'static> HttpService<T> {
         };
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let outcome = CallOutcome::default();
-        let body_cut = Arc::new(AtomicBool::new(false));
-        let limits = BodyLimit { max: inner.max_body, cut: body_cut.clone() };
-        let call =
-            spawn_handler(instance, request, limits, sender, (deadline, cause.hops), outcome.clone(), gone.clone());
-        let (status, response) = judge(receiver.await.ok(), body_cut.load(Ordering::Acquire));
+        // A client that waits for `100 Continue` gets it only if the guest reads.
+        let expects_continue = request.headers().get(http::header::EXPECT).is_some();
+        let (parts, body) = request.into_parts();
+        let (body, progress) = limited(body, inner.max_body);
+        let request = Request::from_parts(parts, body);
+        let call = spawn_handler(instance, request, sender, (deadline, cause.hops), outcome.clone(), gone.clone());
+        let answered = receiver.await.ok();
+        // A guest that answered before its (chunked) body ended: the body is
+        // read to its end or its limit before the answer goes out, so a body
+        // over the limit is 413 whatever the guest said.
+        let final_answer = matches!(&answered, Some(Ok(response)) if !response.status().is_informational());
+        let body =
+            if final_answer && progress.verdict() == Verdict::Open && (progress.guest_read() || !expects_continue) {
+                tokio::select! {
+                    biased;
+                    verdict = progress.settle(deadline) => verdict,
+                    () = gone.cancelled() => Verdict::Open,
+                }
+            } else {
+                progress.verdict()
+            };
+        let (status, response) = judge(answered, body);
         let unanswered = response.as_ref().err().copied();
         // The header, the log line and the metrics name the same kind and status.
         let client = gone.clone();
@@ -214,8 +231,10 @@ impl<T: Default + Send + 'static> HttpService<T> {
 /// Why a request got no answer of its guest's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Unanswered {
-    /// Its body passed the limit while the guest read it.
+    /// Its body passed the limit.
     BodyCut,
+    /// Its client had not sent the whole body by the deadline.
+    BodyLate,
     /// The guest answered with an informational status (1xx, 101
     /// included), which cannot end a request that asked for no upgrade.
     Informational(u16),
@@ -229,17 +248,19 @@ enum Unanswered {
 /// status the client gets.
 fn judge(
     answered: Option<Result<Response<HyperOutgoingBody>, ErrorCode>>,
-    body_cut: bool,
+    body: Verdict,
 ) -> (StatusCode, Result<Response<HyperOutgoingBody>, Unanswered>) {
     match answered {
         // A body cut at the limit (a chunked one: a declared length was
         // refused earlier) makes whatever the guest answered from it moot.
-        Some(Ok(_)) if body_cut => (StatusCode::PAYLOAD_TOO_LARGE, Err(Unanswered::BodyCut)),
+        Some(Ok(_)) if body == Verdict::Cut => (StatusCode::PAYLOAD_TOO_LARGE, Err(Unanswered::BodyCut)),
         // hyper would turn a 1xx into a bare 500 and send a 101 as if
         // upgrading: the guest's mistake is the gateway's 502.
         Some(Ok(response)) if response.status().is_informational() => {
             (StatusCode::BAD_GATEWAY, Err(Unanswered::Informational(response.status().as_u16())))
         }
+        // A final answer waits for its body's end, which never came.
+        Some(Ok(_)) if body == Verdict::Open => (StatusCode::REQUEST_TIMEOUT, Err(Unanswered::BodyLate)),
         Some(Ok(response)) => (response.status(), Ok(response)),
         Some(Err(_)) => (StatusCode::INTERNAL_SERVER_ERROR, Err(Unanswered::ErrorCode)),
         // The guest ended without answering: the call's outcome says why.
@@ -252,18 +273,13 @@ fn judge(
 fn kind_of(unanswered: Option<Unanswered>, ended: &'static str) -> &'static str {
     match (unanswered, ended) {
         (Some(Unanswered::BodyCut), _) => "request-too-large",
+        (Some(Unanswered::BodyLate), _) => "request-timeout",
         (Some(Unanswered::Informational(_)), _) => "invalid-response",
         (_, kind) if kind != "ok" => kind,
         (Some(Unanswered::ErrorCode), _) => "guest-error-response",
         (Some(Unanswered::Nothing), _) => "no-response",
         (None, kind) => kind,
     }
-}
-
-/// The request body's limit, and whether a body passed it.
-struct BodyLimit {
-    max: u64,
-    cut: Arc<AtomicBool>,
 }
 
 /// Whether `name` is the handler of `wasi:http/incoming-handler@0.2.x`.
@@ -335,8 +351,7 @@ type ResponseSender = tokio::sync::oneshot::Sender<Result<Response<HyperOutgoing
 /// with the call's outcome.
 fn spawn_handler<T, B>(
     mut instance: runtime::Instance<T>,
-    request: Request<B>,
-    limit: BodyLimit,
+    request: Request<GuestBody<B>>,
     sender: ResponseSender,
     (deadline, hops): (Instant, u32),
     outcome_cell: CallOutcome,
@@ -349,19 +364,6 @@ where
 {
     // One deadline for the whole request: instantiation already spent part.
     instance.set_call_timeout(Some(deadline.saturating_duration_since(Instant::now())));
-    let request = request.map(|body| {
-        let BodyLimit { max, cut } = limit;
-        Limited::new(body, usize::try_from(max).unwrap_or(usize::MAX)).map_err(move |error| {
-            if error.is::<http_body_util::LengthLimitError>() {
-                cut.store(true, Ordering::Release);
-                return wasmtime_wasi_http::Error::HttpRequestBodySize(Some(max));
-            }
-            match error.downcast::<hyper::Error>() {
-                Ok(hyper) => wasmtime_wasi_http::Error::Hyper(*hyper),
-                Err(other) => wasmtime_wasi_http::Error::InternalError(Some(other.to_string())),
-            }
-        })
-    });
     tokio::spawn(async move {
         let stop = instance.cancellation_token();
         let outcome = {
@@ -474,7 +476,7 @@ mod tests {
     #[test]
     fn an_informational_status_is_502_invalid_response_whatever_the_call_did() {
         for given in [100, 101, 103, 199] {
-            let (status, judged) = judge(answer(given), false);
+            let (status, judged) = judge(answer(given), Verdict::Whole);
             assert_eq!(status, StatusCode::BAD_GATEWAY, "{given}");
             let unanswered = judged.err();
             assert_eq!(unanswered, Some(Unanswered::Informational(given)));
@@ -487,11 +489,13 @@ mod tests {
     #[test]
     fn final_statuses_pass_through() {
         for given in [200, 204, 302, 404, 500, 599] {
-            let (status, judged) = judge(answer(given), false);
+            let (status, judged) = judge(answer(given), Verdict::Whole);
             assert_eq!(status.as_u16(), given);
             assert!(judged.is_ok(), "{given}");
         }
-        assert_eq!(judge(answer(200), true).0, StatusCode::PAYLOAD_TOO_LARGE);
-        assert_eq!(judge(None, false).0, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(judge(answer(200), Verdict::Cut).0, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(judge(answer(200), Verdict::Open).0, StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(judge(answer(200), Verdict::Failed).0, StatusCode::OK);
+        assert_eq!(judge(None, Verdict::Whole).0, StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

@@ -49,6 +49,7 @@
 mod body;
 mod handler;
 mod metrics;
+mod request_body;
 mod server;
 
 use std::time::Duration;

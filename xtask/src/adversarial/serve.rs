@@ -33,6 +33,7 @@ pub(crate) fn cases() -> Vec<Case> {
         Case::new("serve", "100 requests past a quota of 2", "200 or 503 with retry-after", quota_burst),
         Case::new("serve", "3,200 requests with a log nobody reads", "all served, GET / still fast", stalled_log),
         Case::new("serve", "a component that calls itself", "508 at hop 9, within the deadline", self_calling),
+        Case::new("serve", "8 MiB chunked to a guest that answers unread", "413 request-too-large", chunked_unread),
     ]
 }
 
@@ -145,8 +146,13 @@ fn fixture() -> PathBuf {
 /// 10 s): the status and the head.
 fn exchange(addr: SocketAddr, raw: &str) -> Result<(u16, String), String> {
     let mut stream = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
     stream.write_all(raw.as_bytes()).map_err(|e| format!("write: {e}"))?;
+    answer(stream)
+}
+
+/// Reads the answer on `stream` to its end (at most 10 s): the status and the head.
+fn answer(stream: TcpStream) -> Result<(u16, String), String> {
+    stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
     let mut answer = Vec::new();
     // An abrupt end after the head still tells the status.
     let _ = stream.take(1 << 20).read_to_end(&mut answer);
@@ -314,6 +320,46 @@ fn single(name: &str, timeout: &str, raw: &str, (status, expected): (u16, &str))
         let ok =
             got == status && kind == expected && took < Duration::from_millis(800) && latency < HEALTHY && grown < 16;
         let ok = ok && after <= fds + FD_SLACK;
+        let observed =
+            format!("{got} {kind} in {} ms, GET / {} ms, +{grown} MiB", took.as_millis(), latency.as_millis());
+        Ok((ok, observed))
+    })
+}
+
+/// 8 MiB sent chunked (no declared length) to `/hello`, which answers
+/// without reading its body, past a 4 MiB limit: the answer waits for the
+/// body's end or limit, so the client is told 413, not the guest's 200.
+fn chunked_unread() -> Outcome {
+    judged(|| {
+        let served = Served::start("chunked-unread", "2s", "", &[])?;
+        served.healthy()?;
+        let (rss, fds) = (served.rss_mib(), served.fds());
+        let started = Instant::now();
+        let stream = TcpStream::connect(served.addr).map_err(|e| format!("connect: {e}"))?;
+        let mut writer = stream.try_clone().map_err(|e| e.to_string())?;
+        // Written beside the read: the server answers as soon as the limit passes.
+        let sender = std::thread::spawn(move || {
+            let head = "POST /hello HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n";
+            let mut chunk = format!("{:x}\r\n", 64 * 1024).into_bytes();
+            chunk.extend(std::iter::repeat_n(b'a', 64 * 1024));
+            chunk.extend(b"\r\n");
+            let _ = writer.write_all(head.as_bytes());
+            for _ in 0..128 {
+                if writer.write_all(&chunk).is_err() {
+                    return;
+                }
+            }
+            let _ = writer.write_all(b"0\r\n\r\n");
+        });
+        let (got, head) = answer(stream.try_clone().map_err(|e| e.to_string())?)?;
+        let _ = stream.shutdown(std::net::Shutdown::Both);
+        let _ = sender.join();
+        let took = started.elapsed();
+        let kind = head.lines().find_map(|line| line.strip_prefix("x-wasm-runtime-kind:")).map_or("none", str::trim);
+        let latency = served.healthy()?;
+        let (grown, after) = (served.rss_mib().saturating_sub(rss), served.fds());
+        let ok =
+            got == 413 && kind == "request-too-large" && latency < HEALTHY && grown < 16 && after <= fds + FD_SLACK;
         let observed =
             format!("{got} {kind} in {} ms, GET / {} ms, +{grown} MiB", took.as_millis(), latency.as_millis());
         Ok((ok, observed))

@@ -136,6 +136,44 @@ async fn a_chunked_body_over_the_limit_is_413_whatever_the_guest_answers() -> Te
     running.stop(std::time::Duration::from_secs(5)).await
 }
 
+/// `size` bytes to `path` in 4 KiB chunks, then, with `stall`, never the end.
+fn chunked_post(
+    addr: std::net::SocketAddr,
+    path: &str,
+    size: usize,
+    stall: bool,
+) -> Result<Request<http_body_util::StreamBody<impl futures::Stream<Item = ChunkResult> + use<>>>, http::Error> {
+    use futures::StreamExt as _;
+    let chunks = (0..size / 4096).map(|_| Ok(hyper::body::Frame::data(Bytes::from(vec![b'a'; 4096]))));
+    let end = if stall { futures::stream::pending().left_stream() } else { futures::stream::empty().right_stream() };
+    let body = http_body_util::StreamBody::new(futures::stream::iter(chunks).chain(end));
+    Request::post(path).header("host", addr.to_string()).body(body)
+}
+
+type ChunkResult = Result<hyper::body::Frame<Bytes>, std::convert::Infallible>;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_that_answers_before_reading_its_chunked_body_still_gets_413_past_the_limit() -> TestResult {
+    let options = ServeOptions::default().with_max_request_body(64 * 1024);
+    let service = HttpService::new(crate::guest(runtime(), LIMITS)?, options)?;
+    let metrics = service.metrics();
+    let running = crate::Running::start(service).await?;
+    // `/hello` answers without reading the body at all.
+    let refused = send(running.addr, chunked_post(running.addr, "/hello", 1 << 20, false)?).await?;
+    assert_eq!((refused.status, refused.kind()), (StatusCode::PAYLOAD_TOO_LARGE, Some("request-too-large")));
+    let served = send(running.addr, chunked_post(running.addr, "/hello", 32 * 1024, false)?).await?;
+    assert_eq!((served.status, served.text().as_str()), (StatusCode::OK, "hello from rust\n"));
+    // A body whose end never comes: the answer waits for it until the deadline.
+    let started = std::time::Instant::now();
+    let late = send(running.addr, chunked_post(running.addr, "/hello", 8 * 1024, true)?).await?;
+    assert_eq!((late.status, late.kind()), (StatusCode::REQUEST_TIMEOUT, Some("request-timeout")));
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "answered {:?} after", started.elapsed());
+    wait_until_ended(&metrics).await;
+    let counted = (metrics.requests("request-too-large"), metrics.requests("ok"), metrics.requests("request-timeout"));
+    assert_eq!(counted, (1, 1, 1));
+    running.stop(std::time::Duration::from_secs(5)).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_still_streaming_at_the_deadline_ends_the_connection_abruptly() -> TestResult {
     let limits = "memory = \"4MiB\"\nfuel = 10_000_000_000\ntimeout = \"300ms\"";
