@@ -223,3 +223,23 @@ fn wasmtime_limit(error: &wasmtime::Error) -> Option<CrashKind> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use wasmtime::component::ResourceTableError;
+
+    use super::*;
+
+    #[test]
+    fn a_handle_that_is_gone_or_of_another_type_is_the_guests_misuse_and_a_full_table_its_limit() {
+        // A response-outparam set twice (gone) or forged from another
+        // resource's index (wrong type), as wasmtime-wasi-http's `delete` fails.
+        for misuse in [ResourceTableError::NotPresent, ResourceTableError::WrongType, ResourceTableError::HasChildren] {
+            let error = wasmtime::Error::new(misuse).context("response-outparam.set");
+            assert_eq!(table_error(&error), Some(CrashKind::ComponentModelViolation));
+        }
+        let full = wasmtime::Error::new(ResourceTableError::Full);
+        assert_eq!(table_error(&full), Some(CrashKind::HandleLimitExceeded));
+        assert_eq!(table_error(&wasmtime::Error::msg("an I/O failure")), None);
+    }
+}
