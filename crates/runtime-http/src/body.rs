@@ -48,16 +48,18 @@ pub type ResponseBody = UnsyncBoxBody<Bytes, BodyError>;
 /// A body whose call failed (wasmtime-wasi-http ends a body its guest never
 /// finished as if it were complete) fails too. Dropped unfinished after it
 /// began to be written (its client went away, or its connection failed),
-/// it cancels `gone`, which stops the call.
+/// it cancels `gone`, which stops the call; with `finish`, the body is read
+/// on to its end or the deadline and thrown away instead, so its guest can
+/// finish.
 pub(crate) fn until_deadline(
     body: HyperOutgoingBody,
     deadline: Instant,
     outcome: CallOutcome,
-    gone: CancellationToken,
+    (gone, finish): (CancellationToken, bool),
 ) -> ResponseBody {
     let sleep = Box::pin(tokio::time::sleep_until(deadline.into()));
     let inner = body.map_err(|error| BodyError::Guest(format!("{error:?}"))).boxed_unsync();
-    Deadlined { inner, sleep, outcome, gone, polled: false, ended: false }.boxed_unsync()
+    Deadlined { inner, sleep, outcome, gone, finish, polled: false, ended: false }.boxed_unsync()
 }
 
 struct Deadlined {
@@ -65,6 +67,7 @@ struct Deadlined {
     sleep: Pin<Box<tokio::time::Sleep>>,
     outcome: CallOutcome,
     gone: CancellationToken,
+    finish: bool,
     /// hyper asked for a frame: a body never asked for (the answer to a
     /// `HEAD`, a `204`) is dropped unread with its client still there.
     polled: bool,
@@ -74,8 +77,25 @@ struct Deadlined {
 
 impl Drop for Deadlined {
     fn drop(&mut self) {
-        if self.polled && !self.ended {
+        if self.ended {
+            return;
+        }
+        if self.polled {
             self.gone.cancel();
+        }
+        if self.finish
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let rest =
+                std::mem::replace(&mut self.inner, http_body_util::Empty::new().map_err(|n| match n {}).boxed_unsync());
+            let deadline = self.sleep.deadline();
+            runtime.spawn(async move {
+                let drained = async move {
+                    let mut rest = rest;
+                    while let Some(Ok(_)) = rest.frame().await {}
+                };
+                let _ = tokio::time::timeout_at(deadline, drained).await;
+            });
         }
     }
 }

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Body;
+use runtime::manifest::OnClientGone;
 use runtime::{CallReport, CancellationToken, LoadedComponent, RuntimeError};
 use wasmtime_wasi_http::p2::bindings::Proxy;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
@@ -45,6 +46,8 @@ struct Inner<T: 'static> {
     options: ServeOptions,
     max_body: u64,
     timeout: Duration,
+    /// `[wasi.http] on-client-gone = "finish"`: a guest whose client left runs on.
+    finish: bool,
     metrics: Arc<ServeMetrics>,
 }
 
@@ -66,7 +69,9 @@ impl<T: Default + Send + 'static> HttpService<T> {
         let limits = component.limits();
         let max_body = options.max_request_body.unwrap_or_else(|| limits.memory_bytes());
         let timeout = limits.timeout();
-        Ok(Self { inner: Arc::new(Inner { component, options, max_body, timeout, metrics: ServeMetrics::new() }) })
+        let finish = component.wasi_config().http.on_client_gone == OnClientGone::Finish;
+        let metrics = ServeMetrics::new();
+        Ok(Self { inner: Arc::new(Inner { component, options, max_body, timeout, finish, metrics }) })
     }
 
     /// The server's metrics, to expose with [`serve_metrics`](crate::serve_metrics).
@@ -98,8 +103,12 @@ impl<T: Default + Send + 'static> HttpService<T> {
     /// the guest as a deadline would, or takes the request out of the
     /// admission queue. The work runs on its own task, so the request is
     /// still counted and logged, with kind `cancelled` (and status 499 when
-    /// the client left before the response head). There is no manifest
-    /// setting to let the guest finish instead.
+    /// the client left before the response head). With `[wasi.http]
+    /// on-client-gone = "finish"` in the manifest, the guest runs on to its
+    /// end or its deadline instead, its response body read and thrown away,
+    /// and the request is counted with the kind its call ended with (still
+    /// status 499 in the log); a request still waiting for its slot is
+    /// taken out of the queue either way.
     pub async fn handle<B>(&self, request: Request<B>) -> Response<ResponseBody>
     where
         B: Body<Data = Bytes> + Send + Sync + 'static,
@@ -177,7 +186,8 @@ impl<T: Default + Send + 'static> HttpService<T> {
         let (parts, body) = request.into_parts();
         let (body, progress) = limited(body, inner.max_body);
         let request = Request::from_parts(parts, body);
-        let call = spawn_handler(instance, request, sender, (deadline, cause.hops), outcome.clone(), gone.clone());
+        let client = Client { gone: gone.clone(), finish: inner.finish };
+        let call = spawn_handler(instance, request, sender, (deadline, cause.hops), outcome.clone(), client);
         let answered = receiver.await.ok();
         // A guest that answered before its (chunked) body ended: the body is
         // read to its end or its limit before the answer goes out, so a body
@@ -213,7 +223,8 @@ impl<T: Default + Send + 'static> HttpService<T> {
             Ok(response) => {
                 // The body may still stream: the call's end is logged when it comes.
                 tokio::spawn(finish);
-                response.map(|body| until_deadline(body, deadline, outcome, gone))
+                let finish = inner.finish;
+                response.map(|body| until_deadline(body, deadline, outcome, (gone, finish)))
             }
             Err(Unanswered::Informational(given)) => {
                 let (status, kind) = finish.await;
@@ -355,7 +366,7 @@ fn spawn_handler<T, B>(
     sender: ResponseSender,
     (deadline, hops): (Instant, u32),
     outcome_cell: CallOutcome,
-    gone: CancellationToken,
+    client: Client,
 ) -> tokio::task::JoinHandle<Ended>
 where
     T: Send + 'static,
@@ -378,11 +389,12 @@ where
             });
             let mut run = std::pin::pin!(run);
             // The client left: the guest is stopped as at a deadline, and
-            // the call ends `cancelled` with what it used.
+            // the call ends `cancelled` with what it used, unless the
+            // manifest lets it finish.
             tokio::select! {
                 biased;
                 outcome = &mut run => outcome,
-                () = gone.cancelled() => {
+                () = client.gone.cancelled(), if !client.finish => {
                     stop.cancel();
                     run.await
                 }
@@ -399,7 +411,7 @@ where
         // A guest whose client left first may have ended on its own before
         // the token stopped it (its body's writes failed, or it trapped on
         // them): it ended because the client left.
-        if gone.is_cancelled() {
+        if client.gone.is_cancelled() && !client.finish {
             ended.kind = "cancelled";
         }
         // Before the store goes: dropping it ends an unfinished body, which
@@ -408,6 +420,13 @@ where
         drop(instance);
         ended
     })
+}
+
+/// Whether the request's client went away, and whether its guest may then
+/// run on.
+struct Client {
+    gone: CancellationToken,
+    finish: bool,
 }
 
 /// The call's report with its instance's instantiation (and its queue

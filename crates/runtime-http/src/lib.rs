@@ -21,8 +21,9 @@
 //! client reads. A client that goes away (closes its connection before the
 //! answer, or before the end of a response body) cancels its request's
 //! work at once: the guest is stopped as at a deadline and the request is
-//! counted and logged with kind `cancelled`; no manifest setting lets the
-//! guest finish instead.
+//! counted and logged with kind `cancelled`, unless the manifest says
+//! `[wasi.http] on-client-gone = "finish"`: then the guest runs on to its
+//! end or its deadline and its answer is read and thrown away.
 //!
 //! ```
 //! use runtime::{ByteSize, ComponentManifest, Fuel, Resources, Runtime, Timeout};

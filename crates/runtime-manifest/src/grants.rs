@@ -134,8 +134,8 @@ pub struct WasiConfig {
     /// Sockets.
     #[serde(skip_serializing_if = "NetworkGrant::is_empty")]
     pub network: NetworkGrant,
-    /// Outgoing HTTP.
-    #[serde(skip_serializing_if = "HttpGrant::is_empty")]
+    /// Outgoing HTTP, and what serving does when a client leaves.
+    #[serde(skip_serializing_if = "HttpGrant::is_default")]
     pub http: HttpGrant,
     /// The runtime's reference host interfaces (`wasm-runtime:host/*`) the
     /// component may call; a call into any other fails `capability-denied`.
@@ -230,6 +230,37 @@ impl FromStr for Stdio {
             "discard" => Ok(Self::Discard),
             "capture" => Ok(Self::Capture),
             "inherit" => Ok(Self::Inherit),
+            _ => Err(()),
+        }
+    }
+}
+
+/// What a served request's work does when its client goes away
+/// (`[wasi.http] on-client-gone`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum OnClientGone {
+    /// The guest is stopped at once, as at its deadline (the default).
+    #[default]
+    Cancel,
+    /// The guest runs on to its end or its deadline; its answer is
+    /// thrown away.
+    Finish,
+}
+
+impl OnClientGone {
+    /// The names a manifest may use.
+    pub const NAMES: &[&str] = &["cancel", "finish"];
+}
+
+impl FromStr for OnClientGone {
+    type Err = ();
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "cancel" => Ok(Self::Cancel),
+            "finish" => Ok(Self::Finish),
             _ => Err(()),
         }
     }
@@ -408,12 +439,20 @@ pub struct HttpGrant {
     /// Origins as `scheme://host[:port]`, e.g. `http://127.0.0.1:8080`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub allowed_hosts: Vec<HttpOrigin>,
+    /// What a served request's work does when its client goes away.
+    #[serde(skip_serializing_if = "is_default")]
+    pub on_client_gone: OnClientGone,
 }
 
 impl HttpGrant {
     /// Whether no origin is allowed.
     pub fn is_empty(&self) -> bool {
         self.allowed_hosts.is_empty()
+    }
+
+    /// Whether the table says nothing.
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
     }
 
     /// Whether a request to `scheme` and `authority` may go out.
@@ -502,8 +541,10 @@ mod tests {
         {
             assert!(origin(bad).is_err(), "{bad}");
         }
-        let grant =
-            HttpGrant { allowed_hosts: vec!["http://127.0.0.1:8080".parse().unwrap_or_else(|_| unreachable!())] };
+        let grant = HttpGrant {
+            allowed_hosts: vec!["http://127.0.0.1:8080".parse().unwrap_or_else(|_| unreachable!())],
+            ..HttpGrant::default()
+        };
         assert!(grant.allows("http", "127.0.0.1:8080"));
         assert!(!grant.allows("http", "127.0.0.1:8081"));
         assert!(!grant.allows("https", "127.0.0.1:8080"));

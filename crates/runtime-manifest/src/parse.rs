@@ -16,8 +16,8 @@ use toml::de::{DeInteger, DeTable, DeValue};
 
 use crate::error::{Error, InvalidManifest};
 use crate::grants::{
-    DirGrant, DirMode, HostInterface, HttpGrant, HttpOrigin, NetworkGrant, Stdio, WasiConfig, check_env_var,
-    check_guest_dir,
+    DirGrant, DirMode, HostInterface, HttpGrant, HttpOrigin, NetworkGrant, OnClientGone, Stdio, WasiConfig,
+    check_env_var, check_guest_dir,
 };
 use crate::manifest::{ComponentInfo, ComponentManifest, ComponentName, Resources, WasmPath};
 use crate::policy::{Bounds, HostPolicy, LimitKey, PolicyViolation};
@@ -37,7 +37,7 @@ const DIR_KEYS: &[&str] = &["host", "mode", "max-bytes", "max-entries"];
 const DIRS_EXAMPLE: &str = "[wasi.dirs]\n\"/data\" = { host = \"data\", mode = \"ro\" }";
 const NETWORK_KEYS: &[&str] = &["tcp-connect", "tcp-bind", "udp", "ip-name-lookup"];
 const NETWORK_EXAMPLE: &str = "[wasi.network]\ntcp-connect = [\"127.0.0.1:8080\"]";
-const HTTP_KEYS: &[&str] = &["allowed-hosts"];
+const HTTP_KEYS: &[&str] = &["allowed-hosts", "on-client-gone"];
 const HTTP_EXAMPLE: &str = "[wasi.http]\nallowed-hosts = [\"http://127.0.0.1:8080\"]";
 
 /// The example shown when the whole `[resources]` table is missing.
@@ -619,6 +619,11 @@ impl<'p> Checker<'p> {
     fn http(&mut self, value: &Spanned<DeValue<'_>>) -> Option<HttpGrant> {
         let table = self.sub_table(value, "wasi.http", HTTP_KEYS, HTTP_EXAMPLE)?;
         let mut http = HttpGrant::default();
+        if let Some(value) = table.get("on-client-gone") {
+            let help = "write on-client-gone = \"cancel\" (the default) or \"finish\"";
+            http.on_client_gone =
+                self.named(value, "wasi.http.on-client-gone", OnClientGone::NAMES, "not a choice", help)?;
+        }
         let Some(value) = table.get("allowed-hosts") else { return Some(http) };
         let origins = self.string_array(value, "wasi.http.allowed-hosts", HTTP_EXAMPLE)?;
         let mut ok = true;

@@ -13,7 +13,7 @@ use wasmtime::component::{ComponentNamedList, Lift, Lower, Val};
 use crate::observe::{CallObserver, Operation, call_span, finished, kind_of};
 use crate::{
     CallOutcome, CallReport, ExportSignature, ResourceLimits, RuntimeError, StoreFuture, StoreState, TypedExport,
-    TypedOutcome,
+    TypedOutcome, WasiConfig,
 };
 use wasmtime::StoreContextMut;
 
@@ -275,6 +275,11 @@ impl<T: 'static> LoadedComponent<T> {
     /// The limits every call runs under.
     pub fn limits(&self) -> &ResourceLimits {
         self.core.limits()
+    }
+
+    /// The WASI authority its manifest's `[wasi]` table grants.
+    pub fn wasi_config(&self) -> &WasiConfig {
+        self.core.wasi_grants().config()
     }
 
     /// The parameter and result types of a function export.

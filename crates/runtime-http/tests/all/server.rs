@@ -454,6 +454,32 @@ async fn a_client_that_leaves_cancels_its_request_at_once_and_it_is_counted() ->
     running.stop(Duration::from_secs(5)).await
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_that_says_finish_lets_a_guest_whose_client_left_run_to_its_end() -> TestResult {
+    let runtime = runtime_with_queue(100, Duration::from_secs(10))?;
+    let limits =
+        "memory = \"4MiB\"\nfuel = 10_000_000_000\ntimeout = \"10s\"\n[wasi.http]\non-client-gone = \"finish\"";
+    let (running, metrics) = serve_counted(&runtime, limits).await?;
+    let mut sleeping = tokio::net::TcpStream::connect(running.addr).await?;
+    sleeping.write_all(b"GET /sleep?ms=600 HTTP/1.1\r\nhost: x\r\n\r\n").await?;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let left = std::time::Instant::now();
+    drop(sleeping);
+    // It slept on: counted with its own end, not `cancelled`, after the rest of its 600 ms.
+    let took = counted(&metrics, "ok", 1, Duration::from_secs(5)).await?;
+    assert!(took > Duration::from_millis(300), "it ended {took:?} after its client left");
+    // A stream whose reader leaves is read on to its end and thrown away.
+    let mut streaming = tokio::net::TcpStream::connect(running.addr).await?;
+    streaming.write_all(b"GET /stream?mib=8 HTTP/1.1\r\nhost: x\r\n\r\n").await?;
+    let mut some = vec![0u8; 64 * 1024];
+    let read = tokio::time::timeout(Duration::from_secs(5), streaming.read(&mut some)).await??;
+    assert!(read > 0, "no part of the body came");
+    drop(streaming);
+    counted(&metrics, "ok", 2, Duration::from_secs(5)).await?;
+    assert_eq!((metrics.requests("cancelled"), left.elapsed() < Duration::from_secs(8)), (0, true));
+    running.stop(Duration::from_secs(5)).await
+}
+
 /// Established connections on local `port` that a process has accepted:
 /// the kernel lists a connection still in the backlog with inode 0.
 fn accepted_on(port: u16) -> usize {

@@ -141,3 +141,16 @@ fn resources_made_as_values_are_checked_against_the_policy() -> TestResult {
     assert_eq!(parsed, manifest);
     Ok(())
 }
+
+#[test]
+fn on_client_gone_is_cancel_unless_the_manifest_says_finish_and_nothing_else() -> TestResult {
+    let plain: ComponentManifest = VALID.parse()?;
+    assert_eq!(plain.wasi.http.on_client_gone, runtime_manifest::OnClientGone::Cancel);
+    let finishing: ComponentManifest = format!("{VALID}[wasi.http]\non-client-gone = \"finish\"\n").parse()?;
+    assert_eq!(finishing.wasi.http.on_client_gone, runtime_manifest::OnClientGone::Finish);
+    assert!(finishing.wasi.http.is_empty(), "it grants no outgoing origin");
+    let wrong = format!("{VALID}[wasi.http]\non-client-gone = \"finsh\"\n").parse::<ComponentManifest>();
+    let text = format!("{:?}", wrong.err().ok_or("`finsh` was accepted")?);
+    assert!(text.contains("on-client-gone") && text.contains("did you mean `finish`"), "{text}");
+    Ok(())
+}
