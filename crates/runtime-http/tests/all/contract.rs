@@ -117,17 +117,9 @@ async fn a_chunked_body_over_the_limit_is_413_whatever_the_guest_answers() -> Te
     let service = HttpService::new(crate::guest(runtime(), LIMITS)?, options)?;
     let metrics = service.metrics();
     let running = crate::Running::start(service).await?;
-    let chunked = |size: usize| -> Result<Request<http_body_util::StreamBody<_>>, http::Error> {
-        // A stream body has no declared length: hyper sends it chunked.
-        let chunks = (0..size / 4096)
-            .map(|_| Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(Bytes::from(vec![b'a'; 4096]))));
-        Request::post("/echo")
-            .header("host", running.addr.to_string())
-            .body(http_body_util::StreamBody::new(futures::stream::iter(chunks)))
-    };
-    let refused = send(running.addr, chunked(1 << 20)?).await?;
+    let refused = send(running.addr, chunked_post(running.addr, "/echo", 72 * 1024, false)?).await?;
     assert_eq!((refused.status, refused.kind()), (StatusCode::PAYLOAD_TOO_LARGE, Some("request-too-large")));
-    let served = send(running.addr, chunked(32 * 1024)?).await?;
+    let served = send(running.addr, chunked_post(running.addr, "/echo", 32 * 1024, false)?).await?;
     assert_eq!(served.status, StatusCode::OK);
     assert!(served.text().contains(&"a".repeat(32 * 1024)));
     wait_until_ended(&metrics).await;
@@ -158,8 +150,9 @@ async fn a_guest_that_answers_before_reading_its_chunked_body_still_gets_413_pas
     let service = HttpService::new(crate::guest(runtime(), LIMITS)?, options)?;
     let metrics = service.metrics();
     let running = crate::Running::start(service).await?;
-    // `/hello` answers without reading the body at all.
-    let refused = send(running.addr, chunked_post(running.addr, "/hello", 1 << 20, false)?).await?;
+    // `/hello` answers without reading the body at all. Just past the limit,
+    // so the client has written it all before the server answers and closes.
+    let refused = send(running.addr, chunked_post(running.addr, "/hello", 72 * 1024, false)?).await?;
     assert_eq!((refused.status, refused.kind()), (StatusCode::PAYLOAD_TOO_LARGE, Some("request-too-large")));
     let served = send(running.addr, chunked_post(running.addr, "/hello", 32 * 1024, false)?).await?;
     assert_eq!((served.status, served.text().as_str()), (StatusCode::OK, "hello from rust\n"));
