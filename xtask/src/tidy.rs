@@ -13,9 +13,16 @@ use serde::Deserialize;
 const RULES: &[(&str, &[&str], &[&str])] = &[
     ("runtime-manifest", &[], &["wasmtime", "wasmtime-wasi", "tokio"]),
     ("runtime-limits", &["runtime-manifest"], &["tokio"]),
-    ("runtime-core", &["runtime-manifest", "runtime-limits"], &["tokio"]),
-    ("runtime-async", &["runtime-manifest", "runtime-limits", "runtime-core"], &[]),
-    ("runtime", &["runtime-manifest", "runtime-limits", "runtime-core", "runtime-async"], &[]),
+    // The loader knows no store, call or WASI; the call kernel no file
+    // cache, compile process or temporary file.
+    ("runtime-loader", &["runtime-manifest", "runtime-limits"], &["tokio", "wasmtime-wasi", "wasmtime-wasi-http"]),
+    (
+        "runtime-core",
+        &["runtime-manifest", "runtime-limits", "runtime-loader"],
+        &["tokio", "tempfile", "wait-timeout", "rlimit", "blake3"],
+    ),
+    ("runtime-async", &["runtime-manifest", "runtime-limits", "runtime-loader", "runtime-core"], &[]),
+    ("runtime", &["runtime-manifest", "runtime-limits", "runtime-loader", "runtime-core", "runtime-async"], &[]),
     // The serving layer sits above the facade and below the CLI.
     ("runtime-http", &["runtime", "workspace-hack"], &[]),
     ("runtime-cli", &["runtime", "runtime-http", "workspace-hack"], &[]),

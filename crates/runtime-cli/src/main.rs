@@ -80,16 +80,11 @@ enum Command {
     Compile(compile::CompileArgs),
     /// Internal: compiles one component into a cache directory under the
     /// policy's compile limits, for a parent `wasm-runtime` process.
+    /// Its arguments are the loader's to write and read.
     #[command(name = "__compile-worker", hide = true)]
     CompileWorker {
-        #[arg(long)]
-        cache_dir: PathBuf,
-        #[arg(long)]
-        input: PathBuf,
-        #[arg(long)]
-        policy: PathBuf,
-        #[arg(long)]
-        allocation: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
     },
 }
 
@@ -114,9 +109,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect::inspect(&args),
         Command::Serve(args) => serve::serve(&args),
         Command::Compile(args) => compile::compile(&args),
-        Command::CompileWorker { cache_dir, input, policy, allocation } => {
-            ExitCode::from(runtime::compile_worker_main(&cache_dir, &input, &policy, &allocation))
-        }
+        Command::CompileWorker { args } => ExitCode::from(runtime::compile_worker_main(&args)),
     }
 }
 

@@ -1,11 +1,7 @@
-//! The synchronous core of the runtime: load components and call them under
-//! the limits of their manifest, with typed crash reports.
+//! The call kernel: call compiled components under the limits of their
+//! manifest, with typed crash reports. Components come compiled from
+//! runtime-loader (re-exported here: [`RuntimeEngine`], [`ComponentLoader`]).
 //!
-//! - [`RuntimeEngine`]: the one engine, configured once (component model,
-//!   fuel, epoch interruption, pooling allocator sized from the policy), with
-//!   its epoch ticker.
-//! - [`ComponentLoader`]: sniffs, caps, validates and compiles; caches by
-//!   content hash in memory and on disk.
 //! - [`LoadedComponent`]: linked once, called in a fresh store per call;
 //!   [`ComponentInstance`] for stateful guests.
 //! - [`RuntimeError`], [`CrashKind`], [`CrashReport`] and [`CallReport`].
@@ -37,43 +33,28 @@
 #![deny(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
 
-mod cache;
 mod classify;
 mod component;
 mod crash;
-mod engine;
 mod error;
 mod grant_dir;
 mod grants;
 mod host;
 mod instance;
-mod loader;
 mod report;
-mod sniff;
 mod store;
 mod typecheck;
 #[cfg(feature = "wasi")]
 mod wasi;
-mod worker;
 
-pub use cache::{
-    CacheDirProblem, CacheSource, ContentHash, DEFAULT_DISK_CACHE_BYTES, DEFAULT_MEMORY_CACHE_BYTES, DiskCache,
-    STALE_TEMPORARY, check_cache_dir,
-};
 pub use component::{ExportSignature, LoadedComponent};
 pub use crash::{CrashKind, CrashReport, DeadlinePhase};
-pub use engine::{
-    Allocation, MAX_CORE_INSTANCES_PER_COMPONENT, MAX_MEMORIES_PER_COMPONENT, MAX_TABLES_PER_COMPONENT,
-    MEMORIES_PER_SLOT, RuntimeEngine, TABLES_PER_SLOT, engine_config,
-};
-pub use error::{LoadError, RuntimeError};
+pub use error::RuntimeError;
 pub use grants::{CapabilityDenied, WasiGrants};
 pub use host::{HostFunctionError, panic_message};
 pub use instance::{CallOutcome, ComponentInstance, StoreFuture, TypedExport, TypedOutcome};
-pub use loader::{CacheState, CompiledComponent, ComponentLoader, DEFAULT_MAX_COMPONENT_BYTES};
 pub use report::{CallReport, DiskUsage};
 pub use runtime_limits::Deadline;
-pub use sniff::{DeclaredFigures, component_binary, declared_figures};
 pub use store::{CallProgress, HostFunction, StoreState};
 #[cfg(feature = "wasi")]
 pub use wasi::{
@@ -81,7 +62,14 @@ pub use wasi::{
     MAX_OUTGOING_REQUESTS_PER_PROCESS, MAX_QUEUED_OUTPUT_BYTES, MAX_QUEUED_OUTPUT_BYTES_PER_PROCESS, MAX_WASI_OBJECTS,
     add_wasi_to_linker, flush_inherited_output,
 };
-pub use worker::{CACHE_BUDGET_ENV, CompileWorker, compile_worker_main};
+// The loader's names, for the layers above that reach them through here.
+pub use runtime_loader::{
+    Allocation, CACHE_BUDGET_ENV, CacheDirProblem, CacheSource, CacheState, CompileWorker, CompiledComponent,
+    ComponentLoader, ContentHash, DEFAULT_DISK_CACHE_BYTES, DEFAULT_MAX_COMPONENT_BYTES, DEFAULT_MEMORY_CACHE_BYTES,
+    DeclaredFigures, DiskCache, LoadError, MAX_CORE_INSTANCES_PER_COMPONENT, MAX_MEMORIES_PER_COMPONENT,
+    MAX_TABLES_PER_COMPONENT, MEMORIES_PER_SLOT, RuntimeEngine, STALE_TEMPORARY, TABLES_PER_SLOT, check_cache_dir,
+    compile_worker_main, component_binary, declared_figures, engine_config,
+};
 
 /// The result type of this crate.
 pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;

@@ -1,11 +1,10 @@
 //! Integration tests of runtime-core: one binary, one module per concern.
 //! Fixtures are WAT components next to the tests that use them.
 
-mod cache;
 mod crashes;
 mod isolation;
 mod limits;
-mod loader;
+mod link;
 
 use std::sync::OnceLock;
 

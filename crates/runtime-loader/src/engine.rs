@@ -7,7 +7,7 @@ use runtime_manifest::HostPolicy;
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use crate::{LoadError, RuntimeError};
+use crate::LoadError;
 
 /// Linear memories one component may define (multi-memory guests).
 pub const MAX_MEMORIES_PER_COMPONENT: u32 = 4;
@@ -57,7 +57,7 @@ impl std::fmt::Debug for RuntimeEngine {
 
 impl RuntimeEngine {
     /// An engine for `policy` with the given allocation strategy.
-    pub fn new(policy: HostPolicy, allocation: Allocation) -> Result<Self, RuntimeError> {
+    pub fn new(policy: HostPolicy, allocation: Allocation) -> Result<Self, LoadError> {
         Self::with_config(policy, allocation, |_| {})
     }
 
@@ -69,11 +69,11 @@ impl RuntimeEngine {
         policy: HostPolicy,
         allocation: Allocation,
         configure: impl Fn(&mut Config),
-    ) -> Result<Self, RuntimeError> {
+    ) -> Result<Self, LoadError> {
         let build = |allocation| {
             let mut config = engine_config(&policy, allocation);
             configure(&mut config);
-            #[expect(clippy::disallowed_methods, reason = "runtime-core is the one place that builds engines")]
+            #[expect(clippy::disallowed_methods, reason = "runtime-loader is the one place that builds engines")]
             Engine::new(&config)
         };
         let (engine, allocation) = match build(allocation) {
@@ -84,13 +84,13 @@ impl RuntimeEngine {
             Err(error) if allocation == Allocation::Pooling => {
                 tracing::warn!(%error, "cannot reserve the instance pool; allocating on demand instead");
                 let engine =
-                    build(Allocation::OnDemand).map_err(|e| RuntimeError::internal("cannot create the engine", &e))?;
+                    build(Allocation::OnDemand).map_err(|e| LoadError::Engine { message: format!("{e:#}") })?;
                 (engine, Allocation::OnDemand)
             }
-            Err(error) => return Err(RuntimeError::internal("cannot create the engine", &error)),
+            Err(error) => return Err(LoadError::Engine { message: format!("{error:#}") }),
         };
         let ticker = EpochTicker::start(engine.clone())
-            .map_err(|e| RuntimeError::Internal { message: format!("cannot start the epoch ticker: {e}") })?;
+            .map_err(|e| LoadError::Engine { message: format!("cannot start the epoch ticker: {e}") })?;
         Ok(Self { engine, policy: Arc::new(policy), allocation, _ticker: Arc::new(ticker) })
     }
 

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use runtime_core::{Allocation, CacheSource, ComponentLoader, DiskCache, engine_config};
+use runtime_loader::{Allocation, CacheSource, ComponentLoader, DiskCache, engine_config};
 use runtime_manifest::HostPolicy;
 use wasmtime::component::Component;
 
@@ -110,7 +110,7 @@ fn an_entry_of_another_engine_is_not_trusted() -> TestResult {
     let foreign = wasmtime::Engine::new(&config)?;
     let foreign_cache = DiskCache::new(&dir, &foreign);
     let component = Component::new(&foreign, &source)?;
-    let hash = runtime_core::ContentHash::of(&wat::parse_str(&source)?);
+    let hash = runtime_loader::ContentHash::of(&wat::parse_str(&source)?);
     foreign_cache.put(hash, &component);
     let foreign_entry = foreign_cache.entry_path(hash);
     assert!(foreign_entry.exists());
@@ -308,7 +308,7 @@ fn writes_replace_planted_links_and_never_write_through_them() -> TestResult {
     let outside = cache_dir("planted-outside")?;
     std::fs::create_dir_all(&outside)?;
     let source = wat("planted");
-    let hash = runtime_core::ContentHash::of(&wat::parse_str(&source)?);
+    let hash = runtime_loader::ContentHash::of(&wat::parse_str(&source)?);
     let loader = disk_loader(&dir);
     let entry = loader.disk_cache().ok_or("disk cache")?.entry_path(hash);
     std::fs::create_dir_all(&dir)?;
@@ -341,7 +341,7 @@ fn an_unsafe_or_unusable_cache_directory_is_refused_by_name() -> TestResult {
     let dir = cache_dir("insecure")?;
     std::fs::create_dir_all(&dir)?;
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777))?;
-    let error = runtime_core::check_cache_dir(&dir).err().ok_or("a world-writable directory was accepted")?;
+    let error = runtime_loader::check_cache_dir(&dir).err().ok_or("a world-writable directory was accepted")?;
     assert_eq!(error.kind(), "io");
     assert!(error.to_string().contains(&dir.display().to_string()), "{error}");
     assert!(error.to_string().contains("other users may write"), "{error}");
@@ -351,17 +351,17 @@ fn an_unsafe_or_unusable_cache_directory_is_refused_by_name() -> TestResult {
     assert_eq!(std::fs::read_dir(&dir)?.count(), 0);
     // With the sticky bit, as /tmp: other users cannot replace this user's files.
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777))?;
-    runtime_core::check_cache_dir(&dir)?;
+    runtime_loader::check_cache_dir(&dir)?;
 
     let file = cache_dir("a-file")?;
     std::fs::write(&file, "")?;
-    let error = runtime_core::check_cache_dir(&file).err().ok_or("a file was accepted")?;
+    let error = runtime_loader::check_cache_dir(&file).err().ok_or("a file was accepted")?;
     assert!(error.to_string().contains("not a directory"), "{error}");
     if rustix::process::geteuid().as_raw() == 0 {
         let theirs = cache_dir("theirs")?;
         std::fs::create_dir_all(&theirs)?;
         rustix::fs::chown(&theirs, Some(rustix::fs::Uid::from_raw(65534)), None)?;
-        let error = runtime_core::check_cache_dir(&theirs).err().ok_or("another user's directory was accepted")?;
+        let error = runtime_loader::check_cache_dir(&theirs).err().ok_or("another user's directory was accepted")?;
         assert!(error.to_string().contains("owned by user 65534"), "{error}");
     }
     Ok(())
@@ -371,12 +371,12 @@ fn an_unsafe_or_unusable_cache_directory_is_refused_by_name() -> TestResult {
 fn stale_temporaries_are_removed_when_a_cache_is_opened() -> TestResult {
     let dir = cache_dir("stale")?;
     std::fs::create_dir_all(&dir)?;
-    let aged = std::time::SystemTime::now() - runtime_core::STALE_TEMPORARY - std::time::Duration::from_secs(60);
+    let aged = std::time::SystemTime::now() - runtime_loader::STALE_TEMPORARY - std::time::Duration::from_secs(60);
     for name in [".tmp-old", ".compile-old.wasm"] {
         std::fs::File::create(dir.join(name))?.set_modified(aged)?;
     }
     std::fs::write(dir.join(".tmp-fresh"), "")?;
-    runtime_core::check_cache_dir(&dir)?;
+    runtime_loader::check_cache_dir(&dir)?;
     let mut left: Vec<String> =
         std::fs::read_dir(&dir)?.filter_map(Result::ok).map(|i| i.file_name().to_string_lossy().into_owned()).collect();
     left.sort();
@@ -403,8 +403,8 @@ fn a_component_file_is_read_up_to_the_cap_and_a_fifo_does_not_block() -> TestRes
 /// worker's arguments follow as `$1`...), with a 2 s compile-time limit.
 fn scripted_loader(dir: &PathBuf, script: &str) -> Result<ComponentLoader, Box<dyn std::error::Error>> {
     let policy = HostPolicy::parse("policy.toml", "[compile]\nmax-compile-time = \"2s\"\n")?;
-    let engine = runtime_core::RuntimeEngine::new(policy, Allocation::OnDemand)?;
-    let worker = runtime_core::CompileWorker::new("/bin/sh", ["-c", script, "worker"]);
+    let engine = runtime_loader::RuntimeEngine::new(policy, Allocation::OnDemand)?;
+    let worker = runtime_loader::CompileWorker::new("/bin/sh", ["-c", script, "worker"]);
     Ok(ComponentLoader::new(engine).with_disk_cache(dir).with_compile_worker(worker))
 }
 
@@ -486,10 +486,10 @@ fn at_most_one_worker_per_core_runs_at_once() -> TestResult {
 fn a_worker_is_given_the_hosts_disk_cache_budget() -> TestResult {
     let dir = cache_dir("worker-budget")?;
     let policy = HostPolicy::parse("policy.toml", "[compile]\nmax-compile-time = \"2s\"\n")?;
-    let engine = runtime_core::RuntimeEngine::new(policy, Allocation::OnDemand)?;
+    let engine = runtime_loader::RuntimeEngine::new(policy, Allocation::OnDemand)?;
     // The script fails one way when the budget arrived, another when not.
-    let script = format!("test \"${}\" = 123456 && exit 3; exit 4", runtime_core::CACHE_BUDGET_ENV);
-    let worker = runtime_core::CompileWorker::new("/bin/sh", ["-c", script.as_str(), "worker"]);
+    let script = format!("test \"${}\" = 123456 && exit 3; exit 4", runtime_loader::CACHE_BUDGET_ENV);
+    let worker = runtime_loader::CompileWorker::new("/bin/sh", ["-c", script.as_str(), "worker"]);
     let loader = ComponentLoader::new(engine).with_disk_cache_budget(&dir, 123_456).with_compile_worker(worker);
     let error = loader.load_bytes(wat("worker budget").as_bytes()).err().ok_or("the script compiled")?;
     assert!(error.to_string().contains("exit status: 3"), "{error}");

@@ -1,8 +1,8 @@
 //! What the loader accepts and how it names what it refuses.
 
-use runtime_core::{ComponentLoader, LoadError};
+use runtime_loader::{ComponentLoader, LoadError};
 
-use crate::{GENEROUS, TestResult, component_wat, engine, load};
+use crate::{TestResult, component_wat, engine};
 
 fn loader() -> ComponentLoader {
     ComponentLoader::new(engine().clone())
@@ -68,20 +68,6 @@ fn oversized_input_is_refused_and_input_at_the_cap_is_not() -> TestResult {
 fn invalid_code_fails_to_compile() {
     let invalid = component_wat(r#"(module (func (export "run") (result i32)))"#, &[("run", "(result u32)")]);
     assert!(refusal(invalid.as_bytes()).starts_with("CompileFailed"), "{}", refusal(invalid.as_bytes()));
-}
-
-#[test]
-fn a_missing_import_fails_at_link_naming_it() -> TestResult {
-    let importer = r#"(component
-      (import "example:host/log" (instance $log (export "log" (func (param "msg" string)))))
-      (core module $m (func (export "run")))
-      (core instance $i (instantiate $m))
-      (func (export "run") (canon lift (core func $i "run"))))"#;
-    let error = load(importer, GENEROUS).err().ok_or("nothing provides example:host/log")?;
-    let message = error.to_string();
-    assert_eq!(error.kind(), "link-failed", "{message}");
-    assert!(message.contains("example:host/log"), "{message}");
-    Ok(())
 }
 
 fn nested_blocks(depth: usize) -> String {

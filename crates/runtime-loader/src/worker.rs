@@ -11,7 +11,7 @@
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -85,16 +85,15 @@ impl CompileWorker {
         // would block until the time limit killed it.
         let stderr_file = temp(".err").map_err(|e| io("create its error file", e))?;
         let stderr = stderr_file.reopen().map_err(|e| io("open its error file", e))?;
+        let job = WorkerJob {
+            cache_dir: cache.dir().to_owned(),
+            input: input.path().to_owned(),
+            policy: policy_file.path().to_owned(),
+            allocation,
+        };
         let mut child = Command::new(&self.program)
             .args(&self.args)
-            .arg("--cache-dir")
-            .arg(cache.dir())
-            .arg("--input")
-            .arg(input.path())
-            .arg("--policy")
-            .arg(policy_file.path())
-            .arg("--allocation")
-            .arg(allocation_name(allocation))
+            .args(job.to_args())
             .env(CACHE_BUDGET_ENV, cache.budget().to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -265,13 +264,61 @@ fn allocation_name(allocation: Allocation) -> &'static str {
     }
 }
 
-/// The worker's side: limits this process to the policy's compile memory and
-/// CPU time, compiles `input` for an engine configured as the host's
-/// (`allocation`, `policy`) and writes it into the cache at `cache_dir`.
-/// Returns the process's exit code: 0 compiled, 2 refused or failed (the
-/// reason on stderr).
-pub fn compile_worker_main(cache_dir: &Path, input: &Path, policy: &Path, allocation: &str) -> u8 {
-    match compile_in_this_process(cache_dir, input, policy, allocation) {
+/// One compile as the host asks a worker for it: the worker's arguments,
+/// written by [`WorkerJob::to_args`] and read by [`WorkerJob::from_args`]
+/// alone.
+struct WorkerJob {
+    cache_dir: PathBuf,
+    input: PathBuf,
+    policy: PathBuf,
+    allocation: Allocation,
+}
+
+impl WorkerJob {
+    fn to_args(&self) -> Vec<OsString> {
+        let mut args = Vec::with_capacity(8);
+        for (flag, value) in [
+            ("--cache-dir", self.cache_dir.as_os_str()),
+            ("--input", self.input.as_os_str()),
+            ("--policy", self.policy.as_os_str()),
+            ("--allocation", std::ffi::OsStr::new(allocation_name(self.allocation))),
+        ] {
+            args.push(flag.into());
+            args.push(value.to_owned());
+        }
+        args
+    }
+
+    fn from_args(args: &[OsString]) -> Result<Self, String> {
+        let mut found: [Option<&OsString>; 4] = [None; 4];
+        let flags = ["--cache-dir", "--input", "--policy", "--allocation"];
+        let mut rest = args.iter();
+        while let Some(flag) = rest.next() {
+            let slot = flags.iter().position(|known| flag == known);
+            let Some(slot) = slot else { return Err(format!("unknown worker argument `{}`", flag.to_string_lossy())) };
+            found[slot] = Some(rest.next().ok_or_else(|| format!("`{}` needs a value", flags[slot]))?);
+        }
+        let [Some(cache_dir), Some(input), Some(policy), Some(allocation)] = found else {
+            return Err(format!("the compile worker needs {}", flags.join(", ")));
+        };
+        let allocation = match allocation.to_str() {
+            Some("pooling") => Allocation::Pooling,
+            Some("on-demand") => Allocation::OnDemand,
+            _ => return Err(format!("unknown allocation `{}`", allocation.to_string_lossy())),
+        };
+        Ok(Self { cache_dir: cache_dir.into(), input: input.into(), policy: policy.into(), allocation })
+    }
+}
+
+/// The worker's side, given the arguments its host passed after the
+/// program's own (see [`CompileWorker::new`]): limits this process to the
+/// policy's compile memory and CPU time, compiles the input for an engine
+/// configured as the host's and writes it into the host's cache. Returns
+/// the process's exit code: 0 compiled, 2 refused or failed (the reason on
+/// stderr).
+pub fn compile_worker_main(args: &[OsString]) -> u8 {
+    let compiled = WorkerJob::from_args(args).and_then(|job| compile_in_this_process(&job));
+    match compiled {
         Ok(()) => 0,
         Err(message) => {
             // The parent reads this line as the failure's message.
@@ -281,13 +328,10 @@ pub fn compile_worker_main(cache_dir: &Path, input: &Path, policy: &Path, alloca
     }
 }
 
-fn compile_in_this_process(cache_dir: &Path, input: &Path, policy: &Path, allocation: &str) -> Result<(), String> {
+fn compile_in_this_process(job: &WorkerJob) -> Result<(), String> {
+    let WorkerJob { cache_dir, input, policy, allocation } = job;
+    let allocation = *allocation;
     let policy = HostPolicy::from_path(policy).map_err(|e| format!("the compile worker's policy: {e}"))?;
-    let allocation = match allocation {
-        "pooling" => Allocation::Pooling,
-        "on-demand" => Allocation::OnDemand,
-        other => return Err(format!("unknown allocation `{other}`")),
-    };
     let budget = policy.compile_budget();
     limit_this_process(budget.max_compile_memory.as_bytes(), budget.max_compile_time.as_duration())?;
     let binary = std::fs::read(input).map_err(|e| format!("cannot read {}: {e}", input.display()))?;
@@ -325,4 +369,29 @@ fn limit_this_process(address_space: u64, cpu: Duration) -> Result<(), String> {
 #[cfg(not(unix))]
 fn limit_this_process(_address_space: u64, _cpu: Duration) -> Result<(), String> {
     Err(String::from("a compile worker needs a Unix host to limit itself"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_reads_back_as_written_and_a_wrong_one_is_named() {
+        let job = WorkerJob {
+            cache_dir: "/cache".into(),
+            input: "/cache/.compile-in.wasm".into(),
+            policy: "/cache/.compile-p.toml".into(),
+            allocation: Allocation::OnDemand,
+        };
+        let read = WorkerJob::from_args(&job.to_args());
+        let read = read.as_ref().map(|r| (&r.cache_dir, &r.input, &r.policy, r.allocation));
+        assert_eq!(read, Ok((&job.cache_dir, &job.input, &job.policy, Allocation::OnDemand)));
+        let mut missing = job.to_args();
+        missing.truncate(6);
+        assert!(WorkerJob::from_args(&missing).is_err_and(|e| e.contains("--allocation")));
+        let mut odd = job.to_args();
+        odd[7] = "sometimes".into();
+        assert!(WorkerJob::from_args(&odd).is_err_and(|e| e.contains("sometimes")));
+        assert!(WorkerJob::from_args(&["--output".into(), "x".into()]).is_err_and(|e| e.contains("--output")));
+    }
 }
