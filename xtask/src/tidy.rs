@@ -13,16 +13,17 @@ use serde::Deserialize;
 const RULES: &[(&str, &[&str], &[&str])] = &[
     ("runtime-manifest", &[], &["wasmtime", "wasmtime-wasi", "tokio"]),
     ("runtime-limits", &["runtime-manifest"], &["tokio"]),
-    // The loader knows no store, call or WASI; the call kernel no file
-    // cache, compile process or temporary file.
+    // The loader knows no store, call or WASI; the call kernel no WASI,
+    // file cache, compile process or temporary file; WASI no executor.
     ("runtime-loader", &["runtime-manifest", "runtime-limits"], &["tokio", "wasmtime-wasi", "wasmtime-wasi-http"]),
-    (
-        "runtime-core",
-        &["runtime-manifest", "runtime-limits", "runtime-loader"],
-        &["tokio", "tempfile", "wait-timeout", "rlimit", "blake3"],
-    ),
+    ("runtime-core", &["runtime-manifest", "runtime-limits", "runtime-loader"], CORE_MUST_NOT_NAME),
+    ("runtime-wasi", &["runtime-manifest", "runtime-core"], &["tokio"]),
     ("runtime-async", &["runtime-manifest", "runtime-limits", "runtime-loader", "runtime-core"], &[]),
-    ("runtime", &["runtime-manifest", "runtime-limits", "runtime-loader", "runtime-core", "runtime-async"], &[]),
+    (
+        "runtime",
+        &["runtime-manifest", "runtime-limits", "runtime-loader", "runtime-core", "runtime-wasi", "runtime-async"],
+        &[],
+    ),
     // The serving layer sits above the facade and below the CLI.
     ("runtime-http", &["runtime", "workspace-hack"], &[]),
     ("runtime-cli", &["runtime", "runtime-http", "workspace-hack"], &[]),
@@ -32,6 +33,10 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
     ("benches", &["runtime", "runtime-core", "workspace-hack"], &[]),
     ("workspace-hack", &[], &["wasmtime"]),
 ];
+
+/// The call kernel knows no WASI, no process and no file cache.
+const CORE_MUST_NOT_NAME: &[&str] =
+    &["tokio", "wasmtime-wasi", "wasmtime-wasi-http", "http", "rustix", "tempfile", "wait-timeout", "rlimit", "blake3"];
 
 #[derive(Deserialize)]
 struct Metadata {

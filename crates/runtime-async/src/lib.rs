@@ -15,7 +15,7 @@
 //!
 //! ```
 //! use runtime_async::{AsyncExecutor, AsyncHostRegistry, TIME_INTERFACE};
-//! use runtime_core::{Allocation, ComponentLoader, CrashKind, DeadlinePhase, LoadedComponent, RuntimeEngine, WasiGrants};
+//! use runtime_core::{Allocation, Capabilities, ComponentLoader, CrashKind, DeadlinePhase, LoadedComponent, RuntimeEngine};
 //! use runtime_limits::ResourceLimits;
 //! use runtime_manifest::{ComponentManifest, HostPolicy};
 //!
@@ -35,8 +35,8 @@
 //!     [resources]\nmemory = \"1MiB\"\nfuel = 1_000_000\ntimeout = \"50ms\"\n\
 //!     [wasi]\nhost-functions = [\"time\"]\n".parse()?;
 //! let limits = ResourceLimits::new(&manifest.resources, engine.policy())?;
-//! let grants = WasiGrants::resolve(&manifest.wasi, std::path::Path::new("."), engine.policy().grants())?;
-//! let component = LoadedComponent::new(&engine, compiled, &linker, limits)?.with_wasi(grants);
+//! let capabilities = Capabilities::new(manifest.wasi.host_functions.clone(), None);
+//! let component = LoadedComponent::new(&engine, compiled, &linker, limits)?.with_capabilities(capabilities);
 //!
 //! let error = AsyncExecutor::new(10).call(&component, (), "run", &[], None).await.unwrap_err();
 //! let crash = error.crash().ok_or("a crash")?;

@@ -43,13 +43,13 @@ pub(crate) fn classify<T>(error: &wasmtime::Error, phase: DeadlinePhase, state: 
         if host.panicked { CrashKind::HostPanic } else { CrashKind::HostError }
     } else if let Some(trap) = trap {
         CrashKind::from_trap(trap, phase)
-    } else if let Some(status) = exit_status(error) {
+    } else if let Some(status) = exit_status(error, state) {
         CrashKind::Exited { status }
     } else if let Some(kind) = wasmtime_limit(error) {
         kind
     } else if let Some(kind) = table_error(error) {
         kind
-    } else if let Some(kind) = host_budget(error) {
+    } else if let Some(kind) = host_budget(error, state) {
         if let HostStage::Body(failed) = state.last_host_exit() {
             function = Some(failed.clone());
         }
@@ -160,24 +160,12 @@ fn bare_message(error: &wasmtime::Error) -> bool {
     }
 }
 
-/// A host-side budget the guest overdrew: wasmtime-wasi-http traps when a
-/// `fields` would outgrow its share of the host-memory budget (the field
-/// size limit `wasi/mod.rs` sets from it) or hold more entries than
-/// `http::HeaderMap` can. Either is what the guest asked the host to hold.
-fn host_budget(error: &wasmtime::Error) -> Option<CrashKind> {
-    #[cfg(feature = "wasi")]
-    {
-        use wasmtime_wasi_http::FieldMapError;
-        match error.downcast_ref::<FieldMapError>()? {
-            FieldMapError::TotalSizeTooBig | FieldMapError::TooManyFields => Some(CrashKind::HostMemoryLimitExceeded),
-            _ => None,
-        }
-    }
-    #[cfg(not(feature = "wasi"))]
-    {
-        let _ = error;
-        None
-    }
+/// A host-side budget the guest overdrew, as the store's host layer tells
+/// (wasmtime-wasi-http traps when a `fields` would outgrow its share of the
+/// host-memory budget): what the guest asked the host to hold.
+fn host_budget<T>(error: &wasmtime::Error, state: &StoreState<T>) -> Option<CrashKind> {
+    let extension = state.store_extension()?;
+    extension.overdrew_host_budget(error).then_some(CrashKind::HostMemoryLimitExceeded)
 }
 
 /// A host resource table's refusal: full is the handle limit (the WASI
@@ -192,17 +180,10 @@ fn table_error(error: &wasmtime::Error) -> Option<CrashKind> {
     }
 }
 
-/// The status of a guest's `wasi:cli/exit`.
-fn exit_status(error: &wasmtime::Error) -> Option<i32> {
-    #[cfg(feature = "wasi")]
-    {
-        error.downcast_ref::<wasmtime_wasi::I32Exit>().map(|exit| exit.0)
-    }
-    #[cfg(not(feature = "wasi"))]
-    {
-        let _ = error;
-        None
-    }
+/// The status of a guest's own exit (`wasi:cli/exit`), as the store's host
+/// layer tells.
+fn exit_status<T>(error: &wasmtime::Error, state: &StoreState<T>) -> Option<i32> {
+    state.store_extension()?.exit_status(error)
 }
 
 /// wasmtime 48 reports its per-store copy limit (hostcall fuel) and handle

@@ -7,7 +7,7 @@ use std::time::Instant;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker, Type, Val};
 
-use crate::WasiGrants;
+use crate::Capabilities;
 use crate::instance::{Mode, invalid_arguments};
 use crate::{CallOutcome, CompiledComponent, ComponentInstance, LoadError, RuntimeEngine, RuntimeError, StoreState};
 use runtime_limits::{Deadline, ResourceLimits};
@@ -41,7 +41,7 @@ pub(crate) struct Inner<T: 'static> {
     pub(crate) compiled: CompiledComponent,
     pub(crate) pre: InstancePre<StoreState<T>>,
     pub(crate) limits: ResourceLimits,
-    pub(crate) grants: Arc<WasiGrants>,
+    pub(crate) capabilities: Arc<Capabilities>,
     pub(crate) stdout_to_stderr: bool,
     pub(crate) requires_async: bool,
     /// Whether the component imports anything: without imports there are
@@ -65,7 +65,7 @@ impl<T: 'static> Clone for Inner<T> {
             compiled: self.compiled.clone(),
             pre: self.pre.clone(),
             limits: self.limits.clone(),
-            grants: self.grants.clone(),
+            capabilities: self.capabilities.clone(),
             stdout_to_stderr: self.stdout_to_stderr,
             requires_async: self.requires_async,
             imports: self.imports,
@@ -112,7 +112,7 @@ impl<T: Send + 'static> LoadedComponent<T> {
             compiled,
             pre,
             limits,
-            grants: Arc::default(),
+            capabilities: Arc::default(),
             stdout_to_stderr: false,
             requires_async: false,
             export_names: export_names.into(),
@@ -128,9 +128,10 @@ impl<T: Send + 'static> LoadedComponent<T> {
         self.map(|inner| Inner { requires_async, ..inner })
     }
 
-    /// The same component with the manifest's `[wasi]` grants, resolved.
-    pub fn with_wasi(self, grants: WasiGrants) -> Self {
-        self.map(|inner| Inner { grants: Arc::new(grants), ..inner })
+    /// The same component with `capabilities` (its manifest's host
+    /// interfaces, and a host layer's state such as runtime-wasi's grants).
+    pub fn with_capabilities(self, capabilities: Capabilities) -> Self {
+        self.map(|inner| Inner { capabilities: Arc::new(capabilities), ..inner })
     }
 
     /// The same component with an inherited stdout sent to the host's
@@ -216,9 +217,9 @@ impl<T: 'static> LoadedComponent<T> {
         self.inner.requires_async
     }
 
-    /// The WASI grants every store of this component gets.
-    pub fn wasi_grants(&self) -> &WasiGrants {
-        &self.inner.grants
+    /// The capabilities every store of this component gets.
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.inner.capabilities
     }
 
     /// The export that runs the component as a command

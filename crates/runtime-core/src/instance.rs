@@ -121,7 +121,7 @@ impl<T: Send + 'static> ComponentInstance<T> {
         static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         let inner = component.inner();
         let limits = &inner.limits;
-        let mut state = StoreState::new(limits, deadline, CallProgress::new(), inner.grants.clone(), state);
+        let mut state = StoreState::new(limits, deadline, CallProgress::new(), inner.capabilities.clone(), state);
         state.stdout_to_stderr = inner.stdout_to_stderr;
         let mut store = Store::new(inner.engine.engine(), state);
         store.limiter(|state| &mut state.budget);

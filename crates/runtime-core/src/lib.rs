@@ -33,35 +33,26 @@
 #![deny(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
 
+mod capabilities;
 mod classify;
 mod component;
 mod crash;
 mod error;
-mod grant_dir;
-mod grants;
 mod host;
 mod instance;
 mod report;
 mod store;
 mod typecheck;
-#[cfg(feature = "wasi")]
-mod wasi;
 
+pub use capabilities::{Capabilities, CapabilityDenied, StoreExtension};
 pub use component::{ExportSignature, LoadedComponent};
 pub use crash::{CrashKind, CrashReport, DeadlinePhase};
 pub use error::RuntimeError;
-pub use grants::{CapabilityDenied, WasiGrants};
 pub use host::{HostFunctionError, panic_message};
 pub use instance::{CallOutcome, ComponentInstance, StoreFuture, TypedExport, TypedOutcome};
 pub use report::{CallReport, DiskUsage};
 pub use runtime_limits::Deadline;
 pub use store::{CallProgress, HostFunction, StoreState};
-#[cfg(feature = "wasi")]
-pub use wasi::{
-    DEADLINE_HEADER, HOPS_HEADER, MAX_CAPTURED_OUTPUT_BYTES, MAX_DEBUG_STRING_BYTES, MAX_HOPS,
-    MAX_OUTGOING_REQUESTS_PER_PROCESS, MAX_QUEUED_OUTPUT_BYTES, MAX_QUEUED_OUTPUT_BYTES_PER_PROCESS, MAX_WASI_OBJECTS,
-    add_wasi_to_linker, flush_inherited_output,
-};
 // The loader's names, for the layers above that reach them through here.
 pub use runtime_loader::{
     Allocation, CACHE_BUDGET_ENV, CacheDirProblem, CacheSource, CacheState, CompileWorker, CompiledComponent,

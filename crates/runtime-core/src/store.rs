@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use runtime_limits::{Deadline, DeadlineSource, InstanceBudget, ResourceLimits};
 
-use crate::DeadlinePhase;
+use crate::{DeadlinePhase, StoreExtension};
 
 /// The data of each wasmtime `Store`: the embedder's own state `T` (an
 /// actor's id, its mailbox, a caller's identity), reachable from every host
@@ -22,26 +22,22 @@ pub struct StoreState<T = ()> {
     pub(crate) budget: InstanceBudget,
     /// Phase and host-call accounting, shared with whoever awaits the call.
     pub(crate) progress: Arc<CallProgress>,
-    /// What the guest may reach through WASI.
-    #[cfg_attr(not(feature = "wasi"), allow(dead_code, reason = "read only where WASI is built in"))]
-    pub(crate) grants: Arc<crate::WasiGrants>,
+    /// What the guest may reach beyond its exports.
+    pub(crate) capabilities: Arc<crate::Capabilities>,
     /// The deadline of the call in progress, read by the epoch callback.
     pub(crate) deadline: Deadline,
     /// The memory budget, which also caps what one WASI call may produce.
-    #[cfg_attr(not(feature = "wasi"), allow(dead_code, reason = "read only where WASI is built in"))]
     pub(crate) memory_limit_bytes: u64,
     /// What the host may hold for the instance outside its linear memory.
-    #[cfg_attr(not(feature = "wasi"), allow(dead_code, reason = "read only where WASI is built in"))]
     pub(crate) host_memory_bytes: u64,
     /// Where the guest's stdout goes when `stdio` inherits it: the host's
     /// stderr when the host's stdout carries something else (the CLI's JSON).
     pub(crate) stdout_to_stderr: bool,
     /// What the current host call is doing, from the call hook.
     pub(crate) host_call: HostCallTracker,
-    #[cfg(feature = "wasi")]
-    pub(crate) wasi: Option<Box<crate::wasi::WasiState>>,
+    /// A host layer's state (runtime-wasi's context), made on first use.
+    extension: Option<Box<dyn StoreExtension>>,
     /// Captured bytes of stdout and stderr written before the current call.
-    #[cfg(feature = "wasi")]
     output_mark: (usize, usize),
     extensions: HashMap<TypeId, Box<dyn Any + Send>>,
     host: T,
@@ -58,27 +54,25 @@ impl<T> std::fmt::Debug for StoreState<T> {
 
 impl<T> StoreState<T> {
     /// Fresh state for `limits` and a call due by `deadline`, reporting into
-    /// `progress`, with the WASI authority `grants` give and the embedder's
-    /// `host` state.
+    /// `progress`, with the `capabilities` of its component and the
+    /// embedder's `host` state.
     pub(crate) fn new(
         limits: &ResourceLimits,
         deadline: Deadline,
         progress: Arc<CallProgress>,
-        grants: Arc<crate::WasiGrants>,
+        capabilities: Arc<crate::Capabilities>,
         host: T,
     ) -> Self {
         Self {
             budget: InstanceBudget::new(limits),
             progress,
-            grants,
+            capabilities,
             deadline,
             memory_limit_bytes: limits.memory_bytes(),
             host_memory_bytes: limits.host_memory_bytes(),
             stdout_to_stderr: false,
             host_call: HostCallTracker::default(),
-            #[cfg(feature = "wasi")]
-            wasi: None,
-            #[cfg(feature = "wasi")]
+            extension: None,
             output_mark: (0, 0),
             extensions: HashMap::new(),
             host,
@@ -130,34 +124,67 @@ impl<T> StoreState<T> {
     /// What the guest wrote to its captured stdout and stderr during the
     /// current call, when `stdio` is `capture` and the guest used WASI.
     pub(crate) fn captured_output(&self) -> Option<(String, String)> {
-        #[cfg(feature = "wasi")]
-        {
-            self.wasi.as_ref().and_then(|wasi| wasi.captured(self.output_mark))
-        }
-        #[cfg(not(feature = "wasi"))]
-        {
-            None
-        }
+        self.extension.as_ref().and_then(|extension| extension.captured_output(self.output_mark))
     }
 
     /// The read-write grants' quotas the instance touched.
     pub(crate) fn disk_usage(&self) -> Vec<crate::DiskUsage> {
-        #[cfg(feature = "wasi")]
-        {
-            self.wasi.as_ref().map(|wasi| wasi.disk.usage()).unwrap_or_default()
-        }
-        #[cfg(not(feature = "wasi"))]
-        {
-            Vec::new()
-        }
+        self.extension.as_ref().map(|extension| extension.disk_usage()).unwrap_or_default()
     }
 
     /// Starts a call's captured output: what was written before is not its.
     pub(crate) fn mark_output(&mut self) {
-        #[cfg(feature = "wasi")]
-        {
-            self.output_mark = self.wasi.as_ref().map_or((0, 0), |wasi| wasi.captured_lengths());
+        self.output_mark = self.extension.as_ref().map_or((0, 0), |extension| extension.captured_lengths());
+    }
+
+    /// The store's host-layer state, made by `make` on first use (or if the
+    /// slot held another layer's).
+    pub fn extension_or_insert_with<E: StoreExtension>(&mut self, make: impl FnOnce(&Self) -> E) -> &mut E {
+        if !self.extension.as_deref().is_some_and(|extension| (extension as &dyn Any).is::<E>()) {
+            let made = make(self);
+            self.extension = Some(Box::new(made));
         }
+        match self.extension.as_deref_mut().and_then(|extension| (extension as &mut dyn Any).downcast_mut::<E>()) {
+            Some(extension) => extension,
+            // Just inserted: an `E` is there.
+            None => unreachable!("the extension slot holds the `E` just put there"),
+        }
+    }
+
+    /// The store's host-layer state, if it is an `E` and was made.
+    pub fn extension<E: StoreExtension>(&self) -> Option<&E> {
+        self.extension.as_deref().and_then(|extension| (extension as &dyn Any).downcast_ref())
+    }
+
+    /// The store's host-layer state, for classifying a failure.
+    pub(crate) fn store_extension(&self) -> Option<&dyn StoreExtension> {
+        self.extension.as_deref()
+    }
+
+    /// The component's capabilities.
+    pub fn capabilities(&self) -> &crate::Capabilities {
+        &self.capabilities
+    }
+
+    /// The instance's memory budget in bytes (which also caps what one
+    /// host call may produce for it).
+    pub fn memory_limit_bytes(&self) -> u64 {
+        self.memory_limit_bytes
+    }
+
+    /// What the host may hold for the instance outside its linear memory.
+    pub fn host_memory_bytes(&self) -> u64 {
+        self.host_memory_bytes
+    }
+
+    /// Whether an inherited stdout goes to the host's stderr.
+    pub fn stdout_to_stderr(&self) -> bool {
+        self.stdout_to_stderr
+    }
+
+    /// When the call in progress is due.
+    pub fn deadline_instant(&self) -> Instant {
+        self.deadline.instant()
     }
 
     /// Marks the start of a host function's own work (its arguments are
@@ -189,11 +216,11 @@ impl<T> StoreState<T> {
         interface: runtime_manifest::HostInterface,
         qualified: &'static str,
     ) -> bool {
-        let granted = self.grants.allows_host_interface(interface);
+        let granted = self.capabilities.host_interfaces.contains(&interface);
         if !granted {
             self.deny(crate::CapabilityDenied {
                 interface: qualified,
-                grant: crate::grants::host_interface_grant(interface),
+                grant: crate::capabilities::host_interface_grant(interface),
             });
         }
         granted
@@ -202,7 +229,7 @@ impl<T> StoreState<T> {
     /// Records that the host call in progress entered an interface the
     /// manifest does not grant: when it returns, the call hook turns it
     /// into a `capability-denied` trap, whatever the function returned.
-    pub(crate) fn deny(&mut self, denied: crate::CapabilityDenied) {
+    pub fn deny(&mut self, denied: crate::CapabilityDenied) {
         if self.host_call.depth >= 1 {
             self.host_call.denied = Some(denied);
         }

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Body;
+use runtime::IncomingHttp as _;
 use runtime::manifest::OnClientGone;
 use runtime::{CallReport, CancellationToken, LoadedComponent, RuntimeError};
 use wasmtime_wasi_http::p2::bindings::Proxy;

@@ -279,7 +279,8 @@ impl<T: 'static> LoadedComponent<T> {
 
     /// The WASI authority its manifest's `[wasi]` table grants.
     pub fn wasi_config(&self) -> &WasiConfig {
-        self.core.wasi_grants().config()
+        static NOTHING: std::sync::LazyLock<WasiConfig> = std::sync::LazyLock::new(WasiConfig::default);
+        runtime_wasi::WasiGrants::of(self.core.capabilities()).map_or(&NOTHING, runtime_wasi::WasiGrants::config)
     }
 
     /// The parameter and result types of a function export.

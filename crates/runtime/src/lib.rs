@@ -85,7 +85,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use runtime_core::WasiGrants;
+use runtime_wasi::WasiGrants;
 use wasmtime::component::Linker;
 
 pub use component::{Instance, LoadedComponent};
@@ -104,17 +104,16 @@ pub use runtime_core::{
     CACHE_BUDGET_ENV, CacheDirProblem, CompileWorker, CompiledComponent, ComponentLoader, DiskCache, RuntimeEngine,
     STALE_TEMPORARY, check_cache_dir, compile_worker_main,
 };
-#[cfg(feature = "wasi")]
-pub use runtime_core::{
-    DEADLINE_HEADER, HOPS_HEADER, MAX_CAPTURED_OUTPUT_BYTES, MAX_DEBUG_STRING_BYTES, MAX_HOPS,
-    MAX_OUTGOING_REQUESTS_PER_PROCESS, MAX_QUEUED_OUTPUT_BYTES, MAX_QUEUED_OUTPUT_BYTES_PER_PROCESS, MAX_WASI_OBJECTS,
-    flush_inherited_output,
-};
 pub use runtime_limits::{Error as LimitsError, ResourceLimits, Usage};
 pub use runtime_manifest::{
     self as manifest, ByteSize, ComponentManifest, ComponentName, DirGrant, DirMode, Error as ManifestError, Fuel,
     GrantPolicy, HostInterface, HostPolicy, HttpGrant, HttpOrigin, ManifestProblem, NetworkGrant, Resources, Stdin,
     Stdio, Timeout, WasiConfig,
+};
+pub use runtime_wasi::{
+    DEADLINE_HEADER, HOPS_HEADER, IncomingHttp, MAX_CAPTURED_OUTPUT_BYTES, MAX_DEBUG_STRING_BYTES, MAX_HOPS,
+    MAX_OUTGOING_REQUESTS_PER_PROCESS, MAX_QUEUED_OUTPUT_BYTES, MAX_QUEUED_OUTPUT_BYTES_PER_PROCESS, MAX_WASI_OBJECTS,
+    flush_inherited_output,
 };
 /// The wasmtime this runtime is built on, so that `wasmtime::component::bindgen!`
 /// and the types it generates resolve through this crate alone
@@ -308,8 +307,7 @@ impl<T: Send + 'static> RuntimeBuilder<T> {
         }
         let host = self.host.unwrap_or_else(AsyncHostRegistry::with_reference_functions);
         let mut linker = host.linker(engine.engine())?;
-        #[cfg(feature = "wasi")]
-        runtime_core::add_wasi_to_linker(&mut linker)
+        runtime_wasi::add_wasi_to_linker(&mut linker)
             .map_err(|error| RuntimeError::Internal { message: format!("cannot add WASI to the linker: {error:#}") })?;
         for add in self.links {
             add(&mut linker)
@@ -445,7 +443,8 @@ impl<T: Send + 'static> Runtime<T> {
             return Err(LoadError::GrantRefused { grant, policy_key }.into());
         }
         let grants = WasiGrants::resolve(&manifest.wasi, base_dir, policy.grants())?.with_program_name(program_name);
-        let core = runtime_core::LoadedComponent::new(&self.engine, compiled, &self.linker, limits)?.with_wasi(grants);
+        let core = runtime_core::LoadedComponent::new(&self.engine, compiled, &self.linker, limits)?
+            .with_capabilities(grants.into_capabilities());
         // Every function this runtime's linker provides may be async (host
         // registry and WASI), so a component that imports any needs the
         // async entry points.

@@ -9,9 +9,11 @@ mod host;
 use std::sync::{Condvar, Mutex, PoisonError};
 
 use runtime_async::{AsyncExecutor, AsyncHostRegistry, TIME_INTERFACE};
-use runtime_core::{Allocation, ComponentLoader, LoadedComponent, RuntimeEngine, RuntimeError, StoreState, WasiGrants};
+use runtime_core::{
+    Allocation, Capabilities, ComponentLoader, LoadedComponent, RuntimeEngine, RuntimeError, StoreState,
+};
 use runtime_limits::ResourceLimits;
-use runtime_manifest::{ComponentManifest, HostInterface, HostPolicy, WasiConfig};
+use runtime_manifest::{ComponentManifest, HostInterface, HostPolicy};
 use wasmtime::component::Linker;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -85,9 +87,8 @@ impl Host {
             format!("[component]\nname = \"t\"\nversion = \"0.1.0\"\n[resources]\n{resources}\n").parse()?;
         let limits = ResourceLimits::new(&manifest.resources, self.engine.policy())?;
         // Every test guest may call the reference host functions.
-        let wasi = WasiConfig::default().with_host_functions(HostInterface::ALL);
-        let grants = WasiGrants::resolve(&wasi, std::path::Path::new("."), self.engine.policy().grants())?;
-        Ok(LoadedComponent::new(&self.engine, compiled, &self.linker, limits)?.with_wasi(grants))
+        let capabilities = Capabilities::new(HostInterface::ALL.iter().copied().collect(), None);
+        Ok(LoadedComponent::new(&self.engine, compiled, &self.linker, limits)?.with_capabilities(capabilities))
     }
 }
 

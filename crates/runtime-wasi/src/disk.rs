@@ -16,7 +16,7 @@ use wasmtime_wasi::p2::{
 
 use crate::grant_dir::{GrantAccount, OpenFile, Refused, file_identity};
 use crate::grants::Preopen;
-use crate::report::DiskUsage;
+use runtime_core::DiskUsage;
 
 /// `ENOSPC`, which wasmtime-wasi reports to the guest as `insufficient-space`.
 const ENOSPC: i32 = 28;
@@ -65,14 +65,13 @@ impl Quota {
     /// What the report shows of this grant.
     pub(crate) fn usage(&self) -> DiskUsage {
         let (bytes, entries, refused) = self.account.totals();
-        DiskUsage {
-            guest_path: self.guest.clone(),
-            bytes,
-            max_bytes: self.max_bytes,
-            entries,
-            max_entries: self.max_entries,
-            refused,
-        }
+        // Filled in field by field: the kernel's report type is non-exhaustive.
+        let mut usage = DiskUsage::default();
+        usage.guest_path = self.guest.clone();
+        (usage.bytes, usage.max_bytes) = (bytes, self.max_bytes);
+        (usage.entries, usage.max_entries) = (entries, self.max_entries);
+        usage.refused = refused;
+        usage
     }
 }
 

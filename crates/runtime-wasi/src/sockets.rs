@@ -10,7 +10,7 @@ use wasmtime_wasi::p2::bindings::sockets::{network, tcp, tcp_create_socket, udp_
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, DynPollable, SocketResult, TcpSocket, UdpSocket};
 use wasmtime_wasi::sockets::WasiSocketsCtxView;
 
-use super::fs::DiskState;
+use crate::fs::DiskState;
 
 /// The `HasData` of the capped socket interfaces.
 pub(super) struct CappedSockets;

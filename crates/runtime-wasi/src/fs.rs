@@ -14,11 +14,11 @@ use wasmtime_wasi::p2::bindings::filesystem::{preopens, types};
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, FsError, FsResult};
 use wasmtime_wasi::{FsPerms, OpenMode, ResourceTable};
 
-use super::disk::{FileHold, HeldInput, Quota, QuotaStream};
-use super::listing::Listing;
+use crate::disk::{FileHold, HeldInput, Quota, QuotaStream};
 use crate::grant_dir::{BLOCK_BYTES, Refused, file_identity};
 use crate::grants::Preopen;
-use crate::report::DiskUsage;
+use crate::listing::Listing;
+use runtime_core::DiskUsage;
 
 use types::{ErrorCode, HostDescriptor, HostDirectoryEntryStream};
 
@@ -286,7 +286,7 @@ impl QuotaFs<'_> {
     /// drops streams in a loop makes it no longer than the live ones.
     fn streaming(&mut self, file: &Arc<File>) {
         let streamed = &mut self.disk.streamed;
-        if streamed.len() >= super::MAX_WASI_OBJECTS {
+        if streamed.len() >= crate::MAX_WASI_OBJECTS {
             streamed.retain(|file| file.strong_count() > 0);
         }
         streamed.push(Arc::downgrade(file));

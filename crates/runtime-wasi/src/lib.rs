@@ -1,15 +1,49 @@
-//! WASI p2 for guests, deny by default: no arguments, environment, stdin,
-//! directories, sockets or outgoing HTTP unless the manifest's `[wasi]` grants
-//! them (see [`WasiGrants`]); clocks and random allowed; stdout and stderr
-//! discarded, captured (capped) or inherited. The context is built on the
-//! guest's first WASI call, so a component that never calls WASI pays nothing
-//! for it.
+//! The WASI p2 host of the runtime, above the call kernel: WASI for guests,
+//! deny by default: no arguments, environment, stdin, directories, sockets
+//! or outgoing HTTP unless the manifest's `[wasi]` grants them (see
+//! [`WasiGrants`]); clocks and random allowed; stdout and stderr discarded,
+//! captured (capped) or inherited. The context is the store's
+//! [`StoreExtension`](runtime_core::StoreExtension), built on the guest's
+//! first WASI call, so a component that never calls WASI pays nothing for
+//! it; the kernel knows it only through that trait.
+//!
+//! ```
+//! use runtime_core::{Allocation, ComponentLoader, LoadedComponent, RuntimeEngine, StoreState};
+//! use runtime_limits::ResourceLimits;
+//! use runtime_manifest::{ComponentManifest, HostPolicy};
+//! use runtime_wasi::{WasiGrants, add_wasi_to_linker};
+//! use wasmtime::component::Linker;
+//!
+//! let engine = RuntimeEngine::new(HostPolicy::default(), Allocation::OnDemand)?;
+//! let mut linker = Linker::<StoreState>::new(engine.engine());
+//! add_wasi_to_linker(&mut linker)?;
+//! let manifest: ComponentManifest = "[component]\nname = \"tool\"\nversion = \"0.1.0\"\n\
+//!     [resources]\nmemory = \"1MiB\"\nfuel = 1_000_000\ntimeout = \"1s\"\n\
+//!     [wasi]\nargs = [\"--verbose\"]\n".parse()?;
+//! // The manifest's grants, resolved for this host (directories opened and pinned).
+//! let grants = WasiGrants::resolve(&manifest.wasi, std::path::Path::new("."), engine.policy().grants())?;
+//! assert_eq!(grants.config().args, ["--verbose"]);
+//! // Every store of the component reads them back when its guest first calls WASI.
+//! let capabilities = grants.into_capabilities();
+//! assert!(WasiGrants::of(&capabilities).is_some());
+//! let compiled = ComponentLoader::new(engine.clone()).load_bytes(b"(component)")?;
+//! let limits = ResourceLimits::new(&manifest.resources, engine.policy())?;
+//! let component = LoadedComponent::new(&engine, compiled, &linker, limits)?.with_capabilities(capabilities);
+//! assert!(WasiGrants::of(component.capabilities()).is_some());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
+#![doc(test(attr(deny(warnings))))]
 
 mod disk;
 mod fs;
+mod grant_dir;
+mod grants;
 mod listing;
 mod output;
 mod sockets;
+
+pub use grants::WasiGrants;
 
 pub use output::{MAX_QUEUED_OUTPUT_BYTES, MAX_QUEUED_OUTPUT_BYTES_PER_PROCESS, flush_inherited_output};
 
@@ -31,7 +65,7 @@ use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiVie
 use wasmtime_wasi_http::{WasiHttp, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks};
 
 use crate::grants::Capability;
-use crate::{CapabilityDenied, HostFunction, StoreState, WasiGrants};
+use runtime_core::{CapabilityDenied, HostFunction, StoreExtension, StoreState};
 use sockets::CappedSockets;
 
 // The accessors below (`clocks()`, `cli()`, ...) come from these views,
@@ -357,39 +391,75 @@ impl WasiHttpHooks for HttpHooks {
     }
 }
 
-impl<T> StoreState<T> {
-    fn wasi_state(&mut self) -> &mut WasiState {
-        let (max_bytes, host_bytes, redirect) =
-            (self.memory_limit_bytes, self.host_memory_bytes, self.stdout_to_stderr);
-        let grants = &self.grants;
-        self.wasi.get_or_insert_with(|| Box::new(WasiState::new(grants, max_bytes, host_bytes, redirect)))
-    }
+/// The WASI context of `state`'s store, made on its first WASI call from
+/// its component's grants (none: a component loaded without them).
+fn wasi_state<T>(state: &mut StoreState<T>) -> &mut WasiState {
+    static NO_GRANTS: std::sync::LazyLock<WasiGrants> = std::sync::LazyLock::new(WasiGrants::default);
+    state.extension_or_insert_with(|state| {
+        let grants = state.capabilities().layer::<WasiGrants>().unwrap_or(&NO_GRANTS);
+        WasiState::new(grants, state.memory_limit_bytes(), state.host_memory_bytes(), state.stdout_to_stderr())
+    })
+}
 
+/// `wasi:http` for a store the host serves an incoming request to.
+pub trait IncomingHttp {
     /// The store's `wasi:http` state, for a host that serves it an incoming
     /// request: `new_incoming_request` and `new_response_outparam` put the
     /// request and the response's slot in its table. From this call on the
     /// guest may use `wasi:http/types` (to read the request and answer it)
     /// without an outgoing grant; `wasi:http/outgoing-handler` still needs
     /// one. Everything the request holds counts against the store's caps.
-    pub fn incoming_http(&mut self) -> WasiHttpCtxView<'_> {
+    fn incoming_http(&mut self) -> WasiHttpCtxView<'_> {
         self.incoming_http_after(0)
     }
 
     /// [`incoming_http`](Self::incoming_http) for a request that `hops`
     /// served requests led to (its [`HOPS_HEADER`]): every request the guest
     /// sends carries one more.
-    pub fn incoming_http_after(&mut self, hops: u32) -> WasiHttpCtxView<'_> {
-        self.wasi_state().http_hooks.hops = hops;
-        let state = self.wasi_state();
+    fn incoming_http_after(&mut self, hops: u32) -> WasiHttpCtxView<'_>;
+}
+
+impl<T> IncomingHttp for StoreState<T> {
+    fn incoming_http_after(&mut self, hops: u32) -> WasiHttpCtxView<'_> {
+        let state = wasi_state(self);
+        state.http_hooks.hops = hops;
         state.serving = true;
         state.http(true)
     }
 }
 
-impl<T: Send> WasiView for StoreState<T> {
+impl WasiView for WasiState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        let state = self.wasi_state();
-        WasiCtxView { ctx: &mut state.ctx, table: &mut state.table }
+        WasiCtxView { ctx: &mut self.ctx, table: &mut self.table }
+    }
+}
+
+impl StoreExtension for WasiState {
+    fn captured_output(&self, since: (usize, usize)) -> Option<(String, String)> {
+        self.captured(since)
+    }
+
+    fn captured_lengths(&self) -> (usize, usize) {
+        WasiState::captured_lengths(self)
+    }
+
+    fn disk_usage(&self) -> Vec<runtime_core::DiskUsage> {
+        self.disk.usage()
+    }
+
+    fn exit_status(&self, error: &wasmtime::Error) -> Option<i32> {
+        error.downcast_ref::<wasmtime_wasi::I32Exit>().map(|exit| exit.0)
+    }
+
+    /// wasmtime-wasi-http traps when a `fields` would outgrow its share of
+    /// the host-memory budget (the field size limit set from it) or hold
+    /// more entries than `http::HeaderMap` can.
+    fn overdrew_host_budget(&self, error: &wasmtime::Error) -> bool {
+        use wasmtime_wasi_http::FieldMapError;
+        matches!(
+            error.downcast_ref::<FieldMapError>(),
+            Some(FieldMapError::TotalSizeTooBig | FieldMapError::TooManyFields)
+        )
     }
 }
 
@@ -454,42 +524,46 @@ pub fn add_wasi_to_linker<T: Send + 'static>(linker: &mut Linker<StoreState<T>>)
     // that holds nothing, and the call hook fails the call when it returns.
     fn gate<'a, T>(state: &'a mut StoreState<T>, interface: &'static str, needs: Capability) -> Gated<'a> {
         state.enter_host_function(HostFunction::Wasi(interface));
-        let serving = needs == Capability::HttpTypes && state.wasi.as_ref().is_some_and(|wasi| wasi.serving);
-        let allowed = serving || state.grants.allows(needs);
+        let serving = needs == Capability::HttpTypes && state.extension::<WasiState>().is_some_and(|wasi| wasi.serving);
+        let allowed = serving || state.capabilities().layer::<WasiGrants>().is_some_and(|grants| grants.allows(needs));
         if !allowed {
-            state.deny(CapabilityDenied { interface, grant: needs.grant() });
+            state.deny(CapabilityDenied::new(interface, needs.grant()));
         }
-        let deadline = state.deadline.instant();
-        let wasi = state.wasi_state();
+        let deadline = state.deadline_instant();
+        let wasi = wasi_state(state);
         wasi.http_hooks.deadline = Some(deadline);
         Gated { wasi, allowed }
     }
     use Capability::{Http, HttpTypes, Network};
     let l = linker;
-    io::error::add_to_linker::<_, IoErrors>(l, |t| IoErrorsView(enter(t, "wasi:io/error").ctx().table))?;
-    io::poll::add_to_linker::<_, Io>(l, |t| enter(t, "wasi:io/poll").ctx().table)?;
-    io::streams::add_to_linker::<_, Io>(l, |t| enter(t, "wasi:io/streams").ctx().table)?;
-    clocks::wall_clock::add_to_linker::<_, WasiClocks>(l, |t| enter(t, "wasi:clocks/wall-clock").clocks())?;
-    clocks::monotonic_clock::add_to_linker::<_, WasiClocks>(l, |t| enter(t, "wasi:clocks/monotonic-clock").clocks())?;
+    io::error::add_to_linker::<_, IoErrors>(l, |t| IoErrorsView(wasi_state(enter(t, "wasi:io/error")).ctx().table))?;
+    io::poll::add_to_linker::<_, Io>(l, |t| wasi_state(enter(t, "wasi:io/poll")).ctx().table)?;
+    io::streams::add_to_linker::<_, Io>(l, |t| wasi_state(enter(t, "wasi:io/streams")).ctx().table)?;
+    clocks::wall_clock::add_to_linker::<_, WasiClocks>(l, |t| wasi_state(enter(t, "wasi:clocks/wall-clock")).clocks())?;
+    clocks::monotonic_clock::add_to_linker::<_, WasiClocks>(l, |t| {
+        wasi_state(enter(t, "wasi:clocks/monotonic-clock")).clocks()
+    })?;
     filesystem::preopens::add_to_linker::<_, fs::QuotaFilesystem>(l, |t| {
-        enter(t, "wasi:filesystem/preopens").wasi_state().filesystem()
+        wasi_state(enter(t, "wasi:filesystem/preopens")).filesystem()
     })?;
     filesystem::types::add_to_linker::<_, fs::QuotaFilesystem>(l, |t| {
-        enter(t, "wasi:filesystem/types").wasi_state().filesystem()
+        wasi_state(enter(t, "wasi:filesystem/types")).filesystem()
     })?;
-    random::random::add_to_linker::<_, WasiRandom>(l, |t| enter(t, "wasi:random/random").random())?;
-    random::insecure::add_to_linker::<_, WasiRandom>(l, |t| enter(t, "wasi:random/insecure").random())?;
-    random::insecure_seed::add_to_linker::<_, WasiRandom>(l, |t| enter(t, "wasi:random/insecure-seed").random())?;
-    cli::exit::add_to_linker::<_, WasiCli>(l, |t| enter(t, "wasi:cli/exit").cli())?;
-    cli::environment::add_to_linker::<_, WasiCli>(l, |t| enter(t, "wasi:cli/environment").cli())?;
-    cli::stdin::add_to_linker::<_, WasiCli>(l, |t| enter(t, "wasi:cli/stdin").cli())?;
-    cli::stdout::add_to_linker::<_, StdOutput>(l, |t| enter(t, "wasi:cli/stdout").wasi_state().output())?;
-    cli::stderr::add_to_linker::<_, StdOutput>(l, |t| enter(t, "wasi:cli/stderr").wasi_state().output())?;
-    cli::terminal_input::add_to_linker::<_, WasiCli>(l, |t| enter(t, "wasi:cli/terminal-input").cli())?;
-    cli::terminal_output::add_to_linker::<_, WasiCli>(l, |t| enter(t, "wasi:cli/terminal-output").cli())?;
-    cli::terminal_stdin::add_to_linker::<_, WasiCli>(l, |t| enter(t, "wasi:cli/terminal-stdin").cli())?;
-    cli::terminal_stdout::add_to_linker::<_, WasiCli>(l, |t| enter(t, "wasi:cli/terminal-stdout").cli())?;
-    cli::terminal_stderr::add_to_linker::<_, WasiCli>(l, |t| enter(t, "wasi:cli/terminal-stderr").cli())?;
+    random::random::add_to_linker::<_, WasiRandom>(l, |t| wasi_state(enter(t, "wasi:random/random")).random())?;
+    random::insecure::add_to_linker::<_, WasiRandom>(l, |t| wasi_state(enter(t, "wasi:random/insecure")).random())?;
+    random::insecure_seed::add_to_linker::<_, WasiRandom>(l, |t| {
+        wasi_state(enter(t, "wasi:random/insecure-seed")).random()
+    })?;
+    cli::exit::add_to_linker::<_, WasiCli>(l, |t| wasi_state(enter(t, "wasi:cli/exit")).cli())?;
+    cli::environment::add_to_linker::<_, WasiCli>(l, |t| wasi_state(enter(t, "wasi:cli/environment")).cli())?;
+    cli::stdin::add_to_linker::<_, WasiCli>(l, |t| wasi_state(enter(t, "wasi:cli/stdin")).cli())?;
+    cli::stdout::add_to_linker::<_, StdOutput>(l, |t| wasi_state(enter(t, "wasi:cli/stdout")).output())?;
+    cli::stderr::add_to_linker::<_, StdOutput>(l, |t| wasi_state(enter(t, "wasi:cli/stderr")).output())?;
+    cli::terminal_input::add_to_linker::<_, WasiCli>(l, |t| wasi_state(enter(t, "wasi:cli/terminal-input")).cli())?;
+    cli::terminal_output::add_to_linker::<_, WasiCli>(l, |t| wasi_state(enter(t, "wasi:cli/terminal-output")).cli())?;
+    cli::terminal_stdin::add_to_linker::<_, WasiCli>(l, |t| wasi_state(enter(t, "wasi:cli/terminal-stdin")).cli())?;
+    cli::terminal_stdout::add_to_linker::<_, WasiCli>(l, |t| wasi_state(enter(t, "wasi:cli/terminal-stdout")).cli())?;
+    cli::terminal_stderr::add_to_linker::<_, WasiCli>(l, |t| wasi_state(enter(t, "wasi:cli/terminal-stderr")).cli())?;
     sockets::tcp_create_socket::add_to_linker::<_, CappedSockets>(l, |t| {
         gate(t, "wasi:sockets/tcp-create-socket", Network).capped_sockets()
     })?;

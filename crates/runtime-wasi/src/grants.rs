@@ -7,13 +7,12 @@ use std::sync::Arc;
 
 use runtime_manifest::{DirMode, GrantPolicy, HostInterface, WasiConfig};
 
-use crate::LoadError;
 use crate::grant_dir::{AccountError, GrantAccount, open_pinned};
+use runtime_core::{Capabilities, LoadError};
 
 /// The `[wasi]` grants every store of a component gets, with each preopened
 /// directory resolved to a canonical host path.
 #[derive(Debug, Clone)]
-#[cfg_attr(not(feature = "wasi"), allow(dead_code, reason = "read only where WASI is built in"))]
 pub struct WasiGrants {
     pub(crate) config: WasiConfig,
     pub(crate) dirs: Vec<Preopen>,
@@ -26,7 +25,6 @@ pub struct WasiGrants {
 
 /// One preopened directory, resolved and opened.
 #[derive(Debug, Clone)]
-#[cfg_attr(not(feature = "wasi"), allow(dead_code, reason = "read only where WASI is built in"))]
 pub(crate) struct Preopen {
     /// The directory, opened once at load; each instance gets a duplicate.
     pub(crate) dir: Arc<File>,
@@ -131,6 +129,18 @@ impl WasiGrants {
         &self.config
     }
 
+    /// The capabilities to load a component with: these grants as the
+    /// WASI layer's state, and the manifest's reference host interfaces.
+    pub fn into_capabilities(self) -> Capabilities {
+        let host_interfaces = self.config.host_functions.clone();
+        Capabilities::new(host_interfaces, Some(Arc::new(self)))
+    }
+
+    /// The grants a component was loaded with, if it was given some.
+    pub fn of(capabilities: &Capabilities) -> Option<&Self> {
+        capabilities.layer::<Self>()
+    }
+
     /// Whether the manifest grants `capability`, so that the interfaces
     /// needing it give the guest anything.
     /// Whether the manifest grants `interface`, one of the runtime's
@@ -168,7 +178,6 @@ fn first_symlink(path: &Path) -> Option<PathBuf> {
 /// own: without a directory grant its preopen list is empty, so no
 /// descriptor, and nothing a descriptor leads to, can exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(not(feature = "wasi"), allow(dead_code, reason = "read only where WASI is built in"))]
 pub(crate) enum Capability {
     /// `wasi:sockets/*`: a `[wasi.network]` address.
     Network,
@@ -187,25 +196,4 @@ impl Capability {
             Self::Http | Self::HttpTypes => "a `[wasi.http] allowed-hosts` origin (CLI: --allow-http ORIGIN)",
         }
     }
-}
-
-/// The grant that allows a reference host interface, as the manifest and the CLI write it.
-pub(crate) const fn host_interface_grant(interface: HostInterface) -> &'static str {
-    match interface {
-        HostInterface::Log => "`[wasi] host-functions = [\"log\"]` (CLI: --host-functions log)",
-        HostInterface::Time => "`[wasi] host-functions = [\"time\"]` (CLI: --host-functions time)",
-        HostInterface::Kv => "`[wasi] host-functions = [\"kv\"]` (CLI: --host-functions kv)",
-        _ => "`[wasi] host-functions` naming it",
-    }
-}
-
-/// A guest called into an interface that no grant of its manifest links.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{interface}` gives this component nothing: it needs {grant}")]
-#[non_exhaustive]
-pub struct CapabilityDenied {
-    /// The interface called, e.g. `wasi:http/types`.
-    pub interface: &'static str,
-    /// The grant that would link it.
-    pub grant: &'static str,
 }
