@@ -100,6 +100,8 @@ pub struct ComponentInstance<T: 'static = ()> {
     instantiate: Duration,
     /// A per-call timeout the embedder set, shorter than the manifest's.
     call_timeout: Option<Duration>,
+    /// A per-call fuel the embedder set, less than the manifest's.
+    call_fuel: Option<u64>,
 }
 
 impl<T: 'static> std::fmt::Debug for ComponentInstance<T> {
@@ -137,7 +139,7 @@ impl<T: Send + 'static> ComponentInstance<T> {
         store.set_hostcall_fuel(usize::try_from(limits.copy_limit_bytes()).unwrap_or(usize::MAX));
         store.set_max_component_handles(limits.max_handles() as usize);
         set_yielding(&mut store, mode == Mode::Async);
-        arm(&mut store, limits, deadline);
+        arm(&mut store, limits.fuel(), deadline);
         Self {
             component,
             store,
@@ -150,6 +152,7 @@ impl<T: Send + 'static> ComponentInstance<T> {
             created: started,
             instantiate: Duration::ZERO,
             call_timeout: None,
+            call_fuel: None,
         }
     }
 
@@ -335,7 +338,7 @@ impl<T: Send + 'static> ComponentInstance<T> {
         if let Err(error) = &outcome
             && error.downcast_ref::<wasmtime::WasmBacktrace>().is_none()
             && error.downcast_ref::<HostFunctionError>().is_none()
-            && fuel_consumed(&self.store, self.component.limits().fuel()) == 0
+            && fuel_consumed(&self.store, self.call_fuel()) == 0
         {
             return Err(RuntimeError::Usage { message: format!("{error:#}") });
         }
@@ -372,7 +375,8 @@ impl<T: Send + 'static> ComponentInstance<T> {
         state.progress.enter(DeadlinePhase::Guest);
         state.budget.begin_call();
         state.mark_output();
-        arm(&mut self.store, self.component.limits(), deadline);
+        let fuel = self.call_fuel();
+        arm(&mut self.store, fuel, deadline);
         Ok(())
     }
 
@@ -493,6 +497,22 @@ impl<T: 'static> ComponentInstance<T> {
         self.call_timeout.map_or(manifest, |timeout| timeout.min(manifest))
     }
 
+    /// Gives each later call of this instance `fuel` if that is less than
+    /// the manifest's fuel (which always caps it); `None` goes back to the
+    /// manifest's. For an actor host that gives one message less work than
+    /// the component's worst case: running out is `out-of-fuel` and
+    /// poisons the instance, like any crash.
+    pub fn set_call_fuel(&mut self, fuel: Option<u64>) {
+        self.call_fuel = fuel;
+    }
+
+    /// The fuel each call of this instance gets: the manifest's, or less
+    /// set with [`set_call_fuel`](Self::set_call_fuel).
+    pub fn call_fuel(&self) -> u64 {
+        let manifest = self.component.limits().fuel();
+        self.call_fuel.map_or(manifest, |fuel| fuel.min(manifest))
+    }
+
     /// The component this is an instance of.
     pub fn component(&self) -> &LoadedComponent<T> {
         &self.component
@@ -521,8 +541,8 @@ impl<T: 'static> ComponentInstance<T> {
         let limits = self.component.limits();
         let (stdout, stderr) = state.captured_output().map_or((None, None), |(out, err)| (Some(out), Some(err)));
         CallReport {
-            fuel_consumed: fuel_consumed(&self.store, limits.fuel()),
-            fuel_limit: limits.fuel(),
+            fuel_consumed: fuel_consumed(&self.store, self.call_fuel()),
+            fuel_limit: self.call_fuel(),
             current_memory_bytes: usage.current_memory_bytes,
             peak_memory_bytes: usage.peak_memory_bytes,
             memory_limit_bytes: limits.memory_bytes(),
@@ -686,9 +706,9 @@ async fn awaiting<R>(flag: &mut bool, call: impl Future<Output = R>) -> R {
     outcome
 }
 
-fn arm<T: 'static>(store: &mut Store<StoreState<T>>, limits: &ResourceLimits, deadline: Deadline) {
+fn arm<T: 'static>(store: &mut Store<StoreState<T>>, fuel: u64, deadline: Deadline) {
     // Fuel is always enabled by the engine; `set_fuel` cannot fail then.
-    let _ = store.set_fuel(limits.fuel());
+    let _ = store.set_fuel(fuel);
     store.data_mut().deadline = deadline;
     store.set_epoch_deadline(1);
 }

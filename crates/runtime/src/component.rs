@@ -444,6 +444,19 @@ impl<T: 'static> Instance<T> {
         self.core.call_timeout()
     }
 
+    /// Gives each later call of this instance `fuel` if that is less than
+    /// the manifest's fuel, which always caps it; `None` goes back to the
+    /// manifest's. An actor host sets it per message; running out is
+    /// `out-of-fuel` and poisons the instance, like any crash.
+    pub fn set_call_fuel(&mut self, fuel: Option<u64>) {
+        self.core.set_call_fuel(fuel);
+    }
+
+    /// The fuel each call of this instance gets now.
+    pub fn call_fuel(&self) -> u64 {
+        self.core.call_fuel()
+    }
+
     /// The token that cancels this instance's async call in progress (and
     /// so poisons the instance): hand it to whoever may stop the actor.
     pub fn cancellation_token(&self) -> CancellationToken {

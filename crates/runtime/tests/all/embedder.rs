@@ -326,6 +326,38 @@ fn a_live_instance_can_be_given_a_shorter_call_timeout_but_never_a_longer_one() 
     })
 }
 
+/// An actor host gives one message less fuel than the manifest allows;
+/// the manifest's fuel still caps a larger grant.
+#[test]
+fn a_live_instance_can_be_given_less_fuel_per_call_but_never_more() -> TestResult {
+    let runtime = Runtime::builder().build()?;
+    let component = runtime.load_bytes(CALC.as_bytes(), &manifest(Timeout::from_secs(10))?)?;
+    tokio()?.block_on(async {
+        let mut instance = component.instantiate_async(()).await?;
+        instance.set_call_fuel(Some(u64::MAX));
+        assert_eq!(instance.call_fuel(), 10_000_000_000, "the manifest caps it");
+        instance.set_call_fuel(Some(100_000));
+        let doubled = instance.call_async("double", &[Val::U32(4)]).await?;
+        assert_eq!((doubled.results.as_slice(), doubled.report.fuel_limit), ([Val::U32(8)].as_slice(), 100_000));
+        let error = instance.call_async("spin", &[]).await.err().ok_or("the spin stops")?;
+        let crash = error.crash().ok_or("a crash")?;
+        assert_eq!((crash.kind, crash.report.fuel_consumed), (CrashKind::OutOfFuel, 100_000), "{error}");
+        // The synchronous entry point honours it too; `None` is the manifest's again.
+        let mut sync = component.instantiate(())?;
+        sync.set_call_fuel(Some(5_000));
+        let error = sync.call("spin", &[]).err().ok_or("the sync spin stops")?;
+        assert_eq!(
+            error.crash().map(|crash| (crash.kind, crash.report.fuel_consumed)),
+            Some((CrashKind::OutOfFuel, 5_000))
+        );
+        let mut fresh = component.instantiate(())?;
+        fresh.set_call_fuel(Some(5_000));
+        fresh.set_call_fuel(None);
+        assert_eq!(fresh.call("double", &[Val::U32(2)])?.report.fuel_limit, 10_000_000_000);
+        Ok(())
+    })
+}
+
 #[test]
 fn a_call_stopped_at_its_deadline_reports_the_fuel_it_burned() -> TestResult {
     tokio()?.block_on(async {
