@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::task::{Context, Poll, Waker};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use wasmtime_wasi::async_trait;
@@ -33,6 +33,11 @@ const CHUNK_COST: usize = 128;
 /// Streams that may wait for room in one process-wide queue at once.
 const MAX_WAITING_STREAMS: usize = 4096;
 
+/// How long the host's reader must have taken nothing before what ended
+/// instances left queued may be dropped for live ones: a slow reader loses
+/// nothing, a stalled one holds no guest past its deadline.
+const STALLED_AFTER: Duration = Duration::from_secs(1);
+
 /// The host's stdout or stderr and the thread that writes to it.
 pub(crate) struct Drain {
     /// Chunks not yet taken by the thread, oldest first.
@@ -50,6 +55,10 @@ pub(crate) struct Drain {
     written: (Mutex<()>, Condvar),
     /// No thread writes: the output is closed.
     closed: AtomicBool,
+    /// When the last chunk was written (or the drain started).
+    progressed: Mutex<Instant>,
+    /// How long without progress counts as stalled ([`STALLED_AFTER`]).
+    stalled_after: Duration,
 }
 
 struct Chunk {
@@ -75,13 +84,13 @@ pub(crate) fn drain(stderr: bool) -> &'static Drain {
     static STDOUT: OnceLock<&'static Drain> = OnceLock::new();
     static STDERR: OnceLock<&'static Drain> = OnceLock::new();
     let cell = if stderr { &STDERR } else { &STDOUT };
-    cell.get_or_init(|| Drain::start(host_sink(stderr)))
+    cell.get_or_init(|| Drain::start(host_sink(stderr), STALLED_AFTER))
 }
 
 impl Drain {
     /// A drain writing to `sink` on a thread of its own. Lives as long as
     /// the process: there are two, made once.
-    fn start(mut sink: Box<dyn Write + Send>) -> &'static Drain {
+    fn start(mut sink: Box<dyn Write + Send>, stalled_after: Duration) -> &'static Drain {
         let drain: &'static Drain = Box::leak(Box::new(Drain {
             chunks: Mutex::new(VecDeque::new()),
             pending: Condvar::new(),
@@ -91,6 +100,8 @@ impl Drain {
             waiting: Mutex::new(Vec::new()),
             written: (Mutex::new(()), Condvar::new()),
             closed: AtomicBool::new(false),
+            progressed: Mutex::new(Instant::now()),
+            stalled_after,
         }));
         let spawned = std::thread::Builder::new().name("wasm-runtime-output".into()).spawn(move || {
             while let Some(chunk) = drain.next_chunk() {
@@ -99,6 +110,9 @@ impl Drain {
                     && let Ok(mut failed) = chunk.stream.failed.lock()
                 {
                     failed.get_or_insert(error);
+                }
+                if let Ok(mut progressed) = drain.progressed.lock() {
+                    *progressed = Instant::now();
                 }
                 drain.done(&chunk);
             }
@@ -139,12 +153,17 @@ impl Drain {
         MAX_QUEUED_OUTPUT_BYTES_PER_PROCESS.saturating_sub(held)
     }
 
-    /// When the process-wide queue could hold a live stream back, drops
-    /// what ended streams still have queued: a stalled reader then keeps a
-    /// guest waiting within its own deadline, and never past it the guests
-    /// that come after. Counted in [`Self::dropped`] and logged.
+    /// When the process-wide queue could hold a live stream back and the
+    /// reader has stalled, drops what ended streams still have queued: a
+    /// stalled reader then keeps a guest waiting within its own deadline,
+    /// and never past it the guests that come after. Counted in
+    /// [`Self::dropped`] and logged.
     fn make_room(&self) {
         if self.room() >= MAX_QUEUED_OUTPUT_BYTES {
+            return;
+        }
+        let stalled = self.progressed.lock().is_ok_and(|progressed| progressed.elapsed() >= self.stalled_after);
+        if !stalled {
             return;
         }
         let Ok(mut chunks) = self.chunks.lock() else { return };
@@ -415,7 +434,7 @@ mod tests {
     fn a_stalled_reader_holds_ended_streams_output_only_until_a_live_stream_needs_room() {
         let open = Arc::new((Mutex::new(false), Condvar::new()));
         let taken = Arc::new(Mutex::new(Vec::new()));
-        let drain = Drain::start(Box::new(Gated { open: open.clone(), taken: taken.clone() }));
+        let drain = Drain::start(Box::new(Gated { open: open.clone(), taken: taken.clone() }), Duration::ZERO);
         // Sixteen guests fill the process-wide queue while nobody reads.
         let mut ended: Vec<InheritedStream> = (0..16).map(|_| InheritedStream::new(drain)).collect();
         let queued: usize = ended.iter_mut().map(|stream| fill(stream, b'x')).sum();
@@ -431,7 +450,7 @@ mod tests {
         // The reader comes back: the live guest's output is all there.
         *open.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = true;
         open.1.notify_all();
-        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(10);
         while drain.queued.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
             std::thread::yield_now();
         }
@@ -444,15 +463,36 @@ mod tests {
     fn output_of_an_ended_stream_is_still_written_when_nobody_needs_its_room() {
         let open = Arc::new((Mutex::new(true), Condvar::new()));
         let taken = Arc::new(Mutex::new(Vec::new()));
-        let drain = Drain::start(Box::new(Gated { open, taken: taken.clone() }));
+        let drain = Drain::start(Box::new(Gated { open, taken: taken.clone() }), Duration::ZERO);
         let mut stream = InheritedStream::new(drain);
         let written = fill(&mut stream, b'z');
         drop(stream);
-        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(10);
         while drain.queued.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
             std::thread::yield_now();
         }
         assert_eq!(taken.lock().map(|taken| taken.len()).unwrap_or(0), written);
         assert_eq!(drain.dropped.load(Ordering::Acquire), 0);
+    }
+
+    #[test]
+    fn a_reader_that_has_not_stalled_loses_nothing_of_ended_streams() {
+        let open = Arc::new((Mutex::new(false), Condvar::new()));
+        let taken = Arc::new(Mutex::new(Vec::new()));
+        let drain =
+            Drain::start(Box::new(Gated { open: open.clone(), taken: taken.clone() }), Duration::from_secs(3600));
+        let mut ended: Vec<InheritedStream> = (0..16).map(|_| InheritedStream::new(drain)).collect();
+        let queued: usize = ended.iter_mut().map(|stream| fill(stream, b'x')).sum();
+        drop(ended);
+        let mut live = InheritedStream::new(drain);
+        assert_eq!(fill(&mut live, b'y'), 0, "the live guest waits: the reader is slow, not stalled");
+        assert_eq!(drain.dropped.load(Ordering::Acquire), 0);
+        *open.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+        open.1.notify_all();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while drain.queued.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        assert_eq!(taken.lock().map(|taken| taken.len()).unwrap_or(0), queued, "every ended stream's byte written");
     }
 }
