@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use runtime_core::{
     CallOutcome, CallProgress, CallReport, ComponentInstance, CrashKind, CrashReport, DeadlinePhase, LoadedComponent,
-    RuntimeError, StoreFuture, StoreState, TypedExport, TypedOutcome,
+    PoisonCause, RuntimeError, StoreFuture, StoreState, TypedExport, TypedOutcome,
 };
 use runtime_limits::{Deadline, EPOCH_TICK};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -342,9 +342,15 @@ fn settle<T: 'static, R>(
 ) -> Result<R, RuntimeError> {
     match outcome {
         Ok(outcome) => outcome,
+        // Never begun: the instance is as it was.
+        Err(Abandoned::Refused) => Err(Abandoned::Cancelled.into_error(instance, progress, Duration::ZERO)),
         Err(abandoned) => {
+            let cause = match abandoned {
+                Abandoned::Deadline { during } => PoisonCause::Crash(CrashKind::DeadlineExceeded { during }),
+                _ => PoisonCause::Cancelled,
+            };
             let error = abandoned.into_error(instance, progress, started.elapsed());
-            instance.poison(error.kind());
+            instance.poison(cause);
             Err(error)
         }
     }
@@ -421,6 +427,8 @@ enum Abandoned {
         during: DeadlinePhase,
     },
     Cancelled,
+    /// Cancelled before it began.
+    Refused,
 }
 
 impl Abandoned {
@@ -432,7 +440,7 @@ impl Abandoned {
     ) -> RuntimeError {
         let report = instance.abandoned_report(progress, wall);
         match self {
-            Self::Cancelled => RuntimeError::Cancelled { report: Box::new(report) },
+            Self::Cancelled | Self::Refused => RuntimeError::Cancelled { report: Box::new(report) },
             Self::Deadline { during } => RuntimeError::Crash(Box::new(CrashReport {
                 kind: CrashKind::DeadlineExceeded { during },
                 message: match during {
@@ -505,8 +513,9 @@ async fn guard<R>(
     let bounded = bounded_by_deadline(call, deadline, progress);
     match cancel {
         None => bounded.await,
-        // A token cancelled before the call refuses it, however short.
-        Some(token) if token.is_cancelled() => Err(Abandoned::Cancelled),
+        // A token cancelled before the call refuses it, however short,
+        // and leaves the instance as it was.
+        Some(token) if token.is_cancelled() => Err(Abandoned::Refused),
         // Otherwise the call is polled first: one refused at once (a
         // poisoned instance, a wrong argument) says so.
         Some(token) => tokio::select! {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use miette::Diagnostic;
 
-use crate::{CallReport, CrashReport, LoadError};
+use crate::{CallReport, CrashKind, CrashReport, LoadError};
 
 /// Every way a runtime operation can fail.
 #[derive(Debug, thiserror::Error, Diagnostic)]
@@ -64,13 +64,16 @@ pub enum RuntimeError {
         waited: Duration,
     },
 
-    /// A reusable instance crashed earlier and refuses further calls.
+    /// A reusable instance was stopped mid-call earlier and refuses
+    /// further calls.
     #[error("the instance was stopped earlier ({by}) and refuses further calls")]
-    #[diagnostic(code(runtime::poisoned), help("create a new instance; a trap leaves an instance in an unknown state"))]
+    #[diagnostic(
+        code(runtime::poisoned),
+        help("create a new instance; a call stopped mid-way leaves an instance in an unknown state")
+    )]
     Poisoned {
-        /// What poisoned it: the kind of the crash (`unreachable`, ...),
-        /// or `cancelled`.
-        by: &'static str,
+        /// What stopped it.
+        by: PoisonCause,
     },
 
     /// The component exports no function of that name.
@@ -138,6 +141,37 @@ impl miette::Diagnostic for CrashReport {
 }
 
 impl std::error::Error for CrashReport {}
+
+/// Why an instance refuses further calls: its guest stopped at a point
+/// nobody chose, so its state is unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PoisonCause {
+    /// A call crashed (a trap, fuel, a deadline, a budget, a host error...).
+    Crash(CrashKind),
+    /// A call in progress was cancelled (through the instance's token, or
+    /// the call's own).
+    Cancelled,
+    /// The future of a call in progress was dropped before it ended.
+    DroppedMidCall,
+}
+
+impl PoisonCause {
+    /// A stable name: the crash's kind, `cancelled` or `dropped-mid-call`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Crash(kind) => kind.as_str(),
+            Self::Cancelled => "cancelled",
+            Self::DroppedMidCall => "dropped-mid-call",
+        }
+    }
+}
+
+impl std::fmt::Display for PoisonCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 impl RuntimeError {
     /// The crash report, if the guest crashed.

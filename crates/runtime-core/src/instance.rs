@@ -15,8 +15,8 @@ use wasmtime::{AsContextMut as _, Store, StoreContextMut};
 
 use crate::classify::classify;
 use crate::{
-    CallProgress, CallReport, CrashKind, CrashReport, DeadlinePhase, HostFunctionError, LoadedComponent, RuntimeError,
-    StoreState,
+    CallProgress, CallReport, CrashKind, CrashReport, DeadlinePhase, HostFunctionError, LoadedComponent, PoisonCause,
+    RuntimeError, StoreState,
 };
 
 /// Fuel handed to an async store at a time: when a chunk is used up wasmtime
@@ -86,7 +86,7 @@ pub struct ComponentInstance<T: 'static = ()> {
     store: Store<StoreState<T>>,
     instance: Option<Instance>,
     mode: Mode,
-    poisoned: Option<&'static str>,
+    poisoned: Option<PoisonCause>,
     /// Set while an async call awaits the guest: still set at the next call
     /// when the embedder dropped that call's future, which stopped the guest
     /// at an unknown point.
@@ -361,7 +361,7 @@ impl<T: Send + 'static> ComponentInstance<T> {
     /// `progress` (an async caller's) or into the instance's own tracker.
     fn begin(&mut self, deadline: Deadline, progress: Option<Arc<CallProgress>>) -> Result<(), RuntimeError> {
         if self.awaiting {
-            self.poisoned.get_or_insert("cancelled");
+            self.poisoned.get_or_insert(PoisonCause::DroppedMidCall);
         }
         if let Some(by) = self.poisoned {
             return Err(RuntimeError::Poisoned { by });
@@ -472,7 +472,7 @@ impl<T: 'static> ComponentInstance<T> {
 
     /// Refuses every later call with [`RuntimeError::Poisoned`]: for a host
     /// that stopped a call from outside (its deadline, a cancellation).
-    pub fn poison(&mut self, by: &'static str) {
+    pub fn poison(&mut self, by: PoisonCause) {
         self.poisoned.get_or_insert(by);
     }
 
@@ -568,7 +568,7 @@ impl<T: 'static> ComponentInstance<T> {
     ) -> RuntimeError {
         let crash = crash(self, error, phase, started, instantiate);
         if let RuntimeError::Crash(report) = &crash {
-            self.poisoned = Some(report.kind.as_str());
+            self.poisoned = Some(PoisonCause::Crash(report.kind));
         }
         crash
     }

@@ -47,7 +47,7 @@ mod typecheck;
 pub use capabilities::{Capabilities, CapabilityDenied, StoreExtension};
 pub use component::{ExportSignature, LoadedComponent};
 pub use crash::{CrashKind, CrashReport, DeadlinePhase};
-pub use error::RuntimeError;
+pub use error::{PoisonCause, RuntimeError};
 pub use host::{HostFunctionError, panic_message};
 pub use instance::{CallOutcome, ComponentInstance, StoreFuture, TypedExport, TypedOutcome};
 pub use report::{CallReport, DiskUsage};

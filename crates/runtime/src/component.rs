@@ -239,6 +239,7 @@ impl<T: Send + 'static> LoadedComponent<T> {
             _admission: admission,
             _quota: quota,
             cancel: CancellationToken::new(),
+            current_call: CallCanceller::default(),
             shared: self.shared.clone(),
             name: self.name.clone(),
             instantiated,
@@ -317,21 +318,59 @@ fn report_of<R>(outcome: &TypedOutcome<R>) -> &CallReport {
     &outcome.report
 }
 
+/// Cancels the async call an [`Instance`] has in progress, and nothing
+/// else: for a supervisor that interrupts one message of an actor. Cheap
+/// to clone; every clone reaches the same instance.
+#[derive(Clone, Debug, Default)]
+pub struct CallCanceller {
+    current: Arc<std::sync::Mutex<Option<CancellationToken>>>,
+}
+
+impl CallCanceller {
+    /// Cancels the call in progress, if there is one: it ends `cancelled`
+    /// and poisons its instance (the guest stopped mid-way). An idle
+    /// instance is left as it is. Returns whether a call was in progress.
+    pub fn cancel_current(&self) -> bool {
+        let current = self.current.lock().map(|mut current| current.take()).unwrap_or_default();
+        current.inspect(CancellationToken::cancel).is_some()
+    }
+
+    /// A fresh token for the call that begins, a child of the instance's.
+    fn begin(&self, instance: &CancellationToken) -> CancellationToken {
+        let token = instance.child_token();
+        if let Ok(mut current) = self.current.lock() {
+            *current = Some(token.clone());
+        }
+        token
+    }
+
+    fn end(&self) {
+        if let Ok(mut current) = self.current.lock() {
+            *current = None;
+        }
+    }
+}
+
 /// What an instantiation used, for the observer.
 fn instantiated_report<T>(instance: &Instance<T>) -> &CallReport {
     &instance.instantiated
 }
 
 /// A live instance: calls share the guest's memory and the embedder's state
-/// `T`. It holds an instance slot of the runtime until dropped. After a crash,
-/// a deadline or a cancellation it refuses further calls with `poisoned`; a
-/// wrong argument is refused before the guest runs and poisons nothing.
+/// `T`. It holds an instance slot of the runtime until dropped. A call
+/// stopped mid-way (a crash, a deadline, a cancellation, its future
+/// dropped) poisons it: later calls are refused with `poisoned`, naming the
+/// [`PoisonCause`](crate::PoisonCause); a wrong argument is refused before
+/// the guest runs and poisons nothing, and so is a call refused because the
+/// instance's token was cancelled before it began.
 pub struct Instance<T: 'static = ()> {
     core: ComponentInstance<T>,
     _admission: Admission,
     /// One of its component's `resources.instances`.
     _quota: QuotaPermit,
     cancel: CancellationToken,
+    /// The token of the async call in progress, for a [`CallCanceller`].
+    current_call: CallCanceller,
     shared: Shared,
     name: Arc<str>,
     /// The report of the instantiation: its start functions' fuel, memory
@@ -359,8 +398,11 @@ impl<T: Send + 'static> Instance<T> {
     /// outside (deadline, cancellation) poisons the instance.
     pub async fn call_async(&mut self, export: &str, args: &[Val]) -> Result<CallOutcome, RuntimeError> {
         let span = call_span!("call", self.name, export);
-        let call = self.shared.executor.call_instance(&mut self.core, export, args, Some(&self.cancel));
-        self.shared.observed_async(span, &self.name, Operation::Call(export), report_of, call).await
+        let token = self.current_call.begin(&self.cancel);
+        let call = self.shared.executor.call_instance(&mut self.core, export, args, Some(&token));
+        let outcome = self.shared.observed_async(span, &self.name, Operation::Call(export), report_of, call).await;
+        self.current_call.end();
+        outcome
     }
 
     /// `export` as a typed function taking the tuple `P` and returning the
@@ -399,8 +441,12 @@ impl<T: Send + 'static> Instance<T> {
         R: ComponentNamedList + Lift + Send + Sync + 'static,
     {
         let span = call_span!("call", self.name, export.name());
-        let call = self.shared.executor.call_typed(&mut self.core, export, params, Some(&self.cancel));
-        self.shared.observed_async(span, &self.name, Operation::Call(export.name()), report_of, call).await
+        let token = self.current_call.begin(&self.cancel);
+        let call = self.shared.executor.call_typed(&mut self.core, export, params, Some(&token));
+        let outcome =
+            self.shared.observed_async(span, &self.name, Operation::Call(export.name()), report_of, call).await;
+        self.current_call.end();
+        outcome
     }
 
     /// Runs `call` with the store and the wasmtime instance under fresh fuel
@@ -425,8 +471,11 @@ impl<T: Send + 'static> Instance<T> {
         F: for<'a> FnOnce(StoreContextMut<'a, StoreState<T>>, wasmtime::component::Instance) -> StoreFuture<'a, R>,
     {
         let span = call_span!("call", self.name, "run");
-        let run = self.shared.executor.run(&mut self.core, call, Some(&self.cancel));
-        self.shared.observed_async(span, &self.name, Operation::Call("run"), report_of, run).await
+        let token = self.current_call.begin(&self.cancel);
+        let run = self.shared.executor.run(&mut self.core, call, Some(&token));
+        let outcome = self.shared.observed_async(span, &self.name, Operation::Call("run"), report_of, run).await;
+        self.current_call.end();
+        outcome
     }
 }
 
@@ -457,10 +506,19 @@ impl<T: 'static> Instance<T> {
         self.core.call_fuel()
     }
 
-    /// The token that cancels this instance's async call in progress (and
-    /// so poisons the instance): hand it to whoever may stop the actor.
+    /// The token that stops this instance: cancelled, it ends the async
+    /// call in progress (which poisons the instance: its guest stopped
+    /// mid-way) and refuses every later call as `cancelled`. Hand it to
+    /// whoever may stop the actor; to interrupt one message and keep the
+    /// actor, use [`call_canceller`](Self::call_canceller).
     pub fn cancellation_token(&self) -> CancellationToken {
         self.cancel.clone()
+    }
+
+    /// A handle that cancels only the async call in progress when it is
+    /// used: an idle instance is left as it is and answers its next call.
+    pub fn call_canceller(&self) -> CallCanceller {
+        self.current_call.clone()
     }
 
     /// The embedder's state of this instance.
@@ -485,7 +543,7 @@ impl<T: 'static> Instance<T> {
         self.core.usage()
     }
 
-    /// Whether a crash, deadline or cancellation poisoned the instance.
+    /// Whether a call stopped mid-way poisoned the instance.
     pub fn is_poisoned(&self) -> bool {
         self.core.is_poisoned()
     }

@@ -88,7 +88,7 @@ use std::time::{Duration, Instant};
 use runtime_wasi::WasiGrants;
 use wasmtime::component::Linker;
 
-pub use component::{Instance, LoadedComponent};
+pub use component::{CallCanceller, Instance, LoadedComponent};
 pub use observe::{CallEvent, CallMetrics, CallObserver, KindMetrics, LATENCY_BUCKETS};
 pub use runtime_async::{
     AsyncHostRegistry, CancellationToken, DEFAULT_MAX_QUEUED, DEFAULT_QUEUE_TIMEOUT, HostFuture, KV_INTERFACE,
@@ -97,7 +97,7 @@ pub use runtime_async::{
 // The loader and everything its public methods return.
 pub use runtime_core::{
     Allocation, CacheSource, CacheState, CallOutcome, CallReport, CapabilityDenied, ContentHash, CrashKind,
-    CrashReport, DeadlinePhase, DeclaredFigures, DiskUsage, ExportSignature, HostFunctionError, LoadError,
+    CrashReport, DeadlinePhase, DeclaredFigures, DiskUsage, ExportSignature, HostFunctionError, LoadError, PoisonCause,
     RuntimeError, StoreFuture, StoreState, TypedExport, TypedOutcome, component_binary, declared_figures,
 };
 pub use runtime_core::{

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use runtime::{
     AsyncHostRegistry, ByteSize, CallMetrics, ComponentManifest, CrashKind, Fuel, HostFuture, HostPolicy,
-    LoadedComponent, Resources, Runtime, RuntimeBuilder, RuntimeError, StoreState, Timeout, Val,
+    LoadedComponent, PoisonCause, Resources, Runtime, RuntimeBuilder, RuntimeError, StoreState, Timeout, Val,
 };
 use wasmtime::component::HasSelf;
 
@@ -495,7 +495,7 @@ fn an_unmarked_linked_import_that_fails_is_a_counted_host_error_and_a_bad_argume
         assert_eq!(error.report().map(|report| report.host_calls), Some(1));
         assert!(matches!(
             instance.call_async("check", &[Val::U32(1)]).await,
-            Err(RuntimeError::Poisoned { by: "host-error" })
+            Err(RuntimeError::Poisoned { by: PoisonCause::Crash(CrashKind::HostError) })
         ));
 
         let mut instance = component.instantiate_async(Counter::default()).await?;
@@ -691,13 +691,39 @@ fn a_cancelled_token_refuses_every_later_call_however_short() -> TestResult {
             let error = instance.call_async("echo", &[Val::U32(n)]).await.err().ok_or("a call after cancel()")?;
             assert_eq!(error.kind(), "cancelled", "call {n}: {error}");
         }
-        assert!(instance.is_poisoned());
+        assert!(!instance.is_poisoned(), "no call was stopped mid-way");
+        Ok(())
+    })
+}
+
+/// An actor host interrupts one message and keeps the actor: an idle
+/// instance is left as it is, a call in progress ends `cancelled` and
+/// poisons its instance, named as such.
+#[test]
+fn a_call_canceller_stops_only_the_call_in_progress() -> TestResult {
+    tokio()?.block_on(async {
+        let runtime = counter_runtime(HostPolicy::default(), None)?;
+        let component = load(&runtime, Timeout::from_secs(10))?;
+        let mut instance = component.instantiate_async(Counter::default()).await?;
+        let canceller = instance.call_canceller();
+        assert!(!canceller.cancel_current(), "nothing was in progress");
+        assert_eq!(instance.call_async("echo", &[Val::U32(1)]).await?.results, [Val::U32(1)]);
+        let stopper = canceller.clone();
+        let stop = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            stopper.cancel_current()
+        });
+        let error = instance.call_async("spin", &[]).await.err().ok_or("the spin was cancelled")?;
+        assert_eq!(error.kind(), "cancelled", "{error}");
+        assert!(stop.await?, "the spin was in progress");
+        let after = instance.call_async("echo", &[Val::U32(2)]).await.err().ok_or("poisoned")?;
+        assert!(matches!(after, RuntimeError::Poisoned { by: PoisonCause::Cancelled }), "{after:?}");
         Ok(())
     })
 }
 
 #[test]
-fn dropping_a_live_call_poisons_the_instance_as_cancelled() -> TestResult {
+fn dropping_a_live_call_poisons_the_instance_as_dropped_mid_call() -> TestResult {
     tokio()?.block_on(async {
         let runtime = counter_runtime(HostPolicy::default(), None)?;
         let component = load(&runtime, Timeout::from_secs(10))?;
@@ -706,7 +732,7 @@ fn dropping_a_live_call_poisons_the_instance_as_cancelled() -> TestResult {
         assert!(dropped.is_err(), "the spin ended by itself");
         assert!(instance.is_poisoned(), "the guest stopped at an unknown point");
         let after = instance.call_async("echo", &[Val::U32(1)]).await.err().ok_or("a call after the drop")?;
-        assert!(matches!(after, RuntimeError::Poisoned { by: "cancelled" }), "{after:?}");
+        assert!(matches!(after, RuntimeError::Poisoned { by: PoisonCause::DroppedMidCall }), "{after:?}");
         // Nothing was dropped here: the instance answers.
         let mut fresh = component.instantiate_async(Counter::default()).await?;
         assert_eq!(fresh.call_async("echo", &[Val::U32(2)]).await?.results, [Val::U32(2)]);
