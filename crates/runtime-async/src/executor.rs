@@ -153,6 +153,24 @@ impl AsyncExecutor {
         Ok((instance, admission))
     }
 
+    /// A fresh instance of `component` with host state `state`, in a slot
+    /// the caller already holds (an instance restarted in place); refused,
+    /// it gives `state` back with the error.
+    pub async fn reinstantiate<T: Send + 'static>(
+        component: &LoadedComponent<T>,
+        state: T,
+        cancel: Option<&CancellationToken>,
+    ) -> Result<ComponentInstance<T>, (RuntimeError, T)> {
+        let (started, deadline, progress) = start(component);
+        let mut instance = component.vacant_async(state, started, deadline);
+        let instantiate = Box::pin(instance.instantiate_async(progress.clone()));
+        let outcome = guard(instantiate, deadline, &progress, cancel).await;
+        match settle(outcome, &mut instance, &progress, started) {
+            Ok(()) => Ok(instance),
+            Err(error) => Err((error, instance.into_host())),
+        }
+    }
+
     async fn instantiate_admitted<T: Send + 'static>(
         component: &LoadedComponent<T>,
         state: T,

@@ -6,9 +6,9 @@
 //! Each round, every actor handles the messages in its inbox; handling one
 //! adds its amount to the guest's running total and forwards half of it to
 //! the next actor through the host's `mailbox.send`. Then one actor is asked
-//! to spin and is cancelled, and one traps: neither harms the others, and a
-//! supervisor replaces both, carrying each one's host state into its new
-//! instance. A burst of fresh calls beyond the component's quota of 100
+//! to spin and has that one message cancelled, and one traps: neither harms
+//! the others, and a supervisor restarts both in place (each keeps its
+//! instance slot and its host state; the guest starts over). A burst of fresh calls beyond the component's quota of 100
 //! instances (`resources.instances`) is refused `busy`, naming the quota.
 //!
 //! The example depends on the facade alone: `bindgen!` resolves through
@@ -154,17 +154,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let refused = burst(&component, 5).await;
     println!("a burst of 5 fresh calls beside 100 live actors: {refused} refused busy (quota {ACTORS})");
 
-    // The supervisor replaces every poisoned actor, keeping its host state.
+    // The supervisor restarts every poisoned actor in place: it keeps its
+    // slot (the burst above cannot take it) and its host state.
     for slot in 0..actors.len() {
         if actors[slot].is_poisoned() {
             let crashed = actors.swap_remove(slot);
-            let state = crashed.into_host();
-            let id = state.id;
-            actors.push(component.instantiate_async(state).await?);
+            let id = crashed.host().id;
+            let restarted = crashed.restart().await.map_err(|failed| failed.error)?;
+            actors.push(restarted);
             let last = actors.len() - 1;
             actors.swap(slot, last);
             println!(
-                "actor {id} replaced: {}",
+                "actor {id} restarted: {}",
                 actors[slot].call_async("total", &[]).await.map_or_else(|e| e.kind(), |_| "ok")
             );
         }
@@ -197,12 +198,12 @@ async fn burst(component: &LoadedComponent<ActorState>, count: usize) -> usize {
     refused
 }
 
-/// Calls `spin` on `actor` and cancels it 20 ms later through its token.
+/// Calls `spin` on `actor` and cancels that one call 20 ms later.
 async fn spin_and_cancel(actor: &mut Instance<ActorState>) -> Result<(), RuntimeError> {
-    let token = actor.cancellation_token();
+    let canceller = actor.call_canceller();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        token.cancel();
+        canceller.cancel_current();
     });
     let spin = actor.typed::<(), ()>("spin")?;
     actor.call_typed_async(&spin, ()).await.map(|_| ())

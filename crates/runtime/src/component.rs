@@ -479,6 +479,54 @@ impl<T: Send + 'static> Instance<T> {
     }
 }
 
+/// A restart that could not instantiate: why, and the host state the
+/// instance had, for the supervisor to carry elsewhere.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct RestartFailed<T> {
+    /// Why the fresh instance could not start.
+    pub error: RuntimeError,
+    /// The embedder's state of the instance that was restarted.
+    pub host: T,
+}
+
+impl<T: Send + 'static> Instance<T> {
+    /// A fresh instance of the same component in this one's place, its
+    /// guest started over: it keeps this instance's runtime slot and quota
+    /// (a flood of other work cannot take them in between), its host state
+    /// `T`, its timeout and fuel settings and its cancellation token. A
+    /// restart that fails gives the host state back with the error
+    /// ([`RestartFailed`]) and frees the slot.
+    pub async fn restart(self) -> Result<Instance<T>, RestartFailed<T>> {
+        let Instance { core, _admission, _quota, cancel, current_call, shared, name, instantiated } = self;
+        let (component, timeout, fuel) = (core.component().clone(), core.call_timeout(), core.call_fuel());
+        let host = core.into_host();
+        let span = call_span!("instantiate", name, "instantiate");
+        let started = shared.clock(&span);
+        let restarted = AsyncExecutor::reinstantiate(&component, host, Some(&cancel)).instrument(span.clone()).await;
+        let observer = shared.observer.as_deref();
+        match restarted {
+            Ok(mut core) => {
+                let mut report = core.instantiation_report();
+                if let Some(started) = started {
+                    finished(observer, &span, &name, Operation::Instantiate, "ok", Some(&report), started.elapsed());
+                }
+                core.set_call_timeout(Some(timeout));
+                core.set_call_fuel(Some(fuel));
+                report.queue_wait = instantiated.queue_wait;
+                Ok(Instance { core, _admission, _quota, cancel, current_call, shared, name, instantiated: report })
+            }
+            Err((error, host)) => {
+                if let Some(started) = started {
+                    let wall = started.elapsed();
+                    finished(observer, &span, &name, Operation::Instantiate, error.kind(), error.report(), wall);
+                }
+                Err(RestartFailed { error, host })
+            }
+        }
+    }
+}
+
 impl<T: 'static> Instance<T> {
     /// Ends each later call of this instance after `timeout` if that is
     /// sooner than the manifest's timeout, which always caps it; `None`

@@ -88,7 +88,7 @@ use std::time::{Duration, Instant};
 use runtime_wasi::WasiGrants;
 use wasmtime::component::Linker;
 
-pub use component::{CallCanceller, Instance, LoadedComponent};
+pub use component::{CallCanceller, Instance, LoadedComponent, RestartFailed};
 pub use observe::{CallEvent, CallMetrics, CallObserver, KindMetrics, LATENCY_BUCKETS};
 pub use runtime_async::{
     AsyncHostRegistry, CancellationToken, DEFAULT_MAX_QUEUED, DEFAULT_QUEUE_TIMEOUT, HostFuture, KV_INTERFACE,

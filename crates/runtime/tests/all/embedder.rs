@@ -696,6 +696,37 @@ fn a_cancelled_token_refuses_every_later_call_however_short() -> TestResult {
     })
 }
 
+/// A supervisor restarts a poisoned actor in place: its slot (a quota of
+/// one, which another instantiation cannot take meanwhile) and its host
+/// state stay; a refused restart gives the host state back.
+#[test]
+fn a_restart_in_place_keeps_the_slot_and_the_host_state_and_a_refused_one_returns_it() -> TestResult {
+    tokio()?.block_on(async {
+        let runtime = counter_runtime(HostPolicy::default(), None)?;
+        let resources = Resources::new(ByteSize::mib(1), Fuel::new(1_000_000).ok_or("fuel")?, Timeout::from_secs(10));
+        let one = ComponentManifest::from_resources("actor".parse()?, resources.with_instances(1));
+        let component = runtime.load_bytes(GUEST.as_bytes(), &one)?;
+        let mut actor = component.instantiate_async(Counter::default()).await?;
+        assert_eq!(actor.call_async("bump", &[Val::U32(5)]).await?.results, [Val::U32(5)]);
+        actor.set_call_fuel(Some(10_000));
+        let error = actor.call_async("spin", &[]).await.err().ok_or("out of fuel")?;
+        assert_eq!(error.crash().map(|crash| crash.kind), Some(CrashKind::OutOfFuel));
+        assert!(actor.is_poisoned());
+        let mut restarted = actor.restart().await.map_err(|failed| failed.error)?;
+        assert!(!restarted.is_poisoned());
+        assert_eq!(restarted.call_fuel(), 10_000, "its per-call settings stay");
+        assert_eq!(restarted.host().value, 5, "the host state stays");
+        assert_eq!(restarted.call_async("bump", &[Val::U32(1)]).await?.results, [Val::U32(6)]);
+        assert_eq!(component.available_instances(), 0, "it kept the one slot");
+        // Stopped for good, it cannot restart: the state comes back.
+        restarted.cancellation_token().cancel();
+        let failed = restarted.restart().await.err().ok_or("a cancelled actor restarted")?;
+        assert_eq!((failed.error.kind(), failed.host.value), ("cancelled", 6));
+        assert_eq!(component.available_instances(), 1, "the slot is free again");
+        Ok(())
+    })
+}
+
 /// An actor host interrupts one message and keeps the actor: an idle
 /// instance is left as it is, a call in progress ends `cancelled` and
 /// poisons its instance, named as such.
