@@ -133,8 +133,10 @@ type EngineHook = Box<dyn Fn(&mut wasmtime::Config) + Send>;
 /// admission queue and the call observer. `T` is the embedder's state of
 /// each instance (`()` by default; name it with `RuntimeBuilder::<T>::new()`).
 pub struct RuntimeBuilder<T: 'static = ()> {
-    policy: HostPolicy,
-    allocation: Allocation,
+    policy: Option<HostPolicy>,
+    allocation: Option<Allocation>,
+    /// Another runtime's engine, caches and admission, to share.
+    sharing: Option<Parts>,
     cache_dir: Option<PathBuf>,
     cache_budgets: (Option<u64>, Option<u64>),
     max_component_bytes: Option<u64>,
@@ -159,8 +161,9 @@ impl<T> std::fmt::Debug for RuntimeBuilder<T> {
 impl<T> Default for RuntimeBuilder<T> {
     fn default() -> Self {
         Self {
-            policy: HostPolicy::default(),
-            allocation: Allocation::default(),
+            policy: None,
+            allocation: None,
+            sharing: None,
             cache_dir: None,
             cache_budgets: (None, None),
             max_component_bytes: None,
@@ -182,13 +185,13 @@ impl<T: Send + 'static> RuntimeBuilder<T> {
 
     /// The policy manifests are validated against (default: [`HostPolicy::default`]).
     pub fn policy(mut self, policy: HostPolicy) -> Self {
-        self.policy = policy;
+        self.policy = Some(policy);
         self
     }
 
     /// Pooling (default) or on-demand allocation.
     pub fn allocation(mut self, allocation: Allocation) -> Self {
-        self.allocation = allocation;
+        self.allocation = Some(allocation);
         self
     }
 
@@ -275,23 +278,88 @@ impl<T: Send + 'static> RuntimeBuilder<T> {
         self
     }
 
+    /// Shares `other`'s engine (with its policy and pool), compile caches
+    /// and compile worker, and admission (its instance slots and queue):
+    /// runtimes for different kinds of actor, each with its own state type
+    /// `T`, host functions and observer, run on one engine and one pool.
+    /// Settings of those shared parts ([`policy`](Self::policy),
+    /// [`allocation`](Self::allocation), caches, the largest component, the
+    /// queue, the compile worker, the engine hook) are refused with it.
+    pub fn sharing<U>(mut self, other: &Runtime<U>) -> Self {
+        self.sharing = Some(other.parts());
+        self
+    }
+
     /// The runtime: creates the engine and starts its epoch ticker.
     pub fn build(self) -> Result<Runtime<T>, RuntimeError> {
-        let hooked = self.engine_hook.is_some();
-        let engine = match self.engine_hook {
-            Some(configure) => RuntimeEngine::with_config(self.policy, self.allocation, configure)?,
-            None => RuntimeEngine::new(self.policy, self.allocation)?,
+        let (parts, links, host, observer) = match self.sharing {
+            Some(parts) => {
+                let set = [
+                    ("policy", self.policy.is_some()),
+                    ("allocation", self.allocation.is_some()),
+                    ("disk_cache", self.cache_dir.is_some()),
+                    ("cache_budgets", self.cache_budgets != (None, None)),
+                    ("max_component_bytes", self.max_component_bytes.is_some()),
+                    ("queue", self.queue.is_some()),
+                    ("compile_worker", self.worker.is_some()),
+                    ("unstable_engine_config", self.engine_hook.is_some()),
+                ];
+                if let Some((setting, _)) = set.iter().find(|(_, set)| *set) {
+                    let message = format!(
+                        "`{setting}` is the shared runtime's: a builder with `sharing` takes its engine, caches and admission as they are"
+                    );
+                    return Err(RuntimeError::Usage { message });
+                }
+                (parts, self.links, self.host, self.observer)
+            }
+            None => {
+                let (links, host, observer) = (self.links, self.host, self.observer);
+                let built = Self::parts_of(
+                    self.policy.unwrap_or_default(),
+                    self.allocation.unwrap_or_default(),
+                    (self.cache_dir, self.cache_budgets, self.max_component_bytes),
+                    self.queue,
+                    (self.engine_hook, self.worker),
+                )?;
+                (built, links, host, observer)
+            }
+        };
+        let Parts { engine, loader, executor } = parts;
+        let host = host.unwrap_or_else(AsyncHostRegistry::with_reference_functions);
+        let mut linker = host.linker(engine.engine())?;
+        runtime_wasi::add_wasi_to_linker(&mut linker)
+            .map_err(|error| RuntimeError::Internal { message: format!("cannot add WASI to the linker: {error:#}") })?;
+        for add in links {
+            add(&mut linker)
+                .map_err(|error| RuntimeError::Internal { message: format!("cannot link the imports: {error:#}") })?;
+        }
+        let shared = component::Shared { executor, observer };
+        Ok(Runtime { engine, loader, linker, shared })
+    }
+
+    /// A new engine with its caches and admission.
+    fn parts_of(
+        policy: HostPolicy,
+        allocation: Allocation,
+        (cache_dir, cache_budgets, max_component_bytes): (Option<PathBuf>, (Option<u64>, Option<u64>), Option<u64>),
+        queue: Option<(usize, Duration)>,
+        (engine_hook, worker): (Option<EngineHook>, Option<CompileWorker>),
+    ) -> Result<Parts, RuntimeError> {
+        let hooked = engine_hook.is_some();
+        let engine = match engine_hook {
+            Some(configure) => RuntimeEngine::with_config(policy, allocation, configure)?,
+            None => RuntimeEngine::new(policy, allocation)?,
         };
         let mut loader = ComponentLoader::new(engine.clone());
-        if let (Some(bytes), _) = self.cache_budgets {
+        if let (Some(bytes), _) = cache_budgets {
             loader = loader.with_memory_cache_budget(bytes);
         }
-        match (self.cache_dir, self.cache_budgets.1) {
+        match (cache_dir, cache_budgets.1) {
             (Some(dir), Some(bytes)) => loader = loader.with_disk_cache_budget(dir, bytes),
             (Some(dir), None) => loader = loader.with_disk_cache(dir),
             (None, _) => {}
         }
-        if let Some(bytes) = self.max_component_bytes {
+        if let Some(bytes) = max_component_bytes {
             loader = loader.with_max_bytes(bytes);
         }
         // A directory that is a file, read-only, another user's or writable
@@ -302,24 +370,23 @@ impl<T: Send + 'static> RuntimeBuilder<T> {
         // A worker builds its engine from the policy alone: with an engine
         // hook its code would not fit this engine, so the hook's runtime
         // compiles in process.
-        if let Some(worker) = self.worker.filter(|_| !hooked) {
+        if let Some(worker) = worker.filter(|_| !hooked) {
             loader = loader.with_compile_worker(worker);
         }
-        let host = self.host.unwrap_or_else(AsyncHostRegistry::with_reference_functions);
-        let mut linker = host.linker(engine.engine())?;
-        runtime_wasi::add_wasi_to_linker(&mut linker)
-            .map_err(|error| RuntimeError::Internal { message: format!("cannot add WASI to the linker: {error:#}") })?;
-        for add in self.links {
-            add(&mut linker)
-                .map_err(|error| RuntimeError::Internal { message: format!("cannot link the imports: {error:#}") })?;
-        }
         warn_if_descriptors_do_not_fit(engine.policy());
-        let (max_waiting, timeout) = self.queue.unwrap_or((DEFAULT_MAX_QUEUED, DEFAULT_QUEUE_TIMEOUT));
+        let (max_waiting, timeout) = queue.unwrap_or((DEFAULT_MAX_QUEUED, DEFAULT_QUEUE_TIMEOUT));
         let executor = runtime_async::AsyncExecutor::new(engine.policy().max_concurrent_instances())
             .with_queue(max_waiting, timeout);
-        let shared = component::Shared { executor, observer: self.observer };
-        Ok(Runtime { engine, loader: Arc::new(loader), linker, shared })
+        Ok(Parts { engine, loader: Arc::new(loader), executor })
     }
+}
+
+/// What runtimes built with [`RuntimeBuilder::sharing`] share.
+#[derive(Clone)]
+struct Parts {
+    engine: RuntimeEngine,
+    loader: Arc<ComponentLoader>,
+    executor: runtime_async::AsyncExecutor,
 }
 
 /// Loads components and runs them under the limits of their manifests. `T`
@@ -329,6 +396,12 @@ pub struct Runtime<T: 'static = ()> {
     loader: Arc<ComponentLoader>,
     linker: HostLinker<T>,
     shared: component::Shared,
+}
+
+impl<T> Runtime<T> {
+    fn parts(&self) -> Parts {
+        Parts { engine: self.engine.clone(), loader: self.loader.clone(), executor: self.shared.executor.clone() }
+    }
 }
 
 impl<T> std::fmt::Debug for Runtime<T> {

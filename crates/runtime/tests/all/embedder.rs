@@ -696,6 +696,33 @@ fn a_cancelled_token_refuses_every_later_call_however_short() -> TestResult {
     })
 }
 
+/// Two kinds of actor, each with its own state type and imports, on one
+/// engine: one pool of instance slots and one compile cache between them.
+#[test]
+fn runtimes_of_different_kinds_share_one_engine_its_slots_and_its_cache() -> TestResult {
+    let policy = HostPolicy::builder().max_concurrent_instances(2).build()?;
+    let counters = counter_runtime(policy, None)?;
+    let plain = RuntimeBuilder::<()>::new().sharing(&counters).build()?;
+    let counter = counters.load_bytes(GUEST.as_bytes(), &manifest(Timeout::from_secs(10))?)?;
+    let echo = plain.load_bytes(ECHO.as_bytes(), &manifest(Timeout::from_secs(10))?)?;
+    let compiled = plain.loader().load_bytes(GUEST.as_bytes())?;
+    assert_eq!(compiled.source, runtime::CacheSource::Memory, "the other kind's compile is in the shared cache");
+    tokio()?.block_on(async {
+        let _first = counter.instantiate_async(Counter::default()).await?;
+        let mut second = echo.instantiate(())?;
+        assert_eq!(second.call("echo", &[Val::U32(3)])?.results, [Val::U32(3)]);
+        // Both slots of the one pool are taken, whichever kind asks.
+        let refused = echo.instantiate(()).err().ok_or("a third instance in a pool of two")?;
+        assert_eq!(refused.kind(), "busy", "{refused}");
+        Ok::<_, Box<dyn std::error::Error>>(())
+    })?;
+    // The shared parts are the other runtime's to set.
+    let refused = RuntimeBuilder::<()>::new().sharing(&counters).policy(HostPolicy::default()).build();
+    let message = refused.err().map(|error| (error.kind(), error.to_string()));
+    assert!(message.as_ref().is_some_and(|(kind, text)| *kind == "usage" && text.contains("`policy`")), "{message:?}");
+    Ok(())
+}
+
 /// A supervisor restarts a poisoned actor in place: its slot (a quota of
 /// one, which another instantiation cannot take meanwhile) and its host
 /// state stay; a refused restart gives the host state back.
