@@ -127,6 +127,8 @@ pub type HostLinker<T> = Linker<StoreState<T>>;
 // `Send`, so that a builder can be made on one thread and built on another.
 type LinkHook<T> = Box<dyn FnOnce(&mut HostLinker<T>) -> wasmtime::Result<()> + Send>;
 type EngineHook = Box<dyn Fn(&mut wasmtime::Config) + Send>;
+/// A builder's disk cache directory, cache budgets (memory, disk) and largest component.
+type CacheSettings = (Option<PathBuf>, (Option<u64>, Option<u64>), Option<u64>);
 
 /// Builds a [`Runtime`]: the host policy, the allocation strategy, a disk
 /// cache directory, the largest component accepted, the host functions, the
@@ -341,7 +343,7 @@ impl<T: Send + 'static> RuntimeBuilder<T> {
     fn parts_of(
         policy: HostPolicy,
         allocation: Allocation,
-        (cache_dir, cache_budgets, max_component_bytes): (Option<PathBuf>, (Option<u64>, Option<u64>), Option<u64>),
+        (cache_dir, cache_budgets, max_component_bytes): CacheSettings,
         queue: Option<(usize, Duration)>,
         (engine_hook, worker): (Option<EngineHook>, Option<CompileWorker>),
     ) -> Result<Parts, RuntimeError> {
