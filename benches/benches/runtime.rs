@@ -45,7 +45,7 @@ fn loading(c: &mut Criterion) {
     let engine = ready("engine", RuntimeEngine::new(HostPolicy::default(), Allocation::Pooling).map_err(Into::into));
     let tiny = ready(
         "tiny",
-        runtime::component_binary(benches::COMPUTE_GUEST.as_bytes(), &runtime::HostPolicy::default())
+        runtime::cli_support::component_binary(benches::COMPUTE_GUEST.as_bytes(), &runtime::HostPolicy::default())
             .map_err(Into::into),
     );
     let dir = cache_dir();
@@ -125,7 +125,9 @@ fn scaling_with_size(c: &mut Criterion) {
     for (n, wat) in sizes.iter().zip(&guests) {
         let binary = ready(
             "binary",
-            runtime::component_binary(wat, &runtime::HostPolicy::default()).map(|b| b.into_owned()).map_err(Into::into),
+            runtime::cli_support::component_binary(wat, &runtime::HostPolicy::default())
+                .map(|b| b.into_owned())
+                .map_err(Into::into),
         );
         compile.bench_with_input(BenchmarkId::from_parameter(n), &binary, |b, binary| {
             b.iter(|| ComponentLoader::new(engine.clone()).load_bytes(binary));

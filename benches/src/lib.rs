@@ -6,8 +6,8 @@
 use std::fmt::Write as _;
 
 use runtime::{
-    AsyncHostRegistry, ByteSize, ComponentManifest, ComponentName, Fuel, HostInterface, LoadedComponent, Resources,
-    Runtime, RuntimeError, TIME_INTERFACE, Timeout, WasiConfig,
+    AsyncHostRegistry, ByteSize, ComponentManifest, Fuel, LoadedComponent, Resources, Runtime, RuntimeError, Timeout,
+    host::TIME_INTERFACE, manifest::ComponentName, manifest::HostInterface, manifest::WasiConfig,
 };
 
 /// A guest without imports, with one page of memory like any real guest:

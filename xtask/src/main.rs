@@ -108,6 +108,6 @@ pub(crate) fn limits_manifest(memory: &str, fuel: &str, timeout: &str) -> Result
     let timeout: runtime::Timeout = timeout.parse().map_err(|e| format!("timeout {timeout}: {e}"))?;
     let name = "xtask".parse().map_err(|e: &str| e.to_owned())?;
     // The suite's guests may call the reference host functions: their own bounds are under attack too.
-    let wasi = runtime::WasiConfig::default().with_host_functions(runtime::HostInterface::ALL);
+    let wasi = runtime::manifest::WasiConfig::default().with_host_functions(runtime::manifest::HostInterface::ALL);
     Ok(runtime::ComponentManifest::from_resources(name, runtime::Resources::new(memory, fuel, timeout)).with_wasi(wasi))
 }

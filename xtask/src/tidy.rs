@@ -61,7 +61,74 @@ struct Dependency {
 /// Checks every rule and the one feature set; the error lists every broken one.
 pub(crate) fn check() -> Result<(), String> {
     dependency_rules()?;
+    narrow_facade()?;
     one_feature_set()
+}
+
+/// The most top-level names (types, functions, modules) the facade may
+/// export: one rustdoc screen; the rest lives in its modules.
+const MAX_FACADE_NAMES: usize = 45;
+
+/// The facade's top-level names, read from `crates/runtime/src/lib.rs`:
+/// each `pub use` item and each `pub` item at the crate root, the bodies of
+/// its `pub mod` blocks left out.
+fn facade_names(source: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut depth = 0usize;
+    let mut statement = String::new();
+    for line in source.lines() {
+        let trimmed = line.trim_start();
+        if depth == 0 && (trimmed.starts_with("pub use ") || !statement.is_empty()) {
+            statement.push_str(trimmed);
+            statement.push(' ');
+            if trimmed.ends_with(';') {
+                names.extend(used_names(&statement));
+                statement.clear();
+            }
+        } else if depth == 0
+            && let Some(rest) =
+                ["pub fn ", "pub struct ", "pub enum ", "pub type ", "pub const ", "pub trait ", "pub mod "]
+                    .iter()
+                    .find_map(|item| trimmed.strip_prefix(item))
+        {
+            let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            names.push(name);
+        }
+        depth = (depth + line.matches('{').count()).saturating_sub(line.matches('}').count());
+    }
+    names
+}
+
+/// The names a `pub use ...;` statement brings in (the last segment, or the
+/// alias).
+fn used_names(statement: &str) -> Vec<String> {
+    let body = statement.trim().trim_start_matches("pub use").trim().trim_end_matches(';');
+    let items = match (body.find('{'), body.rfind('}')) {
+        (Some(open), Some(close)) => body[open + 1..close].split(',').map(str::trim).collect::<Vec<_>>(),
+        _ => vec![body],
+    };
+    items
+        .into_iter()
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            let name = item.rsplit(" as ").next().unwrap_or(item);
+            name.rsplit("::").next().unwrap_or(name).trim().to_owned()
+        })
+        .collect()
+}
+
+fn narrow_facade() -> Result<(), String> {
+    let path = crate::workspace_root().join("crates/runtime/src/lib.rs");
+    let source = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let names = facade_names(&source);
+    if names.len() > MAX_FACADE_NAMES {
+        return Err(format!(
+            "the facade exports {} top-level names, more than {MAX_FACADE_NAMES}: move some into a module ({})",
+            names.len(),
+            names.join(", ")
+        ));
+    }
+    Ok(())
 }
 
 /// The build roots of the README's commands, as `cargo tree` arguments.
@@ -169,6 +236,17 @@ fn violations(metadata: &Metadata) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_facade_names_are_counted_from_its_source() {
+        let source = "pub use a::{B, C as D, e::F};\npub use g::H;\npub mod m {\n    pub use x::Y;\n}\npub fn f() {}\nfn private() {}\n";
+        assert_eq!(super::facade_names(source), ["B", "D", "F", "H", "m", "f"]);
+    }
+
+    #[test]
+    fn the_facade_stays_narrow() -> Result<(), String> {
+        super::narrow_facade()
+    }
+
     #[test]
     fn crate_dependencies_point_one_way() -> Result<(), String> {
         super::dependency_rules()

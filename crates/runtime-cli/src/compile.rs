@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use runtime::{Allocation, CacheSource, RuntimeError};
+use runtime::{Allocation, RuntimeError, loader::CacheSource};
 
 use crate::run::Failure;
 
@@ -30,7 +30,7 @@ pub(crate) fn compile(args: &CompileArgs) -> ExitCode {
 fn execute(args: &CompileArgs) -> Result<(), Failure> {
     let policy = crate::load_policy(args.policy.as_deref())?;
     // Created and checked by the runtime: an unusable directory is an `io` error naming it.
-    runtime::check_cache_dir(&args.cache_dir).map_err(RuntimeError::from)?;
+    runtime::cli_support::check_cache_dir(&args.cache_dir).map_err(RuntimeError::from)?;
     // `run` compiles for an engine that allocates on demand, `serve` for a
     // pooled one; their compiled code is keyed apart when their settings
     // differ, so the cache gets what each will look for.

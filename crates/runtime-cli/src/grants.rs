@@ -7,7 +7,10 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use runtime::{DirGrant, DirMode, HostInterface, HostPolicy, HttpOrigin, Stdin, Stdio, WasiConfig};
+use runtime::{
+    HostPolicy, manifest::DirGrant, manifest::DirMode, manifest::HostInterface, manifest::HttpOrigin, manifest::Stdin,
+    manifest::Stdio, manifest::WasiConfig,
+};
 
 /// The grant flags of `wasm-runtime run`.
 #[derive(Debug, Default, clap::Args)]

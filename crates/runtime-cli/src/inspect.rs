@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use runtime::{
-    Allocation, CacheState, ContentHash, LoadError, Runtime, RuntimeError, component_binary, declared_figures,
+    Allocation, LoadError, Runtime, RuntimeError, cli_support::component_binary, cli_support::declared_figures,
+    loader::CacheState, loader::ContentHash,
 };
 use wit_component::{DecodedWasm, WitPrinter};
 use wit_parser::{Function, Resolve, WorldItem};

@@ -1,7 +1,7 @@
 //! `--memory`, `--fuel` and `--timeout`: limits given on the command line,
 //! validated exactly like a manifest file.
 
-use runtime::{ComponentManifest, HostPolicy, ManifestError};
+use runtime::{ComponentManifest, HostPolicy, manifest::Error as ManifestError};
 
 /// Limits given on a command line (`--memory 1MiB --fuel 1000 --timeout 100ms`).
 #[derive(Debug, Clone, Copy)]

@@ -102,14 +102,14 @@ fn main() -> ExitCode {
     let _logging = init_logging(&cli.log_level);
     init_diagnostics();
     // One guest at a time here: the soft limit can only be too low.
-    runtime::raise_descriptor_limit();
+    runtime::cli_support::raise_descriptor_limit();
     match cli.command {
         Command::Check { manifest, policy } => check::check(manifest.as_deref(), policy.as_deref()),
         Command::Run(args) => run::run(&args),
         Command::Inspect(args) => inspect::inspect(&args),
         Command::Serve(args) => serve::serve(&args),
         Command::Compile(args) => compile::compile(&args),
-        Command::CompileWorker { args } => ExitCode::from(runtime::compile_worker_main(&args)),
+        Command::CompileWorker { args } => ExitCode::from(runtime::cli_support::compile_worker_main(&args)),
     }
 }
 

@@ -195,7 +195,7 @@ fn execute(args: &RunArgs) -> Result<ExitCode, Failure> {
     if let Some(dir) = &args.cache_dir {
         // One run needs no shared cache: an unusable one costs a compile
         // (into a private temporary directory), never the run.
-        match runtime::check_cache_dir(dir) {
+        match runtime::cli_support::check_cache_dir(dir) {
             Ok(()) => builder = builder.disk_cache(dir),
             Err(error) => {
                 let fix = match &error {
@@ -390,7 +390,7 @@ pub(crate) fn component_path(
 /// Lets the guest's inherited output reach the terminal before the CLI
 /// prints its own lines; past a second of a stalled reader they may interleave.
 fn settle_output() {
-    runtime::flush_inherited_output(std::time::Instant::now() + std::time::Duration::from_secs(1));
+    runtime::wasi::flush_inherited_output(std::time::Instant::now() + std::time::Duration::from_secs(1));
 }
 
 fn report_json(report: &CallReport) -> serde_json::Value {
@@ -426,10 +426,10 @@ fn captured_output(report: &CallReport) -> String {
         .filter_map(|(name, text)| {
             let text = text.as_deref().filter(|t| !t.is_empty())?;
             let mut block = format!("--- guest {name} ---\n{text}");
-            if text.len() >= runtime::MAX_CAPTURED_OUTPUT_BYTES {
+            if text.len() >= runtime::wasi::MAX_CAPTURED_OUTPUT_BYTES {
                 block.push_str(&format!(
                     "\n--- guest {name} cut at {} bytes: the guest's later writes failed ---",
-                    runtime::MAX_CAPTURED_OUTPUT_BYTES
+                    runtime::wasi::MAX_CAPTURED_OUTPUT_BYTES
                 ));
             }
             if !block.ends_with('\n') {

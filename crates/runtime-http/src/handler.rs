@@ -8,8 +8,8 @@ use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Body;
-use runtime::IncomingHttp as _;
 use runtime::manifest::OnClientGone;
+use runtime::wasi::IncomingHttp as _;
 use runtime::{CallReport, CancellationToken, LoadedComponent, RuntimeError};
 use wasmtime_wasi_http::p2::bindings::Proxy;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
@@ -313,14 +313,15 @@ impl Cause {
     fn of<B>(request: &Request<B>) -> Self {
         let number =
             |name: &str| request.headers().get(name).and_then(|value| value.to_str().ok()?.trim().parse::<u64>().ok());
-        let hops = number(runtime::HOPS_HEADER).map_or(0, |hops| u32::try_from(hops).unwrap_or(u32::MAX));
-        Self { hops, left: number(runtime::DEADLINE_HEADER).map(Duration::from_millis) }
+        let hops = number(runtime::wasi::HOPS_HEADER).map_or(0, |hops| u32::try_from(hops).unwrap_or(u32::MAX));
+        Self { hops, left: number(runtime::wasi::DEADLINE_HEADER).map(Duration::from_millis) }
     }
 
-    /// `508 Loop Detected` past [`runtime::MAX_HOPS`].
+    /// `508 Loop Detected` past [`runtime::wasi::MAX_HOPS`].
     fn refusal(&self) -> Option<(StatusCode, &'static str, String)> {
-        (self.hops > runtime::MAX_HOPS).then(|| {
-            let text = format!("{} served requests led to this one; at most {} may\n", self.hops, runtime::MAX_HOPS);
+        (self.hops > runtime::wasi::MAX_HOPS).then(|| {
+            let text =
+                format!("{} served requests led to this one; at most {} may\n", self.hops, runtime::wasi::MAX_HOPS);
             (StatusCode::LOOP_DETECTED, "loop-detected", text)
         })
     }

@@ -10,10 +10,12 @@ use runtime_core::ComponentInstance;
 use tracing::Instrument as _;
 use wasmtime::component::{ComponentNamedList, Lift, Lower, Val};
 
-use crate::observe::{CallObserver, Operation, call_span, finished, kind_of};
+use runtime_manifest::WasiConfig;
+
+use crate::observing::{CallObserver, Operation, call_span, finished, kind_of};
 use crate::{
     CallOutcome, CallReport, ExportSignature, ResourceLimits, RuntimeError, StoreFuture, StoreState, TypedExport,
-    TypedOutcome, WasiConfig,
+    TypedOutcome,
 };
 use wasmtime::StoreContextMut;
 

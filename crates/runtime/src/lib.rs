@@ -40,7 +40,7 @@
 //! (see `examples/actor.rs`).
 //!
 //! ```
-//! use runtime::{AsyncHostRegistry, ByteSize, ComponentManifest, Fuel, HostFuture, Resources, RuntimeBuilder, Timeout};
+//! use runtime::{AsyncHostRegistry, ByteSize, ComponentManifest, Fuel, host::HostFuture, Resources, RuntimeBuilder, Timeout};
 //!
 //! /// What the host keeps for each instance.
 //! #[derive(Default)]
@@ -79,42 +79,83 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod component;
-mod observe;
+mod observing;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use runtime_async::{DEFAULT_MAX_QUEUED, DEFAULT_QUEUE_TIMEOUT};
+use runtime_core::{ComponentLoader, RuntimeEngine};
 use runtime_wasi::WasiGrants;
 use wasmtime::component::Linker;
 
 pub use component::{CallCanceller, Instance, LoadedComponent, RestartFailed};
-pub use observe::{CallEvent, CallMetrics, CallObserver, KindMetrics, LATENCY_BUCKETS};
-pub use runtime_async::{
-    AsyncHostRegistry, CancellationToken, DEFAULT_MAX_QUEUED, DEFAULT_QUEUE_TIMEOUT, HostFuture, KV_INTERFACE,
-    LOG_INTERFACE, TIME_INTERFACE,
-};
-// The loader and everything its public methods return.
+pub use observing::{CallMetrics, CallObserver};
+pub use runtime_async::{AsyncHostRegistry, CancellationToken};
 pub use runtime_core::{
-    Allocation, CacheSource, CacheState, CallOutcome, CallReport, CapabilityDenied, ContentHash, CrashKind,
-    CrashReport, DeadlinePhase, DeclaredFigures, DiskUsage, ExportSignature, HostFunctionError, LoadError, PoisonCause,
-    RuntimeError, StoreFuture, StoreState, TypedExport, TypedOutcome, component_binary, declared_figures,
+    Allocation, CallOutcome, CallReport, CompileWorker, CrashKind, CrashReport, DeadlinePhase, ExportSignature,
+    LoadError, PoisonCause, RuntimeError, StoreFuture, StoreState, TypedExport, TypedOutcome,
 };
-pub use runtime_core::{
-    CACHE_BUDGET_ENV, CacheDirProblem, CompileWorker, CompiledComponent, ComponentLoader, DiskCache, RuntimeEngine,
-    STALE_TEMPORARY, check_cache_dir, compile_worker_main,
-};
-pub use runtime_limits::{Error as LimitsError, ResourceLimits, Usage};
-pub use runtime_manifest::{
-    self as manifest, ByteSize, ComponentManifest, ComponentName, DirGrant, DirMode, Error as ManifestError, Fuel,
-    GrantPolicy, HostInterface, HostPolicy, HttpGrant, HttpOrigin, ManifestProblem, NetworkGrant, Resources, Stdin,
-    Stdio, Timeout, WasiConfig,
-};
-pub use runtime_wasi::{
-    DEADLINE_HEADER, HOPS_HEADER, IncomingHttp, MAX_CAPTURED_OUTPUT_BYTES, MAX_DEBUG_STRING_BYTES, MAX_HOPS,
-    MAX_OUTGOING_REQUESTS_PER_PROCESS, MAX_QUEUED_OUTPUT_BYTES, MAX_QUEUED_OUTPUT_BYTES_PER_PROCESS, MAX_WASI_OBJECTS,
-    flush_inherited_output,
-};
+pub use runtime_limits::{ResourceLimits, Usage};
+pub use runtime_manifest::{self as manifest, ByteSize, ComponentManifest, Fuel, HostPolicy, Resources, Timeout};
+
+/// Below the facade: the engine, the loader and its caches, for an embedder
+/// that compiles ahead or inspects what [`Runtime::loader`] holds.
+pub mod loader {
+    pub use runtime_core::{
+        CacheSource, CacheState, CompiledComponent, ComponentLoader, ContentHash, DiskCache, RuntimeEngine,
+    };
+}
+
+/// The WASI host's bounds and serving entry: what one instance's WASI may
+/// hold, the headers that bound work caused by a served request, and the
+/// flush a process that inherited guest output calls before it exits.
+pub mod wasi {
+    pub use runtime_core::{CapabilityDenied, DiskUsage};
+    pub use runtime_wasi::{
+        DEADLINE_HEADER, HOPS_HEADER, IncomingHttp, MAX_CAPTURED_OUTPUT_BYTES, MAX_DEBUG_STRING_BYTES, MAX_HOPS,
+        MAX_OUTGOING_REQUESTS_PER_PROCESS, MAX_QUEUED_OUTPUT_BYTES, MAX_QUEUED_OUTPUT_BYTES_PER_PROCESS,
+        MAX_WASI_OBJECTS, flush_inherited_output,
+    };
+}
+
+/// Host functions: the reference interfaces' names, the future an async
+/// host function returns, and the error of one that failed.
+pub mod host {
+    pub use runtime_async::{HostFuture, KV_INTERFACE, LOG_INTERFACE, TIME_INTERFACE};
+    pub use runtime_core::HostFunctionError;
+}
+
+/// What a call observer sees, beyond [`CallObserver`] and [`CallMetrics`].
+pub mod observe {
+    pub use crate::observing::{CallEvent, KindMetrics, LATENCY_BUCKETS};
+}
+
+/// Limits that are not a manifest's: the admission queue's defaults, and
+/// the error of limits that do not fit a policy.
+pub mod limits {
+    pub use runtime_async::{DEFAULT_MAX_QUEUED, DEFAULT_QUEUE_TIMEOUT};
+    pub use runtime_limits::Error;
+}
+
+/// What the `wasm-runtime` CLI needs beyond an embedder's API: its compile
+/// worker's entry, the cache directory's checks, the component scan behind
+/// `inspect`, and the descriptor limit it raises. Stable only as far as the
+/// CLI needs it.
+pub mod cli_support {
+    pub use runtime_core::{
+        CACHE_BUDGET_ENV, CacheDirProblem, DeclaredFigures, STALE_TEMPORARY, check_cache_dir, compile_worker_main,
+        component_binary, declared_figures,
+    };
+
+    /// Raises the process's soft descriptor limit to its hard limit; the
+    /// new soft limit, if it could be read.
+    pub fn raise_descriptor_limit() -> Option<u64> {
+        crate::raise_descriptor_limit()
+    }
+}
+
 /// The wasmtime this runtime is built on, so that `wasmtime::component::bindgen!`
 /// and the types it generates resolve through this crate alone
 /// (`use runtime::wasmtime;`, then `wasmtime::component::bindgen!({ ... })`).
@@ -539,7 +580,7 @@ const HOST_DESCRIPTORS: u64 = 64;
 /// Raises this process's soft limit on open descriptors to its hard limit
 /// (Unix; `ulimit -n` is often 1,024 while the hard limit is far higher) and
 /// returns the soft limit now in force, or `None` where there is none to read.
-pub fn raise_descriptor_limit() -> Option<u64> {
+fn raise_descriptor_limit() -> Option<u64> {
     #[cfg(unix)]
     {
         rlimit::increase_nofile_limit(u64::MAX).ok()
@@ -562,7 +603,7 @@ fn warn_if_descriptors_do_not_fit(policy: &HostPolicy) {
             tracing::warn!(
                 needed,
                 limit = soft,
-                "{} concurrent instances x {per_instance} descriptors each (+{HOST_DESCRIPTORS} for the host) exceed this process's descriptor limit: raise it (`ulimit -n`, or runtime::raise_descriptor_limit), or lower `concurrent-instances` or `[grants] max-descriptors` in the policy",
+                "{} concurrent instances x {per_instance} descriptors each (+{HOST_DESCRIPTORS} for the host) exceed this process's descriptor limit: raise it (`ulimit -n`, or runtime::cli_support::raise_descriptor_limit), or lower `concurrent-instances` or `[grants] max-descriptors` in the policy",
                 policy.max_concurrent_instances()
             );
         }

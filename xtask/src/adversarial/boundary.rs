@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use runtime::{AsyncHostRegistry, HostFuture, Val};
+use runtime::{AsyncHostRegistry, Val, host::HostFuture};
 
 use super::Case;
 use super::guests::{

@@ -53,7 +53,7 @@ pub(crate) fn cases() -> Vec<Case> {
         }),
         tampered("links planted at every name it writes", plant_links),
         tampered("stale temporaries of a killed process", |s| {
-            let aged = std::time::SystemTime::now() - runtime::STALE_TEMPORARY - Duration::from_secs(60);
+            let aged = std::time::SystemTime::now() - runtime::cli_support::STALE_TEMPORARY - Duration::from_secs(60);
             for name in [".tmp-1-stale", ".compile-stale.wasm"] {
                 std::fs::File::create(s.cache.join(name))
                     .and_then(|file| file.set_modified(aged))
@@ -133,8 +133,8 @@ fn setup(name: &str) -> Result<Setup, String> {
     let (bytes_a, bytes_b) = (component(A)?, component(B)?);
     std::fs::write(&a, &bytes_a).map_err(|e| e.to_string())?;
     std::fs::write(&b, &bytes_b).map_err(|e| e.to_string())?;
-    let hash_a = runtime::ContentHash::of(&bytes_a).to_hex();
-    let hash_b = runtime::ContentHash::of(&bytes_b).to_hex();
+    let hash_a = runtime::loader::ContentHash::of(&bytes_a).to_hex();
+    let hash_b = runtime::loader::ContentHash::of(&bytes_b).to_hex();
     let mut setup = Setup {
         dir,
         cache,

@@ -2,7 +2,7 @@
 //! memory and tables, to feed the loader bombs and lies, and to misuse the
 //! host's functions. Each names the outcome that counts as stopping it.
 
-use runtime::TIME_INTERFACE;
+use runtime::host::TIME_INTERFACE;
 
 use super::components::{Attack, FUEL_RICH, TIGHT, component};
 

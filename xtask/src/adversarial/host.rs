@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use runtime::{
-    AsyncHostRegistry, CancellationToken, HostFuture, HostPolicy, LoadedComponent, Runtime, RuntimeError,
-    TIME_INTERFACE, Val,
+    AsyncHostRegistry, CancellationToken, HostPolicy, LoadedComponent, Runtime, RuntimeError, Val, host::HostFuture,
+    host::TIME_INTERFACE,
 };
 
 use super::{Case, Figures, Outcome, Verdict};

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use runtime::manifest::MAX_MANIFEST_BYTES;
-use runtime::{ComponentManifest, HostPolicy, ManifestError};
+use runtime::{ComponentManifest, HostPolicy, manifest::Error as ManifestError};
 
 use super::{Case, Outcome, Verdict};
 

@@ -91,7 +91,7 @@ impl Probe {
             builder = builder.host_functions(registry());
         }
         let runtime = builder.build().map_err(|e| e.to_string())?;
-        let manifest: ComponentManifest = self.manifest.parse().map_err(|e: runtime::ManifestError| e.to_string())?;
+        let manifest: ComponentManifest = self.manifest.parse().map_err(|e: runtime::manifest::Error| e.to_string())?;
         let tokio = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
         let component = match runtime.load_bytes(&self.input, &manifest) {
             Ok(component) => component,

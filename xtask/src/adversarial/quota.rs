@@ -365,7 +365,7 @@ fn instances(root: &Path, wasi: &str, count: usize, together: bool) -> Result<Ve
     let text = format!(
         "[component]\nname = \"quota\"\nversion = \"0.1.0\"\n[resources]\nmemory = \"1MiB\"\nfuel = 10_000_000_000\ntimeout = \"10s\"\n{wasi}"
     );
-    let manifest: ComponentManifest = text.parse().map_err(|e: runtime::ManifestError| e.to_string())?;
+    let manifest: ComponentManifest = text.parse().map_err(|e: runtime::manifest::Error| e.to_string())?;
     let runtime = Runtime::builder().allocation(Allocation::OnDemand).build().map_err(|e| e.to_string())?;
     let component = runtime.load_file(hold::fixture(), &manifest, root).map_err(|e| e.to_string())?;
     let export = component.command_export().ok_or("the fixture is not a command")?;
@@ -588,7 +588,7 @@ pub(crate) fn worker(name: &str) -> Result<bool, String> {
                 eprintln!("{kind}: {message}");
             }
             eprintln!("ok {ok} of {}", ended.len());
-            runtime::flush_inherited_output(Instant::now() + Duration::from_secs(10));
+            runtime::wasi::flush_inherited_output(Instant::now() + Duration::from_secs(10));
             Ok(ok == ended.len())
         }
         _ => Err(format!("no adversarial worker `{name}`")),

@@ -218,7 +218,7 @@ fn never_read() -> Outcome {
 /// each connection's buffer is its share of the edge budget.
 fn unfinished_heads() -> Outcome {
     judged(|| {
-        runtime::raise_descriptor_limit();
+        runtime::cli_support::raise_descriptor_limit();
         let served = Served::start("heads", "1s", "", &[])?;
         served.healthy()?;
         let rss = served.rss_mib();

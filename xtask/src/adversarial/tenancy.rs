@@ -44,7 +44,7 @@ fn rounds(copy_on_write: bool) -> Result<Outcome, String> {
     let manifest: ComponentManifest = "[component]\nname = \"marker\"\nversion = \"0.1.0\"\n\
         [resources]\nmemory = \"1MiB\"\nfuel = 100_000_000\ntimeout = \"10s\"\ntable-elements = 1000\n"
         .parse()
-        .map_err(|e: runtime::ManifestError| e.to_string())?;
+        .map_err(|e: runtime::manifest::Error| e.to_string())?;
     let component = runtime.load_bytes(MARKER.as_bytes(), &manifest).map_err(|e| e.to_string())?;
     let tokio = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     tokio.block_on(async {

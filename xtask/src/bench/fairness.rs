@@ -82,5 +82,5 @@ fn manifest(name: &str, instances: u32) -> Result<ComponentManifest, String> {
     let resources = Resources::new(ByteSize::mib(1), fuel, Timeout::from_secs(60)).with_instances(instances);
     let name = name.parse().map_err(|e: &str| e.to_owned())?;
     Ok(ComponentManifest::from_resources(name, resources)
-        .with_wasi(runtime::WasiConfig::default().with_host_functions(runtime::HostInterface::ALL)))
+        .with_wasi(runtime::manifest::WasiConfig::default().with_host_functions(runtime::manifest::HostInterface::ALL)))
 }

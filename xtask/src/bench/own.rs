@@ -37,7 +37,7 @@ pub(super) fn napping_guest() -> String {
   (core module $m (import "host" "sleep" (func $sleep (param i32))) (func (export "nap") (call $sleep (i32.const 10))))
   (core instance $i (instantiate $m (with "host" (instance (export "sleep" (func $sleep))))))
   (func (export "nap") (canon lift (core func $i "nap"))))"#,
-        runtime::TIME_INTERFACE
+        runtime::host::TIME_INTERFACE
     )
 }
 

@@ -164,7 +164,7 @@ fn manifest(timeout: &str) -> Result<ComponentManifest, String> {
     let text = format!(
         "[component]\nname = \"rust-http\"\nversion = \"0.1.0\"\n[resources]\nmemory = \"4MiB\"\nfuel = 1_000_000_000\ntimeout = \"{timeout}\"\n"
     );
-    text.parse().map_err(|e: runtime::ManifestError| e.to_string())
+    text.parse().map_err(|e: runtime::manifest::Error| e.to_string())
 }
 
 /// The runtime's server with every limit on, on a free port.

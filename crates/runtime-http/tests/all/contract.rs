@@ -80,8 +80,8 @@ async fn a_request_another_caused_gets_what_its_cause_had_left_and_a_chain_ends(
     let caused = |path: &str, hops: u32, left_ms: u64| {
         Request::get(path)
             .header("host", running.addr.to_string())
-            .header(runtime::HOPS_HEADER, hops)
-            .header(runtime::DEADLINE_HEADER, left_ms)
+            .header(runtime::wasi::HOPS_HEADER, hops)
+            .header(runtime::wasi::DEADLINE_HEADER, left_ms)
             .body(Full::new(Bytes::new()))
     };
     // 300 ms left of its cause's deadline: stopped then, not at its own 10 s.
@@ -90,9 +90,9 @@ async fn a_request_another_caused_gets_what_its_cause_had_left_and_a_chain_ends(
     assert_eq!(slept.kind(), Some("deadline-exceeded"), "{}", slept.text());
     assert!(started.elapsed() < std::time::Duration::from_secs(4), "it ran past what its cause had left");
     // Within the hop limit it is served; past it, refused before any instance.
-    let within = send(running.addr, caused("/hello", runtime::MAX_HOPS, 5_000)?).await?;
+    let within = send(running.addr, caused("/hello", runtime::wasi::MAX_HOPS, 5_000)?).await?;
     assert_eq!(within.status, StatusCode::OK, "{}", within.text());
-    let looped = send(running.addr, caused("/hello", runtime::MAX_HOPS + 1, 5_000)?).await?;
+    let looped = send(running.addr, caused("/hello", runtime::wasi::MAX_HOPS + 1, 5_000)?).await?;
     assert_eq!((looped.status, looped.kind()), (StatusCode::LOOP_DETECTED, Some("loop-detected")));
     running.stop(std::time::Duration::from_secs(5)).await
 }

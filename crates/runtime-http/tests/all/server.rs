@@ -76,7 +76,7 @@ async fn idle_connections_are_closed_and_do_not_block_a_request() -> TestResult 
     let options = ServeOptions::default().with_header_timeout(Duration::from_millis(500));
     let running = serve(&runtime, crate::LIMITS, options).await?;
     // 500 client sockets and their 500 server sides in one process.
-    runtime::raise_descriptor_limit();
+    runtime::cli_support::raise_descriptor_limit();
     let before = open_descriptors();
     let mut idle = Vec::new();
     for _ in 0..500 {
@@ -250,7 +250,7 @@ async fn the_metrics_listener_holds_at_most_its_cap_and_still_answers() -> TestR
     let exporter = tokio::spawn(runtime_http::serve_metrics_with(listener, service.metrics(), options, async move {
         let _ = stopped.await;
     }));
-    runtime::raise_descriptor_limit();
+    runtime::cli_support::raise_descriptor_limit();
     let mut idle = Vec::new();
     for _ in 0..200 {
         idle.push(tokio::net::TcpStream::connect(addr).await?);
@@ -277,7 +277,7 @@ async fn a_thousand_unfinished_heads_stay_within_the_edge_budget() -> TestResult
     let _alone = measuring().await;
     let runtime = runtime_with_queue(100, Duration::from_secs(1))?;
     let running = serve(&runtime, crate::LIMITS, ServeOptions::default()).await?;
-    runtime::raise_descriptor_limit();
+    runtime::cli_support::raise_descriptor_limit();
     // Warm up: the allocator's arenas for the server's connection tasks.
     assert_eq!(get(running.addr, "/hello").await?.status, StatusCode::OK);
     let before = resident_kib();
@@ -378,7 +378,7 @@ async fn a_request_that_gets_no_slot_by_its_deadline_is_503_then_not_500() -> Te
         waiting.spawn(async move {
             let request = http::Request::get("/hello")
                 .header("host", addr.to_string())
-                .header(runtime::DEADLINE_HEADER, 300)
+                .header(runtime::wasi::DEADLINE_HEADER, 300)
                 .body(http_body_util::Full::new(bytes::Bytes::new()))
                 .map_err(|e| e.to_string())?;
             let answer = crate::client::send(addr, request).await.map_err(|e| e.to_string())?;

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use runtime::{
-    AsyncHostRegistry, ByteSize, CallMetrics, ComponentManifest, CrashKind, Fuel, HostFuture, HostPolicy,
-    LoadedComponent, PoisonCause, Resources, Runtime, RuntimeBuilder, RuntimeError, StoreState, Timeout, Val,
+    AsyncHostRegistry, ByteSize, CallMetrics, ComponentManifest, CrashKind, Fuel, HostPolicy, LoadedComponent,
+    PoisonCause, Resources, Runtime, RuntimeBuilder, RuntimeError, StoreState, Timeout, Val, host::HostFuture,
 };
 use wasmtime::component::HasSelf;
 
@@ -71,7 +71,7 @@ fn napping_guest() -> String {
     (func (export "nap") (param i32) (call $sleep (local.get 0))))
   (core instance $i (instantiate $m (with "host" (instance (export "sleep" (func $sleep))))))
   (func (export "nap") (param "ms" u32) (canon lift (core func $i "nap"))))"#,
-        runtime::TIME_INTERFACE
+        runtime::host::TIME_INTERFACE
     )
 }
 
@@ -378,7 +378,7 @@ fn a_call_stopped_at_its_deadline_reports_the_fuel_it_burned() -> TestResult {
 #[test]
 fn the_report_says_how_long_a_call_queued() -> TestResult {
     let nap = |registry: AsyncHostRegistry| {
-        registry.func_async(runtime::TIME_INTERFACE, "sleep", |_store, (ms,): (u32,)| -> HostFuture<'_, ()> {
+        registry.func_async(runtime::host::TIME_INTERFACE, "sleep", |_store, (ms,): (u32,)| -> HostFuture<'_, ()> {
             Box::new(async move {
                 tokio::time::sleep(Duration::from_millis(u64::from(ms))).await;
                 Ok(())
@@ -706,7 +706,11 @@ fn runtimes_of_different_kinds_share_one_engine_its_slots_and_its_cache() -> Tes
     let counter = counters.load_bytes(GUEST.as_bytes(), &manifest(Timeout::from_secs(10))?)?;
     let echo = plain.load_bytes(ECHO.as_bytes(), &manifest(Timeout::from_secs(10))?)?;
     let compiled = plain.loader().load_bytes(GUEST.as_bytes())?;
-    assert_eq!(compiled.source, runtime::CacheSource::Memory, "the other kind's compile is in the shared cache");
+    assert_eq!(
+        compiled.source,
+        runtime::loader::CacheSource::Memory,
+        "the other kind's compile is in the shared cache"
+    );
     tokio()?.block_on(async {
         let _first = counter.instantiate_async(Counter::default()).await?;
         let mut second = echo.instantiate(())?;

@@ -27,7 +27,7 @@ fn captured_output_is_capped() -> TestResult {
         let huge = [Val::String("x".repeat(200 * 1024))];
         let outcome = captured.call_async("shout", &huge).await?;
         let stdout = outcome.report.stdout.unwrap_or_default();
-        assert!(stdout.len() <= runtime::MAX_CAPTURED_OUTPUT_BYTES, "{} bytes kept", stdout.len());
+        assert!(stdout.len() <= runtime::wasi::MAX_CAPTURED_OUTPUT_BYTES, "{} bytes kept", stdout.len());
         Ok(())
     })
 }
@@ -209,8 +209,8 @@ fn kv_and_sleep() -> String {
     (export "memory" (memory $memory)) (export "set" (func $set)) (export "get" (func $get))
     (export "sleep" (func $sleep))))))
   (func (export "run") (param "ms" u32) (result u32) (canon lift (core func $i "run"))))"#,
-        kv = runtime::KV_INTERFACE,
-        time = runtime::TIME_INTERFACE,
+        kv = runtime::host::KV_INTERFACE,
+        time = runtime::host::TIME_INTERFACE,
     )
 }
 
@@ -226,13 +226,13 @@ fn the_reference_host_functions_answer_only_a_manifest_that_names_them() -> Test
         let error = ungranted.call_async("run", &[Val::U32(3_000)]).await.err().ok_or("kv used without a grant")?;
         assert_eq!(error.kind(), "capability-denied", "{error}");
         let text = error.to_string();
-        assert!(text.contains(runtime::KV_INTERFACE) && text.contains("--host-functions kv"), "{text}");
+        assert!(text.contains(runtime::host::KV_INTERFACE) && text.contains("--host-functions kv"), "{text}");
         assert!(started.elapsed() < std::time::Duration::from_secs(3), "the sleep never ran");
         // `kv` alone: the store answers and the sleep is refused.
         let kv_only: ComponentManifest = format!("{resources}[wasi]\nhost-functions = [\"kv\"]\n").parse()?;
         let kv_only = crate::runtime().load_bytes(wat.as_bytes(), &kv_only)?;
         let error = kv_only.call_async("run", &[Val::U32(1)]).await.err().ok_or("sleep used without a grant")?;
-        assert!(error.to_string().contains(runtime::TIME_INTERFACE), "{error}");
+        assert!(error.to_string().contains(runtime::host::TIME_INTERFACE), "{error}");
         // Both named: the value comes back and the sleep is served.
         let both: ComponentManifest = format!("{resources}[wasi]\nhost-functions = [\"kv\", \"time\"]\n").parse()?;
         let both = crate::runtime().load_bytes(wat.as_bytes(), &both)?;
