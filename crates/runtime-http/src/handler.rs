@@ -115,10 +115,21 @@ impl<T: Default + Send + 'static> HttpService<T> {
         B: Body<Data = Bytes> + Send + Sync + 'static,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
+        self.handle_with(request, T::default()).await
+    }
+
+    /// [`handle`](Self::handle) with the instance's host state `state`: a
+    /// gateway gives each request its tenant or caller, which the
+    /// component's host functions reach through the store.
+    pub async fn handle_with<B>(&self, request: Request<B>, state: T) -> Response<ResponseBody>
+    where
+        B: Body<Data = Bytes> + Send + Sync + 'static,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
         let service = self.clone();
         let gone = CancellationToken::new();
         let left_early = gone.clone().drop_guard();
-        let answered = tokio::spawn(async move { service.respond(request, gone).await }).await;
+        let answered = tokio::spawn(async move { service.respond(request, state, gone).await }).await;
         // The head is out: from now on the response body's drop tells.
         left_early.disarm();
         match answered {
@@ -127,7 +138,7 @@ impl<T: Default + Send + 'static> HttpService<T> {
         }
     }
 
-    async fn respond<B>(&self, request: Request<B>, gone: CancellationToken) -> Response<ResponseBody>
+    async fn respond<B>(&self, request: Request<B>, state: T, gone: CancellationToken) -> Response<ResponseBody>
     where
         B: Body<Data = Bytes> + Send + Sync + 'static,
         B::Error: std::error::Error + Send + Sync + 'static,
@@ -164,7 +175,7 @@ impl<T: Default + Send + 'static> HttpService<T> {
         // host's overload (503), and one admitted runs with at least half
         // its time, so running out of it is the guest's own doing.
         let admit_by = started + deadline.saturating_duration_since(started) / 2;
-        let instantiate = inner.component.instantiate_async_by(T::default(), admit_by, Some(&gone));
+        let instantiate = inner.component.instantiate_async_by(state, admit_by, Some(&gone));
         let instantiated = tokio::select! {
             biased;
             instantiated = instantiate => instantiated,

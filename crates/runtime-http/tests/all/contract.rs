@@ -1,6 +1,6 @@
 //! Each request's contract: the guest's answer, or a status and a kind.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use http::{Request, StatusCode};
@@ -257,4 +257,51 @@ async fn wait_until_ended(metrics: &runtime_http::ServeMetrics) {
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
+}
+
+/// A request's host state, which records that its instance ended with it.
+#[derive(Default)]
+struct Tenant {
+    id: u32,
+    ended: Arc<std::sync::Mutex<Vec<u32>>>,
+}
+
+impl Drop for Tenant {
+    fn drop(&mut self) {
+        if let Ok(mut ended) = self.ended.lock() {
+            ended.push(self.id);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_gives_each_request_its_own_host_state() -> TestResult {
+    let runtime = runtime::RuntimeBuilder::<Tenant>::new().build()?;
+    let manifest: ComponentManifest =
+        format!("[component]\nname = \"rust-http\"\nversion = \"0.1.0\"\n[resources]\n{LIMITS}").parse()?;
+    let component = runtime.load_file(crate::guest_path(), &manifest, ".")?;
+    let service = HttpService::new(component, ServeOptions::default())?;
+    let ended = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let count = |ended: &Arc<std::sync::Mutex<Vec<u32>>>| ended.lock().map(|ended| ended.len()).unwrap_or(0);
+    for id in [7, 8] {
+        let request = Request::get("/sleep?ms=300").header("host", "x").body(Full::new(Bytes::new()))?;
+        let handled = tokio::spawn({
+            let (service, tenant) = (service.clone(), Tenant { id, ended: ended.clone() });
+            async move { service.handle_with(request, tenant).await }
+        });
+        // The state lives in the request's instance while its guest sleeps.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert_eq!(count(&ended), usize::try_from(id - 7)?, "tenant {id} was let go before its request ended");
+        let response = handled.await?;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = http_body_util::BodyExt::collect(response.into_body()).await?.to_bytes();
+        assert_eq!(&body[..], b"slept 300 ms\n");
+    }
+    // Each request's instance held its own state, and let it go when done.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while count(&ended) < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(ended.lock().map(|ended| ended.clone()).unwrap_or_default(), [7, 8]);
+    Ok(())
 }
