@@ -4,7 +4,9 @@ use runtime_limits::LimitedResource;
 use wasmtime::{Trap, WasmBacktrace};
 
 use crate::store::HostStage;
-use crate::{CapabilityDenied, CrashKind, DeadlinePhase, HostFunction, HostFunctionError, StoreState};
+use crate::{
+    CapabilityDenied, CrashKind, DeadlinePhase, HostFunction, HostFunctionError, HostMemoryExceeded, StoreState,
+};
 
 /// How a failed call is explained.
 pub(crate) struct Classification {
@@ -39,6 +41,12 @@ pub(crate) fn classify<T>(error: &wasmtime::Error, phase: DeadlinePhase, state: 
     let mut function = None;
     let base = if error.downcast_ref::<CapabilityDenied>().is_some() {
         CrashKind::CapabilityDenied
+    } else if error.downcast_ref::<HostMemoryExceeded>().is_some() {
+        // An import refused to keep more for the guest: the guest's asking.
+        if let HostStage::Body(failed) = state.last_host_exit() {
+            function = Some(failed.clone());
+        }
+        CrashKind::HostMemoryLimitExceeded
     } else if let Some(host) = error.downcast_ref::<HostFunctionError>() {
         if host.panicked { CrashKind::HostPanic } else { CrashKind::HostError }
     } else if let Some(trap) = trap {

@@ -52,7 +52,7 @@ pub use host::{HostFunctionError, panic_message};
 pub use instance::{CallOutcome, ComponentInstance, StoreFuture, TypedExport, TypedOutcome};
 pub use report::{CallReport, DiskUsage};
 pub use runtime_limits::Deadline;
-pub use store::{CallProgress, HostFunction, StoreState};
+pub use store::{CallProgress, HostFunction, HostMemoryExceeded, StoreState};
 // The loader's names, for the layers above that reach them through here.
 pub use runtime_loader::{
     Allocation, CACHE_BUDGET_ENV, CacheDirProblem, CacheSource, CacheState, CompileWorker, CompiledComponent,

@@ -12,6 +12,22 @@ use runtime_limits::{Deadline, DeadlineSource, InstanceBudget, ResourceLimits};
 
 use crate::{DeadlinePhase, StoreExtension};
 
+/// An import asked the host to keep more for an instance than its
+/// host-memory budget allows ([`StoreState::charge_host_memory`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the host was asked to keep {asked} more bytes for this instance, which holds {held} of its {limit}-byte host-memory budget"
+)]
+#[non_exhaustive]
+pub struct HostMemoryExceeded {
+    /// Bytes asked for.
+    pub asked: u64,
+    /// Bytes charged before.
+    pub held: u64,
+    /// The budget.
+    pub limit: u64,
+}
+
 /// The data of each wasmtime `Store`: the embedder's own state `T` (an
 /// actor's id, its mailbox, a caller's identity), reachable from every host
 /// function through [`host`](Self::host) and [`host_mut`](Self::host_mut),
@@ -30,6 +46,8 @@ pub struct StoreState<T = ()> {
     pub(crate) memory_limit_bytes: u64,
     /// What the host may hold for the instance outside its linear memory.
     pub(crate) host_memory_bytes: u64,
+    /// What the embedder's imports charged of it ([`charge_host_memory`](Self::charge_host_memory)).
+    host_memory_charged: u64,
     /// Where the guest's stdout goes when `stdio` inherits it: the host's
     /// stderr when the host's stdout carries something else (the CLI's JSON).
     pub(crate) stdout_to_stderr: bool,
@@ -70,6 +88,7 @@ impl<T> StoreState<T> {
             deadline,
             memory_limit_bytes: limits.memory_bytes(),
             host_memory_bytes: limits.host_memory_bytes(),
+            host_memory_charged: 0,
             stdout_to_stderr: false,
             host_call: HostCallTracker::default(),
             extension: None,
@@ -180,6 +199,35 @@ impl<T> StoreState<T> {
     /// Whether an inherited stdout goes to the host's stderr.
     pub fn stdout_to_stderr(&self) -> bool {
         self.stdout_to_stderr
+    }
+
+    /// Charges `bytes` the host keeps for this instance (an actor's
+    /// storage, its queued messages) against its host-memory budget
+    /// (`[resources] host-memory-factor` times its memory). Past the
+    /// budget nothing is charged and the error is returned: an import that
+    /// returns it ends the call `host-memory-limit-exceeded`, the guest's
+    /// doing, like a WASI object past its share.
+    pub fn charge_host_memory(&mut self, bytes: u64) -> Result<(), HostMemoryExceeded> {
+        let charged = self.host_memory_charged.saturating_add(bytes);
+        if charged > self.host_memory_bytes {
+            return Err(HostMemoryExceeded {
+                asked: bytes,
+                held: self.host_memory_charged,
+                limit: self.host_memory_bytes,
+            });
+        }
+        self.host_memory_charged = charged;
+        Ok(())
+    }
+
+    /// Gives back `bytes` charged with [`charge_host_memory`](Self::charge_host_memory).
+    pub fn release_host_memory(&mut self, bytes: u64) {
+        self.host_memory_charged = self.host_memory_charged.saturating_sub(bytes);
+    }
+
+    /// Bytes the embedder's imports have charged and not given back.
+    pub fn host_memory_charged(&self) -> u64 {
+        self.host_memory_charged
     }
 
     /// When the call in progress is due.

@@ -124,7 +124,7 @@ pub mod wasi {
 /// host function returns, and the error of one that failed.
 pub mod host {
     pub use runtime_async::{HostFuture, KV_INTERFACE, LOG_INTERFACE, TIME_INTERFACE};
-    pub use runtime_core::HostFunctionError;
+    pub use runtime_core::{HostFunctionError, HostMemoryExceeded};
 }
 
 /// What a call observer sees, beyond [`CallObserver`] and [`CallMetrics`].

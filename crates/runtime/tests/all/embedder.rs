@@ -435,6 +435,37 @@ fn a_hand_written_import_is_counted_and_its_error_is_a_host_error() -> TestResul
     })
 }
 
+/// An actor's storage, kept by the host for it, is charged against the
+/// instance's host-memory budget: past it, the call is the guest's
+/// `host-memory-limit-exceeded`, and what was charged stays charged.
+#[test]
+fn an_imports_keeping_is_charged_to_the_instances_host_memory_budget() -> TestResult {
+    let runtime = RuntimeBuilder::<Counter>::new()
+        .link(|linker| {
+            linker.instance("test:embedder/fallible")?.func_wrap(
+                "check",
+                |mut store: wasmtime::StoreContextMut<'_, StoreState<Counter>>, (n,): (u32,)| {
+                    // Keeps `n` bytes for the actor.
+                    store.data_mut().charge_host_memory(u64::from(n))?;
+                    Ok((n,))
+                },
+            )
+        })
+        .build()?;
+    // 1 MiB of memory: a host-memory budget of 4 MiB at the default factor.
+    let component = runtime.load_bytes(CHECKING_GUEST.as_bytes(), &manifest(Timeout::from_secs(10))?)?;
+    tokio()?.block_on(async {
+        let mut instance = component.instantiate_async(Counter::default()).await?;
+        for _ in 0..4 {
+            instance.call_async("check", &[Val::U32(1_000_000)]).await?;
+        }
+        let error = instance.call_async("check", &[Val::U32(1_000_000)]).await.err().ok_or("past the budget")?;
+        assert_eq!(error.crash().map(|crash| crash.kind), Some(CrashKind::HostMemoryLimitExceeded), "{error}");
+        assert!(error.to_string().contains("4194304-byte host-memory budget"), "{error}");
+        Ok(())
+    })
+}
+
 /// `check(n)` through an unmarked import; `say(ptr, len)` passes the host a
 /// string wherever the caller points.
 const UNMARKED_GUEST: &str = r#"(component
