@@ -513,6 +513,11 @@ impl<T: 'static> ComponentInstance<T> {
         self.call_fuel.map_or(manifest, |fuel| fuel.min(manifest))
     }
 
+    /// A number no other instance of this process has.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
     /// The component this is an instance of.
     pub fn component(&self) -> &LoadedComponent<T> {
         &self.component

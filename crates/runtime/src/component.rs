@@ -391,7 +391,9 @@ impl<T: Send + 'static> Instance<T> {
     /// (an instance from [`LoadedComponent::instantiate`]).
     pub fn call(&mut self, export: &str, args: &[Val]) -> Result<CallOutcome, RuntimeError> {
         let span = call_span!("call", self.name, export);
-        self.shared.observed(span, &self.name, Operation::Call(export), report_of, || self.core.call(export, args))
+        self.shared.observed(span, &self.name, Operation::InstanceCall(export, self.core.id()), report_of, || {
+            self.core.call(export, args)
+        })
     }
 
     /// Calls `export` on Tokio with fresh fuel and a fresh deadline that also
@@ -401,8 +403,10 @@ impl<T: Send + 'static> Instance<T> {
     pub async fn call_async(&mut self, export: &str, args: &[Val]) -> Result<CallOutcome, RuntimeError> {
         let span = call_span!("call", self.name, export);
         let token = self.current_call.begin(&self.cancel);
+        let id = self.core.id();
         let call = self.shared.executor.call_instance(&mut self.core, export, args, Some(&token));
-        let outcome = self.shared.observed_async(span, &self.name, Operation::Call(export), report_of, call).await;
+        let outcome =
+            self.shared.observed_async(span, &self.name, Operation::InstanceCall(export, id), report_of, call).await;
         self.current_call.end();
         outcome
     }
@@ -426,9 +430,13 @@ impl<T: Send + 'static> Instance<T> {
         R: ComponentNamedList + Lift,
     {
         let span = call_span!("call", self.name, export.name());
-        self.shared.observed(span, &self.name, Operation::Call(export.name()), report_of, || {
-            self.core.call_typed(export, params)
-        })
+        self.shared.observed(
+            span,
+            &self.name,
+            Operation::InstanceCall(export.name(), self.core.id()),
+            report_of,
+            || self.core.call_typed(export, params),
+        )
     }
 
     /// Calls a typed export on Tokio, under the same limits, cancellation and
@@ -444,9 +452,12 @@ impl<T: Send + 'static> Instance<T> {
     {
         let span = call_span!("call", self.name, export.name());
         let token = self.current_call.begin(&self.cancel);
+        let id = self.core.id();
         let call = self.shared.executor.call_typed(&mut self.core, export, params, Some(&token));
-        let outcome =
-            self.shared.observed_async(span, &self.name, Operation::Call(export.name()), report_of, call).await;
+        let outcome = self
+            .shared
+            .observed_async(span, &self.name, Operation::InstanceCall(export.name(), id), report_of, call)
+            .await;
         self.current_call.end();
         outcome
     }
@@ -461,7 +472,9 @@ impl<T: Send + 'static> Instance<T> {
         call: impl FnOnce(StoreContextMut<'_, StoreState<T>>, wasmtime::component::Instance) -> wasmtime::Result<R>,
     ) -> Result<TypedOutcome<R>, RuntimeError> {
         let span = call_span!("call", self.name, "run");
-        self.shared.observed(span, &self.name, Operation::Call("run"), report_of, || self.core.run(call))
+        self.shared.observed(span, &self.name, Operation::InstanceCall("run", self.core.id()), report_of, || {
+            self.core.run(call)
+        })
     }
 
     /// [`run`](Self::run) on Tokio, for `bindgen!` wrappers generated with
@@ -474,8 +487,10 @@ impl<T: Send + 'static> Instance<T> {
     {
         let span = call_span!("call", self.name, "run");
         let token = self.current_call.begin(&self.cancel);
+        let id = self.core.id();
         let run = self.shared.executor.run(&mut self.core, call, Some(&token));
-        let outcome = self.shared.observed_async(span, &self.name, Operation::Call("run"), report_of, run).await;
+        let outcome =
+            self.shared.observed_async(span, &self.name, Operation::InstanceCall("run", id), report_of, run).await;
         self.current_call.end();
         outcome
     }
@@ -591,6 +606,13 @@ impl<T: 'static> Instance<T> {
     /// Memory in use now and at peak.
     pub fn usage(&self) -> crate::Usage {
         self.core.usage()
+    }
+
+    /// A number no other instance of this process has: what observers see
+    /// as [`CallEvent::instance`](crate::observe::CallEvent::instance), for
+    /// metrics per actor. A restarted instance gets a new one.
+    pub fn id(&self) -> u64 {
+        self.core.id()
     }
 
     /// Whether a call stopped mid-way poisoned the instance.

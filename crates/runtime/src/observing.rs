@@ -20,6 +20,9 @@ pub struct CallEvent<'a> {
     pub export: &'a str,
     /// Whether this was an instantiation (of a live instance) rather than a call.
     pub instantiation: bool,
+    /// The live instance called ([`Instance::id`](crate::Instance::id)),
+    /// for metrics per actor; `None` for a fresh call or an instantiation.
+    pub instance: Option<u64>,
     /// `ok`, or the kind of the error (`out-of-fuel`, `busy`, ...).
     pub kind: &'static str,
     /// What the call used, when it ran.
@@ -159,8 +162,10 @@ impl CallObserver for CallMetrics {
 /// What an observed entry point did.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Operation<'a> {
-    /// Called this export.
+    /// Called this export of a fresh instance.
     Call(&'a str),
+    /// Called this export of the live instance with this id.
+    InstanceCall(&'a str, u64),
     /// Made a live instance.
     Instantiate,
 }
@@ -193,11 +198,12 @@ pub(crate) fn finished(
         span.record("wall_us", wall.as_micros() as u64);
     }
     if let Some(observer) = observer {
-        let (export, instantiation) = match operation {
-            Operation::Call(export) => (export, false),
-            Operation::Instantiate => ("instantiate", true),
+        let (export, instantiation, instance) = match operation {
+            Operation::Call(export) => (export, false, None),
+            Operation::InstanceCall(export, id) => (export, false, Some(id)),
+            Operation::Instantiate => ("instantiate", true, None),
         };
-        observer.call_finished(&CallEvent { component, export, instantiation, kind, report, wall });
+        observer.call_finished(&CallEvent { component, export, instantiation, instance, kind, report, wall });
     }
 }
 

@@ -758,6 +758,37 @@ fn runtimes_of_different_kinds_share_one_engine_its_slots_and_its_cache() -> Tes
     Ok(())
 }
 
+/// Records which instance each observed call was on.
+#[derive(Default)]
+struct InstanceLog(std::sync::Mutex<Vec<(String, Option<u64>)>>);
+
+impl runtime::CallObserver for InstanceLog {
+    fn call_finished(&self, event: &runtime::observe::CallEvent<'_>) {
+        if let Ok(mut log) = self.0.lock() {
+            log.push((event.export.to_owned(), event.instance));
+        }
+    }
+}
+
+/// Metrics per actor: each call on a live instance names it.
+#[test]
+fn an_observer_sees_which_live_instance_each_call_was_on() -> TestResult {
+    let log = Arc::new(InstanceLog::default());
+    let runtime = Runtime::builder().observer(log.clone()).build()?;
+    let component = runtime.load_bytes(ECHO.as_bytes(), &manifest(Timeout::from_secs(10))?)?;
+    let (mut one, mut two) = (component.instantiate(())?, component.instantiate(())?);
+    assert_ne!(one.id(), two.id());
+    one.call("echo", &[Val::U32(1)])?;
+    two.call("echo", &[Val::U32(2)])?;
+    component.call("echo", &[Val::U32(3)])?;
+    let calls: Vec<_> =
+        log.0.lock().map_err(|_| "poisoned log")?.iter().filter(|(export, _)| export == "echo").cloned().collect();
+    let expected =
+        [("echo".to_owned(), Some(one.id())), ("echo".to_owned(), Some(two.id())), ("echo".to_owned(), None)];
+    assert_eq!(calls, expected);
+    Ok(())
+}
+
 /// A supervisor restarts a poisoned actor in place: its slot (a quota of
 /// one, which another instantiation cannot take meanwhile) and its host
 /// state stay; a refused restart gives the host state back.
