@@ -124,6 +124,11 @@ impl WasiGrants {
         self
     }
 
+    /// argv\[0\] of the component's guests.
+    pub fn program_name(&self) -> &str {
+        &self.program_name
+    }
+
     /// The grants as the manifest wrote them.
     pub fn config(&self) -> &WasiConfig {
         &self.config

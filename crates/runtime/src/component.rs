@@ -14,8 +14,8 @@ use runtime_manifest::WasiConfig;
 
 use crate::observing::{CallObserver, Operation, call_span, finished, kind_of};
 use crate::{
-    CallOutcome, CallReport, ExportSignature, ResourceLimits, RuntimeError, StoreFuture, StoreState, TypedExport,
-    TypedOutcome,
+    CallOutcome, CallReport, ExportSignature, LoadError, ResourceLimits, RuntimeError, StoreFuture, StoreState,
+    TypedExport, TypedOutcome,
 };
 use wasmtime::StoreContextMut;
 
@@ -101,6 +101,10 @@ pub struct LoadedComponent<T: 'static = ()> {
     pub(crate) name: Arc<str>,
     /// `resources.instances`, shared by every clone.
     pub(crate) quota: ComponentQuota,
+    /// Where its manifest's relative directories live.
+    pub(crate) base_dir: Arc<std::path::Path>,
+    /// The runtime's grant policy, for an instance's own WASI.
+    pub(crate) grant_policy: runtime_manifest::GrantPolicy,
 }
 
 impl<T> Clone for LoadedComponent<T> {
@@ -110,6 +114,8 @@ impl<T> Clone for LoadedComponent<T> {
             shared: self.shared.clone(),
             name: self.name.clone(),
             quota: self.quota.clone(),
+            base_dir: self.base_dir.clone(),
+            grant_policy: self.grant_policy,
         }
     }
 }
@@ -246,6 +252,51 @@ impl<T: Send + 'static> LoadedComponent<T> {
             name: self.name.clone(),
             instantiated,
         }
+    }
+
+    /// The same component with `wasi` as its instances' WASI: an actor's
+    /// own arguments, environment, data directory or output, beside or
+    /// instead of the manifest's (see [`InstanceWasi`]). Cheap enough to do
+    /// per actor; it shares the component's quota, code and links.
+    pub fn with_instance_wasi(&self, wasi: &InstanceWasi) -> Result<Self, RuntimeError> {
+        let refuse = |grant: String, reason: &str| LoadError::DirGrant {
+            guest: grant,
+            host: String::new(),
+            reason: reason.to_owned(),
+        };
+        let mut config = self.wasi_config().clone();
+        if let Some(args) = &wasi.args {
+            config.args.clone_from(args);
+        }
+        if let Some(env) = &wasi.env {
+            for (name, value) in env {
+                runtime_manifest::check_env_var(name, value).map_err(|reason| RuntimeError::Usage {
+                    message: format!("the instance's environment variable `{name}`: {reason}"),
+                })?;
+            }
+            config.env.clone_from(env);
+        }
+        if let Some(stdio) = wasi.stdio {
+            config.stdio = stdio;
+        }
+        for (guest, dir) in &wasi.dirs {
+            runtime_manifest::check_guest_dir(guest).map_err(|reason| refuse(guest.clone(), reason))?;
+            config.dirs.insert(guest.clone(), dir.clone());
+        }
+        // The host named these directories itself: absolute paths are its
+        // to give; directories at all, symlinks and quotas stay the policy's.
+        let mut policy = self.grant_policy;
+        policy.absolute_dirs = true;
+        if let Some((grant, policy_key)) = policy.refusals(&config).into_iter().next() {
+            return Err(LoadError::GrantRefused { grant, policy_key }.into());
+        }
+        let program = runtime_wasi::WasiGrants::of(self.core.capabilities())
+            .map_or("component", runtime_wasi::WasiGrants::program_name)
+            .to_owned();
+        let grants = runtime_wasi::WasiGrants::resolve(&config, &self.base_dir, &policy)?.with_program_name(program);
+        let mut derived = self.clone();
+        derived.core = self.core.clone().with_capabilities(grants.into_capabilities());
+        Ok(derived)
     }
 
     /// The same component with an inherited stdout sent to the host's stderr
@@ -493,6 +544,58 @@ impl<T: Send + 'static> Instance<T> {
             self.shared.observed_async(span, &self.name, Operation::InstanceCall("run", id), report_of, run).await;
         self.current_call.end();
         outcome
+    }
+}
+
+/// What one instance's WASI gets beside or instead of its component's
+/// manifest: an actor's own arguments, environment, data directory and
+/// output (see [`LoadedComponent::with_instance_wasi`]). Arguments,
+/// environment and stdio replace the manifest's; directories are added (or
+/// replace the manifest's at the same guest path) and may be absolute host
+/// paths, since the host names them, but the policy's `dirs`, symlink and
+/// quota rules still hold; network and HTTP grants stay the manifest's.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct InstanceWasi {
+    /// Arguments after argv\[0\], instead of the manifest's.
+    pub args: Option<Vec<String>>,
+    /// Environment variables, instead of the manifest's.
+    pub env: Option<std::collections::BTreeMap<String, String>>,
+    /// Directories by guest path, beside the manifest's.
+    pub dirs: std::collections::BTreeMap<String, runtime_manifest::DirGrant>,
+    /// What happens to stdout and stderr, instead of the manifest's.
+    pub stdio: Option<runtime_manifest::Stdio>,
+}
+
+impl InstanceWasi {
+    /// Nothing changed from the manifest's.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `args` after argv\[0\].
+    pub fn args(mut self, args: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.args = Some(args.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// `name=value` in the environment (the manifest's variables are
+    /// replaced by those set here).
+    pub fn env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.get_or_insert_with(Default::default).insert(name.into(), value.into());
+        self
+    }
+
+    /// `grant` at `guest` (e.g. `/data`).
+    pub fn dir(mut self, guest: impl Into<String>, grant: runtime_manifest::DirGrant) -> Self {
+        self.dirs.insert(guest.into(), grant);
+        self
+    }
+
+    /// `stdio` for stdout and stderr.
+    pub fn stdio(mut self, stdio: runtime_manifest::Stdio) -> Self {
+        self.stdio = Some(stdio);
+        self
     }
 }
 

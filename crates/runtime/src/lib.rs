@@ -112,6 +112,7 @@ pub mod loader {
 /// hold, the headers that bound work caused by a served request, and the
 /// flush a process that inherited guest output calls before it exits.
 pub mod wasi {
+    pub use crate::component::InstanceWasi;
     pub use runtime_core::{CapabilityDenied, DiskUsage};
     pub use runtime_wasi::{
         DEADLINE_HEADER, HOPS_HEADER, IncomingHttp, MAX_CAPTURED_OUTPUT_BYTES, MAX_DEBUG_STRING_BYTES, MAX_HOPS,
@@ -569,7 +570,9 @@ impl<T: Send + 'static> Runtime<T> {
         let name: Arc<str> = manifest.component.name.as_str().into();
         tracing::debug!(component = %name, link_us = started.elapsed().as_micros() as u64, "linked");
         let quota = runtime_async::ComponentQuota::new(name.clone(), core.limits().instances(), &self.shared.executor);
-        Ok(LoadedComponent { core, shared: self.shared.clone(), name, quota })
+        let base_dir = Arc::from(base_dir);
+        let grant_policy = *policy.grants();
+        Ok(LoadedComponent { core, shared: self.shared.clone(), name, quota, base_dir, grant_policy })
     }
 }
 

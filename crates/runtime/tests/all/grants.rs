@@ -115,3 +115,41 @@ fn a_guest_cannot_swap_what_a_loaded_grant_opens() -> TestResult {
     assert_eq!(again.err().map(|e| e.kind()), Some("grant-invalid"));
     Ok(())
 }
+
+/// Two actors of one component, each with its own arguments and its own
+/// data directory (absolute, named by the host): neither sees the other's.
+#[test]
+fn each_instance_can_have_its_own_arguments_and_data_directory() -> TestResult {
+    use runtime::manifest::{DirGrant, DirMode};
+    use runtime::wasi::InstanceWasi;
+    let root = scratch("instance-wasi")?;
+    let component = command(&root, &["args"], "")?;
+    let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    for actor in ["a", "b"] {
+        let dir = root.join(actor);
+        std::fs::create_dir(&dir)?;
+        let own = InstanceWasi::new()
+            .args([format!("write:/data/{actor}.txt"), "ls:/data".to_owned()])
+            .dir("/data", DirGrant::new(dir.to_string_lossy(), DirMode::ReadWrite)?);
+        let actor_component = component.with_instance_wasi(&own)?;
+        let stdout = tokio.block_on(run_once(&actor_component))?;
+        assert!(stdout.contains(&format!("write:/data/{actor}.txt ok")), "{stdout}");
+        assert!(
+            stdout.lines().any(|line| line.trim() == format!("{actor}.txt"))
+                || stdout.contains(&format!("{actor}.txt")),
+            "{stdout}"
+        );
+        assert!(dir.join(format!("{actor}.txt")).is_file());
+    }
+    assert!(!root.join("a/b.txt").exists() && !root.join("b/a.txt").exists(), "each wrote only its own");
+    // The component itself is unchanged: no directory, its own arguments.
+    let plain = tokio.block_on(run_once(&component))?;
+    assert_eq!(plain.trim(), "rust-command.wasm args", "{plain}");
+    // The policy's symlink rule still holds for a directory the host names.
+    std::os::unix::fs::symlink(root.join("a"), root.join("link"))?;
+    let linked =
+        InstanceWasi::new().dir("/data", DirGrant::new(root.join("link").to_string_lossy(), DirMode::ReadWrite)?);
+    let refused = component.with_instance_wasi(&linked).err().ok_or("a symlinked directory was granted")?;
+    assert!(refused.to_string().contains("symlink"), "{refused}");
+    Ok(())
+}
