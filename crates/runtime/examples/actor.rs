@@ -11,19 +11,26 @@
 //! instance slot and its host state; the guest starts over). A burst of fresh calls beyond the component's quota of 100
 //! instances (`resources.instances`) is refused `busy`, naming the quota.
 //!
+//! Then a second kind of actor runs on the same engine, pool and cache:
+//! archivists (the repository's Rust command fixture), each with its own
+//! state type, its own data directory and a per-message fuel budget.
+//!
 //! The example depends on the facade alone: `bindgen!` resolves through
 //! `runtime::wasmtime`.
 //!
 //! Run it from the workspace root: `cargo run -p runtime --example actor`.
 #![allow(clippy::print_stdout, reason = "an example shows its results on stdout")]
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use runtime::manifest::{DirGrant, DirMode, Stdio};
+use runtime::wasi::InstanceWasi;
 use runtime::wasmtime::component::HasSelf;
 use runtime::{
-    ByteSize, CallMetrics, ComponentManifest, Fuel, Instance, LoadedComponent, Resources, RuntimeBuilder, RuntimeError,
-    StoreState, Timeout, wasmtime,
+    ByteSize, CallMetrics, ComponentManifest, Fuel, Instance, LoadedComponent, Resources, Runtime, RuntimeBuilder,
+    RuntimeError, StoreState, Timeout, wasmtime,
 };
 
 wasmtime::component::bindgen!({
@@ -178,6 +185,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("{} healthy actors hold a total of {sum}", actors.iter().filter(|a| !a.is_poisoned()).count());
 
+    archivists(&runtime).await?;
+
     println!("{:<22} {:>7} {:>10} {:>10} {:>14}", "outcome", "calls", "p50", "p99", "fuel");
     for (kind, calls) in metrics.snapshot() {
         let (p50, p99) = (calls.latency_quantile(0.5), calls.latency_quantile(0.99));
@@ -207,4 +216,37 @@ async fn spin_and_cancel(actor: &mut Instance<ActorState>) -> Result<(), Runtime
     });
     let spin = actor.typed::<(), ()>("spin")?;
     actor.call_typed_async(&spin, ()).await.map(|_| ())
+}
+
+/// An archivist's host state: a kind of actor of its own.
+#[derive(Debug, Default)]
+struct ArchivistState {
+    id: u32,
+}
+
+/// A second kind of actor on `runtime`'s engine, pool and cache: each
+/// archivist writes an entry into a data directory of its own, under a
+/// per-message fuel budget, and sees no other's.
+async fn archivists(runtime: &Runtime<ActorState>) -> Result<(), Box<dyn std::error::Error>> {
+    let kind = RuntimeBuilder::<ArchivistState>::new().sharing(runtime).build()?;
+    let wasm = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/guests/rust-command.wasm");
+    let resources = Resources::new(ByteSize::mib(4), Fuel::new(1_000_000_000).ok_or("fuel")?, Timeout::from_secs(5));
+    let component = kind.load_file(&wasm, &ComponentManifest::from_resources("archivist".parse()?, resources), ".")?;
+    let run = component.command_export().ok_or("the archivist is a command")?;
+    let root = std::env::temp_dir().join(format!("actor-example-{}", std::process::id()));
+    for id in 0..3 {
+        let dir = root.join(format!("archivist-{id}"));
+        std::fs::create_dir_all(&dir)?;
+        let own = InstanceWasi::new()
+            .args([format!("write:/data/entry-{id}.txt"), "ls:/data".to_owned()])
+            .dir("/data", DirGrant::new(dir.to_string_lossy(), DirMode::ReadWrite)?)
+            .stdio(Stdio::Capture);
+        let mut archivist = component.with_instance_wasi(&own)?.instantiate_async(ArchivistState { id }).await?;
+        archivist.set_call_fuel(Some(200_000_000));
+        let outcome = archivist.call_async(&run, &[]).await?;
+        let said = outcome.report.stdout.unwrap_or_default().replace('\n', " / ");
+        println!("archivist {} (its own /data): {}", archivist.host().id, said.trim_end_matches(" / "));
+    }
+    std::fs::remove_dir_all(&root)?;
+    Ok(())
 }
