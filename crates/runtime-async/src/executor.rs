@@ -114,6 +114,34 @@ impl AsyncExecutor {
         add_queue_wait(outcome, admission.waited, |outcome| &mut outcome.report)
     }
 
+    /// [`call`](Self::call) of a typed export: `P` and `R` are checked
+    /// against the export's signature in the fresh instance (a mismatch is
+    /// `invalid-arguments`), then it is called without `Val`s.
+    pub async fn call_typed_fresh<T, P, R>(
+        &self,
+        component: &LoadedComponent<T>,
+        state: T,
+        export: &str,
+        params: P,
+        cancel: Option<&CancellationToken>,
+    ) -> Result<TypedOutcome<R>, RuntimeError>
+    where
+        T: Send + 'static,
+        P: ComponentNamedList + Lower + Send + Sync,
+        R: ComponentNamedList + Lift + Send + Sync + 'static,
+    {
+        let admission = self.admit(component).await?;
+        let (started, deadline, progress) = start(component);
+        let mut instance = component.vacant_async(state, started, deadline);
+        let call = Box::pin(async {
+            instance.instantiate_async(progress.clone()).await?;
+            instance.call_typed_fresh_async(export, params).await
+        });
+        let outcome = guard(call, deadline, &progress, cancel).await;
+        let outcome = settle(outcome, &mut instance, &progress, started);
+        add_queue_wait(outcome, admission.waited, |outcome| &mut outcome.report)
+    }
+
     /// A live instance of `component` with host state `state`, instantiated
     /// under the component's deadline once admitted; a start function still
     /// pending at the deadline is abandoned like a call. The [`Admission`]

@@ -233,6 +233,26 @@ impl<T: Send + 'static> ComponentInstance<T> {
         self.finish(outcome.map(|()| results), started, fresh)
     }
 
+    /// A fresh instance's one call: `export` as a typed function, called
+    /// under the budget its instantiation was armed with (one budget and
+    /// one report for both).
+    pub async fn call_typed_fresh_async<P, R>(
+        &mut self,
+        export: &str,
+        params: P,
+    ) -> Result<TypedOutcome<R>, RuntimeError>
+    where
+        P: ComponentNamedList + Lower + Send + Sync,
+        R: ComponentNamedList + Lift + Send + Sync + 'static,
+    {
+        self.store.data().progress.enter(DeadlinePhase::Guest);
+        let typed = self.typed::<P, R>(export)?;
+        let outcome =
+            awaiting(&mut self.awaiting, catch_panic_async(typed.func.call_async(&mut self.store, params))).await;
+        let created = self.created;
+        self.finish(outcome, created, true)
+    }
+
     /// `export` as a typed function taking `P` and returning `R` (tuples, as
     /// wasmtime's `TypedFunc`), checked against its signature once.
     pub fn typed<P, R>(&mut self, export: &str) -> Result<TypedExport<P, R>, RuntimeError>

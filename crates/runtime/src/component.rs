@@ -158,6 +158,42 @@ impl<T: Send + 'static> LoadedComponent<T> {
         self.call_async_with(T::default(), export, args, None).await
     }
 
+    /// [`call_async`](Self::call_async) of a typed export, in a fresh
+    /// instance: `P` and `R` are tuples as wasmtime's `TypedFunc` takes
+    /// them, checked against the export's signature before the guest runs
+    /// (a mismatch is `invalid-arguments`, naming both), and no `Val` is
+    /// built on either side.
+    pub async fn call_typed_async<P, R>(&self, export: &str, params: P) -> Result<TypedOutcome<R>, RuntimeError>
+    where
+        T: Default,
+        P: ComponentNamedList + Lower + Send + Sync,
+        R: ComponentNamedList + Lift + Send + Sync + 'static,
+    {
+        self.call_typed_async_with(T::default(), export, params, None).await
+    }
+
+    /// [`call_typed_async`](Self::call_typed_async) with host state
+    /// `state`, also ended with `cancelled` when `cancel` is cancelled.
+    pub async fn call_typed_async_with<P, R>(
+        &self,
+        state: T,
+        export: &str,
+        params: P,
+        cancel: Option<&CancellationToken>,
+    ) -> Result<TypedOutcome<R>, RuntimeError>
+    where
+        P: ComponentNamedList + Lower + Send + Sync,
+        R: ComponentNamedList + Lift + Send + Sync + 'static,
+    {
+        let span = call_span!("call", self.name, export);
+        let call = async {
+            let quota = self.quota.admit().await?;
+            let outcome = self.shared.executor.call_typed_fresh(&self.core, state, export, params, cancel).await;
+            runtime_async::add_queue_wait(outcome, quota.waited(), |outcome| &mut outcome.report)
+        };
+        self.shared.observed_async(span, &self.name, Operation::Call(export), report_of, call).await
+    }
+
     /// [`call_async`](Self::call_async) with host state `state`, also ended
     /// with `cancelled` when `cancel` is cancelled.
     pub async fn call_async_with(

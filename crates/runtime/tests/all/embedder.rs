@@ -326,6 +326,24 @@ fn a_live_instance_can_be_given_a_shorter_call_timeout_but_never_a_longer_one() 
     })
 }
 
+/// A typed call of a fresh instance: no `Val` on either side, the
+/// signature checked before the guest runs.
+#[test]
+fn a_fresh_instance_can_be_called_through_a_typed_export() -> TestResult {
+    let runtime = Runtime::builder().build()?;
+    let component = runtime.load_bytes(CALC.as_bytes(), &manifest(Timeout::from_secs(10))?)?;
+    tokio()?.block_on(async {
+        let doubled = component.call_typed_async::<(u32,), (u32,)>("double", (21,)).await?;
+        assert_eq!(doubled.results, (42,));
+        assert!(doubled.report.instantiate > Duration::ZERO, "the report covers the instantiation");
+        let wrong = component.call_typed_async::<(String,), (u32,)>("double", ("21".into(),)).await;
+        let error = wrong.err().ok_or("a string for a u32 was accepted")?;
+        assert_eq!(error.kind(), "invalid-arguments", "{error}");
+        assert_eq!(error.report().map(|report| report.fuel_consumed), None, "no guest code ran");
+        Ok(())
+    })
+}
+
 /// An actor host gives one message less fuel than the manifest allows;
 /// the manifest's fuel still caps a larger grant.
 #[test]
