@@ -21,6 +21,8 @@ pub struct WasiGrants {
     pub(crate) max_descriptors: u32,
     /// Outgoing HTTP requests one instance may start in all.
     pub(crate) max_outgoing_requests: u32,
+    /// Clocks and random numbers from this seed, for replay.
+    pub(crate) replay_seed: Option<u64>,
 }
 
 /// One preopened directory, resolved and opened.
@@ -46,6 +48,7 @@ impl Default for WasiGrants {
             program_name: String::from("component"),
             max_descriptors: runtime_manifest::DEFAULT_MAX_DESCRIPTORS,
             max_outgoing_requests: runtime_manifest::DEFAULT_MAX_OUTGOING_REQUESTS,
+            replay_seed: None,
         }
     }
 }
@@ -121,6 +124,15 @@ impl WasiGrants {
     /// The same grants with `name` as argv\[0\] (by default `component`).
     pub fn with_program_name(mut self, name: impl Into<String>) -> Self {
         self.program_name = name.into();
+        self
+    }
+
+    /// The same grants with deterministic clocks and random numbers from
+    /// `seed`: the wall clock starts at 2000-01-01 and each clock moves 1 ms
+    /// at every read, and both random generators are seeded, so a replayed
+    /// instance reads the same values in the same order.
+    pub fn with_replay_seed(mut self, seed: u64) -> Self {
+        self.replay_seed = Some(seed);
         self
     }
 

@@ -41,6 +41,7 @@ mod grant_dir;
 mod grants;
 mod listing;
 mod output;
+mod replay;
 mod sockets;
 
 pub use grants::WasiGrants;
@@ -119,6 +120,9 @@ impl WasiState {
         // every instance): `fs` hands out duplicates of the descriptors
         // pinned when the component was loaded.
         grant_network(&mut builder, &config.network);
+        if let Some(seed) = grants.replay_seed {
+            replay::deterministic(&mut builder, seed);
+        }
         let captured = match config.stdio {
             Stdio::Capture => {
                 let pipes = (

@@ -329,7 +329,11 @@ impl<T: Send + 'static> LoadedComponent<T> {
         let program = runtime_wasi::WasiGrants::of(self.core.capabilities())
             .map_or("component", runtime_wasi::WasiGrants::program_name)
             .to_owned();
-        let grants = runtime_wasi::WasiGrants::resolve(&config, &self.base_dir, &policy)?.with_program_name(program);
+        let mut grants =
+            runtime_wasi::WasiGrants::resolve(&config, &self.base_dir, &policy)?.with_program_name(program);
+        if let Some(seed) = wasi.replay_seed {
+            grants = grants.with_replay_seed(seed);
+        }
         let mut derived = self.clone();
         derived.core = self.core.clone().with_capabilities(grants.into_capabilities());
         Ok(derived)
@@ -601,6 +605,8 @@ pub struct InstanceWasi {
     pub dirs: std::collections::BTreeMap<String, runtime_manifest::DirGrant>,
     /// What happens to stdout and stderr, instead of the manifest's.
     pub stdio: Option<runtime_manifest::Stdio>,
+    /// Clocks and random numbers from this seed, for deterministic replay.
+    pub replay_seed: Option<u64>,
 }
 
 impl InstanceWasi {
@@ -631,6 +637,14 @@ impl InstanceWasi {
     /// `stdio` for stdout and stderr.
     pub fn stdio(mut self, stdio: runtime_manifest::Stdio) -> Self {
         self.stdio = Some(stdio);
+        self
+    }
+
+    /// Deterministic clocks and random numbers from `seed`, for an actor
+    /// replayed from its log: the wall clock starts at 2000-01-01, each
+    /// clock moves 1 ms at every read, both random generators are seeded.
+    pub fn replay(mut self, seed: u64) -> Self {
+        self.replay_seed = Some(seed);
         self
     }
 }
