@@ -498,6 +498,8 @@ impl Abandoned {
                 },
                 detail: None,
                 wasm_backtrace: None,
+                function: None,
+                source: None,
                 report,
             })),
         }

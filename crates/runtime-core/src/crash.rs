@@ -240,6 +240,12 @@ pub struct CrashReport {
     pub detail: Option<String>,
     /// The wasm call stack at the trap, one frame per line, if any.
     pub wasm_backtrace: Option<String>,
+    /// The host function that failed (its interface and name), when one did.
+    pub function: Option<String>,
+    /// A `host-error`'s own error as the host function returned it, for
+    /// the embedder to downcast to its own type
+    /// (`crash.source.as_deref().and_then(|e| e.downcast_ref::<MyError>())`).
+    pub source: Option<std::sync::Arc<wasmtime::Error>>,
     /// Resources used up to the crash.
     pub report: CallReport,
 }

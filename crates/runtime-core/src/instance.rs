@@ -179,7 +179,7 @@ impl<T: Send + 'static> ComponentInstance<T> {
                 self.instance = Some(instance);
                 Ok(())
             }
-            Err(error) => Err(self.fail(&error, DeadlinePhase::Instantiation, self.created, self.instantiate)),
+            Err(error) => Err(self.fail(error, DeadlinePhase::Instantiation, self.created, self.instantiate)),
         }
     }
 
@@ -463,7 +463,7 @@ impl<T: Send + 'static> ComponentInstance<T> {
         let instantiate = if fresh { self.instantiate } else { Duration::ZERO };
         match outcome {
             Ok(results) => Ok(TypedOutcome { results, report: self.report(started, instantiate) }),
-            Err(error) => Err(self.fail(&error, DeadlinePhase::Guest, started, instantiate)),
+            Err(error) => Err(self.fail(error, DeadlinePhase::Guest, started, instantiate)),
         }
     }
 }
@@ -586,7 +586,7 @@ impl<T: 'static> ComponentInstance<T> {
     /// its report counts from `started` and includes `instantiate`.
     fn fail(
         &mut self,
-        error: &wasmtime::Error,
+        error: wasmtime::Error,
         phase: DeadlinePhase,
         started: Instant,
         instantiate: Duration,
@@ -601,7 +601,7 @@ impl<T: 'static> ComponentInstance<T> {
 
 fn crash<T: 'static>(
     instance: &ComponentInstance<T>,
-    error: &wasmtime::Error,
+    error: wasmtime::Error,
     phase: DeadlinePhase,
     started: Instant,
     instantiate: Duration,
@@ -610,7 +610,7 @@ fn crash<T: 'static>(
         return RuntimeError::Busy { waited: Duration::ZERO };
     }
     let state = instance.store.data();
-    let classification = classify(error, phase, state);
+    let classification = classify(&error, phase, state);
     let mut message = match error.downcast_ref::<wasmtime::Trap>() {
         Some(trap) => trap.to_string(),
         None => format!("{error:#}"),
@@ -635,11 +635,16 @@ fn crash<T: 'static>(
         )),
         _ => classification.detail,
     };
+    let function = classification.function.as_ref().map(ToString::to_string);
+    // The host's own error, kept whole: the embedder may downcast it.
+    let source = (classification.kind == CrashKind::HostError).then(|| std::sync::Arc::new(error));
     RuntimeError::Crash(Box::new(CrashReport {
         kind: classification.kind,
         message,
         detail,
         wasm_backtrace: classification.backtrace,
+        function,
+        source,
         report: instance.report(started, instantiate),
     }))
 }

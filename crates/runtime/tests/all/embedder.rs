@@ -541,6 +541,11 @@ fn an_unmarked_linked_import_that_fails_is_a_counted_host_error_and_a_bad_argume
         assert_eq!(error.crash().map(|crash| crash.kind), Some(CrashKind::HostError), "{error}");
         assert!(error.to_string().contains("11 is past ten"), "{error}");
         assert!(error.to_string().contains("an import the embedder linked"), "{error}");
+        // The embedder gets its own error back, whole, to downcast.
+        let crash = error.crash().ok_or("a crash")?;
+        let own = crash.source.as_deref().and_then(|source| source.downcast_ref::<OwnError>());
+        assert_eq!(own.map(|own| own.0.as_str()), Some("11 is past ten"));
+        assert!(crash.function.is_some(), "the failed function is named");
         assert_eq!(error.report().map(|report| report.host_calls), Some(1));
         assert!(matches!(
             instance.call_async("check", &[Val::U32(1)]).await,
