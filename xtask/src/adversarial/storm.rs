@@ -29,6 +29,11 @@ pub(crate) fn cases(quick: bool) -> Vec<Case> {
     ]
 }
 
+/// Descriptors the suite's other threads may open while the storm runs (a
+/// server of an earlier case still closing, a log line): a leak per call
+/// shows as thousands, never as these.
+const FD_SLACK: usize = 4;
+
 fn storm(calls: usize) -> Result<Outcome, String> {
     let runtime = Runtime::builder().build().map_err(|e| e.to_string())?;
     let manifest = crate::limits_manifest("1MiB", "1_000_000", "1s")?;
@@ -53,7 +58,7 @@ fn storm(calls: usize) -> Result<Outcome, String> {
         rss_before / 1024,
         rss_after / 1024
     );
-    let verdict = if growth < MAX_RSS_GROWTH_BYTES && fds_after <= fds_before && slots == 0 {
+    let verdict = if growth < MAX_RSS_GROWTH_BYTES && fds_after <= fds_before + FD_SLACK && slots == 0 {
         Verdict::Pass
     } else {
         Verdict::HostFailure
