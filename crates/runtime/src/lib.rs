@@ -368,7 +368,7 @@ impl<T: Send + 'static> RuntimeBuilder<T> {
                 (built, links, host, observer)
             }
         };
-        let Parts { engine, loader, executor } = parts;
+        let Parts { engine, loader, executor, quotas } = parts;
         let host = host.unwrap_or_else(AsyncHostRegistry::with_reference_functions);
         let mut linker = host.linker(engine.engine())?;
         runtime_wasi::add_wasi_to_linker(&mut linker)
@@ -378,7 +378,7 @@ impl<T: Send + 'static> RuntimeBuilder<T> {
                 .map_err(|error| RuntimeError::Internal { message: format!("cannot link the imports: {error:#}") })?;
         }
         let shared = component::Shared { executor, observer };
-        Ok(Runtime { engine, loader, linker, shared })
+        Ok(Runtime { engine, loader, linker, shared, quotas })
     }
 
     /// A new engine with its caches and admission.
@@ -421,7 +421,7 @@ impl<T: Send + 'static> RuntimeBuilder<T> {
         let (max_waiting, timeout) = queue.unwrap_or((DEFAULT_MAX_QUEUED, DEFAULT_QUEUE_TIMEOUT));
         let executor = runtime_async::AsyncExecutor::new(engine.policy().max_concurrent_instances())
             .with_queue(max_waiting, timeout);
-        Ok(Parts { engine, loader: Arc::new(loader), executor })
+        Ok(Parts { engine, loader: Arc::new(loader), executor, quotas: Quotas::default() })
     }
 }
 
@@ -431,7 +431,11 @@ struct Parts {
     engine: RuntimeEngine,
     loader: Arc<ComponentLoader>,
     executor: runtime_async::AsyncExecutor,
+    /// Each component's quota by name, kept across reloads.
+    quotas: Quotas,
 }
+
+type Quotas = Arc<std::sync::Mutex<std::collections::HashMap<Arc<str>, runtime_async::ComponentQuota>>>;
 
 /// Loads components and runs them under the limits of their manifests. `T`
 /// is the embedder's state of each instance.
@@ -440,11 +444,33 @@ pub struct Runtime<T: 'static = ()> {
     loader: Arc<ComponentLoader>,
     linker: HostLinker<T>,
     shared: component::Shared,
+    quotas: Quotas,
 }
 
 impl<T> Runtime<T> {
     fn parts(&self) -> Parts {
-        Parts { engine: self.engine.clone(), loader: self.loader.clone(), executor: self.shared.executor.clone() }
+        Parts {
+            engine: self.engine.clone(),
+            loader: self.loader.clone(),
+            executor: self.shared.executor.clone(),
+            quotas: self.quotas.clone(),
+        }
+    }
+
+    /// The quota of the component named `name`: the one an earlier load of
+    /// it has, while its `resources.instances` is unchanged, so a reload
+    /// never gives a component a second quota beside its live instances.
+    fn quota_of(&self, name: &Arc<str>, instances: u32) -> runtime_async::ComponentQuota {
+        let fresh = || runtime_async::ComponentQuota::new(name.clone(), instances, &self.shared.executor);
+        let Ok(mut quotas) = self.quotas.lock() else { return fresh() };
+        match quotas.get(name) {
+            Some(quota) if quota.instances() == instances => quota.clone(),
+            _ => {
+                let quota = fresh();
+                quotas.insert(name.clone(), quota.clone());
+                quota
+            }
+        }
     }
 }
 
@@ -569,7 +595,7 @@ impl<T: Send + 'static> Runtime<T> {
         let core = core.requiring_async(requires_async);
         let name: Arc<str> = manifest.component.name.as_str().into();
         tracing::debug!(component = %name, link_us = started.elapsed().as_micros() as u64, "linked");
-        let quota = runtime_async::ComponentQuota::new(name.clone(), core.limits().instances(), &self.shared.executor);
+        let quota = self.quota_of(&name, core.limits().instances());
         let base_dir = Arc::from(base_dir);
         let grant_policy = *policy.grants();
         Ok(LoadedComponent { core, shared: self.shared.clone(), name, quota, base_dir, grant_policy })

@@ -812,6 +812,30 @@ fn an_observer_sees_which_live_instance_each_call_was_on() -> TestResult {
     Ok(())
 }
 
+/// Reloading a component (a new version, the same name) keeps its quota:
+/// live instances of the old load count against the new one.
+#[test]
+fn a_reloaded_component_keeps_its_quota() -> TestResult {
+    let runtime = Runtime::builder().build()?;
+    let resources = Resources::new(ByteSize::mib(1), Fuel::new(1_000_000).ok_or("fuel")?, Timeout::from_secs(10));
+    let two = ComponentManifest::from_resources("versioned".parse()?, resources.clone().with_instances(2));
+    let first = runtime.load_bytes(ECHO.as_bytes(), &two)?;
+    let _live = (first.instantiate(())?, first.instantiate(())?);
+    let reloaded = runtime.load_bytes(CALC.as_bytes(), &two)?;
+    assert_eq!(reloaded.available_instances(), 0, "the old load's two instances count");
+    let refused = reloaded.instantiate(()).err().ok_or("a third instance past a quota of two")?;
+    assert_eq!(refused.kind(), "busy", "{refused}");
+    // Another name has a quota of its own; a changed quota starts afresh.
+    let other = runtime.load_bytes(
+        ECHO.as_bytes(),
+        &ComponentManifest::from_resources("other".parse()?, resources.clone().with_instances(2)),
+    )?;
+    assert_eq!(other.available_instances(), 2);
+    let three = ComponentManifest::from_resources("versioned".parse()?, resources.with_instances(3));
+    assert_eq!(runtime.load_bytes(ECHO.as_bytes(), &three)?.available_instances(), 3);
+    Ok(())
+}
+
 /// A supervisor restarts a poisoned actor in place: its slot (a quota of
 /// one, which another instantiation cannot take meanwhile) and its host
 /// state stay; a refused restart gives the host state back.
