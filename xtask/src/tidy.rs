@@ -29,7 +29,9 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
     ("runtime-cli", &["runtime", "runtime-http", "workspace-hack"], &[]),
     // The tools measure below the facade too: the engine configuration the
     // bare-wasmtime baselines share, the loader on its own.
-    ("xtask", &["runtime", "runtime-http", "runtime-core", "workspace-hack"], &[]),
+    ("xtask", &["runtime", "runtime-http", "runtime-core", "attacks", "workspace-hack"], &[]),
+    // The attack suite attacks through the facade, the server and the CLI.
+    ("attacks", &["runtime", "runtime-http", "workspace-hack"], &[]),
     ("benches", &["runtime", "runtime-core", "workspace-hack"], &[]),
     ("workspace-hack", &[], &["wasmtime"]),
 ];

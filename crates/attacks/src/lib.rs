@@ -1,7 +1,9 @@
-//! The attack suite: every case states the outcome it expects, runs against the
-//! library, and is judged on what it observed. One table on stdout, one JSON
-//! report in `target/adversarial/report.json`, a non-zero exit on any escape,
-//! misclassification or host failure.
+//! The attack suite behind `cargo xtask adversarial`: every case states the
+//! outcome it expects, runs against the library or the CLI, and is judged on
+//! what it observed. One table on stdout, one JSON report in
+//! `target/adversarial/report.json`, a non-zero exit on any escape,
+//! misclassification or host failure. The task runner only calls [`run`]
+//! and, for the cases that need a process of their own, [`worker`].
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
@@ -22,11 +24,14 @@ mod quota;
 mod random;
 mod serve;
 mod storm;
+pub mod support;
 mod tenancy;
+
+use support::{cli_binary, limits_manifest, target_dir, workspace_root};
 
 /// Options of `cargo xtask adversarial`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct Options {
+pub struct Options {
     /// Run the reduced suite used by CI.
     #[arg(long)]
     quick: bool,
@@ -134,12 +139,12 @@ struct Report<'r> {
 
 /// `cargo xtask adversarial-worker NAME`: the part of an attack that runs in
 /// a process of its own (see `quota.rs`).
-pub(crate) fn worker(name: &str) -> Result<bool, String> {
+pub fn worker(name: &str) -> Result<bool, String> {
     quota::worker(name)
 }
 
 /// Runs the suite; `Ok(true)` when every case passed.
-pub(crate) fn run(options: &Options) -> Result<bool, String> {
+pub fn run(options: &Options) -> Result<bool, String> {
     // Attacks make host functions panic on purpose; the runtime catches those
     // panics, so one line each is enough on stderr.
     std::panic::set_hook(Box::new(|info| eprintln!("panic (expected, caught): {info}")));
