@@ -417,6 +417,8 @@ fn report_of<R>(outcome: &TypedOutcome<R>) -> &CallReport {
 #[derive(Clone, Debug, Default)]
 pub struct CallCanceller {
     current: Arc<std::sync::Mutex<Option<CancellationToken>>>,
+    /// A canceller was handed out: calls get tokens of their own.
+    armed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl CallCanceller {
@@ -428,17 +430,24 @@ impl CallCanceller {
         current.inspect(CancellationToken::cancel).is_some()
     }
 
-    /// A fresh token for the call that begins, a child of the instance's.
-    fn begin(&self, instance: &CancellationToken) -> CancellationToken {
+    /// A fresh token for the call that begins, a child of the instance's,
+    /// once a canceller was handed out; until then the instance's own (a
+    /// warm call pays nothing for a canceller nobody holds).
+    fn begin(&self, instance: &CancellationToken) -> Option<CancellationToken> {
+        if !self.armed.load(std::sync::atomic::Ordering::Acquire) {
+            return None;
+        }
         let token = instance.child_token();
         if let Ok(mut current) = self.current.lock() {
             *current = Some(token.clone());
         }
-        token
+        Some(token)
     }
 
     fn end(&self) {
-        if let Ok(mut current) = self.current.lock() {
+        if self.armed.load(std::sync::atomic::Ordering::Acquire)
+            && let Ok(mut current) = self.current.lock()
+        {
             *current = None;
         }
     }
@@ -495,7 +504,12 @@ impl<T: Send + 'static> Instance<T> {
         let span = call_span!("call", self.name, export);
         let token = self.current_call.begin(&self.cancel);
         let id = self.core.id();
-        let call = self.shared.executor.call_instance(&mut self.core, export, args, Some(&token));
+        let call = self.shared.executor.call_instance(
+            &mut self.core,
+            export,
+            args,
+            Some(token.as_ref().unwrap_or(&self.cancel)),
+        );
         let outcome =
             self.shared.observed_async(span, &self.name, Operation::InstanceCall(export, id), report_of, call).await;
         self.current_call.end();
@@ -544,7 +558,12 @@ impl<T: Send + 'static> Instance<T> {
         let span = call_span!("call", self.name, export.name());
         let token = self.current_call.begin(&self.cancel);
         let id = self.core.id();
-        let call = self.shared.executor.call_typed(&mut self.core, export, params, Some(&token));
+        let call = self.shared.executor.call_typed(
+            &mut self.core,
+            export,
+            params,
+            Some(token.as_ref().unwrap_or(&self.cancel)),
+        );
         let outcome = self
             .shared
             .observed_async(span, &self.name, Operation::InstanceCall(export.name(), id), report_of, call)
@@ -579,7 +598,7 @@ impl<T: Send + 'static> Instance<T> {
         let span = call_span!("call", self.name, "run");
         let token = self.current_call.begin(&self.cancel);
         let id = self.core.id();
-        let run = self.shared.executor.run(&mut self.core, call, Some(&token));
+        let run = self.shared.executor.run(&mut self.core, call, Some(token.as_ref().unwrap_or(&self.cancel)));
         let outcome =
             self.shared.observed_async(span, &self.name, Operation::InstanceCall("run", id), report_of, run).await;
         self.current_call.end();
@@ -736,6 +755,7 @@ impl<T: 'static> Instance<T> {
     /// A handle that cancels only the async call in progress when it is
     /// used: an idle instance is left as it is and answers its next call.
     pub fn call_canceller(&self) -> CallCanceller {
+        self.current_call.armed.store(true, std::sync::atomic::Ordering::Release);
         self.current_call.clone()
     }
 
