@@ -194,7 +194,10 @@ impl<T: Default + Send + 'static> HttpService<T> {
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let outcome = CallOutcome::default();
         // A client that waits for `100 Continue` gets it only if the guest reads.
-        let expects_continue = request.headers().get(http::header::EXPECT).is_some();
+        let expects_continue = request
+            .headers()
+            .get(http::header::EXPECT)
+            .is_some_and(|expect| expect.as_bytes().eq_ignore_ascii_case(b"100-continue"));
         let (parts, body) = request.into_parts();
         let (body, progress) = limited(body, inner.max_body);
         let request = Request::from_parts(parts, body);
@@ -205,16 +208,20 @@ impl<T: Default + Send + 'static> HttpService<T> {
         // read to its end or its limit before the answer goes out, so a body
         // over the limit is 413 whatever the guest said.
         let final_answer = matches!(&answered, Some(Ok(response)) if !response.status().is_informational());
-        let body =
-            if final_answer && progress.verdict() == Verdict::Open && (progress.guest_read() || !expects_continue) {
+        // A client waiting for `100 Continue` sent nothing of a body the
+        // guest never asked for: the guest declined it, and its answer stands.
+        let declined = expects_continue && !progress.guest_read();
+        let body = match progress.verdict() {
+            Verdict::Open if declined => Verdict::Whole,
+            Verdict::Open if final_answer => {
                 tokio::select! {
                     biased;
                     verdict = progress.settle(deadline) => verdict,
                     () = gone.cancelled() => Verdict::Open,
                 }
-            } else {
-                progress.verdict()
-            };
+            }
+            verdict => verdict,
+        };
         let (status, response) = judge(answered, body);
         let unanswered = response.as_ref().err().copied();
         // The header, the log line and the metrics name the same kind and status.

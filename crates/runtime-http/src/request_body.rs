@@ -3,13 +3,12 @@
 //! before it has, so a chunked body over the limit is `413` whatever the
 //! guest answered.
 
-use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use hyper::body::{Body, Frame, SizeHint};
 use wasmtime_wasi_http::Error;
 
@@ -32,9 +31,11 @@ struct State<B> {
     seen: u64,
     max: u64,
     verdict: Verdict,
-    /// Frames the server read ahead while it held the guest's answer,
-    /// for the guest to read next: at most `max` bytes.
-    ahead: VecDeque<Frame<Bytes>>,
+    /// Data the server read ahead while it held the guest's answer, for
+    /// the guest to read next, in one buffer (at most `max` bytes, however
+    /// small the client's chunks), then the body's trailers if it had any.
+    ahead: BytesMut,
+    trailers: Option<http::HeaderMap>,
     /// The client's error, when the server met it, for the guest's next read.
     error: Option<Error>,
     /// The server reads the body: the guest waits for frames it leaves.
@@ -61,7 +62,8 @@ pub(crate) fn limited<B: Body>(body: B, max: u64) -> (GuestBody<B>, BodyProgress
         seen: 0,
         max,
         verdict: if ended { Verdict::Whole } else { Verdict::Open },
-        ahead: VecDeque::new(),
+        ahead: BytesMut::new(),
+        trailers: None,
         error: None,
         server_reads: false,
         guest: None,
@@ -131,7 +133,9 @@ impl<B> Drop for GuestBody<B> {
     fn drop(&mut self) {
         let mut state = lock(&self.shared);
         state.guest_gone = true;
-        state.ahead.clear();
+        state.ahead = BytesMut::new();
+        state.trailers = None;
+        state.guest = None;
     }
 }
 
@@ -146,17 +150,20 @@ where
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
         let mut state = lock(&self.shared);
         state.guest_read = true;
-        if let Some(frame) = state.ahead.pop_front() {
-            return Poll::Ready(Some(Ok(frame)));
+        if !state.ahead.is_empty() {
+            let data = state.ahead.split().freeze();
+            return Poll::Ready(Some(Ok(Frame::data(data))));
         }
         if let Some(error) = state.error.take() {
             return Poll::Ready(Some(Err(error)));
         }
+        if let Some(trailers) = state.trailers.take() {
+            return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+        }
+        // Registered whoever reads: the server, taking over, wakes it.
+        state.guest = Some(cx.waker().clone());
         match state.verdict {
-            Verdict::Open if state.server_reads => {
-                state.guest = Some(cx.waker().clone());
-                Poll::Pending
-            }
+            Verdict::Open if state.server_reads => Poll::Pending,
             Verdict::Open => state.poll_client(cx),
             Verdict::Cut => Poll::Ready(Some(Err(Error::HttpRequestBodySize(Some(state.max))))),
             Verdict::Whole | Verdict::Failed => Poll::Ready(None),
@@ -165,7 +172,7 @@ where
 
     fn is_end_stream(&self) -> bool {
         let state = lock(&self.shared);
-        state.ahead.is_empty() && state.error.is_none() && state.verdict != Verdict::Open
+        state.ahead.is_empty() && state.error.is_none() && state.trailers.is_none() && state.verdict != Verdict::Open
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -196,17 +203,19 @@ where
     /// not read for it (at most the limit) and throwing away the rest once
     /// the guest dropped its body; gives up at `deadline` (`Open`).
     pub(crate) async fn settle(&self, deadline: Instant) -> Verdict {
-        lock(&self.shared).server_reads = true;
+        // The guest may be waiting on the client's body with its own waker:
+        // from now on the server polls it, and wakes the guest with what it reads.
+        let _handback = HandBack::take_over(&self.shared);
         let read = std::future::poll_fn(|cx| {
             let mut state = lock(&self.shared);
             loop {
                 match state.poll_client(cx) {
                     Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Some(Ok(frame))) => {
-                        if !state.guest_gone {
-                            state.ahead.push_back(frame);
-                        }
-                    }
+                    Poll::Ready(Some(Ok(frame))) if !state.guest_gone => match frame.into_data() {
+                        Ok(data) => state.ahead.extend_from_slice(&data),
+                        Err(frame) => state.trailers = frame.into_trailers().ok(),
+                    },
+                    Poll::Ready(Some(Ok(_))) => {}
                     Poll::Ready(Some(Err(error))) => {
                         if !state.guest_gone && state.verdict == Verdict::Failed {
                             state.error = Some(error);
@@ -222,14 +231,36 @@ where
                 }
             }
         });
-        let verdict = tokio::time::timeout_at(deadline.into(), read).await.unwrap_or(Verdict::Open);
-        let mut state = lock(&self.shared);
-        // Past the deadline the guest, if still there, reads for itself.
+        tokio::time::timeout_at(deadline.into(), read).await.unwrap_or(Verdict::Open)
+    }
+}
+
+/// The server reading the body in the guest's place while it lives:
+/// dropped (the body settled, the deadline passed, or the client left and
+/// the wait was dropped), the guest reads for itself again, woken to do so.
+struct HandBack<'a, B> {
+    shared: &'a Shared<B>,
+}
+
+impl<'a, B> HandBack<'a, B> {
+    fn take_over(shared: &'a Shared<B>) -> Self {
+        let mut state = lock(shared);
+        state.server_reads = true;
+        if let Some(guest) = state.guest.take() {
+            guest.wake();
+        }
+        drop(state);
+        Self { shared }
+    }
+}
+
+impl<B> Drop for HandBack<'_, B> {
+    fn drop(&mut self) {
+        let mut state = lock(self.shared);
         state.server_reads = false;
         if let Some(guest) = state.guest.take() {
             guest.wake();
         }
-        verdict
     }
 }
 
@@ -272,6 +303,7 @@ mod tests {
         drop(guest);
         assert_eq!(progress.settle(soon()).await, Verdict::Whole);
         assert!(lock(&progress.shared).ahead.is_empty());
+        assert!(lock(&progress.shared).trailers.is_none());
     }
 
     #[tokio::test]
@@ -282,5 +314,51 @@ mod tests {
         let deadline = Instant::now() + Duration::from_millis(50);
         assert_eq!(progress.settle(deadline).await, Verdict::Open);
         drop(guest);
+    }
+
+    /// Counts its wakes.
+    #[derive(Default)]
+    struct Wakes(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_guest_waiting_on_the_client_is_woken_when_the_server_takes_over() {
+        let (send, receive) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(4);
+        let frames = futures::stream::unfold(receive, |mut receive| async move {
+            receive.recv().await.map(|frame| (frame, receive))
+        });
+        let (mut guest, progress) = limited(StreamBody::new(frames), 1024);
+        // The guest asks first: nothing has come, it waits on the client.
+        let wakes = Arc::new(Wakes::default());
+        let waker = Waker::from(wakes.clone());
+        let mut cx = Context::from_waker(&waker);
+        assert!(Pin::new(&mut guest).poll_frame(&mut cx).is_pending());
+        // The server takes over; what the client sends then reaches the guest.
+        let settled = tokio::spawn(async move { progress.settle(soon()).await });
+        assert!(send.send(Ok(Frame::data(Bytes::from_static(b"abc")))).await.is_ok());
+        drop(send);
+        assert_eq!(settled.await.ok(), Some(Verdict::Whole));
+        assert!(wakes.0.load(std::sync::atomic::Ordering::SeqCst) >= 1, "the guest was never woken");
+        let read = Pin::new(&mut guest).poll_frame(&mut cx);
+        let data = match read {
+            Poll::Ready(Some(Ok(frame))) => frame.into_data().ok(),
+            _ => None,
+        };
+        assert_eq!(data.as_deref(), Some(&b"abc"[..]));
+    }
+
+    #[tokio::test]
+    async fn read_ahead_of_tiny_chunks_is_one_buffer_within_the_limit() {
+        let frames = (0..1000).map(|_| Ok::<_, std::io::Error>(Frame::data(Bytes::from_static(b"x"))));
+        let (guest, progress) = limited(StreamBody::new(futures::stream::iter(frames)), 1000);
+        assert_eq!(progress.settle(soon()).await, Verdict::Whole);
+        assert_eq!(lock(&progress.shared).ahead.len(), 1000);
+        let read = guest.collect().await.map(|body| body.to_bytes().len());
+        assert_eq!(read.ok(), Some(1000));
     }
 }

@@ -161,9 +161,17 @@ async fn a_guest_that_answers_before_reading_its_chunked_body_still_gets_413_pas
     let late = send(running.addr, chunked_post(running.addr, "/hello", 8 * 1024, true)?).await?;
     assert_eq!((late.status, late.kind()), (StatusCode::REQUEST_TIMEOUT, Some("request-timeout")));
     assert!(started.elapsed() < std::time::Duration::from_secs(3), "answered {:?} after", started.elapsed());
+    // A client that waits for `100 Continue` has sent nothing the guest did
+    // not ask for: its answer goes out at once.
+    let mut declined = chunked_post(running.addr, "/hello", 0, true)?;
+    declined.headers_mut().insert(http::header::EXPECT, http::HeaderValue::from_static("100-continue"));
+    let started = std::time::Instant::now();
+    let answered = send(running.addr, declined).await?;
+    assert_eq!(answered.status, StatusCode::OK, "{}", answered.text());
+    assert!(started.elapsed() < std::time::Duration::from_millis(800), "answered {:?} after", started.elapsed());
     wait_until_ended(&metrics).await;
     let counted = (metrics.requests("request-too-large"), metrics.requests("ok"), metrics.requests("request-timeout"));
-    assert_eq!(counted, (1, 1, 1));
+    assert_eq!(counted, (1, 2, 1));
     running.stop(std::time::Duration::from_secs(5)).await
 }
 
