@@ -94,8 +94,9 @@ pub(crate) struct WasiState {
     denied: ResourceTable,
     /// Quotas of the read-write grants, owners of the open descriptors.
     pub(crate) disk: fs::DiskState,
-    /// Where inherited stdout and stderr go, when `stdio` inherits them.
-    inherited: Option<(&'static output::Drain, &'static output::Drain)>,
+    /// Where inherited stdout and stderr go, when `stdio` inherits them:
+    /// one queue account each for the instance, ended with it.
+    inherited: Option<(output::InstanceOutput, output::InstanceOutput)>,
     /// Whether the host handed this store an incoming HTTP request, which
     /// opens `wasi:http/types` to it whatever the outgoing grants say.
     serving: bool,
@@ -174,14 +175,19 @@ impl WasiState {
             http_hooks,
             denied,
             disk: fs::DiskState::new(&grants.dirs, grants.max_descriptors),
-            inherited: (config.stdio == Stdio::Inherit).then(|| (output::drain(stdout_to_stderr), output::drain(true))),
+            inherited: (config.stdio == Stdio::Inherit).then(|| {
+                (
+                    output::InstanceOutput::new(output::drain(stdout_to_stderr)),
+                    output::InstanceOutput::new(output::drain(true)),
+                )
+            }),
             serving: false,
         }
     }
 
     fn output(&mut self) -> StdOutputView<'_> {
         let cli = wasmtime_wasi::cli::WasiCliCtxView { ctx: self.ctx.cli(), table: &mut self.table };
-        StdOutputView { cli, inherited: self.inherited }
+        StdOutputView { cli, inherited: self.inherited.as_ref() }
     }
 
     fn filesystem(&mut self) -> fs::QuotaFs<'_> {
@@ -605,13 +611,13 @@ impl HasData for StdOutput {
 
 struct StdOutputView<'a> {
     cli: wasmtime_wasi::cli::WasiCliCtxView<'a>,
-    inherited: Option<(&'static output::Drain, &'static output::Drain)>,
+    inherited: Option<&'a (output::InstanceOutput, output::InstanceOutput)>,
 }
 
 impl bindings::cli::stdout::Host for StdOutputView<'_> {
     fn get_stdout(&mut self) -> wasmtime::Result<Resource<wasmtime_wasi::p2::DynOutputStream>> {
         match self.inherited {
-            Some((stdout, _)) => Ok(self.cli.table.push(Box::new(output::InheritedStream::new(stdout)) as _)?),
+            Some((stdout, _)) => Ok(self.cli.table.push(Box::new(stdout.stream()) as _)?),
             None => bindings::cli::stdout::Host::get_stdout(&mut self.cli),
         }
     }
@@ -620,7 +626,7 @@ impl bindings::cli::stdout::Host for StdOutputView<'_> {
 impl bindings::cli::stderr::Host for StdOutputView<'_> {
     fn get_stderr(&mut self) -> wasmtime::Result<Resource<wasmtime_wasi::p2::DynOutputStream>> {
         match self.inherited {
-            Some((_, stderr)) => Ok(self.cli.table.push(Box::new(output::InheritedStream::new(stderr)) as _)?),
+            Some((_, stderr)) => Ok(self.cli.table.push(Box::new(stderr.stream()) as _)?),
             None => bindings::cli::stderr::Host::get_stderr(&mut self.cli),
         }
     }

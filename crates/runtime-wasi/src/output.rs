@@ -74,8 +74,8 @@ struct StreamState {
     queued: AtomicUsize,
     waker: Mutex<Option<Waker>>,
     failed: Mutex<Option<std::io::Error>>,
-    /// Its guest stream is gone (its instance ended, by a deadline too):
-    /// what it still has queued may be dropped to make room.
+    /// Its instance ended (by a deadline too): what it still has queued
+    /// may be dropped to make room.
     ended: AtomicBool,
 }
 
@@ -105,21 +105,39 @@ impl Drain {
         }));
         let spawned = std::thread::Builder::new().name("wasm-runtime-output".into()).spawn(move || {
             while let Some(chunk) = drain.next_chunk() {
+                // The write begins now: a stall is measured from here, not
+                // from the last write before an idle spell.
+                drain.progressed_now();
                 let written = sink.write_all(&chunk.bytes).and_then(|()| sink.flush());
                 if let Err(error) = written
                     && let Ok(mut failed) = chunk.stream.failed.lock()
                 {
                     failed.get_or_insert(error);
                 }
-                if let Ok(mut progressed) = drain.progressed.lock() {
-                    *progressed = Instant::now();
-                }
+                drain.progressed_now();
                 drain.done(&chunk);
             }
         });
         if let Err(error) = spawned {
             drain.closed.store(true, Ordering::Release);
             tracing::warn!("cannot start the output thread; inherited output is dropped: {error}");
+        }
+        // A guest that began to wait before the reader stalled is woken by
+        // nothing the stalled reader does: this looks again, now and then,
+        // while anyone waits.
+        let period = stalled_after.clamp(Duration::from_millis(50), STALLED_AFTER);
+        let watch = std::thread::Builder::new().name("wasm-runtime-output-watch".into()).spawn(move || {
+            loop {
+                std::thread::park_timeout(period);
+                if drain.waiting.lock().is_ok_and(|waiting| !waiting.is_empty()) {
+                    drain.make_room();
+                }
+            }
+        });
+        if let Err(error) = watch {
+            tracing::warn!(
+                "cannot start the output watch; a stalled reader holds waiting guests to their deadlines: {error}"
+            );
         }
         drain
     }
@@ -132,6 +150,12 @@ impl Drain {
                 return Some(chunk);
             }
             chunks = self.pending.wait(chunks).ok()?;
+        }
+    }
+
+    fn progressed_now(&self) {
+        if let Ok(mut progressed) = self.progressed.lock() {
+            *progressed = Instant::now();
         }
     }
 
@@ -229,6 +253,37 @@ fn wake(waker: &Mutex<Option<Waker>>) {
     }
 }
 
+/// One instance's stdout or stderr: one queue account shared by every
+/// stream the guest opens on it (a guest may open one per write), ended
+/// when the instance ends (its store, and so this, dropped).
+pub(crate) struct InstanceOutput {
+    drain: &'static Drain,
+    state: Arc<StreamState>,
+}
+
+impl InstanceOutput {
+    pub(crate) fn new(drain: &'static Drain) -> Self {
+        Self { drain, state: Arc::default() }
+    }
+
+    /// A stream for the guest, on this instance's account.
+    pub(crate) fn stream(&self) -> InheritedStream {
+        InheritedStream { drain: self.drain, state: self.state.clone(), permit: 0 }
+    }
+}
+
+impl Drop for InstanceOutput {
+    fn drop(&mut self) {
+        self.state.ended.store(true, Ordering::Release);
+        // What it left queued may now make room for those waiting.
+        if self.state.queued.load(Ordering::Acquire) > 0
+            && let Ok(mut waiting) = self.drain.waiting.lock()
+        {
+            waiting.drain(..).for_each(Waker::wake);
+        }
+    }
+}
+
 /// A guest's stdout or stderr stream writing through a [`Drain`].
 pub(crate) struct InheritedStream {
     drain: &'static Drain,
@@ -240,10 +295,6 @@ pub(crate) struct InheritedStream {
 }
 
 impl InheritedStream {
-    pub(crate) fn new(drain: &'static Drain) -> Self {
-        Self { drain, state: Arc::default(), permit: 0 }
-    }
-
     /// What the guest may queue beyond its permit, in bytes with each
     /// write's [`CHUNK_COST`].
     fn room(&self) -> usize {
@@ -289,13 +340,6 @@ impl InheritedStream {
 impl Drop for InheritedStream {
     fn drop(&mut self) {
         self.release();
-        self.state.ended.store(true, Ordering::Release);
-        // What it left queued may now make room for those waiting.
-        if self.state.queued.load(Ordering::Acquire) > 0
-            && let Ok(mut waiting) = self.drain.waiting.lock()
-        {
-            waiting.drain(..).for_each(Waker::wake);
-        }
     }
 }
 
@@ -436,10 +480,11 @@ mod tests {
         let taken = Arc::new(Mutex::new(Vec::new()));
         let drain = Drain::start(Box::new(Gated { open: open.clone(), taken: taken.clone() }), Duration::ZERO);
         // Sixteen guests fill the process-wide queue while nobody reads.
-        let mut ended: Vec<InheritedStream> = (0..16).map(|_| InheritedStream::new(drain)).collect();
-        let queued: usize = ended.iter_mut().map(|stream| fill(stream, b'x')).sum();
+        let ended: Vec<InstanceOutput> = (0..16).map(|_| InstanceOutput::new(drain)).collect();
+        let queued: usize = ended.iter().map(|output| fill(&mut output.stream(), b'x')).sum();
         assert!(queued > MAX_QUEUED_OUTPUT_BYTES_PER_PROCESS / 2, "{queued}");
-        let mut live = InheritedStream::new(drain);
+        let live_output = InstanceOutput::new(drain);
+        let mut live = live_output.stream();
         assert_eq!(fill(&mut live, b'y'), 0, "the process-wide bound holds while the writers live");
         // Their instances end (a deadline): their output gives way.
         drop(ended);
@@ -464,9 +509,9 @@ mod tests {
         let open = Arc::new((Mutex::new(true), Condvar::new()));
         let taken = Arc::new(Mutex::new(Vec::new()));
         let drain = Drain::start(Box::new(Gated { open, taken: taken.clone() }), Duration::ZERO);
-        let mut stream = InheritedStream::new(drain);
-        let written = fill(&mut stream, b'z');
-        drop(stream);
+        let output = InstanceOutput::new(drain);
+        let written = fill(&mut output.stream(), b'z');
+        drop(output);
         let deadline = Instant::now() + Duration::from_secs(10);
         while drain.queued.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
             std::thread::yield_now();
@@ -481,10 +526,11 @@ mod tests {
         let taken = Arc::new(Mutex::new(Vec::new()));
         let drain =
             Drain::start(Box::new(Gated { open: open.clone(), taken: taken.clone() }), Duration::from_secs(3600));
-        let mut ended: Vec<InheritedStream> = (0..16).map(|_| InheritedStream::new(drain)).collect();
-        let queued: usize = ended.iter_mut().map(|stream| fill(stream, b'x')).sum();
+        let ended: Vec<InstanceOutput> = (0..16).map(|_| InstanceOutput::new(drain)).collect();
+        let queued: usize = ended.iter().map(|output| fill(&mut output.stream(), b'x')).sum();
         drop(ended);
-        let mut live = InheritedStream::new(drain);
+        let live_output = InstanceOutput::new(drain);
+        let mut live = live_output.stream();
         assert_eq!(fill(&mut live, b'y'), 0, "the live guest waits: the reader is slow, not stalled");
         assert_eq!(drain.dropped.load(Ordering::Acquire), 0);
         *open.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = true;
