@@ -277,8 +277,11 @@ impl AsyncExecutor {
 #[derive(Debug, Clone)]
 pub struct ComponentQuota {
     component: Arc<str>,
-    instances: u32,
+    instances: Arc<std::sync::atomic::AtomicU32>,
     slots: Arc<Semaphore>,
+    /// Permits a shrink could not take back because they were in use:
+    /// forgotten as they come back.
+    debt: Arc<AtomicUsize>,
     queued: Arc<AtomicUsize>,
     max_queued: usize,
     queue_timeout: Duration,
@@ -289,8 +292,9 @@ impl ComponentQuota {
     pub fn new(component: impl Into<Arc<str>>, instances: u32, executor: &AsyncExecutor) -> Self {
         Self {
             component: component.into(),
-            instances,
+            instances: Arc::new(std::sync::atomic::AtomicU32::new(instances)),
             slots: Arc::new(Semaphore::new(instances as usize)),
+            debt: Arc::new(AtomicUsize::new(0)),
             queued: Arc::new(AtomicUsize::new(0)),
             max_queued: executor.max_queued,
             queue_timeout: executor.queue_timeout,
@@ -304,17 +308,38 @@ impl ComponentQuota {
 
     /// The quota.
     pub fn instances(&self) -> u32 {
-        self.instances
+        self.instances.load(Ordering::Acquire)
+    }
+
+    /// Makes the quota `instances`, for every clone: instances in use keep
+    /// running, and a quota made smaller than what is in use takes effect
+    /// as they end.
+    pub fn resize(&self, instances: u32) {
+        let old = self.instances.swap(instances, Ordering::AcqRel);
+        if instances > old {
+            let mut grow = (instances - old) as usize;
+            // A debt is paid before new permits are made.
+            let _ = self.debt.fetch_update(Ordering::AcqRel, Ordering::Acquire, |debt| {
+                let paid = debt.min(grow);
+                grow = (instances - old) as usize - paid;
+                Some(debt - paid)
+            });
+            self.slots.add_permits(grow);
+        } else {
+            let shrink = (old - instances) as usize;
+            let forgotten = self.slots.forget_permits(shrink);
+            self.debt.fetch_add(shrink - forgotten, Ordering::AcqRel);
+        }
     }
 
     fn refused(&self, waited: Duration) -> RuntimeError {
-        RuntimeError::QuotaReached { component: self.component.to_string(), instances: self.instances, waited }
+        RuntimeError::QuotaReached { component: self.component.to_string(), instances: self.instances(), waited }
     }
 
     /// One of the component's instances now, or `busy` naming the quota.
     pub fn try_admit(&self) -> Result<QuotaPermit, RuntimeError> {
         let permit = self.slots.clone().try_acquire_owned().map_err(|_| self.refused(Duration::ZERO))?;
-        Ok(QuotaPermit { _permit: permit, waited: Duration::ZERO })
+        Ok(QuotaPermit { permit: Some(permit), debt: self.debt.clone(), waited: Duration::ZERO })
     }
 
     /// Waits for one of the component's instances in its own queue.
@@ -329,15 +354,26 @@ impl ComponentQuota {
         let (permit, waited) = acquire(&self.slots, 1, &self.queued, self.max_queued, wait)
             .await
             .map_err(|waited| self.refused(waited))?;
-        Ok(QuotaPermit { _permit: permit, waited })
+        Ok(QuotaPermit { permit: Some(permit), debt: self.debt.clone(), waited })
     }
 }
 
 /// One of a component's instances under its [`ComponentQuota`], given back when dropped.
 #[derive(Debug)]
 pub struct QuotaPermit {
-    _permit: OwnedSemaphorePermit,
+    permit: Option<OwnedSemaphorePermit>,
+    /// Its quota's debt: a permit that comes back while one is owed is forgotten.
+    debt: Arc<AtomicUsize>,
     waited: Duration,
+}
+
+impl Drop for QuotaPermit {
+    fn drop(&mut self) {
+        let owed = self.debt.fetch_update(Ordering::AcqRel, Ordering::Acquire, |debt| debt.checked_sub(1)).is_ok();
+        if owed && let Some(permit) = self.permit.take() {
+            permit.forget();
+        }
+    }
 }
 
 impl QuotaPermit {

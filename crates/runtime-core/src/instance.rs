@@ -533,6 +533,18 @@ impl<T: 'static> ComponentInstance<T> {
         self.call_fuel.map_or(manifest, |fuel| fuel.min(manifest))
     }
 
+    /// What the embedder's imports charged of this instance's host-memory
+    /// budget ([`StoreState::charge_host_memory`]).
+    pub fn host_memory_charged(&self) -> u64 {
+        self.store.data().host_memory_charged()
+    }
+
+    /// Charges `bytes` that the host state carried over from an earlier
+    /// instance already holds (a restart in place keeps the state).
+    pub fn carry_host_memory(&mut self, bytes: u64) {
+        self.store.data_mut().carry_host_memory(bytes);
+    }
+
     /// A number no other instance of this process has.
     pub fn id(&self) -> u64 {
         self.id

@@ -207,6 +207,9 @@ impl<T> StoreState<T> {
     /// budget nothing is charged and the error is returned: an import that
     /// returns it ends the call `host-memory-limit-exceeded`, the guest's
     /// doing, like a WASI object past its share.
+    /// The charge lives with the instance: `Instance::restart` carries it
+    /// to the fresh instance; a host state moved elsewhere by hand
+    /// (`into_host`) is charged again by whoever keeps it.
     pub fn charge_host_memory(&mut self, bytes: u64) -> Result<(), HostMemoryExceeded> {
         let charged = self.host_memory_charged.saturating_add(bytes);
         if charged > self.host_memory_bytes {
@@ -228,6 +231,12 @@ impl<T> StoreState<T> {
     /// Bytes the embedder's imports have charged and not given back.
     pub fn host_memory_charged(&self) -> u64 {
         self.host_memory_charged
+    }
+
+    /// Carries `bytes` charged in an earlier store of the same host state
+    /// (a restart keeps the state, and so what it holds).
+    pub(crate) fn carry_host_memory(&mut self, bytes: u64) {
+        self.host_memory_charged = bytes;
     }
 
     /// When the call in progress is due.

@@ -689,6 +689,9 @@ impl<T: Send + 'static> Instance<T> {
     pub async fn restart(self) -> Result<Instance<T>, RestartFailed<T>> {
         let Instance { core, _admission, _quota, cancel, current_call, shared, name, instantiated } = self;
         let (component, timeout, fuel) = (core.component().clone(), core.call_timeout(), core.call_fuel());
+        // What the host state holds stays charged: a restart is not a way
+        // around the host-memory budget.
+        let charged = core.host_memory_charged();
         let host = core.into_host();
         let span = call_span!("instantiate", name, "instantiate");
         let started = shared.clock(&span);
@@ -702,6 +705,7 @@ impl<T: Send + 'static> Instance<T> {
                 }
                 core.set_call_timeout(Some(timeout));
                 core.set_call_fuel(Some(fuel));
+                core.carry_host_memory(charged);
                 report.queue_wait = instantiated.queue_wait;
                 Ok(Instance { core, _admission, _quota, cancel, current_call, shared, name, instantiated: report })
             }

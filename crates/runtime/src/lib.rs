@@ -458,14 +458,20 @@ impl<T> Runtime<T> {
     }
 
     /// The quota of the component named `name`: the one an earlier load of
-    /// it has, while its `resources.instances` is unchanged, so a reload
-    /// never gives a component a second quota beside its live instances.
+    /// it has (made `instances` if its `resources.instances` changed), so a
+    /// reload never gives a component a second quota beside its live
+    /// instances.
     fn quota_of(&self, name: &Arc<str>, instances: u32) -> runtime_async::ComponentQuota {
         let fresh = || runtime_async::ComponentQuota::new(name.clone(), instances, &self.shared.executor);
         let Ok(mut quotas) = self.quotas.lock() else { return fresh() };
         match quotas.get(name) {
-            Some(quota) if quota.instances() == instances => quota.clone(),
-            _ => {
+            Some(quota) => {
+                // A changed quota changes for the old load's clones too:
+                // its live instances still count.
+                quota.resize(instances);
+                quota.clone()
+            }
+            None => {
                 let quota = fresh();
                 quotas.insert(name.clone(), quota.clone());
                 quota

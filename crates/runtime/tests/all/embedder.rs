@@ -480,6 +480,11 @@ fn an_imports_keeping_is_charged_to_the_instances_host_memory_budget() -> TestRe
         let error = instance.call_async("check", &[Val::U32(1_000_000)]).await.err().ok_or("past the budget")?;
         assert_eq!(error.crash().map(|crash| crash.kind), Some(CrashKind::HostMemoryLimitExceeded), "{error}");
         assert!(error.to_string().contains("4194304-byte host-memory budget"), "{error}");
+        // A restart keeps the host state, and so what it holds stays charged.
+        let mut restarted = instance.restart().await.map_err(|failed| failed.error)?;
+        let again =
+            restarted.call_async("check", &[Val::U32(1_000_000)]).await.err().ok_or("a restart reset the charge")?;
+        assert_eq!(again.crash().map(|crash| crash.kind), Some(CrashKind::HostMemoryLimitExceeded), "{again}");
         Ok(())
     })
 }
@@ -825,14 +830,20 @@ fn a_reloaded_component_keeps_its_quota() -> TestResult {
     assert_eq!(reloaded.available_instances(), 0, "the old load's two instances count");
     let refused = reloaded.instantiate(()).err().ok_or("a third instance past a quota of two")?;
     assert_eq!(refused.kind(), "busy", "{refused}");
-    // Another name has a quota of its own; a changed quota starts afresh.
+    // Another name has a quota of its own.
     let other = runtime.load_bytes(
         ECHO.as_bytes(),
         &ComponentManifest::from_resources("other".parse()?, resources.clone().with_instances(2)),
     )?;
     assert_eq!(other.available_instances(), 2);
-    let three = ComponentManifest::from_resources("versioned".parse()?, resources.with_instances(3));
-    assert_eq!(runtime.load_bytes(ECHO.as_bytes(), &three)?.available_instances(), 3);
+    // A changed quota is the same one, resized: the two live ones still count.
+    let three = ComponentManifest::from_resources("versioned".parse()?, resources.clone().with_instances(3));
+    assert_eq!(runtime.load_bytes(ECHO.as_bytes(), &three)?.available_instances(), 1);
+    let one = ComponentManifest::from_resources("versioned".parse()?, resources.with_instances(1));
+    let shrunk = runtime.load_bytes(ECHO.as_bytes(), &one)?;
+    assert_eq!(shrunk.available_instances(), 0, "two in use under a quota of one");
+    drop(_live);
+    assert_eq!(shrunk.available_instances(), 1, "as they end, the quota of one holds");
     Ok(())
 }
 
