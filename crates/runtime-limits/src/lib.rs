@@ -9,6 +9,8 @@
 //! - [`EpochTicker`] and [`Deadline`]: one ticker thread per engine advances
 //!   the epoch; a per-call deadline interrupts the guest once its instant passes.
 //! - Fuel: [`ResourceLimits::fuel`] per call, and [`fuel_consumed`].
+//! - [`engine_config`]: the engine settings that are limits (fuel, epochs,
+//!   the pool sized from the policy), which the one engine is built from.
 //!
 //! ```
 //! use runtime_limits::{InstanceBudget, ResourceLimits};
@@ -31,10 +33,15 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod budget;
+mod engine_config;
 mod epoch;
 mod limits;
 
 pub use budget::{Denial, InstanceBudget, LimitedResource, Usage};
+pub use engine_config::{
+    Allocation, MAX_CORE_INSTANCES_PER_COMPONENT, MAX_MEMORIES_PER_COMPONENT, MAX_TABLES_PER_COMPONENT,
+    MEMORIES_PER_SLOT, TABLES_PER_SLOT, engine_config,
+};
 pub use epoch::{Deadline, DeadlineSource, EPOCH_TICK, EpochTicker};
 pub use limits::{Error, ResourceLimits, fuel_consumed};
 pub use runtime_manifest::HostPolicy;

@@ -39,11 +39,13 @@ pub use cache::{
     CacheDirProblem, CacheSource, ContentHash, DEFAULT_DISK_CACHE_BYTES, DEFAULT_MEMORY_CACHE_BYTES, DiskCache,
     STALE_TEMPORARY, check_cache_dir,
 };
-pub use engine::{
-    Allocation, MAX_CORE_INSTANCES_PER_COMPONENT, MAX_MEMORIES_PER_COMPONENT, MAX_TABLES_PER_COMPONENT,
-    MEMORIES_PER_SLOT, RuntimeEngine, TABLES_PER_SLOT, engine_config,
-};
+pub use engine::RuntimeEngine;
+// The engine settings that are limits, which the engine is built from.
 pub use error::LoadError;
 pub use loader::{CacheState, CompiledComponent, ComponentLoader, DEFAULT_MAX_COMPONENT_BYTES};
+pub use runtime_limits::{
+    Allocation, MAX_CORE_INSTANCES_PER_COMPONENT, MAX_MEMORIES_PER_COMPONENT, MAX_TABLES_PER_COMPONENT,
+    MEMORIES_PER_SLOT, TABLES_PER_SLOT, engine_config,
+};
 pub use sniff::{DeclaredFigures, component_binary, declared_figures};
 pub use worker::{CACHE_BUDGET_ENV, CompileWorker, compile_worker_main};
