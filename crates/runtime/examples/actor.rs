@@ -1,7 +1,8 @@
 //! An actor system on the runtime: 100 actors, one live instance each, each
 //! with its own host state (its id and its outbox) reached by a typed
 //! `bindgen!` import, called through typed exports on Tokio with
-//! cancellation, and counted by a metrics observer.
+//! cancellation, and counted by an observer: outcomes per kind and calls
+//! per actor.
 //!
 //! Each round, every actor handles the messages in its inbox; handling one
 //! adds its amount to the guest's running total and forwards half of it to
@@ -86,6 +87,23 @@ const ACTOR_GUEST: &str = r#"(component
   (func (export "spin") (canon lift (core func $i "spin")))
   (func (export "fail") (canon lift (core func $i "fail"))))"#;
 
+/// The example's observer: outcomes per kind, and calls per actor (the
+/// live instance each call was on).
+#[derive(Default)]
+struct Observed {
+    kinds: CallMetrics,
+    per_actor: std::sync::Mutex<std::collections::HashMap<u64, u64>>,
+}
+
+impl runtime::CallObserver for Observed {
+    fn call_finished(&self, event: &runtime::observe::CallEvent<'_>) {
+        self.kinds.call_finished(event);
+        if let (Some(instance), Ok(mut per_actor)) = (event.instance, self.per_actor.lock()) {
+            *per_actor.entry(instance).or_default() += 1;
+        }
+    }
+}
+
 /// One actor's host state: what its imports reach.
 #[derive(Debug, Default)]
 struct ActorState {
@@ -106,7 +124,7 @@ impl example::actor::mailbox::Host for ActorState {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let metrics = Arc::new(CallMetrics::new());
+    let metrics = Arc::new(Observed::default());
     let runtime = RuntimeBuilder::<ActorState>::new()
         .link(|linker| Actor::add_to_linker::<_, HasSelf<ActorState>>(linker, StoreState::import_host))
         .observer(metrics.clone())
@@ -187,8 +205,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     archivists(&runtime).await?;
 
+    let busiest =
+        metrics.per_actor.lock().ok().and_then(|calls| calls.iter().max_by_key(|(_, n)| **n).map(|(id, n)| (*id, *n)));
+    if let Some((instance, calls)) = busiest {
+        println!("metrics per actor: the busiest live instance ({instance}) handled {calls} calls");
+    }
     println!("{:<22} {:>7} {:>10} {:>10} {:>14}", "outcome", "calls", "p50", "p99", "fuel");
-    for (kind, calls) in metrics.snapshot() {
+    for (kind, calls) in metrics.kinds.snapshot() {
         let (p50, p99) = (calls.latency_quantile(0.5), calls.latency_quantile(0.99));
         println!("{kind:<22} {:>7} {:>10?} {:>10?} {:>14}", calls.count, p50, p99, calls.fuel);
     }
