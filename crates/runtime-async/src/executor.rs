@@ -181,16 +181,19 @@ impl AsyncExecutor {
         Ok((instance, admission))
     }
 
-    /// A fresh instance of `component` with host state `state`, in a slot
-    /// the caller already holds (an instance restarted in place); refused,
-    /// it gives `state` back with the error.
+    /// A fresh instance of `component` with host state `state`, which
+    /// holds `charged` bytes of its host-memory budget, in a slot the caller
+    /// already holds (an instance restarted in place); refused, it gives
+    /// `state` back with the error.
     pub async fn reinstantiate<T: Send + 'static>(
         component: &LoadedComponent<T>,
-        state: T,
+        (state, charged): (T, u64),
         cancel: Option<&CancellationToken>,
     ) -> Result<ComponentInstance<T>, (RuntimeError, T)> {
         let (started, deadline, progress) = start(component);
         let mut instance = component.vacant_async(state, started, deadline);
+        // What the state holds is charged before any of its start code runs.
+        instance.carry_host_memory(charged);
         let instantiate = Box::pin(instance.instantiate_async(progress.clone()));
         let outcome = guard(instantiate, deadline, &progress, cancel).await;
         match settle(outcome, &mut instance, &progress, started) {
@@ -326,9 +329,18 @@ impl ComponentQuota {
             });
             self.slots.add_permits(grow);
         } else {
+            // The debt first: a permit given back meanwhile is forgotten,
+            // never handed out again; then what is free now is taken, and
+            // whatever that took beyond what is still owed is given back.
             let shrink = (old - instances) as usize;
+            self.debt.fetch_add(shrink, Ordering::AcqRel);
             let forgotten = self.slots.forget_permits(shrink);
-            self.debt.fetch_add(shrink - forgotten, Ordering::AcqRel);
+            let mut excess = 0;
+            let _ = self.debt.fetch_update(Ordering::AcqRel, Ordering::Acquire, |debt| {
+                excess = forgotten.saturating_sub(debt);
+                Some(debt.saturating_sub(forgotten))
+            });
+            self.slots.add_permits(excess);
         }
     }
 

@@ -15,7 +15,7 @@ const WASM_PAGE: u64 = 64 << 10;
 /// Core module instances one component may create.
 pub const MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 32;
 /// Linear memories one pool slot holds; a component defining more takes
-/// several slots (see [`RuntimeEngine::pool_slots`]).
+/// several slots (see `RuntimeEngine::pool_slots` in runtime-loader).
 pub const MEMORIES_PER_SLOT: u32 = 2;
 /// Tables one pool slot holds.
 pub const TABLES_PER_SLOT: u32 = 2;

@@ -176,10 +176,10 @@ impl WasiState {
             denied,
             disk: fs::DiskState::new(&grants.dirs, grants.max_descriptors),
             inherited: (config.stdio == Stdio::Inherit).then(|| {
-                (
-                    output::InstanceOutput::new(output::drain(stdout_to_stderr)),
-                    output::InstanceOutput::new(output::drain(true)),
-                )
+                let stderr = output::InstanceOutput::new(output::drain(true));
+                let stdout =
+                    if stdout_to_stderr { stderr.shared() } else { output::InstanceOutput::new(output::drain(false)) };
+                (stdout, stderr)
             }),
             serving: false,
         }

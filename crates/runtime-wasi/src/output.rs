@@ -72,6 +72,8 @@ struct Chunk {
 #[derive(Default)]
 struct StreamState {
     queued: AtomicUsize,
+    /// What the permits of all its streams hold in reserve.
+    reserved: AtomicUsize,
     waker: Mutex<Option<Waker>>,
     failed: Mutex<Option<std::io::Error>>,
     /// Its instance ended (by a deadline too): what it still has queued
@@ -131,6 +133,11 @@ impl Drain {
                 std::thread::park_timeout(period);
                 if drain.waiting.lock().is_ok_and(|waiting| !waiting.is_empty()) {
                     drain.make_room();
+                    // Every waiter looks again (and registers again): a
+                    // waiter that went away leaves no waker behind for long.
+                    if let Ok(mut waiting) = drain.waiting.lock() {
+                        waiting.drain(..).for_each(Waker::wake);
+                    }
                 }
             }
         });
@@ -266,6 +273,12 @@ impl InstanceOutput {
         Self { drain, state: Arc::default() }
     }
 
+    /// The same account, for an instance whose stdout goes where its
+    /// stderr goes: one share of the queue, not two.
+    pub(crate) fn shared(&self) -> Self {
+        Self { drain: self.drain, state: self.state.clone() }
+    }
+
     /// A stream for the guest, on this instance's account.
     pub(crate) fn stream(&self) -> InheritedStream {
         InheritedStream { drain: self.drain, state: self.state.clone(), permit: 0 }
@@ -298,23 +311,23 @@ impl InheritedStream {
     /// What the guest may queue beyond its permit, in bytes with each
     /// write's [`CHUNK_COST`].
     fn room(&self) -> usize {
-        let own = MAX_QUEUED_OUTPUT_BYTES
-            .saturating_sub(self.state.queued.load(Ordering::Acquire))
-            .saturating_sub(self.permit);
-        own.min(self.drain.room())
+        own_room(&self.state).min(self.drain.room())
     }
 
     /// Gives back what is left of the permit.
     fn release(&mut self) {
         self.drain.reserved.fetch_sub(self.permit, Ordering::AcqRel);
+        self.state.reserved.fetch_sub(self.permit, Ordering::AcqRel);
         self.permit = 0;
     }
 
-    /// Reserves what may be written now as the new permit.
+    /// Reserves what may be written now as the new permit: within what the
+    /// instance's stream account has left after every one of its streams'
+    /// permits (a guest may open many streams), and the process queue's room.
     fn reserve(&mut self) -> usize {
         self.release();
         self.drain.make_room();
-        let own = MAX_QUEUED_OUTPUT_BYTES.saturating_sub(self.state.queued.load(Ordering::Acquire));
+        let own = own_room(&self.state);
         let reserved = &self.drain.reserved;
         let mut before = reserved.load(Ordering::Acquire);
         loop {
@@ -323,6 +336,7 @@ impl InheritedStream {
             match reserved.compare_exchange(before, before + room, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => {
                     self.permit = room;
+                    self.state.reserved.fetch_add(room, Ordering::AcqRel);
                     return room;
                 }
                 Err(now) => before = now,
@@ -335,6 +349,13 @@ impl InheritedStream {
         let error = failed.as_ref()?;
         Some(StreamError::LastOperationFailed(wasmtime::Error::msg(format!("writing the host's output: {error}"))))
     }
+}
+
+/// What an instance's stream account may still queue or reserve.
+fn own_room(state: &StreamState) -> usize {
+    MAX_QUEUED_OUTPUT_BYTES
+        .saturating_sub(state.queued.load(Ordering::Acquire))
+        .saturating_sub(state.reserved.load(Ordering::Acquire))
 }
 
 impl Drop for InheritedStream {
@@ -400,6 +421,7 @@ impl OutputStream for InheritedStream {
         let used = cost.min(self.permit);
         self.permit -= used;
         self.drain.reserved.fetch_sub(used, Ordering::AcqRel);
+        self.state.reserved.fetch_sub(used, Ordering::AcqRel);
         self.state.queued.fetch_add(cost, Ordering::AcqRel);
         self.drain.queued.fetch_add(cost, Ordering::AcqRel);
         let open = !self.drain.closed.load(Ordering::Acquire);
@@ -540,5 +562,20 @@ mod tests {
             std::thread::yield_now();
         }
         assert_eq!(taken.lock().map(|taken| taken.len()).unwrap_or(0), queued, "every ended stream's byte written");
+    }
+
+    #[test]
+    fn an_instance_holds_one_streams_share_however_many_streams_it_opens() {
+        let open = Arc::new((Mutex::new(false), Condvar::new()));
+        let taken = Arc::new(Mutex::new(Vec::new()));
+        let drain = Drain::start(Box::new(Gated { open, taken }), Duration::from_secs(3600));
+        let output = InstanceOutput::new(drain);
+        let mut streams: Vec<InheritedStream> = (0..16).map(|_| output.stream()).collect();
+        // Each stream's permit comes out of the one account.
+        let permitted: usize = streams.iter_mut().map(|stream| stream.check_write().unwrap_or(0)).sum();
+        assert!(permitted <= MAX_QUEUED_OUTPUT_BYTES, "16 streams reserved {permitted}");
+        // Another instance still finds room in the process queue.
+        let other = InstanceOutput::new(drain);
+        assert!(other.stream().check_write().unwrap_or(0) > MAX_QUEUED_OUTPUT_BYTES / 2);
     }
 }

@@ -695,7 +695,8 @@ impl<T: Send + 'static> Instance<T> {
         let host = core.into_host();
         let span = call_span!("instantiate", name, "instantiate");
         let started = shared.clock(&span);
-        let restarted = AsyncExecutor::reinstantiate(&component, host, Some(&cancel)).instrument(span.clone()).await;
+        let restarted =
+            AsyncExecutor::reinstantiate(&component, (host, charged), Some(&cancel)).instrument(span.clone()).await;
         let observer = shared.observer.as_deref();
         match restarted {
             Ok(mut core) => {
@@ -705,7 +706,6 @@ impl<T: Send + 'static> Instance<T> {
                 }
                 core.set_call_timeout(Some(timeout));
                 core.set_call_fuel(Some(fuel));
-                core.carry_host_memory(charged);
                 report.queue_wait = instantiated.queue_wait;
                 Ok(Instance { core, _admission, _quota, cancel, current_call, shared, name, instantiated: report })
             }
