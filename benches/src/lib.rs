@@ -1,8 +1,11 @@
-//! Criterion benchmarks of the runtime, and the fixtures they share.
+//! Criterion benchmarks of the runtime, the fixtures they share, and the
+//! harness behind `cargo xtask bench` ([`harness`]: the key operations
+//! through the runtime and through bare wasmtime, as ratios).
 //!
 //! Run them with `cargo bench -p benches`; BENCHMARKING.md records the
 //! figures of a real run and what each one means.
 
+pub mod harness;
 use std::fmt::Write as _;
 
 use runtime::{

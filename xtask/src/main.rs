@@ -10,7 +10,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod bench;
 mod fixtures;
 mod tidy;
 mod wasi_testsuite;
@@ -27,10 +26,10 @@ enum Command {
     /// Run every attack against the runtime and report how each was stopped.
     Adversarial(attacks::Options),
     /// Measure the key operations through the runtime and through bare wasmtime, and print the ratios.
-    Bench(bench::Options),
+    Bench(benches::harness::Options),
     /// Rebuild the Rust guest fixtures (needs `rustup target add wasm32-wasip2`).
     Fixtures,
-    /// Check that crate dependencies point one way (manifest <- limits <- core <- async <- runtime)
+    /// Check that crate dependencies point one way (manifest <- limits <- loader <- core <- wasi <- runtime)
     /// and that every README command builds wasmtime with one feature set.
     Tidy,
     /// Run the wasi-testsuite's wasm32-wasip1 tests through the CLI as commands (90% must pass).
@@ -46,7 +45,7 @@ fn main() -> ExitCode {
         Some(Command::Adversarial(options)) => attacks::run(&options),
         Some(Command::Tidy) => tidy::check().map(|()| true),
         Some(Command::Fixtures) => fixtures::rebuild().map(|()| true),
-        Some(Command::Bench(options)) => bench::run(&options),
+        Some(Command::Bench(options)) => benches::harness::run(&options),
         Some(Command::WasiTestsuite(options)) => wasi_testsuite::run(&options),
         Some(Command::AdversarialWorker { name }) => attacks::worker(&name),
         None => {
@@ -65,4 +64,4 @@ fn main() -> ExitCode {
     }
 }
 
-use attacks::support::{build_cli, cli_binary, limits_manifest, target_dir, workspace_root};
+use attacks::support::{cli_binary, target_dir, workspace_root};

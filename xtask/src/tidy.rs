@@ -29,10 +29,11 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
     ("runtime-cli", &["runtime", "runtime-http", "workspace-hack"], &[]),
     // The tools measure below the facade too: the engine configuration the
     // bare-wasmtime baselines share, the loader on its own.
-    ("xtask", &["runtime", "runtime-http", "runtime-core", "attacks", "workspace-hack"], &[]),
+    // The task runner: the attack suite and the bench harness are crates of their own.
+    ("xtask", &["attacks", "benches", "workspace-hack"], &[]),
     // The attack suite attacks through the facade, the server and the CLI.
     ("attacks", &["runtime", "runtime-http", "workspace-hack"], &[]),
-    ("benches", &["runtime", "runtime-core", "workspace-hack"], &[]),
+    ("benches", &["runtime", "runtime-core", "runtime-http", "attacks", "workspace-hack"], &[]),
     ("workspace-hack", &[], &["wasmtime"]),
 ];
 

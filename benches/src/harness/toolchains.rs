@@ -16,14 +16,14 @@ use super::{Row, row};
 const ADD: (&str, &str) = ("docs:adder/add@0.1.0", "add");
 
 pub(super) fn toolchain_rows() -> Result<Vec<Row>, String> {
-    let cli = crate::build_cli(true)?;
+    let cli = attacks::support::build_cli(true)?;
     // The README's policy, wide enough for both guests.
-    let policy =
-        HostPolicy::from_path(crate::workspace_root().join("examples/policy/wide.toml")).map_err(|e| e.to_string())?;
+    let policy = HostPolicy::from_path(attacks::support::workspace_root().join("examples/policy/wide.toml"))
+        .map_err(|e| e.to_string())?;
     let tokio = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     let mut rows = Vec::new();
     for (language, file) in [("Python", "python-guest.wasm"), ("JavaScript", "js-guest.wasm")] {
-        let path = crate::workspace_root().join("fixtures/guests").join(file);
+        let path = attacks::support::workspace_root().join("fixtures/guests").join(file);
         let dir = std::env::temp_dir().join(format!("wasm-runtime-bench-{}-{file}", std::process::id()));
         let measured = measure(&tokio, &cli, &policy, &path, &dir);
         let _ = std::fs::remove_dir_all(&dir);
@@ -113,7 +113,7 @@ fn measure(
     path: &Path,
     dir: &Path,
 ) -> Result<Measured, String> {
-    let manifest = crate::limits_manifest("48MiB", "10_000_000_000", "30s")?;
+    let manifest = attacks::support::limits_manifest("48MiB", "10_000_000_000", "30s")?;
     let cache: PathBuf = dir.join("cache");
     let runtime = |worker: bool| {
         let builder = Runtime::builder().policy(policy.clone()).disk_cache(&cache);

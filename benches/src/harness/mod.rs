@@ -23,7 +23,7 @@ use bare::Bare;
 
 /// Options of `cargo xtask bench`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct Options {
+pub struct Options {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
@@ -64,7 +64,7 @@ const GUEST: &str = r#"(component
   (func (export "spin") (canon lift (core func $i "spin")))
   (func (export "count") (param "n" u32) (result u32) (canon lift (core func $i "count"))))"#;
 
-pub(crate) fn run(options: &Options) -> Result<bool, String> {
+pub fn run(options: &Options) -> Result<bool, String> {
     // Figures of a debug build mean nothing: rerun this command optimized.
     if cfg!(debug_assertions) {
         let mut command = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
@@ -139,7 +139,7 @@ fn call_rows() -> Result<Vec<Row>, String> {
 }
 
 fn limits(memory: &str, fuel: &str, timeout: &str) -> Result<ComponentManifest, String> {
-    crate::limits_manifest(memory, fuel, timeout)
+    attacks::support::limits_manifest(memory, fuel, timeout)
 }
 
 /// Median microseconds per operation of `ours` and `bare`, measured in

@@ -32,7 +32,7 @@ const ROUND: Duration = Duration::from_millis(1500);
 const ROUNDS: usize = 3;
 
 fn guest() -> PathBuf {
-    crate::workspace_root().join("fixtures/guests/rust-http.wasm")
+    attacks::support::workspace_root().join("fixtures/guests/rust-http.wasm")
 }
 
 /// The rows of `cargo xtask bench serve`.

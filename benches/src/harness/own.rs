@@ -145,9 +145,9 @@ pub(super) fn facade_overhead(runtime: &Runtime) -> Result<Row, String> {
 /// Rust guest once, its compiled code already in the disk cache (and
 /// settled there, as a cache written minutes ago would be).
 pub(super) fn cli_process() -> Result<Row, String> {
-    let binary = crate::build_cli(true)?;
-    let root = crate::workspace_root();
-    let cache = crate::target_dir().join("bench-cli-cache");
+    let binary = attacks::support::build_cli(true)?;
+    let root = attacks::support::workspace_root();
+    let cache = attacks::support::target_dir().join("bench-cli-cache");
     let _ = std::fs::remove_dir_all(&cache);
     let run = || {
         let started = Instant::now();
