@@ -301,24 +301,32 @@ fn bad_host() -> Outcome {
 
 /// One request expected to be answered `status` naming `expected` within 800 ms, then a
 /// healthy one, with the server's memory and descriptors unchanged.
-fn single(name: &str, timeout: &str, raw: &str, (status, expected): (u16, &str)) -> Outcome {
+fn single(name: &str, timeout: &str, raw: &str, expected: (u16, &str)) -> Outcome {
+    answered_once(name, timeout, |addr| exchange(addr, raw), expected, Some(Duration::from_millis(800)))
+}
+
+/// `ask` sends one request and reads its answer, expected to be `status`
+/// naming `expected` (within `within`, if given), then a healthy one, with
+/// the server's memory and descriptors unchanged.
+fn answered_once(
+    name: &str,
+    timeout: &str,
+    ask: impl FnOnce(SocketAddr) -> Result<(u16, String), String>,
+    (status, expected): (u16, &str),
+    within: Option<Duration>,
+) -> Outcome {
     judged(|| {
         let served = Served::start(name, timeout, "", &[])?;
         served.healthy()?;
         let (rss, fds) = (served.rss_mib(), served.fds());
         let started = Instant::now();
-        let (got, head) = exchange(served.addr, raw)?;
+        let (got, head) = ask(served.addr)?;
         let took = started.elapsed();
-        let kind = head
-            .lines()
-            .find_map(|line| line.strip_prefix("x-wasm-runtime-kind:"))
-            .map(str::trim)
-            .unwrap_or("none")
-            .to_owned();
+        let kind = head.lines().find_map(|line| line.strip_prefix("x-wasm-runtime-kind:")).map_or("none", str::trim);
         let latency = served.healthy()?;
         let (grown, after) = (served.rss_mib().saturating_sub(rss), served.fds());
-        let ok =
-            got == status && kind == expected && took < Duration::from_millis(800) && latency < HEALTHY && grown < 16;
+        let in_time = within.is_none_or(|within| took < within);
+        let ok = got == status && kind == expected && in_time && latency < HEALTHY && grown < 16;
         let ok = ok && after <= fds + FD_SLACK;
         let observed =
             format!("{got} {kind} in {} ms, GET / {} ms, +{grown} MiB", took.as_millis(), latency.as_millis());
@@ -330,40 +338,31 @@ fn single(name: &str, timeout: &str, raw: &str, (status, expected): (u16, &str))
 /// without reading its body, past a 4 MiB limit: the answer waits for the
 /// body's end or limit, so the client is told 413, not the guest's 200.
 fn chunked_unread() -> Outcome {
-    judged(|| {
-        let served = Served::start("chunked-unread", "2s", "", &[])?;
-        served.healthy()?;
-        let (rss, fds) = (served.rss_mib(), served.fds());
-        let started = Instant::now();
-        let stream = TcpStream::connect(served.addr).map_err(|e| format!("connect: {e}"))?;
-        let mut writer = stream.try_clone().map_err(|e| e.to_string())?;
-        // Written beside the read: the server answers as soon as the limit passes.
-        let sender = std::thread::spawn(move || {
-            let head = "POST /hello HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n";
-            let mut chunk = format!("{:x}\r\n", 64 * 1024).into_bytes();
-            chunk.extend(std::iter::repeat_n(b'a', 64 * 1024));
-            chunk.extend(b"\r\n");
-            let _ = writer.write_all(head.as_bytes());
-            for _ in 0..128 {
-                if writer.write_all(&chunk).is_err() {
-                    return;
-                }
+    answered_once("chunked-unread", "2s", chunked_past_the_limit, (413, "request-too-large"), None)
+}
+
+/// Sends 8 MiB chunked to `/hello` beside reading the answer (the server
+/// answers as soon as the limit passes); the status and the head.
+fn chunked_past_the_limit(addr: SocketAddr) -> Result<(u16, String), String> {
+    let stream = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
+    let mut writer = stream.try_clone().map_err(|e| e.to_string())?;
+    let sender = std::thread::spawn(move || {
+        let head = "POST /hello HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n";
+        let mut chunk = format!("{:x}\r\n", 64 * 1024).into_bytes();
+        chunk.extend(std::iter::repeat_n(b'a', 64 * 1024));
+        chunk.extend(b"\r\n");
+        let _ = writer.write_all(head.as_bytes());
+        for _ in 0..128 {
+            if writer.write_all(&chunk).is_err() {
+                return;
             }
-            let _ = writer.write_all(b"0\r\n\r\n");
-        });
-        let (got, head) = answer(stream.try_clone().map_err(|e| e.to_string())?)?;
-        let _ = stream.shutdown(std::net::Shutdown::Both);
-        let _ = sender.join();
-        let took = started.elapsed();
-        let kind = head.lines().find_map(|line| line.strip_prefix("x-wasm-runtime-kind:")).map_or("none", str::trim);
-        let latency = served.healthy()?;
-        let (grown, after) = (served.rss_mib().saturating_sub(rss), served.fds());
-        let ok =
-            got == 413 && kind == "request-too-large" && latency < HEALTHY && grown < 16 && after <= fds + FD_SLACK;
-        let observed =
-            format!("{got} {kind} in {} ms, GET / {} ms, +{grown} MiB", took.as_millis(), latency.as_millis());
-        Ok((ok, observed))
-    })
+        }
+        let _ = writer.write_all(b"0\r\n\r\n");
+    });
+    let answered = answer(stream.try_clone().map_err(|e| e.to_string())?);
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    let _ = sender.join();
+    answered
 }
 
 /// 100 concurrent requests of 100 ms at a quota of two instances: the

@@ -190,29 +190,36 @@ impl AsyncExecutor {
         (state, charged): (T, u64),
         cancel: Option<&CancellationToken>,
     ) -> Result<ComponentInstance<T>, (RuntimeError, T)> {
-        let (started, deadline, progress) = start(component);
-        let mut instance = component.vacant_async(state, started, deadline);
+        let timing = start(component);
+        let mut instance = component.vacant_async(state, timing.0, timing.1);
         // What the state holds is charged before any of its start code runs.
         instance.carry_host_memory(charged);
-        let instantiate = Box::pin(instance.instantiate_async(progress.clone()));
-        let outcome = guard(instantiate, deadline, &progress, cancel).await;
-        match settle(outcome, &mut instance, &progress, started) {
-            Ok(()) => Ok(instance),
-            Err(error) => Err((error, instance.into_host())),
-        }
+        Self::instantiated(instance, timing, cancel).await.map_err(|(error, instance)| (error, instance.into_host()))
     }
 
     async fn instantiate_admitted<T: Send + 'static>(
         component: &LoadedComponent<T>,
         state: T,
-        (started, deadline, progress): (Instant, Deadline, Arc<CallProgress>),
+        timing: (Instant, Deadline, Arc<CallProgress>),
         cancel: Option<&CancellationToken>,
     ) -> Result<ComponentInstance<T>, RuntimeError> {
-        let mut instance = component.vacant_async(state, started, deadline);
+        let instance = component.vacant_async(state, timing.0, timing.1);
+        Self::instantiated(instance, timing, cancel).await.map_err(|(error, _)| error)
+    }
+
+    /// Instantiates the vacant `instance` under its deadline; refused, the
+    /// instance comes back with the error (its host state in it).
+    async fn instantiated<T: Send + 'static>(
+        mut instance: ComponentInstance<T>,
+        (started, deadline, progress): (Instant, Deadline, Arc<CallProgress>),
+        cancel: Option<&CancellationToken>,
+    ) -> Result<ComponentInstance<T>, (RuntimeError, ComponentInstance<T>)> {
         let instantiate = Box::pin(instance.instantiate_async(progress.clone()));
         let outcome = guard(instantiate, deadline, &progress, cancel).await;
-        settle(outcome, &mut instance, &progress, started)?;
-        Ok(instance)
+        match settle(outcome, &mut instance, &progress, started) {
+            Ok(()) => Ok(instance),
+            Err(error) => Err((error, instance)),
+        }
     }
 
     /// Calls `export` on a live `instance` with fresh fuel and a fresh
