@@ -109,8 +109,7 @@ pub(super) fn run_watching(
     let (mut peak_rss, mut peak_fds, mut peak_held) = (0, 0, 0);
     let status = loop {
         if let Some(dir) = watch {
-            let (apparent, allocated, _) = on_disk_exact(dir);
-            peak_held = peak_held.max(apparent.max(allocated) + unlinked_open(&proc_dir, dir));
+            peak_held = peak_held.max(held_under(&proc_dir, dir));
         }
         if let Some(rss) = status_field(&proc_dir, "VmHWM:") {
             peak_rss = peak_rss.max(rss);
@@ -154,23 +153,33 @@ fn status_field(proc_dir: &Path, name: &str) -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// Bytes of the files under `dir` that the process at `proc_dir` holds open
-/// though they are unlinked (by apparent size and by blocks, the larger).
-fn unlinked_open(proc_dir: &Path, dir: &Path) -> u64 {
+/// Bytes the files under `dir` hold (by apparent size and by blocks, the
+/// larger): those with a name there, and those unlinked that the process at
+/// `proc_dir` still holds open. Each file counts once, by inode, so a file
+/// unlinked between the two looks is not counted twice.
+fn held_under(proc_dir: &Path, dir: &Path) -> u64 {
     use std::os::unix::fs::MetadataExt as _;
-    let Ok(fds) = std::fs::read_dir(proc_dir.join("fd")) else { return 0 };
+    let mut files = std::collections::HashMap::new();
+    let mut add = |meta: &std::fs::Metadata| {
+        files.insert((meta.dev(), meta.ino()), meta.len().max(meta.blocks() * 512));
+    };
+    walk(dir, |meta| add(meta));
     let prefix = dir.display().to_string();
-    fds.flatten()
-        .filter(|fd| {
-            std::fs::read_link(fd.path()).is_ok_and(|target| {
+    if let Ok(fds) = std::fs::read_dir(proc_dir.join("fd")) {
+        for fd in fds.flatten() {
+            let unlinked = std::fs::read_link(fd.path()).is_ok_and(|target| {
                 let target = target.display().to_string();
                 target.starts_with(&prefix) && target.ends_with(" (deleted)")
-            })
-        })
-        .filter_map(|fd| std::fs::metadata(fd.path()).ok())
-        .filter(|meta| meta.is_file())
-        .map(|meta| meta.len().max(meta.blocks() * 512))
-        .sum()
+            });
+            if let Ok(meta) = std::fs::metadata(fd.path())
+                && unlinked
+                && meta.is_file()
+            {
+                add(&meta);
+            }
+        }
+    }
+    files.values().sum()
 }
 
 /// The host's peak memory and descriptors for a guest that does nothing.
@@ -199,11 +208,22 @@ pub(super) fn on_disk(dir: &Path) -> (u64, u64) {
 /// it opens is longer than one name, and a tree deeper than `PATH_MAX`
 /// is counted whole. Hard links count once per name, as `du -l` would.
 pub(super) fn on_disk_exact(dir: &Path) -> (u64, u64, u64) {
-    use std::os::fd::AsRawFd as _;
     use std::os::unix::fs::MetadataExt as _;
+    let (mut apparent, mut allocated) = (0u64, 0u64);
+    let entries = walk(dir, |meta| {
+        apparent += meta.len();
+        allocated += meta.blocks() * 512;
+    });
+    (apparent, allocated, entries)
+}
+
+/// Visits every regular file under `dir` through directory descriptors (see
+/// [`on_disk_exact`]) and returns the number of entries seen.
+fn walk(dir: &Path, mut visit_file: impl FnMut(&std::fs::Metadata)) -> u64 {
+    use std::os::fd::AsRawFd as _;
     use std::rc::Rc;
-    let (mut apparent, mut allocated, mut entries) = (0u64, 0u64, 0u64);
-    let Ok(root) = std::fs::File::open(dir) else { return (0, 0, 0) };
+    let mut entries = 0u64;
+    let Ok(root) = std::fs::File::open(dir) else { return 0 };
     // Directories still to list: their parent's descriptor and their name.
     let mut pending: Vec<(Rc<std::fs::File>, std::ffi::OsString)> = Vec::new();
     let mut listing = Some(Rc::new(root));
@@ -217,8 +237,7 @@ pub(super) fn on_disk_exact(dir: &Path) -> (u64, u64, u64) {
                     if meta.is_dir() {
                         pending.push((Rc::clone(&parent), child.file_name()));
                     } else if meta.is_file() {
-                        apparent += meta.len();
-                        allocated += meta.blocks() * 512;
+                        visit_file(&meta);
                     }
                 }
             }
@@ -227,7 +246,7 @@ pub(super) fn on_disk_exact(dir: &Path) -> (u64, u64, u64) {
         let path = PathBuf::from(format!("/proc/self/fd/{}", parent.as_raw_fd())).join(name);
         listing = std::fs::File::open(path).ok().map(Rc::new);
     }
-    (apparent, allocated, entries)
+    entries
 }
 
 /// What an attack must leave on disk at most: bytes and entries.
