@@ -17,7 +17,7 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
     // file cache, compile process or temporary file; WASI no executor.
     ("runtime-loader", &["runtime-manifest", "runtime-limits"], &["tokio", "wasmtime-wasi", "wasmtime-wasi-http"]),
     ("runtime-core", &["runtime-manifest", "runtime-limits", "runtime-loader"], CORE_MUST_NOT_NAME),
-    ("runtime-wasi", &["runtime-manifest", "runtime-core"], &["tokio"]),
+    ("runtime-wasi", &["runtime-manifest", "runtime-limits", "runtime-core"], &["tokio"]),
     ("runtime-async", &["runtime-manifest", "runtime-limits", "runtime-loader", "runtime-core"], &[]),
     (
         "runtime",

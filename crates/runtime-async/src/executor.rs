@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use runtime_limits::clock::Instant;
 
 use runtime_core::{
     CallOutcome, CallProgress, CallReport, ComponentInstance, CrashKind, CrashReport, DeadlinePhase, LoadedComponent,
@@ -168,11 +170,11 @@ impl AsyncExecutor {
         &self,
         component: &LoadedComponent<T>,
         state: T,
-        by: Instant,
+        by: std::time::Instant,
         cancel: Option<&CancellationToken>,
     ) -> Result<(ComponentInstance<T>, Admission), RuntimeError> {
-        let admission = self.admit_within(component, by.saturating_duration_since(Instant::now())).await?;
-        let left = by.saturating_duration_since(Instant::now());
+        let admission = self.admit_within(component, by.saturating_duration_since(std::time::Instant::now())).await?;
+        let left = by.saturating_duration_since(std::time::Instant::now());
         if left.is_zero() {
             return Err(RuntimeError::Busy { waited: admission.waited });
         }
@@ -578,7 +580,7 @@ async fn bounded_by_deadline<R>(
     progress: &CallProgress,
 ) -> Result<Result<R, RuntimeError>, Abandoned> {
     let mut call = std::pin::pin!(call);
-    let mut check_at = tokio::time::Instant::from_std(deadline.instant());
+    let mut check_at = tokio::time::Instant::from_std(deadline.std_instant());
     let mut grace_given = false;
     // The host call the guest was in at the deadline, marked or not.
     let mut waiting_in = None;

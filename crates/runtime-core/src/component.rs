@@ -1,8 +1,8 @@
 //! [`LoadedComponent`]: a compiled, linked component bound to its limits,
 //! with its function exports resolved once.
 
+use runtime_limits::clock::Instant;
 use std::sync::Arc;
-use std::time::Instant;
 
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker, Type, Val};

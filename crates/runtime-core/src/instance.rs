@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use runtime_limits::clock::Instant;
 
 use runtime_limits::{Deadline, ResourceLimits, fuel_consumed};
 use wasmtime::component::{ComponentNamedList, Func, Instance, Lift, Lower, Type, TypedFunc, Val};

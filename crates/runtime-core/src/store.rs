@@ -6,7 +6,9 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use runtime_limits::clock::Instant;
 
 use runtime_limits::{Deadline, DeadlineSource, InstanceBudget, ResourceLimits};
 

@@ -2,7 +2,9 @@
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::Instant;
 
 use wasmtime::{Engine, UpdateDeadline};
 
@@ -21,6 +23,7 @@ pub struct EpochTicker {
 impl EpochTicker {
     /// Starts ticking `engine`.
     pub fn start(engine: Engine) -> std::io::Result<Self> {
+        crate::clock::calibrate();
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new().name("epoch-ticker".into()).spawn(move || {
             // Waiting on the channel doubles as the sleep: dropping the sender
@@ -42,7 +45,7 @@ impl Drop for EpochTicker {
     }
 }
 
-/// The wall-clock instant a call must finish by.
+/// The instant a call must finish by, on the call path's [clock](crate::clock).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deadline {
     at: Instant,
@@ -72,6 +75,17 @@ impl Deadline {
     /// Whether the instant has passed.
     pub fn has_passed(&self) -> bool {
         Instant::now() >= self.at
+    }
+
+    /// What is left before the instant (zero once it has passed).
+    pub fn remaining(&self) -> Duration {
+        self.at.saturating_duration_since(Instant::now())
+    }
+
+    /// The instant on the OS clock, for timers that take one (Tokio's).
+    pub fn std_instant(&self) -> std::time::Instant {
+        let now = std::time::Instant::now();
+        now.checked_add(self.remaining()).unwrap_or(now)
     }
 
     /// Installs the epoch callback on `store`, once: at every tick the guest

@@ -8,6 +8,7 @@
 //!   tracks current and peak usage.
 //! - [`EpochTicker`] and [`Deadline`]: one ticker thread per engine advances
 //!   the epoch; a per-call deadline interrupts the guest once its instant passes.
+//! - [`clock`]: the cheap clock calls and deadlines are timed with.
 //! - Fuel: [`ResourceLimits::fuel`] per call, and [`fuel_consumed`].
 //! - [`engine_config`]: the engine settings that are limits (fuel, epochs,
 //!   the pool sized from the policy), which the one engine is built from.
@@ -33,6 +34,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod budget;
+pub mod clock;
 mod engine_config;
 mod epoch;
 mod limits;

@@ -278,7 +278,7 @@ struct HttpHooks {
     /// Hops of the served request this instance answers (0 when it serves none).
     hops: u32,
     /// The deadline of the call in progress, which every request carries.
-    deadline: Option<std::time::Instant>,
+    deadline: Option<runtime_limits::clock::Instant>,
 }
 
 /// The header that counts how many served requests led to a request: the
@@ -350,7 +350,7 @@ impl WasiHttpHooks for HttpHooks {
         // Work stays bounded by the request that caused it: a count of
         // requests per instance, the call's deadline carried along, a hop
         // count that a server of this runtime refuses past `MAX_HOPS`.
-        let left = self.deadline.map(|at| at.saturating_duration_since(std::time::Instant::now()));
+        let left = self.deadline.map(|at| at.saturating_duration_since(runtime_limits::clock::Instant::now()));
         if left.is_some_and(|left| left.is_zero()) {
             return Box::new(async { Err(wasmtime_wasi_http::Error::ConnectionTimeout) });
         }
