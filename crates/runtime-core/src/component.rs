@@ -1,7 +1,6 @@
 //! [`LoadedComponent`]: a compiled, linked component bound to its limits,
 //! with its function exports resolved once.
 
-use runtime_limits::clock::Instant;
 use std::sync::Arc;
 
 use wasmtime::component::types::ComponentItem;
@@ -10,6 +9,7 @@ use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker, 
 use crate::Capabilities;
 use crate::instance::{Mode, invalid_arguments};
 use crate::{CallOutcome, CompiledComponent, ComponentInstance, LoadError, RuntimeEngine, RuntimeError, StoreState};
+use runtime_limits::clock::Instant;
 use runtime_limits::{Deadline, ResourceLimits};
 
 /// A function export's parameter and result types.
@@ -54,8 +54,9 @@ pub(crate) struct Inner<T: 'static> {
     /// component's order.
     pub(crate) export_names: Arc<[String]>,
     /// Sorted by name: a binary search over a few short names is cheaper
-    /// than hashing one.
-    pub(crate) exports: Arc<[(Box<str>, ComponentExportIndex)]>,
+    /// than hashing one. Each with its index and signature, resolved once
+    /// here, so no call asks the store for a function's type.
+    pub(crate) exports: Arc<[(Box<str>, ExportedFunc)]>,
 }
 
 impl<T: 'static> Clone for Inner<T> {
@@ -246,22 +247,11 @@ impl<T: 'static> LoadedComponent<T> {
 
     /// The parameter and result types of a function export.
     pub fn signature(&self, export: &str) -> Result<ExportSignature, RuntimeError> {
-        let component = &self.inner.compiled.component;
-        let mut item = None;
-        let mut index = None;
-        for part in split_export(export) {
-            let (found, next) =
-                component.get_export(index.as_ref(), part).ok_or_else(|| self.no_such_export(export))?;
-            item = Some(found);
-            index = Some(next);
-        }
-        match item {
-            Some(ComponentItem::ComponentFunc(func)) => Ok(ExportSignature {
-                params: func.params().map(|(name, ty)| (name.to_owned(), ty)).collect(),
-                results: func.results().collect(),
-            }),
-            _ => Err(self.no_such_export(export)),
-        }
+        let (_, exported) = self.export(export)?;
+        Ok(ExportSignature {
+            params: exported.params.iter().map(|(name, ty)| (name.to_string(), ty.clone())).collect(),
+            results: exported.results.to_vec(),
+        })
     }
 
     /// Every function export, as `name` or `interface#name`.
@@ -269,13 +259,21 @@ impl<T: 'static> LoadedComponent<T> {
         &self.inner.export_names
     }
 
-    /// The export's index, resolved when the component was loaded.
-    pub(crate) fn export_index(&self, export: &str) -> Result<ComponentExportIndex, RuntimeError> {
+    /// The export's position in the export table and its entry, resolved
+    /// when the component was loaded.
+    pub(crate) fn export(&self, export: &str) -> Result<(usize, &ExportedFunc), RuntimeError> {
         let exports = &self.inner.exports;
         match exports.binary_search_by(|(name, _)| (**name).cmp(export)) {
-            Ok(found) => exports.get(found).map(|(_, index)| *index).ok_or_else(|| self.no_such_export(export)),
+            Ok(found) => {
+                exports.get(found).map(|(_, exported)| (found, exported)).ok_or_else(|| self.no_such_export(export))
+            }
             Err(_) => Err(self.no_such_export(export)),
         }
+    }
+
+    /// The entry at `position` of the export table (from [`export`](Self::export)).
+    pub(crate) fn export_at(&self, position: usize) -> Option<&ExportedFunc> {
+        self.inner.exports.get(position).map(|(_, exported)| exported)
     }
 
     pub(crate) fn no_such_export(&self, export: &str) -> RuntimeError {
@@ -296,18 +294,24 @@ impl<T: 'static> LoadedComponent<T> {
     }
 }
 
-/// Every function export of `component` (`name`, or `interface#name`) and
-/// its index, in the component's order.
-fn function_exports(
-    engine: &RuntimeEngine,
-    component: &Component,
-) -> (Vec<String>, Vec<(Box<str>, ComponentExportIndex)>) {
+/// A function export resolved at load: its index and its signature.
+pub(crate) struct ExportedFunc {
+    pub(crate) index: ComponentExportIndex,
+    pub(crate) params: Box<[(Box<str>, Type)]>,
+    pub(crate) results: Box<[Type]>,
+}
+
+/// Every function export of `component` (`name`, or `interface#name`), in
+/// the component's order, and the export table sorted by name. The one walk
+/// of a component's exports.
+fn function_exports(engine: &RuntimeEngine, component: &Component) -> (Vec<String>, Vec<(Box<str>, ExportedFunc)>) {
     let engine = engine.engine();
     let mut names = Vec::new();
-    let mut indices: Vec<(Box<str>, ComponentExportIndex)> = Vec::new();
+    let mut table: Vec<(Box<str>, ExportedFunc)> = Vec::new();
     let mut add = |name: String, parent: Option<&ComponentExportIndex>, inner: &str| {
-        if let Some((ComponentItem::ComponentFunc(_), index)) = component.get_export(parent, inner) {
-            indices.push((Box::from(name.as_str()), index));
+        if let Some((ComponentItem::ComponentFunc(func), index)) = component.get_export(parent, inner) {
+            let params = func.params().map(|(name, ty)| (Box::from(name), ty)).collect();
+            table.push((Box::from(name.as_str()), ExportedFunc { index, params, results: func.results().collect() }));
             names.push(name);
         }
     };
@@ -323,13 +327,8 @@ fn function_exports(
             _ => {}
         }
     }
-    indices.sort_by(|(a, _), (b, _)| a.cmp(b));
-    (names, indices)
-}
-
-/// `iface#func` -> [`iface`, `func`]; a plain name is one part.
-fn split_export(export: &str) -> impl Iterator<Item = &str> {
-    export.split('#')
+    table.sort_by(|(a, _), (b, _)| a.cmp(b));
+    (names, table)
 }
 
 fn import_names(engine: &RuntimeEngine, component: &Component) -> Vec<String> {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use runtime_limits::clock::Instant;
 
 use runtime_limits::{Deadline, ResourceLimits, fuel_consumed};
-use wasmtime::component::{ComponentNamedList, Func, Instance, Lift, Lower, Type, TypedFunc, Val};
+use wasmtime::component::{ComponentNamedList, Func, Instance, Lift, Lower, TypedFunc, Val};
 use wasmtime::{AsContextMut as _, Store, StoreContextMut};
 
 use crate::classify::classify;
@@ -420,37 +420,33 @@ impl<T: Send + 'static> ComponentInstance<T> {
     /// Callers checked the poison first ([`begin`](Self::begin); a fresh
     /// store is only called after its instantiation succeeded).
     fn func(&mut self, export: &str, args: &[Val], fresh: bool) -> Result<(Func, Vec<Val>), RuntimeError> {
-        if fresh {
-            // One call in this store: caching the export would cost more
-            // than it saves.
-            let func = self.lookup(export)?;
-            let ty = func.ty(&self.store);
-            crate::typecheck::check_arguments(ty.params(), args).map_err(|reason| invalid_arguments(export, reason))?;
-            return Ok((func, vec![Val::Bool(false); ty.results().len()]));
-        }
-        let index = match self.funcs.find(export) {
-            Some(index) => index,
+        let cached = if fresh { None } else { self.funcs.find(export) };
+        let (func, position) = match cached {
+            Some(cached) => cached,
             None => {
-                let func = self.lookup(export)?;
-                let ty = func.ty(&self.store);
-                let cached = CachedFunc {
-                    func,
-                    params: ty.params().map(|(name, ty)| (Box::from(name), ty)).collect(),
-                    results: ty.results().len(),
-                };
-                self.funcs.insert(export, cached)
+                let (position, exported) = self.component.export(export)?;
+                let index = exported.index;
+                let func = self.instantiated_instance()?.get_func(&mut self.store, index);
+                let func = func.ok_or_else(|| self.component.no_such_export(export))?;
+                // One call in a fresh store: caching the export would cost
+                // more than it saves.
+                if !fresh {
+                    self.funcs.insert(export, (func, position));
+                }
+                (func, position)
             }
         };
-        let Some((_, cached)) = self.funcs.entries.get(index) else {
+        let Some(exported) = self.component.export_at(position) else {
             return Err(self.component.no_such_export(export));
         };
-        crate::typecheck::check_arguments(cached.params.iter().map(|(name, ty)| (&**name, ty)), args)
+        crate::typecheck::check_arguments(exported.params.iter().map(|(name, ty)| (&**name, ty)), args)
             .map_err(|reason| invalid_arguments(export, reason))?;
-        Ok((cached.func, vec![Val::Bool(false); cached.results]))
+        Ok((func, vec![Val::Bool(false); exported.results.len()]))
     }
 
     fn lookup(&mut self, export: &str) -> Result<Func, RuntimeError> {
-        let index = self.component.export_index(export)?;
+        let (_, exported) = self.component.export(export)?;
+        let index = exported.index;
         let instance = self.instantiated_instance()?;
         instance.get_func(&mut self.store, index).ok_or_else(|| self.component.no_such_export(export))
     }
@@ -693,40 +689,34 @@ fn panic_error(panic: &(dyn std::any::Any + Send)) -> wasmtime::Error {
     })
 }
 
-/// The exports of a live instance looked up so far, with their parameter
-/// types and result counts. The export called last is checked first, without
-/// hashing: most callers call one export over and over.
+/// The exports of a live instance looked up so far, each with its position
+/// in the component's export table (which holds its signature). The export
+/// called last is checked first, without hashing: most callers call one
+/// export over and over.
 #[derive(Default)]
 struct ExportCache {
-    entries: Vec<(Box<str>, CachedFunc)>,
+    entries: Vec<(Box<str>, Func, usize)>,
     by_name: HashMap<Box<str>, usize>,
     last: usize,
 }
 
-struct CachedFunc {
-    func: Func,
-    params: Box<[(Box<str>, Type)]>,
-    results: usize,
-}
-
 impl ExportCache {
-    /// The index of `export`'s entry, if looked up before.
-    fn find(&mut self, export: &str) -> Option<usize> {
-        if let Some((name, _)) = self.entries.get(self.last)
+    /// `export`'s function and table position, if looked up before.
+    fn find(&mut self, export: &str) -> Option<(Func, usize)> {
+        if let Some((name, func, position)) = self.entries.get(self.last)
             && **name == *export
         {
-            return Some(self.last);
+            return Some((*func, *position));
         }
         let index = *self.by_name.get(export)?;
         self.last = index;
-        Some(index)
+        self.entries.get(index).map(|(_, func, position)| (*func, *position))
     }
 
-    fn insert(&mut self, export: &str, cached: CachedFunc) -> usize {
+    fn insert(&mut self, export: &str, (func, position): (Func, usize)) {
         self.last = self.entries.len();
         self.by_name.insert(export.into(), self.last);
-        self.entries.push((export.into(), cached));
-        self.last
+        self.entries.push((export.into(), func, position));
     }
 }
 

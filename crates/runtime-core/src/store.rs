@@ -452,11 +452,25 @@ impl CallProgress {
 
     /// `progress` made ready for a new call: reset in place when nobody else
     /// holds it (a synchronous call on a live instance), else replaced. Saves
-    /// an allocation per warm call.
+    /// an allocation per warm call. No `Weak` of a tracker is ever made, so a
+    /// strong count of one is this handle alone (a plain load, where
+    /// `Arc::get_mut` takes a lock on the weak count).
     pub fn renew(progress: &mut Arc<Self>) {
-        match Arc::get_mut(progress) {
-            Some(unshared) => *unshared = Self::default(),
-            None => *progress = Self::new(),
+        if Arc::strong_count(progress) == 1 {
+            progress.reset();
+        } else {
+            *progress = Self::new();
+        }
+    }
+
+    /// Back to [`Default`]: the pattern names every field, so a new one
+    /// cannot be forgotten here.
+    fn reset(&self) {
+        let Self { phase, in_host, host_calls, host_nanos, host_edges } = self;
+        phase.store(0, Ordering::Relaxed);
+        in_host.store(false, Ordering::Relaxed);
+        for counter in [host_calls, host_nanos, host_edges] {
+            counter.store(0, Ordering::Relaxed);
         }
     }
 
