@@ -114,7 +114,8 @@ fn component_wit(binary: &[u8]) -> Result<(String, Vec<String>), RuntimeError> {
     Ok((printer.output.to_string(), functions))
 }
 
-/// `  PREFIXNAME: func(PARAMS) -> RESULT` in WIT.
+/// `  PREFIXNAME: func(PARAMS) -> RESULT` in WIT (`async func` for a
+/// component-model async function).
 fn signature(resolve: &Resolve, prefix: &str, function: &Function) -> String {
     let type_name = |ty: &wit_parser::Type| {
         let mut printer = WitPrinter::default();
@@ -125,5 +126,6 @@ fn signature(resolve: &Resolve, prefix: &str, function: &Function) -> String {
     };
     let params: Vec<String> = function.params.iter().map(|p| format!("{}: {}", p.name, type_name(&p.ty))).collect();
     let result = function.result.as_ref().map(|ty| format!(" -> {}", type_name(ty))).unwrap_or_default();
-    format!("  {prefix}{}: func({}){result}", function.name, params.join(", "))
+    let kind = if function.kind.is_async() { "async func" } else { "func" };
+    format!("  {prefix}{}: {kind}({}){result}", function.name, params.join(", "))
 }

@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use runtime::{Allocation, CallReport, ComponentManifest, CrashKind, HostPolicy, LoadedComponent, RuntimeError, Val};
+use runtime::{
+    Allocation, CallReport, ComponentManifest, CrashKind, HostPolicy, LoadedComponent, Runtime, RuntimeError, Val,
+};
 use serde_json::json;
 
 use crate::grants::GrantFlags;
@@ -187,27 +189,43 @@ fn execute(args: &RunArgs) -> Result<ExitCode, Failure> {
         ));
     }
     args.grants.apply(&mut manifest.wasi, &args.args, command, &policy).map_err(Failure::Usage)?;
-    let mut builder = crate::runtime_builder()
-        // One process, one instance: a pool of slots it never reuses costs
-        // milliseconds to reserve.
-        .allocation(Allocation::OnDemand)
-        .policy(runtime_policy(&policy, &args.grants)?);
-    if let Some(dir) = &args.cache_dir {
-        // One run needs no shared cache: an unusable one costs a compile
-        // (into a private temporary directory), never the run.
-        match runtime::cli_support::check_cache_dir(dir) {
-            Ok(()) => builder = builder.disk_cache(dir),
-            Err(error) => {
-                let fix = match &error {
-                    runtime::LoadError::CacheDir { fix, .. } => format!(" ({fix})"),
-                    _ => String::new(),
-                };
-                tracing::warn!("{error}{fix}; compiling into a private temporary cache instead");
+    let build = |policy: HostPolicy| -> Result<Runtime, Failure> {
+        let mut builder = crate::runtime_builder()
+            // One process, one instance: a pool of slots it never reuses
+            // costs milliseconds to reserve.
+            .allocation(Allocation::OnDemand)
+            .policy(policy);
+        if let Some(dir) = &args.cache_dir {
+            // One run needs no shared cache: an unusable one costs a compile
+            // (into a private temporary directory), never the run.
+            match runtime::cli_support::check_cache_dir(dir) {
+                Ok(()) => builder = builder.disk_cache(dir),
+                Err(error) => {
+                    let fix = match &error {
+                        runtime::LoadError::CacheDir { fix, .. } => format!(" ({fix})"),
+                        _ => String::new(),
+                    };
+                    tracing::warn!("{error}{fix}; compiling into a private temporary cache instead");
+                }
             }
         }
-    }
-    let runtime = builder.build()?;
-    let component = runtime.load_file(&path, &manifest, &grants_dir)?.with_stdout_to_stderr(args.json);
+        Ok(builder.build()?)
+    };
+    let policy = runtime_policy(&policy, &args.grants)?;
+    let runtime = build(policy.clone())?;
+    let (_runtime, component) = match runtime.load_file(&path, &manifest, &grants_dir) {
+        // One process runs one component: turning component-model async on
+        // for a WASI 0.3 one costs no other component anything.
+        Err(RuntimeError::Load(runtime::LoadError::NeedsComponentModelAsync)) => {
+            let policy =
+                policy.to_builder().component_model_async(true).build().map_err(|e| Failure::Usage(e.to_string()))?;
+            let runtime = build(policy)?;
+            let component = runtime.load_file(&path, &manifest, &grants_dir)?;
+            (runtime, component)
+        }
+        loaded => (runtime, loaded?),
+    };
+    let component = component.with_stdout_to_stderr(args.json);
     // Calls go through the async executor, as an embedder's would.
     let executor = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -213,6 +213,13 @@ impl<T: 'static> LoadedComponent<T> {
         self.inner.imports
     }
 
+    /// Whether any function export is `async` (component-model async, as
+    /// WASI 0.3 components export): wasmtime calls those only from async
+    /// stores.
+    pub fn has_async_exports(&self) -> bool {
+        self.inner.exports.iter().any(|(_, exported)| exported.is_async)
+    }
+
     /// Whether the synchronous calls refuse this component.
     pub fn requires_async(&self) -> bool {
         self.inner.requires_async
@@ -224,9 +231,18 @@ impl<T: 'static> LoadedComponent<T> {
     }
 
     /// The export that runs the component as a command
-    /// (`wasi:cli/run@VERSION#run`), if it has one.
+    /// (`wasi:cli/run@VERSION#run`), if it has one: the newest version when
+    /// it exports several (a p3 command built with a p2 standard library
+    /// exports `run@0.2` too, whose `main` is not the program).
     pub fn command_export(&self) -> Option<String> {
-        self.export_names().iter().find(|name| name.starts_with("wasi:cli/run@") && name.ends_with("#run")).cloned()
+        self.export_names()
+            .iter()
+            .filter_map(|name| {
+                let version = name.strip_prefix("wasi:cli/run@")?.strip_suffix("#run")?;
+                Some((version_key(version), name))
+            })
+            .max_by(|(a, _), (b, _)| a.cmp(b))
+            .map(|(_, name)| name.clone())
     }
 
     /// The compiled component.
@@ -294,9 +310,24 @@ impl<T: 'static> LoadedComponent<T> {
     }
 }
 
+/// `MAJOR.MINOR.PATCH[-PRE]` as numbers to compare (a missing or
+/// unreadable part counts as 0; a pre-release orders before its release).
+fn version_key(version: &str) -> ([u64; 3], bool) {
+    let (release, pre) = match version.split_once('-') {
+        Some((release, _)) => (release, true),
+        None => (version, false),
+    };
+    let mut parts = [0; 3];
+    for (part, text) in parts.iter_mut().zip(release.split('.')) {
+        *part = text.parse().unwrap_or(0);
+    }
+    (parts, !pre)
+}
+
 /// A function export resolved at load: its index and its signature.
 pub(crate) struct ExportedFunc {
     pub(crate) index: ComponentExportIndex,
+    pub(crate) is_async: bool,
     pub(crate) params: Box<[(Box<str>, Type)]>,
     pub(crate) results: Box<[Type]>,
 }
@@ -311,7 +342,10 @@ fn function_exports(engine: &RuntimeEngine, component: &Component) -> (Vec<Strin
     let mut add = |name: String, parent: Option<&ComponentExportIndex>, inner: &str| {
         if let Some((ComponentItem::ComponentFunc(func), index)) = component.get_export(parent, inner) {
             let params = func.params().map(|(name, ty)| (Box::from(name), ty)).collect();
-            table.push((Box::from(name.as_str()), ExportedFunc { index, params, results: func.results().collect() }));
+            table.push((
+                Box::from(name.as_str()),
+                ExportedFunc { index, is_async: func.async_(), params, results: func.results().collect() },
+            ));
             names.push(name);
         }
     };
@@ -333,4 +367,16 @@ fn function_exports(engine: &RuntimeEngine, component: &Component) -> (Vec<Strin
 
 fn import_names(engine: &RuntimeEngine, component: &Component) -> Vec<String> {
     component.component_type().imports(engine.engine()).map(|(name, _)| name.to_owned()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::version_key;
+
+    #[test]
+    fn newer_versions_order_after_older_ones_and_releases_after_their_pre_releases() {
+        let mut versions = ["0.3.0", "0.2.0", "0.2.10", "0.3.0-rc-2025-09-16", "0.2.4", "1", "x.y"];
+        versions.sort_by_key(|version| version_key(version));
+        assert_eq!(versions, ["x.y", "0.2.0", "0.2.4", "0.2.10", "0.3.0-rc-2025-09-16", "0.3.0", "1"]);
+    }
 }

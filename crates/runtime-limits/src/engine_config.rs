@@ -45,7 +45,10 @@ pub fn engine_config(policy: &HostPolicy, allocation: Allocation) -> Config {
         .epoch_interruption(true)
         // Wasm backtraces stay at wasmtime's default (on, 20 frames): crash
         // reports carry them.
-        .concurrency_support(false);
+        // wasmtime's concurrency support slows every call (see
+        // `HostPolicy::component_model_async`): on only where the policy runs
+        // component-model async components.
+        .concurrency_support(policy.component_model_async());
     if allocation == Allocation::Pooling {
         let instances = policy.max_concurrent_instances();
         let mut pool = PoolingAllocationConfig::new();

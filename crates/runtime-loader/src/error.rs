@@ -165,6 +165,17 @@ pub enum LoadError {
         message: String,
     },
 
+    /// The component uses component-model async (a WASI 0.3 component:
+    /// async functions, streams, futures) and the policy does not run it.
+    #[error("the component uses component-model async (WASI 0.3), which this host's policy does not run")]
+    #[diagnostic(
+        code(runtime::load::needs_component_model_async),
+        help(
+            "set `[engine] component-model-async = true` in the policy file (--policy FILE): every call of every component then pays wasmtime's concurrency support"
+        )
+    )]
+    NeedsComponentModelAsync,
+
     /// The component imports something the host does not provide.
     #[error("the host does not provide what the component imports: {message}")]
     #[diagnostic(code(runtime::load::link_failed))]
@@ -285,6 +296,7 @@ impl LoadError {
             Self::MemoryMinimumTooLarge { .. } => "memory-limit-exceeded",
             Self::TableMinimumTooLarge { .. } => "table-limit-exceeded",
             Self::CompileFailed { .. } => "compile-failed",
+            Self::NeedsComponentModelAsync => "component-model-async-disabled",
             Self::CompileLimitExceeded { .. } => "compile-limit-exceeded",
             Self::CompileWorker { .. } => "compile-worker-failed",
             Self::LinkFailed { .. } => "link-failed",

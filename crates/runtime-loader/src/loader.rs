@@ -222,16 +222,23 @@ impl ComponentLoader {
         let engine = self.engine.engine();
         // Only now, on a miss: every cached binary was walked before it was compiled.
         sniff::scan(&binary, policy)?;
-        let component = match &self.worker {
-            Some(worker) => self.compile_in_worker(worker, &binary, hash)?,
-            None => {
-                let component = Component::from_binary(engine, &binary)
-                    .map_err(|e| LoadError::CompileFailed { message: format!("{e:#}") })?;
-                if let Some(disk) = &self.disk {
-                    disk.put(hash, &component);
-                }
-                component
+        let compiled = match &self.worker {
+            Some(worker) => self.compile_in_worker(worker, &binary, hash),
+            None => Component::from_binary(engine, &binary)
+                .map_err(|e| LoadError::CompileFailed { message: format!("{e:#}") })
+                .inspect(|component| {
+                    if let Some(disk) = &self.disk {
+                        disk.put(hash, component);
+                    }
+                }),
+        };
+        let component = match compiled {
+            Err(LoadError::CompileFailed { .. })
+                if !policy.component_model_async() && sniff::needs_component_model_async(&binary) =>
+            {
+                return Err(LoadError::NeedsComponentModelAsync);
             }
+            other => other?,
         };
         self.memory.insert(hash, &component);
         Ok(CompiledComponent { component, hash, source: CacheSource::Compiled })

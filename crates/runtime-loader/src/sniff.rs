@@ -101,6 +101,22 @@ pub fn declared_figures(binary: &[u8]) -> DeclaredFigures {
     figures
 }
 
+/// Whether `binary` fails to validate only for want of component-model
+/// async (WASI 0.3's async functions, streams, futures, tasks): valid with
+/// those features, invalid without them. Asked only after a compile failed,
+/// so its two validations cost nothing on the way to a working component.
+pub(crate) fn needs_component_model_async(binary: &[u8]) -> bool {
+    use wasmparser::{Validator, WasmFeatures};
+    let async_features = WasmFeatures::CM_ASYNC
+        | WasmFeatures::CM_MORE_ASYNC_BUILTINS
+        | WasmFeatures::CM_ASYNC_STACKFUL
+        | WasmFeatures::CM_ERROR_CONTEXT;
+    let with = WasmFeatures::default() | async_features;
+    let without = with.difference(async_features);
+    let valid = |features| Validator::new_with_features(features).validate_all(binary).is_ok();
+    valid(with) && !valid(without)
+}
+
 /// Walks the binary once, before compilation: a binary that ends inside a
 /// section is truncated (the parser, told more data may come, asks for it in
 /// the middle of a section or a nested module), one past the compile budget

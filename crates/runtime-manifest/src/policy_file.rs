@@ -10,6 +10,8 @@
 //! max-functions = 50_000
 //! [grants]
 //! network = true
+//! [engine]
+//! component-model-async = true
 //! ```
 //!
 //! Every key is optional; an omitted key keeps the default policy's value.
@@ -28,7 +30,8 @@ use crate::problem::ManifestProblem;
 use crate::units::{ByteSize, Fuel, Timeout};
 use crate::{CompileBudget, GrantPolicy, MAX_MANIFEST_BYTES};
 
-const ROOT_KEYS: &[&str] = &["resources", "compile", "grants"];
+const ROOT_KEYS: &[&str] = &["resources", "compile", "grants", "engine"];
+const ENGINE_KEYS: &[&str] = &["component-model-async"];
 const RESOURCE_KEYS: &[&str] = &[
     "memory",
     "fuel",
@@ -144,6 +147,8 @@ impl HostPolicy {
         text += &format!("max-dir-entries = {}\n", self.grants().max_dir_entries);
         text += &format!("max-descriptors = {}\n", self.grants().max_descriptors);
         text += &format!("max-outgoing-requests = {}\n", self.grants().max_outgoing_requests);
+        text += "\n[engine]\n";
+        text += &format!("component-model-async = {}\n", self.component_model_async());
         text
     }
 }
@@ -163,6 +168,9 @@ impl Checker<'_> {
         }
         if let Some((table, _)) = self.policy_table(root, "grants", GRANT_KEYS) {
             builder = builder.grants(self.policy_grants(table));
+        }
+        if let Some((table, _)) = self.policy_table(root, "engine", ENGINE_KEYS) {
+            builder = self.policy_engine(table, builder);
         }
         if self.problems.len() != before {
             return None;
@@ -308,6 +316,22 @@ impl Checker<'_> {
             }
         }
         budget
+    }
+
+    fn policy_engine(&mut self, table: &DeTable<'_>, mut builder: HostPolicyBuilder) -> HostPolicyBuilder {
+        if let Some(value) = table.get("component-model-async") {
+            match value.get_ref() {
+                DeValue::Boolean(enabled) => builder = builder.component_model_async(*enabled),
+                other => self.wrong_type(
+                    "engine.component-model-async",
+                    "a boolean",
+                    other,
+                    span_of(value),
+                    "component-model-async = true",
+                ),
+            }
+        }
+        builder
     }
 
     fn policy_grants(&mut self, table: &DeTable<'_>) -> GrantPolicy {

@@ -70,6 +70,11 @@ impl DiskState {
         }
     }
 
+    /// Whether the component was granted any directory.
+    pub(crate) fn has_grants(&self) -> bool {
+        !self.grants.is_empty()
+    }
+
     /// Whether the instance, holding what `table` holds and `elsewhere`
     /// descriptors outside it (outgoing HTTP connections), is at its cap.
     pub(crate) fn at_cap(&mut self, table: &mut ResourceTable, elsewhere: usize) -> bool {

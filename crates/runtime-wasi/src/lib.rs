@@ -41,10 +41,12 @@ mod grant_dir;
 mod grants;
 mod listing;
 mod output;
+mod p3;
 mod replay;
 mod sockets;
 
 pub use grants::WasiGrants;
+pub use p3::add_to_linker as add_wasi_p3_to_linker;
 
 pub use output::{MAX_QUEUED_OUTPUT_BYTES, MAX_QUEUED_OUTPUT_BYTES_PER_PROCESS, flush_inherited_output};
 
@@ -516,20 +518,23 @@ impl bindings::io::error::HostError for IoErrorsView<'_> {
     }
 }
 
+/// `state`, told that the guest now calls `interface`.
+fn enter<'a, T>(state: &'a mut StoreState<T>, interface: &'static str) -> &'a mut StoreState<T> {
+    state.enter_host_function(HostFunction::Wasi(interface));
+    state
+}
+
 /// Adds WASI p2 to `linker` as `wasmtime_wasi::p2::add_to_linker_async`
 /// does, interface by interface from wasmtime-wasi's own bindings, with one
 /// difference: each interface's accessor first tells the store which
 /// interface is called. That is how WASI calls enter the host-call phase
 /// (so the deadline covers a guest blocked in `poll`), are counted and timed
 /// in the report, and how a WASI failure is reported as `host-error` naming
-/// its interface rather than as a guest's fault.
+/// its interface rather than as a guest's fault. [`add_wasi_p3_to_linker`]
+/// links the WASI 0.3 interfaces beside them the same way.
 pub fn add_wasi_to_linker<T: Send + 'static>(linker: &mut Linker<StoreState<T>>) -> wasmtime::Result<()> {
     use bindings::{cli, clocks, filesystem, io, random, sockets};
 
-    fn enter<'a, T>(state: &'a mut StoreState<T>, interface: &'static str) -> &'a mut StoreState<T> {
-        state.enter_host_function(HostFunction::Wasi(interface));
-        state
-    }
     // An interface that needs a grant the manifest lacks sees an empty table
     // that holds nothing, and the call hook fails the call when it returns.
     fn gate<'a, T>(state: &'a mut StoreState<T>, interface: &'static str, needs: Capability) -> Gated<'a> {

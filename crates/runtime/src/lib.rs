@@ -371,8 +371,15 @@ impl<T: Send + 'static> RuntimeBuilder<T> {
         let Parts { engine, loader, executor, quotas } = parts;
         let host = host.unwrap_or_else(AsyncHostRegistry::with_reference_functions);
         let mut linker = host.linker(engine.engine())?;
-        runtime_wasi::add_wasi_to_linker(&mut linker)
-            .map_err(|error| RuntimeError::Internal { message: format!("cannot add WASI to the linker: {error:#}") })?;
+        let wasi_error = |error: wasmtime::Error| RuntimeError::Internal {
+            message: format!("cannot add WASI to the linker: {error:#}"),
+        };
+        runtime_wasi::add_wasi_to_linker(&mut linker).map_err(wasi_error)?;
+        // WASI 0.3's host functions are concurrent: only an engine with
+        // component-model async takes them.
+        if engine.policy().component_model_async() {
+            runtime_wasi::add_wasi_p3_to_linker(&mut linker).map_err(wasi_error)?;
+        }
         for add in links {
             add(&mut linker)
                 .map_err(|error| RuntimeError::Internal { message: format!("cannot link the imports: {error:#}") })?;
@@ -596,8 +603,8 @@ impl<T: Send + 'static> Runtime<T> {
             .with_capabilities(grants.into_capabilities());
         // Every function this runtime's linker provides may be async (host
         // registry and WASI), so a component that imports any needs the
-        // async entry points.
-        let requires_async = core.has_imports();
+        // async entry points, and so does one with async exports.
+        let requires_async = core.has_imports() || core.has_async_exports();
         let core = core.requiring_async(requires_async);
         let name: Arc<str> = manifest.component.name.as_str().into();
         tracing::debug!(component = %name, link_us = started.elapsed().as_micros() as u64, "linked");

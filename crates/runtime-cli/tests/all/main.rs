@@ -4,6 +4,7 @@ mod cache;
 mod check;
 mod command;
 mod inspect;
+mod p3;
 mod readme;
 mod run;
 mod serve;

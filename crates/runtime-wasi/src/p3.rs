@@ -1,0 +1,89 @@
+//! WASI 0.3 beside 0.2: the interfaces a p3 component imports, linked from
+//! wasmtime-wasi's own p3 bindings with the same accessors as their p2
+//! twins, so a p3 call enters the host-call phase, is counted and timed, and
+//! is refused `capability-denied` exactly where its p2 twin is.
+//!
+//! Two classes of p3 interfaces are not yet under this runtime's meters, and
+//! are refused (`capability-denied`, naming the p2 twin that is) rather than
+//! run unmetered: the filesystem of a component with directory grants (its
+//! opens would bypass the descriptor cap, its writes the grant's quota) and
+//! sockets (the descriptor cap). A component without directory grants sees
+//! no preopened directory, as in p2. Clocks, random numbers, the
+//! environment, the arguments, stdio and exit work as in p2.
+
+use wasmtime::component::Linker;
+use wasmtime_wasi::cli::WasiCli;
+use wasmtime_wasi::clocks::WasiClocks;
+use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemCtxView};
+use wasmtime_wasi::p3::bindings::{cli, clocks, filesystem, random, sockets};
+use wasmtime_wasi::random::WasiRandom;
+use wasmtime_wasi::sockets::{WasiSockets, WasiSocketsCtxView};
+use wasmtime_wasi::{cli::WasiCliView as _, clocks::WasiClocksView as _, random::WasiRandomView as _};
+
+use runtime_core::{CapabilityDenied, StoreState};
+
+use crate::{WasiState, enter, wasi_state};
+
+/// Why a p3 interface that is linked refuses a granted component.
+const UNMETERED_FILESYSTEM: &str = "`wasi:filesystem@0.2`: directory grants (the descriptor cap, the quotas) meter 0.2 only, so its 0.3 twin is refused";
+const UNMETERED_SOCKETS: &str =
+    "`wasi:sockets@0.2`: the descriptor cap meters 0.2 sockets only, so their 0.3 twin is refused";
+
+/// Adds WASI 0.3 (`wasi:cli`, `wasi:clocks`, `wasi:random`,
+/// `wasi:filesystem`, `wasi:sockets` at 0.3.x) to `linker`, beside the p2
+/// interfaces [`add_wasi_to_linker`](crate::add_wasi_to_linker) adds. The
+/// linker's engine needs component-model async
+/// (`HostPolicy::component_model_async`); without it this fails.
+pub fn add_to_linker<T: Send + 'static>(l: &mut Linker<StoreState<T>>) -> wasmtime::Result<()> {
+    cli::exit::add_to_linker::<_, WasiCli>(l, |t| wasi_state(enter(t, "wasi:cli/exit@0.3")).cli())?;
+    cli::environment::add_to_linker::<_, WasiCli>(l, |t| wasi_state(enter(t, "wasi:cli/environment@0.3")).cli())?;
+    cli::stdin::add_to_linker::<_, WasiCli>(l, |t| wasi_state(enter(t, "wasi:cli/stdin@0.3")).cli())?;
+    cli::stdout::add_to_linker::<_, WasiCli>(l, |t| wasi_state(enter(t, "wasi:cli/stdout@0.3")).cli())?;
+    cli::stderr::add_to_linker::<_, WasiCli>(l, |t| wasi_state(enter(t, "wasi:cli/stderr@0.3")).cli())?;
+    cli::terminal_input::add_to_linker::<_, WasiCli>(l, |t| wasi_state(enter(t, "wasi:cli/terminal-input@0.3")).cli())?;
+    cli::terminal_output::add_to_linker::<_, WasiCli>(l, |t| {
+        wasi_state(enter(t, "wasi:cli/terminal-output@0.3")).cli()
+    })?;
+    cli::terminal_stdin::add_to_linker::<_, WasiCli>(l, |t| wasi_state(enter(t, "wasi:cli/terminal-stdin@0.3")).cli())?;
+    cli::terminal_stdout::add_to_linker::<_, WasiCli>(l, |t| {
+        wasi_state(enter(t, "wasi:cli/terminal-stdout@0.3")).cli()
+    })?;
+    cli::terminal_stderr::add_to_linker::<_, WasiCli>(l, |t| {
+        wasi_state(enter(t, "wasi:cli/terminal-stderr@0.3")).cli()
+    })?;
+    clocks::types::add_to_linker::<_, WasiClocks>(l, |t| wasi_state(enter(t, "wasi:clocks/types@0.3")).clocks())?;
+    clocks::monotonic_clock::add_to_linker::<_, WasiClocks>(l, |t| {
+        wasi_state(enter(t, "wasi:clocks/monotonic-clock@0.3")).clocks()
+    })?;
+    clocks::system_clock::add_to_linker::<_, WasiClocks>(l, |t| {
+        wasi_state(enter(t, "wasi:clocks/system-clock@0.3")).clocks()
+    })?;
+    random::random::add_to_linker::<_, WasiRandom>(l, |t| wasi_state(enter(t, "wasi:random/random@0.3")).random())?;
+    random::insecure::add_to_linker::<_, WasiRandom>(l, |t| wasi_state(enter(t, "wasi:random/insecure@0.3")).random())?;
+    random::insecure_seed::add_to_linker::<_, WasiRandom>(l, |t| {
+        wasi_state(enter(t, "wasi:random/insecure-seed@0.3")).random()
+    })?;
+    filesystem::preopens::add_to_linker::<_, WasiFilesystem>(l, |t| filesystem_of(t, "wasi:filesystem/preopens@0.3"))?;
+    filesystem::types::add_to_linker::<_, WasiFilesystem>(l, |t| filesystem_of(t, "wasi:filesystem/types@0.3"))?;
+    sockets::types::add_to_linker::<_, WasiSockets>(l, |t| sockets_of(t, "wasi:sockets/types@0.3"))?;
+    sockets::ip_name_lookup::add_to_linker::<_, WasiSockets>(l, |t| sockets_of(t, "wasi:sockets/ip-name-lookup@0.3"))?;
+    Ok(())
+}
+
+/// The filesystem for a p3 call: the context's, which preopens nothing;
+/// refused for a component with directory grants (see the module docs).
+fn filesystem_of<'a, T>(state: &'a mut StoreState<T>, interface: &'static str) -> WasiFilesystemCtxView<'a> {
+    let granted = wasi_state(enter(state, interface)).disk.has_grants();
+    if granted {
+        state.deny(CapabilityDenied::new(interface, UNMETERED_FILESYSTEM));
+    }
+    let wasi: &'a mut WasiState = wasi_state(state);
+    let table = if granted { &mut wasi.denied } else { &mut wasi.table };
+    WasiFilesystemCtxView { ctx: wasi.ctx.filesystem(), table }
+}
+
+/// Sockets for a p3 call: refused, granted or not (see the module docs).
+fn sockets_of<'a, T>(state: &'a mut StoreState<T>, interface: &'static str) -> WasiSocketsCtxView<'a> {
+    state.deny(CapabilityDenied::new(interface, UNMETERED_SOCKETS));
+    wasi_state(enter(state, interface)).sockets(false)
+}
