@@ -4,6 +4,7 @@ mod admission;
 mod boundary;
 mod embedder;
 mod grants;
+mod p3;
 mod rust_guest;
 mod wasi;
 
