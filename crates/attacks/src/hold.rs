@@ -23,8 +23,43 @@ pub(super) const RSS_ALLOWANCE: u64 = 16 << 20;
 /// Descriptors the host may open beyond its baseline: the default cap of 16
 /// plus a few of its own (the cache, the output thread).
 pub(super) const FD_ALLOWANCE: usize = 16 + 4;
-/// The guest action every run ends with.
-const SETTLING_PAUSE: &str = "pause:60";
+/// The command fixture an attack runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Guest {
+    /// `fixtures/guests/rust-command`: WASI p2.
+    Command,
+    /// `fixtures/guests/rust-p3-command`: WASI 0.3, an async `run`.
+    P3Command,
+}
+
+impl Guest {
+    fn fixture(self) -> PathBuf {
+        let name = match self {
+            Self::Command => "rust-command.wasm",
+            Self::P3Command => "rust-p3-command.wasm",
+        };
+        crate::workspace_root().join("fixtures/guests").join(name)
+    }
+
+    /// The guest's memory budget: the outside corpus's 1 MiB, or the 4 MiB
+    /// the p3 fixture's start needs (about 1.1 MiB).
+    fn memory(self) -> &'static str {
+        match self {
+            Self::Command => MEMORY,
+            Self::P3Command => "4MiB",
+        }
+    }
+
+    /// The action every run ends with: a pause that keeps the process
+    /// alive for a few samples after the attack, so its high-water mark
+    /// (VmHWM only grows) is read, however quick the attack was.
+    fn settling_pause(self) -> &'static str {
+        match self {
+            Self::Command => "pause:60",
+            Self::P3Command => "sleep:60",
+        }
+    }
+}
 /// A run may take this long (start-up, a cached load and the guest's work).
 const WALL: Duration = Duration::from_secs(15);
 
@@ -51,7 +86,7 @@ pub(super) enum Reader {
 }
 
 pub(super) fn fixture() -> PathBuf {
-    crate::workspace_root().join("fixtures/guests/rust-command.wasm")
+    Guest::Command.fixture()
 }
 
 pub(super) fn scratch(name: &str) -> PathBuf {
@@ -61,23 +96,30 @@ pub(super) fn scratch(name: &str) -> PathBuf {
 /// Runs the command fixture with `flags`, then `-- actions`, and samples the
 /// process's memory and descriptors until it exits.
 pub(super) fn run(flags: &[String], actions: &[&str], env: &[(&str, &str)], reader: Reader) -> Result<Run, String> {
-    run_watching(flags, actions, env, reader, None)
+    run_watching(Guest::Command, flags, actions, env, reader, None)
 }
 
 /// Starts the command fixture with `flags` and `-- actions` (limits from the
 /// flags' `--manifest` when they name one, else the suite's own).
-pub(super) fn spawn(flags: &[String], actions: &[&str], env: &[(&str, &str)]) -> Result<std::process::Child, String> {
+pub(super) fn spawn(
+    guest: Guest,
+    flags: &[String],
+    actions: &[&str],
+    env: &[(&str, &str)],
+) -> Result<std::process::Child, String> {
     let binary = crate::cli_binary()?;
     let cache = crate::target_dir().join("adversarial/hold-cache");
     let mut command = Command::new(binary);
-    command.arg("run").arg(fixture());
+    command.arg("run").arg(guest.fixture());
     if !flags.iter().any(|flag| flag == "--manifest") {
-        command.args(["--memory", MEMORY, "--fuel", "10_000_000_000", "--timeout", "5s"]);
+        // Each limit unless the attack sets its own.
+        for (flag, value) in [("--memory", guest.memory()), ("--fuel", "10_000_000_000"), ("--timeout", "5s")] {
+            if !flags.iter().any(|given| given == flag) {
+                command.args([flag, value]);
+            }
+        }
     }
-    // The closing pause keeps the process alive for a few samples after the
-    // attack, so its high-water mark (VmHWM only grows) is read, however
-    // quick the attack was.
-    command.arg("--cache-dir").arg(&cache).args(flags).arg("--").args(actions).arg(SETTLING_PAUSE);
+    command.arg("--cache-dir").arg(&cache).args(flags).arg("--").args(actions).arg(guest.settling_pause());
     command.envs(env.iter().copied()).env("NO_COLOR", "1");
     command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     command.spawn().map_err(|e| format!("cannot start {}: {e}", binary.display()))
@@ -85,6 +127,7 @@ pub(super) fn spawn(flags: &[String], actions: &[&str], env: &[(&str, &str)]) ->
 
 /// [`run`], also sampling the bytes under `watch` (see [`Run::peak_held`]).
 pub(super) fn run_watching(
+    guest: Guest,
     flags: &[String],
     actions: &[&str],
     env: &[(&str, &str)],
@@ -93,7 +136,7 @@ pub(super) fn run_watching(
 ) -> Result<Run, String> {
     let binary = crate::cli_binary()?;
     let started = Instant::now();
-    let mut child = spawn(flags, actions, env)?;
+    let mut child = spawn(guest, flags, actions, env)?;
     let stdout_pipe = child.stdout.take();
     let mut stderr_pipe = child.stderr.take().ok_or("no stderr")?;
     let stdout_reader = match reader {
@@ -263,6 +306,7 @@ pub(super) struct Attack {
     actions: Vec<String>,
     env: Vec<(&'static str, &'static str)>,
     reader: Reader,
+    guest: Guest,
     /// Runs before the judged one (flags, actions), in order, e.g. to plant something.
     before: Vec<(Vec<String>, Vec<String>)>,
     disk: Option<DiskLimit>,
@@ -284,12 +328,19 @@ impl Attack {
             actions: Vec::new(),
             env: Vec::new(),
             reader: Reader::Draining,
+            guest: Guest::Command,
             before: Vec::new(),
             disk: None,
             held: None,
             start: None,
             shows: Box::new(|_| true),
         }
+    }
+
+    /// Runs `guest` instead of the p2 command fixture.
+    pub(super) fn guest(mut self, guest: Guest) -> Self {
+        self.guest = guest;
+        self
     }
 
     pub(super) fn flags(mut self, flags: &[&str]) -> Self {
@@ -356,7 +407,8 @@ impl Attack {
             start();
         }
         let watch = self.held.is_some().then_some(data.as_path());
-        let outcome = base.and_then(|base| Ok((base, run_watching(&flags, &actions, &self.env, self.reader, watch)?)));
+        let outcome = base
+            .and_then(|base| Ok((base, run_watching(self.guest, &flags, &actions, &self.env, self.reader, watch)?)));
         let ((base_rss, base_fds), run) = match outcome {
             Ok(both) => both,
             Err(error) => return super::probe::host_failure(error),

@@ -19,6 +19,7 @@ mod guests;
 mod hold;
 mod host;
 mod manifests;
+mod p3;
 mod probe;
 mod quota;
 mod random;
@@ -155,6 +156,7 @@ pub fn run(options: &Options) -> Result<bool, String> {
     cases.extend(cache::cases());
     cases.extend(host::cases(options.quick));
     cases.extend(hold::cases(options.quick));
+    cases.extend(p3::cases());
     cases.extend(quota::cases(options.quick));
     cases.extend(random::cases(options.quick, options.seed));
     cases.extend(serve::cases());

@@ -302,7 +302,7 @@ fn processes_at_once() -> Outcome {
     let actions = ["pause:1500", "fillnew:/data=1048576", "fillnew:/data=1048576", "fillnew:/data=1048576"];
     let mut children = Vec::new();
     for _ in 0..4 {
-        match hold::spawn(&flags, &actions, &[]) {
+        match hold::spawn(hold::Guest::Command, &flags, &actions, &[]) {
             Ok(child) => children.push(child),
             Err(error) => return super::probe::host_failure(error),
         }

@@ -1,0 +1,79 @@
+//! WASI 0.3 (component-model async) attacks: the Rust p3 command fixture
+//! makes the host hold what p3 adds (streams, futures, subtasks, waits on
+//! host futures) and is judged as every held attack is: what the guest saw,
+//! the host's peak memory and descriptors, and the wall time. Each limit is
+//! shown holding and, beside it, work under it succeeding.
+
+use super::Case;
+use super::hold::{Attack, Guest, kind, says};
+
+pub(crate) fn cases() -> Vec<Case> {
+    let p3 = |name, expected| Attack::new("p3", name, expected).guest(Guest::P3Command);
+    let typed = |run: &super::hold::Run, kinds: &[&str]| {
+        run.code == Some(3) && kinds.iter().any(|kind| run.stderr.contains(kind))
+    };
+    let attacks = vec![
+        // Handles: every end of a stream or future, every subtask.
+        p3("100,000 streams held unread", "handle-limit-exceeded")
+            .actions(&["streams:100000"])
+            .shows(kind("handle-limit-exceeded")),
+        p3("100,000 futures held unresolved", "handle-limit-exceeded")
+            .actions(&["futures:100000"])
+            .shows(kind("handle-limit-exceeded")),
+        p3("100,000 subtasks at once", "a limit, typed")
+            .actions(&["spawn:100000"])
+            .shows(move |run| typed(run, &["handle-limit-exceeded", "memory-limit-exceeded"])),
+        // Two handles a pair, all held until `run` returns: 7,000 of 10,000.
+        p3("1,500 streams, 1,500 futures and 500 subtasks at once", "all made, exit 0")
+            .actions(&["streams:1500", "futures:1500", "spawn:500"])
+            .shows(|run| {
+                run.code == Some(0)
+                    && run.stdout.contains("streams 1500")
+                    && run.stdout.contains("futures 1500")
+                    && run.stdout.contains("spawned 500 finished 500")
+            }),
+        p3("streams to the limit, twice in one run", "handle-limit-exceeded")
+            .actions(&["streams:4000", "streams:4000"])
+            .shows(kind("handle-limit-exceeded")),
+        // Time: one deadline over every task of the call.
+        p3("an async run that spins", "deadline-exceeded")
+            .flags(&["--timeout", "200ms"])
+            .actions(&["spin"])
+            .shows(kind("deadline-exceeded")),
+        p3("an async run that spins, little fuel", "out-of-fuel")
+            .flags(&["--fuel", "10_000_000"])
+            .actions(&["spin"])
+            .shows(kind("out-of-fuel")),
+        p3("awaiting a host sleep past the deadline", "deadline-exceeded")
+            .flags(&["--timeout", "200ms"])
+            .actions(&["sleep:60000"])
+            .shows(kind("deadline-exceeded")),
+        p3("1,000 finished subtasks, then a sleep past the deadline", "deadline-exceeded")
+            .flags(&["--timeout", "200ms"])
+            .actions(&["spawn:1000", "sleep:60000"])
+            .shows(kind("deadline-exceeded")),
+        p3("a sleep within the deadline", "slept, exit 0")
+            .flags(&["--timeout", "2s"])
+            .actions(&["sleep:50"])
+            .shows(|run| run.code == Some(0) && run.stdout.contains("slept 50")),
+        // Buffers: a write nobody reads stays in the guest.
+        p3("1 MB written into a stream nobody reads", "nothing accepted, RSS flat")
+            .actions(&["write-unread:1000000"])
+            .shows(says("accepted 0")),
+        p3("2 MB written into an unread stream under 4 MiB, 8 times", "nothing accepted, RSS flat")
+            .actions(&["write-unread:2000000"; 8])
+            .shows(|run| run.code == Some(0) && run.stdout.matches("accepted 0").count() == 8),
+        // The guest's own failures stay its own.
+        // Its panic message discarded: the suite reads "panicked" on stderr
+        // as the host's own.
+        p3("a panic in the async run", "unreachable")
+            .flags(&["--stdio", "discard"])
+            .actions(&["args", "panic"])
+            .shows(kind("unreachable")),
+        p3("exit-with-code 42 from the async run", "exit 42").actions(&["exit:42"]).shows(|run| run.code == Some(42)),
+        p3("the p2 run a p3 command also exports is not the one run", "exit 0, its output")
+            .actions(&["args"])
+            .shows(|run| run.code == Some(0) && run.stdout.starts_with("rust-p3-command.wasm args")),
+    ];
+    attacks.into_iter().map(Attack::case).collect()
+}
