@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 mod fixtures;
 mod tidy;
 mod wasi_testsuite;
+mod wasi_testsuite_runner;
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", about = "Project automation: the attack suite and repository checks")]

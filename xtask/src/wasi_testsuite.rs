@@ -43,6 +43,12 @@ pub(crate) struct Options {
     /// Run only tests whose path contains this text.
     #[arg(long)]
     filter: Option<String>,
+    /// Run the suite's own test runner (Python) through this repository's
+    /// adapter instead: every p1 and p3 test of a `prod/testsuite-base`
+    /// checkout (given by --suite, default target/wasi-testsuite-base),
+    /// reported per suite.
+    #[arg(long)]
+    runner: bool,
 }
 
 /// A test's JSON spec (the legacy format `prod/testsuite-all` uses).
@@ -64,6 +70,16 @@ struct Verdict {
 
 pub(crate) fn run(options: &Options) -> Result<bool, String> {
     let root = crate::workspace_root();
+    if options.runner {
+        let suite = if options.suite == Path::new("target/wasi-testsuite") {
+            root.join("target/wasi-testsuite-base")
+        } else if options.suite.is_absolute() {
+            options.suite.clone()
+        } else {
+            root.join(&options.suite)
+        };
+        return crate::wasi_testsuite_runner::run(&suite);
+    }
     let suite = if options.suite.is_absolute() { options.suite.clone() } else { root.join(&options.suite) };
     let mut tests = find_tests(&suite.join("tests"));
     if tests.is_empty() {

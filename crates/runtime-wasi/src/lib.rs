@@ -524,6 +524,21 @@ fn enter<'a, T>(state: &'a mut StoreState<T>, interface: &'static str) -> &'a mu
     state
 }
 
+// An interface that needs a grant the manifest lacks sees an empty table
+// that holds nothing, and the call hook fails the call when it returns.
+fn gate<'a, T>(state: &'a mut StoreState<T>, interface: &'static str, needs: Capability) -> Gated<'a> {
+    state.enter_host_function(HostFunction::Wasi(interface));
+    let serving = needs == Capability::HttpTypes && state.extension::<WasiState>().is_some_and(|wasi| wasi.serving);
+    let allowed = serving || state.capabilities().layer::<WasiGrants>().is_some_and(|grants| grants.allows(needs));
+    if !allowed {
+        state.deny(CapabilityDenied::new(interface, needs.grant()));
+    }
+    let deadline = state.deadline_instant();
+    let wasi = wasi_state(state);
+    wasi.http_hooks.deadline = Some(deadline);
+    Gated { wasi, allowed }
+}
+
 /// Adds WASI p2 to `linker` as `wasmtime_wasi::p2::add_to_linker_async`
 /// does, interface by interface from wasmtime-wasi's own bindings, with one
 /// difference: each interface's accessor first tells the store which
@@ -535,20 +550,6 @@ fn enter<'a, T>(state: &'a mut StoreState<T>, interface: &'static str) -> &'a mu
 pub fn add_wasi_to_linker<T: Send + 'static>(linker: &mut Linker<StoreState<T>>) -> wasmtime::Result<()> {
     use bindings::{cli, clocks, filesystem, io, random, sockets};
 
-    // An interface that needs a grant the manifest lacks sees an empty table
-    // that holds nothing, and the call hook fails the call when it returns.
-    fn gate<'a, T>(state: &'a mut StoreState<T>, interface: &'static str, needs: Capability) -> Gated<'a> {
-        state.enter_host_function(HostFunction::Wasi(interface));
-        let serving = needs == Capability::HttpTypes && state.extension::<WasiState>().is_some_and(|wasi| wasi.serving);
-        let allowed = serving || state.capabilities().layer::<WasiGrants>().is_some_and(|grants| grants.allows(needs));
-        if !allowed {
-            state.deny(CapabilityDenied::new(interface, needs.grant()));
-        }
-        let deadline = state.deadline_instant();
-        let wasi = wasi_state(state);
-        wasi.http_hooks.deadline = Some(deadline);
-        Gated { wasi, allowed }
-    }
     use Capability::{Http, HttpTypes, Network};
     let l = linker;
     io::error::add_to_linker::<_, IoErrors>(l, |t| IoErrorsView(wasi_state(enter(t, "wasi:io/error")).ctx().table))?;

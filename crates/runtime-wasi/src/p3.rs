@@ -9,7 +9,9 @@
 //! opens would bypass the descriptor cap, its writes the grant's quota) and
 //! sockets (the descriptor cap). A component without directory grants sees
 //! no preopened directory, as in p2. Clocks, random numbers, the
-//! environment, the arguments, stdio and exit work as in p2.
+//! environment, the arguments, stdio and exit work as in p2, and so does
+//! `wasi:http/types` under an HTTP grant; the p3 HTTP client and serving
+//! are not linked yet.
 
 use wasmtime::component::Linker;
 use wasmtime_wasi::cli::WasiCli;
@@ -22,7 +24,8 @@ use wasmtime_wasi::{cli::WasiCliView as _, clocks::WasiClocksView as _, random::
 
 use runtime_core::{CapabilityDenied, StoreState};
 
-use crate::{WasiState, enter, wasi_state};
+use crate::grants::Capability;
+use crate::{WasiState, enter, gate, wasi_state};
 
 /// Why a p3 interface that is linked refuses a granted component.
 const UNMETERED_FILESYSTEM: &str = "`wasi:filesystem@0.2`: directory grants (the descriptor cap, the quotas) meter 0.2 only, so its 0.3 twin is refused";
@@ -66,6 +69,11 @@ pub fn add_to_linker<T: Send + 'static>(l: &mut Linker<StoreState<T>>) -> wasmti
     filesystem::preopens::add_to_linker::<_, WasiFilesystem>(l, |t| filesystem_of(t, "wasi:filesystem/preopens@0.3"))?;
     filesystem::types::add_to_linker::<_, WasiFilesystem>(l, |t| filesystem_of(t, "wasi:filesystem/types@0.3"))?;
     sockets::types::add_to_linker::<_, WasiSockets>(l, |t| sockets_of(t, "wasi:sockets/types@0.3"))?;
+    // `wasi:http/types` alone (fields, requests, responses as values), gated
+    // like its p2 twin; `client` and serving `handler` are not linked yet.
+    wasmtime_wasi_http::p3::bindings::http::types::add_to_linker::<_, wasmtime_wasi_http::WasiHttp>(l, |t| {
+        gate(t, "wasi:http/types@0.3", Capability::HttpTypes).http()
+    })?;
     sockets::ip_name_lookup::add_to_linker::<_, WasiSockets>(l, |t| sockets_of(t, "wasi:sockets/ip-name-lookup@0.3"))?;
     Ok(())
 }
