@@ -52,9 +52,12 @@ def compute_argv(test_path: str,
     # The runner writes the tests' stdin itself.
     argv += ["--stdin", "inherit"]
     if "http" in proposals:
-        # `wasi:http/types` is linked under an HTTP grant, as in p2; an
-        # origin nothing listens on grants no reachable server.
-        argv += ["--allow-http", "http://127.0.0.1:9"]
+        # `wasi:http` is linked under an HTTP grant, as in p2: the servers
+        # the runner started for the test (named in HTTP_SERVER_* variables),
+        # or an origin nothing listens on.
+        servers = [value for key, value in env.items() if key.startswith("HTTP_SERVER_")]
+        for origin in servers or ["127.0.0.1:9"]:
+            argv += ["--allow-http", f"http://{origin}"]
     if POLICY:
         argv += ["--policy", POLICY]
     for key, value in env.items():

@@ -178,6 +178,28 @@ pub(crate) fn runtime_policy(policy: &HostPolicy, flags: &GrantFlags) -> Result<
     policy.to_builder().grants(grants).build().map_err(|error| Failure::Usage(error.to_string()))
 }
 
+/// `load` with the runtime `build` makes for `policy`, and for a WASI 0.3
+/// component that policy does not run, again with component-model async on:
+/// the CLI runs one component per process, so it costs no other component
+/// anything.
+pub(crate) fn load_turning_on_async<C>(
+    policy: HostPolicy,
+    build: impl Fn(HostPolicy) -> Result<Runtime, Failure>,
+    load: impl Fn(&Runtime) -> Result<C, RuntimeError>,
+) -> Result<(Runtime, C), Failure> {
+    let runtime = build(policy.clone())?;
+    match load(&runtime) {
+        Err(RuntimeError::Load(runtime::LoadError::NeedsComponentModelAsync)) => {
+            let policy =
+                policy.to_builder().component_model_async(true).build().map_err(|e| Failure::Usage(e.to_string()))?;
+            let runtime = build(policy)?;
+            let loaded = load(&runtime)?;
+            Ok((runtime, loaded))
+        }
+        loaded => Ok((runtime, loaded?)),
+    }
+}
+
 fn execute(args: &RunArgs) -> Result<ExitCode, Failure> {
     let policy = crate::load_policy(args.policy.as_deref())?;
     let (mut manifest, grants_dir) = manifest(&args.limits, &policy)?;
@@ -212,19 +234,8 @@ fn execute(args: &RunArgs) -> Result<ExitCode, Failure> {
         Ok(builder.build()?)
     };
     let policy = runtime_policy(&policy, &args.grants)?;
-    let runtime = build(policy.clone())?;
-    let (_runtime, component) = match runtime.load_file(&path, &manifest, &grants_dir) {
-        // One process runs one component: turning component-model async on
-        // for a WASI 0.3 one costs no other component anything.
-        Err(RuntimeError::Load(runtime::LoadError::NeedsComponentModelAsync)) => {
-            let policy =
-                policy.to_builder().component_model_async(true).build().map_err(|e| Failure::Usage(e.to_string()))?;
-            let runtime = build(policy)?;
-            let component = runtime.load_file(&path, &manifest, &grants_dir)?;
-            (runtime, component)
-        }
-        loaded => (runtime, loaded?),
-    };
+    let (_runtime, component) =
+        load_turning_on_async(policy, build, |runtime| runtime.load_file(&path, &manifest, &grants_dir))?;
     let component = component.with_stdout_to_stderr(args.json);
     // Calls go through the async executor, as an embedder's would.
     let executor = tokio::runtime::Builder::new_current_thread()

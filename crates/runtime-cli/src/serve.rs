@@ -55,16 +55,21 @@ fn execute(args: &ServeArgs) -> Result<(), Failure> {
     let policy = crate::load_policy(args.policy.as_deref())?;
     let (mut manifest, grants_dir) = crate::run::manifest(&args.limits, &policy)?;
     args.grants.apply(&mut manifest.wasi, &[], false, &policy).map_err(Failure::Usage)?;
-    let mut builder = crate::runtime_builder()
-        .policy(crate::run::runtime_policy(&policy, &args.grants)?)
-        // A request waits for a slot at most a second, then gets 503; at
-        // most one request per connection waits.
-        .queue(args.max_connections, std::time::Duration::from_secs(1));
-    if let Some(dir) = &args.cache_dir {
-        builder = builder.disk_cache(dir);
-    }
-    let runtime = builder.build()?;
-    let component = runtime.load_file(&args.component, &manifest, &grants_dir)?;
+    let build = |policy: runtime::HostPolicy| -> Result<runtime::Runtime, Failure> {
+        let mut builder = crate::runtime_builder()
+            .policy(policy)
+            // A request waits for a slot at most a second, then gets 503; at
+            // most one request per connection waits.
+            .queue(args.max_connections, std::time::Duration::from_secs(1));
+        if let Some(dir) = &args.cache_dir {
+            builder = builder.disk_cache(dir);
+        }
+        Ok(builder.build()?)
+    };
+    let policy = crate::run::runtime_policy(&policy, &args.grants)?;
+    let (_runtime, component) = crate::run::load_turning_on_async(policy, build, |runtime| {
+        runtime.load_file(&args.component, &manifest, &grants_dir)
+    })?;
     let mut options = ServeOptions::default().with_max_connections(args.max_connections);
     if let Some(size) = args.max_request_body {
         options = options.with_max_request_body(size.as_bytes());
@@ -74,6 +79,7 @@ fn execute(args: &ServeArgs) -> Result<(), Failure> {
         .enable_all()
         .build()
         .map_err(|e| RuntimeError::Internal { message: format!("cannot start tokio: {e}") })?;
+    let served = service.served_interface();
     executor.block_on(async {
         let metrics = service.metrics();
         let server = Server::bind(service, args.addr, args.reuse_port).map_err(Failure::Serve)?;
@@ -89,6 +95,8 @@ fn execute(args: &ServeArgs) -> Result<(), Failure> {
             }));
         }
         crate::print::stderr_text(&format!("listening on http://{local}\n"));
+        // After the `listening` line, which tools read as the first line.
+        tracing::info!(target: "wasm_runtime::serve", handler = served, "serving");
         server.run(shutdown_signal()).await;
         let _ = stop.send(true);
         Ok(())

@@ -67,6 +67,9 @@ pub enum CrashKind {
     Unreachable,
     /// A misaligned atomic memory access.
     HeapMisaligned,
+    /// Component-model async: every task waits on something no task or host
+    /// call can ever complete (a future nobody will resolve, say).
+    Deadlock,
     /// The component was entered when the component model forbids it.
     CannotEnterComponent,
     /// A component-model rule was broken while passing values (bad string,
@@ -113,6 +116,7 @@ impl CrashKind {
             Self::BadConversionToInteger => "bad-conversion-to-integer",
             Self::Unreachable => "unreachable",
             Self::HeapMisaligned => "heap-misaligned",
+            Self::Deadlock => "deadlock",
             Self::CannotEnterComponent => "cannot-enter-component",
             Self::ComponentModelViolation => "component-model-violation",
             Self::CopyLimitExceeded => "copy-limit-exceeded",
@@ -142,6 +146,7 @@ impl CrashKind {
             Trap::BadConversionToInteger => Self::BadConversionToInteger,
             Trap::UnreachableCodeReached => Self::Unreachable,
             Trap::HeapMisaligned => Self::HeapMisaligned,
+            Trap::AsyncDeadlock => Self::Deadlock,
             Trap::CannotEnterComponent => Self::CannotEnterComponent,
             Trap::CannotLeaveComponent
             | Trap::InvalidChar
@@ -195,6 +200,9 @@ impl CrashKind {
                 "the guest executed `unreachable`, which is how Rust guests panic or abort: check the guest's own error output"
             }
             Self::HeapMisaligned => "the guest made a misaligned atomic access: a bug in the guest",
+            Self::Deadlock => {
+                "every task of the guest waits on something nothing can complete (a future no task or host call will resolve): a bug in the guest"
+            }
             Self::CannotEnterComponent => {
                 "the component cannot be entered again, usually because an earlier call on the same instance trapped: use a new instance"
             }

@@ -50,16 +50,19 @@ pub type ResponseBody = UnsyncBoxBody<Bytes, BodyError>;
 /// began to be written (its client went away, or its connection failed),
 /// it cancels `gone`, which stops the call; with `finish`, the body is read
 /// on to its end or the deadline and thrown away instead, so its guest can
-/// finish.
+/// finish. A body with a declared length (`content-length`) has ended once
+/// that many bytes went out: hyper stops asking for frames then, and may drop
+/// it before the guest's call (a WASI 0.3 guest's tasks) has ended.
 pub(crate) fn until_deadline(
     body: HyperOutgoingBody,
+    declared_length: Option<u64>,
     deadline: Instant,
     outcome: CallOutcome,
     (gone, finish): (CancellationToken, bool),
 ) -> ResponseBody {
     let sleep = Box::pin(tokio::time::sleep_until(deadline.into()));
     let inner = body.map_err(|error| BodyError::Guest(format!("{error:?}"))).boxed_unsync();
-    Deadlined { inner, sleep, outcome, gone, finish, polled: false, ended: false }.boxed_unsync()
+    Deadlined { inner, sleep, outcome, gone, finish, polled: false, ended: false, left: declared_length }.boxed_unsync()
 }
 
 struct Deadlined {
@@ -73,6 +76,8 @@ struct Deadlined {
     polled: bool,
     /// It ended, whole or failed: dropping it then leaves the call alone.
     ended: bool,
+    /// Bytes still to come of a declared length.
+    left: Option<u64>,
 }
 
 impl Drop for Deadlined {
@@ -107,8 +112,15 @@ impl Body for Deadlined {
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         self.polled = true;
         let polled = self.poll_inner(cx);
-        if matches!(polled, Poll::Ready(None | Some(Err(_)))) {
-            self.ended = true;
+        match &polled {
+            Poll::Ready(None | Some(Err(_))) => self.ended = true,
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(left), Some(data)) = (self.left.as_mut(), frame.data_ref()) {
+                    *left = left.saturating_sub(data.len() as u64);
+                    self.ended |= *left == 0;
+                }
+            }
+            Poll::Pending => {}
         }
         polled
     }

@@ -44,6 +44,8 @@ impl<T> std::fmt::Debug for HttpService<T> {
 
 struct Inner<T: 'static> {
     component: LoadedComponent<T>,
+    /// Which `wasi:http` handler the component exports.
+    world: World,
     options: ServeOptions,
     max_body: u64,
     timeout: Duration,
@@ -60,19 +62,35 @@ struct Ended {
 
 impl<T: Default + Send + 'static> HttpService<T> {
     /// Serves `component`, which must export `wasi:http/incoming-handler@0.2.x`
-    /// (any minor version of 0.2: real guests export 0.2.0 to 0.2.12).
+    /// (any minor version of 0.2: real guests export 0.2.0 to 0.2.12) or
+    /// WASI 0.3's `wasi:http/handler@0.3.x` (the `wasi:http/service` world,
+    /// which needs a runtime whose policy runs component-model async). A
+    /// component that exports both is served as 0.2.
     pub fn new(component: LoadedComponent<T>, options: ServeOptions) -> Result<Self, ServeError> {
         let names = component.export_names();
-        if !names.iter().any(|name| is_incoming_handler(name)) {
+        let world = if names.iter().any(|name| is_incoming_handler(name)) {
+            World::IncomingHandler
+        } else if names.iter().any(|name| is_p3_handler(name)) {
+            World::Service
+        } else {
             let exports = if names.is_empty() { String::from("none") } else { names.join(", ") };
             return Err(ServeError::NotAProxy { exports });
-        }
+        };
         let limits = component.limits();
         let max_body = options.max_request_body.unwrap_or_else(|| limits.memory_bytes());
         let timeout = limits.timeout();
         let finish = component.wasi_config().http.on_client_gone == OnClientGone::Finish;
         let metrics = ServeMetrics::new();
-        Ok(Self { inner: Arc::new(Inner { component, options, max_body, timeout, finish, metrics }) })
+        Ok(Self { inner: Arc::new(Inner { component, world, options, max_body, timeout, finish, metrics }) })
+    }
+
+    /// The served world and its handler: `wasi:http/incoming-handler@0.2`
+    /// or `wasi:http/handler@0.3`.
+    pub fn served_interface(&self) -> &'static str {
+        match self.inner.world {
+            World::IncomingHandler => "wasi:http/incoming-handler@0.2",
+            World::Service => "wasi:http/handler@0.3",
+        }
     }
 
     /// The server's metrics, to expose with [`serve_metrics`](crate::serve_metrics).
@@ -202,7 +220,8 @@ impl<T: Default + Send + 'static> HttpService<T> {
         let (body, progress) = limited(body, inner.max_body);
         let request = Request::from_parts(parts, body);
         let client = Client { gone: gone.clone(), finish: inner.finish };
-        let call = spawn_handler(instance, request, sender, (deadline, cause.hops), outcome.clone(), client);
+        let call =
+            spawn_handler(instance, inner.world, request, sender, (deadline, cause.hops), outcome.clone(), client);
         let answered = receiver.await.ok();
         // A guest that answered before its (chunked) body ended: the body is
         // read to its end or its limit before the answer goes out, so a body
@@ -243,7 +262,11 @@ impl<T: Default + Send + 'static> HttpService<T> {
                 // The body may still stream: the call's end is logged when it comes.
                 tokio::spawn(finish);
                 let finish = inner.finish;
-                response.map(|body| until_deadline(body, deadline, outcome, (gone, finish)))
+                let declared = response
+                    .headers()
+                    .get(http::header::CONTENT_LENGTH)
+                    .and_then(|length| length.to_str().ok()?.trim().parse::<u64>().ok());
+                response.map(|body| until_deadline(body, declared, deadline, outcome, (gone, finish)))
             }
             Err(Unanswered::Informational(given)) => {
                 let (status, kind) = finish.await;
@@ -317,6 +340,21 @@ fn is_incoming_handler(name: &str) -> bool {
     name.strip_prefix("wasi:http/incoming-handler@0.2.").is_some_and(|rest| rest.ends_with("#handle"))
 }
 
+/// Whether `name` is the handler of WASI 0.3's `wasi:http/handler@0.3.x`.
+fn is_p3_handler(name: &str) -> bool {
+    name.strip_prefix("wasi:http/handler@0.3.").is_some_and(|rest| rest.ends_with("#handle"))
+}
+
+/// Which handler a served component exports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum World {
+    /// WASI 0.2: `wasi:http/incoming-handler`, answering through an outparam.
+    IncomingHandler,
+    /// WASI 0.3: the `wasi:http/service` world's async `handler.handle`,
+    /// returning the response, whose body streams from guest tasks.
+    Service,
+}
+
 /// A request refused before any instance is made: its status, kind and text.
 /// What a request says of the served request that caused it: how many
 /// hops led to it (`x-wasm-runtime-hops`) and what its cause had left of
@@ -375,13 +413,14 @@ fn refuse_early<B>(request: &Request<B>, max_body: u64) -> Option<(StatusCode, &
     None
 }
 
-type ResponseSender = tokio::sync::oneshot::Sender<Result<Response<HyperOutgoingBody>, ErrorCode>>;
+pub(crate) type ResponseSender = tokio::sync::oneshot::Sender<Result<Response<HyperOutgoingBody>, ErrorCode>>;
 
 /// Runs the guest's handler in `instance` on its own task, so the response
 /// head can go out while the guest still writes the body; the task ends
 /// with the call's outcome.
 fn spawn_handler<T, B>(
     mut instance: runtime::Instance<T>,
+    world: World,
     request: Request<GuestBody<B>>,
     sender: ResponseSender,
     (deadline, hops): (Instant, u32),
@@ -398,14 +437,15 @@ where
     tokio::spawn(async move {
         let stop = instance.cancellation_token();
         let outcome = {
-            let run = instance.run_async(move |mut store, wasm| {
-                Box::pin(async move {
+            let run = instance.run_async(move |mut store, wasm| match world {
+                World::IncomingHandler => Box::pin(async move {
                     let proxy = Proxy::new(&mut store, &wasm)?;
                     let mut http = store.data_mut().incoming_http_after(hops);
                     let request = http.new_incoming_request(Scheme::Http, request)?;
                     let outparam = http.new_response_outparam(sender)?;
                     proxy.wasi_http_incoming_handler().call_handle(&mut store, request, outparam).await
-                })
+                }),
+                World::Service => Box::pin(crate::service::handle(store, wasm, request, sender, hops)),
             });
             let mut run = std::pin::pin!(run);
             // The client left: the guest is stopped as at a deadline, and

@@ -52,6 +52,7 @@ mod handler;
 mod metrics;
 mod request_body;
 mod server;
+mod service;
 
 use std::time::Duration;
 
@@ -127,11 +128,16 @@ impl ServeOptions {
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 #[non_exhaustive]
 pub enum ServeError {
-    /// The component does not export `wasi:http/incoming-handler@0.2.x`.
-    #[error("the component does not export `wasi:http/incoming-handler@0.2.x`, so it cannot serve HTTP")]
+    /// The component exports neither `wasi:http/incoming-handler@0.2.x`
+    /// nor `wasi:http/handler@0.3.x`.
+    #[error(
+        "the component does not export `wasi:http/incoming-handler@0.2.x` or `wasi:http/handler@0.3.x`, so it cannot serve HTTP"
+    )]
     #[diagnostic(
         code(runtime::serve::not_a_proxy),
-        help("its exports: {exports}; build it for the `wasi:http/proxy` world")
+        help(
+            "its exports: {exports}; build it for the `wasi:http/proxy` world (WASI 0.2) or `wasi:http/service` (0.3)"
+        )
     )]
     NotAProxy {
         /// What it exports instead, comma-separated.

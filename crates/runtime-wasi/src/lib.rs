@@ -429,6 +429,11 @@ pub trait IncomingHttp {
     /// served requests led to (its [`HOPS_HEADER`]): every request the guest
     /// sends carries one more.
     fn incoming_http_after(&mut self, hops: u32) -> WasiHttpCtxView<'_>;
+
+    /// The `wasi:http` state of a store already serving a request, as it
+    /// is: for the accessors wasmtime-wasi-http calls while a WASI 0.3
+    /// response streams (its table holds the response's body and trailers).
+    fn served_http(&mut self) -> WasiHttpCtxView<'_>;
 }
 
 impl<T> IncomingHttp for StoreState<T> {
@@ -437,6 +442,11 @@ impl<T> IncomingHttp for StoreState<T> {
         state.http_hooks.hops = hops;
         state.serving = true;
         state.http(true)
+    }
+
+    fn served_http(&mut self) -> WasiHttpCtxView<'_> {
+        let state = wasi_state(self);
+        state.http(state.serving)
     }
 }
 

@@ -10,8 +10,8 @@
 //! sockets (the descriptor cap). A component without directory grants sees
 //! no preopened directory, as in p2. Clocks, random numbers, the
 //! environment, the arguments, stdio and exit work as in p2, and so does
-//! `wasi:http/types` under an HTTP grant; the p3 HTTP client and serving
-//! are not linked yet.
+//! `wasi:http` (`types`, `client`) under an HTTP grant; runtime-http serves
+//! `wasi:http/handler@0.3`.
 
 use wasmtime::component::Linker;
 use wasmtime_wasi::cli::WasiCli;
@@ -69,11 +69,14 @@ pub fn add_to_linker<T: Send + 'static>(l: &mut Linker<StoreState<T>>) -> wasmti
     filesystem::preopens::add_to_linker::<_, WasiFilesystem>(l, |t| filesystem_of(t, "wasi:filesystem/preopens@0.3"))?;
     filesystem::types::add_to_linker::<_, WasiFilesystem>(l, |t| filesystem_of(t, "wasi:filesystem/types@0.3"))?;
     sockets::types::add_to_linker::<_, WasiSockets>(l, |t| sockets_of(t, "wasi:sockets/types@0.3"))?;
-    // `wasi:http/types` alone (fields, requests, responses as values), gated
-    // like its p2 twin; `client` and serving `handler` are not linked yet.
-    wasmtime_wasi_http::p3::bindings::http::types::add_to_linker::<_, wasmtime_wasi_http::WasiHttp>(l, |t| {
-        gate(t, "wasi:http/types@0.3", Capability::HttpTypes).http()
-    })?;
+    // `wasi:http`, gated like its p2 twins: `types` under an HTTP grant or
+    // while serving, `client` under an HTTP grant, its requests through the
+    // same hook as p2's (the allowed origins, the instance's request count
+    // and descriptor cap, the process's in-flight cap, the deadline).
+    use wasmtime_wasi_http::WasiHttp;
+    use wasmtime_wasi_http::p3::bindings::http::{client, types};
+    types::add_to_linker::<_, WasiHttp>(l, |t| gate(t, "wasi:http/types@0.3", Capability::HttpTypes).http())?;
+    client::add_to_linker::<_, WasiHttp>(l, |t| gate(t, "wasi:http/client@0.3", Capability::Http).outgoing_http())?;
     sockets::ip_name_lookup::add_to_linker::<_, WasiSockets>(l, |t| sockets_of(t, "wasi:sockets/ip-name-lookup@0.3"))?;
     Ok(())
 }

@@ -220,3 +220,42 @@ fn a_compile_past_the_policys_hard_limits_is_killed_and_typed() -> TestResult {
     }
     Ok(())
 }
+
+const P3_GUEST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/guests/rust-p3-http.wasm");
+
+/// `POST path` with `body` on a new connection: the status and the body.
+fn post(addr: SocketAddr, path: &str, body: &str) -> Result<(u16, String), Box<dyn std::error::Error>> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(stream, "POST {path} HTTP/1.0\r\nhost: {addr}\r\ncontent-length: {}\r\n\r\n{body}", body.len())?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let (head, body) = response.split_once("\r\n\r\n").ok_or("no end of head")?;
+    Ok((head.split(' ').nth(1).ok_or("no status")?.parse()?, body.to_owned()))
+}
+
+#[test]
+fn serve_answers_a_wasi_0_3_service_under_the_same_deadline_and_logs() -> TestResult {
+    let mut served = start_serving(P3_GUEST, LIMITS)?;
+    let (status, kind, body) = get(served.addr, "/")?;
+    assert_eq!((status, kind, body.as_str()), (200, None, "hello from p3\n"));
+    assert_eq!(post(served.addr, "/echo", "streamed back")?, (200, "streamed back".to_owned()));
+    let (status, _, body) = get(served.addr, "/stream?chunks=5")?;
+    assert_eq!((status, body.len()), (200, 5 * 1024), "a body the guest's task streams after answering");
+    assert_eq!(get(served.addr, "/sleep?ms=10")?.0, 200, "a wait within the deadline");
+    let (status, kind, _) = get(served.addr, "/sleep?ms=60000")?;
+    assert_eq!((status, kind.as_deref()), (500, Some("deadline-exceeded")), "a wait past the 1 s deadline");
+    assert_eq!(get(served.addr, "/missing")?.0, 404);
+    assert_eq!(get(served.addr, "/")?.0, 200, "the server keeps serving");
+    // The `listening` line came first; the served handler is logged next.
+    let mut line = String::new();
+    served.stderr.read_line(&mut line)?;
+    assert!(line.contains("handler=\"wasi:http/handler@0.3\""), "{line}");
+    let mut logged = String::new();
+    for _ in 0..7 {
+        served.stderr.read_line(&mut logged)?;
+    }
+    assert!(logged.contains("path=/ status=200 kind=ok"), "{logged}");
+    assert!(logged.contains("path=/sleep status=500 kind=deadline-exceeded"), "{logged}");
+    Ok(())
+}
