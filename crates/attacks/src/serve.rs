@@ -34,7 +34,42 @@ pub(crate) fn cases() -> Vec<Case> {
         Case::new("serve", "3,200 requests with a log nobody reads", "all served, GET / still fast", stalled_log),
         Case::new("serve", "a component that calls itself", "508 at hop 9, within the deadline", self_calling),
         Case::new("serve", "8 MiB chunked to a guest that answers unread", "413 request-too-large", chunked_unread),
+        Case::new(
+            "serve",
+            "p3: 4 clients never read, --max-connections 4",
+            "GET / within deadline + 1 s",
+            p3_never_read,
+        ),
+        Case::new("serve", "p3: a handler awaiting past the deadline", "500 deadline-exceeded at ~1 s", p3_deadline),
+        Case::new("serve", "p3: 100 requests past a quota of 2", "200 or 503 with retry-after", p3_quota_burst),
     ]
+}
+
+/// Which component a case serves.
+#[derive(Clone, Copy)]
+enum ServedGuest {
+    /// `fixtures/guests/rust-http`: `wasi:http/incoming-handler@0.2`.
+    P2,
+    /// `fixtures/guests/rust-p3-http`: `wasi:http/handler@0.3`.
+    P3,
+}
+
+impl ServedGuest {
+    fn fixture(self) -> PathBuf {
+        let name = match self {
+            Self::P2 => "rust-http.wasm",
+            Self::P3 => "rust-p3-http.wasm",
+        };
+        crate::workspace_root().join("fixtures/guests").join(name)
+    }
+
+    /// A path each answers `200` on at once.
+    fn healthy_path(self) -> &'static str {
+        match self {
+            Self::P2 => "/hello",
+            Self::P3 => "/",
+        }
+    }
 }
 
 /// A running `wasm-runtime serve`, killed when dropped.
@@ -44,6 +79,7 @@ struct Served {
     /// Its stderr, held open and never read again (a stalled log reader),
     /// for the cases that ask for one.
     _stalled_log: Option<BufReader<std::process::ChildStderr>>,
+    guest: ServedGuest,
 }
 
 impl Drop for Served {
@@ -60,6 +96,11 @@ impl Served {
         Self::start_logging(name, timeout, extra, flags, (true, 0))
     }
 
+    /// [`start`](Self::start) for the WASI 0.3 service fixture.
+    fn start_p3(name: &str, timeout: &str, extra: &str, flags: &[&str]) -> Result<Self, String> {
+        Self::launch(ServedGuest::P3, name, (timeout, extra), flags, (true, 0))
+    }
+
     /// [`start`](Self::start) on `port` (0: any); with `drained` false, its
     /// stderr is read up to the line that says where it listens and then
     /// never again.
@@ -67,6 +108,16 @@ impl Served {
         name: &str,
         timeout: &str,
         extra: &str,
+        flags: &[&str],
+        drained_port: (bool, u16),
+    ) -> Result<Self, String> {
+        Self::launch(ServedGuest::P2, name, (timeout, extra), flags, drained_port)
+    }
+
+    fn launch(
+        guest: ServedGuest,
+        name: &str,
+        (timeout, extra): (&str, &str),
         flags: &[&str],
         (drained, port): (bool, u16),
     ) -> Result<Self, String> {
@@ -77,7 +128,7 @@ impl Served {
         std::fs::write(&manifest, super::probe::manifest("4MiB", "10_000_000_000", timeout, extra))
             .map_err(|e| e.to_string())?;
         let mut command = Command::new(binary);
-        command.arg("serve").arg(fixture()).arg("--manifest").arg(&manifest);
+        command.arg("serve").arg(guest.fixture()).arg("--manifest").arg(&manifest);
         command.arg("--addr").arg(format!("127.0.0.1:{port}"));
         command.arg("--cache-dir").arg(crate::target_dir().join("adversarial/serve-cache")).args(flags);
         command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
@@ -100,7 +151,7 @@ impl Served {
             None
         });
         // Killed on any early return from here.
-        let mut served = Self { child, addr: SocketAddr::from(([127, 0, 0, 1], 0)), _stalled_log: None };
+        let mut served = Self { child, addr: SocketAddr::from(([127, 0, 0, 1], 0)), _stalled_log: None, guest };
         let addr = told.recv_timeout(Duration::from_secs(60)).map_err(|_| "the server never said it listens")?;
         served.addr = addr.parse().map_err(|e| format!("listening on `{addr}`: {e}"))?;
         if !drained {
@@ -127,19 +178,18 @@ impl Served {
         std::fs::read_dir(format!("/proc/{}/fd", self.pid())).map(Iterator::count).unwrap_or(0)
     }
 
-    /// `GET /hello` on a new connection: its latency, if it was a 200.
+    /// A `GET` its guest answers at once, on a new connection: its latency,
+    /// if it was a 200.
     fn healthy(&self) -> Result<Duration, String> {
         let started = Instant::now();
-        let (status, head) = exchange(self.addr, "GET /hello HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")?;
+        let path = self.guest.healthy_path();
+        let (status, head) =
+            exchange(self.addr, &format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"))?;
         if status != 200 {
-            return Err(format!("GET /hello was {status}: {}", first_line(&head)));
+            return Err(format!("GET {path} was {status}: {}", first_line(&head)));
         }
         Ok(started.elapsed())
     }
-}
-
-fn fixture() -> PathBuf {
-    crate::workspace_root().join("fixtures/guests/rust-http.wasm")
 }
 
 /// Sends `raw` on a new connection and reads the answer to its end (at most
@@ -475,5 +525,75 @@ fn self_calling() -> Outcome {
             latency.as_millis()
         );
         Ok((ok, observed))
+    })
+}
+
+/// [`never_read`] against a WASI 0.3 service, whose body its own task
+/// streams (64 MiB in 1 KiB writes) after the response head went out.
+fn p3_never_read() -> Outcome {
+    judged(|| {
+        let served = Served::start_p3("p3-never-read", "1s", "", &["--max-connections", "4"])?;
+        served.healthy()?;
+        let (rss, fds) = (served.rss_mib(), served.fds());
+        let started = Instant::now();
+        let mut stalled = Vec::new();
+        for _ in 0..4 {
+            let mut stream = TcpStream::connect(served.addr).map_err(|e| e.to_string())?;
+            stream.write_all(b"GET /stream?chunks=65536 HTTP/1.1\r\nhost: x\r\n\r\n").map_err(|e| e.to_string())?;
+            stalled.push(stream);
+        }
+        pause(Duration::from_millis(100));
+        let held_fds = served.fds();
+        served.healthy()?;
+        let answered = started.elapsed();
+        let grown = served.rss_mib().saturating_sub(rss);
+        drop(stalled);
+        let ok = answered < DEADLINE + Duration::from_secs(1) && grown < 64 && held_fds <= fds + 4 + FD_SLACK;
+        Ok((ok, format!("answered after {} ms, +{grown} MiB, {fds}->{held_fds} fds", answered.as_millis())))
+    })
+}
+
+/// A WASI 0.3 handler that awaits a 60 s sleep: `500 deadline-exceeded`
+/// at the request's 1 s deadline, then the server serves on.
+fn p3_deadline() -> Outcome {
+    judged(|| {
+        let served = Served::start_p3("p3-deadline", "1s", "", &[])?;
+        served.healthy()?;
+        let started = Instant::now();
+        let (status, head) =
+            exchange(served.addr, "GET /sleep?ms=60000 HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")?;
+        let took = started.elapsed();
+        let latency = served.healthy()?;
+        let typed = status == 500 && head.contains("x-wasm-runtime-kind: deadline-exceeded");
+        let ok = typed && took >= DEADLINE && took < DEADLINE + Duration::from_millis(800) && latency < HEALTHY;
+        Ok((
+            ok,
+            format!("{status} in {} ms ({}), GET / {} ms", took.as_millis(), first_line(&head), latency.as_millis()),
+        ))
+    })
+}
+
+/// [`quota_burst`] against a WASI 0.3 service.
+fn p3_quota_burst() -> Outcome {
+    judged(|| {
+        let served = Served::start_p3("p3-quota", "1s", "instances = 2\n", &[])?;
+        served.healthy()?;
+        let addr = served.addr;
+        let clients: Vec<_> = (0..100)
+            .map(|_| {
+                std::thread::spawn(move || {
+                    exchange(addr, "GET /sleep?ms=100 HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+                })
+            })
+            .collect();
+        let mut answers = Vec::with_capacity(clients.len());
+        for client in clients {
+            answers.push(client.join().map_err(|_| "a client thread panicked")??);
+        }
+        let ok_count = answers.iter().filter(|(status, _)| *status == 200).count();
+        let refused = answers.iter().filter(|(status, head)| *status == 503 && head.contains("retry-after:")).count();
+        let latency = served.healthy()?;
+        let ok = ok_count + refused == answers.len() && ok_count >= 2 && latency < HEALTHY;
+        Ok((ok, format!("{ok_count} x 200, {refused} x 503, GET / {} ms", latency.as_millis())))
     })
 }
