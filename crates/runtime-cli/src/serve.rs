@@ -79,7 +79,7 @@ fn execute(args: &ServeArgs) -> Result<(), Failure> {
         .enable_all()
         .build()
         .map_err(|e| RuntimeError::Internal { message: format!("cannot start tokio: {e}") })?;
-    let served = service.served_interface();
+    let served = service.served_interface().to_owned();
     executor.block_on(async {
         let metrics = service.metrics();
         let server = Server::bind(service, args.addr, args.reuse_port).map_err(Failure::Serve)?;
@@ -96,7 +96,7 @@ fn execute(args: &ServeArgs) -> Result<(), Failure> {
         }
         crate::print::stderr_text(&format!("listening on http://{local}\n"));
         // After the `listening` line, which tools read as the first line.
-        tracing::info!(target: "wasm_runtime::serve", handler = served, "serving");
+        tracing::info!(target: "wasm_runtime::serve", handler = %served, "serving");
         server.run(shutdown_signal()).await;
         let _ = stop.send(true);
         Ok(())

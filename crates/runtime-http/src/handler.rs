@@ -44,8 +44,9 @@ impl<T> std::fmt::Debug for HttpService<T> {
 
 struct Inner<T: 'static> {
     component: LoadedComponent<T>,
-    /// Which `wasi:http` handler the component exports.
+    /// Which `wasi:http` handler the component exports, and its name.
     world: World,
+    served: String,
     options: ServeOptions,
     max_body: u64,
     timeout: Duration,
@@ -68,29 +69,31 @@ impl<T: Default + Send + 'static> HttpService<T> {
     /// component that exports both is served as 0.2.
     pub fn new(component: LoadedComponent<T>, options: ServeOptions) -> Result<Self, ServeError> {
         let names = component.export_names();
-        let world = if names.iter().any(|name| is_incoming_handler(name)) {
-            World::IncomingHandler
-        } else if names.iter().any(|name| is_p3_handler(name)) {
-            World::Service
-        } else {
-            let exports = if names.is_empty() { String::from("none") } else { names.join(", ") };
-            return Err(ServeError::NotAProxy { exports });
+        let (world, handler) = match (
+            names.iter().find(|name| is_incoming_handler(name)),
+            names.iter().find(|name| is_p3_handler(name)),
+        ) {
+            (Some(handler), _) => (World::IncomingHandler, handler),
+            (None, Some(handler)) => (World::Service, handler),
+            (None, None) => {
+                let exports = if names.is_empty() { String::from("none") } else { names.join(", ") };
+                return Err(ServeError::NotAProxy { exports });
+            }
         };
+        let served = handler.strip_suffix("#handle").unwrap_or(handler).to_owned();
         let limits = component.limits();
         let max_body = options.max_request_body.unwrap_or_else(|| limits.memory_bytes());
         let timeout = limits.timeout();
         let finish = component.wasi_config().http.on_client_gone == OnClientGone::Finish;
-        let metrics = ServeMetrics::new();
-        Ok(Self { inner: Arc::new(Inner { component, world, options, max_body, timeout, finish, metrics }) })
+        let metrics = ServeMetrics::new(&served);
+        let inner = Inner { component, world, served, options, max_body, timeout, finish, metrics };
+        Ok(Self { inner: Arc::new(inner) })
     }
 
-    /// The served world and its handler: `wasi:http/incoming-handler@0.2`
-    /// or `wasi:http/handler@0.3`.
-    pub fn served_interface(&self) -> &'static str {
-        match self.inner.world {
-            World::IncomingHandler => "wasi:http/incoming-handler@0.2",
-            World::Service => "wasi:http/handler@0.3",
-        }
+    /// The interface it serves, with the version the component exports:
+    /// `wasi:http/incoming-handler@0.2.x` or `wasi:http/handler@0.3.x`.
+    pub fn served_interface(&self) -> &str {
+        &self.inner.served
     }
 
     /// The server's metrics, to expose with [`serve_metrics`](crate::serve_metrics).

@@ -18,12 +18,20 @@ struct KindLabel {
     kind: &'static str,
 }
 
+/// The label of `wasm_runtime_serving_info`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HandlerLabel {
+    handler: String,
+}
+
 /// A server's metrics. `wasm_runtime_requests_total{kind}` counts requests
 /// by how they ended (`ok`, `busy`, `out-of-fuel`, ...);
 /// `wasm_runtime_request_duration_seconds` is their latency,
 /// `wasm_runtime_requests_in_flight` those not yet ended and
 /// `wasm_runtime_queue_wait_seconds` how long admitted requests waited for a
 /// slot. `wasm_runtime_request_fuel` is the fuel each request burned.
+/// `wasm_runtime_serving_info{handler}` is 1, its label the served interface
+/// and version (`wasi:http/handler@0.3.0`, say).
 pub struct ServeMetrics {
     registry: Registry,
     requests: Family<KindLabel, Counter>,
@@ -49,8 +57,11 @@ impl Drop for InFlight {
 }
 
 impl ServeMetrics {
-    pub(crate) fn new() -> Arc<Self> {
+    pub(crate) fn new(handler: &str) -> Arc<Self> {
         let mut registry = Registry::default();
+        let info = Family::<HandlerLabel, Gauge>::default();
+        info.get_or_create(&HandlerLabel { handler: handler.to_owned() }).set(1);
+        registry.register("wasm_runtime_serving_info", "The interface served, as a label", info);
         let requests = Family::<KindLabel, Counter>::default();
         // 100 µs to about 26 s.
         let latency = Histogram::new(exponential_buckets(0.0001, 2.0, 19));

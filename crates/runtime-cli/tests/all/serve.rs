@@ -81,6 +81,8 @@ fn serve_answers_names_failures_logs_each_request_and_drains_on_sigterm() -> Tes
     let (status, _, text) = get(metrics, "/metrics")?;
     assert_eq!(status, 200);
     assert!(text.contains("wasm_runtime_requests_total{kind=\"out-of-fuel\"} 1"), "{text}");
+    let serving = "wasm_runtime_serving_info{handler=\"wasi:http/incoming-handler@0.2.";
+    assert!(text.contains(serving), "{text}");
 
     let pid = served.child.0.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status()?.success());
@@ -236,7 +238,11 @@ fn post(addr: SocketAddr, path: &str, body: &str) -> Result<(u16, String), Box<d
 
 #[test]
 fn serve_answers_a_wasi_0_3_service_under_the_same_deadline_and_logs() -> TestResult {
-    let mut served = start_serving(P3_GUEST, LIMITS)?;
+    let metrics = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let metrics_flag = metrics.to_string();
+    let mut args = LIMITS.to_vec();
+    args.extend(["--metrics-addr", &metrics_flag]);
+    let mut served = start_serving(P3_GUEST, &args)?;
     let (status, kind, body) = get(served.addr, "/")?;
     assert_eq!((status, kind, body.as_str()), (200, None, "hello from p3\n"));
     assert_eq!(post(served.addr, "/echo", "streamed back")?, (200, "streamed back".to_owned()));
@@ -250,12 +256,15 @@ fn serve_answers_a_wasi_0_3_service_under_the_same_deadline_and_logs() -> TestRe
     // The `listening` line came first; the served handler is logged next.
     let mut line = String::new();
     served.stderr.read_line(&mut line)?;
-    assert!(line.contains("handler=\"wasi:http/handler@0.3\""), "{line}");
+    assert!(line.contains("handler=wasi:http/handler@0.3.0"), "{line}");
     let mut logged = String::new();
     for _ in 0..7 {
         served.stderr.read_line(&mut logged)?;
     }
     assert!(logged.contains("path=/ status=200 kind=ok"), "{logged}");
     assert!(logged.contains("path=/sleep status=500 kind=deadline-exceeded"), "{logged}");
+    let (_, _, text) = get(metrics, "/metrics")?;
+    assert!(text.contains("wasm_runtime_serving_info{handler=\"wasi:http/handler@0.3.0\"} 1"), "{text}");
+    assert!(text.contains("wasm_runtime_requests_total{kind=\"deadline-exceeded\"} 1"), "{text}");
     Ok(())
 }
