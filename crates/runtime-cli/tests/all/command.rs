@@ -214,7 +214,7 @@ fn a_component_without_wasi_cli_run_is_refused_with_its_exports() -> TestResult 
 
 /// A one-shot HTTP server on 127.0.0.1: answers each connection with a
 /// 200 and `body_bytes` bytes, and returns its address.
-fn http_server(body_bytes: usize, connections: usize) -> Result<String, std::io::Error> {
+pub(crate) fn http_server(body_bytes: usize, connections: usize) -> Result<String, std::io::Error> {
     use std::io::{Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let address = listener.local_addr()?.to_string();

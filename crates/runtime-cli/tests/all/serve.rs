@@ -268,3 +268,23 @@ fn serve_answers_a_wasi_0_3_service_under_the_same_deadline_and_logs() -> TestRe
     assert!(text.contains("wasm_runtime_requests_total{kind=\"deadline-exceeded\"} 1"), "{text}");
     Ok(())
 }
+
+#[test]
+fn a_wasi_0_3_service_reaches_granted_origins_only() -> TestResult {
+    let origin = crate::command::http_server(5, 1)?;
+    let policy = crate::scratch("p3-http-policy.toml", "[grants]\nhttp = true\n")?;
+    let policy = policy.display().to_string();
+    let allow = format!("http://{origin}");
+    let mut args = LIMITS.to_vec();
+    args.extend(["--policy", &policy, "--allow-http", &allow]);
+    let served = start_serving(P3_GUEST, &args)?;
+    let (status, _, body) = get(served.addr, &format!("/fetch?authority={origin}"))?;
+    assert_eq!((status, body.as_str()), (200, "fetched 200\n"), "a granted origin");
+    let (status, _, body) = get(served.addr, "/fetch?authority=127.0.0.1:9")?;
+    assert_eq!((status, body.trim()), (502, "ErrorCode::HttpRequestDenied"), "another origin: the guest's error");
+    // Without any grant, `wasi:http/client` gives the component nothing.
+    let served = start_serving(P3_GUEST, LIMITS)?;
+    let (status, kind, _) = get(served.addr, &format!("/fetch?authority={origin}"))?;
+    assert_eq!((status, kind.as_deref()), (500, Some("capability-denied")));
+    Ok(())
+}
