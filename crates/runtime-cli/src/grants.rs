@@ -4,7 +4,6 @@
 //! must be allowed by the host policy, exactly as in a manifest. The person
 //! typing them is the host, so their host directories may lie anywhere.
 
-use std::net::SocketAddr;
 use std::path::Path;
 
 use runtime::{
@@ -33,10 +32,12 @@ pub(crate) struct GrantFlags {
     /// hold (default 1,000, at most the policy's `[grants] max-dir-entries`).
     #[arg(long = "dir-max-entries", value_name = "N")]
     dir_max_entries: Option<u32>,
-    /// Let TCP sockets connect to `IP:PORT`. Needs `[grants] network = true` in the policy.
+    /// Let TCP sockets connect to `IP:PORT` (the port may be `*`, the IP a
+    /// CIDR range: `127.0.0.0/8:*`). Needs `[grants] network = true` in the policy.
     #[arg(long = "allow-tcp", value_name = "IP:PORT")]
     tcp: Vec<String>,
-    /// Let UDP sockets use `IP:PORT`. Needs `[grants] network = true` in the policy.
+    /// Let UDP sockets use `IP:PORT` (`*` and CIDR ranges as `--allow-tcp`).
+    /// Needs `[grants] network = true` in the policy.
     #[arg(long = "allow-udp", value_name = "IP:PORT")]
     udp: Vec<String>,
     /// Let outgoing HTTP requests go to an origin, e.g. `http://127.0.0.1:8080`.
@@ -103,8 +104,8 @@ impl GrantFlags {
             (&self.udp, &mut wasi.network.udp, "--allow-udp"),
         ] {
             for address in entry {
-                let parsed = address.parse::<SocketAddr>().map_err(|_| {
-                    format!("{flag} {address}: not an IP address with a port (e.g. 127.0.0.1:8080); host names are not accepted")
+                let parsed = address.parse::<runtime::manifest::AddressPattern>().map_err(|reason| {
+                    format!("{flag} {address}: {reason} (e.g. 127.0.0.1:8080, 127.0.0.1:* or 127.0.0.0/8:*); host names are not accepted")
                 })?;
                 list.push(parsed);
             }

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Component as PathPart, Path};
 use std::str::FromStr;
 
@@ -404,6 +404,97 @@ impl fmt::Display for DirMode {
     }
 }
 
+/// An address a network grant names: one IP address or a CIDR range, and
+/// one port or any (`*`). Written `127.0.0.1:8080`, `127.0.0.1:*`,
+/// `10.0.0.0/8:443`, `[::1]:*` or `[fd00::/8]:53`; host names are not
+/// accepted (a name's addresses change under the grant).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AddressPattern {
+    ip: IpAddr,
+    /// Leading bits of `ip` an address must share (32 or 128: exactly it).
+    prefix: u8,
+    /// `None`: any port.
+    port: Option<u16>,
+}
+
+impl AddressPattern {
+    /// Whether `address` is one this pattern names.
+    pub fn matches(&self, address: SocketAddr) -> bool {
+        let port = self.port.is_none_or(|port| port == address.port());
+        let ip = match (self.ip, address.ip()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        };
+        port && ip
+    }
+}
+
+impl From<SocketAddr> for AddressPattern {
+    fn from(address: SocketAddr) -> Self {
+        let prefix = if address.is_ipv4() { 32 } else { 128 };
+        Self { ip: address.ip(), prefix, port: Some(address.port()) }
+    }
+}
+
+impl FromStr for AddressPattern {
+    type Err = &'static str;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        const SHAPE: &str = "not IP:PORT, IP/PREFIX:PORT or [IPv6]:PORT, with a port number or `*`";
+        let (host, port) = text.rsplit_once(':').ok_or(SHAPE)?;
+        let port = match port {
+            "*" => None,
+            number => Some(number.parse::<u16>().map_err(|_| SHAPE)?),
+        };
+        let (host, v6) = match host.strip_prefix('[') {
+            Some(inside) => (inside.strip_suffix(']').ok_or(SHAPE)?, true),
+            None => (host, false),
+        };
+        let (ip, prefix) = match host.split_once('/') {
+            Some((ip, prefix)) => (ip, Some(prefix.parse::<u8>().map_err(|_| SHAPE)?)),
+            None => (host, None),
+        };
+        let ip: IpAddr = ip.parse().map_err(|_| SHAPE)?;
+        if ip.is_ipv6() != v6 {
+            return Err("an IPv6 address goes in brackets (`[::1]:8080`), an IPv4 one does not");
+        }
+        let bits = if ip.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(bits);
+        if prefix > bits {
+            return Err("the prefix is longer than the address (32 bits for IPv4, 128 for IPv6)");
+        }
+        Ok(Self { ip, prefix, port })
+    }
+}
+
+impl fmt::Display for AddressPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let bits = if self.ip.is_ipv4() { 32 } else { 128 };
+        let prefix = if self.prefix == bits { String::new() } else { format!("/{}", self.prefix) };
+        match self.ip {
+            IpAddr::V4(ip) => write!(f, "{ip}{prefix}:")?,
+            IpAddr::V6(ip) => write!(f, "[{ip}{prefix}]:")?,
+        }
+        match self.port {
+            Some(port) => write!(f, "{port}"),
+            None => f.write_str("*"),
+        }
+    }
+}
+
+impl Serialize for AddressPattern {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 /// The `[wasi.network]` table: the socket addresses a guest may use. Name
 /// lookup is off unless granted.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
@@ -412,13 +503,13 @@ impl fmt::Display for DirMode {
 pub struct NetworkGrant {
     /// Addresses a TCP socket may connect to.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub tcp_connect: Vec<SocketAddr>,
+    pub tcp_connect: Vec<AddressPattern>,
     /// Addresses a TCP socket may bind (and listen on).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub tcp_bind: Vec<SocketAddr>,
+    pub tcp_bind: Vec<AddressPattern>,
     /// Addresses a UDP socket may bind, send to or connect to.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub udp: Vec<SocketAddr>,
+    pub udp: Vec<AddressPattern>,
     /// Whether `wasi:sockets/ip-name-lookup` resolves names.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub ip_name_lookup: bool,

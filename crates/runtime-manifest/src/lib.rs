@@ -56,9 +56,9 @@ pub use compile::{
 pub use error::{Error, InvalidManifest, MAX_REPORTED_PROBLEMS};
 pub use escape::escape_for_terminal;
 pub use grants::{
-    DEFAULT_DIR_BYTES, DEFAULT_DIR_ENTRIES, DEFAULT_MAX_DESCRIPTORS, DEFAULT_MAX_DIR_BYTES, DEFAULT_MAX_DIR_ENTRIES,
-    DEFAULT_MAX_OUTGOING_REQUESTS, DirGrant, DirMode, GrantPolicy, HostInterface, HttpGrant, HttpOrigin, NetworkGrant,
-    OnClientGone, Stdin, Stdio, WasiConfig, check_env_var, check_guest_dir,
+    AddressPattern, DEFAULT_DIR_BYTES, DEFAULT_DIR_ENTRIES, DEFAULT_MAX_DESCRIPTORS, DEFAULT_MAX_DIR_BYTES,
+    DEFAULT_MAX_DIR_ENTRIES, DEFAULT_MAX_OUTGOING_REQUESTS, DirGrant, DirMode, GrantPolicy, HostInterface, HttpGrant,
+    HttpOrigin, NetworkGrant, OnClientGone, Stdin, Stdio, WasiConfig, check_env_var, check_guest_dir,
 };
 pub use manifest::{ComponentInfo, ComponentManifest, ComponentName, Resources, WasmPath};
 pub use parse::MAX_MANIFEST_BYTES;

@@ -4,9 +4,9 @@
 //! than deserialized with serde: serde stops at the first error, while a user
 //! fixing a manifest wants every problem at once, each at its exact place.
 
+use crate::AddressPattern;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::str::FromStr;
 
@@ -583,15 +583,15 @@ impl<'p> Checker<'p> {
                 continue;
             };
             for (text, span) in addresses {
-                match SocketAddr::from_str(text) {
+                match AddressPattern::from_str(text) {
                     Ok(address) => list.push(address),
-                    Err(_) => {
+                    Err(reason) => {
                         self.invalid(
                             &path,
                             text,
-                            "not an IP address with a port",
+                            reason,
                             span,
-                            "write IP:PORT, e.g. \"127.0.0.1:8080\" or \"[::1]:8080\"; host names are not accepted",
+                            "write IP:PORT, e.g. \"127.0.0.1:8080\" or \"[::1]:8080\"; a port may be `*` (any) and the IP a CIDR range (\"127.0.0.0/8:*\"); host names are not accepted",
                         );
                         ok = false;
                     }

@@ -250,13 +250,14 @@ fn grant_network(builder: &mut WasiCtxBuilder, network: &NetworkGrant) {
 fn address_allowed(network: &NetworkGrant, address: SocketAddr, use_: SocketAddrUse) -> bool {
     // Connecting and sending bind implicitly to the wildcard address first.
     let implicit = address.ip().is_unspecified() && address.port() == 0;
+    let any = |patterns: &[runtime_manifest::AddressPattern]| patterns.iter().any(|pattern| pattern.matches(address));
     match use_ {
-        SocketAddrUse::TcpConnect => network.tcp_connect.contains(&address),
-        SocketAddrUse::TcpBind => network.tcp_bind.contains(&address) || (implicit && !network.tcp_connect.is_empty()),
-        SocketAddrUse::TcpListen => network.tcp_bind.contains(&address),
+        SocketAddrUse::TcpConnect => any(&network.tcp_connect),
+        SocketAddrUse::TcpBind => any(&network.tcp_bind) || (implicit && !network.tcp_connect.is_empty()),
+        SocketAddrUse::TcpListen => any(&network.tcp_bind),
         SocketAddrUse::TcpAccept => !network.tcp_bind.is_empty(),
-        SocketAddrUse::UdpBind => network.udp.contains(&address) || (implicit && !network.udp.is_empty()),
-        _ => network.udp.contains(&address),
+        SocketAddrUse::UdpBind => any(&network.udp) || (implicit && !network.udp.is_empty()),
+        _ => any(&network.udp),
     }
 }
 

@@ -199,6 +199,15 @@ fn sockets_are_denied_unless_the_policy_and_a_grant_allow_the_address() -> TestR
     let other = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.to_string();
     let (_, stdout, _) = run_command(&["--policy", &policy, "--allow-tcp", &address], &[&format!("tcp:{other}")])?;
     assert!(stdout.contains("denied"), "{stdout}");
+    // A port wildcard opens every port of that address, a range every address in it; nothing else.
+    let listening = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let open = format!("tcp:{}", listening.local_addr()?);
+    for pattern in ["127.0.0.1:*", "127.0.0.0/8:*"] {
+        let (_, stdout, _) = run_command(&["--policy", &policy, "--allow-tcp", pattern], &[&open])?;
+        assert!(stdout.contains("connected"), "{pattern}: {stdout}");
+    }
+    let (_, stdout, _) = run_command(&["--policy", &policy, "--allow-tcp", "10.0.0.0/8:*"], &[&action])?;
+    assert!(stdout.contains("denied"), "{stdout}");
     Ok(())
 }
 

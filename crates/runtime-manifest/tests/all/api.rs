@@ -154,3 +154,33 @@ fn on_client_gone_is_cancel_unless_the_manifest_says_finish_and_nothing_else() -
     assert!(text.contains("on-client-gone") && text.contains("did you mean `finish`"), "{text}");
     Ok(())
 }
+
+#[test]
+fn network_address_patterns_match_their_ports_and_ranges_only() -> Result<(), Box<dyn std::error::Error>> {
+    use runtime_manifest::AddressPattern;
+    use std::net::SocketAddr;
+    let addr = |text: &str| text.parse::<SocketAddr>();
+    let exact: AddressPattern = "127.0.0.1:8080".parse()?;
+    assert!(exact.matches(addr("127.0.0.1:8080")?));
+    assert!(!exact.matches(addr("127.0.0.1:8081")?) && !exact.matches(addr("127.0.0.2:8080")?));
+    let any_port: AddressPattern = "127.0.0.1:*".parse()?;
+    assert!(any_port.matches(addr("127.0.0.1:1")?) && any_port.matches(addr("127.0.0.1:65535")?));
+    assert!(!any_port.matches(addr("127.0.0.2:80")?));
+    let loopback: AddressPattern = "127.0.0.0/8:*".parse()?;
+    assert!(loopback.matches(addr("127.255.0.1:9")?));
+    assert!(!loopback.matches(addr("128.0.0.1:9")?) && !loopback.matches(addr("[::1]:9")?));
+    let everywhere: AddressPattern = "0.0.0.0/0:443".parse()?;
+    assert!(everywhere.matches(addr("8.8.8.8:443")?) && !everywhere.matches(addr("8.8.8.8:80")?));
+    let v6: AddressPattern = "[fd00::/8]:53".parse()?;
+    assert!(v6.matches(addr("[fd12::1]:53")?) && !v6.matches(addr("[fe80::1]:53")?));
+    // Each writes back as it was read.
+    for text in ["127.0.0.1:8080", "127.0.0.1:*", "127.0.0.0/8:*", "[::1]:*", "[fd00::/8]:53", "0.0.0.0/0:443"] {
+        assert_eq!(text.parse::<AddressPattern>()?.to_string(), text);
+    }
+    for bad in
+        ["127.0.0.1", "127.0.0.1:x", "127.0.0.1/33:*", "::1:80", "[127.0.0.1]:80", "localhost:80", "127.0.0.1:70000"]
+    {
+        assert!(bad.parse::<AddressPattern>().is_err(), "{bad} was accepted");
+    }
+    Ok(())
+}

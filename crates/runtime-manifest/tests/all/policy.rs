@@ -157,6 +157,6 @@ fn grants_the_policy_refuses_are_reported_where_the_manifest_asks() -> Result<()
     assert_eq!(refused.err().map(|e| e.code_str()).as_deref(), Some("runtime::manifest::grant_refused"));
     let open = HostPolicy::parse("policy.toml", "[grants]\nnetwork = true\n")?;
     let granted = ComponentManifest::parse("Component.toml", manifest, &open)?;
-    assert_eq!(granted.wasi.network.tcp_connect, ["127.0.0.1:8080".parse::<std::net::SocketAddr>()?]);
+    assert_eq!(granted.wasi.network.tcp_connect, ["127.0.0.1:8080".parse::<runtime_manifest::AddressPattern>()?]);
     Ok(())
 }
