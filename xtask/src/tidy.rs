@@ -17,7 +17,7 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
     // file cache, compile process or temporary file; WASI no executor.
     ("runtime-loader", &["runtime-manifest", "runtime-limits"], &["tokio", "wasmtime-wasi", "wasmtime-wasi-http"]),
     ("runtime-core", &["runtime-manifest", "runtime-limits", "runtime-loader"], CORE_MUST_NOT_NAME),
-    ("runtime-wasi", &["runtime-manifest", "runtime-limits", "runtime-core"], &["tokio"]),
+    ("runtime-wasi", &["runtime-manifest", "runtime-limits", "runtime-core"], &[]),
     ("runtime-async", &["runtime-manifest", "runtime-limits", "runtime-loader", "runtime-core"], &[]),
     (
         "runtime",
@@ -36,6 +36,11 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
     ("benches", &["runtime", "runtime-core", "runtime-http", "attacks", "workspace-hack"], &[]),
     ("workspace-hack", &[], &["wasmtime"]),
 ];
+
+/// Dependencies a crate may name only without features: runtime-wasi uses
+/// tokio's I/O traits (WASI 0.3 output is an `AsyncWrite`), never its
+/// executor, timers or I/O drivers, which all sit behind features.
+const FEATURELESS_ONLY: &[(&str, &str)] = &[("runtime-wasi", "tokio")];
 
 /// The call kernel knows no WASI, no process and no file cache.
 const CORE_MUST_NOT_NAME: &[&str] =
@@ -59,6 +64,14 @@ struct Dependency {
     name: String,
     /// `null` for normal dependencies, `"dev"` or `"build"` otherwise.
     kind: Option<String>,
+    #[serde(default)]
+    features: Vec<String>,
+    #[serde(default = "default_features")]
+    uses_default_features: bool,
+}
+
+fn default_features() -> bool {
+    true
 }
 
 /// Checks every rule and the one feature set; the error lists every broken one.
@@ -231,6 +244,10 @@ fn violations(metadata: &Metadata) -> Vec<String> {
             }
             if forbidden.contains(&name) {
                 found.push(format!("{} depends on {name}, which its layer must not name", package.name));
+            }
+            let featureless = FEATURELESS_ONLY.contains(&(package.name.as_str(), name));
+            if featureless && (dependency.uses_default_features || !dependency.features.is_empty()) {
+                found.push(format!("{} may depend on {name} only without features (its traits)", package.name));
             }
         }
     }

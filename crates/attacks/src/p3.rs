@@ -63,6 +63,16 @@ pub(crate) fn cases() -> Vec<Case> {
         p3("2 MB written into an unread stream under 4 MiB, 8 times", "nothing accepted, RSS flat")
             .actions(&["write-unread:2000000"; 8])
             .shows(|run| run.code == Some(0) && run.stdout.matches("accepted 0").count() == 8),
+        // Output: WASI 0.3 writes go through the same bounded queue as 0.2's.
+        p3("100 MB through p3 stdout nobody reads", "deadline-exceeded")
+            .flags(&["--stdio", "inherit", "--timeout", "2s"])
+            .actions(&["print:100000000"])
+            .stalled()
+            .shows(kind("deadline-exceeded")),
+        p3("1 MB through p3 stdout, read", "all written, exit 0")
+            .flags(&["--stdio", "inherit"])
+            .actions(&["print:1000000"])
+            .shows(|run| run.code == Some(0) && run.stdout.contains("printed 1000000") && run.stdout.len() > 1_000_000),
         // The guest's own failures stay its own.
         // Its panic message discarded: the suite reads "panicked" on stderr
         // as the host's own.

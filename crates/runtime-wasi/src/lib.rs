@@ -126,6 +126,12 @@ impl WasiState {
         if let Some(seed) = grants.replay_seed {
             replay::deterministic(&mut builder, seed);
         }
+        let inherited = (config.stdio == Stdio::Inherit).then(|| {
+            let stderr = output::InstanceOutput::new(output::drain(true));
+            let stdout =
+                if stdout_to_stderr { stderr.shared() } else { output::InstanceOutput::new(output::drain(false)) };
+            (stdout, stderr)
+        });
         let captured = match config.stdio {
             Stdio::Capture => {
                 let pipes = (
@@ -135,14 +141,19 @@ impl WasiState {
                 builder.stdout(pipes.0.clone()).stderr(pipes.1.clone());
                 Some(pipes)
             }
-            // The builder's own streams still answer `terminal-stdout`;
-            // writes go through `output`'s bounded queues.
-            Stdio::Inherit if stdout_to_stderr => {
-                builder.stdout(std::io::stderr()).inherit_stderr();
-                None
-            }
+            // Writes of either WASI version go through `output`'s bounded
+            // queues; `terminal-*` answers as the host's streams are.
             Stdio::Inherit => {
-                builder.inherit_stdout().inherit_stderr();
+                use std::io::IsTerminal as _;
+                if let Some((stdout, stderr)) = &inherited {
+                    let stdout_terminal = if stdout_to_stderr {
+                        std::io::stderr().is_terminal()
+                    } else {
+                        std::io::stdout().is_terminal()
+                    };
+                    builder.stdout(output::InheritedOutput::new(stdout.shared(), stdout_terminal));
+                    builder.stderr(output::InheritedOutput::new(stderr.shared(), std::io::stderr().is_terminal()));
+                }
                 None
             }
             // The builder's default stdout and stderr drop what is written.
@@ -177,12 +188,7 @@ impl WasiState {
             http_hooks,
             denied,
             disk: fs::DiskState::new(&grants.dirs, grants.max_descriptors),
-            inherited: (config.stdio == Stdio::Inherit).then(|| {
-                let stderr = output::InstanceOutput::new(output::drain(true));
-                let stdout =
-                    if stdout_to_stderr { stderr.shared() } else { output::InstanceOutput::new(output::drain(false)) };
-                (stdout, stderr)
-            }),
+            inherited,
             serving: false,
         }
     }

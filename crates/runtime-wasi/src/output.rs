@@ -380,24 +380,102 @@ impl Future for Room<'_> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let stream = self.stream;
-        // Register first, then look: a chunk drained in between wakes us.
-        if let Ok(mut waker) = stream.state.waker.lock() {
-            *waker = Some(cx.waker().clone());
+        poll_room(self.stream, cx)
+    }
+}
+
+/// Ready when `stream` may write again (or has failed); else `cx` is woken
+/// when room is made.
+fn poll_room(stream: &InheritedStream, cx: &mut Context<'_>) -> Poll<()> {
+    // Register first, then look: a chunk drained in between wakes us.
+    if let Ok(mut waker) = stream.state.waker.lock() {
+        *waker = Some(cx.waker().clone());
+    }
+    if let Ok(mut waiting) = stream.drain.waiting.lock()
+        && !waiting.iter().any(|waker| waker.will_wake(cx.waker()))
+    {
+        // Bounded: past the cap a waiter is woken at once and looks again.
+        if waiting.len() >= MAX_WAITING_STREAMS {
+            cx.waker().wake_by_ref();
+        } else {
+            waiting.push(cx.waker().clone());
         }
-        if let Ok(mut waiting) = stream.drain.waiting.lock()
-            && !waiting.iter().any(|waker| waker.will_wake(cx.waker()))
-        {
-            // Bounded: past the cap a waiter is woken at once and looks again.
-            if waiting.len() >= MAX_WAITING_STREAMS {
-                cx.waker().wake_by_ref();
-            } else {
-                waiting.push(cx.waker().clone());
+    }
+    stream.drain.make_room();
+    let writable = stream.permit > CHUNK_COST || stream.room() > CHUNK_COST;
+    if writable || stream.failure().is_some() { Poll::Ready(()) } else { Poll::Pending }
+}
+
+/// An instance's inherited stdout or stderr as wasmtime-wasi's context
+/// holds it, so WASI 0.3 writes (an `AsyncWrite`) go through the same
+/// bounded queue and account as WASI 0.2 streams.
+pub(crate) struct InheritedOutput {
+    output: InstanceOutput,
+    terminal: bool,
+}
+
+impl InheritedOutput {
+    /// `output`'s account; `terminal`: whether the host's stream is a TTY
+    /// (what `wasi:cli/terminal-*` answers).
+    pub(crate) fn new(output: InstanceOutput, terminal: bool) -> Self {
+        Self { output, terminal }
+    }
+}
+
+impl wasmtime_wasi::cli::IsTerminal for InheritedOutput {
+    fn is_terminal(&self) -> bool {
+        self.terminal
+    }
+}
+
+impl wasmtime_wasi::cli::StdoutStream for InheritedOutput {
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(QueueWriter(self.output.stream()))
+    }
+
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.output.stream())
+    }
+}
+
+/// [`InheritedStream`] as an `AsyncWrite`: each write takes what the queue
+/// has room for now, or waits for room (never for the reader itself).
+struct QueueWriter(InheritedStream);
+
+impl tokio::io::AsyncWrite for QueueWriter {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let failed = |error: StreamError| Poll::Ready(Err(std::io::Error::other(format!("{error:?}"))));
+        // Twice at most: room seen by `poll_room` is reserved on the second look.
+        for _ in 0..2 {
+            let allowed = match self.0.check_write() {
+                Ok(allowed) => allowed,
+                Err(error) => return failed(error),
+            };
+            if allowed > 0 {
+                let taken = allowed.min(buf.len());
+                return match self.0.write(Bytes::copy_from_slice(&buf[..taken])) {
+                    Ok(()) => Poll::Ready(Ok(taken)),
+                    Err(error) => failed(error),
+                };
+            }
+            if poll_room(&self.0, cx).is_pending() {
+                return Poll::Pending;
             }
         }
-        stream.drain.make_room();
-        let writable = stream.permit > CHUNK_COST || stream.room() > CHUNK_COST;
-        if writable || stream.failure().is_some() { Poll::Ready(()) } else { Poll::Pending }
+        // Room came and went to another writer: look again on the next poll.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 }
 
