@@ -242,26 +242,30 @@ fn judged(attack: impl FnOnce() -> Result<(bool, String), String>) -> Outcome {
 /// connections whether or not they read, so a fifth is answered within the
 /// deadline plus a second.
 fn never_read() -> Outcome {
-    judged(|| {
-        let served = Served::start("never-read", "1s", "", &["--max-connections", "4"])?;
-        served.healthy()?;
-        let (rss, fds) = (served.rss_mib(), served.fds());
-        let started = Instant::now();
-        let mut stalled = Vec::new();
-        for _ in 0..4 {
-            let mut stream = TcpStream::connect(served.addr).map_err(|e| e.to_string())?;
-            stream.write_all(b"GET /stream?mib=64 HTTP/1.1\r\nhost: x\r\n\r\n").map_err(|e| e.to_string())?;
-            stalled.push(stream);
-        }
-        pause(Duration::from_millis(100));
-        let held_fds = served.fds();
-        served.healthy()?;
-        let answered = started.elapsed();
-        let grown = served.rss_mib().saturating_sub(rss);
-        drop(stalled);
-        let ok = answered < DEADLINE + Duration::from_secs(1) && grown < 64 && held_fds <= fds + 4 + FD_SLACK;
-        Ok((ok, format!("answered after {} ms, +{grown} MiB, {fds}->{held_fds} fds", answered.as_millis())))
-    })
+    judged(|| stalled_readers(Served::start("never-read", "1s", "", &["--max-connections", "4"])?, "/stream?mib=64"))
+}
+
+/// Four clients ask `path` (a body far larger than a socket holds) and never
+/// read, at `--max-connections 4`: a fifth request is answered within the
+/// deadline and a second, with memory and descriptors flat.
+fn stalled_readers(served: Served, path: &str) -> Result<(bool, String), String> {
+    served.healthy()?;
+    let (rss, fds) = (served.rss_mib(), served.fds());
+    let started = Instant::now();
+    let mut stalled = Vec::new();
+    for _ in 0..4 {
+        let mut stream = TcpStream::connect(served.addr).map_err(|e| e.to_string())?;
+        stream.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes()).map_err(|e| e.to_string())?;
+        stalled.push(stream);
+    }
+    pause(Duration::from_millis(100));
+    let held_fds = served.fds();
+    served.healthy()?;
+    let answered = started.elapsed();
+    let grown = served.rss_mib().saturating_sub(rss);
+    drop(stalled);
+    let ok = answered < DEADLINE + Duration::from_secs(1) && grown < 64 && held_fds <= fds + 4 + FD_SLACK;
+    Ok((ok, format!("answered after {} ms, +{grown} MiB, {fds}->{held_fds} fds", answered.as_millis())))
 }
 
 /// A thousand connections each hold 60 KB of a head they never finish:
@@ -419,39 +423,43 @@ fn chunked_past_the_limit(addr: SocketAddr) -> Result<(u16, String), String> {
 /// queue and the deadline turn the excess into 503 with retry-after, and
 /// none into a 500 that would blame the guest.
 fn quota_burst() -> Outcome {
-    judged(|| {
-        let served = Served::start("quota", "1s", "instances = 2\n", &[])?;
-        served.healthy()?;
-        let (rss, fds) = (served.rss_mib(), served.fds());
-        let addr = served.addr;
-        let started = Instant::now();
-        let clients: Vec<_> = (0..100)
-            .map(|_| {
-                std::thread::spawn(move || {
-                    exchange(addr, "GET /sleep?ms=100 HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-                })
+    judged(|| burst_past_quota(Served::start("quota", "1s", "instances = 2\n", &[])?))
+}
+
+/// 100 requests of 100 ms at once to a server whose component's quota is
+/// 2: only 200 and 503 with retry-after, within the deadline and two
+/// seconds, memory and descriptors flat.
+fn burst_past_quota(served: Served) -> Result<(bool, String), String> {
+    served.healthy()?;
+    let (rss, fds) = (served.rss_mib(), served.fds());
+    let addr = served.addr;
+    let started = Instant::now();
+    let clients: Vec<_> = (0..100)
+        .map(|_| {
+            std::thread::spawn(move || {
+                exchange(addr, "GET /sleep?ms=100 HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
             })
-            .collect();
-        let mut answers = Vec::with_capacity(clients.len());
-        for client in clients {
-            answers.push(client.join().map_err(|_| "a client thread panicked")??);
-        }
-        let took = started.elapsed();
-        let ok_count = answers.iter().filter(|(status, _)| *status == 200).count();
-        let refused = answers.iter().filter(|(status, head)| *status == 503 && head.contains("retry-after:")).count();
-        let others: Vec<u16> =
-            answers.iter().map(|(status, _)| *status).filter(|status| ![200, 503].contains(status)).collect();
-        let latency = served.healthy()?;
-        let (grown, after) = (served.rss_mib().saturating_sub(rss), served.fds());
-        let ok = ok_count + refused == answers.len() && ok_count >= 2 && latency < HEALTHY && grown < 64;
-        let ok = ok && took < DEADLINE + Duration::from_secs(2) && after <= fds + FD_SLACK;
-        let observed = format!(
-            "{ok_count} x 200, {refused} x 503, others {others:?}, {} ms, GET / {} ms, +{grown} MiB",
-            took.as_millis(),
-            latency.as_millis()
-        );
-        Ok((ok, observed))
-    })
+        })
+        .collect();
+    let mut answers = Vec::with_capacity(clients.len());
+    for client in clients {
+        answers.push(client.join().map_err(|_| "a client thread panicked")??);
+    }
+    let took = started.elapsed();
+    let ok_count = answers.iter().filter(|(status, _)| *status == 200).count();
+    let refused = answers.iter().filter(|(status, head)| *status == 503 && head.contains("retry-after:")).count();
+    let others: Vec<u16> =
+        answers.iter().map(|(status, _)| *status).filter(|status| ![200, 503].contains(status)).collect();
+    let latency = served.healthy()?;
+    let (grown, after) = (served.rss_mib().saturating_sub(rss), served.fds());
+    let ok = ok_count + refused == answers.len() && ok_count >= 2 && latency < HEALTHY && grown < 64;
+    let ok = ok && took < DEADLINE + Duration::from_secs(2) && after <= fds + FD_SLACK;
+    let observed = format!(
+        "{ok_count} x 200, {refused} x 503, others {others:?}, {} ms, GET / {} ms, +{grown} MiB",
+        took.as_millis(),
+        latency.as_millis()
+    );
+    Ok((ok, observed))
 }
 
 /// The server's stderr stops being read after its first line: 3,200
@@ -533,23 +541,7 @@ fn self_calling() -> Outcome {
 fn p3_never_read() -> Outcome {
     judged(|| {
         let served = Served::start_p3("p3-never-read", "1s", "", &["--max-connections", "4"])?;
-        served.healthy()?;
-        let (rss, fds) = (served.rss_mib(), served.fds());
-        let started = Instant::now();
-        let mut stalled = Vec::new();
-        for _ in 0..4 {
-            let mut stream = TcpStream::connect(served.addr).map_err(|e| e.to_string())?;
-            stream.write_all(b"GET /stream?chunks=65536 HTTP/1.1\r\nhost: x\r\n\r\n").map_err(|e| e.to_string())?;
-            stalled.push(stream);
-        }
-        pause(Duration::from_millis(100));
-        let held_fds = served.fds();
-        served.healthy()?;
-        let answered = started.elapsed();
-        let grown = served.rss_mib().saturating_sub(rss);
-        drop(stalled);
-        let ok = answered < DEADLINE + Duration::from_secs(1) && grown < 64 && held_fds <= fds + 4 + FD_SLACK;
-        Ok((ok, format!("answered after {} ms, +{grown} MiB, {fds}->{held_fds} fds", answered.as_millis())))
+        stalled_readers(served, "/stream?chunks=65536")
     })
 }
 
@@ -575,25 +567,5 @@ fn p3_deadline() -> Outcome {
 
 /// [`quota_burst`] against a WASI 0.3 service.
 fn p3_quota_burst() -> Outcome {
-    judged(|| {
-        let served = Served::start_p3("p3-quota", "1s", "instances = 2\n", &[])?;
-        served.healthy()?;
-        let addr = served.addr;
-        let clients: Vec<_> = (0..100)
-            .map(|_| {
-                std::thread::spawn(move || {
-                    exchange(addr, "GET /sleep?ms=100 HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-                })
-            })
-            .collect();
-        let mut answers = Vec::with_capacity(clients.len());
-        for client in clients {
-            answers.push(client.join().map_err(|_| "a client thread panicked")??);
-        }
-        let ok_count = answers.iter().filter(|(status, _)| *status == 200).count();
-        let refused = answers.iter().filter(|(status, head)| *status == 503 && head.contains("retry-after:")).count();
-        let latency = served.healthy()?;
-        let ok = ok_count + refused == answers.len() && ok_count >= 2 && latency < HEALTHY;
-        Ok((ok, format!("{ok_count} x 200, {refused} x 503, GET / {} ms", latency.as_millis())))
-    })
+    judged(|| burst_past_quota(Served::start_p3("p3-quota", "1s", "instances = 2\n", &[])?))
 }

@@ -14,9 +14,16 @@ fn command() -> String {
 
 /// Runs the command fixture with `flags` and then `-- actions`.
 fn run_command(flags: &[&str], actions: &[&str]) -> Result<(i32, String, String), std::io::Error> {
-    let wasm = command();
-    let mut args = vec!["run", wasm.as_str()];
-    args.extend_from_slice(LIMITS);
+    run_fixture(&command(), &[LIMITS, flags].concat(), actions)
+}
+
+/// `wasm-runtime run WASM FLAGS -- ACTIONS`: its exit code, stdout and stderr.
+pub(crate) fn run_fixture(
+    wasm: &str,
+    flags: &[&str],
+    actions: &[&str],
+) -> Result<(i32, String, String), std::io::Error> {
+    let mut args = vec!["run", wasm];
     args.extend_from_slice(flags);
     args.push("--");
     args.extend_from_slice(actions);

@@ -5,27 +5,18 @@
 
 use crate::{TestResult, wasm_runtime};
 
-const LIMITS: &[&str] = &["--memory", "4MiB", "--fuel", "1_000_000_000"];
+const LIMITS: &[&str] = &["--memory", "4MiB"];
 
 fn command() -> String {
     concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/guests/rust-p3-command.wasm").to_owned()
 }
 
-/// Runs the p3 command with `flags` (a 10 s deadline unless they set one)
-/// and `-- actions`: its exit code, stdout and stderr.
+/// Runs the p3 command with `flags` (1e9 fuel and a 10 s deadline unless
+/// they set their own) and `-- actions`: its exit code, stdout and stderr.
 fn run_p3(flags: &[&str], actions: &[&str]) -> Result<(i32, String, String), std::io::Error> {
-    let wasm = command();
-    let mut args = vec!["run", wasm.as_str()];
-    args.extend_from_slice(LIMITS);
-    if !flags.contains(&"--timeout") {
-        args.extend_from_slice(&["--timeout", "10s"]);
-    }
-    args.extend_from_slice(flags);
-    args.push("--");
-    args.extend_from_slice(actions);
-    let output = wasm_runtime(&args)?;
-    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
-    Ok((output.status.code().unwrap_or(-1), text(&output.stdout), text(&output.stderr)))
+    let unless = |flag: &str, default: &'static [&'static str]| if flags.contains(&flag) { &[][..] } else { default };
+    let defaults = [unless("--fuel", &["--fuel", "1_000_000_000"]), unless("--timeout", &["--timeout", "10s"])];
+    crate::command::run_fixture(&command(), &[LIMITS, &defaults.concat(), flags].concat(), actions)
 }
 
 fn error_kind(stdout: &str) -> Result<String, serde_json::Error> {
@@ -57,7 +48,7 @@ fn a_p3_command_reports_as_json_and_its_async_export_can_be_invoked() -> TestRes
     assert_eq!(body["report"]["stdout"], "rust-p3-command.wasm args\n");
     let wasm = command();
     let mut args = vec!["run", wasm.as_str(), "--invoke", "wasi:cli/run@0.3.0#run()", "--timeout", "10s"];
-    args.extend_from_slice(LIMITS);
+    args.extend_from_slice(&["--memory", "4MiB", "--fuel", "1_000_000_000"]);
     let output = wasm_runtime(&args)?;
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "ok");
@@ -67,7 +58,8 @@ fn a_p3_command_reports_as_json_and_its_async_export_can_be_invoked() -> TestRes
 #[test]
 fn a_p3_command_meets_its_deadline_whether_it_spins_or_waits() -> TestResult {
     for action in ["spin", "sleep:5000"] {
-        let (code, stdout, _) = run_p3(&["--timeout", "100ms", "--json"], &[action])?;
+        // The policy's most fuel: a spin meets the deadline first.
+        let (code, stdout, _) = run_p3(&["--fuel", "10_000_000_000", "--timeout", "100ms", "--json"], &[action])?;
         assert_eq!((code, error_kind(&stdout)?.as_str()), (3, "deadline-exceeded"), "{action}: {stdout}");
     }
     let (code, stdout, _) = run_p3(&["--timeout", "100ms"], &["sleep:10"])?;
