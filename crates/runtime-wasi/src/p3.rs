@@ -21,6 +21,8 @@ use wasmtime_wasi::p3::bindings::{cli, clocks, filesystem, random, sockets};
 use wasmtime_wasi::random::WasiRandom;
 use wasmtime_wasi::sockets::{WasiSockets, WasiSocketsCtxView};
 use wasmtime_wasi::{cli::WasiCliView as _, clocks::WasiClocksView as _, random::WasiRandomView as _};
+use wasmtime_wasi_http::WasiHttp;
+use wasmtime_wasi_http::p3::bindings::http;
 
 use runtime_core::{CapabilityDenied, StoreState};
 
@@ -69,15 +71,15 @@ pub fn add_to_linker<T: Send + 'static>(l: &mut Linker<StoreState<T>>) -> wasmti
     filesystem::preopens::add_to_linker::<_, WasiFilesystem>(l, |t| filesystem_of(t, "wasi:filesystem/preopens@0.3"))?;
     filesystem::types::add_to_linker::<_, WasiFilesystem>(l, |t| filesystem_of(t, "wasi:filesystem/types@0.3"))?;
     sockets::types::add_to_linker::<_, WasiSockets>(l, |t| sockets_of(t, "wasi:sockets/types@0.3"))?;
+    sockets::ip_name_lookup::add_to_linker::<_, WasiSockets>(l, |t| sockets_of(t, "wasi:sockets/ip-name-lookup@0.3"))?;
     // `wasi:http`, gated like its p2 twins: `types` under an HTTP grant or
     // while serving, `client` under an HTTP grant, its requests through the
     // same hook as p2's (the allowed origins, the instance's request count
     // and descriptor cap, the process's in-flight cap, the deadline).
-    use wasmtime_wasi_http::WasiHttp;
-    use wasmtime_wasi_http::p3::bindings::http::{client, types};
-    types::add_to_linker::<_, WasiHttp>(l, |t| gate(t, "wasi:http/types@0.3", Capability::HttpTypes).http())?;
-    client::add_to_linker::<_, WasiHttp>(l, |t| gate(t, "wasi:http/client@0.3", Capability::Http).outgoing_http())?;
-    sockets::ip_name_lookup::add_to_linker::<_, WasiSockets>(l, |t| sockets_of(t, "wasi:sockets/ip-name-lookup@0.3"))?;
+    http::types::add_to_linker::<_, WasiHttp>(l, |t| gate(t, "wasi:http/types@0.3", Capability::HttpTypes).http())?;
+    http::client::add_to_linker::<_, WasiHttp>(l, |t| {
+        gate(t, "wasi:http/client@0.3", Capability::Http).outgoing_http()
+    })?;
     Ok(())
 }
 
