@@ -145,8 +145,15 @@ impl GrantFlags {
         // Directories typed here are the host's own choice; only the kinds
         // of grant are the policy's to refuse.
         let refused: Vec<_> =
-            policy.grants().refusals(wasi).into_iter().filter(|(_, key)| *key != "absolute-dirs").collect();
+            policy.grant_refusals(wasi).into_iter().filter(|(_, key)| *key != "absolute-dirs").collect();
         if let Some((grant, key)) = refused.first() {
+            if *key == "network-ranges" {
+                let ranges: Vec<String> = policy.network_ranges().iter().map(ToString::to_string).collect();
+                return Err(format!(
+                    "`{grant}` names an address outside the host policy's `[grants] network-ranges` ({})",
+                    ranges.join(", ")
+                ));
+            }
             return Err(format!(
                 "`{grant}` is granted but the host policy refuses it: set `[grants] {key} = true` in a policy file and pass it with --policy FILE"
             ));

@@ -235,7 +235,7 @@ pub enum LoadError {
 
     /// The manifest grants what this runtime's policy refuses, whatever
     /// policy it was parsed or built with.
-    #[error("`{grant}` asks for a grant this runtime's policy refuses (`[grants] {policy_key} = false`)")]
+    #[error("`{grant}` asks for a grant this runtime's policy refuses (its `[grants] {policy_key}`)")]
     #[diagnostic(
         code(runtime::load::grant_refused),
         help(

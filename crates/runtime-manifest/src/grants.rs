@@ -418,21 +418,31 @@ pub struct AddressPattern {
 }
 
 impl AddressPattern {
+    /// Whether every address `other` names is one this pattern names.
+    pub fn contains(&self, other: &AddressPattern) -> bool {
+        let port = match (self.port, other.port) {
+            (None, _) => true,
+            (Some(mine), Some(theirs)) => mine == theirs,
+            (Some(_), None) => false,
+        };
+        let range = self.prefix <= other.prefix
+            && match (self.ip, other.ip) {
+                (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                    let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                    u32::from(net) & mask == u32::from(ip) & mask
+                }
+                (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                    let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                    u128::from(net) & mask == u128::from(ip) & mask
+                }
+                _ => false,
+            };
+        port && range
+    }
+
     /// Whether `address` is one this pattern names.
     pub fn matches(&self, address: SocketAddr) -> bool {
-        let port = self.port.is_none_or(|port| port == address.port());
-        let ip = match (self.ip, address.ip()) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        };
-        port && ip
+        self.contains(&AddressPattern::from(address))
     }
 }
 

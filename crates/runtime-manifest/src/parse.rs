@@ -314,12 +314,23 @@ impl<'p> Checker<'p> {
         if let Some(value) = t.get("host-functions") {
             wasi.host_functions = self.host_functions(value).unwrap_or_default();
         }
-        for (key, policy_key) in self.policy.grants().refusals(&wasi) {
+        for (key, policy_key) in self.policy.grant_refusals(&wasi) {
             let span = match key {
                 "wasi.dirs" => dirs_span,
                 "wasi.network" => network_span,
                 _ => http_span,
             };
+            if policy_key == "network-ranges" {
+                let ranges: Vec<String> = self.policy.network_ranges().iter().map(ToString::to_string).collect();
+                self.problems.push(ManifestProblem::InvalidValue {
+                    key: key.into(),
+                    value: "an address".into(),
+                    reason: "outside the host policy's `[grants] network-ranges`".into(),
+                    span: span.unwrap_or(table.span),
+                    help: format!("the host's policy lets network grants name only {}", ranges.join(", ")),
+                });
+                continue;
+            }
             let help = if policy_key == "absolute-dirs" {
                 "give host directories relative to the manifest's directory and inside it, or ask the host to set `[grants] absolute-dirs = true` in its policy".to_owned()
             } else {
@@ -357,7 +368,7 @@ impl<'p> Checker<'p> {
         self.report(parsed)
     }
 
-    fn invalid(&mut self, key: &str, value: &str, reason: &str, span: SourceSpan, help: &str) {
+    pub(crate) fn invalid(&mut self, key: &str, value: &str, reason: &str, span: SourceSpan, help: &str) {
         self.problems.push(ManifestProblem::InvalidValue {
             key: key.into(),
             value: format!("\"{value}\""),
@@ -367,7 +378,7 @@ impl<'p> Checker<'p> {
         });
     }
 
-    fn string_array<'t>(
+    pub(crate) fn string_array<'t>(
         &mut self,
         value: &'t Spanned<DeValue<'t>>,
         key: &str,

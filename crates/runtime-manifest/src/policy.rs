@@ -80,6 +80,7 @@ pub struct HostPolicy {
     host_memory_factor: u32,
     compile: CompileBudget,
     grants: GrantPolicy,
+    network_ranges: Vec<crate::AddressPattern>,
     component_model_async: bool,
 }
 
@@ -97,6 +98,7 @@ impl Default for HostPolicy {
             host_memory_factor: DEFAULT_HOST_MEMORY_FACTOR,
             compile: CompileBudget::default(),
             grants: GrantPolicy::default(),
+            network_ranges: Vec::new(),
             component_model_async: false,
         }
     }
@@ -141,6 +143,28 @@ impl HostPolicy {
     /// Instances alive at once across the whole runtime.
     pub fn max_concurrent_instances(&self) -> u32 {
         self.max_concurrent_instances
+    }
+
+    /// The addresses network grants may name (`[grants] network-ranges`):
+    /// every pattern of a grant must lie inside one of them. Empty: any,
+    /// once `[grants] network` allows network grants at all.
+    pub fn network_ranges(&self) -> &[crate::AddressPattern] {
+        &self.network_ranges
+    }
+
+    /// Every grant of `wasi` this policy refuses, as (manifest key, policy
+    /// key): the kinds of grant [`GrantPolicy::refusals`] refuses, and
+    /// network addresses outside the policy's ranges.
+    pub fn grant_refusals(&self, wasi: &crate::WasiConfig) -> Vec<(&'static str, &'static str)> {
+        let mut refused = self.grants.refusals(wasi);
+        let network = &wasi.network;
+        let outside =
+            |pattern: &crate::AddressPattern| !self.network_ranges.iter().any(|range| range.contains(pattern));
+        let patterns = network.tcp_connect.iter().chain(&network.tcp_bind).chain(&network.udp);
+        if !self.network_ranges.is_empty() && patterns.into_iter().any(outside) {
+            refused.push(("wasi.network", "network-ranges"));
+        }
+        refused
     }
 
     /// Whether the engine runs component-model async components (WASI 0.3:
@@ -248,6 +272,13 @@ impl HostPolicyBuilder {
     /// Accept at most `max` concurrent instances per component.
     pub fn max_instances(mut self, max: u32) -> Self {
         self.policy.max_instances = max;
+        self
+    }
+
+    /// Network grants may name only addresses inside `ranges`; see
+    /// [`HostPolicy::network_ranges`].
+    pub fn network_ranges(mut self, ranges: Vec<crate::AddressPattern>) -> Self {
+        self.policy.network_ranges = ranges;
         self
     }
 

@@ -65,6 +65,7 @@ const GRANT_KEYS: &[&str] = &[
     "max-dir-entries",
     "max-descriptors",
     "max-outgoing-requests",
+    "network-ranges",
 ];
 
 impl HostPolicy {
@@ -147,6 +148,10 @@ impl HostPolicy {
         text += &format!("max-dir-entries = {}\n", self.grants().max_dir_entries);
         text += &format!("max-descriptors = {}\n", self.grants().max_descriptors);
         text += &format!("max-outgoing-requests = {}\n", self.grants().max_outgoing_requests);
+        if !self.network_ranges().is_empty() {
+            let ranges: Vec<String> = self.network_ranges().iter().map(|range| format!("\"{range}\"")).collect();
+            text += &format!("network-ranges = [{}]\n", ranges.join(", "));
+        }
         text += "\n[engine]\n";
         text += &format!("component-model-async = {}\n", self.component_model_async());
         text
@@ -168,6 +173,9 @@ impl Checker<'_> {
         }
         if let Some((table, _)) = self.policy_table(root, "grants", GRANT_KEYS) {
             builder = builder.grants(self.policy_grants(table));
+            if let Some(value) = table.get("network-ranges") {
+                builder = builder.network_ranges(self.network_ranges(value));
+            }
         }
         if let Some((table, _)) = self.policy_table(root, "engine", ENGINE_KEYS) {
             builder = self.policy_engine(table, builder);
@@ -334,6 +342,26 @@ impl Checker<'_> {
         builder
     }
 
+    /// `network-ranges = ["127.0.0.0/8:*", ...]`: address patterns.
+    fn network_ranges(&mut self, value: &Spanned<DeValue<'_>>) -> Vec<crate::AddressPattern> {
+        let example = "[grants]\nnetwork-ranges = [\"127.0.0.0/8:*\"]";
+        let Some(texts) = self.string_array(value, "grants.network-ranges", example) else { return Vec::new() };
+        let mut ranges = Vec::with_capacity(texts.len());
+        for (text, span) in texts {
+            match text.parse::<crate::AddressPattern>() {
+                Ok(range) => ranges.push(range),
+                Err(reason) => self.invalid(
+                    "grants.network-ranges",
+                    text,
+                    reason,
+                    span,
+                    "write IP:PORT or IP/PREFIX:PORT, a port number or `*`, e.g. \"127.0.0.0/8:*\"",
+                ),
+            }
+        }
+        ranges
+    }
+
     fn policy_grants(&mut self, table: &DeTable<'_>) -> GrantPolicy {
         let mut grants = GrantPolicy::default();
         for (key, value) in table.iter() {
@@ -359,7 +387,8 @@ impl Checker<'_> {
                 _ => {}
             }
             let DeValue::Boolean(allowed) = value.get_ref() else {
-                if GRANT_KEYS.contains(&key) {
+                // Read apart: a list of addresses, not a switch.
+                if GRANT_KEYS.contains(&key) && key != "network-ranges" {
                     self.wrong_type(&path, "a boolean", value.get_ref(), span_of(value), &format!("{key} = true"));
                 }
                 continue;

@@ -595,7 +595,7 @@ impl<T: Send + 'static> Runtime<T> {
         // manifest was parsed or built with.
         let limits = ResourceLimits::new(&manifest.resources, self.engine.policy())?;
         let policy = self.engine.policy();
-        if let Some((grant, policy_key)) = policy.grants().refusals(&manifest.wasi).into_iter().next() {
+        if let Some((grant, policy_key)) = policy.grant_refusals(&manifest.wasi).into_iter().next() {
             return Err(LoadError::GrantRefused { grant, policy_key }.into());
         }
         let grants = WasiGrants::resolve(&manifest.wasi, base_dir, policy.grants())?.with_program_name(program_name);

@@ -215,6 +215,14 @@ fn sockets_are_denied_unless_the_policy_and_a_grant_allow_the_address() -> TestR
     }
     let (_, stdout, _) = run_command(&["--policy", &policy, "--allow-tcp", "10.0.0.0/8:*"], &[&action])?;
     assert!(stdout.contains("denied"), "{stdout}");
+    // A policy that names ranges lets grants name nothing outside them.
+    let ranged = "[grants]\nnetwork = true\nnetwork-ranges = [\"127.0.0.0/8:*\"]\n";
+    let ranged = crate::scratch("network-ranges-policy.toml", ranged)?.display().to_string();
+    let (_, stdout, _) = run_command(&["--policy", &ranged, "--allow-tcp", "127.0.0.1:*"], &[&open])?;
+    assert!(stdout.contains("connected"), "inside the policy's range: {stdout}");
+    let (code, _, stderr) = run_command(&["--policy", &ranged, "--allow-tcp", "0.0.0.0/0:*"], &[&open])?;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("network-ranges") && stderr.contains("127.0.0.0/8:*"), "{stderr}");
     Ok(())
 }
 

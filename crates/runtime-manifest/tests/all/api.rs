@@ -184,3 +184,33 @@ fn network_address_patterns_match_their_ports_and_ranges_only() -> Result<(), Bo
     }
     Ok(())
 }
+
+#[test]
+fn a_policy_s_network_ranges_bound_every_network_grant() -> Result<(), Box<dyn std::error::Error>> {
+    use runtime_manifest::{AddressPattern, ComponentManifest, HostPolicy};
+    let range: AddressPattern = "127.0.0.0/8:*".parse()?;
+    for inside in ["127.0.0.1:80", "127.0.0.1:*", "127.1.0.0/16:*", "127.0.0.0/8:443"] {
+        assert!(range.contains(&inside.parse()?), "{inside}");
+    }
+    for outside in ["10.0.0.1:80", "0.0.0.0/0:*", "[::1]:80"] {
+        assert!(!range.contains(&outside.parse()?), "{outside}");
+    }
+    let one_port: AddressPattern = "127.0.0.1:80".parse()?;
+    assert!(!one_port.contains(&"127.0.0.1:*".parse()?), "a wildcard is wider than one port");
+
+    let policy = HostPolicy::parse("p.toml", "[grants]\nnetwork = true\nnetwork-ranges = [\"127.0.0.0/8:*\"]\n")?;
+    assert_eq!(policy.network_ranges(), [range]);
+    assert_eq!(HostPolicy::parse("again", &policy.to_toml())?, policy, "the policy writes back as it was read");
+    let manifest = |address: &str| {
+        format!(
+            "[component]\nname = \"a\"\nversion = \"0.1.0\"\n[resources]\nmemory = \"1MiB\"\nfuel = 1_000\ntimeout = \"1s\"\n[wasi.network]\ntcp-connect = [\"{address}\"]\n"
+        )
+    };
+    ComponentManifest::parse_bytes("m.toml", manifest("127.0.0.1:8080").as_bytes(), &policy)?;
+    let refused = ComponentManifest::parse_bytes("m.toml", manifest("10.0.0.1:80").as_bytes(), &policy)
+        .err()
+        .ok_or("accepted")?;
+    assert!(format!("{refused:?}").contains("network-ranges"), "{refused:?}");
+    assert!(HostPolicy::parse("bad", "[grants]\nnetwork-ranges = [\"localhost:*\"]\n").is_err());
+    Ok(())
+}
