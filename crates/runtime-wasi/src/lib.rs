@@ -96,9 +96,6 @@ pub(crate) struct WasiState {
     denied: ResourceTable,
     /// Quotas of the read-write grants, owners of the open descriptors.
     pub(crate) disk: fs::DiskState,
-    /// Where inherited stdout and stderr go, when `stdio` inherits them:
-    /// one queue account each for the instance, ended with it.
-    inherited: Option<(output::InstanceOutput, output::InstanceOutput)>,
     /// Whether the host handed this store an incoming HTTP request, which
     /// opens `wasi:http/types` to it whatever the outgoing grants say.
     serving: bool,
@@ -126,12 +123,6 @@ impl WasiState {
         if let Some(seed) = grants.replay_seed {
             replay::deterministic(&mut builder, seed);
         }
-        let inherited = (config.stdio == Stdio::Inherit).then(|| {
-            let stderr = output::InstanceOutput::new(output::drain(true));
-            let stdout =
-                if stdout_to_stderr { stderr.shared() } else { output::InstanceOutput::new(output::drain(false)) };
-            (stdout, stderr)
-        });
         let captured = match config.stdio {
             Stdio::Capture => {
                 let pipes = (
@@ -142,18 +133,18 @@ impl WasiState {
                 Some(pipes)
             }
             // Writes of either WASI version go through `output`'s bounded
-            // queues; `terminal-*` answers as the host's streams are.
+            // queues, one account per stream for the instance, ended with
+            // its context; `terminal-*` answers as the host's streams are.
             Stdio::Inherit => {
                 use std::io::IsTerminal as _;
-                if let Some((stdout, stderr)) = &inherited {
-                    let stdout_terminal = if stdout_to_stderr {
-                        std::io::stderr().is_terminal()
-                    } else {
-                        std::io::stdout().is_terminal()
-                    };
-                    builder.stdout(output::InheritedOutput::new(stdout.shared(), stdout_terminal));
-                    builder.stderr(output::InheritedOutput::new(stderr.shared(), std::io::stderr().is_terminal()));
-                }
+                let stderr = output::InstanceOutput::new(output::drain(true));
+                let (stdout, stdout_terminal) = if stdout_to_stderr {
+                    (stderr.shared(), std::io::stderr().is_terminal())
+                } else {
+                    (output::InstanceOutput::new(output::drain(false)), std::io::stdout().is_terminal())
+                };
+                builder.stdout(output::InheritedOutput::new(stdout, stdout_terminal));
+                builder.stderr(output::InheritedOutput::new(stderr, std::io::stderr().is_terminal()));
                 None
             }
             // The builder's default stdout and stderr drop what is written.
@@ -188,14 +179,8 @@ impl WasiState {
             http_hooks,
             denied,
             disk: fs::DiskState::new(&grants.dirs, grants.max_descriptors),
-            inherited,
             serving: false,
         }
-    }
-
-    fn output(&mut self) -> StdOutputView<'_> {
-        let cli = wasmtime_wasi::cli::WasiCliCtxView { ctx: self.ctx.cli(), table: &mut self.table };
-        StdOutputView { cli, inherited: self.inherited.as_ref() }
     }
 
     fn filesystem(&mut self) -> fs::QuotaFs<'_> {
@@ -590,8 +575,8 @@ pub fn add_wasi_to_linker<T: Send + 'static>(linker: &mut Linker<StoreState<T>>)
     cli::exit::add_to_linker::<_, WasiCli>(l, |t| wasi_state(enter(t, "wasi:cli/exit")).cli())?;
     cli::environment::add_to_linker::<_, WasiCli>(l, |t| wasi_state(enter(t, "wasi:cli/environment")).cli())?;
     cli::stdin::add_to_linker::<_, WasiCli>(l, |t| wasi_state(enter(t, "wasi:cli/stdin")).cli())?;
-    cli::stdout::add_to_linker::<_, StdOutput>(l, |t| wasi_state(enter(t, "wasi:cli/stdout")).output())?;
-    cli::stderr::add_to_linker::<_, StdOutput>(l, |t| wasi_state(enter(t, "wasi:cli/stderr")).output())?;
+    cli::stdout::add_to_linker::<_, WasiCli>(l, |t| wasi_state(enter(t, "wasi:cli/stdout")).cli())?;
+    cli::stderr::add_to_linker::<_, WasiCli>(l, |t| wasi_state(enter(t, "wasi:cli/stderr")).cli())?;
     cli::terminal_input::add_to_linker::<_, WasiCli>(l, |t| wasi_state(enter(t, "wasi:cli/terminal-input")).cli())?;
     cli::terminal_output::add_to_linker::<_, WasiCli>(l, |t| wasi_state(enter(t, "wasi:cli/terminal-output")).cli())?;
     cli::terminal_stdin::add_to_linker::<_, WasiCli>(l, |t| wasi_state(enter(t, "wasi:cli/terminal-stdin")).cli())?;
@@ -622,37 +607,6 @@ pub fn add_wasi_to_linker<T: Send + 'static>(linker: &mut Linker<StoreState<T>>)
         gate(t, "wasi:http/types", HttpTypes).http()
     })?;
     Ok(())
-}
-
-/// `wasi:cli/stdout` and `stderr`: inherited ones through `output`'s
-/// bounded queues, the others as wasmtime-wasi makes them.
-struct StdOutput;
-
-impl HasData for StdOutput {
-    type Data<'a> = StdOutputView<'a>;
-}
-
-struct StdOutputView<'a> {
-    cli: wasmtime_wasi::cli::WasiCliCtxView<'a>,
-    inherited: Option<&'a (output::InstanceOutput, output::InstanceOutput)>,
-}
-
-impl bindings::cli::stdout::Host for StdOutputView<'_> {
-    fn get_stdout(&mut self) -> wasmtime::Result<Resource<wasmtime_wasi::p2::DynOutputStream>> {
-        match self.inherited {
-            Some((stdout, _)) => Ok(self.cli.table.push(Box::new(stdout.stream()) as _)?),
-            None => bindings::cli::stdout::Host::get_stdout(&mut self.cli),
-        }
-    }
-}
-
-impl bindings::cli::stderr::Host for StdOutputView<'_> {
-    fn get_stderr(&mut self) -> wasmtime::Result<Resource<wasmtime_wasi::p2::DynOutputStream>> {
-        match self.inherited {
-            Some((_, stderr)) => Ok(self.cli.table.push(Box::new(stderr.stream()) as _)?),
-            None => bindings::cli::stderr::Host::get_stderr(&mut self.cli),
-        }
-    }
 }
 
 /// The WASI state as a gated interface's accessor sees it.
