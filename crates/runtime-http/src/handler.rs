@@ -265,10 +265,7 @@ impl<T: Default + Send + 'static> HttpService<T> {
                 // The body may still stream: the call's end is logged when it comes.
                 tokio::spawn(finish);
                 let finish = inner.finish;
-                let declared = response
-                    .headers()
-                    .get(http::header::CONTENT_LENGTH)
-                    .and_then(|length| length.to_str().ok()?.trim().parse::<u64>().ok());
+                let declared = content_length(response.headers()).and_then(Result::ok);
                 response.map(|body| until_deadline(body, declared, deadline, outcome, (gone, finish)))
             }
             Err(Unanswered::Informational(given)) => {
@@ -358,7 +355,6 @@ enum World {
     Service,
 }
 
-/// A request refused before any instance is made: its status, kind and text.
 /// What a request says of the served request that caused it: how many
 /// hops led to it (`x-wasm-runtime-hops`) and what its cause had left of
 /// its deadline (`x-wasm-runtime-deadline-ms`). A client may send either;
@@ -386,12 +382,15 @@ impl Cause {
     }
 }
 
+/// The `content-length` a head declares: `Err` when it is not a number.
+fn content_length(headers: &http::HeaderMap) -> Option<Result<u64, ()>> {
+    let length = headers.get(http::header::CONTENT_LENGTH)?;
+    Some(length.to_str().ok().and_then(|text| text.trim().parse::<u64>().ok()).ok_or(()))
+}
+
+/// A request refused before any instance is made: its status, kind and text.
 fn refuse_early<B>(request: &Request<B>, max_body: u64) -> Option<(StatusCode, &'static str, String)> {
-    let declared = request
-        .headers()
-        .get(http::header::CONTENT_LENGTH)
-        .map(|value| value.to_str().ok().and_then(|text| text.trim().parse::<u64>().ok()).ok_or(()));
-    match declared {
+    match content_length(request.headers()) {
         Some(Err(())) => {
             return Some((StatusCode::BAD_REQUEST, "bad-request", "the content-length is not a number\n".into()));
         }
