@@ -37,10 +37,10 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
     ("workspace-hack", &[], &["wasmtime"]),
 ];
 
-/// Dependencies a crate may name only without features: runtime-wasi uses
-/// tokio's I/O traits (WASI 0.3 output is an `AsyncWrite`), never its
-/// executor, timers or I/O drivers, which all sit behind features.
-const FEATURELESS_ONLY: &[(&str, &str)] = &[("runtime-wasi", "tokio")];
+/// Dependencies a crate may name only with these features: runtime-wasi
+/// uses tokio's I/O traits (WASI 0.3 output is an `AsyncWrite`) and its
+/// channels (`sync`), never its executor, timers or I/O drivers.
+const FEATURES_ONLY: &[(&str, &str, &[&str])] = &[("runtime-wasi", "tokio", &["sync"])];
 
 /// The call kernel knows no WASI, no process and no file cache.
 const CORE_MUST_NOT_NAME: &[&str] =
@@ -245,9 +245,12 @@ fn violations(metadata: &Metadata) -> Vec<String> {
             if forbidden.contains(&name) {
                 found.push(format!("{} depends on {name}, which its layer must not name", package.name));
             }
-            let featureless = FEATURELESS_ONLY.contains(&(package.name.as_str(), name));
-            if featureless && (dependency.uses_default_features || !dependency.features.is_empty()) {
-                found.push(format!("{} may depend on {name} only without features (its traits)", package.name));
+            let limited = FEATURES_ONLY.iter().find(|(crate_name, dep, _)| *crate_name == package.name && *dep == name);
+            if let Some((_, _, allowed)) = limited
+                && (dependency.uses_default_features
+                    || dependency.features.iter().any(|f| !allowed.contains(&f.as_str())))
+            {
+                found.push(format!("{} may depend on {name} only with the features {allowed:?}", package.name));
             }
         }
     }

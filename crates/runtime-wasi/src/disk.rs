@@ -93,16 +93,55 @@ impl FileHold {
     }
 }
 
-/// A file's output stream whose writes are charged, before they happen, by
-/// the end of the file they reach: a byte written at 64 MiB costs 64 MiB,
-/// however sparse the file.
-pub(crate) struct QuotaStream {
-    inner: DynOutputStream,
+/// Writes to a read-write grant's file, charged before they happen by the
+/// end of the file they reach: a byte written at 64 MiB costs 64 MiB,
+/// however sparse the file. Both WASI versions' write streams charge
+/// through one.
+pub(crate) struct ChargedWrites {
     quota: Quota,
     hold: FileHold,
-    file: Arc<std::fs::File>,
+    pub(crate) file: Arc<std::fs::File>,
     /// Where the next write lands; `None` appends at the file's end.
-    position: Option<u64>,
+    pub(crate) position: Option<u64>,
+}
+
+impl ChargedWrites {
+    pub(crate) fn new(quota: Quota, file: Arc<std::fs::File>, position: Option<u64>) -> io::Result<Self> {
+        let hold = quota.hold(&file, true)?;
+        Ok(Self { quota, hold, file, position })
+    }
+
+    /// Charges a write of `len` bytes where the next one lands.
+    pub(crate) fn charge(&self, len: u64) -> Result<(), Refused> {
+        let key = self.hold.key();
+        match self.position {
+            Some(position) => self.quota.grow(key, position.saturating_add(len)),
+            None => {
+                let on_disk = self.file.metadata().map_or(0, |meta| meta.len());
+                self.quota.account.grow_append(key, on_disk, len, self.quota.max_bytes)
+            }
+        }
+    }
+
+    /// `len` bytes were written where the next write lands.
+    pub(crate) fn advance(&mut self, len: u64) {
+        if let Some(position) = &mut self.position {
+            *position = position.saturating_add(len);
+        }
+    }
+}
+
+impl Drop for ChargedWrites {
+    fn drop(&mut self) {
+        let now = file_identity(&self.file).ok().map(|(_, size, allocated)| (size, allocated));
+        self.quota.account.writer_closed(self.hold.key(), now);
+    }
+}
+
+/// A file's p2 output stream whose writes are [`ChargedWrites`].
+pub(crate) struct QuotaStream {
+    inner: DynOutputStream,
+    writes: ChargedWrites,
 }
 
 impl QuotaStream {
@@ -112,15 +151,7 @@ impl QuotaStream {
         file: Arc<std::fs::File>,
         position: Option<u64>,
     ) -> io::Result<DynOutputStream> {
-        let hold = quota.hold(&file, true)?;
-        Ok(Box::new(Self { inner, quota, hold, file, position }))
-    }
-}
-
-impl Drop for QuotaStream {
-    fn drop(&mut self) {
-        let now = file_identity(&self.file).ok().map(|(_, size, allocated)| (size, allocated));
-        self.quota.account.writer_closed(self.hold.key(), now);
+        Ok(Box::new(Self { inner, writes: ChargedWrites::new(quota, file, position)? }))
     }
 }
 
@@ -135,21 +166,11 @@ impl Pollable for QuotaStream {
 impl OutputStream for QuotaStream {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
         let len = bytes.len() as u64;
-        let key = self.hold.key();
-        let charged = match self.position {
-            Some(position) => self.quota.grow(key, position.saturating_add(len)),
-            None => {
-                let on_disk = self.file.metadata().map_or(0, |meta| meta.len());
-                self.quota.account.grow_append(key, on_disk, len, self.quota.max_bytes)
-            }
-        };
-        if charged.is_err() {
+        if self.writes.charge(len).is_err() {
             return Err(StreamError::LastOperationFailed(wasmtime::Error::new(no_space())));
         }
         self.inner.write(bytes)?;
-        if let Some(position) = &mut self.position {
-            *position = position.saturating_add(len);
-        }
+        self.writes.advance(len);
         Ok(())
     }
 

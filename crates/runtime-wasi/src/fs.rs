@@ -4,11 +4,13 @@
 //! listings stream ([`Listing`]), and one instance holds at most its cap of
 //! open descriptors. Everything else is wasmtime-wasi's own code, delegated.
 
+pub(crate) mod p3;
+
 use std::collections::HashMap;
 use std::fs::File;
 use std::sync::{Arc, Weak};
 
-use wasmtime::component::{HasData, Resource};
+use wasmtime::component::{HasData, Resource, ResourceTableError};
 use wasmtime_wasi::filesystem::{Descriptor, Dir, WasiFilesystemCtxView};
 use wasmtime_wasi::p2::bindings::filesystem::{preopens, types};
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, FsError, FsResult};
@@ -21,6 +23,10 @@ use crate::listing::Listing;
 use runtime_core::DiskUsage;
 
 use types::{ErrorCode, HostDescriptor, HostDirectoryEntryStream};
+
+/// The largest size a file can have (`off_t`'s): a larger `set-size` is
+/// the OS's to refuse (`invalid`), not the quota's.
+const MAX_FILE_SIZE: u64 = i64::MAX as u64;
 
 /// One granted directory as an instance sees it.
 struct Grant {
@@ -44,8 +50,11 @@ pub(crate) struct DiskState {
     /// Descriptor handle to its hold on a read-write grant's file.
     holds: HashMap<u32, FileHold>,
     /// Files that streams opened from them may keep open after their
-    /// descriptor is dropped.
-    pub(super) streamed: Vec<Weak<File>>,
+    /// descriptor is dropped, each with the hold its stream keeps (a WASI
+    /// 0.3 stream's, released once the file is closed).
+    streamed: Vec<(Weak<File>, Option<FileHold>)>,
+    /// WASI 0.3 listings alive, each a descriptor of its own.
+    listings: Vec<Weak<()>>,
     max_descriptors: usize,
 }
 
@@ -66,13 +75,9 @@ impl DiskState {
             owners: HashMap::new(),
             holds: HashMap::new(),
             streamed: Vec::new(),
+            listings: Vec::new(),
             max_descriptors: max_descriptors as usize,
         }
-    }
-
-    /// Whether the component was granted any directory.
-    pub(crate) fn has_grants(&self) -> bool {
-        !self.grants.is_empty()
     }
 
     /// Whether the instance, holding what `table` holds and `elsewhere`
@@ -93,8 +98,50 @@ impl DiskState {
     /// The quota of `fd`'s grant; a read-only grant's is `None` (wasmtime-wasi
     /// refuses its writes itself).
     fn quota(&self, fd: &Resource<Descriptor>) -> Result<Option<Quota>, FsError> {
-        let index = self.owner(fd).ok_or(ErrorCode::BadDescriptor)?;
-        Ok(self.grants.get(index).and_then(|grant| grant.quota.clone()))
+        self.grant_quota(fd).ok_or_else(|| ErrorCode::BadDescriptor.into())
+    }
+
+    /// [`quota`](Self::quota), `None` for a handle no grant owns.
+    fn grant_quota(&self, fd: &Resource<Descriptor>) -> Option<Option<Quota>> {
+        let index = self.owner(fd)?;
+        Some(self.grants.get(index).and_then(|grant| grant.quota.clone()))
+    }
+
+    /// Records the descriptor `rep` that an open in grant `owner` made: its
+    /// grant, and its hold on the `file` it opened, settled if the open
+    /// `truncated` it.
+    fn record_open(
+        &mut self,
+        rep: u32,
+        owner: usize,
+        file: Option<Arc<File>>,
+        quota: Option<Quota>,
+        truncated: bool,
+    ) -> std::io::Result<()> {
+        self.owners.insert(rep, owner);
+        let Some(file) = file else { return Ok(()) };
+        let hold = match &quota {
+            Some(quota) => quota.hold(&file, false)?,
+            None => FileHold::of(&file)?,
+        };
+        if let Some(quota) = quota.filter(|_| truncated) {
+            let (key, size, allocated) = file_identity(&file)?;
+            quota.account.settle(key, size, allocated);
+        }
+        self.holds.insert(rep, hold);
+        Ok(())
+    }
+
+    /// The descriptor `rep` is dropped.
+    fn forget(&mut self, rep: u32) {
+        self.owners.remove(&rep);
+        self.holds.remove(&rep);
+    }
+
+    /// Forgets the streams whose files are closed, and their holds.
+    fn prune_streams(&mut self) {
+        self.streamed.retain(|(file, _)| file.strong_count() > 0);
+        self.listings.retain(|listing| listing.strong_count() > 0);
     }
 }
 
@@ -120,8 +167,9 @@ pub(crate) fn open_descriptors(table: &mut ResourceTable, disk: &mut DiskState) 
             others += 1;
         }
     }
-    disk.streamed.retain(|file| file.strong_count() > 0);
-    files.extend(disk.streamed.iter().map(Weak::as_ptr));
+    disk.prune_streams();
+    files.extend(disk.streamed.iter().map(|(file, _)| file.as_ptr()));
+    others += disk.listings.len();
     // A preopen stays open for the instance even once the guest drops it.
     files.extend(disk.grants.iter().filter_map(|grant| grant.preopened.as_ref()).map(|dir| Arc::as_ptr(&dir.dir)));
     files.len() + others
@@ -187,10 +235,7 @@ impl QuotaFs<'_> {
         created
     }
 
-    /// Opens with `create` in a read-write grant, charged by its result:
-    /// an open that finds the file makes nothing; otherwise an exclusive
-    /// create makes exactly one entry. A dangling symlink in the way is not
-    /// followed to create its target (the guest sees `exist`).
+    /// Opens with `create` in a read-write grant ([`open_or_create`]).
     async fn open_creating(
         &mut self,
         fd: Resource<Descriptor>,
@@ -200,36 +245,35 @@ impl QuotaFs<'_> {
         flags: types::DescriptorFlags,
         quota: &Quota,
     ) -> FsResult<Resource<Descriptor>> {
-        let exclusive = oflags.contains(types::OpenFlags::EXCLUSIVE);
-        // A name created or removed by another instance in between is
-        // looked at again, a few times.
-        for _ in 0..3 {
-            if !exclusive {
-                let found = oflags & !types::OpenFlags::CREATE;
-                match HostDescriptor::open_at(&mut self.inner, borrow(&fd), path_flags, path.clone(), found, flags)
+        let mut steps = OpenOrCreate::new(quota, oflags.contains(types::OpenFlags::EXCLUSIVE));
+        let opened = loop {
+            let oflags = match steps.next() {
+                Ok(true) => oflags | types::OpenFlags::EXCLUSIVE,
+                Ok(false) => oflags & !types::OpenFlags::CREATE,
+                Err(refused) => break Err(refused),
+            };
+            let attempt =
+                match HostDescriptor::open_at(&mut self.inner, borrow(&fd), path_flags, path.clone(), oflags, flags)
                     .await
                 {
-                    Ok(opened) => return Ok(opened),
-                    Err(error) => match error_code(error)? {
-                        ErrorCode::NoEntry => {}
-                        code => return Err(code.into()),
+                    Ok(opened) => Attempt::Opened(opened),
+                    Err(error) => match error_code(error) {
+                        Ok(ErrorCode::NoEntry) => Attempt::Missing(ErrorCode::NoEntry.into()),
+                        Ok(ErrorCode::Exist) => Attempt::Exists(ErrorCode::Exist.into()),
+                        Ok(code) => Attempt::Failed(code.into()),
+                        Err(trap) => Attempt::Failed(trap),
                     },
-                }
+                };
+            if let Some(done) = steps.found(attempt) {
+                break done;
             }
-            quota.charge_entry(0).map_err(insufficient_space)?;
-            let create = oflags | types::OpenFlags::EXCLUSIVE;
-            match HostDescriptor::open_at(&mut self.inner, borrow(&fd), path_flags, path.clone(), create, flags).await {
-                Ok(created) => return Ok(created),
-                Err(error) => {
-                    quota.account.refund_entry(0);
-                    match error_code(error)? {
-                        ErrorCode::Exist if !exclusive => {}
-                        code => return Err(code.into()),
-                    }
-                }
-            }
+        };
+        match opened {
+            Ok(opened) => Ok(opened),
+            Err(Refusal::NoSpace) => Err(ErrorCode::InsufficientSpace.into()),
+            Err(Refusal::Raced) => Err(ErrorCode::Exist.into()),
+            Err(Refusal::Failed(error)) => Err(error),
         }
-        Err(ErrorCode::Exist.into())
     }
 
     /// Refuses a link or rename between two grants: each grant is its own
@@ -242,7 +286,7 @@ impl QuotaFs<'_> {
     }
 
     /// The open file behind `fd`, if it is one.
-    fn file(&mut self, fd: &Resource<Descriptor>) -> FsResult<Option<Arc<File>>> {
+    fn file(&mut self, fd: &Resource<Descriptor>) -> Result<Option<Arc<File>>, ResourceTableError> {
         Ok(match self.inner.table.get(fd)? {
             Descriptor::File(file) => Some(file.file.clone()),
             Descriptor::Dir(_) => None,
@@ -259,42 +303,28 @@ impl QuotaFs<'_> {
     }
 
     /// What a name in `fd`'s directory is, before it is removed or
-    /// replaced: its account key, type and links; `None` if nothing.
-    async fn identify(
-        &mut self,
-        fd: &Resource<Descriptor>,
-        path: &str,
-    ) -> Option<(u64, types::DescriptorType, types::LinkCount)> {
+    /// replaced; `None` if nothing.
+    async fn identify(&mut self, fd: &Resource<Descriptor>, path: &str) -> Option<Entry> {
         let none = types::PathFlags::empty();
         let stat = HostDescriptor::stat_at(&mut self.inner, borrow(fd), none, path.to_owned()).await.ok()?;
         let hash = HostDescriptor::metadata_hash_at(&mut self.inner, borrow(fd), none, path.to_owned()).await.ok()?;
-        Some((hash.lower, stat.type_, stat.link_count))
+        let kind = match stat.type_ {
+            types::DescriptorType::RegularFile => EntryKind::File,
+            types::DescriptorType::Directory | types::DescriptorType::SymbolicLink => EntryKind::Block,
+            _ => EntryKind::Other,
+        };
+        Some(Entry { key: hash.lower, kind, links: stat.link_count })
     }
 
-    /// A name that was `identified` is gone: its entry is refunded, and a
-    /// file's bytes once its last link is (and no descriptor holds it).
-    fn removed(quota: &Quota, identified: Option<(u64, types::DescriptorType, types::LinkCount)>) {
-        match identified {
-            Some((key, types::DescriptorType::RegularFile, links)) => {
-                quota.account.refund_entry(0);
-                quota.account.unlinked(key, links);
-            }
-            Some((_, types::DescriptorType::Directory | types::DescriptorType::SymbolicLink, _)) => {
-                quota.account.refund_entry(BLOCK_BYTES);
-            }
-            _ => quota.account.refund_entry(0),
+    /// Records what a new stream of `file` keeps open, and the `hold` it
+    /// keeps while the file is open. Streams that are gone are forgotten as
+    /// the list grows, so a guest that opens and drops streams in a loop
+    /// makes it no longer than the live ones.
+    fn streaming(&mut self, file: &Arc<File>, hold: Option<FileHold>) {
+        if self.disk.streamed.len() >= crate::MAX_WASI_OBJECTS {
+            self.disk.prune_streams();
         }
-    }
-
-    /// Records what a new stream of `file` keeps open. Streams that are
-    /// gone are forgotten as the list grows, so a guest that opens and
-    /// drops streams in a loop makes it no longer than the live ones.
-    fn streaming(&mut self, file: &Arc<File>) {
-        let streamed = &mut self.disk.streamed;
-        if streamed.len() >= crate::MAX_WASI_OBJECTS {
-            streamed.retain(|file| file.strong_count() > 0);
-        }
-        streamed.push(Arc::downgrade(file));
+        self.disk.streamed.push((Arc::downgrade(file), hold));
     }
 
     /// Puts the stream wasmtime-wasi made for a read-write grant's file
@@ -306,7 +336,7 @@ impl QuotaFs<'_> {
         file: Arc<File>,
         position: Option<u64>,
     ) -> FsResult<Resource<DynOutputStream>> {
-        self.streaming(&file);
+        self.streaming(&file, None);
         let Some(quota) = quota else { return Ok(stream) };
         let inner = self.inner.table.delete(stream)?;
         let wrapped = QuotaStream::wrap(inner, quota, file, position)?;
@@ -314,9 +344,126 @@ impl QuotaFs<'_> {
     }
 }
 
+/// What one attempt of [`open_or_create`] found: the opened descriptor,
+/// or its error, told apart where the loop needs to.
+enum Attempt<R, E> {
+    Opened(R),
+    Missing(E),
+    Exists(E),
+    Failed(E),
+}
+
+/// Why [`open_or_create`] gave up: the quota, or the open's own error.
+enum Refusal<E> {
+    NoSpace,
+    /// The name kept appearing and vanishing under other instances.
+    Raced,
+    Failed(E),
+}
+
+/// Opening a name with `create` in a read-write grant, charged by the
+/// result: an open that finds the file makes nothing; otherwise an
+/// exclusive create makes exactly one entry. A dangling symlink in the way
+/// is not followed to create its target (the guest sees `exist`). Its
+/// steps are driven by each WASI version's own opens (an async closure over
+/// a host view is not provably `Send`).
+struct OpenOrCreate<'a> {
+    quota: &'a Quota,
+    exclusive: bool,
+    /// Whether the next attempt creates (exclusively) rather than opens.
+    creating: bool,
+    creates: u8,
+}
+
+impl<'a> OpenOrCreate<'a> {
+    fn new(quota: &'a Quota, exclusive: bool) -> Self {
+        Self { quota, exclusive, creating: exclusive, creates: 0 }
+    }
+
+    /// The next attempt: `true` creates exclusively (its entry charged
+    /// first), `false` opens without creating.
+    fn next<E>(&mut self) -> Result<bool, Refusal<E>> {
+        if self.creating {
+            // A name created or removed by another instance in between is
+            // looked at again, a few times.
+            if self.creates == 3 {
+                return Err(Refusal::Raced);
+            }
+            self.creates += 1;
+            self.quota.charge_entry(0).map_err(|_| Refusal::NoSpace)?;
+        }
+        Ok(self.creating)
+    }
+
+    /// What the attempt found: the end, or `None` to go on.
+    fn found<R, E>(&mut self, attempt: Attempt<R, E>) -> Option<Result<R, Refusal<E>>> {
+        let (again, error) = match attempt {
+            Attempt::Opened(opened) => return Some(Ok(opened)),
+            // Not there to open: create it.
+            Attempt::Missing(error) => (!self.creating, error),
+            // Made by someone else meanwhile: open it.
+            Attempt::Exists(error) => (self.creating && !self.exclusive, error),
+            Attempt::Failed(error) => (false, error),
+        };
+        if self.creating {
+            self.quota.account.refund_entry(0);
+        }
+        if again {
+            self.creating = !self.creating;
+            return None;
+        }
+        Some(Err(Refusal::Failed(error)))
+    }
+}
+
+/// What a name was before it was removed or replaced.
+#[derive(Clone, Copy)]
+struct Entry {
+    /// Its account key.
+    key: u64,
+    kind: EntryKind,
+    links: u64,
+}
+
+#[derive(Clone, Copy)]
+enum EntryKind {
+    File,
+    /// A directory or a symlink, charged a block.
+    Block,
+    Other,
+}
+
+/// A name that was identified as `entry` is gone: its entry is refunded,
+/// and a file's bytes once its last link is (and no descriptor holds it).
+fn removed(quota: &Quota, entry: Option<Entry>) {
+    match entry {
+        Some(Entry { key, kind: EntryKind::File, links }) => {
+            quota.account.refund_entry(0);
+            quota.account.unlinked(key, links);
+        }
+        Some(Entry { kind: EntryKind::Block, .. }) => quota.account.refund_entry(BLOCK_BYTES),
+        _ => quota.account.refund_entry(0),
+    }
+}
+
+/// A rename of `source` replaced `replaced`, which is removed unless it was
+/// the same file.
+fn renamed(quota: &Quota, source: Option<Entry>, replaced: Option<Entry>) {
+    let same = matches!((source, replaced), (Some(a), Some(b)) if a.key == b.key);
+    if replaced.is_some() && !same {
+        removed(quota, replaced);
+    }
+}
+
 impl preopens::Host for QuotaFs<'_> {
-    /// Duplicates of the descriptors pinned at load, never a reopen by name.
     fn get_directories(&mut self) -> wasmtime::Result<Vec<(Resource<Descriptor>, String)>> {
+        self.preopens()
+    }
+}
+
+impl QuotaFs<'_> {
+    /// Duplicates of the descriptors pinned at load, never a reopen by name.
+    fn preopens(&mut self) -> wasmtime::Result<Vec<(Resource<Descriptor>, String)>> {
         let mut dirs = Vec::with_capacity(self.disk.grants.len());
         for (index, grant) in self.disk.grants.iter_mut().enumerate() {
             let dir = match &grant.preopened {
@@ -371,7 +518,7 @@ impl HostDescriptor for QuotaFs<'_> {
     }
 
     async fn set_size(&mut self, fd: Resource<Descriptor>, size: types::Filesize) -> FsResult<()> {
-        let (Some(quota), Some(file)) = (self.disk.quota(&fd)?, self.file(&fd)?) else {
+        let (Some(quota), Some(file), true) = (self.disk.quota(&fd)?, self.file(&fd)?, size <= MAX_FILE_SIZE) else {
             return HostDescriptor::set_size(&mut self.inner, fd, size).await;
         };
         let key = file_identity(&file)?.0;
@@ -503,24 +650,14 @@ impl HostDescriptor for QuotaFs<'_> {
             }
             _ => HostDescriptor::open_at(&mut self.inner, fd, path_flags, path, oflags, flags).await?,
         };
-        self.disk.owners.insert(opened.rep(), owner);
-        if let Some(file) = self.file(&opened)? {
-            let hold = match &quota {
-                Some(quota) => quota.hold(&file, false)?,
-                None => FileHold::of(&file)?,
-            };
-            if let Some(quota) = quota.filter(|_| oflags.contains(types::OpenFlags::TRUNCATE)) {
-                let (key, size, allocated) = file_identity(&file)?;
-                quota.account.settle(key, size, allocated);
-            }
-            self.disk.holds.insert(opened.rep(), hold);
-        }
+        let file = self.file(&opened)?;
+        let truncated = oflags.contains(types::OpenFlags::TRUNCATE);
+        self.disk.record_open(opened.rep(), owner, file, quota, truncated)?;
         Ok(opened)
     }
 
     fn drop(&mut self, fd: Resource<Descriptor>) -> wasmtime::Result<()> {
-        self.disk.owners.remove(&fd.rep());
-        self.disk.holds.remove(&fd.rep());
+        self.disk.forget(fd.rep());
         HostDescriptor::drop(&mut self.inner, fd)
     }
 
@@ -552,10 +689,7 @@ impl HostDescriptor for QuotaFs<'_> {
         let source = self.identify(&fd, &old_path).await;
         let replaced = self.identify(&new_fd, &new_path).await;
         HostDescriptor::rename_at(&mut self.inner, fd, old_path, new_fd, new_path).await?;
-        let same = matches!((source, replaced), (Some(a), Some(b)) if a.0 == b.0);
-        if replaced.is_some() && !same {
-            Self::removed(&quota, replaced);
-        }
+        renamed(&quota, source, replaced);
         Ok(())
     }
 
@@ -572,7 +706,7 @@ impl HostDescriptor for QuotaFs<'_> {
         };
         let identified = self.identify(&fd, &path).await;
         HostDescriptor::unlink_file_at(&mut self.inner, fd, path).await?;
-        Self::removed(&quota, identified);
+        removed(&quota, identified);
         Ok(())
     }
 
@@ -585,7 +719,7 @@ impl HostDescriptor for QuotaFs<'_> {
         let file = self.file(&fd)?;
         let stream = HostDescriptor::read_via_stream(&mut self.inner, fd, offset)?;
         let Some(file) = file else { return Ok(stream) };
-        self.streaming(&file);
+        self.streaming(&file, None);
         let hold = match quota {
             Some(quota) => quota.hold(&file, false)?,
             None => FileHold::of(&file)?,

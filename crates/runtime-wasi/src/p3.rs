@@ -16,7 +16,7 @@
 use wasmtime::component::Linker;
 use wasmtime_wasi::cli::WasiCli;
 use wasmtime_wasi::clocks::WasiClocks;
-use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemCtxView};
+use wasmtime_wasi::filesystem::WasiFilesystemCtxView;
 use wasmtime_wasi::p3::bindings::{cli, clocks, filesystem, random, sockets};
 use wasmtime_wasi::random::WasiRandom;
 use wasmtime_wasi::sockets::{WasiSockets, WasiSocketsCtxView};
@@ -26,11 +26,11 @@ use wasmtime_wasi_http::p3::bindings::http;
 
 use runtime_core::{CapabilityDenied, StoreState};
 
+use crate::fs::p3::QuotaFilesystemP3;
 use crate::grants::Capability;
-use crate::{WasiState, enter, gate, wasi_state};
+use crate::{enter, gate, wasi_state};
 
 /// Why a p3 interface that is linked refuses a granted component.
-const UNMETERED_FILESYSTEM: &str = "`wasi:filesystem@0.2`: directory grants (the descriptor cap, the quotas) meter 0.2 only, so its 0.3 twin is refused";
 const UNMETERED_SOCKETS: &str =
     "`wasi:sockets@0.2`: the descriptor cap meters 0.2 sockets only, so their 0.3 twin is refused";
 
@@ -68,8 +68,12 @@ pub fn add_to_linker<T: Send + 'static>(l: &mut Linker<StoreState<T>>) -> wasmti
     random::insecure_seed::add_to_linker::<_, WasiRandom>(l, |t| {
         wasi_state(enter(t, "wasi:random/insecure-seed@0.3")).random()
     })?;
-    filesystem::preopens::add_to_linker::<_, WasiFilesystem>(l, |t| filesystem_of(t, "wasi:filesystem/preopens@0.3"))?;
-    filesystem::types::add_to_linker::<_, WasiFilesystem>(l, |t| filesystem_of(t, "wasi:filesystem/types@0.3"))?;
+    filesystem::preopens::add_to_linker::<_, QuotaFilesystemP3>(l, |t| {
+        wasi_state(enter(t, "wasi:filesystem/preopens@0.3")).filesystem()
+    })?;
+    filesystem::types::add_to_linker::<_, QuotaFilesystemP3>(l, |t| {
+        wasi_state(enter(t, FILESYSTEM_TYPES)).filesystem()
+    })?;
     sockets::types::add_to_linker::<_, WasiSockets>(l, |t| sockets_of(t, "wasi:sockets/types@0.3"))?;
     sockets::ip_name_lookup::add_to_linker::<_, WasiSockets>(l, |t| sockets_of(t, "wasi:sockets/ip-name-lookup@0.3"))?;
     // `wasi:http`, gated like its p2 twins: `types` under an HTTP grant or
@@ -83,16 +87,13 @@ pub fn add_to_linker<T: Send + 'static>(l: &mut Linker<StoreState<T>>) -> wasmti
     Ok(())
 }
 
-/// The filesystem for a p3 call: the context's, which preopens nothing;
-/// refused for a component with directory grants (see the module docs).
-fn filesystem_of<'a, T>(state: &'a mut StoreState<T>, interface: &'static str) -> WasiFilesystemCtxView<'a> {
-    let granted = wasi_state(enter(state, interface)).disk.has_grants();
-    if granted {
-        state.deny(CapabilityDenied::new(interface, UNMETERED_FILESYSTEM));
-    }
-    let wasi: &'a mut WasiState = wasi_state(state);
-    let table = if granted { &mut wasi.denied } else { &mut wasi.table };
-    WasiFilesystemCtxView { ctx: wasi.ctx.filesystem(), table }
+const FILESYSTEM_TYPES: &str = "wasi:filesystem/types@0.3";
+
+/// wasmtime-wasi's own filesystem view over the instance's table, through
+/// which the metered 0.3 filesystem does its I/O.
+pub(crate) fn plain_filesystem<T>(state: &mut StoreState<T>) -> WasiFilesystemCtxView<'_> {
+    let wasi = wasi_state(enter(state, FILESYSTEM_TYPES));
+    WasiFilesystemCtxView { ctx: wasi.ctx.filesystem(), table: &mut wasi.table }
 }
 
 /// Sockets for a p3 call: refused, granted or not (see the module docs).
