@@ -13,9 +13,10 @@ use std::process::Command;
 
 use serde::Deserialize;
 
-/// The policy every test runs under (the adapter's limits fit it).
+/// The policy every test runs under (the adapter's limits fit it): network
+/// grants on loopback only.
 const POLICY: &str = "[resources]\nmemory = { max = \"64MiB\" }\ntimeout = { max = \"60s\" }\n\
-    [grants]\ndirs = true\nhttp = true\n";
+    [grants]\ndirs = true\nhttp = true\nnetwork = true\nnetwork-ranges = [\"127.0.0.0/8:*\", \"[::1]:*\"]\n";
 
 /// How to get the suite the runner needs, for the error when it is missing.
 pub(crate) const HOW_TO_GET: &str = "git clone --depth 1 --branch prod/testsuite-base \

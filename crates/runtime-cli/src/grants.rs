@@ -36,6 +36,11 @@ pub(crate) struct GrantFlags {
     /// CIDR range: `127.0.0.0/8:*`). Needs `[grants] network = true` in the policy.
     #[arg(long = "allow-tcp", value_name = "IP:PORT")]
     tcp: Vec<String>,
+    /// Let TCP sockets bind (and listen) on `IP:PORT` (`*` and CIDR ranges
+    /// as `--allow-tcp`; `127.0.0.1:*` binds any loopback port). Needs
+    /// `[grants] network = true` in the policy.
+    #[arg(long = "allow-tcp-bind", value_name = "IP:PORT")]
+    tcp_bind: Vec<String>,
     /// Let UDP sockets use `IP:PORT` (`*` and CIDR ranges as `--allow-tcp`).
     /// Needs `[grants] network = true` in the policy.
     #[arg(long = "allow-udp", value_name = "IP:PORT")]
@@ -101,6 +106,7 @@ impl GrantFlags {
         }
         for (entry, list, flag) in [
             (&self.tcp, &mut wasi.network.tcp_connect, "--allow-tcp"),
+            (&self.tcp_bind, &mut wasi.network.tcp_bind, "--allow-tcp-bind"),
             (&self.udp, &mut wasi.network.udp, "--allow-udp"),
         ] {
             for address in entry {

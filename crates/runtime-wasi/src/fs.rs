@@ -163,7 +163,7 @@ pub(crate) fn open_descriptors(table: &mut ResourceTable, disk: &mut DiskState) 
             // Its own descriptor, and its directory's, which it keeps open.
             files.insert(Arc::as_ptr(listing.dir()));
             others += 1;
-        } else if entry.is::<wasmtime_wasi::p2::TcpSocket>() || entry.is::<wasmtime_wasi::p2::UdpSocket>() {
+        } else if is_socket(entry) {
             others += 1;
         }
     }
@@ -173,6 +173,15 @@ pub(crate) fn open_descriptors(table: &mut ResourceTable, disk: &mut DiskState) 
     // A preopen stays open for the instance even once the guest drops it.
     files.extend(disk.grants.iter().filter_map(|grant| grant.preopened.as_ref()).map(|dir| Arc::as_ptr(&dir.dir)));
     files.len() + others
+}
+
+/// Whether a table entry is a socket of either WASI version.
+fn is_socket(entry: &dyn std::any::Any) -> bool {
+    use wasmtime_wasi::{p2, sockets};
+    entry.is::<p2::TcpSocket>()
+        || entry.is::<p2::UdpSocket>()
+        || entry.is::<sockets::TcpSocket>()
+        || entry.is::<sockets::UdpSocket>()
 }
 
 /// The `HasData` of the wrapped filesystem interfaces.

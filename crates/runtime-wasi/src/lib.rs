@@ -252,6 +252,21 @@ fn address_allowed(network: &NetworkGrant, address: SocketAddr, use_: SocketAddr
     }
 }
 
+/// Where a TCP socket of `family` that listens unbound is bound first, if
+/// not where wasmtime-wasi binds it: it binds to the unspecified address
+/// (every interface), which a loopback-only grant refuses; there it is
+/// bound to the family's loopback, which the grant allows. `None` leaves it
+/// to wasmtime-wasi.
+fn implicit_listen_address(network: &NetworkGrant, ipv6: bool) -> Option<SocketAddr> {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    let (unspecified, loopback) = match ipv6 {
+        false => (Ipv4Addr::UNSPECIFIED.into(), Ipv4Addr::LOCALHOST.into()),
+        true => (Ipv6Addr::UNSPECIFIED.into(), Ipv6Addr::LOCALHOST.into()),
+    };
+    let listens = |ip| address_allowed(network, SocketAddr::new(ip, 0), SocketAddrUse::TcpListen);
+    (!listens(unspecified) && listens(loopback)).then(|| SocketAddr::new(loopback, 0))
+}
+
 /// Outgoing HTTP as `[wasi.http]` grants: a request to any other origin
 /// fails with `HTTP-request-denied`, which the guest sees as its error code;
 /// request and response bodies are cut at the memory budget.

@@ -1,18 +1,14 @@
 //! WASI 0.3 beside 0.2: the interfaces a p3 component imports, linked from
 //! wasmtime-wasi's own p3 bindings with the same accessors as their p2
 //! twins, so a p3 call enters the host-call phase, is counted and timed, and
-//! is refused `capability-denied` exactly where its p2 twin is.
-//!
-//! Two classes of p3 interfaces are not yet under this runtime's meters, and
-//! are refused (`capability-denied`, naming the p2 twin that is) rather than
-//! run unmetered: the filesystem of a component with directory grants (its
-//! opens would bypass the descriptor cap, its writes the grant's quota) and
-//! sockets (the descriptor cap). A component without directory grants sees
-//! no preopened directory, as in p2. Clocks, random numbers, the
-//! environment, the arguments, stdio and exit work as in p2, and so does
-//! `wasi:http` (`types`, `client`) under an HTTP grant; runtime-http serves
-//! `wasi:http/handler@0.3`.
+//! is refused `capability-denied` exactly where its p2 twin is. The
+//! filesystem and sockets are metered as in p2, by one state over the one
+//! table: the filesystem (`fs::p3`) under the grants' quotas and the
+//! descriptor cap, sockets (`sockets::p3`) under the network grant and the
+//! descriptor cap. `wasi:http` (`types`, `client`) works under an HTTP
+//! grant; runtime-http serves `wasi:http/handler@0.3`.
 
+use Capability::Network;
 use wasmtime::component::Linker;
 use wasmtime_wasi::cli::WasiCli;
 use wasmtime_wasi::clocks::WasiClocks;
@@ -24,15 +20,12 @@ use wasmtime_wasi::{cli::WasiCliView as _, clocks::WasiClocksView as _, random::
 use wasmtime_wasi_http::WasiHttp;
 use wasmtime_wasi_http::p3::bindings::http;
 
-use runtime_core::{CapabilityDenied, StoreState};
+use runtime_core::StoreState;
 
 use crate::fs::p3::QuotaFilesystemP3;
 use crate::grants::Capability;
+use crate::sockets::p3::CappedSocketsP3;
 use crate::{enter, gate, wasi_state};
-
-/// Why a p3 interface that is linked refuses a granted component.
-const UNMETERED_SOCKETS: &str =
-    "`wasi:sockets@0.2`: the descriptor cap meters 0.2 sockets only, so their 0.3 twin is refused";
 
 /// Adds WASI 0.3 (`wasi:cli`, `wasi:clocks`, `wasi:random`,
 /// `wasi:filesystem`, `wasi:sockets` at 0.3.x) to `linker`, beside the p2
@@ -74,8 +67,10 @@ pub fn add_to_linker<T: Send + 'static>(l: &mut Linker<StoreState<T>>) -> wasmti
     filesystem::types::add_to_linker::<_, QuotaFilesystemP3>(l, |t| {
         wasi_state(enter(t, FILESYSTEM_TYPES)).filesystem()
     })?;
-    sockets::types::add_to_linker::<_, WasiSockets>(l, |t| sockets_of(t, "wasi:sockets/types@0.3"))?;
-    sockets::ip_name_lookup::add_to_linker::<_, WasiSockets>(l, |t| sockets_of(t, "wasi:sockets/ip-name-lookup@0.3"))?;
+    sockets::types::add_to_linker::<_, CappedSocketsP3>(l, |t| gate(t, SOCKETS_TYPES, Network).capped_sockets())?;
+    sockets::ip_name_lookup::add_to_linker::<_, WasiSockets>(l, |t| {
+        gate(t, "wasi:sockets/ip-name-lookup@0.3", Network).sockets()
+    })?;
     // `wasi:http`, gated like its p2 twins: `types` under an HTTP grant or
     // while serving, `client` under an HTTP grant, its requests through the
     // same hook as p2's (the allowed origins, the instance's request count
@@ -96,8 +91,19 @@ pub(crate) fn plain_filesystem<T>(state: &mut StoreState<T>) -> WasiFilesystemCt
     WasiFilesystemCtxView { ctx: wasi.ctx.filesystem(), table: &mut wasi.table }
 }
 
-/// Sockets for a p3 call: refused, granted or not (see the module docs).
-fn sockets_of<'a, T>(state: &'a mut StoreState<T>, interface: &'static str) -> WasiSocketsCtxView<'a> {
-    state.deny(CapabilityDenied::new(interface, UNMETERED_SOCKETS));
-    wasi_state(enter(state, interface)).sockets(false)
+const SOCKETS_TYPES: &str = "wasi:sockets/types@0.3";
+
+/// wasmtime-wasi's own sockets view, gated by the network grant, through
+/// which the capped 0.3 sockets do their I/O.
+pub(crate) fn plain_sockets<T>(state: &mut StoreState<T>) -> WasiSocketsCtxView<'_> {
+    gate(state, SOCKETS_TYPES, Capability::Network).sockets()
+}
+
+/// The view a 0.3 listener pushes each accepted connection into: at the
+/// descriptor cap, the table that holds nothing.
+pub(crate) fn accepting_sockets<T>(state: &mut StoreState<T>) -> WasiSocketsCtxView<'_> {
+    let wasi = wasi_state(enter(state, SOCKETS_TYPES));
+    let in_flight = wasi.http_hooks.in_flight.load(std::sync::atomic::Ordering::Acquire);
+    let room = !wasi.disk.at_cap(&mut wasi.table, in_flight);
+    wasi.sockets(room)
 }

@@ -4,6 +4,8 @@
 //! accepted stays in the kernel's backlog. Everything else is
 //! wasmtime-wasi's own code, delegated.
 
+pub(crate) mod p3;
+
 use wasmtime::component::{HasData, Resource};
 use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, IpAddressFamily, IpSocketAddress, Network};
 use wasmtime_wasi::p2::bindings::sockets::{network, tcp, tcp_create_socket, udp_create_socket};
@@ -31,7 +33,11 @@ impl CappedSocketsView<'_> {
     /// Counted only where a descriptor is taken: the other socket calls
     /// (`subscribe` in every poll loop among them) pay nothing.
     fn take_descriptor(&mut self) -> SocketResult<()> {
-        if self.disk.at_cap(self.inner.table, self.in_flight) { Err(ErrorCode::NewSocketLimit.into()) } else { Ok(()) }
+        if self.at_cap() { Err(ErrorCode::NewSocketLimit.into()) } else { Ok(()) }
+    }
+
+    fn at_cap(&mut self) -> bool {
+        self.disk.at_cap(self.inner.table, self.in_flight)
     }
 }
 
