@@ -34,7 +34,7 @@ pub(crate) fn run_fixture(
 
 /// A scratch tree: `data/a.txt`, a secret beside `data`, and a symlink in
 /// `data` pointing at the secret.
-fn tree(name: &str) -> Result<PathBuf, std::io::Error> {
+pub(crate) fn tree(name: &str) -> Result<PathBuf, std::io::Error> {
     let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("grants-{name}"));
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(root.join("data"))?;
@@ -45,7 +45,7 @@ fn tree(name: &str) -> Result<PathBuf, std::io::Error> {
     Ok(root)
 }
 
-fn dir_flag(root: &Path, guest: &str) -> String {
+pub(crate) fn dir_flag(root: &Path, guest: &str) -> String {
     format!("{}::{guest}", root.join("data").display())
 }
 
@@ -284,7 +284,7 @@ fn outgoing_http_reaches_granted_origins_only_and_bodies_count_against_memory() 
 }
 
 /// Bytes in the regular files under `dir` and the number of entries, as the disk has them.
-fn on_disk(dir: &Path) -> Result<(u64, usize), std::io::Error> {
+pub(crate) fn on_disk(dir: &Path) -> Result<(u64, usize), std::io::Error> {
     let (mut bytes, mut entries) = (0, 0);
     for entry in std::fs::read_dir(dir)? {
         let meta = std::fs::symlink_metadata(entry?.path())?;

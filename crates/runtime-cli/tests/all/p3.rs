@@ -94,3 +94,72 @@ fn inspect_marks_async_exports() -> TestResult {
     assert!(text.contains("wasi:cli/run@0.2.0#run: func() -> result"), "{text}");
     Ok(())
 }
+
+#[test]
+fn a_p3_command_s_writes_stop_at_its_grant_s_byte_quota() -> TestResult {
+    use crate::command::{dir_flag, on_disk, tree};
+    let root = tree("p3-quota")?;
+    let dir = dir_flag(&root, "/data");
+    let quota = ["--dir", &dir, "--dir-max-bytes", "1MiB"];
+    let actions = ["write:small:500000", "write:big:3000000", "append:small:100000", "list"];
+    let (code, stdout, stderr) = run_p3(&quota, &actions)?;
+    assert_eq!(code, 0, "a refusal is the guest's to handle: {stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "wrote small 500000", "under the quota: {stdout}");
+    // A write stream is charged chunk by chunk, before each chunk is written.
+    assert!(lines[1].starts_with("wrote big ") && lines[1].ends_with(": ErrorCode::InsufficientSpace"), "{stdout}");
+    assert_eq!(lines[2], "wrote small 0: ErrorCode::InsufficientSpace", "an append is charged as well: {stdout}");
+    assert_eq!(lines[3], "listed 4", "a.txt, link, small and big: {stdout}");
+    let (bytes, _) = on_disk(&root.join("data"))?;
+    assert!(bytes > 500_010 && bytes <= 1 << 20, "the directory holds what fit, nothing more: {bytes}");
+    // The next run finds the quota spent: what is on disk counts.
+    let (_, stdout, _) = run_p3(&quota, &["write:more:100000"])?;
+    assert_eq!(stdout.trim(), "wrote more 0: ErrorCode::InsufficientSpace");
+    Ok(())
+}
+
+#[test]
+fn a_p3_command_holds_no_more_descriptors_than_its_cap() -> TestResult {
+    use crate::command::{dir_flag, tree};
+    let root = tree("p3-descriptors")?;
+    let dir = dir_flag(&root, "/data");
+    let policy = "[grants]\nmax-descriptors = 8\nnetwork = true\n";
+    let policy = crate::scratch("p3-descriptors-policy.toml", policy)?.display().to_string();
+    let granted = ["--policy", policy.as_str(), "--dir", &dir, "--allow-tcp-bind", "127.0.0.1:*"];
+    // Under the cap every kind works; the preopen is one of the 8.
+    let (code, stdout, stderr) = run_p3(&granted, &["open:3", "listings:2", "sockets:2"])?;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.lines().collect::<Vec<_>>(), ["opened 3", "listings 2", "sockets 2"]);
+    // Past it each is refused as the OS would refuse it, and the guest goes on.
+    let cap = "ErrorCode::Other(Some(\"too many open descriptors: the instance is at its descriptor cap\"))";
+    for (action, refused) in [
+        ("open:100", "opened 7: ErrorCode::InsufficientMemory".to_owned()),
+        ("listings:100", "listings 7: Err(ErrorCode::InsufficientMemory)".to_owned()),
+        // A guest that never asks for its preopen holds no descriptor for it.
+        ("sockets:100", format!("sockets 8: {cap}")),
+    ] {
+        let (code, stdout, stderr) = run_p3(&granted, &[action, "args"])?;
+        assert_eq!(code, 0, "{action}: {stderr}");
+        assert_eq!(stdout.lines().next(), Some(refused.as_str()), "{action}");
+        assert_eq!(stdout.lines().count(), 2, "{action}: the guest went on: {stdout}");
+    }
+    Ok(())
+}
+
+#[test]
+fn a_p3_socket_listens_only_where_its_grant_binds() -> TestResult {
+    let policy = crate::scratch("p3-network-policy.toml", "[grants]\nnetwork = true\n")?.display().to_string();
+    // Unbound, it would listen on every interface: under a loopback grant it
+    // listens on loopback.
+    let (code, stdout, stderr) = run_p3(&["--policy", &policy, "--allow-tcp-bind", "127.0.0.1:*"], &["listen"])?;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.starts_with("listening 127.0.0.1:"), "{stdout}");
+    // A connect grant binds nothing.
+    let (_, stdout, _) = run_p3(&["--policy", &policy, "--allow-tcp", "127.0.0.1:*"], &["listen"])?;
+    assert_eq!(stdout.trim(), "listen: ErrorCode::AccessDenied");
+    // No grant: the first socket call fails typed, naming the grant.
+    let (code, _, stderr) = run_p3(&[], &["listen"])?;
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("capability-denied") && stderr.contains("wasi:sockets/types@0.3"), "{stderr}");
+    Ok(())
+}
