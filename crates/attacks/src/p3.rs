@@ -5,7 +5,7 @@
 //! shown holding and, beside it, work under it succeeding.
 
 use super::Case;
-use super::hold::{Attack, Guest, kind, says};
+use super::hold::{Attack, Guest, kind, policy_file, says};
 
 pub(crate) fn cases() -> Vec<Case> {
     let p3 = |name, expected| Attack::new("p3", name, expected).guest(Guest::P3Command);
@@ -85,5 +85,53 @@ pub(crate) fn cases() -> Vec<Case> {
             .actions(&["args"])
             .shows(|run| run.code == Some(0) && run.stdout.starts_with("rust-p3-command.wasm args")),
     ];
-    attacks.into_iter().map(Attack::case).collect()
+    let mut cases: Vec<Case> = attacks.into_iter().map(Attack::case).collect();
+    match host_attacks() {
+        Ok(more) => cases.extend(more.into_iter().map(Attack::case)),
+        Err(error) => cases
+            .push(Case::new("p3", "set up the p3 grant attacks", "set up", move || super::probe::host_failure(error))),
+    }
+    cases
+}
+
+/// What a p3 guest makes the host hold through its grants: disk through
+/// write streams, descriptors through opens, listings and sockets.
+fn host_attacks() -> Result<Vec<Attack>, String> {
+    let p3 = |name, expected| Attack::new("p3", name, expected).guest(Guest::P3Command);
+    let few_fds = policy_file("p3-few-fds", "[grants]\nmax-descriptors = 4\nnetwork = true\n")?;
+    let rw = ["--dir", "{data}::/data", "--dir-max-bytes", "1MiB", "--dir-max-entries", "100"];
+    let capped = ["--policy", few_fds.as_str(), "--dir", "{data}::/data"];
+    let bind = ["--allow-tcp-bind", "127.0.0.1:*"];
+    let mib = 1 << 20;
+    Ok(vec![
+        p3("3 MB through a p3 write stream into a 1 MiB grant", "insufficient-space")
+            .flags(&rw)
+            .actions(&["write:big:3000000"])
+            .disk(mib, 100)
+            .shows(says("ErrorCode::InsufficientSpace")),
+        p3("three p3 appends of 400 KB into a 1 MiB grant", "the third refused")
+            .flags(&rw)
+            .actions(&["append:a:400000", "append:b:400000", "append:c:400000"])
+            .disk(mib, 100)
+            .shows(|run| run.stdout.contains("wrote b 400000") && run.stdout.contains("InsufficientSpace")),
+        p3("10,000 p3 files held open", "3 opened, then refused")
+            .flags(&capped)
+            .actions(&["open:10000"])
+            .shows(says("opened 3: ErrorCode::InsufficientMemory")),
+        p3("10,000 p3 listings held open", "3 held, then refused")
+            .flags(&capped)
+            // A listing is held once its first entry is read.
+            .actions(&["write:seed:1", "listings:10000"])
+            .shows(says("listings 3: Err(ErrorCode::InsufficientMemory)")),
+        p3("10,000 p3 sockets held open", "4 made, then refused")
+            .flags(&capped)
+            .flags(&bind)
+            .actions(&["sockets:10000"])
+            .shows(says("sockets 4: ErrorCode::Other")),
+        p3("a p3 listener under a loopback grant", "on loopback only")
+            .flags(&capped)
+            .flags(&bind)
+            .actions(&["listen"])
+            .shows(says("listening 127.0.0.1:")),
+    ])
 }
