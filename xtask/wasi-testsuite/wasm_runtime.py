@@ -16,7 +16,8 @@ WASM_RUNTIME = shlex.split(os.getenv("WASM_RUNTIME", "wasm-runtime"))
 POLICY = os.getenv("WASM_RUNTIME_POLICY")
 # A Rust test needs about 1.5 MiB before its first allocation; the widest
 # filesystem tests finish in well under a second.
-LIMITS = ["--memory", "64MiB", "--fuel", "10000000000", "--timeout", "20s"]
+# The entry quota is the policy's most (p1's `fd_readdir` makes 1,000 files).
+LIMITS = ["--memory", "64MiB", "--fuel", "10000000000", "--timeout", "20s", "--dir-max-entries", "10000"]
 
 
 def get_name() -> str:
