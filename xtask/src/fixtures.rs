@@ -14,6 +14,7 @@ const RUST_GUESTS: &[(&str, &str)] = &[
     ("rust-http", "release/rust_http.wasm"),
     ("rust-p3-command", "release/rust-p3-command.wasm"),
     ("rust-p3-http", "release/rust_p3_http.wasm"),
+    ("rust-p3-actor", "release/rust_p3_actor.wasm"),
 ];
 /// The toolchain versions the committed components were built with.
 const COMPONENTIZE_PY: &str = "componentize-py==0.25.0";

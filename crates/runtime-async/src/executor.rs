@@ -241,6 +241,26 @@ impl AsyncExecutor {
         settle(outcome, instance, &progress, started)
     }
 
+    /// Calls several exports of a live `instance` at once, each a task of
+    /// its own (an async export of a component-model-async instance,
+    /// typically: an actor's handler awaiting a host request while the next
+    /// message runs), bounded like [`call_instance`](Self::call_instance)
+    /// by one deadline and one cancellation for all. They share the
+    /// instance's budgets and `calls.len()` times a call's fuel; see
+    /// [`ComponentInstance::call_concurrent_async`] for what ends them.
+    /// Returns each call's results, in order, and one report.
+    pub async fn call_instance_concurrent<T: Send + 'static>(
+        &self,
+        instance: &mut ComponentInstance<T>,
+        calls: &[(&str, &[Val])],
+        cancel: Option<&CancellationToken>,
+    ) -> Result<TypedOutcome<Vec<Vec<Val>>>, RuntimeError> {
+        let (started, deadline, progress) = start_live(instance);
+        let call = Box::pin(instance.call_concurrent_async(calls, deadline, progress.clone()));
+        let outcome = guard(call, deadline, &progress, cancel).await;
+        settle(outcome, instance, &progress, started)
+    }
+
     /// Runs `call` with the store and instance of a live `instance` (a
     /// `bindgen!`-generated export wrapper), bounded like
     /// [`call_instance`](Self::call_instance).

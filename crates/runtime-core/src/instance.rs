@@ -382,6 +382,17 @@ impl<T: Send + 'static> ComponentInstance<T> {
     /// Readies the store for a call due by `deadline`, reporting into
     /// `progress` (an async caller's) or into the instance's own tracker.
     fn begin(&mut self, deadline: Deadline, progress: Option<Arc<CallProgress>>) -> Result<(), RuntimeError> {
+        self.begin_calls(deadline, progress, 1)
+    }
+
+    /// [`begin`](Self::begin) for `calls` calls at once, which share the
+    /// store's fuel: `calls` times a call's.
+    fn begin_calls(
+        &mut self,
+        deadline: Deadline,
+        progress: Option<Arc<CallProgress>>,
+        calls: u64,
+    ) -> Result<(), RuntimeError> {
         if self.awaiting {
             self.poisoned.get_or_insert(PoisonCause::DroppedMidCall);
         }
@@ -397,7 +408,7 @@ impl<T: Send + 'static> ComponentInstance<T> {
         state.progress.enter(DeadlinePhase::Guest);
         state.budget.begin_call();
         state.mark_output();
-        let fuel = self.call_fuel();
+        let fuel = self.call_fuel().saturating_mul(calls);
         arm(&mut self.store, fuel, deadline);
         Ok(())
     }
@@ -463,6 +474,49 @@ impl<T: Send + 'static> ComponentInstance<T> {
             Ok(results) => Ok(TypedOutcome { results, report: self.report(started, instantiate) }),
             Err(error) => Err(self.fail(error, DeadlinePhase::Guest, started, instantiate)),
         }
+    }
+}
+
+impl<T: Send + 'static> ComponentInstance<T> {
+    /// Calls several exports at once, each a task of its own in this one
+    /// instance (wasmtime's `call_concurrent`, all inside one
+    /// `run_concurrent`): with component-model async the tasks interleave,
+    /// and one that awaits a host future lets the others run. They share
+    /// one `deadline`, the instance's memory, handle and host budgets, and
+    /// `calls.len()` times a call's fuel (wasmtime meters fuel per store,
+    /// not per task); one report covers them all. Wasmtime 48 cannot cancel
+    /// one task without the store, so the calls end together: every one
+    /// returns, or the first trap (or the deadline) fails them all and
+    /// poisons the instance. Returns each call's results, in order.
+    pub async fn call_concurrent_async(
+        &mut self,
+        calls: &[(&str, &[Val])],
+        deadline: Deadline,
+        progress: Arc<CallProgress>,
+    ) -> Result<TypedOutcome<Vec<Vec<Val>>>, RuntimeError> {
+        let mut prepared = Vec::with_capacity(calls.len());
+        for (export, args) in calls {
+            let (func, results) = self.func(export, args, false)?;
+            prepared.push((func, *args, results));
+        }
+        let count = u64::try_from(calls.len()).unwrap_or(u64::MAX);
+        self.begin_calls(deadline, Some(progress), count)?;
+        let started = Instant::now();
+        let run = self.store.run_concurrent(async move |accessor| -> wasmtime::Result<Vec<Vec<Val>>> {
+            let mut pending = Vec::with_capacity(prepared.len());
+            // Every call is queued before the first is awaited, so they
+            // run together while this awaits each in turn.
+            for (func, args, results) in &mut prepared {
+                let func = *func;
+                pending.push((func, accessor.with(|store| func.start_call_concurrent(store, args, results))?));
+            }
+            for (func, call) in pending {
+                func.finish_call_concurrent(accessor, call).await?;
+            }
+            Ok(prepared.into_iter().map(|(_, _, results)| results).collect())
+        });
+        let outcome = awaiting(&mut self.awaiting, catch_panic_async(async { run.await? })).await;
+        self.finish(outcome, started, false)
     }
 }
 

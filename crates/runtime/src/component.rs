@@ -516,6 +516,34 @@ impl<T: Send + 'static> Instance<T> {
         outcome
     }
 
+    /// Calls several exports at once, each a task of its own in this
+    /// instance: for a component-model-async component (WASI 0.3), whose
+    /// async exports interleave, one awaiting a host future while another
+    /// runs. One deadline (the instance's call timeout, from now) and one
+    /// cancellation cover them all; they share the instance's memory,
+    /// handle and host budgets and `calls.len()` times its per-call fuel,
+    /// since wasmtime meters fuel per store, not per task. They end
+    /// together: wasmtime 48 cannot cancel one task of a store without
+    /// dropping the store, so a trap in any of them, the deadline or a
+    /// cancellation fails them all and poisons the instance (a call that
+    /// returned is not undone). Returns each call's results, in order, and
+    /// one report.
+    pub async fn call_concurrent_async(
+        &mut self,
+        calls: &[(&str, &[Val])],
+    ) -> Result<TypedOutcome<Vec<Vec<Val>>>, RuntimeError> {
+        let first = calls.first().map_or("", |(export, _)| *export);
+        let span = call_span!("call", self.name, first);
+        let token = self.current_call.begin(&self.cancel);
+        let id = self.core.id();
+        let cancel = Some(token.as_ref().unwrap_or(&self.cancel));
+        let call = self.shared.executor.call_instance_concurrent(&mut self.core, calls, cancel);
+        let outcome =
+            self.shared.observed_async(span, &self.name, Operation::InstanceCall(first, id), report_of, call).await;
+        self.current_call.end();
+        outcome
+    }
+
     /// `export` as a typed function taking the tuple `P` and returning the
     /// tuple `R`, checked against its signature once: a mismatch is
     /// `invalid-arguments`, naming both.
