@@ -104,6 +104,9 @@ pub struct ComponentInstance<T: 'static = ()> {
     call_timeout: Option<Duration>,
     /// A per-call fuel the embedder set, less than the manifest's.
     call_fuel: Option<u64>,
+    /// The calls the store's fuel was armed for (several for
+    /// [`call_concurrent_async`](Self::call_concurrent_async)).
+    armed_calls: u64,
 }
 
 impl<T: 'static> std::fmt::Debug for ComponentInstance<T> {
@@ -155,6 +158,7 @@ impl<T: Send + 'static> ComponentInstance<T> {
             instantiate: Duration::ZERO,
             call_timeout: None,
             call_fuel: None,
+            armed_calls: 1,
         }
     }
 
@@ -360,7 +364,7 @@ impl<T: Send + 'static> ComponentInstance<T> {
         if let Err(error) = &outcome
             && error.downcast_ref::<wasmtime::WasmBacktrace>().is_none()
             && error.downcast_ref::<HostFunctionError>().is_none()
-            && fuel_consumed(&self.store, self.call_fuel()) == 0
+            && fuel_consumed(&self.store, self.armed_fuel()) == 0
         {
             return Err(RuntimeError::Usage { message: format!("{error:#}") });
         }
@@ -408,7 +412,8 @@ impl<T: Send + 'static> ComponentInstance<T> {
         state.progress.enter(DeadlinePhase::Guest);
         state.budget.begin_call();
         state.mark_output();
-        let fuel = self.call_fuel().saturating_mul(calls);
+        self.armed_calls = calls;
+        let fuel = self.armed_fuel();
         arm(&mut self.store, fuel, deadline);
         Ok(())
     }
@@ -585,6 +590,11 @@ impl<T: 'static> ComponentInstance<T> {
         self.call_fuel.map_or(manifest, |fuel| fuel.min(manifest))
     }
 
+    /// The fuel the store was armed with: a call's, times the calls.
+    fn armed_fuel(&self) -> u64 {
+        self.call_fuel().saturating_mul(self.armed_calls)
+    }
+
     /// What the embedder's imports charged of this instance's host-memory
     /// budget ([`StoreState::charge_host_memory`]).
     pub fn host_memory_charged(&self) -> u64 {
@@ -630,8 +640,8 @@ impl<T: 'static> ComponentInstance<T> {
         let limits = self.component.limits();
         let (stdout, stderr) = state.captured_output().map_or((None, None), |(out, err)| (Some(out), Some(err)));
         CallReport {
-            fuel_consumed: fuel_consumed(&self.store, self.call_fuel()),
-            fuel_limit: self.call_fuel(),
+            fuel_consumed: fuel_consumed(&self.store, self.armed_fuel()),
+            fuel_limit: self.armed_fuel(),
             current_memory_bytes: usage.current_memory_bytes,
             peak_memory_bytes: usage.peak_memory_bytes,
             memory_limit_bytes: limits.memory_bytes(),
