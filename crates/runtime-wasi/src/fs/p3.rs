@@ -250,7 +250,7 @@ impl<T: Send + 'static> types::HostDescriptorWithStore<StoreState<T>> for QuotaF
         };
         let entries = match opened {
             Ok((listing, live)) => {
-                StreamReader::new(&mut store, ListingProducer { listing, _live: live, result: Some(result) })?
+                StreamReader::new(&mut store, ListingProducer { listing, _live: live, end: StreamEnd(Some(result)) })?
             }
             Err(code) => {
                 let _ = result.send(Err(code));
@@ -444,7 +444,7 @@ fn write_charged<T: 'static>(
     };
     let (result, done) = oneshot::channel();
     match ChargedWrites::new(quota, file, offset) {
-        Ok(writes) => data.pipe(&mut store, WriteConsumer { writes, result: Some(result) })?,
+        Ok(writes) => data.pipe(&mut store, WriteConsumer { writes, end: StreamEnd(Some(result)) })?,
         Err(error) => {
             data.close(&mut store)?;
             let _ = result.send(Err(ErrorCode::from(error)));
@@ -458,19 +458,24 @@ fn write_charged<T: 'static>(
 /// append stream); a refusal ends the stream with `insufficient-space`.
 struct WriteConsumer {
     writes: ChargedWrites,
-    result: Option<oneshot::Sender<Result<(), ErrorCode>>>,
+    end: StreamEnd,
 }
 
-impl WriteConsumer {
+/// The sender of a 0.3 stream's result future: sent once, at the end the
+/// stream reports, or `Ok` when the stream is dropped first.
+struct StreamEnd(Option<oneshot::Sender<Result<(), ErrorCode>>>);
+
+impl StreamEnd {
+    /// Sends `result` and ends the stream.
     fn close(&mut self, result: Result<(), ErrorCode>) -> Poll<wasmtime::Result<StreamResult>> {
-        if let Some(sender) = self.result.take() {
+        if let Some(sender) = self.0.take() {
             let _ = sender.send(result);
         }
         Poll::Ready(Ok(StreamResult::Dropped))
     }
 }
 
-impl Drop for WriteConsumer {
+impl Drop for StreamEnd {
     fn drop(&mut self) {
         let _ = self.close(Ok(()));
     }
@@ -490,7 +495,7 @@ impl<D> StreamConsumer<D> for WriteConsumer {
         let remaining = source.remaining();
         let chunk = &remaining[..remaining.len().min(MAX_WRITE_BYTES)];
         if self.writes.charge(chunk.len() as u64).is_err() {
-            return self.close(Err(ErrorCode::InsufficientSpace));
+            return self.end.close(Err(ErrorCode::InsufficientSpace));
         }
         // A regular file on a local disk: the write is short and does not
         // wait on anyone, so it is made on this thread.
@@ -505,7 +510,7 @@ impl<D> StreamConsumer<D> for WriteConsumer {
                 self.writes.advance(written as u64);
                 Poll::Ready(Ok(StreamResult::Completed))
             }
-            Err(error) => self.close(Err(ErrorCode::from(error))),
+            Err(error) => self.end.close(Err(ErrorCode::from(error))),
         }
     }
 }
@@ -515,22 +520,7 @@ struct ListingProducer {
     listing: Listing,
     /// Alive while the listing is; the instance counts it as a descriptor.
     _live: Arc<()>,
-    result: Option<oneshot::Sender<Result<(), ErrorCode>>>,
-}
-
-impl ListingProducer {
-    fn close(&mut self, result: Result<(), ErrorCode>) -> Poll<wasmtime::Result<StreamResult>> {
-        if let Some(sender) = self.result.take() {
-            let _ = sender.send(result);
-        }
-        Poll::Ready(Ok(StreamResult::Dropped))
-    }
-}
-
-impl Drop for ListingProducer {
-    fn drop(&mut self) {
-        let _ = self.close(Ok(()));
-    }
+    end: StreamEnd,
 }
 
 impl<D> StreamProducer<D> for ListingProducer {
@@ -552,10 +542,10 @@ impl<D> StreamProducer<D> for ListingProducer {
                 destination.set_buffer(Some(entry_p3(entry)));
                 Poll::Ready(Ok(StreamResult::Completed))
             }
-            Ok(None) => self.close(Ok(())),
+            Ok(None) => self.end.close(Ok(())),
             Err(error) => {
                 let code = error.downcast().map_or(ErrorCode::Io, code_p3);
-                self.close(Err(code))
+                self.end.close(Err(code))
             }
         }
     }
