@@ -20,6 +20,7 @@ use wasmtime::component::{
     StreamReader, StreamResult,
 };
 use wasmtime::{AsContextMut as _, StoreContextMut};
+use wasmtime_wasi::OpenMode;
 use wasmtime_wasi::filesystem::{Descriptor, WasiFilesystem, WasiFilesystemCtxView};
 use wasmtime_wasi::p3::bindings::filesystem::{preopens, types};
 use wasmtime_wasi::p3::filesystem::{FilesystemError, FilesystemResult};
@@ -413,9 +414,10 @@ fn same_grant<T: 'static>(
 }
 
 /// `write-via-stream` and `append-via-stream` (`offset` `None`): a
-/// read-write grant's regular file is written here, charged; anything else
-/// (a read-only grant, whose writes wasmtime-wasi refuses; a device or a
-/// pipe, which holds no disk) by wasmtime-wasi.
+/// read-write grant's regular file opened for writing is written here,
+/// charged; anything else (a read-only grant or descriptor, whose writes
+/// wasmtime-wasi or the OS refuses; a device or a pipe, which holds no
+/// disk) by wasmtime-wasi.
 fn write_charged<T: 'static>(
     mut store: Access<'_, StoreState<T>, QuotaFilesystemP3>,
     fd: Resource<Descriptor>,
@@ -426,8 +428,12 @@ fn write_charged<T: 'static>(
         let mut fs = store.get();
         let quota = fs.disk.grant_quota(&fd).flatten();
         match (quota, fs.inner.table.get(&fd)?) {
+            // Opened for writing, or a write would be charged that the OS
+            // then refuses.
             (Some(quota), Descriptor::File(file))
-                if !file.perms.write_not_permitted() && file.file.metadata().is_ok_and(|meta| meta.is_file()) =>
+                if !file.perms.write_not_permitted()
+                    && file.open_mode.contains(OpenMode::WRITE)
+                    && file.file.metadata().is_ok_and(|meta| meta.is_file()) =>
             {
                 let file = file.file.clone();
                 fs.streaming(&file, None);
