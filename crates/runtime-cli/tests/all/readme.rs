@@ -5,6 +5,7 @@
 //! ending in ` &` is a server: it is started, its comment is its first
 //! stderr line, the `curl` lines after it run against it (each comment again
 //! lists text the output must contain), and SIGTERM must stop it with exit 0.
+//! A `mkdir -p DIR` line is made first.
 
 use std::path::Path;
 use std::process::Command;
@@ -106,6 +107,10 @@ fn every_cli_command_in_the_readme_runs_as_written() -> TestResult {
     let readme = std::fs::read_to_string(root.join("README.md"))?;
     let examples = examples(&readme);
     assert!(examples.len() >= 6, "the README's commands were not found: {examples:?}");
+    // The directories the README makes for its commands, as it makes them.
+    for dir in readme.lines().filter_map(|line| line.strip_prefix("mkdir -p ")) {
+        std::fs::create_dir_all(dir)?;
+    }
     let cache = format!("{}/toolchain-cache", env!("CARGO_TARGET_TMPDIR"));
     for example in examples {
         if let Some(requests) = &example.requests {
