@@ -128,6 +128,16 @@ fn host_attacks() -> Result<Vec<Attack>, String> {
             .flags(&bind)
             .actions(&["sockets:10000"])
             .shows(says("sockets 4: ErrorCode::Other")),
+        // Each listener's stream holds its socket after the handle is gone.
+        p3("10,000 p3 listeners whose sockets are dropped", "refused at the cap")
+            .flags(&capped)
+            .flags(&bind)
+            .actions(&["listeners:10000"])
+            .shows(says("too many open descriptors")),
+        p3("a p3 write stream through a read-only descriptor", "bad-descriptor, nothing held")
+            .flags(&capped)
+            .actions(&["write:f:10", "write-ro:f", "write-ro:f", "write-ro:f", "write-ro:f", "open:1"])
+            .shows(|run| run.stdout.matches("BadDescriptor").count() == 4 && run.stdout.contains("opened 1")),
         p3("a p3 listener under a loopback grant", "on loopback only")
             .flags(&capped)
             .flags(&bind)

@@ -499,13 +499,14 @@ impl<T: Send + 'static> ComponentInstance<T> {
         deadline: Deadline,
         progress: Arc<CallProgress>,
     ) -> Result<TypedOutcome<Vec<Vec<Val>>>, RuntimeError> {
+        // A poisoned instance says so before any export is looked up.
+        let count = u64::try_from(calls.len()).unwrap_or(u64::MAX);
+        self.begin_calls(deadline, Some(progress), count)?;
         let mut prepared = Vec::with_capacity(calls.len());
         for (export, args) in calls {
             let (func, results) = self.func(export, args, false)?;
             prepared.push((func, *args, results));
         }
-        let count = u64::try_from(calls.len()).unwrap_or(u64::MAX);
-        self.begin_calls(deadline, Some(progress), count)?;
         let started = Instant::now();
         let run = self.store.run_concurrent(async move |accessor| -> wasmtime::Result<Vec<Vec<Val>>> {
             let mut pending = Vec::with_capacity(prepared.len());

@@ -55,6 +55,16 @@ pub(crate) struct DiskState {
     streamed: Vec<(Weak<File>, Option<FileHold>)>,
     /// WASI 0.3 listings alive, each a descriptor of its own.
     listings: Vec<Weak<()>>,
+    /// WASI 0.3 opens in flight, each a descriptor from its check on (one
+    /// whose call is dropped midway stays counted: too many, never too few).
+    pub(crate) opening: usize,
+    /// WASI 0.3 sockets whose streams were taken (`listen`, `send`,
+    /// `receive`): each stream holds the OS socket, which outlives the
+    /// handle.
+    streamed_sockets: std::collections::HashSet<u32>,
+    /// Such sockets the guest dropped, kept (and counted) until the
+    /// instance ends, since their streams may still hold them open.
+    kept_sockets: Vec<wasmtime_wasi::sockets::TcpSocket>,
     max_descriptors: usize,
 }
 
@@ -76,6 +86,9 @@ impl DiskState {
             holds: HashMap::new(),
             streamed: Vec::new(),
             listings: Vec::new(),
+            opening: 0,
+            streamed_sockets: std::collections::HashSet::new(),
+            kept_sockets: Vec::new(),
             max_descriptors: max_descriptors as usize,
         }
     }
@@ -83,7 +96,7 @@ impl DiskState {
     /// Whether the instance, holding what `table` holds and `elsewhere`
     /// descriptors outside it (outgoing HTTP connections), is at its cap.
     pub(crate) fn at_cap(&mut self, table: &mut ResourceTable, elsewhere: usize) -> bool {
-        open_descriptors(table, self) + elsewhere >= self.max_descriptors
+        open_descriptors(table, self) + self.opening + elsewhere >= self.max_descriptors
     }
 
     /// The read-write grants' accounts, for the report.
@@ -138,6 +151,21 @@ impl DiskState {
         self.holds.remove(&rep);
     }
 
+    /// The WASI 0.3 socket `rep` handed out a stream.
+    pub(crate) fn socket_streamed(&mut self, rep: u32) {
+        self.streamed_sockets.insert(rep);
+    }
+
+    /// Whether the WASI 0.3 socket `rep`, being dropped, must be kept
+    /// ([`keep_socket`](Self::keep_socket)) rather than closed.
+    pub(crate) fn socket_outlives_handle(&mut self, rep: u32) -> bool {
+        self.streamed_sockets.remove(&rep)
+    }
+
+    pub(crate) fn keep_socket(&mut self, socket: wasmtime_wasi::sockets::TcpSocket) {
+        self.kept_sockets.push(socket);
+    }
+
     /// Forgets the streams whose files are closed, and their holds.
     fn prune_streams(&mut self) {
         self.streamed.retain(|(file, _)| file.strong_count() > 0);
@@ -169,7 +197,7 @@ pub(crate) fn open_descriptors(table: &mut ResourceTable, disk: &mut DiskState) 
     }
     disk.prune_streams();
     files.extend(disk.streamed.iter().map(|(file, _)| file.as_ptr()));
-    others += disk.listings.len();
+    others += disk.listings.len() + disk.kept_sockets.len();
     // A preopen stays open for the instance even once the guest drops it.
     files.extend(disk.grants.iter().filter_map(|grant| grant.preopened.as_ref()).map(|dir| Arc::as_ptr(&dir.dir)));
     files.len() + others
@@ -317,12 +345,7 @@ impl QuotaFs<'_> {
         let none = types::PathFlags::empty();
         let stat = HostDescriptor::stat_at(&mut self.inner, borrow(fd), none, path.to_owned()).await.ok()?;
         let hash = HostDescriptor::metadata_hash_at(&mut self.inner, borrow(fd), none, path.to_owned()).await.ok()?;
-        let kind = match stat.type_ {
-            types::DescriptorType::RegularFile => EntryKind::File,
-            types::DescriptorType::Directory | types::DescriptorType::SymbolicLink => EntryKind::Block,
-            _ => EntryKind::Other,
-        };
-        Some(Entry { key: hash.lower, kind, links: stat.link_count })
+        Some(Entry { key: hash.lower, kind: EntryKind::of_p2(stat.type_), links: stat.link_count })
     }
 
     /// Records what a new stream of `file` keeps open, and the `hold` it
@@ -330,6 +353,15 @@ impl QuotaFs<'_> {
     /// the list grows, so a guest that opens and drops streams in a loop
     /// makes it no longer than the live ones.
     fn streaming(&mut self, file: &Arc<File>, hold: Option<FileHold>) {
+        // A file already recorded is not recorded again: a guest that opens
+        // and drops streams of one open file in a loop adds nothing.
+        let known = self.disk.streamed.iter_mut().find(|(known, _)| std::ptr::eq(known.as_ptr(), Arc::as_ptr(file)));
+        if let Some((_, known_hold)) = known {
+            if known_hold.is_none() {
+                *known_hold = hold;
+            }
+            return;
+        }
         if self.disk.streamed.len() >= crate::MAX_WASI_OBJECTS {
             self.disk.prune_streams();
         }
@@ -437,20 +469,44 @@ struct Entry {
 #[derive(Clone, Copy)]
 enum EntryKind {
     File,
-    /// A directory or a symlink, charged a block.
-    Block,
+    /// Charged a block.
+    Directory,
+    /// Charged a block, which its last link gives back.
+    Symlink,
     Other,
 }
 
+impl EntryKind {
+    fn of_p2(kind: types::DescriptorType) -> Self {
+        match kind {
+            types::DescriptorType::RegularFile => Self::File,
+            types::DescriptorType::Directory => Self::Directory,
+            types::DescriptorType::SymbolicLink => Self::Symlink,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// The grant's names held (see [`GrantAccount::names`]) for a read-write
+/// grant; a read-only one changes none.
+async fn names_held(quota: &Option<Quota>) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+    match quota {
+        Some(quota) => Some(quota.account.names.lock().await),
+        None => None,
+    }
+}
+
 /// A name that was identified as `entry` is gone: its entry is refunded,
-/// and a file's bytes once its last link is (and no descriptor holds it).
+/// a file's bytes once its last link is (and no descriptor holds it), a
+/// symlink's block once its last hard link is.
 fn removed(quota: &Quota, entry: Option<Entry>) {
     match entry {
         Some(Entry { key, kind: EntryKind::File, links }) => {
             quota.account.refund_entry(0);
             quota.account.unlinked(key, links);
         }
-        Some(Entry { kind: EntryKind::Block, .. }) => quota.account.refund_entry(BLOCK_BYTES),
+        Some(Entry { kind: EntryKind::Directory, .. }) => quota.account.refund_entry(BLOCK_BYTES),
+        Some(Entry { kind: EntryKind::Symlink, links, .. }) if links <= 1 => quota.account.refund_entry(BLOCK_BYTES),
         _ => quota.account.refund_entry(0),
     }
 }
@@ -532,11 +588,12 @@ impl HostDescriptor for QuotaFs<'_> {
         };
         let key = file_identity(&file)?.0;
         quota.grow(key, size).map_err(insufficient_space)?;
-        HostDescriptor::set_size(&mut self.inner, fd, size).await?;
-        // A shrink frees what the disk says it freed.
+        let resized = HostDescriptor::set_size(&mut self.inner, fd, size).await;
+        // A shrink frees what the disk says it freed; a refusal (a
+        // descriptor not open for writing) gives the charge back.
         let (_, now, allocated) = file_identity(&file)?;
         quota.account.settle(key, now, allocated);
-        Ok(())
+        resized
     }
 
     async fn set_times(
@@ -631,6 +688,8 @@ impl HostDescriptor for QuotaFs<'_> {
         new_path: String,
     ) -> FsResult<()> {
         self.same_grant(&fd, &new_descriptor)?;
+        let quota = self.disk.quota(&fd)?;
+        let _names = names_held(&quota).await;
         let dir = borrow(&fd);
         self.create_entry(&dir, 0, async |inner| {
             HostDescriptor::link_at(inner, fd, old_path_flags, old_path, new_descriptor, new_path).await
@@ -676,8 +735,9 @@ impl HostDescriptor for QuotaFs<'_> {
 
     async fn remove_directory_at(&mut self, fd: Resource<Descriptor>, path: String) -> FsResult<()> {
         let quota = self.disk.quota(&fd)?;
+        let _names = names_held(&quota).await;
         HostDescriptor::remove_directory_at(&mut self.inner, fd, path).await?;
-        if let Some(quota) = quota {
+        if let Some(quota) = &quota {
             quota.account.refund_entry(BLOCK_BYTES);
         }
         Ok(())
@@ -695,6 +755,7 @@ impl HostDescriptor for QuotaFs<'_> {
             return HostDescriptor::rename_at(&mut self.inner, fd, old_path, new_fd, new_path).await;
         };
         // What the rename replaces is removed.
+        let _names = quota.account.names.lock().await;
         let source = self.identify(&fd, &old_path).await;
         let replaced = self.identify(&new_fd, &new_path).await;
         HostDescriptor::rename_at(&mut self.inner, fd, old_path, new_fd, new_path).await?;
@@ -713,6 +774,7 @@ impl HostDescriptor for QuotaFs<'_> {
         let Some(quota) = self.disk.quota(&fd)? else {
             return HostDescriptor::unlink_file_at(&mut self.inner, fd, path).await;
         };
+        let _names = quota.account.names.lock().await;
         let identified = self.identify(&fd, &path).await;
         HostDescriptor::unlink_file_at(&mut self.inner, fd, path).await?;
         removed(&quota, identified);

@@ -96,6 +96,11 @@ pub(crate) struct GrantAccount {
     _lock: OwnedFd,
     usage: Mutex<Usage>,
     refused: AtomicU64,
+    /// Held from looking a name up until its removal or replacement is
+    /// accounted (unlink, rename, link, remove-directory): a name changed
+    /// in between, by a concurrent call of this instance (WASI 0.3) or by
+    /// another instance, would be refunded twice or not at all.
+    pub(crate) names: tokio::sync::Mutex<()>,
 }
 
 #[derive(Debug, Default)]
@@ -214,7 +219,13 @@ impl GrantAccount {
             Err(errno) => return Err(AccountError::Io(errno.into())),
         }
         let usage = measure(&lock, max_entries.saturating_add(1)).map_err(AccountError::Io)?;
-        let account = Arc::new(Self { identity, _lock: lock, usage: Mutex::new(usage), refused: AtomicU64::new(0) });
+        let account = Arc::new(Self {
+            identity,
+            _lock: lock,
+            usage: Mutex::new(usage),
+            refused: AtomicU64::new(0),
+            names: tokio::sync::Mutex::new(()),
+        });
         accounts.push(Arc::downgrade(&account));
         Ok(account)
     }

@@ -163,3 +163,23 @@ fn a_p3_socket_listens_only_where_its_grant_binds() -> TestResult {
     assert!(stderr.contains("capability-denied") && stderr.contains("wasi:sockets/types@0.3"), "{stderr}");
     Ok(())
 }
+
+#[test]
+fn a_hard_linked_symlink_removed_twice_gives_its_block_back_once() -> TestResult {
+    use crate::command::{dir_flag, tree};
+    let disk = |actions: &[&str]| -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+        let root = tree("p3-relink")?;
+        let dir = dir_flag(&root, "/data");
+        let (code, stdout, stderr) = run_p3(&["--dir", &dir, "--json"], actions)?;
+        assert_eq!(code, 0, "{stderr}");
+        let report: serde_json::Value = serde_json::from_str(stdout.trim())?;
+        Ok(report["report"]["disk"][0].clone())
+    };
+    let before = disk(&["write:f:20000"])?;
+    // Each cycle makes a symlink (a block), hard-links it and removes both
+    // names: the account ends where it began, not a block lower per cycle.
+    let after = disk(&["write:f:20000", "relink:10"])?;
+    assert_eq!((&after["bytes"], &after["entries"]), (&before["bytes"], &before["entries"]), "{after}");
+    assert!(before["bytes"].as_u64().is_some_and(|bytes| bytes >= 20000), "{before}");
+    Ok(())
+}

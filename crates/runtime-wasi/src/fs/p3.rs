@@ -30,7 +30,9 @@ use types::{
     HostDescriptorWithStore as _, MetadataHashValue, NewTimestamp, OpenFlags, PathFlags,
 };
 
-use super::{Attempt, Entry, EntryKind, MAX_FILE_SIZE, OpenOrCreate, QuotaFs, Refusal, borrow, removed, renamed};
+use super::{
+    Attempt, Entry, EntryKind, MAX_FILE_SIZE, OpenOrCreate, QuotaFs, Refusal, borrow, names_held, removed, renamed,
+};
 use crate::disk::{ChargedWrites, FileHold, Quota};
 use crate::grant_dir::{BLOCK_BYTES, file_identity};
 use crate::listing::Listing;
@@ -115,7 +117,8 @@ async fn identify<T: 'static>(
     let hash = WasiFilesystem::metadata_hash_at(&plain(store), borrow(fd), none, path.to_owned()).await.ok()?;
     let kind = match stat.type_ {
         DescriptorType::RegularFile => EntryKind::File,
-        DescriptorType::Directory | DescriptorType::SymbolicLink => EntryKind::Block,
+        DescriptorType::Directory => EntryKind::Directory,
+        DescriptorType::SymbolicLink => EntryKind::Symlink,
         _ => EntryKind::Other,
     };
     Some(Entry { key: hash.lower, kind, links: stat.link_count })
@@ -219,11 +222,12 @@ impl<T: Send + 'static> types::HostDescriptorWithStore<StoreState<T>> for QuotaF
         };
         let key = file_identity(&file)?.0;
         quota.grow(key, size).map_err(|_| no_space())?;
-        WasiFilesystem::set_size(&plain(store), fd, size).await?;
-        // A shrink frees what the disk says it freed.
+        let resized = WasiFilesystem::set_size(&plain(store), fd, size).await;
+        // A shrink frees what the disk says it freed; a refusal (a
+        // descriptor not open for writing) gives the charge back.
         let (_, now, allocated) = file_identity(&file)?;
         quota.account.settle(key, now, allocated);
-        Ok(())
+        resized
     }
 
     fn read_directory(
@@ -279,8 +283,10 @@ impl<T: Send + 'static> types::HostDescriptorWithStore<StoreState<T>> for QuotaF
         new_path: String,
     ) -> FilesystemResult<()> {
         let quota = same_grant(store, &fd, &new_fd)?;
+        let _names = names_held(&quota).await;
         let plain = plain(store);
-        create_entry(quota, 0, WasiFilesystem::link_at(&plain, fd, old_path_flags, old_path, new_fd, new_path)).await
+        create_entry(quota.clone(), 0, WasiFilesystem::link_at(&plain, fd, old_path_flags, old_path, new_fd, new_path))
+            .await
     }
 
     async fn open_at(
@@ -299,35 +305,17 @@ impl<T: Send + 'static> types::HostDescriptorWithStore<StoreState<T>> for QuotaF
                 // libc reports this one as out of memory, which it is.
                 return Err(ErrorCode::InsufficientMemory);
             }
+            // The descriptor is counted from here: opens in flight at once
+            // (WASI 0.3 calls run concurrently) each take one.
+            fs.disk.opening += 1;
             Ok((owner, fs.disk.grant_quota(&fd).flatten()))
         })?;
-        let open = async |open_flags| {
-            WasiFilesystem::open_at(&plain(store), borrow(&fd), path_flags, path.clone(), open_flags, flags).await
-        };
-        let opened = match &quota {
-            Some(quota) if open_flags.contains(OpenFlags::CREATE) => {
-                let mut steps = OpenOrCreate::new(quota, open_flags.contains(OpenFlags::EXCLUSIVE));
-                loop {
-                    let open_flags = match steps.next() {
-                        Ok(true) => open_flags | OpenFlags::EXCLUSIVE,
-                        Ok(false) => open_flags & !OpenFlags::CREATE,
-                        Err(Refusal::NoSpace) => return Err(no_space()),
-                        Err(Refusal::Raced) => return Err(ErrorCode::Exist.into()),
-                        Err(Refusal::Failed(error)) => return Err(error),
-                    };
-                    match steps.found(attempt(open(open_flags).await)) {
-                        None => {}
-                        Some(Ok(opened)) => break opened,
-                        Some(Err(Refusal::Failed(error))) => return Err(error),
-                        Some(Err(_)) => return Err(ErrorCode::Exist.into()),
-                    }
-                }
-            }
-            _ => open(open_flags).await?,
-        };
+        let opened = open_metered(store, &fd, path_flags, path, open_flags, flags, quota.as_ref()).await;
         let truncated = open_flags.contains(OpenFlags::TRUNCATE);
         store.with(|mut access| {
             let mut fs = access.get();
+            fs.disk.opening -= 1;
+            let opened = opened?;
             let file = fs.file(&opened)?;
             fs.disk.record_open(opened.rep(), owner, file, quota, truncated)?;
             Ok(opened)
@@ -340,8 +328,9 @@ impl<T: Send + 'static> types::HostDescriptorWithStore<StoreState<T>> for QuotaF
         path: String,
     ) -> FilesystemResult<()> {
         let quota = metered(store, &fd)?.quota;
+        let _names = names_held(&quota).await;
         WasiFilesystem::remove_directory_at(&plain(store), fd, path).await?;
-        if let Some(quota) = quota {
+        if let Some(quota) = &quota {
             quota.account.refund_entry(BLOCK_BYTES);
         }
         Ok(())
@@ -358,6 +347,7 @@ impl<T: Send + 'static> types::HostDescriptorWithStore<StoreState<T>> for QuotaF
             return WasiFilesystem::rename_at(&plain(store), fd, old_path, new_fd, new_path).await;
         };
         // What the rename replaces is removed.
+        let _names = quota.account.names.lock().await;
         let source = identify(store, &fd, &old_path).await;
         let replaced = identify(store, &new_fd, &new_path).await;
         WasiFilesystem::rename_at(&plain(store), fd, old_path, new_fd, new_path).await?;
@@ -383,10 +373,46 @@ impl<T: Send + 'static> types::HostDescriptorWithStore<StoreState<T>> for QuotaF
         let Some(quota) = metered(store, &fd)?.quota else {
             return WasiFilesystem::unlink_file_at(&plain(store), fd, path).await;
         };
+        let _names = quota.account.names.lock().await;
         let identified = identify(store, &fd, &path).await;
         WasiFilesystem::unlink_file_at(&plain(store), fd, path).await?;
         removed(&quota, identified);
         Ok(())
+    }
+}
+
+/// `open-at` itself: with `create` in a read-write grant, the charged
+/// open-or-create steps.
+async fn open_metered<T: Send + 'static>(
+    store: &Accessor<StoreState<T>, QuotaFilesystemP3>,
+    fd: &Resource<Descriptor>,
+    path_flags: PathFlags,
+    path: String,
+    open_flags: OpenFlags,
+    flags: DescriptorFlags,
+    quota: Option<&Quota>,
+) -> FilesystemResult<Resource<Descriptor>> {
+    let open = async |open_flags| {
+        WasiFilesystem::open_at(&plain(store), borrow(fd), path_flags, path.clone(), open_flags, flags).await
+    };
+    let Some(quota) = quota.filter(|_| open_flags.contains(OpenFlags::CREATE)) else {
+        return open(open_flags).await;
+    };
+    let mut steps = OpenOrCreate::new(quota, open_flags.contains(OpenFlags::EXCLUSIVE));
+    loop {
+        let open_flags = match steps.next() {
+            Ok(true) => open_flags | OpenFlags::EXCLUSIVE,
+            Ok(false) => open_flags & !OpenFlags::CREATE,
+            Err(Refusal::NoSpace) => return Err(no_space()),
+            Err(Refusal::Raced) => return Err(ErrorCode::Exist.into()),
+            Err(Refusal::Failed(error)) => return Err(error),
+        };
+        match steps.found(attempt(open(open_flags).await)) {
+            None => {}
+            Some(Ok(opened)) => return Ok(opened),
+            Some(Err(Refusal::Failed(error))) => return Err(error),
+            Some(Err(_)) => return Err(ErrorCode::Exist.into()),
+        }
     }
 }
 
@@ -413,11 +439,20 @@ fn same_grant<T: 'static>(
     }
 }
 
-/// `write-via-stream` and `append-via-stream` (`offset` `None`): a
-/// read-write grant's regular file opened for writing is written here,
-/// charged; anything else (a read-only grant or descriptor, whose writes
-/// wasmtime-wasi or the OS refuses; a device or a pipe, which holds no
-/// disk) by wasmtime-wasi.
+/// How a write stream to a descriptor is served.
+enum WriteTarget {
+    /// A read-write grant's regular file, opened for writing: here, charged.
+    Charged(Quota, Arc<File>),
+    /// A file that no write through this descriptor can reach: refused
+    /// here, so no stream holds it.
+    Refused(ErrorCode),
+    /// Anything else, by wasmtime-wasi: a directory or a read-only grant's
+    /// file (it refuses those), a device or a pipe (no disk); a file it
+    /// keeps open is recorded.
+    Plain,
+}
+
+/// `write-via-stream` and `append-via-stream` (`offset` `None`).
 fn write_charged<T: 'static>(
     mut store: Access<'_, StoreState<T>, QuotaFilesystemP3>,
     fd: Resource<Descriptor>,
@@ -427,34 +462,45 @@ fn write_charged<T: 'static>(
     let target = {
         let mut fs = store.get();
         let quota = fs.disk.grant_quota(&fd).flatten();
-        match (quota, fs.inner.table.get(&fd)?) {
-            // Opened for writing, or a write would be charged that the OS
-            // then refuses.
-            (Some(quota), Descriptor::File(file))
-                if !file.perms.write_not_permitted()
-                    && file.open_mode.contains(OpenMode::WRITE)
-                    && file.file.metadata().is_ok_and(|meta| meta.is_file()) =>
-            {
-                let file = file.file.clone();
-                fs.streaming(&file, None);
-                Some((quota, file))
-            }
+        let file = match fs.inner.table.get(&fd)? {
+            Descriptor::File(file) if !file.perms.write_not_permitted() => Some(file.clone()),
             _ => None,
-        }
-    };
-    let Some((quota, file)) = target else {
-        return match offset {
-            Some(offset) => WasiFilesystem::write_via_stream(plain_access(&mut store), fd, data, offset),
-            None => WasiFilesystem::append_via_stream(plain_access(&mut store), fd, data),
         };
+        match (quota, file) {
+            (_, Some(file)) if !file.open_mode.contains(OpenMode::WRITE) => {
+                WriteTarget::Refused(ErrorCode::BadDescriptor)
+            }
+            (Some(quota), Some(file)) if file.file.metadata().is_ok_and(|meta| meta.is_file()) => {
+                fs.streaming(&file.file, None);
+                WriteTarget::Charged(quota, file.file)
+            }
+            (_, Some(file)) => {
+                let hold = FileHold::of(&file.file)?;
+                fs.streaming(&file.file, Some(hold));
+                WriteTarget::Plain
+            }
+            (_, None) => WriteTarget::Plain,
+        }
     };
     let (result, done) = oneshot::channel();
-    match ChargedWrites::new(quota, file, offset) {
-        Ok(writes) => data.pipe(&mut store, WriteConsumer { writes, end: StreamEnd(Some(result)) })?,
-        Err(error) => {
-            data.close(&mut store)?;
-            let _ = result.send(Err(ErrorCode::from(error)));
+    match target {
+        WriteTarget::Plain => {
+            return match offset {
+                Some(offset) => WasiFilesystem::write_via_stream(plain_access(&mut store), fd, data, offset),
+                None => WasiFilesystem::append_via_stream(plain_access(&mut store), fd, data),
+            };
         }
+        WriteTarget::Refused(code) => {
+            data.close(&mut store)?;
+            let _ = result.send(Err(code));
+        }
+        WriteTarget::Charged(quota, file) => match ChargedWrites::new(quota, file, offset) {
+            Ok(writes) => data.pipe(&mut store, WriteConsumer { writes, end: StreamEnd(Some(result)) })?,
+            Err(error) => {
+                data.close(&mut store)?;
+                let _ = result.send(Err(ErrorCode::from(error)));
+            }
+        },
     }
     FutureReader::new(&mut store, done)
 }

@@ -83,10 +83,15 @@ impl<T: Send + 'static> types::HostTcpSocketWithStore<StoreState<T>> for CappedS
         mut store: Access<'_, StoreState<T>, Self>,
         socket: Resource<TcpSocket>,
     ) -> SocketResult<StreamReader<Resource<TcpSocket>>> {
+        // At the cap a listener would have nowhere to put a connection.
+        store.get().take_descriptor_p3()?;
         if let Some(loopback) = implicit_bind(&mut store, &socket) {
             types::HostTcpSocket::bind(&mut store.get().inner, borrow(&socket), loopback.into()).await?;
         }
-        WasiSockets::listen(plain_access(&mut store, crate::p3::accepting_sockets::<T>), socket).await
+        let rep = socket.rep();
+        let accepts = WasiSockets::listen(plain_access(&mut store, crate::p3::accepting_sockets::<T>), socket).await?;
+        store.get().disk.socket_streamed(rep);
+        Ok(accepts)
     }
 
     fn send(
@@ -94,6 +99,7 @@ impl<T: Send + 'static> types::HostTcpSocketWithStore<StoreState<T>> for CappedS
         socket: Resource<TcpSocket>,
         data: StreamReader<u8>,
     ) -> wasmtime::Result<FutureReader<Result<(), ErrorCode>>> {
+        store.get().disk.socket_streamed(socket.rep());
         <WasiSockets as types::HostTcpSocketWithStore<StoreState<T>>>::send(
             plain_access(&mut store, crate::p3::plain_sockets::<T>),
             socket,
@@ -105,6 +111,7 @@ impl<T: Send + 'static> types::HostTcpSocketWithStore<StoreState<T>> for CappedS
         mut store: Access<'_, StoreState<T>, Self>,
         socket: Resource<TcpSocket>,
     ) -> wasmtime::Result<(StreamReader<u8>, FutureReader<Result<(), ErrorCode>>)> {
+        store.get().disk.socket_streamed(socket.rep());
         <WasiSockets as types::HostTcpSocketWithStore<StoreState<T>>>::receive(
             plain_access(&mut store, crate::p3::plain_sockets::<T>),
             socket,
@@ -168,7 +175,17 @@ impl types::HostTcpSocket for CappedSocketsView<'_> {
         fn set_receive_buffer_size(&mut self, socket, value: u64) -> SocketResult<()>;
         fn get_send_buffer_size(&mut self, socket) -> SocketResult<u64>;
         fn set_send_buffer_size(&mut self, socket, value: u64) -> SocketResult<()>;
-        fn drop(&mut self, socket) -> wasmtime::Result<()>;
+    }
+
+    /// A socket whose stream the guest took is kept, still counted, until
+    /// the instance ends: the stream may hold the OS socket open.
+    fn drop(&mut self, socket: Resource<TcpSocket>) -> wasmtime::Result<()> {
+        if !self.disk.socket_outlives_handle(socket.rep()) {
+            return types::HostTcpSocket::drop(&mut self.inner, socket);
+        }
+        let kept = self.inner.table.delete(socket)?;
+        self.disk.keep_socket(kept);
+        Ok(())
     }
 }
 
