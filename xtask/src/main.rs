@@ -30,6 +30,8 @@ enum Command {
     Bench(benches::harness::Options),
     /// Rebuild the Rust guest fixtures (needs `rustup target add wasm32-wasip2`).
     Fixtures,
+    /// Write the man page of `wasm-runtime` to target/man/wasm-runtime.1 (view it with `man -l`).
+    Man,
     /// Check that crate dependencies point one way (manifest <- limits <- loader <- core <- wasi <- runtime)
     /// and that every README command builds wasmtime with one feature set.
     Tidy,
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
         Some(Command::Adversarial(options)) => attacks::run(&options),
         Some(Command::Tidy) => tidy::check().map(|()| true),
         Some(Command::Fixtures) => fixtures::rebuild().map(|()| true),
+        Some(Command::Man) => man().map(|()| true),
         Some(Command::Bench(options)) => benches::harness::run(&options),
         Some(Command::WasiTestsuite(options)) => wasi_testsuite::run(&options),
         Some(Command::AdversarialWorker { name }) => attacks::worker(&name),
@@ -66,3 +69,21 @@ fn main() -> ExitCode {
 }
 
 use attacks::support::{cli_binary, target_dir, workspace_root};
+
+/// `cargo xtask man`: the CLI renders its own page (clap_mangen, from the
+/// same definitions as `--help`); this writes it where `man -l` reads it.
+fn man() -> Result<(), String> {
+    let output = std::process::Command::new(cli_binary()?)
+        .arg("__man")
+        .output()
+        .map_err(|e| format!("cannot run wasm-runtime __man: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("wasm-runtime __man failed: {}", String::from_utf8_lossy(&output.stderr)));
+    }
+    let dir = target_dir().join("man");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let page = dir.join("wasm-runtime.1");
+    std::fs::write(&page, &output.stdout).map_err(|e| format!("cannot write {}: {e}", page.display()))?;
+    eprintln!("wrote {} (man -l {})", page.display(), page.display());
+    Ok(())
+}

@@ -25,8 +25,12 @@ const EXIT_LOAD: u8 = 2;
 /// Exit code for a guest crash.
 const EXIT_CRASH: u8 = 3;
 
+/// `--version`: the runtime's version and the wasmtime it is built on.
+static VERSION: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("{} (wasmtime {})", env!("CARGO_PKG_VERSION"), wasmtime_environ::VERSION));
+
 #[derive(Debug, Parser)]
-#[command(name = "wasm-runtime", version, about = "Run WebAssembly components under enforced limits")]
+#[command(name = "wasm-runtime", version = VERSION.as_str(), about = "Run WebAssembly components under enforced limits")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -78,6 +82,16 @@ enum Command {
         wasm-runtime compile fixtures/guests/rust-http.wasm --cache-dir /var/cache/wasm-runtime\n\n\
         Exit codes: 0 compiled (or already cached), 1 usage or policy error, 2 load error.")]
     Compile(compile::CompileArgs),
+    /// Print a completion script for SHELL on stdout.
+    #[command(after_help = "Example:\n  \
+        wasm-runtime completions bash > ~/.local/share/bash-completion/completions/wasm-runtime")]
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Internal: the man page (roff) on stdout, for `cargo xtask man`.
+    #[command(name = "__man", hide = true)]
+    Man,
     /// Internal: compiles one component into a cache directory under the
     /// policy's compile limits, for a parent `wasm-runtime` process.
     /// Its arguments are the loader's to write and read.
@@ -94,7 +108,7 @@ fn main() -> ExitCode {
         Err(error) => {
             // `--help` and `--version` are not errors; everything else is a usage error (1).
             let code = if error.use_stderr() { EXIT_INVALID } else { 0 };
-            let _ = error.print();
+            let _ = without_hidden_suggestions(error).print();
             return ExitCode::from(code);
         }
     };
@@ -109,8 +123,45 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect::inspect(&args),
         Command::Serve(args) => serve::serve(&args),
         Command::Compile(args) => compile::compile(&args),
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            clap_complete::generate(shell, &mut Cli::command(), "wasm-runtime", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Command::Man => {
+            use clap::CommandFactory as _;
+            match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("cannot write the man page: {error}");
+                    ExitCode::from(EXIT_INVALID)
+                }
+            }
+        }
         Command::CompileWorker { args } => ExitCode::from(runtime::cli_support::compile_worker_main(&args)),
     }
+}
+
+/// A mistyped subcommand's error, suggesting only visible subcommands:
+/// clap also suggests hidden ones (`__compile-worker` for `compil`).
+fn without_hidden_suggestions(error: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue};
+    let Some(ContextValue::Strings(suggested)) = error.get(ContextKind::SuggestedSubcommand) else { return error };
+    if !suggested.iter().any(|name| name.starts_with("__")) {
+        return error;
+    }
+    let visible: Vec<String> = suggested.iter().filter(|name| !name.starts_with("__")).cloned().collect();
+    let mut mended = clap::Error::new(error.kind()).with_cmd(&<Cli as clap::CommandFactory>::command());
+    for (kind, value) in error.context() {
+        let value = match kind {
+            ContextKind::SuggestedSubcommand => ContextValue::Strings(visible.clone()),
+            _ => value.clone(),
+        };
+        if kind != ContextKind::SuggestedSubcommand || !visible.is_empty() {
+            mended.insert(kind, value);
+        }
+    }
+    mended
 }
 
 /// Prints guest log records (target `guest`) from `level` up and the

@@ -3,6 +3,7 @@
 mod cache;
 mod check;
 mod command;
+mod conventions;
 mod inspect;
 mod p3;
 mod readme;
