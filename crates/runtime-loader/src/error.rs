@@ -82,20 +82,11 @@ pub enum LoadError {
     },
 
     /// The component is within the size cap but past the compile budget.
-    #[error("the component has {found} {what}; the compile budget allows {limit}")]
-    #[diagnostic(
-        code(runtime::load::compile_budget),
-        help(
-            "such a component would take the compiler a long time and much memory; a host that trusts it widens the budget in its policy's [compile] table (wasm-runtime --policy FILE)"
-        )
-    )]
+    #[error("the component exceeds its compile budget: {}", describe_overs(.overs))]
+    #[diagnostic(code(runtime::load::compile_budget), help("{}", widen_overs(.overs)))]
     ExceedsCompileBudget {
-        /// What was counted.
-        what: &'static str,
-        /// How many the component has (at least).
-        found: u64,
-        /// The budget.
-        limit: u64,
+        /// Every limit it exceeds, each with the component's real figure.
+        overs: Vec<BudgetOver>,
     },
 
     /// A memory's declared minimum is larger than any budget the policy grants.
@@ -307,4 +298,42 @@ impl LoadError {
             Self::Engine { .. } => "internal",
         }
     }
+}
+
+/// One compile-budget limit a component exceeds, with the component's real
+/// figure (counted to the end of the binary) and the policy key that would
+/// admit it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BudgetOver {
+    /// What was counted.
+    pub what: &'static str,
+    /// How many the component has.
+    pub found: u64,
+    /// The budget.
+    pub limit: u64,
+    /// The `[compile]` key of a policy file that sets this budget.
+    pub key: &'static str,
+    /// Whether the key takes a size (`"7MiB"`) rather than a count.
+    pub size: bool,
+}
+
+fn describe_overs(overs: &[BudgetOver]) -> String {
+    let each: Vec<String> =
+        overs.iter().map(|over| format!("{} {} (the budget allows {})", over.found, over.what, over.limit)).collect();
+    each.join("; ")
+}
+
+fn widen_overs(overs: &[BudgetOver]) -> String {
+    let keys: Vec<String> = overs
+        .iter()
+        .map(|over| match over.size {
+            // Rounded up to a whole MiB, so the figure always admits it.
+            true => format!("{} = \"{}MiB\"", over.key, over.found.div_ceil(1 << 20)),
+            false => format!("{} = {}", over.key, over.found),
+        })
+        .collect();
+    format!(
+        "such a component takes the compiler long and much memory; a host that trusts it admits it with a policy file (wasm-runtime --policy FILE) whose [compile] table says {} (examples/policy/wide.toml is one)",
+        keys.join(", ")
+    )
 }

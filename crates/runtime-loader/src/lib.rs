@@ -41,7 +41,7 @@ pub use cache::{
 };
 pub use engine::RuntimeEngine;
 // The engine settings that are limits, which the engine is built from.
-pub use error::LoadError;
+pub use error::{BudgetOver, LoadError};
 pub use loader::{CacheState, CompiledComponent, ComponentLoader, DEFAULT_MAX_COMPONENT_BYTES};
 pub use runtime_limits::{
     Allocation, MAX_CORE_INSTANCES_PER_COMPONENT, MAX_MEMORIES_PER_COMPONENT, MAX_TABLES_PER_COMPONENT,

@@ -10,6 +10,7 @@ use wasmparser::{
 };
 
 use crate::LoadError;
+use crate::error::BudgetOver;
 
 const MAGIC: &[u8; 4] = b"\0asm";
 const CORE_LAYER: u16 = 0;
@@ -39,7 +40,11 @@ pub(crate) fn decode<'b>(bytes: &'b [u8], budget: &CompileBudget) -> Result<Cow<
     };
     // The text parser is quadratic in inline aliases: its input is capped
     // before it runs, not after.
-    over_budget("bytes of WAT text", text.len() as u64, budget.max_wat_bytes as u64)?;
+    let (found, limit) = (text.len() as u64, budget.max_wat_bytes as u64);
+    if found > limit {
+        let over = BudgetOver { what: "bytes of WAT text", found, limit, key: "max-wat-size", size: true };
+        return Err(LoadError::ExceedsCompileBudget { overs: vec![over] });
+    }
     // `wat` reports the line and column of a syntax error in its message.
     let binary = wat::parse_str(text).map_err(|e| LoadError::Malformed { reason: format!("invalid WAT: {e}") })?;
     check_header(&binary)?;
@@ -138,7 +143,7 @@ pub(crate) fn scan(bytes: &[u8], policy: &HostPolicy) -> Result<(), LoadError> {
             Ok(Chunk::NeedMoreData(_)) if offset < bytes.len() || !parents.is_empty() => {
                 return Err(LoadError::Truncated { size: bytes.len() });
             }
-            Ok(Chunk::NeedMoreData(_)) | Err(_) => return Ok(()),
+            Ok(Chunk::NeedMoreData(_)) | Err(_) => return totals.within_code_budget(budget),
             Ok(Chunk::Parsed { consumed, payload }) => {
                 offset += consumed;
                 let aliases = match &payload {
@@ -158,21 +163,15 @@ pub(crate) fn scan(bytes: &[u8], policy: &HostPolicy) -> Result<(), LoadError> {
                         parents.push(std::mem::replace(&mut parser, nested));
                         levels.push(Level::component());
                     }
+                    // Counted to the end (the walk is linear), so a refusal
+                    // names every limit the component exceeds, each with its
+                    // real figure.
                     Payload::CodeSectionEntry(body) => {
+                        let size = body.range().len() as u64;
                         totals.functions += 1;
-                        totals.code_bytes += body.range().len() as u64;
-                        over_budget("functions", totals.functions, budget.max_functions as u64)?;
-                        over_budget("bytes of code", totals.code_bytes, budget.max_code_bytes as u64)?;
-                        over_budget(
-                            "bytes in one function body",
-                            body.range().len() as u64,
-                            budget.max_function_body_bytes as u64,
-                        )?;
-                        over_budget(
-                            "levels of nested blocks",
-                            control_depth(&body) as u64,
-                            budget.max_control_depth as u64,
-                        )?;
+                        totals.code_bytes += size;
+                        totals.largest_body = totals.largest_body.max(size);
+                        totals.deepest = totals.deepest.max(control_depth(&body) as u64);
                     }
                     Payload::MemorySection(reader) => {
                         for (index, memory) in reader.into_iter().enumerate() {
@@ -250,7 +249,7 @@ pub(crate) fn scan(bytes: &[u8], policy: &HostPolicy) -> Result<(), LoadError> {
                         }
                         match parents.pop() {
                             Some(parent) => parser = parent,
-                            None => return Ok(()),
+                            None => return totals.within_code_budget(budget),
                         }
                     }
                     _ => {}
@@ -349,15 +348,53 @@ impl Level {
 struct Totals {
     functions: u64,
     code_bytes: u64,
+    largest_body: u64,
+    /// The deepest nesting of control blocks in any function.
+    deepest: u64,
     modules: u64,
     /// The costliest component definition seen, for references the walk cannot resolve.
     heaviest: Cost,
 }
 
 impl Totals {
+    /// The flattened costs, checked as they grow: they can grow
+    /// exponentially with nesting, so the walk stops at the first excess.
     fn check(&self, cost: Cost, budget: &CompileBudget) -> Result<(), LoadError> {
-        over_budget("instantiations (nested components flattened)", cost.instantiations, budget.max_instantiations)?;
-        over_budget("component-level definitions (flattened)", cost.definitions, budget.max_definitions)
+        let over = |what, found, limit, key| (found > limit).then_some(BudgetOver { what, found, limit, key, size: false });
+        let overs: Vec<BudgetOver> = [
+            over(
+                "instantiations (nested components flattened)",
+                cost.instantiations,
+                budget.max_instantiations,
+                "max-instantiations",
+            ),
+            over(
+                "component-level definitions (flattened)",
+                cost.definitions,
+                budget.max_definitions,
+                "max-definitions",
+            ),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if overs.is_empty() { Ok(()) } else { Err(LoadError::ExceedsCompileBudget { overs }) }
+    }
+
+    /// Every code limit the whole binary exceeds.
+    fn within_code_budget(&self, budget: &CompileBudget) -> Result<(), LoadError> {
+        let count = |what, found, limit: usize, key| BudgetOver { what, found, limit: limit as u64, key, size: false };
+        let size = |what, found, limit: usize, key| BudgetOver { what, found, limit: limit as u64, key, size: true };
+        let overs: Vec<BudgetOver> = [
+            count("functions", self.functions, budget.max_functions, "max-functions"),
+            size("bytes of code", self.code_bytes, budget.max_code_bytes, "max-code"),
+            size("bytes in its largest function body", self.largest_body, budget.max_function_body_bytes, "max-function-size"),
+            count("levels of nested blocks", self.deepest, budget.max_control_depth, "max-control-depth"),
+        ]
+        .into_iter()
+        .filter(|over| over.found > over.limit)
+        .collect();
+        if overs.is_empty() { Ok(()) } else { Err(LoadError::ExceedsCompileBudget { overs }) }
     }
 }
 
@@ -386,13 +423,6 @@ fn check_table(totals: &Totals, index: usize, initial: u64, policy: &HostPolicy)
             minimum: initial,
             limit,
         });
-    }
-    Ok(())
-}
-
-fn over_budget(what: &'static str, found: u64, limit: u64) -> Result<(), LoadError> {
-    if found > limit {
-        return Err(LoadError::ExceedsCompileBudget { what, found, limit });
     }
     Ok(())
 }

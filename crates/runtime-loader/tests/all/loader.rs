@@ -82,15 +82,26 @@ fn the_compile_budget_refuses_bombs_the_size_cap_lets_through() -> TestResult {
     let at_limit = nested_blocks(runtime_manifest::DEFAULT_MAX_CONTROL_DEPTH);
     loader().load_bytes(at_limit.as_bytes())?;
     let error = loader().load_bytes(nested_blocks(20_000).as_bytes()).err().ok_or("20,000 nested blocks")?;
-    assert!(matches!(error, LoadError::ExceedsCompileBudget { what: "levels of nested blocks", .. }), "{error:?}");
+    let LoadError::ExceedsCompileBudget { overs } = &error else { return Err(format!("{error:?}").into()) };
+    let depth = overs.iter().find(|over| over.what == "levels of nested blocks").ok_or(format!("{overs:?}"))?;
+    // The real figure, not where the count passed the budget.
+    assert_eq!((depth.found, depth.key), (20_000, "max-control-depth"), "{depth:?}");
     assert_eq!(error.kind(), "too-large");
 
-    let many: String = (0..=runtime_manifest::DEFAULT_MAX_FUNCTIONS)
-        .map(|i| format!("(func (export \"f{i}\") (result i32) (i32.const 0))"))
-        .collect();
+    // A third more functions than the budget, and the deepest body too: one
+    // refusal names both, each with its real figure and the key to widen.
+    let functions = runtime_manifest::DEFAULT_MAX_FUNCTIONS * 4 / 3;
+    let many: String =
+        (0..functions).map(|i| format!("(func (export \"f{i}\") (result i32) (i32.const 0))")).collect();
+    let deep = format!("(func {}{})", "(block ".repeat(20_000), ")".repeat(20_000));
     // As a binary: the same text is past the WAT size cap.
-    let binary = wat::parse_str(component_wat(&format!("(module {many})"), &[("f0", "(result s32)")]))?;
-    let error = loader().load_bytes(&binary).err().ok_or("one function too many")?;
-    assert!(matches!(error, LoadError::ExceedsCompileBudget { what: "functions", .. }), "{error:?}");
+    let binary = wat::parse_str(component_wat(&format!("(module {many} {deep})"), &[("f0", "(result s32)")]))?;
+    let error = loader().load_bytes(&binary).err().ok_or("a third too many functions")?;
+    let LoadError::ExceedsCompileBudget { overs } = &error else { return Err(format!("{error:?}").into()) };
+    let found: Vec<(&str, u64)> = overs.iter().map(|over| (over.key, over.found)).collect();
+    assert_eq!(found, [("max-functions", functions as u64 + 1), ("max-control-depth", 20_000)]);
+    let help = miette::Diagnostic::help(&error).map(|help| help.to_string()).unwrap_or_default();
+    let widen = format!("max-functions = {}, max-control-depth = 20000", functions + 1);
+    assert!(help.contains(&widen) && help.contains("--policy"), "the fix is named: {help}");
     Ok(())
 }
