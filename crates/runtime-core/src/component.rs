@@ -104,6 +104,15 @@ impl<T: Send + 'static> LoadedComponent<T> {
             ),
         })?;
         let pool_slots = engine.pool_slots(&compiled.component)?;
+        // A memory whose declared minimum is over the budget: no instance
+        // could start, which is this load's error, not a guest's crash.
+        // (A compiled component knows its largest memory, in 64 KiB pages:
+        // the engine runs without custom page sizes.)
+        let largest = compiled.component.resources_required().and_then(|needs| needs.max_initial_memory_size);
+        let minimum = largest.unwrap_or(0).saturating_mul(64 * 1024);
+        if minimum > limits.memory_bytes() {
+            return Err(LoadError::MemoryMinimumOverBudget { minimum, budget: limits.memory_bytes() });
+        }
         let (export_names, exports) = function_exports(engine, &compiled.component);
         let imports = compiled.component.component_type().imports(engine.engine()).next().is_some();
         let inner = Inner {

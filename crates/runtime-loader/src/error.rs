@@ -106,6 +106,25 @@ pub enum LoadError {
         limit: u64,
     },
 
+    /// The component's memories declare more, at their minimums, than the
+    /// memory budget it is loaded with: no instance of it could start.
+    #[error(
+        "the component's memories declare a minimum of {minimum} bytes in all; its memory budget (resources.memory) is {budget} bytes"
+    )]
+    #[diagnostic(
+        code(runtime::load::memory_limit_exceeded),
+        help(
+            "give it a memory budget of at least {}MiB: `resources.memory` in its manifest, `--memory` on the command line (the policy's range bounds both)",
+            minimum.div_ceil(1 << 20)
+        )
+    )]
+    MemoryMinimumOverBudget {
+        /// The sum of its memories' declared minimums, in bytes.
+        minimum: u64,
+        /// The memory budget it was loaded with, in bytes.
+        budget: u64,
+    },
+
     /// A table's declared minimum is larger than any budget the policy grants.
     #[error("{table} declares a minimum of {minimum} elements; the host policy allows at most {limit}")]
     #[diagnostic(
@@ -284,7 +303,7 @@ impl LoadError {
             Self::NotAComponent => "not-a-component",
             Self::Malformed { .. } | Self::Truncated { .. } | Self::UnsupportedVersion { .. } => "malformed",
             Self::TooLarge { .. } | Self::ExceedsCompileBudget { .. } | Self::PoolTooSmall { .. } => "too-large",
-            Self::MemoryMinimumTooLarge { .. } => "memory-limit-exceeded",
+            Self::MemoryMinimumTooLarge { .. } | Self::MemoryMinimumOverBudget { .. } => "memory-limit-exceeded",
             Self::TableMinimumTooLarge { .. } => "table-limit-exceeded",
             Self::CompileFailed { .. } => "compile-failed",
             Self::NeedsComponentModelAsync => "component-model-async-disabled",

@@ -154,6 +154,18 @@ impl ComponentLoader {
 
     /// Loads a `.wasm` or `.wat` file, reading at most the size cap.
     pub fn load_file(&self, path: impl AsRef<Path>) -> Result<CompiledComponent, LoadError> {
+        self.load_file_within(path, None)
+    }
+
+    /// [`load_file`](Self::load_file) for instances with `memory_budget`
+    /// bytes of memory: a component whose memories declare more at their
+    /// minimums is refused before it is compiled, since none of its
+    /// instances could start.
+    pub fn load_file_within(
+        &self,
+        path: impl AsRef<Path>,
+        memory_budget: Option<u64>,
+    ) -> Result<CompiledComponent, LoadError> {
         let path = path.as_ref();
         let file = open_input(path)?;
         // With a disk cache, a file whose content hash was recorded for this
@@ -167,7 +179,7 @@ impl ComponentLoader {
             return Ok(compiled);
         }
         let bytes = self.read_opened(path, file)?;
-        let compiled = self.load_bytes(&bytes)?;
+        let compiled = self.load_bytes_within(&bytes, memory_budget)?;
         if let (Some(disk), Some(identity)) = (&self.disk, &identity)
             && bytes.len() as u64 == identity.size()
         {
@@ -209,6 +221,12 @@ impl ComponentLoader {
 
     /// Loads a component binary or its WAT text.
     pub fn load_bytes(&self, bytes: &[u8]) -> Result<CompiledComponent, LoadError> {
+        self.load_bytes_within(bytes, None)
+    }
+
+    /// [`load_bytes`](Self::load_bytes) for instances with `memory_budget`
+    /// bytes of memory (see [`load_file_within`](Self::load_file_within)).
+    pub fn load_bytes_within(&self, bytes: &[u8], memory_budget: Option<u64>) -> Result<CompiledComponent, LoadError> {
         let size = bytes.len() as u64;
         if size > self.max_bytes {
             return Err(LoadError::TooLarge { size, limit: self.max_bytes });
@@ -220,8 +238,16 @@ impl ComponentLoader {
             return Ok(compiled);
         }
         let engine = self.engine.engine();
-        // Only now, on a miss: every cached binary was walked before it was compiled.
+        // Only now, on a miss: every cached binary was walked before it was
+        // compiled (and a cached one's memories are checked against the
+        // budget from its compiled form, when it is linked).
         sniff::scan(&binary, policy)?;
+        if let Some(budget) = memory_budget {
+            let minimum = sniff::declared_figures(&binary).initial_memory_bytes;
+            if minimum > budget {
+                return Err(LoadError::MemoryMinimumOverBudget { minimum, budget });
+            }
+        }
         let compiled = match &self.worker {
             Some(worker) => self.compile_in_worker(worker, &binary, hash),
             None => Component::from_binary(engine, &binary)

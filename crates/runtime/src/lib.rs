@@ -547,7 +547,7 @@ impl<T: Send + 'static> Runtime<T> {
         let path = path.as_ref();
         let span = tracing::info_span!("load", path = %path.display());
         let _entered = span.enter();
-        let compiled = self.loader.load_file(path)?;
+        let compiled = self.loader.load_file_within(path, Some(self.memory_budget(manifest)?))?;
         self.link(compiled, manifest, grants_dir.as_ref(), &program_name(path))
     }
 
@@ -555,8 +555,14 @@ impl<T: Send + 'static> Runtime<T> {
     pub fn load_bytes(&self, bytes: &[u8], manifest: &ComponentManifest) -> Result<LoadedComponent<T>, RuntimeError> {
         let span = tracing::info_span!("load", bytes = bytes.len());
         let _entered = span.enter();
-        let compiled = self.loader.load_bytes(bytes)?;
+        let compiled = self.loader.load_bytes_within(bytes, Some(self.memory_budget(manifest)?))?;
         self.link(compiled, manifest, Path::new("."), "component")
+    }
+
+    /// The memory budget `manifest` gives each instance under this
+    /// runtime's policy.
+    fn memory_budget(&self, manifest: &ComponentManifest) -> Result<u64, RuntimeError> {
+        Ok(ResourceLimits::new(&manifest.resources, self.engine.policy())?.memory_bytes())
     }
 
     /// Like [`load`](Self::load), reading and compiling on Tokio's blocking pool.
@@ -577,7 +583,8 @@ impl<T: Send + 'static> Runtime<T> {
         manifest: &ComponentManifest,
     ) -> Result<LoadedComponent<T>, RuntimeError> {
         let loader = self.loader.clone();
-        let compiled = runtime_async::run_blocking(move || Ok(loader.load_bytes(&bytes)?)).await?;
+        let budget = self.memory_budget(manifest)?;
+        let compiled = runtime_async::run_blocking(move || Ok(loader.load_bytes_within(&bytes, Some(budget))?)).await?;
         self.link(compiled, manifest, Path::new("."), "component")
     }
 
@@ -668,7 +675,8 @@ fn compile_from_manifest(
         .as_ref()
         .ok_or_else(|| LoadError::NoComponentPath { manifest: manifest_path.to_owned() })?;
     let wasm = wasm.resolve(manifest_dir(manifest_path));
-    let compiled = loader.load_file(&wasm)?;
+    let budget = ResourceLimits::new(&manifest.resources, policy)?.memory_bytes();
+    let compiled = loader.load_file_within(&wasm, Some(budget))?;
     Ok((manifest, compiled, wasm))
 }
 

@@ -103,10 +103,16 @@ fn two_memories_share_one_budget() -> TestResult {
 }
 
 #[test]
-fn an_initial_memory_above_the_budget_fails_at_instantiation() -> TestResult {
+fn an_initial_memory_above_the_budget_is_refused_at_load_and_a_sum_above_it_at_instantiation() -> TestResult {
+    // One memory past the budget: no instance could start, so the load says so.
     let big = r#"(module (memory 17) (func (export "run")))"#;
-    let component = load(&component_wat(big, &[("run", "")]), ONE_MIB)?;
-    let error = component.call("run", &[]).err().ok_or("17 pages do not fit 1MiB")?;
+    let error = load(&component_wat(big, &[("run", "")]), ONE_MIB).err().ok_or("17 pages do not fit 1MiB")?;
+    assert_eq!(error.kind(), "memory-limit-exceeded", "{error}");
+    assert!(error.to_string().contains("1114112 bytes") && error.to_string().contains("1048576 bytes"), "{error}");
+    // Two that each fit but not together: the budget is their sum, met at instantiation.
+    let two = r#"(module (memory 9) (memory 9) (func (export "run")))"#;
+    let component = load(&component_wat(two, &[("run", "")]), ONE_MIB)?;
+    let error = component.call("run", &[]).err().ok_or("18 pages do not fit 1MiB")?;
     assert_eq!(error.crash().map(|c| c.kind), Some(CrashKind::MemoryLimitExceeded), "{error}");
 
     let fits = r#"(module (memory 16) (func (export "run")))"#;

@@ -66,13 +66,18 @@ fn a_long_loop_runs_out_of_fuel_and_a_short_one_finishes() -> TestResult {
 }
 
 #[test]
-fn a_one_mib_budget_cannot_start_a_rust_guest_and_says_why() -> TestResult {
+fn a_one_mib_budget_refuses_a_rust_guest_at_load_naming_both_figures() -> TestResult {
+    // Its memory declares more than 1 MiB at its minimum: no instance could
+    // start, which is the load's error (no guest code runs), naming the fix.
+    let error = rust_guest("memory = \"1MiB\"\nfuel = 1_000_000\ntimeout = \"1s\"", "").err().ok_or("loaded")?;
+    assert_eq!(error.kind(), "memory-limit-exceeded", "{error}");
+    assert!(error.to_string().contains("1048576 bytes"), "the budget: {error}");
+    let help = miette::Diagnostic::help(&error).map(|help| help.to_string()).unwrap_or_default();
+    assert!(help.contains("at least 2MiB") && help.contains("--memory"), "the fix: {help}");
+    // The next budget up runs it.
     tokio()?.block_on(async {
-        let guest = rust_guest("memory = \"1MiB\"\nfuel = 1_000_000\ntimeout = \"1s\"", "")?;
-        let error = guest.call_async("greet", &[string("x")]).await.err().ok_or("too small")?;
-        let crash = error.crash().ok_or("a crash")?;
-        assert_eq!(crash.kind, CrashKind::MemoryLimitExceeded);
-        assert!(crash.kind.help().contains("-zstack-size"), "{}", crash.kind.help());
+        let guest = rust_guest("memory = \"2MiB\"\nfuel = 100_000_000\ntimeout = \"1s\"", "")?;
+        guest.call_async("greet", &[string("x")]).await?;
         Ok(())
     })
 }
