@@ -378,9 +378,11 @@ pub(crate) fn manifest(args: &LimitSource, policy: &HostPolicy) -> Result<(Compo
             Ok((manifest, dir))
         }
         (None, Some(memory), Some(fuel), Some(timeout)) => {
-            let manifest = crate::limit_flags::LimitFlags { memory, fuel, timeout }
-                .manifest(policy)
-                .map_err(RuntimeError::from)?;
+            let flags = crate::limit_flags::LimitFlags { memory, fuel, timeout };
+            let manifest = flags.manifest(policy).map_err(|error| match flags.explain(&error) {
+                Some(said) => Failure::Usage(said),
+                None => RuntimeError::from(error).into(),
+            })?;
             Ok((manifest, PathBuf::from(".")))
         }
         _ if given.is_empty() => Err(Failure::Usage(

@@ -360,7 +360,8 @@ impl Totals {
     /// The flattened costs, checked as they grow: they can grow
     /// exponentially with nesting, so the walk stops at the first excess.
     fn check(&self, cost: Cost, budget: &CompileBudget) -> Result<(), LoadError> {
-        let over = |what, found, limit, key| (found > limit).then_some(BudgetOver { what, found, limit, key, size: false });
+        let over =
+            |what, found, limit, key| (found > limit).then_some(BudgetOver { what, found, limit, key, size: false });
         let overs: Vec<BudgetOver> = [
             over(
                 "instantiations (nested components flattened)",
@@ -388,7 +389,12 @@ impl Totals {
         let overs: Vec<BudgetOver> = [
             count("functions", self.functions, budget.max_functions, "max-functions"),
             size("bytes of code", self.code_bytes, budget.max_code_bytes, "max-code"),
-            size("bytes in its largest function body", self.largest_body, budget.max_function_body_bytes, "max-function-size"),
+            size(
+                "bytes in its largest function body",
+                self.largest_body,
+                budget.max_function_body_bytes,
+                "max-function-size",
+            ),
             count("levels of nested blocks", self.deepest, budget.max_control_depth, "max-control-depth"),
         ]
         .into_iter()

@@ -943,9 +943,12 @@ fn home_table(key: &str) -> Option<&'static str> {
 fn out_of_range(violation: PolicyViolation, span: SourceSpan) -> ManifestProblem {
     let PolicyViolation { key, value, min, max } = violation;
     ManifestProblem::OutOfRange {
-        help: format!(
-            "ask for a value from {min} to {max}; the host's policy sets this range and a manifest cannot exceed it"
-        ),
+        help: {
+            let short = key.as_str().trim_start_matches("resources.");
+            format!(
+                "ask for a value from {min} to {max}, the host policy's range; or run it under a policy that admits {value}: `--policy FILE` whose [resources] says `{short} = {{ max = ... }}` (or `min`), e.g. examples/policy/wide.toml"
+            )
+        },
         key: key.as_str(),
         value,
         min,

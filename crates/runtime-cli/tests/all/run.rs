@@ -88,10 +88,14 @@ fn exit_codes_separate_usage_manifest_load_and_crash() -> TestResult {
     let core = scratch("core.wat", "(module)")?;
     let ok_limits = ["--memory", "1MiB", "--fuel", "1000", "--timeout", "1s"];
 
-    // Limits outside the policy are a manifest error (1), explained.
+    // Limits outside the policy are a usage error (1), said of the flag, with
+    // the way to widen the range.
     let output = run(component, &["--memory", "8MiB", "--fuel", "1000", "--timeout", "1s", "--invoke", "run()"])?;
     assert_eq!(output.status.code(), Some(1));
-    assert!(String::from_utf8(output.stderr)?.contains("runtime::manifest::out_of_range"));
+    let stderr = String::from_utf8(output.stderr)?;
+    assert!(stderr.contains("--memory 8MiB: ") && stderr.contains("outside the host policy"), "{stderr}");
+    assert!(stderr.contains("--policy FILE") && stderr.contains("examples/policy/wide.toml"), "{stderr}");
+    assert!(!stderr.contains("command-line flags:"), "no made-up manifest line: {stderr}");
     // Missing limits are a usage error (1).
     assert_eq!(run(component, &["--memory", "1MiB", "--invoke", "run()"])?.status.code(), Some(1));
     // A core module is a load error (2).

@@ -91,8 +91,7 @@ fn the_compile_budget_refuses_bombs_the_size_cap_lets_through() -> TestResult {
     // A third more functions than the budget, and the deepest body too: one
     // refusal names both, each with its real figure and the key to widen.
     let functions = runtime_manifest::DEFAULT_MAX_FUNCTIONS * 4 / 3;
-    let many: String =
-        (0..functions).map(|i| format!("(func (export \"f{i}\") (result i32) (i32.const 0))")).collect();
+    let many: String = (0..functions).map(|i| format!("(func (export \"f{i}\") (result i32) (i32.const 0))")).collect();
     let deep = format!("(func {}{})", "(block ".repeat(20_000), ")".repeat(20_000));
     // As a binary: the same text is past the WAT size cap.
     let binary = wat::parse_str(component_wat(&format!("(module {many} {deep})"), &[("f0", "(result s32)")]))?;
