@@ -37,6 +37,32 @@ pub enum Error {
         limit: u64,
     },
 
+    /// A policy file could not be read.
+    #[error("cannot read policy file {}", path.display())]
+    #[diagnostic(code(runtime::policy::io), help("check that the file exists and is readable"))]
+    ReadPolicy {
+        /// The path given.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A policy file is larger than any needs to be.
+    #[error("policy file {name} is {size} bytes; the limit is {limit} bytes")]
+    #[diagnostic(
+        code(runtime::policy::too_large),
+        help("a policy file is a few hundred bytes; check that the right file was passed")
+    )]
+    PolicyTooLarge {
+        /// The file name, or `<string>` for text parsed from memory.
+        name: String,
+        /// The size of the input.
+        size: u64,
+        /// [`crate::MAX_MANIFEST_BYTES`].
+        limit: u64,
+    },
+
     /// The file was read and has one or more problems.
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -54,7 +80,7 @@ impl Error {
     pub fn problems(&self) -> &[ManifestProblem] {
         match self {
             Self::Invalid(invalid) => invalid.problems(),
-            Self::Read { .. } | Self::TooLarge { .. } => &[],
+            Self::Read { .. } | Self::TooLarge { .. } | Self::ReadPolicy { .. } | Self::PolicyTooLarge { .. } => &[],
         }
     }
 }
@@ -69,6 +95,8 @@ pub struct InvalidManifest {
     source: NamedSource<String>,
     /// In file order; never empty when built by the parser.
     problems: Vec<ManifestProblem>,
+    /// A host policy file rather than a manifest: its report says so.
+    policy: bool,
 }
 
 /// The most problems one report lists; the rest are counted in one line,
@@ -86,7 +114,12 @@ impl InvalidManifest {
             problems.truncate(MAX_REPORTED_PROBLEMS);
             problems.push(ManifestProblem::MoreProblems { count, span });
         }
-        Self { source: NamedSource::new(name, text).with_language("TOML"), problems }
+        Self { source: NamedSource::new(name, text).with_language("TOML"), problems, policy: false }
+    }
+
+    /// [`new`](Self::new) for a host policy file.
+    pub(crate) fn of_policy(name: &str, text: String, problems: Vec<ManifestProblem>) -> Self {
+        Self { policy: true, ..Self::new(name, text, problems) }
     }
 
     /// Every problem, in file order. Never empty.
@@ -101,6 +134,9 @@ impl InvalidManifest {
 
 impl fmt::Display for InvalidManifest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.policy {
+            write!(f, "policy file ")?;
+        }
         write!(f, "{}", self.source.name())?;
         if let Some(first) = self.first() {
             write!(f, ": {first}")?;
@@ -117,7 +153,11 @@ impl std::error::Error for InvalidManifest {}
 
 impl Diagnostic for InvalidManifest {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.first()?.code()
+        let code = self.first()?.code()?;
+        match self.policy {
+            true => Some(Box::new(code.to_string().replacen("runtime::manifest::", "runtime::policy::", 1))),
+            false => Some(code),
+        }
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {

@@ -72,7 +72,7 @@ impl HostPolicy {
     /// Parses and validates a policy file's `text`; `name` labels it in diagnostics.
     pub fn parse(name: &str, text: &str) -> Result<Self, Error> {
         if text.len() > MAX_MANIFEST_BYTES {
-            return Err(Error::TooLarge {
+            return Err(Error::PolicyTooLarge {
                 name: name.to_owned(),
                 size: text.len() as u64,
                 limit: MAX_MANIFEST_BYTES as u64,
@@ -90,14 +90,18 @@ impl HostPolicy {
         };
         match policy {
             Some(policy) if checker.problems.is_empty() => Ok(policy),
-            _ => Err(InvalidManifest::new(name, text.to_owned(), checker.problems).into()),
+            _ => Err(InvalidManifest::of_policy(name, text.to_owned(), checker.problems).into()),
         }
     }
 
     /// Reads, parses and validates the policy file at `path`.
     pub fn from_path(path: impl AsRef<Path>) -> Result<Self, Error> {
         let path = path.as_ref();
-        let bytes = crate::parse::read_capped(path)?;
+        let bytes = crate::parse::read_capped(path).map_err(|error| match error {
+            Error::Read { path, source } => Error::ReadPolicy { path, source },
+            Error::TooLarge { name, size, limit } => Error::PolicyTooLarge { name, size, limit },
+            other => other,
+        })?;
         let name = path.display().to_string();
         match String::from_utf8(bytes) {
             Ok(text) => Self::parse(&name, &text),
@@ -105,7 +109,7 @@ impl HostPolicy {
                 let offset = error.utf8_error().valid_up_to();
                 let text = String::from_utf8_lossy(error.as_bytes()).into_owned();
                 let problem = ManifestProblem::NotUtf8 { span: (offset, 1).into() };
-                Err(InvalidManifest::new(&name, text, vec![problem]).into())
+                Err(InvalidManifest::of_policy(&name, text, vec![problem]).into())
             }
         }
     }

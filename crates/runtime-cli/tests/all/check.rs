@@ -80,3 +80,17 @@ fn a_file_too_large_to_be_a_manifest_reports_its_real_size() -> TestResult {
     assert!(stderr.contains("runtime::manifest::too_large"), "{stderr}");
     Ok(())
 }
+
+#[test]
+fn a_policy_file_s_errors_call_it_a_policy() -> TestResult {
+    let bad = crate::scratch("bad-policy.toml", "[resources]\nmemory = { max = \"lots\" }\n")?;
+    let output = wasm_runtime(&["check", "--policy", bad.to_str().ok_or("path")?])?;
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr)?;
+    assert!(stderr.contains("runtime::policy::invalid_value") && stderr.contains("policy file"), "{stderr}");
+    assert!(!stderr.contains("manifest"), "{stderr}");
+    let output = wasm_runtime(&["check", "--policy", "/nonexistent/policy.toml"])?;
+    let stderr = String::from_utf8(output.stderr)?;
+    assert!(stderr.contains("cannot read policy file") && stderr.contains("runtime::policy::io"), "{stderr}");
+    Ok(())
+}

@@ -126,21 +126,17 @@ fn a_policy_file_widens_what_it_names_and_keeps_the_rest() -> Result<(), Box<dyn
 }
 
 #[test]
-fn a_policy_file_is_checked_like_a_manifest() {
+fn a_policy_file_is_checked_like_a_manifest_and_called_a_policy() {
     let cases = [
-        ("[resources]\nmemroy = { max = \"64MiB\" }\n", "runtime::manifest::unknown_key", "did you mean `memory`?"),
-        ("[resources]\nmemory = { max = \"64MB\" }\n", "runtime::manifest::invalid_value", "MiB"),
-        ("[resources]\nmemory = \"64MiB\"\n", "runtime::manifest::wrong_type", "max"),
-        ("[compile]\nmax-functions = 0\n", "runtime::manifest::zero_value", ""),
-        ("[compile]\nmax-functions = \"many\"\n", "runtime::manifest::wrong_type", ""),
-        ("[grants]\nnetwork = \"yes\"\n", "runtime::manifest::wrong_type", "network = true"),
-        ("[grants]\nfilesystem = true\n", "runtime::manifest::unknown_key", "dirs"),
-        (
-            "[resources]\nmemory = { min = \"8MiB\", max = \"1MiB\" }\n",
-            "runtime::manifest::invalid_value",
-            "min <= max",
-        ),
-        ("[resources\n", "runtime::manifest::syntax", ""),
+        ("[resources]\nmemroy = { max = \"64MiB\" }\n", "runtime::policy::unknown_key", "did you mean `memory`?"),
+        ("[resources]\nmemory = { max = \"64MB\" }\n", "runtime::policy::invalid_value", "MiB"),
+        ("[resources]\nmemory = \"64MiB\"\n", "runtime::policy::wrong_type", "max"),
+        ("[compile]\nmax-functions = 0\n", "runtime::policy::zero_value", ""),
+        ("[compile]\nmax-functions = \"many\"\n", "runtime::policy::wrong_type", ""),
+        ("[grants]\nnetwork = \"yes\"\n", "runtime::policy::wrong_type", "network = true"),
+        ("[grants]\nfilesystem = true\n", "runtime::policy::unknown_key", "dirs"),
+        ("[resources]\nmemory = { min = \"8MiB\", max = \"1MiB\" }\n", "runtime::policy::invalid_value", "min <= max"),
+        ("[resources\n", "runtime::policy::syntax", ""),
     ];
     for (text, code, help) in cases {
         let error = HostPolicy::parse("policy.toml", text).err().unwrap_or_else(|| panic!("accepted: {text}"));
