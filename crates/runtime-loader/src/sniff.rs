@@ -137,7 +137,19 @@ pub(crate) fn scan(bytes: &[u8], policy: &HostPolicy) -> Result<(), LoadError> {
     let mut totals = Totals::default();
     let mut offset = 0;
     loop {
-        match parser.parse(&bytes[offset..], false) {
+        let chunk = match parser.parse(&bytes[offset..], false) {
+            // A nested module or component that ends where the binary ends
+            // asks for more until told nothing follows: then it ends, or it
+            // was cut short.
+            Ok(Chunk::NeedMoreData(_)) if offset == bytes.len() && !parents.is_empty() => {
+                match parser.parse(&bytes[offset..], true) {
+                    Ok(chunk @ Chunk::Parsed { .. }) => Ok(chunk),
+                    _ => return Err(LoadError::Truncated { size: bytes.len() }),
+                }
+            }
+            other => other,
+        };
+        match chunk {
             // Asking for more at the very end of the outermost component is
             // how a complete binary ends; anywhere else a section is cut short.
             Ok(Chunk::NeedMoreData(_)) if offset < bytes.len() || !parents.is_empty() => {
@@ -154,6 +166,13 @@ pub(crate) fn scan(bytes: &[u8], policy: &HostPolicy) -> Result<(), LoadError> {
                 };
                 let level = levels.last_mut().ok_or(LoadError::Truncated { size: bytes.len() })?;
                 match payload {
+                    // A nested range past the binary's end is cut short.
+                    Payload::ModuleSection { unchecked_range, .. }
+                    | Payload::ComponentSection { unchecked_range, .. }
+                        if unchecked_range.end > bytes.len() =>
+                    {
+                        return Err(LoadError::Truncated { size: bytes.len() });
+                    }
                     Payload::ModuleSection { parser: nested, .. } => {
                         totals.modules += 1;
                         parents.push(std::mem::replace(&mut parser, nested));

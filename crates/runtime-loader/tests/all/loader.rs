@@ -53,6 +53,21 @@ fn garbage_truncation_and_versions_are_told_apart() -> TestResult {
 }
 
 #[test]
+fn a_component_that_ends_in_a_core_module_loads_and_cut_short_it_is_truncated() -> TestResult {
+    // The nested module ends where the binary ends: an empty one, and one
+    // whose own last section is a custom section.
+    for text in ["(component (core module))", r#"(component (core module (func) (@custom "producers" "x")))"#] {
+        let binary = wat::parse_str(text)?;
+        loader().load_bytes(&binary).map_err(|error| format!("{text}: {error}"))?;
+        for cut in 9..binary.len() {
+            let refused = refusal(&binary[..cut]);
+            assert!(refused.starts_with("Truncated"), "{text} cut at {cut}: {refused}");
+        }
+    }
+    Ok(())
+}
+
+#[test]
 fn oversized_input_is_refused_and_input_at_the_cap_is_not() -> TestResult {
     let binary = small_component()?;
     let size = binary.len() as u64;
