@@ -70,12 +70,13 @@ impl GrantFlags {
     }
 
     /// Adds these grants (and `args`) to `wasi`, refusing any kind the policy
-    /// refuses. `command` makes stdio inherited unless `--stdio` says otherwise.
+    /// refuses. `inherit` makes stdio inherited unless `--stdio` says otherwise
+    /// (a command whose manifest does not name its own).
     pub(crate) fn apply(
         &self,
         wasi: &mut WasiConfig,
         args: &[String],
-        command: bool,
+        inherit: bool,
         policy: &HostPolicy,
     ) -> Result<(), String> {
         wasi.args.extend(args.iter().cloned());
@@ -132,7 +133,7 @@ impl GrantFlags {
             Some("capture") => Stdio::Capture,
             Some("inherit") => Stdio::Inherit,
             Some(_) => Stdio::Discard,
-            None if command => Stdio::Inherit,
+            None if inherit => Stdio::Inherit,
             None => wasi.stdio,
         };
         let limits = policy.grants();

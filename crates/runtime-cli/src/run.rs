@@ -210,7 +210,9 @@ fn execute(args: &RunArgs) -> Result<ExitCode, Failure> {
             "arguments after `--` are for a command; with --invoke, pass values in the call instead".into(),
         ));
     }
-    args.grants.apply(&mut manifest.wasi, &args.args, command, &policy).map_err(Failure::Usage)?;
+    // A command inherits stdio unless --stdio or its manifest's `[wasi] stdio` says otherwise.
+    let inherit = command && !manifest_sets_stdio(&args.limits);
+    args.grants.apply(&mut manifest.wasi, &args.args, inherit, &policy).map_err(Failure::Usage)?;
     let build = |policy: HostPolicy| -> Result<Runtime, Failure> {
         let mut builder = crate::runtime_builder()
             // One process, one instance: a pool of slots it never reuses
@@ -396,6 +398,15 @@ pub(crate) fn manifest(args: &LimitSource, policy: &HostPolicy) -> Result<(Compo
             )))
         }
     }
+}
+
+/// Whether the manifest the limits come from names `[wasi] stdio` itself
+/// (it was read and validated already; this only looks for the key).
+fn manifest_sets_stdio(limits: &LimitSource) -> bool {
+    let Some(path) = &limits.manifest else { return false };
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let table: toml::Table = toml::from_str(&text).unwrap_or_default();
+    table.get("wasi").and_then(toml::Value::as_table).is_some_and(|wasi| wasi.contains_key("stdio"))
 }
 
 /// The component file: the one named on the command line, or the manifest's `wasm`.

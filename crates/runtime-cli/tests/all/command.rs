@@ -522,3 +522,25 @@ fn outgoing_requests_carry_the_deadline_and_a_hop_and_stop_at_their_count() -> T
     }
     Ok(())
 }
+
+#[test]
+fn a_command_s_manifest_decides_its_stdio_unless_a_flag_does() -> TestResult {
+    let manifest = |name: &str, wasi: &str| {
+        let text = format!(
+            "[component]\nname = \"cmd\"\nversion = \"0.1.0\"\n[resources]\nmemory = \"4MiB\"\nfuel = 1_000_000_000\ntimeout = \"10s\"\n{wasi}"
+        );
+        crate::scratch(name, &text).map(|path| path.display().to_string())
+    };
+    let captured = manifest("stdio-capture.toml", "[wasi]\nstdio = \"capture\"\n")?;
+    let (code, stdout, _) = run_fixture(&command(), &["--manifest", &captured, "--json"], &["args"])?;
+    assert_eq!(code, 0);
+    let body: serde_json::Value = serde_json::from_str(stdout.trim())?;
+    assert_eq!(body["report"]["stdout"], "rust-command.wasm args\n", "the manifest's capture: {stdout}");
+    // Without the key a command inherits, and --stdio overrides the manifest.
+    let plain = manifest("stdio-none.toml", "")?;
+    let (_, stdout, _) = run_fixture(&command(), &["--manifest", &plain], &["args"])?;
+    assert_eq!(stdout, "rust-command.wasm args\n");
+    let (_, stdout, _) = run_fixture(&command(), &["--manifest", &captured, "--stdio", "discard"], &["args"])?;
+    assert_eq!(stdout, "", "--stdio discard wins");
+    Ok(())
+}
