@@ -424,10 +424,9 @@ impl<T: Send + 'static> RuntimeBuilder<T> {
         if let Some(worker) = worker.filter(|_| !hooked) {
             loader = loader.with_compile_worker(worker);
         }
-        warn_if_descriptors_do_not_fit(engine.policy());
+        let concurrent = concurrent_instances(engine.policy());
         let (max_waiting, timeout) = queue.unwrap_or((DEFAULT_MAX_QUEUED, DEFAULT_QUEUE_TIMEOUT));
-        let executor = runtime_async::AsyncExecutor::new(engine.policy().max_concurrent_instances())
-            .with_queue(max_waiting, timeout);
+        let executor = runtime_async::AsyncExecutor::new(concurrent).with_queue(max_waiting, timeout);
         Ok(Parts { engine, loader: Arc::new(loader), executor, quotas: Quotas::default() })
     }
 }
@@ -640,25 +639,31 @@ fn raise_descriptor_limit() -> Option<u64> {
     }
 }
 
-/// Warns when every admitted instance holding its descriptor cap would take
-/// more descriptors than the process may open: then one guest's opens could
-/// fail another's, or the host's own, with "too many open files".
-fn warn_if_descriptors_do_not_fit(policy: &HostPolicy) {
+/// The instances that may run at once: the policy's figure, unless every
+/// one holding its descriptor cap would take more descriptors than the
+/// process may open (then one guest's opens could fail another's, or the
+/// host's own, with "too many open files"). A policy that left the figure
+/// at its default gets as many as fit, quietly; one that set it is warned
+/// and kept to its word.
+fn concurrent_instances(policy: &HostPolicy) -> u32 {
+    let wanted = policy.max_concurrent_instances();
     #[cfg(unix)]
     if let Ok((soft, _)) = rlimit::getrlimit(rlimit::Resource::NOFILE) {
-        let per_instance = u64::from(policy.grants().max_descriptors);
-        let needed = u64::from(policy.max_concurrent_instances()) * per_instance + HOST_DESCRIPTORS;
-        if needed > soft {
+        let per_instance = u64::from(policy.grants().max_descriptors).max(1);
+        let fit = u32::try_from(soft.saturating_sub(HOST_DESCRIPTORS) / per_instance).unwrap_or(u32::MAX).max(1);
+        if fit < wanted && wanted == HostPolicy::default().max_concurrent_instances() {
+            tracing::debug!(fit, limit = soft, "concurrent instances fitted to the descriptor limit");
+            return fit;
+        }
+        if fit < wanted {
             tracing::warn!(
-                needed,
+                needed = u64::from(wanted) * per_instance + HOST_DESCRIPTORS,
                 limit = soft,
-                "{} concurrent instances x {per_instance} descriptors each (+{HOST_DESCRIPTORS} for the host) exceed this process's descriptor limit: raise it (`ulimit -n`, or runtime::cli_support::raise_descriptor_limit), or lower `concurrent-instances` or `[grants] max-descriptors` in the policy",
-                policy.max_concurrent_instances()
+                "{wanted} concurrent instances x {per_instance} descriptors each (+{HOST_DESCRIPTORS} for the host) exceed this process's descriptor limit: raise it (`ulimit -n`, or runtime::cli_support::raise_descriptor_limit), or lower `concurrent-instances` or `[grants] max-descriptors` in the policy",
             );
         }
     }
-    #[cfg(not(unix))]
-    let _ = policy;
+    wanted
 }
 
 /// Reads and validates the manifest at `manifest_path`, then compiles the

@@ -288,3 +288,36 @@ fn a_wasi_0_3_service_reaches_granted_origins_only() -> TestResult {
     assert_eq!((status, kind.as_deref()), (500, Some("capability-denied")));
     Ok(())
 }
+
+#[test]
+#[cfg(unix)]
+fn serve_fits_its_default_concurrency_to_a_low_descriptor_limit_without_a_warning() -> TestResult {
+    // `ulimit -n 300` (soft and hard): 1,000 instances x 16 descriptors
+    // cannot fit, so the default concurrency is sized to what does.
+    let script =
+        "ulimit -n 300 && exec \"$0\" serve \"$1\" --memory 4MiB --fuel 100000000 --timeout 1s --addr 127.0.0.1:0";
+    let mut child = crate::KillOnDrop(
+        Command::new("sh")
+            .args(["-c", script, env!("CARGO_BIN_EXE_wasm-runtime"), GUEST])
+            .env("NO_COLOR", "1")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()?,
+    );
+    let mut stderr = BufReader::new(child.0.stderr.take().ok_or("no stderr")?);
+    let mut line = String::new();
+    stderr.read_line(&mut line)?;
+    let addr: SocketAddr = line
+        .trim_end()
+        .strip_prefix("listening on http://")
+        .ok_or_else(|| format!("the first stderr line is not `listening on`: {line:?}"))?
+        .parse()?;
+    let (status, _, body) = get(addr, "/hello")?;
+    assert_eq!((status, body.trim_end()), (200, "hello from rust"));
+    drop(child);
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest)?;
+    assert!(!rest.contains("descriptor limit"), "no warning at a default start: {rest}");
+    Ok(())
+}
