@@ -198,11 +198,21 @@ fn init_logging(level: &str) -> tracing_appender::non_blocking::WorkerGuard {
 const MAX_QUEUED_LOG_LINES: usize = 4096;
 
 /// Wraps diagnostics to the width of a terminal only: piped into a log, a
-/// message stays on one line so that `grep` finds it whole.
+/// message stays on one line so that `grep` finds it whole. Colours (and
+/// the Unicode frame) go to a terminal whose user did not set `NO_COLOR`.
 fn init_diagnostics() {
     use std::io::IsTerminal;
-    let wrap = std::io::stderr().is_terminal();
-    let _ = miette::set_hook(Box::new(move |_| Box::new(miette::MietteHandlerOpts::new().wrap_lines(wrap).build())));
+    let terminal = std::io::stderr().is_terminal();
+    let color = use_color(terminal, std::env::var_os("NO_COLOR").as_deref());
+    let _ = miette::set_hook(Box::new(move |_| {
+        Box::new(miette::MietteHandlerOpts::new().wrap_lines(terminal).color(color).unicode(color).build())
+    }));
+}
+
+/// Whether diagnostics are coloured: on a terminal, unless `NO_COLOR` is
+/// set to anything but the empty string (no-color.org).
+fn use_color(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(|value| value.is_empty())
 }
 
 /// A runtime builder whose cache misses compile in a child `wasm-runtime`
@@ -231,5 +241,60 @@ fn load_policy(path: Option<&std::path::Path>) -> Result<runtime::HostPolicy, ru
 /// Prints a diagnostic to stderr with miette's graphical renderer.
 fn report_error(error: impl miette::Diagnostic + Send + Sync + 'static) {
     let report = format!("{:?}\n", miette::Report::new(error));
-    crate::print::stderr_text(&runtime::manifest::escape_for_terminal(&report));
+    crate::print::stderr_text(&escape_keeping_colour(&report));
+}
+
+/// [`escape_for_terminal`](runtime::manifest::escape_for_terminal), except
+/// for colour sequences (SGR: `ESC [ digits ; ... m`), which a coloured
+/// report is made of and which can only change colours: every other
+/// control (cursor moves, titles, links, clears) is shown escaped, whoever
+/// wrote it.
+fn escape_keeping_colour(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('\u{1b}') {
+        out.push_str(&runtime::manifest::escape_for_terminal(&rest[..at]));
+        let sequence = &rest[at..];
+        let parameters = sequence.strip_prefix("\u{1b}[").map(|tail| {
+            tail.find(|c: char| !(c.is_ascii_digit() || c == ';'))
+                .map_or((tail, None), |end| (&tail[..end], tail[end..].chars().next()))
+        });
+        match parameters {
+            Some((digits, Some('m'))) => {
+                let length = 2 + digits.len() + 1;
+                out.push_str(&sequence[..length]);
+                rest = &sequence[length..];
+            }
+            _ => {
+                out.push_str(&runtime::manifest::escape_for_terminal("\u{1b}"));
+                rest = &sequence[1..];
+            }
+        }
+    }
+    out.push_str(&runtime::manifest::escape_for_terminal(rest));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn colour_goes_to_a_terminal_unless_no_color_says_otherwise() {
+        use std::ffi::OsStr;
+        assert!(super::use_color(true, None));
+        assert!(super::use_color(true, Some(OsStr::new(""))), "an empty NO_COLOR is unset");
+        assert!(!super::use_color(true, Some(OsStr::new("1"))));
+        assert!(!super::use_color(false, None), "never into a pipe or a file");
+    }
+
+    #[test]
+    fn a_report_keeps_its_colours_and_nothing_else_a_terminal_obeys() {
+        let coloured = "\u{1b}[31mred\u{1b}[0m and \u{1b}[1;4mbold\u{1b}[m";
+        assert_eq!(super::escape_keeping_colour(coloured), coloured);
+        // A guest's cursor move, clear, title and bidi override are shown, not obeyed.
+        let hostile = "a\u{1b}[2Jb\u{1b}]0;title\u{7}c\u{1b}[10;10Hd\u{202e}e\u{1b}";
+        assert_eq!(
+            super::escape_keeping_colour(hostile),
+            "a\\u{001b}[2Jb\\u{001b}]0;title\\u{0007}c\\u{001b}[10;10Hd\\u{202e}e\\u{001b}"
+        );
+    }
 }
