@@ -150,7 +150,7 @@ pub enum LoadError {
     #[diagnostic(
         code(runtime::load::pool_too_small),
         help(
-            "a pool slot holds 2 memories and 2 tables: raise the policy's max-concurrent-instances, or load it into a runtime that allocates on demand"
+            "a pool slot holds 2 memories and 2 tables: raise the policy's `[resources] concurrent-instances`, or load it into a runtime that allocates on demand"
         )
     )]
     PoolTooSmall {

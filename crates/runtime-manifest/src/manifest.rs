@@ -116,7 +116,7 @@ impl Resources {
     }
 
     /// Concurrent instances in force: the manifest's value, or the policy's
-    /// most for one component (`max-instances`, 100 by default) when it
+    /// most for one component (`[resources] instances`, 100 by default) when it
     /// does not say; never above the policy.
     pub fn effective_instances(&self, policy: &HostPolicy) -> u32 {
         self.instances.unwrap_or(policy.instances().max).min(policy.instances().max)

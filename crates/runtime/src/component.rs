@@ -147,7 +147,7 @@ impl<T: Send + 'static> LoadedComponent<T> {
     }
 
     /// Calls `export` in a fresh instance on Tokio with the default host
-    /// state: at most the policy's `max-concurrent-instances` calls run at
+    /// state: at most the policy's `[resources] concurrent-instances` calls run at
     /// once (others wait in the queue, then fail with `busy`), one deadline
     /// covers the whole call including blocked host functions, and dropping
     /// the future cancels it.

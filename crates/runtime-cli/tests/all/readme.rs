@@ -170,3 +170,64 @@ fn serve_as_written(root: &Path, example: &Example, requests: &[(String, Vec<Str
     assert_eq!(status.code(), Some(0), "{PREFIX}{} after SIGTERM\nstderr: {first}{rest}", example.line);
     Ok(())
 }
+
+/// The README's TOML blocks: a host policy (it has `[compile]` or
+/// `[grants]`) or a component manifest.
+fn toml_blocks(readme: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in readme.lines() {
+        match (&mut current, line.trim()) {
+            (None, "```toml") => current = Some(String::new()),
+            (Some(block), "```") => {
+                blocks.push(std::mem::take(block));
+                current = None;
+            }
+            (Some(block), _) => {
+                block.push_str(line);
+                block.push('\n');
+            }
+            (None, _) => {}
+        }
+    }
+    blocks
+}
+
+#[test]
+fn every_policy_key_the_docs_name_is_one_the_policy_parser_knows() -> TestResult {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let readme = std::fs::read_to_string(root.join("README.md"))?;
+    // The README's policy and manifest blocks parse as written.
+    let blocks = toml_blocks(&readme);
+    assert!(blocks.len() >= 2, "{blocks:?}");
+    for block in blocks {
+        if block.contains("[compile]") || block.contains("[grants]") {
+            runtime::HostPolicy::parse("README policy", &block).map_err(|e| format!("{e:?}\n{block}"))?;
+        } else {
+            let policy = runtime::HostPolicy::default();
+            runtime::ComponentManifest::parse("README manifest", &block, &policy)
+                .map_err(|e| format!("{e:?}\n{block}"))?;
+        }
+    }
+    // Every `[table] key` the docs mention is a key of that table.
+    let mut named = 0;
+    for doc in ["README.md", "ARCHITECTURE.md", "SECURITY.md", "BENCHMARKING.md"] {
+        let text = std::fs::read_to_string(root.join(doc))?;
+        for table in ["resources", "compile", "grants", "engine"] {
+            let marker = format!("`[{table}] ");
+            for (at, _) in text.match_indices(&marker) {
+                let key: String =
+                    text[at + marker.len()..].chars().take_while(|c| c.is_ascii_lowercase() || *c == '-').collect();
+                if key.is_empty() {
+                    continue;
+                }
+                named += 1;
+                let error = runtime::HostPolicy::parse("doc", &format!("[{table}]\n{key} = 0\n")).err();
+                let unknown = error.as_ref().is_some_and(|e| format!("{e:?}").contains("unknown_key"));
+                assert!(!unknown, "{doc} names `[{table}] {key}`, which no policy accepts: {error:?}");
+            }
+        }
+    }
+    assert!(named >= 10, "the docs' policy keys were not found ({named})");
+    Ok(())
+}
