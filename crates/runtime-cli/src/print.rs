@@ -140,6 +140,53 @@ fn leaf(value: &Val) -> String {
 
 /// Writes `text` and a newline to stdout. A closed pipe (`| head`) is not an
 /// error of the command: the reader has what it wanted; nothing panics.
+/// A call's results as plain JSON, beside their WAVE text: one value as
+/// itself, several as an array, none as `null`.
+pub(crate) fn results_json(values: &[Val]) -> serde_json::Value {
+    match values {
+        [] => serde_json::Value::Null,
+        [one] => value_json(one),
+        many => serde_json::Value::Array(many.iter().map(value_json).collect()),
+    }
+}
+
+/// One value as plain JSON where its type allows: numbers, text, lists,
+/// records (objects), tuples (arrays); `option` as the value or `null`;
+/// `result` as `{"ok": ...}` or `{"err": ...}`; a variant as `{"case",
+/// "payload"}`; flags as the array of those set; a resource as `null` (its
+/// WAVE text names it).
+fn value_json(value: &Val) -> serde_json::Value {
+    use serde_json::{Value, json};
+    let list = |items: &[Val]| Value::Array(items.iter().map(value_json).collect());
+    match value {
+        Val::Bool(b) => json!(b),
+        Val::S8(n) => json!(n),
+        Val::U8(n) => json!(n),
+        Val::S16(n) => json!(n),
+        Val::U16(n) => json!(n),
+        Val::S32(n) => json!(n),
+        Val::U32(n) => json!(n),
+        Val::S64(n) => json!(n),
+        Val::U64(n) => json!(n),
+        // Not-a-number and the infinities have no JSON form.
+        Val::Float32(n) => serde_json::Number::from_f64(f64::from(*n)).map_or(Value::Null, Value::Number),
+        Val::Float64(n) => serde_json::Number::from_f64(*n).map_or(Value::Null, Value::Number),
+        Val::Char(c) => json!(c.to_string()),
+        Val::String(s) => json!(s),
+        Val::List(items) | Val::Tuple(items) => list(items),
+        Val::Record(fields) => {
+            Value::Object(fields.iter().map(|(name, value)| (name.clone(), value_json(value))).collect())
+        }
+        Val::Variant(case, payload) => json!({ "case": case, "payload": payload.as_deref().map(value_json) }),
+        Val::Enum(case) => json!(case),
+        Val::Option(inner) => inner.as_deref().map_or(Value::Null, value_json),
+        Val::Result(Ok(inner)) => json!({ "ok": inner.as_deref().map(value_json) }),
+        Val::Result(Err(inner)) => json!({ "err": inner.as_deref().map(value_json) }),
+        Val::Flags(set) => json!(set),
+        _ => Value::Null,
+    }
+}
+
 pub(crate) fn stdout_line(text: &str) {
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout, "{text}").and_then(|()| stdout.flush());

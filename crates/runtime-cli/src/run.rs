@@ -141,7 +141,7 @@ impl Failure {
                     body["error"]["wasm_backtrace"] = json!(crash.wasm_backtrace);
                     match crash.kind {
                         CrashKind::DeadlineExceeded { during } => body["error"]["during"] = json!(during.as_str()),
-                        CrashKind::Exited { status } => body["exit_status"] = json!(status),
+                        CrashKind::Exited { status } => body["exit_code"] = json!(status),
                         _ => {}
                     }
                     body["report"] = report_json(&crash.report);
@@ -331,11 +331,14 @@ fn run_invocations(
         settle_output();
         let outcome = match outcome {
             Ok(outcome) => outcome,
-            Err(error) if as_json && parsed.len() > 1 => {
+            Err(error) if as_json => {
                 let failure = Failure::Runtime(error);
                 let mut body = failure.to_json();
                 body["calls"] = json!(calls);
                 body["failed_invoke"] = json!(call.text);
+                if let Some(instance) = &instance {
+                    body["instantiation"] = report_json(instance.instantiation_report());
+                }
                 print_json(&body);
                 return Ok(ExitCode::from(failure.exit_code()));
             }
@@ -343,7 +346,8 @@ fn run_invocations(
         };
         let results = crate::print::results_text(&outcome.results);
         if as_json {
-            calls.push(json!({ "invoke": call.text, "result": results, "report": report_json(&outcome.report) }));
+            let value = crate::print::results_json(&outcome.results);
+            calls.push(json!({ "invoke": call.text, "result": results, "value": value, "report": report_json(&outcome.report) }));
         } else {
             crate::print::stdout_line(&results);
             crate::print::stderr_text(&captured_output(&outcome.report));
@@ -352,10 +356,12 @@ fn run_invocations(
         earlier.push(outcome.results);
     }
     if as_json {
-        let body = match <[_; 1]>::try_from(calls) {
-            Ok([one]) => json!({ "ok": true, "result": one["result"], "report": one["report"] }),
-            Err(calls) => json!({ "ok": true, "calls": calls }),
-        };
+        // One shape for any number of calls (docs/run-output.schema.json);
+        // calls on one live instance say what its instantiation cost.
+        let mut body = json!({ "ok": true, "calls": calls });
+        if let Some(instance) = &instance {
+            body["instantiation"] = report_json(instance.instantiation_report());
+        }
         print_json(&body);
     }
     Ok(ExitCode::SUCCESS)

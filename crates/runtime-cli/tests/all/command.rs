@@ -66,7 +66,7 @@ fn a_command_gets_its_arguments_and_its_exit_status_is_the_process_s() -> TestRe
 fn json_adds_the_exit_code_and_keeps_stdout_one_object() -> TestResult {
     let (code, stdout, stderr) = run_command(&["--json"], &["args", "exit:3"])?;
     assert_eq!(code, 1);
-    let body: serde_json::Value = serde_json::from_str(stdout.trim())?;
+    let body = crate::run_json(stdout.trim().as_bytes())?;
     assert_eq!(body["exit_code"], 1);
     assert_eq!(body["ok"], false);
     assert!(stderr.contains("rust-command.wasm args"), "the guest's output went to stderr: {stderr}");
@@ -534,7 +534,7 @@ fn a_command_s_manifest_decides_its_stdio_unless_a_flag_does() -> TestResult {
     let captured = manifest("stdio-capture.toml", "[wasi]\nstdio = \"capture\"\n")?;
     let (code, stdout, _) = run_fixture(&command(), &["--manifest", &captured, "--json"], &["args"])?;
     assert_eq!(code, 0);
-    let body: serde_json::Value = serde_json::from_str(stdout.trim())?;
+    let body = crate::run_json(stdout.trim().as_bytes())?;
     assert_eq!(body["report"]["stdout"], "rust-command.wasm args\n", "the manifest's capture: {stdout}");
     // Without the key a command inherits, and --stdio overrides the manifest.
     let plain = manifest("stdio-none.toml", "")?;

@@ -74,9 +74,9 @@ fn captured_output_is_shown_after_the_result() -> TestResult {
         "shout(\"loud\")",
         "--json",
     ])?;
-    let body: serde_json::Value = serde_json::from_slice(&output.stdout)?;
-    assert_eq!(body["report"]["stdout"], "loud\n");
-    assert_eq!(body["report"]["stderr"], "loud\n");
+    let body = crate::run_json(&output.stdout)?;
+    assert_eq!(body["calls"][0]["report"]["stdout"], "loud\n");
+    assert_eq!(body["calls"][0]["report"]["stderr"], "loud\n");
     Ok(())
 }
 

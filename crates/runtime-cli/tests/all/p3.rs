@@ -19,8 +19,8 @@ fn run_p3(flags: &[&str], actions: &[&str]) -> Result<(i32, String, String), std
     crate::command::run_fixture(&command(), &[LIMITS, &defaults.concat(), flags].concat(), actions)
 }
 
-fn error_kind(stdout: &str) -> Result<String, serde_json::Error> {
-    let body: serde_json::Value = serde_json::from_str(stdout.trim())?;
+fn error_kind(stdout: &str) -> Result<String, Box<dyn std::error::Error>> {
+    let body = crate::run_json(stdout.trim().as_bytes())?;
     Ok(body["error"]["kind"].as_str().unwrap_or_default().to_owned())
 }
 
@@ -43,7 +43,7 @@ fn a_p3_command_gets_its_arguments_environment_clocks_and_exit_status() -> TestR
 fn a_p3_command_reports_as_json_and_its_async_export_can_be_invoked() -> TestResult {
     let (code, stdout, _) = run_p3(&["--stdio", "capture", "--json"], &["args"])?;
     assert_eq!(code, 0);
-    let body: serde_json::Value = serde_json::from_str(stdout.trim())?;
+    let body = crate::run_json(stdout.trim().as_bytes())?;
     assert_eq!(body["exit_code"], 0);
     assert_eq!(body["report"]["stdout"], "rust-p3-command.wasm args\n");
     let wasm = command();
@@ -172,7 +172,7 @@ fn a_hard_linked_symlink_removed_twice_gives_its_block_back_once() -> TestResult
         let dir = dir_flag(&root, "/data");
         let (code, stdout, stderr) = run_p3(&["--dir", &dir, "--json"], actions)?;
         assert_eq!(code, 0, "{stderr}");
-        let report: serde_json::Value = serde_json::from_str(stdout.trim())?;
+        let report = crate::run_json(stdout.trim().as_bytes())?;
         Ok(report["report"]["disk"][0].clone())
     };
     let before = disk(&["write:f:20000"])?;

@@ -13,7 +13,7 @@ const LOOP: &str = r#"(component
   (func (export "add") (param "a" u32) (param "b" u32) (result u32) (canon lift (core func $i "add"))))"#;
 
 fn json(stdout: &[u8]) -> Result<Value, Box<dyn std::error::Error>> {
-    Ok(serde_json::from_slice(stdout)?)
+    crate::run_json(stdout)
 }
 
 fn run(component: &str, extra: &[&str]) -> Result<std::process::Output, std::io::Error> {
@@ -33,9 +33,9 @@ fn a_successful_call_prints_its_result_and_exits_0() -> TestResult {
     let output = run(path.to_str().ok_or("path")?, &[&limits[..], &["--invoke", "add(2, 40)", "--json"]].concat())?;
     let body = json(&output.stdout)?;
     assert_eq!(body["ok"], true);
-    assert_eq!(body["result"], "42");
+    assert_eq!((&body["calls"][0]["result"], &body["calls"][0]["value"]), (&"42".into(), &42.into()));
     for key in ["fuel_consumed", "peak_memory_bytes", "wall_us", "instantiate_us", "queue_wait_us", "host_calls"] {
-        assert!(body["report"][key].is_u64(), "{key} missing: {body}");
+        assert!(body["calls"][0]["report"][key].is_u64(), "{key} missing: {body}");
     }
     Ok(())
 }
@@ -165,7 +165,7 @@ fn the_reference_host_functions_need_the_host_functions_flag() -> TestResult {
     assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("--host-functions time")), "{body}");
     let granted = run(path, &[&limits[..], &["--host-functions", "log,time"]].concat())?;
     assert_eq!(granted.status.code(), Some(0), "{}", String::from_utf8_lossy(&granted.stderr));
-    assert_eq!(json(&granted.stdout)?["report"]["host_calls"], 1);
+    assert_eq!(json(&granted.stdout)?["calls"][0]["report"]["host_calls"], 1);
     let unknown = run(path, &[&limits[..], &["--host-functions", "sleep"]].concat())?;
     assert_eq!(unknown.status.code(), Some(1), "a usage error");
     Ok(())

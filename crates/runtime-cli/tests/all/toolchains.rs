@@ -49,7 +49,7 @@ fn call_adder(name: &str, language: &str) -> TestResult {
     ];
     let output = wasm_runtime(&args)?;
     assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stdout));
-    let body: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    let body = crate::run_json(&output.stdout)?;
     assert_eq!(body["calls"][0]["result"], "42");
     assert_eq!(body["calls"][1]["result"], format!("\"hello from {language}, tests!\""));
     // Under the default policy the same component is refused before compiling.
