@@ -5,6 +5,7 @@ mod boundary;
 mod embedder;
 mod grants;
 mod p3;
+mod readme;
 mod rust_guest;
 mod wasi;
 
