@@ -37,6 +37,15 @@ fn start_serving(guest: &str, args: &[&str]) -> Result<Served, Box<dyn std::erro
             .stderr(Stdio::piped())
             .spawn()?,
     );
+    let (addr, stderr) = listening(&mut child)?;
+    Ok(Served { child, addr, stderr })
+}
+
+/// Reads a starting server's first stderr line, which must be `listening
+/// on`: its address, and the rest of its stderr.
+fn listening(
+    child: &mut crate::KillOnDrop,
+) -> Result<(SocketAddr, BufReader<std::process::ChildStderr>), Box<dyn std::error::Error>> {
     let mut stderr = BufReader::new(child.0.stderr.take().ok_or("no stderr")?);
     let mut line = String::new();
     stderr.read_line(&mut line)?;
@@ -45,7 +54,7 @@ fn start_serving(guest: &str, args: &[&str]) -> Result<Served, Box<dyn std::erro
         .strip_prefix("listening on http://")
         .ok_or_else(|| format!("the first stderr line is not `listening on`: {line:?}"))?
         .parse()?;
-    Ok(Served { child, addr, stderr })
+    Ok((addr, stderr))
 }
 
 /// `GET path` on a new connection: the status, the `x-wasm-runtime-kind`
@@ -305,14 +314,7 @@ fn serve_fits_its_default_concurrency_to_a_low_descriptor_limit_without_a_warnin
             .stderr(Stdio::piped())
             .spawn()?,
     );
-    let mut stderr = BufReader::new(child.0.stderr.take().ok_or("no stderr")?);
-    let mut line = String::new();
-    stderr.read_line(&mut line)?;
-    let addr: SocketAddr = line
-        .trim_end()
-        .strip_prefix("listening on http://")
-        .ok_or_else(|| format!("the first stderr line is not `listening on`: {line:?}"))?
-        .parse()?;
+    let (addr, mut stderr) = listening(&mut child)?;
     let (status, _, body) = get(addr, "/hello")?;
     assert_eq!((status, body.trim_end()), (200, "hello from rust"));
     drop(child);
