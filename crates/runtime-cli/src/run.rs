@@ -157,6 +157,10 @@ impl Failure {
             Self::Serve(error) => crate::report_error(error),
             Self::Runtime(error) => {
                 let report = error.crash().map(|crash| crash.report.clone());
+                // What a crashed guest captured is shown here too, not only with --json.
+                if let Some(report) = &report {
+                    crate::print::stderr_text(&captured_output(report));
+                }
                 crate::report_error(error);
                 if let Some(report) = report {
                     crate::print::stderr_text(&format!("{}\n", report_line(&report)));

@@ -183,3 +183,16 @@ fn a_hard_linked_symlink_removed_twice_gives_its_block_back_once() -> TestResult
     assert!(before["bytes"].as_u64().is_some_and(|bytes| bytes >= 20000), "{before}");
     Ok(())
 }
+
+#[test]
+fn a_crashed_command_s_captured_output_is_shown_without_json_too() -> TestResult {
+    let manifest = "[component]\nname = \"cmd\"\nversion = \"0.1.0\"\n[resources]\nmemory = \"4MiB\"\n\
+        fuel = 1_000_000_000\ntimeout = \"10s\"\n[wasi]\nstdio = \"capture\"\n";
+    let manifest = crate::scratch("p3-capture.toml", manifest)?.display().to_string();
+    let (code, _, stderr) = crate::command::run_fixture(&command(), &["--manifest", &manifest], &["args", "panic"])?;
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("--- guest stdout ---\nrust-p3-command.wasm args panic"), "{stderr}");
+    assert!(stderr.contains("--- guest stderr ---") && stderr.contains("panic requested"), "{stderr}");
+    assert!(stderr.contains("guest crashed: unreachable"), "{stderr}");
+    Ok(())
+}
