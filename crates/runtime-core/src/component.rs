@@ -104,14 +104,19 @@ impl<T: Send + 'static> LoadedComponent<T> {
             ),
         })?;
         let pool_slots = engine.pool_slots(&compiled.component)?;
-        // A memory whose declared minimum is over the budget: no instance
-        // could start, which is this load's error, not a guest's crash.
+        // A memory or table whose declared minimum is over its budget: no
+        // instance could start, which is this load's error, not a guest's crash.
         // (A compiled component knows its largest memory, in 64 KiB pages:
         // the engine runs without custom page sizes.)
-        let largest = compiled.component.resources_required().and_then(|needs| needs.max_initial_memory_size);
+        let needs = compiled.component.resources_required();
+        let largest = needs.as_ref().and_then(|needs| needs.max_initial_memory_size);
         let minimum = largest.unwrap_or(0).saturating_mul(64 * 1024);
         if minimum > limits.memory_bytes() {
             return Err(LoadError::MemoryMinimumOverBudget { minimum, budget: limits.memory_bytes() });
+        }
+        let table = needs.and_then(|needs| needs.max_initial_table_size).unwrap_or(0);
+        if table > u64::from(limits.table_elements()) {
+            return Err(LoadError::TableMinimumOverBudget { minimum: table, budget: limits.table_elements().into() });
         }
         let (export_names, exports) = function_exports(engine, &compiled.component);
         let imports = compiled.component.component_type().imports(engine.engine()).next().is_some();

@@ -125,6 +125,24 @@ pub enum LoadError {
         budget: u64,
     },
 
+    /// A table declares more elements at its minimum than the component's
+    /// table budget: no instance of it could start.
+    #[error(
+        "a table of the component declares a minimum of {minimum} elements; its table budget (resources.table-elements) is {budget}"
+    )]
+    #[diagnostic(
+        code(runtime::load::table_limit_exceeded),
+        help(
+            "give it a table budget of at least {minimum}: `table-elements` in its manifest's [resources] (the policy's range bounds it)"
+        )
+    )]
+    TableMinimumOverBudget {
+        /// The largest table's declared minimum, in elements.
+        minimum: u64,
+        /// The table budget it was loaded with.
+        budget: u64,
+    },
+
     /// A table's declared minimum is larger than any budget the policy grants.
     #[error("{table} declares a minimum of {minimum} elements; the host policy allows at most {limit}")]
     #[diagnostic(
@@ -304,7 +322,7 @@ impl LoadError {
             Self::Malformed { .. } | Self::Truncated { .. } | Self::UnsupportedVersion { .. } => "malformed",
             Self::TooLarge { .. } | Self::ExceedsCompileBudget { .. } | Self::PoolTooSmall { .. } => "too-large",
             Self::MemoryMinimumTooLarge { .. } | Self::MemoryMinimumOverBudget { .. } => "memory-limit-exceeded",
-            Self::TableMinimumTooLarge { .. } => "table-limit-exceeded",
+            Self::TableMinimumTooLarge { .. } | Self::TableMinimumOverBudget { .. } => "table-limit-exceeded",
             Self::CompileFailed { .. } => "compile-failed",
             Self::NeedsComponentModelAsync => "component-model-async-disabled",
             Self::CompileLimitExceeded { .. } => "compile-limit-exceeded",

@@ -121,6 +121,18 @@ fn an_initial_memory_above_the_budget_is_refused_at_load_and_a_sum_above_it_at_i
 }
 
 #[test]
+fn an_initial_table_above_its_budget_is_refused_at_load_naming_both_figures() -> TestResult {
+    let resources = "memory = \"1MiB\"\nfuel = 1_000_000\ntimeout = \"10s\"\ntable-elements = 1_000";
+    let big = r#"(module (table 1001 funcref) (func (export "run")))"#;
+    let error = load(&component_wat(big, &[("run", "")]), resources).err().ok_or("1,001 elements in 1,000")?;
+    assert_eq!(error.kind(), "table-limit-exceeded", "{error}");
+    assert!(error.to_string().contains("1001 elements") && error.to_string().contains("is 1000"), "{error}");
+    let fits = r#"(module (table 1000 funcref) (func (export "run")))"#;
+    load(&component_wat(fits, &[("run", "")]), resources)?.call("run", &[])?;
+    Ok(())
+}
+
+#[test]
 fn table_growth_past_the_budget_is_table_limit_exceeded() -> TestResult {
     let tables = r#"(module
       (table $t 10 funcref)
