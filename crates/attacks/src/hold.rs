@@ -452,7 +452,7 @@ impl Attack {
             run.peak_fds,
             run.wall.as_millis()
         );
-        let verdict = match (run.stderr.contains("panicked"), shown, disk_ok && held_ok) {
+        let verdict = match (super::support::host_panicked(&run.stderr), shown, disk_ok && held_ok) {
             (true, _, _) => Verdict::HostFailure,
             (false, true, true) => Verdict::Pass,
             (false, false, true) => Verdict::Misclassified,

@@ -49,3 +49,34 @@ pub fn limits_manifest(memory: &str, fuel: &str, timeout: &str) -> Result<runtim
     let wasi = runtime::manifest::WasiConfig::default().with_host_functions(runtime::manifest::HostInterface::ALL);
     Ok(runtime::ComponentManifest::from_resources(name, runtime::Resources::new(memory, fuel, timeout)).with_wasi(wasi))
 }
+
+/// Whether the CLI's stderr shows a panic of the host itself: a
+/// `panicked at` outside the guest's own output, which the CLI shows of a
+/// crashed guest between a `--- guest stdout/stderr ---` line and its
+/// diagnostic (whose first line is its `runtime::` code).
+pub fn host_panicked(stderr: &str) -> bool {
+    let mut in_guest = false;
+    for line in stderr.lines() {
+        if line.starts_with("--- guest stdout ---") || line.starts_with("--- guest stderr ---") {
+            in_guest = true;
+        } else if line.starts_with("runtime::") {
+            in_guest = false;
+        } else if !in_guest && line.contains("panicked") {
+            return true;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_guest_s_panic_in_its_shown_output_is_not_the_host_s() {
+        let guest =
+            "--- guest stderr ---\nthread '<unnamed>' panicked at src/main.rs:1:1:\nruntime::crash::unreachable\n";
+        assert!(!super::host_panicked(guest));
+        let host = "thread 'main' panicked at crates/runtime/src/lib.rs:1:1:\n";
+        assert!(super::host_panicked(host));
+        assert!(super::host_panicked(&format!("{guest}{host}")), "after the guest's block, it is the host's");
+    }
+}
