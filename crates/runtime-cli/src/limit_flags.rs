@@ -19,12 +19,11 @@ impl<'a> LimitFlags<'a> {
     /// validated like a file: the flags are written into a manifest text,
     /// which diagnostics then show with the flag's value underlined.
     pub(crate) fn manifest(self, policy: &HostPolicy) -> Result<ComponentManifest, ManifestError> {
-        let value = toml_value;
         let text = format!(
-            "# from the command line\n[component]\nname = \"cli\"\nversion = \"0.0.0\"\n\n[resources]\nmemory = {}\nfuel = {}\ntimeout = {}\n",
-            value(self.memory),
-            value(self.fuel),
-            value(self.timeout),
+            "{HEADER}memory = {}\nfuel = {}\ntimeout = {}\n",
+            toml_value(self.memory),
+            toml_value(self.fuel),
+            toml_value(self.timeout),
         );
         ComponentManifest::parse("command-line flags", &text, policy)
     }
@@ -56,13 +55,16 @@ impl<'a> LimitFlags<'a> {
     /// Where each flag's line starts in the text [`manifest`](Self::manifest)
     /// writes, with the flag and its value.
     fn manifest_text_lines(self) -> [(usize, &'static str, &'a str); 3] {
-        let header = "# from the command line\n[component]\nname = \"cli\"\nversion = \"0.0.0\"\n\n[resources]\n".len();
+        let header = HEADER.len();
         let line = |name: &str, value: &str| name.len() + 3 + toml_value(value).len() + 1;
         let fuel = header + line("memory", self.memory);
         let timeout = fuel + line("fuel", self.fuel);
         [(header, "--memory", self.memory), (fuel, "--fuel", self.fuel), (timeout, "--timeout", self.timeout)]
     }
 }
+
+/// What the generated manifest says before the flags' lines.
+const HEADER: &str = "# from the command line\n[component]\nname = \"cli\"\nversion = \"0.0.0\"\n\n[resources]\n";
 
 /// A flag's value as the generated manifest writes it: numbers stay TOML
 /// integers, as in a file; anything else is quoted with TOML's own escaping
