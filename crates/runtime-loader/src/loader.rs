@@ -241,13 +241,7 @@ impl ComponentLoader {
         // Only now, on a miss: every cached binary was walked before it was
         // compiled (and a cached one's memories are checked against the
         // budget from its compiled form, when it is linked).
-        sniff::scan(&binary, policy)?;
-        if let Some(budget) = memory_budget {
-            let minimum = sniff::declared_figures(&binary).initial_memory_bytes;
-            if minimum > budget {
-                return Err(LoadError::MemoryMinimumOverBudget { minimum, budget });
-            }
-        }
+        sniff::scan(&binary, policy, memory_budget)?;
         let compiled = match &self.worker {
             Some(worker) => self.compile_in_worker(worker, &binary, hash),
             None => Component::from_binary(engine, &binary)

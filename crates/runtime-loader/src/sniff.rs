@@ -23,7 +23,7 @@ const COMPONENT_VERSION: u16 = 0x0d;
 /// table the policy cannot hold).
 pub fn component_binary<'b>(bytes: &'b [u8], policy: &HostPolicy) -> Result<Cow<'b, [u8]>, LoadError> {
     let binary = decode(bytes, policy.compile_budget())?;
-    scan(&binary, policy)?;
+    scan(&binary, policy, None)?;
     Ok(binary)
 }
 
@@ -94,9 +94,7 @@ pub fn declared_figures(binary: &[u8]) -> DeclaredFigures {
             }
             Ok(Payload::MemorySection(reader)) => {
                 for memory in reader.into_iter().flatten() {
-                    let page = 1u64 << memory.page_size_log2.unwrap_or(16).min(16);
-                    figures.initial_memory_bytes =
-                        figures.initial_memory_bytes.saturating_add(memory.initial.saturating_mul(page));
+                    figures.initial_memory_bytes = figures.initial_memory_bytes.saturating_add(initial_bytes(&memory));
                 }
             }
             Ok(_) => {}
@@ -129,7 +127,9 @@ pub(crate) fn needs_component_model_async(binary: &[u8]) -> bool {
 /// can never grant. Nested modules and components are walked with their own
 /// parsers, as wasmparser documents. Other structural errors are left for
 /// validation to report.
-pub(crate) fn scan(bytes: &[u8], policy: &HostPolicy) -> Result<(), LoadError> {
+/// With `memory_budget`, the memories' declared minimums together must fit
+/// it too (checked last, after the compile budget).
+pub(crate) fn scan(bytes: &[u8], policy: &HostPolicy, memory_budget: Option<u64>) -> Result<(), LoadError> {
     let budget = policy.compile_budget();
     let mut parser = Parser::new(0);
     let mut parents = Vec::new();
@@ -155,7 +155,7 @@ pub(crate) fn scan(bytes: &[u8], policy: &HostPolicy) -> Result<(), LoadError> {
             Ok(Chunk::NeedMoreData(_)) if offset < bytes.len() || !parents.is_empty() => {
                 return Err(LoadError::Truncated { size: bytes.len() });
             }
-            Ok(Chunk::NeedMoreData(_)) | Err(_) => return totals.within_code_budget(budget),
+            Ok(Chunk::NeedMoreData(_)) | Err(_) => return totals.finish(budget, memory_budget),
             Ok(Chunk::Parsed { consumed, payload }) => {
                 offset += consumed;
                 let aliases = match &payload {
@@ -196,6 +196,7 @@ pub(crate) fn scan(bytes: &[u8], policy: &HostPolicy) -> Result<(), LoadError> {
                         for (index, memory) in reader.into_iter().enumerate() {
                             let Ok(memory) = memory else { break };
                             check_memory(&totals, index, &memory, policy)?;
+                            totals.memory_minimum = totals.memory_minimum.saturating_add(initial_bytes(&memory));
                         }
                     }
                     Payload::TableSection(reader) => {
@@ -268,7 +269,7 @@ pub(crate) fn scan(bytes: &[u8], policy: &HostPolicy) -> Result<(), LoadError> {
                         }
                         match parents.pop() {
                             Some(parent) => parser = parent,
-                            None => return totals.within_code_budget(budget),
+                            None => return totals.finish(budget, memory_budget),
                         }
                     }
                     _ => {}
@@ -370,6 +371,8 @@ struct Totals {
     largest_body: u64,
     /// The deepest nesting of control blocks in any function.
     deepest: u64,
+    /// The memories' declared minimums, summed, in bytes.
+    memory_minimum: u64,
     modules: u64,
     /// The costliest component definition seen, for references the walk cannot resolve.
     heaviest: Cost,
@@ -401,6 +404,18 @@ impl Totals {
         if overs.is_empty() { Ok(()) } else { Err(LoadError::ExceedsCompileBudget { overs }) }
     }
 
+    /// The checks made once the whole binary is walked: the code budget,
+    /// then the memories' minimums against `memory_budget`.
+    fn finish(&self, budget: &CompileBudget, memory_budget: Option<u64>) -> Result<(), LoadError> {
+        self.within_code_budget(budget)?;
+        match memory_budget {
+            Some(budget) if self.memory_minimum > budget => {
+                Err(LoadError::MemoryMinimumOverBudget { minimum: self.memory_minimum, budget })
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Every code limit the whole binary exceeds.
     fn within_code_budget(&self, budget: &CompileBudget) -> Result<(), LoadError> {
         let count = |what, found, limit: usize, key| BudgetOver { what, found, limit: limit as u64, key, size: false };
@@ -421,6 +436,11 @@ impl Totals {
         .collect();
         if overs.is_empty() { Ok(()) } else { Err(LoadError::ExceedsCompileBudget { overs }) }
     }
+}
+
+/// A memory's declared minimum, in bytes (pages past 64 KiB count as 64 KiB).
+fn initial_bytes(memory: &MemoryType) -> u64 {
+    memory.initial.saturating_mul(1 << memory.page_size_log2.unwrap_or(16).min(16))
 }
 
 /// Refuses a memory whose declared minimum exceeds the largest budget the
