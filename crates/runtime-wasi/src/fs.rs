@@ -228,10 +228,10 @@ pub(crate) struct QuotaFs<'a> {
     pub(crate) elsewhere: usize,
 }
 
-/// A borrow of the handle `fd`, to ask wasmtime-wasi about it before the
-/// operation that consumes `fd`.
-fn borrow(fd: &Resource<Descriptor>) -> Resource<Descriptor> {
-    Resource::new_borrow(fd.rep())
+/// A borrow of the handle `handle`, to ask wasmtime-wasi about it before
+/// the operation that consumes `handle`.
+pub(crate) fn borrow<R: 'static>(handle: &Resource<R>) -> Resource<R> {
+    Resource::new_borrow(handle.rep())
 }
 
 fn insufficient_space(_: Refused) -> FsError {

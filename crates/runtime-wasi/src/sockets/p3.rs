@@ -14,6 +14,7 @@ use wasmtime_wasi::p3::sockets::{SocketError, SocketResult};
 use wasmtime_wasi::sockets::{TcpSocket, UdpSocket, WasiSockets, WasiSocketsCtxView};
 
 use super::CappedSocketsView;
+use crate::fs::borrow;
 use runtime_core::StoreState;
 
 /// The `HasData` of the capped 0.3 socket interfaces.
@@ -37,10 +38,6 @@ fn plain_access<'a, T: 'static>(
     getter: fn(&mut StoreState<T>) -> WasiSocketsCtxView<'_>,
 ) -> Access<'a, StoreState<T>, WasiSockets> {
     Access::<StoreState<T>, WasiSockets>::new(store.as_context_mut(), getter)
-}
-
-fn borrow<R: 'static>(socket: &Resource<R>) -> Resource<R> {
-    Resource::new_borrow(socket.rep())
 }
 
 /// The loopback address an unbound `socket` that listens is bound to first
