@@ -321,10 +321,10 @@ fn attack(name: &str, tamper: Tamper, runs_b: bool, says: Option<&str>) -> Resul
         && run.wall < WALL
         && stale.is_empty()
         && says.is_none_or(|text| run.stderr.contains(text))
-        && !run.stderr.contains("panicked")
+        && !crate::support::host_panicked(&run.stderr)
     {
         Verdict::Pass
-    } else if run.stderr.contains("panicked") {
+    } else if crate::support::host_panicked(&run.stderr) {
         Verdict::HostFailure
     } else {
         Verdict::Escaped
@@ -427,7 +427,7 @@ fn kill_worker() -> Result<Outcome, String> {
     };
     let verdict = if killed.is_some() && code == Some(2) && named && !blames_limit && left.is_empty() {
         Verdict::Pass
-    } else if stderr.contains("panicked") {
+    } else if crate::support::host_panicked(&stderr) {
         Verdict::HostFailure
     } else {
         Verdict::Misclassified

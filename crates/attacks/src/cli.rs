@@ -32,7 +32,9 @@ pub(crate) fn cases() -> Vec<Case> {
         Case::new("cli", "result written into a closed pipe", "no panic, exit 0", move || {
             judge(
                 run_cli("closed-pipe", &aliased_list(4, 512 * 1024, "string", "", 0), &[], GuestStdio::Discard, true),
-                |run| (run.code == Some(0) && !run.stderr.contains("panicked"), format!("exit {:?}", run.code)),
+                |run| {
+                    (run.code == Some(0) && !crate::support::host_panicked(&run.stderr), format!("exit {:?}", run.code))
+                },
             )
         }),
         Case::new("cli", "guest prints a forged JSON line", "one JSON object on stdout", move || {
@@ -72,7 +74,7 @@ fn judge(run: Result<CliRun, String>, check: impl FnOnce(&CliRun) -> (bool, Stri
         Ok(run) => {
             let (ok, observed) = check(&run);
             let within = run.wall <= CLI_WALL;
-            let verdict = match (ok, within, run.stderr.contains("panicked")) {
+            let verdict = match (ok, within, crate::support::host_panicked(&run.stderr)) {
                 (_, _, true) => Verdict::HostFailure,
                 (true, true, false) => Verdict::Pass,
                 _ => Verdict::Escaped,

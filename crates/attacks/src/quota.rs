@@ -332,7 +332,7 @@ fn processes_at_once() -> Outcome {
         ran.len(),
         ended.iter().map(|(_, code, _)| *code).collect::<Vec<_>>()
     );
-    let verdict = if ended.iter().any(|(_, _, stderr)| stderr.contains("panicked")) {
+    let verdict = if ended.iter().any(|(_, _, stderr)| crate::support::host_panicked(stderr)) {
         Verdict::HostFailure
     } else if !disk_ok || ran.len() > 1 {
         Verdict::Escaped
@@ -564,7 +564,7 @@ fn shared_output() -> Found {
     let summary = errors.lines().find(|l| l.starts_with("ok ")).unwrap_or("no summary").to_owned();
     let all = SPAM_INSTANCES * SPAM_BYTES;
     let observed = format!("{summary}; {marks} of {all} bytes arrived; exit {:?}", status.code());
-    let verdict = if errors.contains("panicked") {
+    let verdict = if crate::support::host_panicked(&errors) {
         Verdict::HostFailure
     } else if status.success() && marks == all && summary == format!("ok {SPAM_INSTANCES} of {SPAM_INSTANCES}") {
         Verdict::Pass
