@@ -463,8 +463,11 @@ impl Attack {
     }
 }
 
-/// A listener on 127.0.0.1 that accepts up to `connections`, counts them
-/// in `accepted` and holds each open, answering nothing, for `hold`.
+/// A listener on 127.0.0.1, open for as long as the suite runs, that counts
+/// the connections it accepts in `accepted` and holds each open, answering
+/// nothing, for `hold` after it came, and at most `connections` at once
+/// (the oldest is let go first). The window is each connection's own, not
+/// the suite's: on a loaded machine an attack may start minutes after set-up.
 pub(super) fn silent_listener(
     connections: usize,
     hold: Duration,
@@ -473,16 +476,17 @@ pub(super) fn silent_listener(
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     std::thread::spawn(move || {
-        let started = Instant::now();
-        let mut held = Vec::new();
-        for stream in listener.incoming().take(connections) {
-            held.push(stream);
-            accepted.fetch_add(1, Ordering::AcqRel);
-            if started.elapsed() > hold {
-                break;
+        let mut held = std::collections::VecDeque::new();
+        for stream in listener.incoming() {
+            let now = Instant::now();
+            while let Some((came, _)) = held.front()
+                && (now.duration_since(*came) > hold || held.len() >= connections)
+            {
+                held.pop_front();
             }
+            held.push_back((now, stream));
+            accepted.fetch_add(1, Ordering::AcqRel);
         }
-        std::thread::park_timeout(hold.saturating_sub(started.elapsed()));
     });
     Ok(address)
 }
