@@ -125,10 +125,10 @@ pub enum LoadError {
         budget: u64,
     },
 
-    /// A table declares more elements at its minimum than the component's
-    /// table budget: no instance of it could start.
+    /// The component's tables declare more elements at their minimums than
+    /// its table budget: no instance of it could start.
     #[error(
-        "a table of the component declares a minimum of {minimum} elements; its table budget (resources.table-elements) is {budget}"
+        "the component's tables declare a minimum of {minimum} elements in all; its table budget (resources.table-elements) is {budget}"
     )]
     #[diagnostic(
         code(runtime::load::table_limit_exceeded),
@@ -137,7 +137,9 @@ pub enum LoadError {
         )
     )]
     TableMinimumOverBudget {
-        /// The largest table's declared minimum, in elements.
+        /// Its tables' declared minimums (summed when known before
+        /// compiling; the largest when checked from a cached compile), in
+        /// elements.
         minimum: u64,
         /// The table budget it was loaded with.
         budget: u64,

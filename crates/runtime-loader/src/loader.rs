@@ -3,6 +3,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use runtime_limits::ResourceLimits;
 use wasmtime::component::Component;
 
 use crate::cache::{CacheSource, ContentHash, DEFAULT_MEMORY_CACHE_BYTES, DiskCache, Identity, MemoryCache};
@@ -157,14 +158,14 @@ impl ComponentLoader {
         self.load_file_within(path, None)
     }
 
-    /// [`load_file`](Self::load_file) for instances with `memory_budget`
-    /// bytes of memory: a component whose memories declare more at their
-    /// minimums is refused before it is compiled, since none of its
-    /// instances could start.
+    /// [`load_file`](Self::load_file) for instances under `limits`: a
+    /// component whose memories (or tables) declare more at their minimums
+    /// than its memory (or table) budget is refused before it is compiled,
+    /// since none of its instances could start.
     pub fn load_file_within(
         &self,
         path: impl AsRef<Path>,
-        memory_budget: Option<u64>,
+        limits: Option<&ResourceLimits>,
     ) -> Result<CompiledComponent, LoadError> {
         let path = path.as_ref();
         let file = open_input(path)?;
@@ -179,7 +180,7 @@ impl ComponentLoader {
             return Ok(compiled);
         }
         let bytes = self.read_opened(path, file)?;
-        let compiled = self.load_bytes_within(&bytes, memory_budget)?;
+        let compiled = self.load_bytes_within(&bytes, limits)?;
         if let (Some(disk), Some(identity)) = (&self.disk, &identity)
             && bytes.len() as u64 == identity.size()
         {
@@ -224,9 +225,13 @@ impl ComponentLoader {
         self.load_bytes_within(bytes, None)
     }
 
-    /// [`load_bytes`](Self::load_bytes) for instances with `memory_budget`
-    /// bytes of memory (see [`load_file_within`](Self::load_file_within)).
-    pub fn load_bytes_within(&self, bytes: &[u8], memory_budget: Option<u64>) -> Result<CompiledComponent, LoadError> {
+    /// [`load_bytes`](Self::load_bytes) for instances under `limits` (see
+    /// [`load_file_within`](Self::load_file_within)).
+    pub fn load_bytes_within(
+        &self,
+        bytes: &[u8],
+        limits: Option<&ResourceLimits>,
+    ) -> Result<CompiledComponent, LoadError> {
         let size = bytes.len() as u64;
         if size > self.max_bytes {
             return Err(LoadError::TooLarge { size, limit: self.max_bytes });
@@ -239,9 +244,9 @@ impl ComponentLoader {
         }
         let engine = self.engine.engine();
         // Only now, on a miss: every cached binary was walked before it was
-        // compiled (and a cached one's memories are checked against the
-        // budget from its compiled form, when it is linked).
-        sniff::scan(&binary, policy, memory_budget)?;
+        // compiled (and a cached one's memories and tables are checked
+        // against the budgets from its compiled form, when it is linked).
+        sniff::scan(&binary, policy, limits)?;
         let compiled = match &self.worker {
             Some(worker) => self.compile_in_worker(worker, &binary, hash),
             None => Component::from_binary(engine, &binary)

@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 
+use runtime_limits::ResourceLimits;
 use runtime_manifest::{CompileBudget, HostPolicy};
 use wasmparser::{
     Chunk, ComponentAlias, ComponentExternalKind, ComponentInstance, ComponentOuterAliasKind, MemoryType, Operator,
@@ -127,9 +128,9 @@ pub(crate) fn needs_component_model_async(binary: &[u8]) -> bool {
 /// can never grant. Nested modules and components are walked with their own
 /// parsers, as wasmparser documents. Other structural errors are left for
 /// validation to report.
-/// With `memory_budget`, the memories' declared minimums together must fit
-/// it too (checked last, after the compile budget).
-pub(crate) fn scan(bytes: &[u8], policy: &HostPolicy, memory_budget: Option<u64>) -> Result<(), LoadError> {
+/// With `limits`, the memories' and the tables' declared minimums, each
+/// summed, must fit its budgets too (checked last, after the compile budget).
+pub(crate) fn scan(bytes: &[u8], policy: &HostPolicy, limits: Option<&ResourceLimits>) -> Result<(), LoadError> {
     let budget = policy.compile_budget();
     let mut parser = Parser::new(0);
     let mut parents = Vec::new();
@@ -155,7 +156,7 @@ pub(crate) fn scan(bytes: &[u8], policy: &HostPolicy, memory_budget: Option<u64>
             Ok(Chunk::NeedMoreData(_)) if offset < bytes.len() || !parents.is_empty() => {
                 return Err(LoadError::Truncated { size: bytes.len() });
             }
-            Ok(Chunk::NeedMoreData(_)) | Err(_) => return totals.finish(budget, memory_budget),
+            Ok(Chunk::NeedMoreData(_)) | Err(_) => return totals.finish(budget, limits),
             Ok(Chunk::Parsed { consumed, payload }) => {
                 offset += consumed;
                 let aliases = match &payload {
@@ -203,6 +204,7 @@ pub(crate) fn scan(bytes: &[u8], policy: &HostPolicy, memory_budget: Option<u64>
                         for (index, table) in reader.into_iter().enumerate() {
                             let Ok(table) = table else { break };
                             check_table(&totals, index, table.ty.initial, policy)?;
+                            totals.table_minimum = totals.table_minimum.saturating_add(table.ty.initial);
                         }
                     }
                     Payload::InstanceSection(reader) => {
@@ -269,7 +271,7 @@ pub(crate) fn scan(bytes: &[u8], policy: &HostPolicy, memory_budget: Option<u64>
                         }
                         match parents.pop() {
                             Some(parent) => parser = parent,
-                            None => return totals.finish(budget, memory_budget),
+                            None => return totals.finish(budget, limits),
                         }
                     }
                     _ => {}
@@ -373,6 +375,8 @@ struct Totals {
     deepest: u64,
     /// The memories' declared minimums, summed, in bytes.
     memory_minimum: u64,
+    /// The tables' declared minimums, summed, in elements.
+    table_minimum: u64,
     modules: u64,
     /// The costliest component definition seen, for references the walk cannot resolve.
     heaviest: Cost,
@@ -405,15 +409,23 @@ impl Totals {
     }
 
     /// The checks made once the whole binary is walked: the code budget,
-    /// then the memories' minimums against `memory_budget`.
-    fn finish(&self, budget: &CompileBudget, memory_budget: Option<u64>) -> Result<(), LoadError> {
+    /// then the memories' and tables' minimums against `limits`.
+    fn finish(&self, budget: &CompileBudget, limits: Option<&ResourceLimits>) -> Result<(), LoadError> {
         self.within_code_budget(budget)?;
-        match memory_budget {
-            Some(budget) if self.memory_minimum > budget => {
-                Err(LoadError::MemoryMinimumOverBudget { minimum: self.memory_minimum, budget })
-            }
-            _ => Ok(()),
+        let Some(limits) = limits else { return Ok(()) };
+        if self.memory_minimum > limits.memory_bytes() {
+            return Err(LoadError::MemoryMinimumOverBudget {
+                minimum: self.memory_minimum,
+                budget: limits.memory_bytes(),
+            });
         }
+        if self.table_minimum > u64::from(limits.table_elements()) {
+            return Err(LoadError::TableMinimumOverBudget {
+                minimum: self.table_minimum,
+                budget: limits.table_elements().into(),
+            });
+        }
+        Ok(())
     }
 
     /// Every code limit the whole binary exceeds.

@@ -546,7 +546,7 @@ impl<T: Send + 'static> Runtime<T> {
         let path = path.as_ref();
         let span = tracing::info_span!("load", path = %path.display());
         let _entered = span.enter();
-        let compiled = self.loader.load_file_within(path, Some(self.memory_budget(manifest)?))?;
+        let compiled = self.loader.load_file_within(path, Some(&self.limits(manifest)?))?;
         self.link(compiled, manifest, grants_dir.as_ref(), &program_name(path))
     }
 
@@ -554,14 +554,13 @@ impl<T: Send + 'static> Runtime<T> {
     pub fn load_bytes(&self, bytes: &[u8], manifest: &ComponentManifest) -> Result<LoadedComponent<T>, RuntimeError> {
         let span = tracing::info_span!("load", bytes = bytes.len());
         let _entered = span.enter();
-        let compiled = self.loader.load_bytes_within(bytes, Some(self.memory_budget(manifest)?))?;
+        let compiled = self.loader.load_bytes_within(bytes, Some(&self.limits(manifest)?))?;
         self.link(compiled, manifest, Path::new("."), "component")
     }
 
-    /// The memory budget `manifest` gives each instance under this
-    /// runtime's policy.
-    fn memory_budget(&self, manifest: &ComponentManifest) -> Result<u64, RuntimeError> {
-        Ok(ResourceLimits::new(&manifest.resources, self.engine.policy())?.memory_bytes())
+    /// The limits `manifest` gives each instance under this runtime's policy.
+    fn limits(&self, manifest: &ComponentManifest) -> Result<ResourceLimits, RuntimeError> {
+        Ok(ResourceLimits::new(&manifest.resources, self.engine.policy())?)
     }
 
     /// Like [`load`](Self::load), reading and compiling on Tokio's blocking pool.
@@ -582,8 +581,9 @@ impl<T: Send + 'static> Runtime<T> {
         manifest: &ComponentManifest,
     ) -> Result<LoadedComponent<T>, RuntimeError> {
         let loader = self.loader.clone();
-        let budget = self.memory_budget(manifest)?;
-        let compiled = runtime_async::run_blocking(move || Ok(loader.load_bytes_within(&bytes, Some(budget))?)).await?;
+        let limits = self.limits(manifest)?;
+        let compiled =
+            runtime_async::run_blocking(move || Ok(loader.load_bytes_within(&bytes, Some(&limits))?)).await?;
         self.link(compiled, manifest, Path::new("."), "component")
     }
 
@@ -680,8 +680,8 @@ fn compile_from_manifest(
         .as_ref()
         .ok_or_else(|| LoadError::NoComponentPath { manifest: manifest_path.to_owned() })?;
     let wasm = wasm.resolve(manifest_dir(manifest_path));
-    let budget = ResourceLimits::new(&manifest.resources, policy)?.memory_bytes();
-    let compiled = loader.load_file_within(&wasm, Some(budget))?;
+    let limits = ResourceLimits::new(&manifest.resources, policy)?;
+    let compiled = loader.load_file_within(&wasm, Some(&limits))?;
     Ok((manifest, compiled, wasm))
 }
 
