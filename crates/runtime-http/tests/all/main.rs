@@ -3,6 +3,9 @@
 
 mod client;
 mod contract;
+mod readme;
+#[path = "../../../runtime/tests/all/readme_blocks.rs"]
+mod readme_blocks;
 mod server;
 
 use std::net::SocketAddr;

@@ -2,10 +2,12 @@
 
 mod admission;
 mod boundary;
+mod declared;
 mod embedder;
 mod grants;
 mod p3;
 mod readme;
+mod readme_blocks;
 mod rust_guest;
 mod wasi;
 

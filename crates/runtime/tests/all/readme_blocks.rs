@@ -1,0 +1,44 @@
+//! The README's Rust blocks, held line for line by the tests that run them.
+//!
+//! A test marks its copy of block N with `// --- README block N ---` and
+//! `// --- end of block N ---`; inside, a line ending in `// test only` is
+//! the test's own (a stand-in for a ctrl-c, say) and is not compared.
+//! Shared with `runtime-http`'s tests, which run the serving block.
+
+use std::path::{Path, PathBuf};
+
+/// The repository's root, where the README's paths start.
+pub(crate) fn repository() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Fails unless `test_source`'s copy of README block `n` (1-based) is that
+/// block, line for line (indentation and blank lines aside).
+pub(crate) fn assert_holds_block(test_source: &str, n: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let readme = std::fs::read_to_string(repository().join("README.md"))?;
+    let block = rust_blocks(&readme).nth(n - 1).ok_or_else(|| format!("the README has no Rust block {n}"))?;
+    let (start, end) = (format!("// --- README block {n} ---"), format!("// --- end of block {n} ---"));
+    let copy = test_source
+        .split(start.as_str())
+        .nth(1)
+        .and_then(|rest| rest.split(end.as_str()).next())
+        .ok_or_else(|| format!("the test has no `{start}` ... `{end}`"))?;
+    let ours: Vec<&str> = significant(copy).filter(|line| !line.ends_with("// test only")).collect();
+    let theirs: Vec<&str> = significant(block).collect();
+    assert_eq!(ours, theirs, "README block {n} and its test differ");
+    Ok(())
+}
+
+/// How many Rust blocks the README has.
+#[allow(dead_code, reason = "runtime-http's tests include this file and count no blocks")]
+pub(crate) fn rust_block_count(readme: &str) -> usize {
+    rust_blocks(readme).count()
+}
+
+fn significant(text: &str) -> impl Iterator<Item = &str> {
+    text.lines().map(str::trim).filter(|line| !line.is_empty())
+}
+
+fn rust_blocks(readme: &str) -> impl Iterator<Item = &str> {
+    readme.split("```rust\n").skip(1).filter_map(|rest| rest.split("```").next())
+}
