@@ -12,6 +12,7 @@ const RUST_GUESTS: &[(&str, &str)] = &[
     ("rust-guest", "release/rust_guest.wasm"),
     ("rust-command", "release/rust-command.wasm"),
     ("rust-http", "release/rust_http.wasm"),
+    ("hello-http", "release/hello_http.wasm"),
     ("rust-p3-command", "release/rust-p3-command.wasm"),
     ("rust-p3-http", "release/rust_p3_http.wasm"),
     ("rust-p3-actor", "release/rust_p3_actor.wasm"),

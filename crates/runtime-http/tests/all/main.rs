@@ -22,11 +22,14 @@ fn guest_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/guests/rust-http.wasm")
 }
 
-/// The guest under `resources` (TOML lines of `[resources]`).
+/// A manifest with `resources` (TOML lines of `[resources]`).
+fn manifest(resources: &str) -> Result<ComponentManifest, RuntimeError> {
+    Ok(format!("[component]\nname = \"rust-http\"\nversion = \"0.1.0\"\n[resources]\n{resources}").parse()?)
+}
+
+/// The guest under `resources`.
 fn guest(runtime: &Runtime, resources: &str) -> Result<LoadedComponent, RuntimeError> {
-    let manifest: ComponentManifest =
-        format!("[component]\nname = \"rust-http\"\nversion = \"0.1.0\"\n[resources]\n{resources}").parse()?;
-    runtime.load_file(guest_path(), &manifest, ".")
+    runtime.load_file(guest_path(), &manifest(resources)?, ".")
 }
 
 /// 4 MiB, enough fuel for every route but `spin`, a one-second deadline.

@@ -1,10 +1,12 @@
-//! The README's serving block, compiled and run here as written; its
-//! ctrl-c is stood in for by a future that sends one request first.
+//! The README's serving blocks: the newcomer's HTTP component (its source is
+//! `fixtures/guests/hello-http`, whose committed build is served here), and
+//! the embedding one, compiled and run as written, its ctrl-c stood in for
+//! by a future that sends one request first.
 
 use std::sync::{Arc, Mutex};
 
 use crate::TestResult;
-use crate::readme_blocks::{assert_holds_block, repository};
+use crate::readme_blocks::{assert_block_is_file, assert_holds_block, repository};
 
 #[test]
 #[allow(clippy::print_stdout, reason = "the README's block prints where it listens")]
@@ -14,7 +16,7 @@ fn the_readme_s_serving_block_runs_as_written() -> TestResult {
     let answered = Arc::new(Mutex::new(None));
     let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     tokio.block_on(async {
-        // --- README block 3 ---
+        // --- README block 4 ---
         let runtime = runtime::Runtime::builder().build()?;
         let manifest = runtime::ComponentManifest::from_path("examples/rust-http/Component.toml")?;
         let component = runtime.load_file("fixtures/guests/rust-http.wasm", &manifest, ".")?;
@@ -28,13 +30,13 @@ fn the_readme_s_serving_block_runs_as_written() -> TestResult {
         };
         let shutdown = answer_then_stop(server.local_addr()?, answered.clone(), shutdown); // test only
         server.run(shutdown).await; // stops accepting, drains the requests in flight, returns
-        // --- end of block 3 ---
+        // --- end of block 4 ---
         assert_eq!(metrics.requests("ok"), 1);
         Ok::<_, Box<dyn std::error::Error>>(())
     })?;
     let answered = answered.lock().map_err(|_| "poisoned")?.take().ok_or("no answer")?;
     assert_eq!(answered.trim_end(), "hello from rust");
-    assert_holds_block(include_str!("readme.rs"), 3)
+    assert_holds_block(include_str!("readme.rs"), 4)
 }
 
 /// Sends `GET /hello`, keeps its body in `answered`, then ends; `ctrl_c`
@@ -49,4 +51,19 @@ async fn answer_then_stop(
     if let Ok(mut slot) = answered.lock() {
         *slot = Some(text.unwrap_or_else(|error| format!("<failed: {error}>")));
     }
+}
+
+#[test]
+fn the_readme_s_first_http_component_is_the_served_fixture() -> TestResult {
+    assert_block_is_file(1, "fixtures/guests/hello-http/src/lib.rs")?;
+    let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    tokio.block_on(async {
+        let wasm = repository().join("fixtures/guests/hello-http.wasm");
+        let manifest = crate::manifest(crate::LIMITS)?;
+        let component = runtime::Runtime::builder().build()?.load_file(wasm, &manifest, ".")?;
+        let server = crate::Running::start(runtime_http::HttpService::new(component, Default::default())?).await?;
+        let answer = crate::client::get(server.addr, "/you").await?;
+        assert_eq!((answer.status.as_u16(), answer.text()), (200, "hello from /you\n".to_owned()));
+        server.stop(std::time::Duration::from_secs(5)).await
+    })
 }

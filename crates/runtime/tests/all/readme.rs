@@ -10,8 +10,9 @@ use crate::{TestResult, tokio};
 #[test]
 fn every_rust_block_of_the_readme_has_its_test() -> TestResult {
     let readme = std::fs::read_to_string(repository().join("README.md"))?;
-    // Blocks 1 and 2 are below; block 3 is runtime-http's `readme` test.
-    assert_eq!(rust_block_count(&readme), 3, "a Rust block was added to or removed from the README: give it a test");
+    // Blocks 2 and 3 are below; blocks 1 (a guest's source) and 4 are
+    // runtime-http's `readme` tests.
+    assert_eq!(rust_block_count(&readme), 4, "a Rust block was added to or removed from the README: give it a test");
     Ok(())
 }
 
@@ -21,7 +22,7 @@ fn the_readme_s_first_embedding_block_runs_as_written() -> TestResult {
     // Its paths are the repository's; the other tests name theirs absolutely.
     std::env::set_current_dir(repository())?;
     tokio()?.block_on(async {
-        // --- README block 1 ---
+        // --- README block 2 ---
         let runtime = runtime::Runtime::builder().build()?;
         // The manifest's limits and grants, validated against the runtime's policy at load:
         let manifest = runtime::ComponentManifest::from_path("examples/rust-guest/Component.toml")?;
@@ -30,12 +31,12 @@ fn the_readme_s_first_embedding_block_runs_as_written() -> TestResult {
             Ok(outcome) => println!("{:?} used {} fuel", outcome.results, outcome.report.fuel_consumed),
             Err(error) => eprintln!("{error} ({})", error.kind()), // e.g. deadline-exceeded
         }
-        // --- end of block 1 ---
+        // --- end of block 2 ---
         let outcome = component.call_async("greet", &[Val::String("you".into())]).await?;
         assert!(matches!(&outcome.results[..], [Val::String(text)] if text.contains("you")), "{:?}", outcome.results);
         Ok::<_, Box<dyn std::error::Error>>(())
     })?;
-    assert_holds_block(include_str!("readme.rs"), 1)
+    assert_holds_block(include_str!("readme.rs"), 2)
 }
 
 /// The actor block: the lines of `crates/runtime/examples/actor.rs` the
@@ -77,7 +78,7 @@ mod actor {
         let manifest = ComponentManifest::from_resources("readme-actor".parse()?, resources);
         let (id, amount) = (7, 10);
         tokio()?.block_on(async {
-            // --- README block 2 ---
+            // --- README block 3 ---
             let metrics = Arc::new(CallMetrics::new());
             let runtime = RuntimeBuilder::<ActorState>::new()
                 .link(|linker| Actor::add_to_linker::<_, HasSelf<ActorState>>(linker, StoreState::import_host))
@@ -91,7 +92,7 @@ mod actor {
             actor.call_canceller().cancel_current(); // from anywhere: ends this message only (an idle actor is untouched)
             let actor = actor.restart().await.map_err(|failed| failed.error)?; // after a crash, in place: same slot, same host state
             actor.cancellation_token().cancel(); // from anywhere: stops the actor for good (later calls refused)
-            // --- end of block 2 ---
+            // --- end of block 3 ---
             // The message reached the host state, which the restart kept.
             assert_eq!(actor.host().outbox, [(8, 5)]);
             let mut actor = actor;
@@ -101,6 +102,6 @@ mod actor {
             assert_eq!(outcomes.get("ok").map(|ok| ok.count), Some(1), "{:?}", outcomes.keys());
             Ok::<_, Box<dyn std::error::Error>>(())
         })?;
-        assert_holds_block(include_str!("readme.rs"), 2)
+        assert_holds_block(include_str!("readme.rs"), 3)
     }
 }

@@ -35,6 +35,22 @@ pub(crate) fn rust_block_count(readme: &str) -> usize {
     rust_blocks(readme).count()
 }
 
+/// Fails unless README block `n` is the file at `path` (from the
+/// repository's root), line for line: a guest's source, whose committed
+/// build the calling test runs.
+#[allow(dead_code, reason = "only runtime-http's tests hold a guest's source")]
+pub(crate) fn assert_block_is_file(n: usize, path: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let readme = std::fs::read_to_string(repository().join("README.md"))?;
+    let block = rust_blocks(&readme).nth(n - 1).ok_or_else(|| format!("the README has no Rust block {n}"))?;
+    let file = std::fs::read_to_string(repository().join(path))?;
+    assert_eq!(
+        significant(block).collect::<Vec<_>>(),
+        significant(&file).collect::<Vec<_>>(),
+        "README block {n} and {path} differ"
+    );
+    Ok(())
+}
+
 fn significant(text: &str) -> impl Iterator<Item = &str> {
     text.lines().map(str::trim).filter(|line| !line.is_empty())
 }
