@@ -123,6 +123,16 @@ impl ChargedWrites {
         }
     }
 
+    /// Writes `data` where the next write lands: at the position, or at the
+    /// file's end in one step for an append.
+    pub(crate) fn write(&self, data: &[u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt as _;
+        match self.position {
+            Some(position) => self.file.write_at(data, position),
+            None => append(&self.file, data),
+        }
+    }
+
     /// `len` bytes were written where the next write lands.
     pub(crate) fn advance(&mut self, len: u64) {
         if let Some(position) = &mut self.position {
@@ -136,6 +146,25 @@ impl Drop for ChargedWrites {
         let now = file_identity(&self.file).ok().map(|(_, size, allocated)| (size, allocated));
         self.quota.account.writer_closed(self.hold.key(), now);
     }
+}
+
+/// Appends `data` at `file`'s end in one step, as wasmtime-wasi's own append
+/// streams do (`pwritev2` with `RWF_APPEND` on Linux): appends of several
+/// instances to one file never land on the same bytes. Where the kernel
+/// lacks it, appends are made one at a time in the process, which holds a
+/// read-write grant alone.
+fn append(file: &std::fs::File, data: &[u8]) -> io::Result<usize> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::io::{Errno, ReadWriteFlags, pwritev2};
+        match pwritev2(file, &[io::IoSlice::new(data)], 0, ReadWriteFlags::APPEND) {
+            Err(Errno::NOSYS | Errno::NOTSUP) => {}
+            written => return Ok(written?),
+        }
+    }
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    std::os::unix::fs::FileExt::write_at(file, data, file.metadata()?.len())
 }
 
 /// A file's p2 output stream whose writes are [`ChargedWrites`].

@@ -9,7 +9,6 @@
 //! descriptor against the cap while it lives.
 
 use std::fs::File;
-use std::os::unix::fs::FileExt as _;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -551,12 +550,7 @@ impl<D> StreamConsumer<D> for WriteConsumer {
         }
         // A regular file on a local disk: the write is short and does not
         // wait on anyone, so it is made on this thread.
-        let at = match self.writes.position {
-            Some(position) => position,
-            None => self.writes.file.metadata().map_or(0, |meta| meta.len()),
-        };
-        let written = self.writes.file.write_at(chunk, at);
-        match written {
+        match self.writes.write(chunk) {
             Ok(written) => {
                 source.mark_read(written);
                 self.writes.advance(written as u64);

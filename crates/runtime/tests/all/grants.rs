@@ -153,3 +153,55 @@ fn each_instance_can_have_its_own_arguments_and_data_directory() -> TestResult {
     assert!(refused.to_string().contains("symlink"), "{refused}");
     Ok(())
 }
+
+#[test]
+fn sixteen_concurrent_p3_instances_appending_to_one_file_share_one_quota() -> TestResult {
+    let root = scratch("shared-quota-p3")?;
+    std::fs::create_dir(root.join("data"))?;
+    let policy = runtime::HostPolicy::builder().component_model_async(true).build()?;
+    let runtime = runtime::Runtime::builder().policy(policy).build()?;
+    let manifest: ComponentManifest = "[component]\nname = \"p3-appender\"\nversion = \"0.1.0\"\n\
+         [resources]\nmemory = \"4MiB\"\nfuel = 1_000_000_000\ntimeout = \"20s\"\n\
+         [wasi]\nargs = [\"append:shared:300000\"]\nstdio = \"capture\"\n\
+         [wasi.dirs]\n\"/data\" = { host = \"data\", mode = \"rw\", max-bytes = \"1MiB\" }\n"
+        .parse()?;
+    let wasm = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/guests/rust-p3-command.wasm");
+    let component = runtime.load_file(wasm, &manifest, &root)?;
+    let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    // Sixteen instances append 300,000 bytes each to one file, at once.
+    let outputs = tokio.block_on(async {
+        let mut runs = tokio::task::JoinSet::new();
+        for _ in 0..16 {
+            let component = component.clone();
+            runs.spawn(async move {
+                let outcome = component.call_async("wasi:cli/run@0.3.0#run", &[]).await?;
+                Ok::<_, RuntimeError>(outcome.report.stdout.unwrap_or_default())
+            });
+        }
+        let mut outputs = Vec::new();
+        while let Some(run) = runs.join_next().await {
+            outputs.push(run.map_err(|e| e.to_string())??);
+        }
+        Ok::<_, Box<dyn std::error::Error>>(outputs)
+    })?;
+    let wrote: Vec<u64> = outputs
+        .iter()
+        .filter_map(|out| out.split("wrote shared ").nth(1)?.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+        .collect();
+    assert_eq!(wrote.len(), 16, "{outputs:?}");
+    let total: u64 = wrote.iter().sum();
+    let length = std::fs::metadata(root.join("data/shared"))?.len();
+    let disk = allocated(&root.join("data"))?;
+    assert!(
+        disk <= 1 << 20,
+        "16 p3 instances left {disk} bytes allocated ({length} long) under a 1 MiB quota: {outputs:?}"
+    );
+    assert!(total > 900_000, "work under the quota succeeds: {outputs:?}");
+    assert!(
+        total <= 1 << 20,
+        "the instances were told they wrote {total} bytes under a 1 MiB quota ({length} long): {outputs:?}"
+    );
+    assert_eq!(length, total, "every byte an instance was told it wrote is in the file, and no other");
+    assert!(wrote.iter().filter(|n| **n < 300_000).count() >= 12, "the rest were refused: {outputs:?}");
+    Ok(())
+}
