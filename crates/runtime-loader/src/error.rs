@@ -109,7 +109,7 @@ pub enum LoadError {
     /// The component's memories declare more, at their minimums, than the
     /// memory budget it is loaded with: no instance of it could start.
     #[error(
-        "the component's memories declare a minimum of {minimum} bytes in all; its memory budget (resources.memory) is {budget} bytes"
+        "the component's memories declare at least {minimum} bytes at their minimums; its memory budget (resources.memory) is {budget} bytes"
     )]
     #[diagnostic(
         code(runtime::load::memory_limit_exceeded),
@@ -119,7 +119,9 @@ pub enum LoadError {
         )
     )]
     MemoryMinimumOverBudget {
-        /// The sum of its memories' declared minimums, in bytes.
+        /// Its memories' declared minimums (summed when known before
+        /// compiling; the largest when checked from a cached compile), in
+        /// bytes.
         minimum: u64,
         /// The memory budget it was loaded with, in bytes.
         budget: u64,
@@ -128,7 +130,7 @@ pub enum LoadError {
     /// The component's tables declare more elements at their minimums than
     /// its table budget: no instance of it could start.
     #[error(
-        "the component's tables declare a minimum of {minimum} elements in all; its table budget (resources.table-elements) is {budget}"
+        "the component's tables declare at least {minimum} elements at their minimums; its table budget (resources.table-elements) is {budget}"
     )]
     #[diagnostic(
         code(runtime::load::table_limit_exceeded),
