@@ -465,9 +465,10 @@ impl Attack {
 
 /// A listener on 127.0.0.1, open for as long as the suite runs, that counts
 /// the connections it accepts in `accepted` and holds each open, answering
-/// nothing, for `hold` after it came, and at most `connections` at once
-/// (the oldest is let go first). The window is each connection's own, not
-/// the suite's: on a loaded machine an attack may start minutes after set-up.
+/// nothing, for at least `hold` after it came (let go when a later one
+/// comes), and at most `connections` at once (the oldest is let go first).
+/// The window is each connection's own, not the suite's: on a loaded
+/// machine an attack may start minutes after set-up.
 pub(super) fn silent_listener(
     connections: usize,
     hold: Duration,
@@ -478,6 +479,11 @@ pub(super) fn silent_listener(
     std::thread::spawn(move || {
         let mut held = std::collections::VecDeque::new();
         for stream in listener.incoming() {
+            // Out of descriptors, say: wait rather than spin, and count nothing.
+            let Ok(stream) = stream else {
+                std::thread::park_timeout(Duration::from_millis(20));
+                continue;
+            };
             let now = Instant::now();
             while let Some((came, _)) = held.front()
                 && (now.duration_since(*came) > hold || held.len() >= connections)
