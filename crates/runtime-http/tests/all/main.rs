@@ -3,6 +3,8 @@
 
 mod client;
 mod contract;
+// `readme` sets the process's directory to the repository's root, as a
+// reader's is: every other test names its paths absolutely.
 mod readme;
 #[path = "../../../runtime/tests/all/readme_blocks.rs"]
 mod readme_blocks;

@@ -39,8 +39,8 @@ fn the_readme_s_first_embedding_block_runs_as_written() -> TestResult {
     assert_holds_block(include_str!("readme.rs"), 2)
 }
 
-/// The actor block: the lines of `crates/runtime/examples/actor.rs` the
-/// README quotes, with that example's world and guest.
+/// The actor block: the README's digest of `crates/runtime/examples/actor.rs`,
+/// run with that example's world and guest.
 mod actor {
     use std::sync::Arc;
 

@@ -1,8 +1,8 @@
 //! The README's Rust blocks, held line for line by the tests that run them.
 //!
 //! A test marks its copy of block N with `// --- README block N ---` and
-//! `// --- end of block N ---`; inside, a line ending in `// test only` is
-//! the test's own (a stand-in for a ctrl-c, say) and is not compared.
+//! `// --- end of block N ---`; inside, one line ending in `// test only`
+//! may be the test's own (a stand-in for a ctrl-c, say) and is not compared.
 //! Shared with `runtime-http`'s tests, which run the serving block.
 
 use std::path::{Path, PathBuf};
@@ -23,7 +23,8 @@ pub(crate) fn assert_holds_block(test_source: &str, n: usize) -> Result<(), Box<
         .nth(1)
         .and_then(|rest| rest.split(end.as_str()).next())
         .ok_or_else(|| format!("the test has no `{start}` ... `{end}`"))?;
-    let ours: Vec<&str> = significant(copy).filter(|line| !line.ends_with("// test only")).collect();
+    let (own, ours): (Vec<&str>, Vec<&str>) = significant(copy).partition(|line| line.ends_with("// test only"));
+    assert!(own.len() <= 1, "the test's copy of block {n} has more than one line of its own: {own:?}");
     let theirs: Vec<&str> = significant(block).collect();
     assert_eq!(ours, theirs, "README block {n} and its test differ");
     Ok(())
@@ -55,6 +56,8 @@ fn significant(text: &str) -> impl Iterator<Item = &str> {
     text.lines().map(str::trim).filter(|line| !line.is_empty())
 }
 
+/// The bodies of the README's fences whose info string starts with `rust`
+/// (`rust`, `rust,no_run`, ...).
 fn rust_blocks(readme: &str) -> impl Iterator<Item = &str> {
-    readme.split("```rust\n").skip(1).filter_map(|rest| rest.split("```").next())
+    readme.split("\n```rust").skip(1).filter_map(|rest| rest.split_once('\n')?.1.split("```").next())
 }
