@@ -61,23 +61,9 @@ impl runtime::CallObserver for Observed {
     }
 }
 
-/// One actor's host state: what its imports reach.
-#[derive(Debug, Default)]
-struct ActorState {
-    id: u32,
-    outbox: Vec<(u32, u32)>,
-}
-
-impl example::actor::mailbox::Host for ActorState {
-    fn send(&mut self, to: u32, amount: u32) -> u32 {
-        self.outbox.push((to, amount));
-        self.outbox.len() as u32
-    }
-
-    fn self_id(&mut self) -> u32 {
-        self.id
-    }
-}
+#[path = "shared/actor_state.rs"]
+mod actor_state;
+use actor_state::ActorState;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

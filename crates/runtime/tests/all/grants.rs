@@ -41,6 +41,38 @@ async fn run_once(component: &LoadedComponent) -> Result<String, RuntimeError> {
     Ok(outcome.report.stdout.unwrap_or_default())
 }
 
+/// Calls `export` in sixteen fresh instances at once; their captured
+/// stdouts, and the figure after `wrote` in each (the bytes it wrote).
+fn sixteen_at_once(
+    component: &LoadedComponent,
+    export: &str,
+) -> Result<(Vec<String>, Vec<u64>), Box<dyn std::error::Error>> {
+    let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let outputs = tokio.block_on(async {
+        let mut runs = tokio::task::JoinSet::new();
+        for _ in 0..16 {
+            let (component, export) = (component.clone(), export.to_owned());
+            runs.spawn(async move {
+                let outcome = component.call_async(&export, &[]).await?;
+                Ok::<_, RuntimeError>(outcome.report.stdout.unwrap_or_default())
+            });
+        }
+        let mut outputs = Vec::new();
+        while let Some(run) = runs.join_next().await {
+            outputs.push(run.map_err(|e| e.to_string())??);
+        }
+        Ok::<_, Box<dyn std::error::Error>>(outputs)
+    })?;
+    let wrote = outputs
+        .iter()
+        .filter_map(|out| {
+            let words = out.split("wrote ").nth(1)?.split_whitespace();
+            words.map(|word| word.trim_end_matches(':')).find_map(|word| word.parse().ok())
+        })
+        .collect();
+    Ok((outputs, wrote))
+}
+
 /// Allocated bytes (blocks) of the regular files under `dir`, as `du` counts.
 fn allocated(dir: &Path) -> std::io::Result<u64> {
     use std::os::unix::fs::MetadataExt as _;
@@ -61,24 +93,8 @@ fn sixteen_concurrent_instances_share_one_quota() -> TestResult {
     let quota = "\"/data\" = { host = \"data\", mode = \"rw\", max-bytes = \"1MiB\" }";
     // Each instance writes 300,000 bytes to a file of its own: three fit in 1 MiB.
     let component = command(&root, &["fillnew:/data=300000"], quota)?;
-    let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let outputs = tokio.block_on(async {
-        let mut runs = tokio::task::JoinSet::new();
-        for _ in 0..16 {
-            let component = component.clone();
-            runs.spawn(async move { run_once(&component).await });
-        }
-        let mut outputs = Vec::new();
-        while let Some(run) = runs.join_next().await {
-            outputs.push(run.map_err(|e| e.to_string())??);
-        }
-        Ok::<_, Box<dyn std::error::Error>>(outputs)
-    })?;
     // The instances race for one account: together they write what fits.
-    let wrote: Vec<u64> = outputs
-        .iter()
-        .filter_map(|out| out.split("wrote ").nth(1)?.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
-        .collect();
+    let (outputs, wrote) = sixteen_at_once(&component, &component.command_export().unwrap_or_default())?;
     assert_eq!(wrote.len(), 16, "{outputs:?}");
     let total: u64 = wrote.iter().sum();
     assert!(total > 900_000, "work under the quota succeeds: {outputs:?}");
@@ -167,27 +183,8 @@ fn sixteen_concurrent_p3_instances_appending_to_one_file_share_one_quota() -> Te
         .parse()?;
     let wasm = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/guests/rust-p3-command.wasm");
     let component = runtime.load_file(wasm, &manifest, &root)?;
-    let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     // Sixteen instances append 300,000 bytes each to one file, at once.
-    let outputs = tokio.block_on(async {
-        let mut runs = tokio::task::JoinSet::new();
-        for _ in 0..16 {
-            let component = component.clone();
-            runs.spawn(async move {
-                let outcome = component.call_async("wasi:cli/run@0.3.0#run", &[]).await?;
-                Ok::<_, RuntimeError>(outcome.report.stdout.unwrap_or_default())
-            });
-        }
-        let mut outputs = Vec::new();
-        while let Some(run) = runs.join_next().await {
-            outputs.push(run.map_err(|e| e.to_string())??);
-        }
-        Ok::<_, Box<dyn std::error::Error>>(outputs)
-    })?;
-    let wrote: Vec<u64> = outputs
-        .iter()
-        .filter_map(|out| out.split("wrote shared ").nth(1)?.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
-        .collect();
+    let (outputs, wrote) = sixteen_at_once(&component, "wasi:cli/run@0.3.0#run")?;
     assert_eq!(wrote.len(), 16, "{outputs:?}");
     let total: u64 = wrote.iter().sum();
     let length = std::fs::metadata(root.join("data/shared"))?.len();

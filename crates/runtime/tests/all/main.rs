@@ -9,6 +9,7 @@ mod p3;
 // `readme` sets the process's directory to the repository's root, as a
 // reader's is: every other test names its paths absolutely.
 mod readme;
+mod readme_actor;
 mod readme_blocks;
 mod rust_guest;
 mod wasi;
