@@ -529,8 +529,8 @@ impl<T: Send + 'static> Runtime<T> {
         let manifest_path = manifest_path.as_ref();
         let span = tracing::info_span!("load", path = %manifest_path.display());
         let _entered = span.enter();
-        let (manifest, compiled, wasm) = compile_from_manifest(&self.loader, self.engine.policy(), manifest_path)?;
-        self.link(compiled, &manifest, manifest_dir(manifest_path), &program_name(&wasm))
+        let (manifest, checked, wasm) = compile_from_manifest(&self.loader, self.engine.policy(), manifest_path)?;
+        self.link(checked, &manifest, manifest_dir(manifest_path), &program_name(&wasm))
     }
 
     /// Loads the component file (`.wasm` or `.wat`) at `path` under
@@ -546,16 +546,18 @@ impl<T: Send + 'static> Runtime<T> {
         let path = path.as_ref();
         let span = tracing::info_span!("load", path = %path.display());
         let _entered = span.enter();
-        let compiled = self.loader.load_file_within(path, Some(&self.limits(manifest)?))?;
-        self.link(compiled, manifest, grants_dir.as_ref(), &program_name(path))
+        let limits = self.limits(manifest)?;
+        let compiled = self.loader.load_file_within(path, Some(&limits))?;
+        self.link(Checked { compiled, limits }, manifest, grants_dir.as_ref(), &program_name(path))
     }
 
     /// Loads a component binary or WAT text under `manifest`'s limits.
     pub fn load_bytes(&self, bytes: &[u8], manifest: &ComponentManifest) -> Result<LoadedComponent<T>, RuntimeError> {
         let span = tracing::info_span!("load", bytes = bytes.len());
         let _entered = span.enter();
-        let compiled = self.loader.load_bytes_within(bytes, Some(&self.limits(manifest)?))?;
-        self.link(compiled, manifest, Path::new("."), "component")
+        let limits = self.limits(manifest)?;
+        let compiled = self.loader.load_bytes_within(bytes, Some(&limits))?;
+        self.link(Checked { compiled, limits }, manifest, Path::new("."), "component")
     }
 
     /// The limits `manifest` gives each instance under this runtime's policy.
@@ -569,9 +571,9 @@ impl<T: Send + 'static> Runtime<T> {
         let policy = self.engine.policy().clone();
         let loader = self.loader.clone();
         let path = manifest_path.clone();
-        let (manifest, compiled, wasm) =
+        let (manifest, checked, wasm) =
             runtime_async::run_blocking(move || compile_from_manifest(&loader, &policy, &path)).await?;
-        self.link(compiled, &manifest, manifest_dir(&manifest_path), &program_name(&wasm))
+        self.link(checked, &manifest, manifest_dir(&manifest_path), &program_name(&wasm))
     }
 
     /// Like [`load_bytes`](Self::load_bytes), compiling on Tokio's blocking pool.
@@ -582,16 +584,20 @@ impl<T: Send + 'static> Runtime<T> {
     ) -> Result<LoadedComponent<T>, RuntimeError> {
         let loader = self.loader.clone();
         let limits = self.limits(manifest)?;
-        let compiled =
-            runtime_async::run_blocking(move || Ok(loader.load_bytes_within(&bytes, Some(&limits))?)).await?;
-        self.link(compiled, manifest, Path::new("."), "component")
+        let checked = runtime_async::run_blocking(move || {
+            let compiled = loader.load_bytes_within(&bytes, Some(&limits))?;
+            Ok(Checked { compiled, limits })
+        })
+        .await?;
+        self.link(checked, manifest, Path::new("."), "component")
     }
 
-    /// Binds `compiled` to `manifest`'s limits and grants; `base_dir` is
-    /// where relative granted directories live, `program_name` is argv\[0\].
+    /// Binds the compiled component to `manifest`'s limits (checked against
+    /// this runtime's policy before loading) and grants; `base_dir` is where
+    /// relative granted directories live, `program_name` is argv\[0\].
     fn link(
         &self,
-        compiled: runtime_core::CompiledComponent,
+        Checked { compiled, limits }: Checked,
         manifest: &ComponentManifest,
         base_dir: &Path,
         program_name: &str,
@@ -599,7 +605,6 @@ impl<T: Send + 'static> Runtime<T> {
         let started = Instant::now();
         // The runtime's own policy is the last gate, whatever policy the
         // manifest was parsed or built with.
-        let limits = ResourceLimits::new(&manifest.resources, self.engine.policy())?;
         let policy = self.engine.policy();
         if let Some((grant, policy_key)) = policy.grant_refusals(&manifest.wasi).into_iter().next() {
             return Err(LoadError::GrantRefused { grant, policy_key }.into());
@@ -666,13 +671,20 @@ fn concurrent_instances(policy: &HostPolicy) -> u32 {
     wanted
 }
 
+/// A compiled component and the limits, under the runtime's own policy, it
+/// was loaded within: computed once, before loading, and bound at `link`.
+struct Checked {
+    compiled: runtime_core::CompiledComponent,
+    limits: ResourceLimits,
+}
+
 /// Reads and validates the manifest at `manifest_path`, then compiles the
 /// component its `wasm` key names, relative to the manifest's directory.
 fn compile_from_manifest(
     loader: &ComponentLoader,
     policy: &HostPolicy,
     manifest_path: &Path,
-) -> Result<(ComponentManifest, runtime_core::CompiledComponent, PathBuf), RuntimeError> {
+) -> Result<(ComponentManifest, Checked, PathBuf), RuntimeError> {
     let manifest = ComponentManifest::from_path_with_policy(manifest_path, policy)?;
     let wasm = manifest
         .component
@@ -682,7 +694,7 @@ fn compile_from_manifest(
     let wasm = wasm.resolve(manifest_dir(manifest_path));
     let limits = ResourceLimits::new(&manifest.resources, policy)?;
     let compiled = loader.load_file_within(&wasm, Some(&limits))?;
-    Ok((manifest, compiled, wasm))
+    Ok((manifest, Checked { compiled, limits }, wasm))
 }
 
 /// The directory holding a manifest: what its relative paths are relative to.
